@@ -1,0 +1,1 @@
+"""ai-quant engine package."""

@@ -1,0 +1,2 @@
+//! The ai-quant decision kernel.
+pub use aiq_config as config;

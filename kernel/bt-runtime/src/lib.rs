@@ -1,0 +1,28 @@
+//! `bt_runtime`: the decision kernel exposed to Python.
+use pyo3::prelude::*;
+
+/// The one source of default strategy config values, as a Python dict.
+#[pyfunction]
+fn defaults(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let text = aiq_config::defaults_json().to_string();
+    let json = py.import("json")?;
+    Ok(json.call_method1("loads", (text,))?.unbind())
+}
+
+/// Validate a fully merged config (JSON text). Raises `ValueError` naming the key path.
+#[pyfunction]
+fn validate_config_json(text: &str) -> PyResult<()> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("invalid JSON: {e}")))?;
+    aiq_config::from_json_value(value)
+        .map(|_| ())
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
+#[pymodule]
+fn bt_runtime(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_config_json, m)?)?;
+    Ok(())
+}

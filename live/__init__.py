@@ -1,0 +1,1 @@
+"""ai-quant live package."""
