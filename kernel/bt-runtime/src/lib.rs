@@ -1,6 +1,8 @@
 //! `bt_runtime`: the decision kernel exposed to Python.
 use pyo3::prelude::*;
 
+mod indicators_py;
+
 /// The one source of default strategy config values, as a Python dict.
 #[pyfunction]
 fn defaults(py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -24,5 +26,6 @@ fn bt_runtime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(defaults, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config_json, m)?)?;
+    indicators_py::register(m)?;
     Ok(())
 }
