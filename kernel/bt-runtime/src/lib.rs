@@ -2,6 +2,7 @@
 use pyo3::prelude::*;
 
 mod indicators_py;
+mod kernel_py;
 
 /// The one source of default strategy config values, as a Python dict.
 #[pyfunction]
@@ -27,5 +28,6 @@ fn bt_runtime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(defaults, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config_json, m)?)?;
     indicators_py::register(m)?;
+    kernel_py::register(m)?;
     Ok(())
 }

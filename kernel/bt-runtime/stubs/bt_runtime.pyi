@@ -1,0 +1,120 @@
+"""Type stubs for the PyO3 module `bt_runtime` (the ai-quant decision kernel)."""
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+__version__: str
+SCHEMA_VERSION: int
+
+def defaults() -> dict[str, Any]:
+    """The one source of default strategy config values."""
+
+def validate_config_json(text: str) -> None:
+    """Validate a fully merged config; raises ValueError naming the key path."""
+
+def analyze_series(
+    t: Sequence[int],
+    o: Sequence[float],
+    h: Sequence[float],
+    l: Sequence[float],
+    c: Sequence[float],
+    v: Sequence[float],
+    config_json: str | None,
+    symbol: str,
+    btc_bullish: Sequence[int] | None = None,
+) -> dict[str, list[int]]:
+    """Entry signal (1/-1/0) and confidence (0/1/2) for every bar."""
+
+def step_json(state_json: str, event_json: str, params_json: str) -> str:
+    """JSON envelope API; returns `{"ok": ...}` text and never raises."""
+
+def initial_state_json(params_json: str) -> str: ...
+def compute_indicators(
+    t: Sequence[int],
+    o: Sequence[float],
+    h: Sequence[float],
+    l: Sequence[float],
+    c: Sequence[float],
+    v: Sequence[float],
+    config_json: str | None = None,
+) -> dict[str, list[float]]:
+    """Every indicator snapshot field as a column (NaN before warm-up)."""
+
+class Intent:
+    intent_id: int
+    symbol: str
+    kind: Literal["open", "add", "reduce", "close", "reverse"]
+    side: Literal["long", "short"]
+    quantity: float
+    price: float
+    notional_usd: float
+    reason: str
+    reason_code: str
+    confidence: Literal["low", "medium", "high"]
+    score: float
+    timestamp_ms: int
+    reduce_only: bool
+    leverage: float
+
+class Fill:
+    intent_id: int
+    symbol: str
+    kind: Literal["open", "add", "reduce", "close", "reverse"]
+    side: Literal["long", "short"]
+    quantity: float
+    price: float
+    notional_usd: float
+    fee_usd: float
+    pnl_usd: float
+    reason_code: str
+    timestamp_ms: int
+
+class StepResult:
+    intents: list[Intent]
+    fills: list[Fill]
+    blocked: list[tuple[str, str]]
+    def __len__(self) -> int: ...
+
+class Kernel:
+    cash: float
+    def __init__(
+        self,
+        config_json: str | None = None,
+        initial_cash: float = 10000.0,
+        fill_mode: Literal["simulate", "external"] = "simulate",
+    ) -> None: ...
+    def set_symbol_config(self, symbol: str, config_json: str) -> None: ...
+    def step_candle(self, symbol: str, t: int, o: float, h: float, l: float, c: float, v: float) -> StepResult: ...
+    def on_funding(self, symbol: str, rate: float, price: float, t: int) -> float: ...
+    def on_mid(self, symbol: str, price: float, t: int) -> StepResult: ...
+    def evaluate(self, now_ms: int, equity: float | None = None) -> StepResult: ...
+    def apply_fill(
+        self,
+        symbol: str,
+        side: str,
+        quantity: float,
+        price: float,
+        fee_usd: float,
+        timestamp_ms: int,
+        confidence: str = "medium",
+        leverage: float = 1.0,
+        intent_id: int = 0,
+    ) -> float: ...
+    def equity(self) -> float: ...
+    def positions_json(self) -> str: ...
+    def snapshot_json(self, symbol: str) -> str | None: ...
+    def last_decision(self, symbol: str) -> tuple[int, int] | None: ...
+    def save_state(self) -> str: ...
+    def load_state(self, text: str) -> None: ...
+
+def bench_native(
+    t: Sequence[int],
+    o: Sequence[float],
+    h: Sequence[float],
+    l: Sequence[float],
+    c: Sequence[float],
+    v: Sequence[float],
+    config_json: str | None = None,
+    repeats: int = 1,
+) -> tuple[int, float, int]:
+    """(bars, seconds, fills) for a native run over the bars, evaluating after every bar."""
