@@ -1,6 +1,7 @@
 # ai-quant build. `make run` and `make test` are the two quick-start commands; both build
 # everything they need first and are incremental (stamps under .build/).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -38,7 +39,7 @@ venv: $(STAMPS)/venv
 
 # The PyO3 extension bt_runtime, installed into the venv.
 $(STAMPS)/ext: $(STAMPS)/venv $(RUST_SRC) pyproject.toml
-	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet 2>&1 | { grep -v -e '^Requirement already satisfied' -e '^Ignoring ' -e '^Looking in links' || true; }
 	touch $@
 
 ext: $(STAMPS)/ext

@@ -126,8 +126,9 @@ fn parse(what: &str, text: &str) -> Result<Value, Value> {
             vec![],
         ));
     }
-    serde_json::from_str(text)
-        .map_err(|e| error(ErrorCode::InvalidJson, format!("{what} is not valid JSON: {e}"), vec![what.into()]))
+    serde_json::from_str(text).map_err(|e| {
+        error(ErrorCode::InvalidJson, format!("{what} is not valid JSON: {e}"), vec![what.into()])
+    })
 }
 
 fn parse_config(v: Option<Value>, what: &str) -> Result<StrategyConfig, Value> {
@@ -159,13 +160,33 @@ pub fn merge(base: &mut Value, over: Value) {
     }
 }
 
-fn build_kernel(params_text: &str) -> Result<(Kernel, Params), Value> {
+thread_local! {
+    // Tools call `step` many times with the same params: keep the last parsed kernel prototype.
+    static PARAMS_CACHE: std::cell::RefCell<Option<(String, Kernel)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn build_kernel(params_text: &str) -> Result<Kernel, Value> {
+    let cached = PARAMS_CACHE
+        .with(|c| c.borrow().as_ref().filter(|(text, _)| text == params_text).map(|(_, k)| k.clone()));
+    if let Some(kernel) = cached {
+        return Ok(kernel);
+    }
+    let kernel = build_kernel_uncached(params_text)?;
+    PARAMS_CACHE.with(|c| *c.borrow_mut() = Some((params_text.to_string(), kernel.clone())));
+    Ok(kernel)
+}
+
+fn build_kernel_uncached(params_text: &str) -> Result<Kernel, Value> {
     let pv = parse("params", params_text)?;
     check_version("params", &pv)?;
     let params: Params = serde_json::from_value(pv)
         .map_err(|e| error(ErrorCode::InvalidParams, format!("params: {e}"), vec![]))?;
     if !params.initial_cash.is_finite() || params.initial_cash < 0.0 {
-        return Err(error(ErrorCode::InvalidParams, "params.initial_cash must be a finite number >= 0", vec![]));
+        return Err(error(
+            ErrorCode::InvalidParams,
+            "params.initial_cash must be a finite number >= 0",
+            vec![],
+        ));
     }
     let cfg = parse_config(params.config.clone(), "params.config")?;
     let mut kernel = Kernel::new(cfg, params.initial_cash, params.fill_mode);
@@ -174,13 +195,13 @@ fn build_kernel(params_text: &str) -> Result<(Kernel, Params), Value> {
         merge(&mut merged, v.clone());
         kernel.set_symbol_config(sym, parse_config(Some(merged), &format!("params.symbol_configs.{sym}"))?);
     }
-    Ok((kernel, params))
+    Ok(kernel)
 }
 
 /// A fresh state as JSON (the `state` input for a first `step`).
 pub fn initial_state(params_text: &str) -> Value {
     match build_kernel(params_text) {
-        Ok((kernel, _)) => json!({"ok": true, "result": {"state": kernel.state}}),
+        Ok(kernel) => json!({"ok": true, "result": {"state": kernel.state}}),
         Err(e) => e,
     }
 }
@@ -205,7 +226,7 @@ pub fn step(state_text: &str, event_text: &str, params_text: &str) -> Value {
 fn step_inner(state_text: &str, event_text: &str, params_text: &str) -> Result<Value, Value> {
     let sv = parse("state", state_text)?;
     let ev = parse("event", event_text)?;
-    let (mut kernel, _) = build_kernel(params_text)?;
+    let mut kernel = build_kernel(params_text)?;
     check_version("state", &sv)?;
     check_version("event", &ev)?;
     let state: KernelState = serde_json::from_value(sv)

@@ -78,7 +78,12 @@ pub fn stop_loss_level(pos: &Position, s: &IndicatorSnapshot, px: f64, cfg: &Str
 }
 
 /// The trailing-stop candidate at `px`, if trailing is armed.
-pub fn trailing_candidate(pos: &Position, s: &IndicatorSnapshot, px: f64, cfg: &StrategyConfig) -> Option<f64> {
+pub fn trailing_candidate(
+    pos: &Position,
+    s: &IndicatorSnapshot,
+    px: f64,
+    cfg: &StrategyConfig,
+) -> Option<f64> {
     let t = &cfg.trade;
     let profit_atr = pos.profit_atr(px);
     let start = low_conf_or(pos, t.trailing_start_atr_low_conf, t.trailing_start_atr);
@@ -140,7 +145,8 @@ fn smart_exit(pos: &Position, s: &IndicatorSnapshot, px: f64, cfg: &StrategyConf
     if crossed_against && !weak_cross {
         return Some(ReasonCode::TrendBreakdown);
     }
-    let exhaustion = low_conf_or(pos, t.smart_exit_adx_exhaustion_lt_low_conf, t.smart_exit_adx_exhaustion_lt);
+    let exhaustion =
+        low_conf_or(pos, t.smart_exit_adx_exhaustion_lt_low_conf, t.smart_exit_adx_exhaustion_lt);
     if s.adx < exhaustion {
         return Some(ReasonCode::AdxExhaustion);
     }
@@ -202,7 +208,8 @@ pub fn check_exit(
     let full = |reason_code| Some(ExitDecision { fraction: 1.0, reason_code });
 
     if t.block_exits_on_extreme_dev
-        && ((px / s.close - 1.0).abs() > t.glitch_price_dev_pct || (px - s.close).abs() > t.glitch_atr_mult * s.atr)
+        && ((px / s.close - 1.0).abs() > t.glitch_price_dev_pct
+            || (px - s.close).abs() > t.glitch_atr_mult * s.atr)
     {
         return (None, update);
     }

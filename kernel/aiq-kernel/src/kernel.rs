@@ -4,6 +4,7 @@
 //! results, and [`KernelState`] round-trips through JSON mid-stream.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aiq_config::{Confidence, StrategyConfig, StrategyName};
 use aiq_indicators::{IndicatorBank, IndicatorSnapshot};
@@ -105,8 +106,10 @@ pub enum KernelError {
 /// The decision kernel.
 #[derive(Debug, Clone)]
 pub struct Kernel {
-    base: StrategyConfig,
-    per_symbol: BTreeMap<String, StrategyConfig>,
+    // Arc: decisions borrow a config while the kernel mutates its state, without copying it.
+    base: Arc<StrategyConfig>,
+    per_symbol: BTreeMap<String, Arc<StrategyConfig>>,
+    scratch: Vec<String>,
     pub state: KernelState,
 }
 
@@ -120,8 +123,9 @@ struct Candidate {
 impl Kernel {
     pub fn new(cfg: StrategyConfig, initial_cash: f64, fill_mode: FillMode) -> Self {
         Self {
-            base: cfg,
+            base: Arc::new(cfg),
             per_symbol: BTreeMap::new(),
+            scratch: Vec::new(),
             state: KernelState {
                 schema_version: SCHEMA_VERSION,
                 step: 0,
@@ -140,11 +144,15 @@ impl Kernel {
 
     /// Use a symbol-specific merged config (overrides from `symbols.<SYM>`).
     pub fn set_symbol_config(&mut self, symbol: &str, cfg: StrategyConfig) {
-        self.per_symbol.insert(symbol.to_string(), cfg);
+        self.per_symbol.insert(symbol.to_string(), Arc::new(cfg));
     }
 
     pub fn config(&self, symbol: &str) -> &StrategyConfig {
         self.per_symbol.get(symbol).unwrap_or(&self.base)
+    }
+
+    fn config_arc(&self, symbol: &str) -> Arc<StrategyConfig> {
+        Arc::clone(self.per_symbol.get(symbol).unwrap_or(&self.base))
     }
 
     /// Replace the state (restore). Indicator windows in the state must match the config.
@@ -270,8 +278,9 @@ impl Kernel {
     /// `equity_override` is the real account equity in live trading (sizing uses it).
     pub fn evaluate(&mut self, now_ms: i64, equity_override: Option<f64>) -> StepOutput {
         let mut out = StepOutput::default();
-        let dirty: Vec<String> =
-            self.state.symbols.iter().filter(|(_, s)| s.dirty).map(|(k, _)| k.clone()).collect();
+        let mut dirty = std::mem::take(&mut self.scratch);
+        dirty.clear();
+        dirty.extend(self.state.symbols.iter().filter(|(_, s)| s.dirty).map(|(k, _)| k.clone()));
         let btc_bullish = self
             .state
             .symbols
@@ -282,16 +291,23 @@ impl Kernel {
 
         let mut candidates = Vec::new();
         for symbol in &dirty {
-            let cfg = self.config(symbol).clone();
-            let st = self.state.symbols.get_mut(symbol).expect("dirty symbol exists");
+            let cfg = self.config_arc(symbol);
+            let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
             st.dirty = false;
-            let (Some(s), Some(p)) = (st.snap, st.prev) else { continue };
-            let px = s.close;
+            let (Some(px), Some(adx)) = (st.snap.as_ref().map(|s| s.close), st.snap.as_ref().map(|s| s.adx))
+            else {
+                continue;
+            };
+            if st.prev.is_none() {
+                continue;
+            }
             out.extend(self.run_exits(symbol, px, now_ms));
 
+            let st = &self.state.symbols[symbol.as_str()];
+            let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
             let decision = match cfg.strategy {
-                StrategyName::MeiAlphaV1 => analyze(&s, &p, &cfg, symbol, btc_bullish),
-                StrategyName::EmaCross => crate::ema_cross::analyze(&s, &p),
+                StrategyName::MeiAlphaV1 => analyze(s, p, &cfg, symbol, btc_bullish),
+                StrategyName::EmaCross => crate::ema_cross::analyze(s, p),
             };
             self.state.symbols.get_mut(symbol).expect("exists").last_decision = Some(decision);
             if cfg.strategy == StrategyName::EmaCross {
@@ -299,7 +315,7 @@ impl Kernel {
                 continue;
             }
             let Some(side) = decision.signal.side() else { continue };
-            let score = f64::from(decision.confidence.rank()) * 100.0 + s.adx;
+            let score = f64::from(decision.confidence.rank()) * 100.0 + adx;
             match self.state.positions.get(symbol).map(|p| p.side) {
                 Some(existing) if existing == side => {
                     out.extend(self.try_pyramid(symbol, decision.confidence, px, now_ms, equity_override));
@@ -351,6 +367,7 @@ impl Kernel {
                 }),
             }
         }
+        self.scratch = dirty;
         out
     }
 
@@ -394,13 +411,13 @@ impl Kernel {
         }
         let exit_cooldown_ms = (cfg.trade.exit_cooldown_s * 1000.0) as i64;
         let Some(pos) = self.state.positions.get(symbol) else { return StepOutput::default() };
-        let Some(s) = self.state.symbols.get(symbol).and_then(|s| s.snap) else {
+        let Some(s) = self.state.symbols.get(symbol).and_then(|s| s.snap.as_ref()) else {
             return StepOutput::default();
         };
         if now_ms - pos.last_add_ms.max(pos.opened_at_ms) < exit_cooldown_ms {
             return StepOutput::default();
         }
-        let (decision, update) = check_exit(pos, &s, px, cfg);
+        let (decision, update) = check_exit(pos, s, px, cfg);
         if let Some(p) = self.state.positions.get_mut(symbol) {
             p.trailing_sl = update.trailing_sl;
         }
@@ -437,11 +454,8 @@ impl Kernel {
         let mut out = StepOutput::default();
         let symbols: Vec<String> = self.state.positions.keys().cloned().collect();
         for s in symbols {
-            let mark = if s == symbol {
-                px
-            } else {
-                self.state.symbols.get(&s).map_or(0.0, |st| st.last_price)
-            };
+            let mark =
+                if s == symbol { px } else { self.state.symbols.get(&s).map_or(0.0, |st| st.last_price) };
             out.extend(self.close_position(&s, 1.0, mark, t, ReasonCode::Liquidation, IntentKind::Close));
         }
         out
@@ -548,7 +562,8 @@ impl Kernel {
             }
             Some(mut pos) => {
                 let total = pos.quantity + fill.quantity;
-                pos.avg_entry_price = (pos.avg_entry_price * pos.quantity + fill.price * fill.quantity) / total;
+                pos.avg_entry_price =
+                    (pos.avg_entry_price * pos.quantity + fill.price * fill.quantity) / total;
                 pos.quantity = total;
                 pos.adds_count += 1;
                 pos.last_add_ms = fill.timestamp_ms;
@@ -559,7 +574,7 @@ impl Kernel {
                 }
             }
             None => {
-                let cfg = self.config(&symbol).clone();
+                let cfg = self.config_arc(&symbol);
                 let snap = self.state.symbols.get(&symbol).and_then(|s| s.snap);
                 let (atr, adx, min_adx) = snap.map_or((0.0, 0.0, cfg.thresholds.entry.min_adx), |s| {
                     (s.atr.max(s.close * cfg.trade.min_atr_pct), s.adx, cfg.thresholds.entry.min_adx)
@@ -608,7 +623,7 @@ impl Kernel {
         now_ms: i64,
         kind: IntentKind,
     ) -> StepOutput {
-        let cfg = self.config(symbol).clone();
+        let cfg = self.config_arc(symbol);
         let qty = notional / px;
         let intent = OrderIntent {
             intent_id: self.next_id(),
@@ -619,7 +634,11 @@ impl Kernel {
             price: px,
             notional_usd: notional,
             reason: format!("{} {}", if kind == IntentKind::Add { "add" } else { "entry" }, side_str(side)),
-            reason_code: if kind == IntentKind::Add { ReasonCode::PyramidAdd } else { ReasonCode::EntrySignal },
+            reason_code: if kind == IntentKind::Add {
+                ReasonCode::PyramidAdd
+            } else {
+                ReasonCode::EntrySignal
+            },
             confidence,
             score,
             timestamp_ms: now_ms,
@@ -664,7 +683,7 @@ impl Kernel {
         now_ms: i64,
         equity_override: Option<f64>,
     ) -> Result<StepOutput, ReasonCode> {
-        let cfg = self.config(symbol).clone();
+        let cfg = self.config_arc(symbol);
         let t = &cfg.trade;
         let st = self.state.symbols.get(symbol).ok_or(ReasonCode::NotReady)?;
         let s = st.snap.ok_or(ReasonCode::NotReady)?;
@@ -674,7 +693,9 @@ impl Kernel {
         if t.enable_reef_filter {
             let extreme = s.adx >= t.reef_adx_threshold;
             let blocked = match side {
-                Side::Long => s.rsi > if extreme { t.reef_long_rsi_extreme_gt } else { t.reef_long_rsi_block_gt },
+                Side::Long => {
+                    s.rsi > if extreme { t.reef_long_rsi_extreme_gt } else { t.reef_long_rsi_block_gt }
+                }
                 Side::Short => {
                     s.rsi < if extreme { t.reef_short_rsi_extreme_lt } else { t.reef_short_rsi_block_lt }
                 }
@@ -699,7 +720,8 @@ impl Kernel {
         }
         if let Some(close) = &st.last_close {
             if close.side == side && close.reason_code != ReasonCode::SignalFlip {
-                let mins = pesc_cooldown_minutes(s.adx, t.reentry_cooldown_min_mins, t.reentry_cooldown_max_mins);
+                let mins =
+                    pesc_cooldown_minutes(s.adx, t.reentry_cooldown_min_mins, t.reentry_cooldown_max_mins);
                 if ((now_ms - close.timestamp_ms) as f64) < mins * 60_000.0 {
                     return Err(ReasonCode::Pesc);
                 }
@@ -744,14 +766,17 @@ impl Kernel {
         now_ms: i64,
         equity_override: Option<f64>,
     ) -> StepOutput {
-        let cfg = self.config(symbol).clone();
+        let cfg = self.config_arc(symbol);
         let t = &cfg.trade;
         let (Some(pos), Some(s)) =
             (self.state.positions.get(symbol), self.state.symbols.get(symbol).and_then(|s| s.snap))
         else {
             return StepOutput::default();
         };
-        if !t.enable_pyramiding || pos.adds_count >= t.max_adds_per_symbol || confidence < t.add_min_confidence {
+        if !t.enable_pyramiding
+            || pos.adds_count >= t.max_adds_per_symbol
+            || confidence < t.add_min_confidence
+        {
             return StepOutput::default();
         }
         if ((now_ms - pos.last_add_ms) as f64) < t.add_cooldown_minutes * 60_000.0 {
@@ -772,7 +797,8 @@ impl Kernel {
         let side = pos.side;
         let equity = equity_override.unwrap_or_else(|| self.equity());
         let headroom = self.headroom(equity, symbol);
-        let mut margin = (equity * t.allocation_pct * t.add_fraction_of_base_margin * t.size_multiplier).min(headroom);
+        let mut margin =
+            (equity * t.allocation_pct * t.add_fraction_of_base_margin * t.size_multiplier).min(headroom);
         if margin <= 0.0 {
             return StepOutput::default();
         }
@@ -784,7 +810,17 @@ impl Kernel {
                 return StepOutput::default();
             }
         }
-        self.execute_open(symbol, side, margin * leverage, leverage, confidence, 0.0, px, now_ms, IntentKind::Add)
+        self.execute_open(
+            symbol,
+            side,
+            margin * leverage,
+            leverage,
+            confidence,
+            0.0,
+            px,
+            now_ms,
+            IntentKind::Add,
+        )
     }
 }
 

@@ -206,7 +206,10 @@ pub fn analyze(
         }
     }
 
-    if signal == Signal::Neutral && e.enable_slow_drift_entries && s.adx >= e.slow_drift_min_adx && !g.is_anomaly
+    if signal == Signal::Neutral
+        && e.enable_slow_drift_entries
+        && s.adx >= e.slow_drift_min_adx
+        && !g.is_anomaly
     {
         let slope = s.ema_slow_slope_pct;
         let long = slope >= e.slow_drift_min_slope_pct

@@ -23,8 +23,24 @@ impl Rng {
 }
 
 const NASTY: &[&str] = &[
-    "null", "true", "-1", "0", "1e308", "-1e308", "1e-320", "18446744073709551616", "\"\"", "\"long\"", "[]",
-    "{}", "[[[[[[[[[[]]]]]]]]]]", "\"\\u0000\"", "NaN", "1.7976931348623157e309", "-0", "9007199254740993",
+    "null",
+    "true",
+    "-1",
+    "0",
+    "1e308",
+    "-1e308",
+    "1e-320",
+    "18446744073709551616",
+    "\"\"",
+    "\"long\"",
+    "[]",
+    "{}",
+    "[[[[[[[[[[]]]]]]]]]]",
+    "\"\\u0000\"",
+    "NaN",
+    "1.7976931348623157e309",
+    "-0",
+    "9007199254740993",
 ];
 
 fn mutate_value(v: &mut Value, rng: &mut Rng) {
@@ -37,7 +53,8 @@ fn mutate_value(v: &mut Value, rng: &mut Rng) {
                     map.remove(k);
                 }
                 1 => {
-                    let nasty: Value = serde_json::from_str(NASTY[rng.below(NASTY.len())]).unwrap_or(Value::Null);
+                    let nasty: Value =
+                        serde_json::from_str(NASTY[rng.below(NASTY.len())]).unwrap_or(Value::Null);
                     map.insert(k.clone(), nasty);
                 }
                 2 => {
@@ -48,7 +65,8 @@ fn mutate_value(v: &mut Value, rng: &mut Rng) {
         }
         Value::Number(_) => {
             let choices = [0.0, -1.0, 1e300, -1e300, f64::MIN_POSITIVE, 3.5, 1e-9];
-            *v = serde_json::Number::from_f64(choices[rng.below(choices.len())]).map_or(Value::Null, Value::Number);
+            *v = serde_json::Number::from_f64(choices[rng.below(choices.len())])
+                .map_or(Value::Null, Value::Number);
         }
         Value::String(s) => {
             *s = ["", "BTC", "buy", "sell", "candle", "evaluate", "\u{202e}", "😀"][rng.below(8)].to_string();
@@ -102,7 +120,8 @@ fn envelope_never_panics_on_mutated_input() {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let seeds = corpus();
     let params = seeds.iter().find(|(n, _)| n == "params.json").expect("params seed").1.clone();
-    let events: Vec<String> = seeds.iter().filter(|(n, _)| n != "params.json").map(|(_, t)| t.clone()).collect();
+    let events: Vec<String> =
+        seeds.iter().filter(|(n, _)| n != "params.json").map(|(_, t)| t.clone()).collect();
     let init: Value = envelope::initial_state(&params);
     let mut state = init["result"]["state"].to_string();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);

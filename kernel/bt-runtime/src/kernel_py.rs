@@ -195,7 +195,16 @@ impl PyKernel {
 
     /// Feed one closed candle (open time `t` in ms).
     #[allow(clippy::too_many_arguments)]
-    fn step_candle(&mut self, symbol: &str, t: i64, o: f64, h: f64, l: f64, c: f64, v: f64) -> PyResult<StepResult> {
+    fn step_candle(
+        &mut self,
+        symbol: &str,
+        t: i64,
+        o: f64,
+        h: f64,
+        l: f64,
+        c: f64,
+        v: f64,
+    ) -> PyResult<StepResult> {
         self.inner.step_candle(symbol, Candle { t, o, h, l, c, v }).map(StepResult::from).map_err(value_err)
     }
 
@@ -235,7 +244,12 @@ impl PyKernel {
         leverage: f64,
         intent_id: u64,
     ) -> PyResult<f64> {
-        if !(quantity.is_finite() && quantity > 0.0 && price.is_finite() && price > 0.0 && fee_usd.is_finite()) {
+        if !(quantity.is_finite()
+            && quantity > 0.0
+            && price.is_finite()
+            && price > 0.0
+            && fee_usd.is_finite())
+        {
             return Err(value_err("fill needs finite quantity > 0, price > 0 and a finite fee"));
         }
         let confidence: Confidence = serde_json::from_value(serde_json::Value::String(confidence.into()))
@@ -299,7 +313,8 @@ impl PyKernel {
     }
 
     fn load_state(&mut self, text: &str) -> PyResult<()> {
-        let state = serde_json::from_str(text).map_err(|e| value_err(format!("invalid kernel state: {e}")))?;
+        let state =
+            serde_json::from_str(text).map_err(|e| value_err(format!("invalid kernel state: {e}")))?;
         self.inner.load_state(state).map_err(value_err)
     }
 }
