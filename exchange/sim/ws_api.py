@@ -1,0 +1,357 @@
+"""``GET /ws``: subscriptions, pushes, ping/pong, idle close (protocol section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from .data import INTERVAL_MS
+from .info_api import ADDRESS_RE, all_mids, l2_book
+from .matching import Event
+from .numfmt import fmt
+
+if TYPE_CHECKING:
+    from .server import Venue
+
+COIN_SUBS = {"l2Book", "trades", "bbo", "candle", "activeAssetCtx"}
+USER_SUBS = {"userFills", "orderUpdates", "userEvents", "userFundings", "userNonFundingLedgerUpdates"}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+@dataclass
+class Conn:
+    ws: web.WebSocketResponse
+    subs: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical key -> normalised subscription
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    sent: int = 0
+
+
+def normalise(sub: Any, venue: Venue) -> dict[str, Any] | str:
+    """The subscription as the venue echoes it, or an error text."""
+    bad = f"Invalid subscription {_dumps(sub)}"
+    if not isinstance(sub, dict) or not isinstance(sub.get("type"), str):
+        return bad
+    t = sub["type"]
+    if t == "allMids":
+        out: dict[str, Any] = {"type": "allMids"}
+        if sub.get("dex"):
+            return bad
+        return out
+    if t in COIN_SUBS:
+        coin = sub.get("coin")
+        if coin not in venue.market.by_name:
+            return bad
+        out = {"type": t, "coin": coin}
+        if t == "candle":
+            if sub.get("interval") not in INTERVAL_MS:
+                return bad
+            out["interval"] = sub["interval"]
+        if t == "l2Book":
+            for k in ("nSigFigs", "mantissa"):
+                if sub.get(k) is not None:
+                    out[k] = sub[k]
+        return out
+    if t in USER_SUBS:
+        user = sub.get("user")
+        if not isinstance(user, str) or not ADDRESS_RE.match(user):
+            return bad
+        out = {"type": t, "user": user.lower()}
+        if t == "userFills":
+            out["aggregateByTime"] = bool(sub.get("aggregateByTime", False))
+        return out
+    return bad
+
+
+def sub_key(sub: dict[str, Any]) -> str:
+    return _dumps({k: sub[k] for k in sorted(sub) if k != "aggregateByTime"})
+
+
+class WsHub:
+    def __init__(self, venue: Venue, idle_timeout_s: float = 60.0) -> None:
+        self.venue = venue
+        self.idle_timeout_s = idle_timeout_s
+        self.conns: set[Conn] = set()
+        self.last: dict[str, str] = {}  # per market-data key, the last payload pushed
+        self.candle_open: dict[str, int] = {}
+        self.frames_sent = 0
+
+    # ---- connection lifecycle ---------------------------------------------------------------
+    async def handler(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        conn = Conn(ws)
+        self.conns.add(conn)
+        writer = asyncio.create_task(self._writer(conn))
+        try:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self.idle_timeout_s)
+                except TimeoutError:
+                    break  # no client message for idle_timeout_s
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_text(conn, msg.data)
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+        finally:
+            self.conns.discard(conn)
+            conn.queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await writer
+            await ws.close()
+        return ws
+
+    async def _writer(self, conn: Conn) -> None:
+        while True:
+            frame = await conn.queue.get()
+            if frame is None or conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return
+            conn.sent += 1
+            self.frames_sent += 1
+
+    async def disconnect_all(self) -> int:
+        conns = list(self.conns)
+        for c in conns:
+            with contextlib.suppress(Exception):
+                await c.ws.close(code=1012, message=b"server disconnect")
+        return len(conns)
+
+    # ---- sending ----------------------------------------------------------------------------
+    def _send_now(self, conn: Conn, payload: dict[str, Any]) -> None:
+        conn.queue.put_nowait(_dumps(payload))
+
+    def send(self, conn: Conn, payload: dict[str, Any], delay_s: float = 0.0) -> None:
+        """Queue a data frame, through the WS faults (drop, delay)."""
+        faults = self.venue.faults
+        if faults.drop_frame():
+            return
+        delay_s += faults.frame_delay_s()
+        if delay_s > 0:
+            asyncio.get_running_loop().call_later(delay_s, self._send_if_open, conn, payload)
+        else:
+            self._send_now(conn, payload)
+
+    def _send_if_open(self, conn: Conn, payload: dict[str, Any]) -> None:
+        if conn in self.conns:
+            self._send_now(conn, payload)
+
+    # ---- client messages --------------------------------------------------------------------
+    async def _on_text(self, conn: Conn, text: str) -> None:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            self._send_now(conn, {"channel": "error", "data": f"Invalid message: {text[:200]}"})
+            return
+        if not isinstance(msg, dict):
+            self._send_now(conn, {"channel": "error", "data": f"Invalid message: {text[:200]}"})
+            return
+        method = msg.get("method")
+        if method == "ping":
+            self._send_now(conn, {"channel": "pong"})
+            return
+        if method not in ("subscribe", "unsubscribe"):
+            self._send_now(conn, {"channel": "error", "data": f"Unknown method: {text[:200]}"})
+            return
+        self.venue.sync()
+        sub = normalise(msg.get("subscription"), self.venue)
+        if isinstance(sub, str):
+            self._send_now(conn, {"channel": "error", "data": sub})
+            return
+        key = sub_key(sub)
+        if method == "subscribe":
+            if key in conn.subs:
+                self._send_now(conn, {"channel": "error", "data": "Already subscribed"})
+                return
+            conn.subs[key] = sub
+            self._send_now(
+                conn,
+                {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}},
+            )
+            self._initial(conn, sub)
+        else:
+            if key not in conn.subs:
+                raw = _dumps(msg.get("subscription"))
+                self._send_now(conn, {"channel": "error", "data": f"Already unsubscribed: {raw}"})
+                return
+            del conn.subs[key]
+            self._send_now(
+                conn,
+                {"channel": "subscriptionResponse", "data": {"method": "unsubscribe", "subscription": sub}},
+            )
+
+    def _initial(self, conn: Conn, sub: dict[str, Any]) -> None:
+        """Snapshot sent right after the ack."""
+        v = self.venue
+        e = v.engine
+        t = sub["type"]
+        if t == "allMids":
+            self._send_now(conn, {"channel": "allMids", "data": {"mids": all_mids(v)}})
+        elif t == "l2Book":
+            self._send_now(conn, {"channel": "l2Book", "data": l2_book(v, sub["coin"], sub.get("nSigFigs"))})
+        elif t == "bbo":
+            self._send_now(conn, {"channel": "bbo", "data": self._bbo(sub["coin"])})
+        elif t == "candle":
+            cd = self._candle(sub["coin"], sub["interval"])
+            if cd is not None:
+                self._send_now(conn, {"channel": "candle", "data": cd})
+        elif t == "userFills":
+            fills = list(e.fills.get(sub["user"], [])[-2000:])
+            self._send_now(
+                conn,
+                {"channel": "userFills", "data": {"isSnapshot": True, "user": sub["user"], "fills": fills}},
+            )
+        elif t == "userFundings":
+            rows = [
+                {
+                    **{k: f["delta"][k] for k in ("coin", "usdc", "szi", "fundingRate", "nSamples")},
+                    "time": f["time"],
+                }
+                for f in e.fundings.get(sub["user"], [])[-500:]
+            ]
+            self._send_now(
+                conn,
+                {
+                    "channel": "userFundings",
+                    "data": {"isSnapshot": True, "user": sub["user"], "fundings": rows},
+                },
+            )
+        elif t == "activeAssetCtx":
+            from .info_api import asset_ctx
+
+            self._send_now(
+                conn,
+                {
+                    "channel": "activeAssetCtx",
+                    "data": {"coin": sub["coin"], "ctx": asset_ctx(v, sub["coin"])},
+                },
+            )
+
+    # ---- market data ------------------------------------------------------------------------
+    def _bbo(self, coin: str) -> dict[str, Any]:
+        bid, ask = self.venue.engine.bbo(coin)
+
+        def lv(x: Any) -> Any:
+            return None if x is None else {"px": fmt(x.px), "sz": fmt(x.sz), "n": x.n}
+
+        return {"coin": coin, "time": self.venue.engine.t, "bbo": [lv(bid), lv(ask)]}
+
+    def _candle(self, coin: str, interval: str) -> dict[str, object] | None:
+        iv = INTERVAL_MS[interval]
+        now = self.venue.engine.t
+        return self.venue.market.candle(coin, interval, now // iv * iv, now)
+
+    def _subscribers(self, key: str) -> list[Conn]:
+        return [c for c in self.conns if key in c.subs]
+
+    def publish_market(self) -> None:
+        """Push market-data channels whose content changed since the last push."""
+        if not self.conns:
+            return
+        wanted: dict[str, dict[str, Any]] = {}
+        for c in self.conns:
+            for key, sub in c.subs.items():
+                if sub["type"] in ("allMids", "l2Book", "bbo", "candle", "activeAssetCtx"):
+                    wanted[key] = sub
+        if self.venue.faults.config.freeze_mids:
+            return
+        for key, sub in wanted.items():
+            t = sub["type"]
+            if t == "allMids":
+                data: Any = {"mids": all_mids(self.venue)}
+                compare = _dumps(data)
+            elif t == "l2Book":
+                data = l2_book(self.venue, sub["coin"], sub.get("nSigFigs"))
+                compare = _dumps(data["levels"])
+            elif t == "bbo":
+                data = self._bbo(sub["coin"])
+                compare = _dumps(data["bbo"])
+            elif t == "activeAssetCtx":
+                from .info_api import asset_ctx
+
+                data = {"coin": sub["coin"], "ctx": asset_ctx(self.venue, sub["coin"])}
+                compare = _dumps(data["ctx"])
+            else:
+                iv = INTERVAL_MS[sub["interval"]]
+                now = self.venue.engine.t
+                t_open = now // iv * iv
+                prev_open = self.candle_open.get(key)
+                if prev_open is not None and prev_open < t_open:
+                    closed = self.venue.market.candle(
+                        sub["coin"], sub["interval"], prev_open, prev_open + iv - 1
+                    )
+                    if closed is not None:
+                        self._fan(key, {"channel": "candle", "data": closed})
+                self.candle_open[key] = t_open
+                data = self._candle(sub["coin"], sub["interval"])
+                if data is None:
+                    continue
+                compare = _dumps(data)
+            if self.last.get(key) == compare:
+                continue
+            self.last[key] = compare
+            self._fan(key, {"channel": t, "data": data})
+
+    def _fan(self, key: str, payload: dict[str, Any]) -> None:
+        text = None
+        for c in self._subscribers(key):
+            faults = self.venue.faults
+            if faults.drop_frame():
+                continue
+            delay = faults.frame_delay_s()
+            if delay > 0:
+                asyncio.get_running_loop().call_later(delay, self._send_if_open, c, payload)
+                continue
+            if text is None:
+                text = _dumps(payload)
+            c.queue.put_nowait(text)
+
+    # ---- engine events ----------------------------------------------------------------------
+    def publish_events(self, events: list[Event]) -> None:
+        if not self.conns or not events:
+            return
+        delay = self.venue.faults.config.fill_delay_ms / 1000.0
+        for ev in events:
+            if ev.kind == "trades":
+                self._fan(sub_key({"type": "trades", "coin": ev.key}), {"channel": "trades", "data": ev.data})
+                continue
+            user = ev.key
+            for c in list(self.conns):
+                for sub in c.subs.values():
+                    if sub.get("user") != user:
+                        continue
+                    payload = self._user_payload(sub["type"], user, ev)
+                    if payload is None:
+                        continue
+                    self.send(c, payload, delay)
+                    if ev.kind == "fills" and self.venue.faults.duplicate_fill():
+                        self.send(c, payload, delay)
+
+    def _user_payload(self, sub_type: str, user: str, ev: Event) -> dict[str, Any] | None:
+        if sub_type == "userFills" and ev.kind == "fills":
+            return {"channel": "userFills", "data": {"user": user, "fills": ev.data}}
+        if sub_type == "orderUpdates" and ev.kind == "orderUpdates":
+            return {"channel": "orderUpdates", "data": ev.data}
+        if sub_type == "userFundings" and ev.kind == "funding":
+            return {"channel": "userFundings", "data": {"user": user, "fundings": [ev.data]}}
+        if sub_type == "userEvents":
+            if ev.kind == "fills":
+                return {"channel": "user", "data": {"fills": ev.data}}
+            if ev.kind == "funding":
+                d = {k: ev.data[k] for k in ("time", "coin", "usdc", "szi", "fundingRate")}
+                return {"channel": "user", "data": {"funding": d}}
+            if ev.kind == "liquidation":
+                return {"channel": "user", "data": {"liquidation": ev.data}}
+            if ev.kind == "nonUserCancel":
+                return {"channel": "user", "data": {"nonUserCancel": ev.data}}
+        return None
