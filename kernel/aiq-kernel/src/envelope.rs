@@ -102,6 +102,28 @@ fn error(code: ErrorCode, message: impl Into<String>, details: Vec<String>) -> V
     json!({"ok": false, "error": {"code": code, "message": message.into(), "details": details}})
 }
 
+/// Reads only `schema_version` from a payload (other fields are skipped, not built).
+#[derive(Deserialize)]
+struct VersionProbe {
+    #[serde(default)]
+    schema_version: Option<Value>,
+}
+
+fn probe_version(what: &str, text: &str) -> Result<(), Value> {
+    if text.len() > MAX_PAYLOAD_BYTES {
+        return Err(error(
+            ErrorCode::PayloadTooLarge,
+            format!("{what} is {} bytes; the limit is {MAX_PAYLOAD_BYTES}", text.len()),
+            vec![],
+        ));
+    }
+    let probe: VersionProbe = serde_json::from_str(text).map_err(|e| {
+        error(ErrorCode::InvalidJson, format!("{what} is not valid JSON: {e}"), vec![what.into()])
+    })?;
+    let v = json!({"schema_version": probe.schema_version});
+    check_version(what, &v)
+}
+
 fn check_version(what: &str, v: &Value) -> Result<(), Value> {
     match v.get("schema_version").and_then(Value::as_u64) {
         Some(n) if n == u64::from(SCHEMA_VERSION) => Ok(()),
@@ -206,30 +228,50 @@ pub fn initial_state(params_text: &str) -> Value {
     }
 }
 
-fn result(out: StepOutput, state: &KernelState) -> Value {
-    json!({"ok": true, "result": {
-        "schema_version": SCHEMA_VERSION,
-        "state": state,
-        "intents": out.intents,
-        "fills": out.fills,
-        "blocked": out.blocked,
-    }})
+#[derive(Serialize)]
+struct OkEnvelope<'a> {
+    ok: bool,
+    result: StepBody<'a>,
 }
 
-/// Apply one event to a state. Returns an envelope; never panics on any input.
-pub fn step(state_text: &str, event_text: &str, params_text: &str) -> Value {
+#[derive(Serialize)]
+struct StepBody<'a> {
+    schema_version: u32,
+    state: &'a KernelState,
+    intents: &'a [crate::types::OrderIntent],
+    fills: &'a [crate::types::Fill],
+    blocked: &'a [crate::kernel::EntryBlock],
+}
+
+fn result(out: &StepOutput, state: &KernelState) -> Result<String, Value> {
+    let body = OkEnvelope {
+        ok: true,
+        result: StepBody {
+            schema_version: SCHEMA_VERSION,
+            state,
+            intents: &out.intents,
+            fills: &out.fills,
+            blocked: &out.blocked,
+        },
+    };
+    serde_json::to_string(&body)
+        .map_err(|e| error(ErrorCode::KernelError, format!("could not serialise the result: {e}"), vec![]))
+}
+
+/// Apply one event to a state. Returns envelope JSON text; never panics on any input.
+pub fn step(state_text: &str, event_text: &str, params_text: &str) -> String {
     match step_inner(state_text, event_text, params_text) {
-        Ok(v) | Err(v) => v,
+        Ok(text) => text,
+        Err(v) => v.to_string(),
     }
 }
 
-fn step_inner(state_text: &str, event_text: &str, params_text: &str) -> Result<Value, Value> {
-    let sv = parse("state", state_text)?;
+fn step_inner(state_text: &str, event_text: &str, params_text: &str) -> Result<String, Value> {
+    probe_version("state", state_text)?;
     let ev = parse("event", event_text)?;
     let mut kernel = build_kernel(params_text)?;
-    check_version("state", &sv)?;
     check_version("event", &ev)?;
-    let state: KernelState = serde_json::from_value(sv)
+    let state: KernelState = serde_json::from_str(state_text)
         .map_err(|e| error(ErrorCode::InvalidState, format!("state: {e}"), vec![]))?;
     kernel.load_state(state).map_err(|e| error(ErrorCode::InvalidState, e.to_string(), vec![]))?;
     let event: Event = serde_json::from_value(ev)
@@ -254,5 +296,5 @@ fn step_inner(state_text: &str, event_text: &str, params_text: &str) -> Result<V
             kernel.evaluate(t, equity)
         }
     };
-    Ok(result(out, &kernel.state))
+    result(&out, &kernel.state)
 }

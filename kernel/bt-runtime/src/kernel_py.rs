@@ -415,13 +415,13 @@ pub fn step_json(state_json: &str, event_json: &str, params_json: &str) -> Strin
 /// JSON envelope API: a fresh state for `params_json`.
 #[pyfunction]
 pub fn initial_state_json(params_json: &str) -> String {
-    guarded(|| envelope::initial_state(params_json))
+    guarded(|| envelope::initial_state(params_json).to_string())
 }
 
 /// Last line of defence: a bug must surface as an error envelope, never as a crashed interpreter.
-fn guarded(f: impl FnOnce() -> serde_json::Value + std::panic::UnwindSafe) -> String {
+fn guarded(f: impl FnOnce() -> String + std::panic::UnwindSafe) -> String {
     match std::panic::catch_unwind(f) {
-        Ok(v) => v.to_string(),
+        Ok(v) => v,
         Err(_) => serde_json::json!({"ok": false, "error": {
             "code": "KERNEL_PANIC", "message": "internal kernel error (please report)", "details": []}})
         .to_string(),
