@@ -1,0 +1,48 @@
+"""Shared helpers for the local-exchange tests (imported by conftest and test modules)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from exchange.sim.data import DAY_MS
+from exchange.sim.server import SimConfig
+
+REPLAY_START = 1_743_508_800_000  # 2025-04-01T12:00:00Z, inside the shipped 5m data
+DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "hyperliquid" / "futures"
+CASSETTES = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "fixtures"
+    / "hyperliquid-python-sdk"
+    / "cassettes"
+)
+
+
+def make_config(**overrides: Any) -> SimConfig:
+    """Deterministic prices: the replay starts at REPLAY_START, sim time is today at the same time of day."""
+    today = int(time.time() * 1000) // DAY_MS * DAY_MS
+    cfg = SimConfig(
+        clock_mode="stepped",
+        data_dir=DATA_DIR,
+        start=REPLAY_START,
+        sim_start=today + REPLAY_START % DAY_MS,
+        rate_limit=0,
+        seed=7,
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+_counter = [0]
+
+
+def new_wallet() -> LocalAccount:
+    _counter[0] += 1
+    return Account.from_key("0x" + f"{_counter[0] + 1000:064x}")
