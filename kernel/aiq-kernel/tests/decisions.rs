@@ -52,6 +52,8 @@ fn bull() -> IndicatorSnapshot {
     s
 }
 
+type Mutation = Box<dyn Fn(&mut IndicatorSnapshot)>;
+
 fn prev_of(s: &IndicatorSnapshot) -> IndicatorSnapshot {
     let mut p = *s;
     p.t -= 3_600_000;
@@ -101,7 +103,7 @@ fn bullish_bar_buys_with_medium_then_high_confidence() {
 #[test]
 fn each_gate_can_block_the_entry() {
     let base = bull();
-    let cases: Vec<(&str, Box<dyn Fn(&mut IndicatorSnapshot)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         ("adx below min", Box::new(|s| s.adx = 20.0)),
         ("extended from ema_fast", Box::new(|s| s.ema_fast = 95.0)),
         ("rsi below dynamic limit", Box::new(|s| s.rsi = 53.0)),
