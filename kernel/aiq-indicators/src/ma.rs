@@ -27,6 +27,11 @@ impl Ring {
         }
     }
 
+    /// All stored slots (in storage order, not time order).
+    pub(crate) fn values(&self) -> &[f64] {
+        &self.buf
+    }
+
     /// The oldest stored value (valid once `cap` values were pushed).
     #[inline]
     pub(crate) fn oldest(&self) -> f64 {

@@ -1,18 +1,13 @@
 //! Numeric helpers shared by the indicators, and the serde adapter for non-finite `f64`.
 
-/// TA-Lib's zero band (`TA_EPSILON`). Values strictly inside `(-EPS, EPS)` count as zero where
-/// TA-Lib tests `TA_IS_ZERO` (RSI, ADX/DI denominators) and values below it count as
-/// "zero or negative" where TA-Lib tests `TA_IS_ZERO_OR_NEG` (Bollinger variance).
+/// TA-Lib's zero band (`TA_EPSILON`, 1e-14 since TA-Lib 0.6). Values strictly inside
+/// `(-EPS, EPS)` count as zero where TA-Lib tests `TA_IS_ZERO` (ADX/DI denominators); the
+/// stochastic's flat-window test scales it by the operands' magnitude.
 pub const TA_EPSILON: f64 = 1e-14;
 
 #[inline]
 pub(crate) fn is_zero(v: f64) -> bool {
     -TA_EPSILON < v && v < TA_EPSILON
-}
-
-#[inline]
-pub(crate) fn is_zero_or_neg(v: f64) -> bool {
-    v < TA_EPSILON
 }
 
 /// True range of a bar given the previous close, with TA-Lib's evaluation order:

@@ -58,6 +58,12 @@ impl RollingMinMax {
     }
 }
 
+/// TA-Lib 0.8's scale-aware zero test for a stochastic window's range.
+#[inline]
+fn flat(range: f64, hi: f64, lo: f64) -> bool {
+    range.abs() <= crate::num::TA_EPSILON * (hi.abs() + lo.abs())
+}
+
 /// One stochastic update's outputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StochOutput {
@@ -68,8 +74,10 @@ pub struct StochOutput {
 /// Stochastic RSI as TA-Lib `STOCHRSI(timeperiod, fastk_period, fastd_period, MA_Type.SMA)`.
 ///
 /// `rsi = RSI(timeperiod)`; over the last `fastk_period` RSI values,
-/// `K = (rsi - lowest) / ((highest - lowest) / 100)` (TA-Lib's exact evaluation order), or `0`
-/// when `highest == lowest`; `D = SMA(K, fastd_period)`. Scale 0..100.
+/// `K = ((rsi - lowest) / (highest - lowest)) * 100`, or `0` when the window is flat
+/// (`|highest - lowest| <= 1e-14 * (|highest| + |lowest|)`, TA-Lib 0.8's scale-aware zero test,
+/// which also absorbs rounding residue of a machine-flat RSI); `D = SMA(K, fastd_period)`.
+/// Scale 0..100.
 ///
 /// **Warm-up:** K and D both first at index `timeperiod + fastk_period - 1 + fastd_period - 1`
 /// (TA-Lib reports K from the same index as D).
@@ -98,16 +106,18 @@ impl StochRsi {
     pub fn update(&mut self, close: f64) -> Option<StochOutput> {
         let r = self.rsi.update(close)?;
         let (lo, hi) = self.minmax.update(r)?;
-        let diff = (hi - lo) / 100.0;
-        let k = if diff != 0.0 { (r - lo) / diff } else { 0.0 };
+        let range = hi - lo;
+        let k = if flat(range, hi, lo) { 0.0 } else { ((r - lo) / range) * 100.0 };
         let d = self.d.update(k)?;
         Some(StochOutput { k, d })
     }
 }
 
 /// Smoothed stochastic RSI on a 0..1 scale (the `ta` library's `StochRSIIndicator`, used by
-/// Mei Alpha v1): `raw = (rsi - lowest) / (highest - lowest)` over the last `window` RSI values
-/// of `RSI(window)` (`0` when `highest == lowest`, as TA-Lib), `K = SMA(raw, smooth1)`,
+/// Mei Alpha v1): `raw = (rsi - lowest) / (highest - lowest)` (evaluated as TA-Lib's 0..100
+/// fast-K divided by 100) over the last `window` RSI values
+/// of `RSI(window)` (`0` when the window is flat, with TA-Lib's scale-aware test; see
+/// [`StochRsi`]), `K = SMA(raw, smooth1)`,
 /// `D = SMA(K, smooth2)`.
 ///
 /// **Warm-up:** raw first at index `2 * window - 1`; K at `2 * window + smooth1 - 2`; D at
@@ -153,7 +163,8 @@ impl StochRsiSmoothed {
         let Some(r) = self.rsi.update(close) else { return none };
         let Some((lo, hi)) = self.minmax.update(r) else { return none };
         let range = hi - lo;
-        let raw = if range != 0.0 { (r - lo) / range } else { 0.0 };
+        // TA-Lib's 0..100 fast-K, rescaled: composes bit-identically with `talib.SMA(k / 100)`.
+        let raw = if flat(range, hi, lo) { 0.0 } else { (((r - lo) / range) * 100.0) / 100.0 };
         let Some(k) = self.k.update(raw) else { return none };
         StochSmoothedOutput { k: Some(k), d: self.d.update(k) }
     }

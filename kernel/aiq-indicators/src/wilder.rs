@@ -11,9 +11,9 @@ use crate::{check_window, IndicatorError};
 ///
 /// The first average gain / loss are the simple averages of the first `period` close-to-close
 /// changes (a change of exactly 0 counts as a gain of 0). Afterwards, for each change `d`:
-/// `avg = (avg * (period - 1) + part) / period`, evaluated as three separate steps as TA-Lib
-/// does. `RSI = 100 * gain / (gain + loss)`, and `0` when `gain + loss` is within TA-Lib's zero
-/// band.
+/// `avg = (avg * (period - 1) + part) * (1 / period)`, evaluated in that order (TA-Lib 0.8
+/// multiplies by the reciprocal; the seed averages too). `RSI = (gain / (loss + gain)) * 100`,
+/// and `0` when `loss + gain` is not positive (flat prices).
 ///
 /// **Warm-up:** first value at index `period` (it needs `period` changes, i.e. `period + 1`
 /// closes). `period` must be `>= 1`; for `period == 1` this computes Wilder's formula, whereas
@@ -47,7 +47,8 @@ impl Rsi {
         }
         let d = x - self.prev;
         self.prev = x;
-        let n = self.period as f64;
+        // TA-Lib 0.8 multiplies by the reciprocal of the period instead of dividing.
+        let inv = 1.0 / self.period as f64;
         let seeding_end = self.period as u64 + 1;
         if self.count <= seeding_end {
             if d < 0.0 {
@@ -58,8 +59,8 @@ impl Rsi {
             if self.count < seeding_end {
                 return None;
             }
-            self.loss /= n;
-            self.gain /= n;
+            self.loss *= inv;
+            self.gain *= inv;
         } else {
             let m = (self.period - 1) as f64;
             self.loss *= m;
@@ -69,19 +70,19 @@ impl Rsi {
             } else {
                 self.gain += d;
             }
-            self.loss /= n;
-            self.gain /= n;
+            self.loss *= inv;
+            self.gain *= inv;
         }
         Some(self.current())
     }
 
     #[inline]
     fn current(&self) -> f64 {
-        let s = self.gain + self.loss;
-        if is_zero(s) {
-            0.0
+        let s = self.loss + self.gain;
+        if s > 0.0 {
+            (self.gain / s) * 100.0
         } else {
-            100.0 * (self.gain / s)
+            0.0
         }
     }
 
