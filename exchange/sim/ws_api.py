@@ -26,7 +26,7 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-@dataclass
+@dataclass(eq=False)
 class Conn:
     ws: web.WebSocketResponse
     subs: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical key -> normalised subscription
