@@ -114,14 +114,16 @@ def test_bbands(candles, n, nbdev):
     c = candles["close"]
     up, mid, lo = bt.bbands(c, n, nbdev)
     ref = talib.BBANDS(c, n, nbdev, nbdev, 0)
-    for name, mine, r in zip(("upper", "middle", "lower"), (up, mid, lo), ref):
+    for name, mine, r in zip(("upper", "middle", "lower"), (up, mid, lo), ref, strict=True):
         assert_parity(f"BB{n}/{nbdev} {name}", mine, r)
 
 
 @pytest.mark.parametrize("params", [(12, 26, 9), (8, 21, 5), (5, 13, 4), (8, 15, 9), (20, 50, 9)])
 def test_macd(candles, params):
     c = candles["close"]
-    for name, mine, r in zip(("macd", "signal", "hist"), bt.macd(c, *params), talib.MACD(c, *params)):
+    for name, mine, r in zip(
+        ("macd", "signal", "hist"), bt.macd(c, *params), talib.MACD(c, *params), strict=True
+    ):
         assert_parity(f"MACD{params} {name}", mine, r)
 
 
@@ -130,7 +132,9 @@ def test_macd_wide_gap_scaled(candles):
     one ulp of the price here; relative to a near-zero MACD value that can reach a few 1e-9, so
     this configuration is checked relative to the price scale instead (see docs/indicators.md)."""
     c = candles["close"]
-    for name, mine, r in zip(("macd", "signal", "hist"), bt.macd(c, 5, 35, 5), talib.MACD(c, 5, 35, 5)):
+    for name, mine, r in zip(
+        ("macd", "signal", "hist"), bt.macd(c, 5, 35, 5), talib.MACD(c, 5, 35, 5), strict=True
+    ):
         mine = np.asarray(mine)
         assert first_valid(mine) == first_valid(r), name
         ok = ~np.isnan(r)
@@ -183,7 +187,6 @@ CONFIGS = [
 def test_bank_snapshot_columns(candles, config_json):
     """Every numeric IndicatorSnapshot column against TA-Lib (or a composition of TA-Lib calls)."""
     t, o, h, lo, c, v = (candles[k] for k in ("t", "open", "high", "low", "close", "volume"))
-    cfg = json.loads(bt.defaults_json()) if hasattr(bt, "defaults_json") else {}
     defaults = bt.defaults()
     ind = dict(defaults["indicators"])
     ave = defaults["thresholds"]["entry"]["ave_avg_atr_window"]
