@@ -196,18 +196,18 @@ class WsHub:
         e = v.engine
         t = sub["type"]
         if t == "allMids":
-            self._send_now(conn, {"channel": "allMids", "data": {"mids": all_mids(v)}})
+            self.send(conn, {"channel": "allMids", "data": {"mids": all_mids(v)}})
         elif t == "l2Book":
-            self._send_now(conn, {"channel": "l2Book", "data": l2_book(v, sub["coin"], sub.get("nSigFigs"))})
+            self.send(conn, {"channel": "l2Book", "data": l2_book(v, sub["coin"], sub.get("nSigFigs"))})
         elif t == "bbo":
-            self._send_now(conn, {"channel": "bbo", "data": self._bbo(sub["coin"])})
+            self.send(conn, {"channel": "bbo", "data": self._bbo(sub["coin"])})
         elif t == "candle":
             cd = self._candle(sub["coin"], sub["interval"])
             if cd is not None:
-                self._send_now(conn, {"channel": "candle", "data": cd})
+                self.send(conn, {"channel": "candle", "data": cd})
         elif t == "userFills":
             fills = list(e.fills.get(sub["user"], [])[-2000:])
-            self._send_now(
+            self.send(
                 conn,
                 {"channel": "userFills", "data": {"isSnapshot": True, "user": sub["user"], "fills": fills}},
             )
@@ -219,7 +219,7 @@ class WsHub:
                 }
                 for f in e.fundings.get(sub["user"], [])[-500:]
             ]
-            self._send_now(
+            self.send(
                 conn,
                 {
                     "channel": "userFundings",
@@ -229,7 +229,7 @@ class WsHub:
         elif t == "activeAssetCtx":
             from .info_api import asset_ctx
 
-            self._send_now(
+            self.send(
                 conn,
                 {
                     "channel": "activeAssetCtx",
