@@ -7,7 +7,7 @@ use crate::stoch::RollingMinMax;
 use crate::{check_window, IndicatorError};
 
 /// One Bollinger update's outputs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BollingerOutput {
     pub upper: f64,
     pub middle: f64,

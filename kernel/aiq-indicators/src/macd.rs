@@ -6,7 +6,7 @@ use crate::ma::Ema;
 use crate::{check_window, IndicatorError};
 
 /// One MACD update's outputs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MacdOutput {
     pub macd: f64,
     pub signal: f64,

@@ -65,7 +65,7 @@ fn flat(range: f64, hi: f64, lo: f64) -> bool {
 }
 
 /// One stochastic update's outputs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StochOutput {
     pub k: f64,
     pub d: f64,
@@ -131,7 +131,7 @@ pub struct StochRsiSmoothed {
 }
 
 /// Outputs of [`StochRsiSmoothed::update`]; `None` fields are still warming up.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StochSmoothedOutput {
     pub k: Option<f64>,
     pub d: Option<f64>,

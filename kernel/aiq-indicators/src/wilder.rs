@@ -149,7 +149,7 @@ impl Atr {
 }
 
 /// One ADX update's outputs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdxOutput {
     /// Average directional index; `None` until index `2 * period - 1`.
     pub adx: Option<f64>,
