@@ -95,6 +95,7 @@ class Engine:
         self.new_fills: list[tuple[str, dict[str, Any]]] = []
         self.new_fundings: list[tuple[str, dict[str, Any]]] = []
         self.liquidations_enabled = True
+        self._book_cache: dict[str, tuple[tuple[Decimal, int], tuple[list[Level], list[Level]]]] = {}
 
     # ---- market view ------------------------------------------------------------------------
     def asset(self, index: int) -> Any:
