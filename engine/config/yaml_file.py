@@ -1,0 +1,125 @@
+"""Reading a config file: existence, live-mode file safety, UTF-8, YAML syntax, duplicate keys."""
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.config.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What `ConfigWatcher` compares to notice a changed file without reading it."""
+
+    mtime_ns: int
+    size: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "FileStamp":
+        return cls(st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+
+
+def stamp(path: Path) -> FileStamp | None:
+    """The file's stamp (following symlinks), or None when it cannot be stat'ed."""
+    try:
+        return FileStamp.of(os.stat(path))
+    except OSError:
+        return None
+
+
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; SafeLoader reports it below
+                continue
+            if first is not None:
+                raise _DuplicateKeyError(
+                    None, None, f"duplicate key {key!r} (first defined at line {first})", key_node.start_mark
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_bytes(path: Path, *, refuse_unsafe: bool) -> tuple[bytes, FileStamp]:
+    """Read the file. With `refuse_unsafe` (live and dry_live) a symlink or a group- or
+    world-writable file is refused; the checks use the opened descriptor, so a swap between check
+    and read cannot slip through."""
+    flags = os.O_RDONLY | (os.O_NOFOLLOW if refuse_unsafe else 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise ConfigError.single(
+            path, "", "config file not found (defaults are never used in place of a missing file)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError.single(path, "", "is a directory, not a YAML file") from None
+    except PermissionError:
+        raise ConfigError.single(path, "", "cannot read the file: permission denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and refuse_unsafe:
+            raise ConfigError.single(
+                path,
+                "",
+                "refusing a symlinked config file in live/dry_live mode; point AI_QUANT_STRATEGY_YAML "
+                "at the real file",
+            ) from None
+        raise ConfigError.single(path, "", f"cannot read the file: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError.single(path, "", "is a directory, not a YAML file")
+        if refuse_unsafe and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            mode = stat.S_IMODE(st.st_mode)
+            raise ConfigError.single(
+                path,
+                "",
+                f"refusing a group- or world-writable config file in live/dry_live mode "
+                f"(mode {mode:04o}); run: chmod go-w {path}",
+            )
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read()
+        return data, FileStamp.of(st)
+    finally:
+        os.close(fd)
+
+
+def parse_yaml(path: Path, data: bytes) -> Any:
+    """Parse `data` as YAML; errors name the line and column (1-based)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError.single(path, "", f"not valid UTF-8 (byte offset {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: plain data only
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = "; ".join(part for part in (exc.context, exc.problem) if part)
+        kind = "YAML error" if isinstance(exc, _DuplicateKeyError) else "YAML syntax error"
+        raise ConfigError.single(path, "", f"{kind}{where}: {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError.single(path, "", f"YAML syntax error: {exc}") from None
+
+
+def read_yaml_file(path: Path, *, refuse_unsafe: bool) -> tuple[Any, FileStamp]:
+    """The parsed YAML document of `path` and the stamp of the file that was read."""
+    data, file_stamp = _read_bytes(path, refuse_unsafe=refuse_unsafe)
+    return parse_yaml(path, data), file_stamp
