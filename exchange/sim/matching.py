@@ -230,6 +230,10 @@ class Engine:
         self.next_tid += 1
         return self.next_tid
 
+    def new_tid(self) -> int:
+        """A fresh trade id (also used for anonymous replay trades)."""
+        return self._tid()
+
     def _set_status(self, o: Order, status: str, push: bool = True) -> None:
         o.status = status
         o.status_ts = self.t

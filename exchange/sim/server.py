@@ -159,8 +159,11 @@ class Venue:
 
     def flush(self) -> None:
         events, self.engine.events = self.engine.events, []
-        with contextlib.suppress(RuntimeError):  # no running loop: nobody to push to
+        try:
             asyncio.get_running_loop()
+        except RuntimeError:  # constructed outside the loop: nobody to push to yet
+            pass
+        else:
             self.hub.publish_events(events)
             self.hub.publish_market()
         if self.store is not None:

@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from .data import INTERVAL_MS
 from .info_api import ADDRESS_RE, all_mids, l2_book
-from .matching import Event
-from .numfmt import fmt
+from .matching import NULL_ADDRESS, ZERO_HASH, Event
+from .numfmt import fmt, to_decimal
 
 if TYPE_CHECKING:
     from .server import Venue
@@ -81,6 +82,7 @@ class WsHub:
         self.conns: set[Conn] = set()
         self.last: dict[str, str] = {}  # per market-data key, the last payload pushed
         self.candle_open: dict[str, int] = {}
+        self.last_trade: dict[str, tuple[Decimal, int]] = {}
         self.frames_sent = 0
 
     # ---- connection lifecycle ---------------------------------------------------------------
@@ -265,6 +267,7 @@ class WsHub:
                     wanted[key] = sub
         if self.venue.faults.config.freeze_mids:
             return
+        self._market_trades()
         for key, sub in wanted.items():
             t = sub["type"]
             if t == "allMids":
@@ -301,6 +304,32 @@ class WsHub:
                 continue
             self.last[key] = compare
             self._fan(key, {"channel": t, "data": data})
+
+    def _market_trades(self) -> None:
+        """Replay volume as anonymous trades on ``trades`` subscriptions when the price moves."""
+        coins = {sub["coin"] for c in self.conns for sub in c.subs.values() if sub["type"] == "trades"}
+        e = self.venue.engine
+        for coin in coins:
+            px = e.oracle(coin)
+            last = self.last_trade.get(coin)
+            self.last_trade[coin] = (px, e.t)
+            if last is None or last[0] == px or last[1] >= e.t:
+                continue
+            bar = self.venue.market.ohlcv(coin, last[1], e.t)
+            sz_dec = self.venue.market.by_name[coin].sz_decimals
+            lot = Decimal(1).scaleb(-sz_dec)
+            sz = max(lot, to_decimal(bar.v if bar else 0.0).quantize(lot, ROUND_DOWN))
+            trade = {
+                "coin": coin,
+                "side": "B" if px > last[0] else "A",
+                "px": fmt(px),
+                "sz": fmt(sz),
+                "hash": ZERO_HASH,
+                "time": e.t,
+                "tid": e.new_tid(),
+                "users": [NULL_ADDRESS, NULL_ADDRESS],
+            }
+            self._fan(sub_key({"type": "trades", "coin": coin}), {"channel": "trades", "data": [trade]})
 
     def _fan(self, key: str, payload: dict[str, Any]) -> None:
         text = None

@@ -509,3 +509,26 @@ def test_self_trade_cancels_resting_maker(sim: SimServer, wallet: LocalAccount, 
 
 def test_deadline_bounded() -> None:
     assert time.monotonic() > 0
+
+
+def test_position_tpsl_grouping(sim: SimServer, wallet: LocalAccount) -> None:
+    ex = Exchange(wallet, sim.base_url)
+    info = Info(sim.base_url, skip_ws=True)
+    statuses(ex.market_open("SOL", True, 1))
+    m = mid(info, "SOL")
+    tp: Any = {
+        "coin": "SOL", "is_buy": False, "sz": 1, "limit_px": px5(m * 1.3),
+        "order_type": {"trigger": {"triggerPx": px5(m * 1.3), "isMarket": True, "tpsl": "tp"}}, "reduce_only": True,
+    }  # fmt: skip
+    st = statuses(ex.bulk_orders([tp], grouping="positionTpsl"))
+    oid = st[0]["resting"]["oid"]
+    fe = info.frontend_open_orders(wallet.address)[0]
+    assert (
+        fe["oid"] == oid
+        and fe["isPositionTpsl"] is True
+        and fe["triggerCondition"] == f"Price above {px5(m * 1.3)}"
+    )
+    not_reduce = dict(tp, reduce_only=False)
+    assert statuses(ex.bulk_orders([not_reduce], grouping="positionTpsl")) == [
+        {"error": "Invalid TP/SL price."}
+    ]

@@ -231,3 +231,46 @@ def test_user_fundings_and_order_updates_push(sim: SimServer, wallet: LocalAccou
             assert upd["data"][0]["status"] == "open" and upd["data"][0]["order"]["limitPx"] == "10000.0"
 
     asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def test_realtime_accelerated_clock_pushes() -> None:
+    with SimServer(make_config(clock_mode="realtime", speed=600.0, tick_ms=20)) as sim:
+        t0 = sim.now()
+
+        async def go() -> list[dict[str, Any]]:
+            frames: list[dict[str, Any]] = []
+            async with websockets.connect(sim.ws_url, open_timeout=5) as ws:
+                await ws.send(json.dumps({"method": "subscribe", "subscription": {"type": "allMids"}}))
+                deadline = time.monotonic() + 1.5
+                while (left := deadline - time.monotonic()) > 0:
+                    try:
+                        frames.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=left)))
+                    except TimeoutError:
+                        break
+            return frames
+
+        frames = asyncio.run(asyncio.wait_for(go(), 20))
+        elapsed = sim.now() - t0
+        assert elapsed >= 600 * 1000  # at least 600x over >= 1 s of wall time
+        mids = [f["data"]["mids"]["BTC"] for f in frames if f["channel"] == "allMids"]
+        assert len(mids) >= 5 and len(set(mids)) >= 2  # a moving market, pushed as it moves
+
+
+def test_replay_trades_stream(sim: SimServer) -> None:
+    async def go() -> list[dict[str, Any]]:
+        async with websockets.connect(sim.ws_url, open_timeout=5) as ws:
+            await ws.send(
+                json.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": "BTC"}})
+            )
+            await _recv_until(ws, lambda m: m["channel"] == "subscriptionResponse")
+            for _ in range(3):
+                await asyncio.to_thread(sim.advance, 20_000)
+            out = []
+            while len(out) < 2:
+                out.append(await _recv_until(ws, lambda m: m["channel"] == "trades"))
+            return out
+
+    frames = asyncio.run(asyncio.wait_for(go(), 20))
+    t = frames[0]["data"][0]
+    assert set(t) == {"coin", "side", "px", "sz", "hash", "time", "tid", "users"} and t["coin"] == "BTC"
+    assert frames[0]["data"][0]["tid"] != frames[1]["data"][0]["tid"]
