@@ -1,0 +1,163 @@
+"""SQLite schema of the candle and funding databases, with a versioned migration table.
+
+Files (in one directory, ``candles_dbs/`` by default):
+
+* ``candles_{interval}.db``: ``candles`` (trade OHLCV), ``candle_meta`` (first/last bar, row count and
+  source per symbol and interval), ``mark_candles`` and ``mark_candle_meta`` (mark-price OHLC from
+  freqtrade ``-mark`` files: same columns, kept apart so that nothing reading ``candles`` ever sees
+  a mark price).
+* ``funding_rates.db``: ``funding_rates`` and ``funding_meta``. ``funding_rates.time`` is the funding
+  instant floored to the hour (sources carry millisecond to minute jitter). The rate is stored as the
+  venue publishes it, never converted; ``funding_meta.period_hours`` says what period one rate covers
+  (1 for Hyperliquid, 8 for Binance).
+
+The tables ``candles``, ``candle_meta`` and ``funding_rates`` are shared with the Rust sidecar, the
+backtester and the local exchange: their columns are fixed. Every database carries
+``schema_migrations(version, applied_at)``; migrations are applied in order, once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.data.intervals import interval_ms
+
+CANDLE_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    symbol TEXT NOT NULL,
+    interval TEXT NOT NULL,
+    t INTEGER NOT NULL,
+    t_close INTEGER NOT NULL,
+    o REAL,
+    h REAL,
+    l REAL,
+    c REAL,
+    v REAL,
+    n INTEGER,
+    updated_at TEXT,
+    PRIMARY KEY (symbol, interval, t)
+)
+"""
+
+META_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    symbol TEXT NOT NULL,
+    interval TEXT NOT NULL,
+    first_t INTEGER,
+    last_t INTEGER,
+    rows INTEGER,
+    source TEXT,
+    updated_at TEXT,
+    PRIMARY KEY (symbol, interval)
+)
+"""
+
+CANDLE_MIGRATIONS: Sequence[tuple[int, Sequence[str]]] = (
+    (
+        1,
+        (
+            CANDLE_TABLE_SQL.format(table="candles"),
+            META_TABLE_SQL.format(table="candle_meta"),
+            CANDLE_TABLE_SQL.format(table="mark_candles"),
+            META_TABLE_SQL.format(table="mark_candle_meta"),
+        ),
+    ),
+)
+
+FUNDING_MIGRATIONS: Sequence[tuple[int, Sequence[str]]] = (
+    (
+        1,
+        (
+            """
+            CREATE TABLE IF NOT EXISTS funding_rates (
+                symbol TEXT NOT NULL,
+                time INTEGER NOT NULL,
+                funding_rate REAL,
+                premium REAL,
+                PRIMARY KEY (symbol, time)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS funding_meta (
+                symbol TEXT NOT NULL PRIMARY KEY,
+                source TEXT,
+                period_hours INTEGER NOT NULL,
+                first_time INTEGER,
+                last_time INTEGER,
+                rows INTEGER,
+                updated_at TEXT
+            )
+            """,
+        ),
+    ),
+)
+
+FUNDING_DB_NAME = "funding_rates.db"
+
+
+def utc_now_iso() -> str:
+    """Current UTC time, ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def candle_db_path(db_dir: Path, interval: str) -> Path:
+    interval_ms(interval)
+    return Path(db_dir) / f"candles_{interval}.db"
+
+
+def funding_db_path(db_dir: Path) -> Path:
+    return Path(db_dir) / FUNDING_DB_NAME
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with autocommit off (explicit ``BEGIN IMMEDIATE`` by callers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[int, Sequence[str]]]) -> int:
+    """Apply every migration newer than the database's version; return the resulting version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(conn)
+        for version, statements in migrations:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, utc_now_iso())
+            )
+            current = version
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return current
+
+
+def open_candle_db(db_dir: Path, interval: str) -> sqlite3.Connection:
+    conn = connect(candle_db_path(db_dir, interval))
+    migrate(conn, CANDLE_MIGRATIONS)
+    return conn
+
+
+def open_funding_db(db_dir: Path) -> sqlite3.Connection:
+    conn = connect(funding_db_path(db_dir))
+    migrate(conn, FUNDING_MIGRATIONS)
+    return conn

@@ -1,0 +1,430 @@
+"""Data checks that return typed findings.
+
+Every finding names its key: ``(symbol, interval, t)`` for a row, a ``t`` range for a gap or a run.
+Nothing here changes data. Classes (``Finding.check``):
+
+``nonfinite``        NaN or infinite price (or volume, for trade candles)
+``ohlc``             high < low, open/close outside [low, high], or a price <= 0
+``negative_volume``  v < 0
+``misaligned``       t is not a multiple of the interval (funding: of one hour)
+``duplicate``        more than one row with the same key
+``t_close``          stored/source close time differs from ``t + interval_ms - 1``
+``gap``              missing bar times between the first and last bar, listed as ranges
+``zero_volume``      runs of bars with v == 0 (real on Hyperliquid and Binance; see shared/data README)
+``meta``             candle_meta disagrees with the rows it describes
+``funding_gap``      missing funding hours given the source period (Hyperliquid has real ones)
+
+Mark candles (``mark_candles``) carry no meaningful volume (0 or NaN in the sources), so volume
+checks are not applied to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.data.candle_store import CandleBatch, CandleKind, CandleStore
+from engine.data.funding_store import FundingBatch, FundingStore
+from engine.data.intervals import HOUR_MS, interval_ms
+from engine.data.schema import funding_db_path
+
+CHECKS = (
+    "nonfinite",
+    "ohlc",
+    "negative_volume",
+    "misaligned",
+    "duplicate",
+    "t_close",
+    "gap",
+    "zero_volume",
+    "meta",
+    "funding_gap",
+)
+
+#: Row-level classes: a row with one of these is corrupt and is never written by an importer.
+ROW_CHECKS = frozenset({"nonfinite", "ohlc", "negative_volume", "misaligned", "duplicate", "t_close"})
+
+
+def iso(t_ms: int) -> str:
+    """``1704067200000`` -> ``2024-01-01T00:00:00Z`` (milliseconds shown only when non-zero)."""
+    dt = datetime.fromtimestamp(t_ms / 1000, tz=UTC)
+    if t_ms % 1000:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t_ms % 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    symbol: str
+    interval: str
+    t: int
+    detail: str
+    t_end: int | None = None
+    count: int = 1
+    table: str = "candles"
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.symbol, self.interval, self.t)
+
+    def line(self) -> str:
+        where = "" if self.table == "candles" else f"[{self.table}] "
+        if self.t_end is None:
+            return f"{self.check} {where}({self.symbol}, {self.interval}, t={self.t} {iso(self.t)}): {self.detail}"
+        return (
+            f"{self.check} {where}({self.symbol}, {self.interval}) {iso(self.t)} .. {iso(self.t_end)}: "
+            f"{self.detail}"
+        )
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def of(self, check: str, symbol: str | None = None) -> list[Finding]:
+        return [f for f in self.findings if f.check == check and (symbol is None or f.symbol == symbol)]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.check] = out.get(f.check, 0) + 1
+        return out
+
+    def failed(self, allow: Iterable[str] = ()) -> bool:
+        allowed = set(allow)
+        return any(f.check not in allowed for f in self.findings)
+
+    def render(self, allow: Iterable[str] = (), max_per_check: int | None = 50) -> str:
+        allowed = set(allow)
+        lines = [f"checked: {item}" for item in self.checked]
+        by_check: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            by_check.setdefault(f.check, []).append(f)
+        for check in sorted(by_check, key=lambda c: CHECKS.index(c) if c in CHECKS else len(CHECKS)):
+            items = by_check[check]
+            level = "WARNING" if check in allowed else "ERROR"
+            total_units = sum(f.count for f in items)
+            lines.append(f"{level} {check}: {len(items)} finding(s), {total_units} row(s)/bar(s)")
+            shown = items if max_per_check is None else items[:max_per_check]
+            lines.extend(f"  {f.line()}" for f in shown)
+            if len(shown) < len(items):
+                lines.append(f"  ... {len(items) - len(shown)} more {check} finding(s)")
+        errors = sum(1 for f in self.findings if f.check not in allowed)
+        warnings = len(self.findings) - errors
+        lines.append(f"result: {'FAIL' if errors else 'OK'} ({errors} error(s), {warnings} warning(s))")
+        return "\n".join(lines)
+
+
+# ---- row checks ------------------------------------------------------------------------------------
+
+
+def row_findings(
+    batch: CandleBatch, kind: CandleKind = CandleKind.TRADE
+) -> tuple[list[Finding], npt.NDArray[np.bool_]]:
+    """Row-level findings for ``batch`` (in the batch's order) and a mask of the corrupt rows.
+
+    Duplicates: every row of a duplicated key is marked corrupt; one finding per key.
+    """
+    table = kind.table
+    sym, itv = batch.symbol, batch.interval
+    ms = interval_ms(itv)
+    bad = np.zeros(len(batch), dtype=np.bool_)
+    findings: list[Finding] = []
+    prices = np.vstack([batch.o, batch.h, batch.l, batch.c]) if len(batch) else np.empty((4, 0))
+    finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(prices).all(axis=0), dtype=np.bool_)
+    check_volume = kind is CandleKind.TRADE
+    suspicious = ~finite | (batch.t % ms != 0)
+    with np.errstate(invalid="ignore"):
+        suspicious |= (batch.h < batch.l) | (batch.o < batch.l) | (batch.o > batch.h)
+        suspicious |= (batch.c < batch.l) | (batch.c > batch.h) | (prices <= 0).any(axis=0)
+        if check_volume:
+            suspicious |= ~np.isfinite(batch.v) | (batch.v < 0)
+    for i in np.flatnonzero(suspicious):
+        t = int(batch.t[i])
+        o, h, lo, c, v = (float(x[i]) for x in (batch.o, batch.h, batch.l, batch.c, batch.v))
+
+        def add(check: str, detail: str, t: int = t) -> None:
+            findings.append(Finding(check, sym, itv, t, detail, table=table))
+
+        named = {"o": o, "h": h, "l": lo, "c": c}
+        if check_volume:
+            named["v"] = v
+        nonfinite = [f"{k}={_num(x)}" for k, x in named.items() if not np.isfinite(x)]
+        if nonfinite:
+            add("nonfinite", "non-finite value(s) " + ", ".join(nonfinite))
+        if finite[i]:
+            if h < lo:
+                add("ohlc", f"high < low (h={_num(h)}, l={_num(lo)})")
+            if o < lo or o > h:
+                add("ohlc", f"open outside [low, high] (o={_num(o)}, l={_num(lo)}, h={_num(h)})")
+            if c < lo or c > h:
+                add("ohlc", f"close outside [low, high] (c={_num(c)}, l={_num(lo)}, h={_num(h)})")
+            nonpos = [f"{k}={_num(x)}" for k, x in named.items() if k != "v" and x <= 0]
+            if nonpos:
+                add("ohlc", "non-positive price " + ", ".join(nonpos))
+        if check_volume and np.isfinite(v) and v < 0:
+            add("negative_volume", f"negative volume (v={_num(v)})")
+        if t % ms:
+            add("misaligned", f"t is not a multiple of {ms} ms ({itv})")
+    bad |= suspicious
+    uniq, counts = np.unique(batch.t, return_counts=True)
+    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
+        findings.append(
+            Finding(
+                "duplicate",
+                sym,
+                itv,
+                int(t_dup),
+                f"{int(cnt)} rows with this key",
+                count=int(cnt),
+                table=table,
+            )
+        )
+        bad |= batch.t == t_dup
+    return findings, bad
+
+
+def close_time_findings(
+    batch: CandleBatch, t_close: npt.NDArray[np.int64], table: str = "candles"
+) -> tuple[list[Finding], npt.NDArray[np.bool_]]:
+    """Rows whose given close time is not ``t + interval_ms - 1``."""
+    expected = batch.t_close
+    bad = t_close != expected
+    findings = [
+        Finding(
+            "t_close",
+            batch.symbol,
+            batch.interval,
+            int(batch.t[i]),
+            f"close time {int(t_close[i])} != t + interval_ms - 1 = {int(expected[i])}",
+            table=table,
+        )
+        for i in np.flatnonzero(bad)
+    ]
+    return findings, bad
+
+
+# ---- series checks ---------------------------------------------------------------------------------
+
+
+def gap_findings(
+    symbol: str, interval: str, t: npt.NDArray[np.int64], table: str = "candles"
+) -> list[Finding]:
+    """Missing bar times between consecutive aligned bars, one finding per contiguous range."""
+    ms = interval_ms(interval)
+    ts = np.unique(t[t % ms == 0])
+    if len(ts) < 2:
+        return []
+    steps = np.diff(ts)
+    out = []
+    for i in np.flatnonzero(steps > ms):
+        start, end = int(ts[i]) + ms, int(ts[i + 1]) - ms
+        missing = (end - start) // ms + 1
+        out.append(
+            Finding(
+                "gap",
+                symbol,
+                interval,
+                start,
+                f"{missing} missing bar(s)",
+                t_end=end,
+                count=missing,
+                table=table,
+            )
+        )
+    return out
+
+
+def zero_volume_findings(batch: CandleBatch) -> list[Finding]:
+    """Runs of consecutive (adjacent in time) bars with ``v == 0``."""
+    ms = interval_ms(batch.interval)
+    order = np.argsort(batch.t, kind="stable")
+    t, v = batch.t[order], batch.v[order]
+    zero = np.flatnonzero(v == 0)
+    out: list[Finding] = []
+    if len(zero) == 0:
+        return out
+    run_start = prev = zero[0]
+    for idx in [*zero[1:], None]:
+        if idx is not None and idx == prev + 1 and t[idx] - t[prev] == ms:
+            prev = idx
+            continue
+        count = int(prev - run_start + 1)
+        out.append(
+            Finding(
+                "zero_volume",
+                batch.symbol,
+                batch.interval,
+                int(t[run_start]),
+                f"{count} bar(s) with v = 0",
+                t_end=int(t[prev]),
+                count=count,
+            )
+        )
+        if idx is not None:
+            run_start = prev = idx
+    return out
+
+
+def verify_batch(batch: CandleBatch, kind: CandleKind = CandleKind.TRADE) -> list[Finding]:
+    """All row and series checks for one symbol and interval."""
+    findings, _ = row_findings(batch, kind)
+    findings += gap_findings(batch.symbol, batch.interval, batch.t, kind.table)
+    if kind is CandleKind.TRADE:
+        findings += zero_volume_findings(batch)
+    return findings
+
+
+def verify_funding_batch(batch: FundingBatch, period_hours: int) -> list[Finding]:
+    sym = batch.symbol
+    out: list[Finding] = []
+    for i in np.flatnonzero(~np.isfinite(batch.rate)):
+        out.append(
+            Finding(
+                "nonfinite",
+                sym,
+                "funding",
+                int(batch.time[i]),
+                f"rate={_num(batch.rate[i])}",
+                table="funding_rates",
+            )
+        )
+    for i in np.flatnonzero(batch.time % HOUR_MS != 0):
+        out.append(
+            Finding(
+                "misaligned",
+                sym,
+                "funding",
+                int(batch.time[i]),
+                "time is not on the hour",
+                table="funding_rates",
+            )
+        )
+    uniq, counts = np.unique(batch.time, return_counts=True)
+    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
+        out.append(
+            Finding(
+                "duplicate",
+                sym,
+                "funding",
+                int(t_dup),
+                f"{int(cnt)} rows with this key",
+                count=int(cnt),
+                table="funding_rates",
+            )
+        )
+    step = period_hours * HOUR_MS
+    ts = np.unique(batch.time)
+    for i in np.flatnonzero(np.diff(ts) > step):
+        start, end = int(ts[i]) + step, int(ts[i + 1]) - step
+        missing = (end - start) // step + 1
+        out.append(
+            Finding(
+                "funding_gap",
+                sym,
+                f"{period_hours}h",
+                start,
+                f"{missing} missing funding time(s)",
+                t_end=end,
+                count=missing,
+                table="funding_rates",
+            )
+        )
+    return out
+
+
+# ---- databases -------------------------------------------------------------------------------------
+
+
+def verify_db(
+    db_dir: Path | str,
+    intervals: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
+    include_funding: bool = True,
+) -> Report:
+    """Run every check over the databases in ``db_dir`` (all intervals present unless given)."""
+    report = Report()
+    with CandleStore(db_dir) as store:
+        for interval in intervals or store.intervals_on_disk():
+            conn = store.conn(interval)
+            ms = interval_ms(interval)
+            for kind in CandleKind:
+                rows = conn.execute(
+                    f"SELECT symbol, interval, t, t_close FROM {kind.table} "
+                    "WHERE interval != ? OR t_close != t + ? ORDER BY symbol, t",
+                    (interval, ms - 1),
+                ).fetchall()
+                for sym, itv, t, t_close in rows:
+                    if symbols and sym not in symbols:
+                        continue
+                    if itv != interval:
+                        report.findings.append(
+                            Finding(
+                                "misaligned",
+                                sym,
+                                itv,
+                                t,
+                                f"row of interval {itv!r} in candles_{interval}.db",
+                                table=kind.table,
+                            )
+                        )
+                    else:
+                        report.findings.append(
+                            Finding(
+                                "t_close", sym, itv, t, f"t_close {t_close} != t + {ms - 1}", table=kind.table
+                            )
+                        )
+                for sym in store.symbols(interval, kind):
+                    if symbols and sym not in symbols:
+                        continue
+                    batch = store.read(sym, interval, kind=kind)
+                    report.extend(verify_batch(batch, kind))
+                    report.checked.append(f"{kind.table} {sym} {interval}: {len(batch)} bars")
+                    meta = store.meta(sym, interval, kind)
+                    if meta is None:
+                        report.findings.append(
+                            Finding(
+                                "meta", sym, interval, int(batch.t[0]), "no metadata row", table=kind.table
+                            )
+                        )
+                    elif (meta.first_t, meta.last_t, meta.rows) != (
+                        int(batch.t[0]),
+                        int(batch.t[-1]),
+                        len(batch),
+                    ):
+                        report.findings.append(
+                            Finding(
+                                "meta",
+                                sym,
+                                interval,
+                                int(batch.t[0]),
+                                f"metadata says first_t={meta.first_t} last_t={meta.last_t} rows={meta.rows}, "
+                                f"table has {int(batch.t[0])} {int(batch.t[-1])} {len(batch)}",
+                                table=kind.table,
+                            )
+                        )
+    if include_funding and funding_db_path(Path(db_dir)).exists():
+        with FundingStore(db_dir) as fstore:
+            for sym in fstore.symbols():
+                if symbols and sym not in symbols:
+                    continue
+                fmeta = fstore.meta(sym)
+                period = fmeta.period_hours if fmeta else 1
+                fbatch = fstore.read(sym)
+                report.extend(verify_funding_batch(fbatch, period))
+                report.checked.append(f"funding_rates {sym}: {len(fbatch)} rows, period {period}h")
+    return report
