@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
-from eth_keys import keys
 from eth_utils import keccak
+
+from .secp256k1 import recover_pubkey
 
 _DOMAIN_TYPE = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 _AGENT_TYPE = keccak(b"Agent(string source,bytes32 connectionId)")
@@ -62,11 +63,10 @@ def parse_signature(sig: Any) -> tuple[int, int, int]:
 def recover(digest: bytes, r: int, s: int, v: int) -> str:
     """Lower-case 0x address of the key that signed ``digest``."""
     try:
-        sig = keys.Signature(vrs=(v, r, s))
-        pub = sig.recover_public_key_from_msg_hash(digest)
-    except Exception as exc:  # eth_keys raises several types for bad curve points
+        pub = recover_pubkey(digest, r, s, v)
+    except ValueError as exc:
         raise SignatureError(ERR_RECOVER) from exc
-    return pub.to_canonical_address().hex().join(("0x", ""))
+    return "0x" + keccak(pub)[12:].hex()
 
 
 def recover_l1_signer(

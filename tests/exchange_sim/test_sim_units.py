@@ -171,3 +171,22 @@ def test_clock_modes() -> None:
         c.set(10)
     fast = Clock(start_ms=0, speed=1000.0)
     assert fast.now_ms() >= 0
+
+
+def test_fast_recovery_matches_eth_keys() -> None:
+    import random
+
+    from eth_keys import keys
+
+    from exchange.sim.secp256k1 import recover_pubkey
+
+    rng = random.Random(1)
+    for _ in range(60):
+        pk = keys.PrivateKey(rng.randbytes(32))
+        h = rng.randbytes(32)
+        sig = pk.sign_msg_hash(h)
+        assert recover_pubkey(h, sig.r, sig.s, sig.v) == pk.public_key.to_bytes()
+    with pytest.raises(ValueError):
+        recover_pubkey(b"\x01" * 32, 0, 1, 0)
+    with pytest.raises(ValueError):
+        recover_pubkey(b"\x01" * 32, 5, 1, 2)
