@@ -1,6 +1,306 @@
-//! ai-quant-bt (placeholder until the backtester lands).
-fn main() {
-    if std::env::args().any(|a| a == "--version") {
-        println!("ai-quant-bt {}", env!("CARGO_PKG_VERSION"));
+//! `ai-quant-bt`: replay, sweep and dump-indicators on the shared decision kernel.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aiq_backtest::config::{canonical_json, ConfigFile};
+use aiq_backtest::prepare::{prepare, DataOpts};
+use aiq_backtest::report::{self, ReportMeta};
+use aiq_backtest::sim::{make_kernel, run, Record};
+use aiq_backtest::sweep::{run_sweep, verify, SweepOpts, SweepSpec};
+use aiq_backtest::{dump, BtError};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ai-quant-bt", version, about = "ai-quant CPU backtester on the shared decision kernel")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay one config over history; write a report, trades and an equity curve.
+    Replay(ReplayArgs),
+    /// Run a grid of config overrides in parallel; stream results as JSONL.
+    Sweep(SweepArgs),
+    /// Write every indicator of one symbol per bar as CSV.
+    DumpIndicators(DumpArgs),
+    /// Print the merged config of a symbol/mode and its config_id (canonical JSON).
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Strategy YAML (sections global, symbols, live, modes). Required; a missing file is an error.
+    #[arg(long)]
+    config: PathBuf,
+    /// Candle DB: a file, a comma-separated list of files, or a partition directory.
+    #[arg(long)]
+    candles_db: String,
+    /// Bar interval (default: the config's engine.interval).
+    #[arg(long)]
+    interval: Option<String>,
+    /// Funding DB (table funding_rates); rates apply to open positions when they fall due.
+    #[arg(long)]
+    funding_db: Option<PathBuf>,
+    /// Comma-separated symbols (default: every symbol in the DB minus watchlist_exclude).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Option<Vec<String>>,
+    /// Start (ISO date/time UTC, or epoch seconds/milliseconds), inclusive, on bar open time.
+    #[arg(long, visible_alias = "start-ts", visible_alias = "from-ts")]
+    start: Option<String>,
+    /// End (ISO or epoch s/ms), inclusive, on bar open time.
+    #[arg(long, visible_alias = "end-ts", visible_alias = "to-ts")]
+    end: Option<String>,
+    #[arg(long, default_value_t = 10_000.0)]
+    initial_balance: f64,
+    /// Override trade.slippage_bps for every symbol.
+    #[arg(long)]
+    slippage_bps: Option<f64>,
+    /// Apply the `live` overlay of the YAML.
+    #[arg(long)]
+    live: bool,
+    /// Apply `modes.<name>` of the YAML.
+    #[arg(long)]
+    strategy_mode: Option<String>,
+    /// Do not trim inputs to their common time range (--start/--end still apply).
+    #[arg(long)]
+    no_auto_scope: bool,
+    /// Print nothing on stderr except errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl Common {
+    fn opts(&self, init_state: Option<PathBuf>) -> DataOpts {
+        DataOpts {
+            config: self.config.clone(),
+            candles_db: Some(self.candles_db.clone()),
+            interval: self.interval.clone(),
+            funding_db: self.funding_db.clone(),
+            symbols: self.symbols.clone(),
+            start: self.start.clone(),
+            end: self.end.clone(),
+            initial_balance: self.initial_balance,
+            slippage_bps: self.slippage_bps,
+            live: self.live,
+            strategy_mode: self.strategy_mode.clone(),
+            init_state,
+            no_auto_scope: self.no_auto_scope,
+            quiet: self.quiet,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Start from a kernel state exported from paper or live (save_state JSON).
+    #[arg(long)]
+    init_state: Option<PathBuf>,
+    /// Report JSON path ("-" for stdout).
+    #[arg(long, default_value = "-")]
+    output: String,
+    /// Trades CSV (one row per fill).
+    #[arg(long)]
+    export_trades: Option<String>,
+    /// Equity curve CSV (one row per step).
+    #[arg(long)]
+    equity_curve: Option<String>,
+    /// Write the final kernel state JSON here.
+    #[arg(long)]
+    export_state: Option<String>,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    sweep_spec: PathBuf,
+    /// JSONL output, one row per combo in combo order.
+    #[arg(long, default_value = "sweep_results.jsonl")]
+    output: String,
+    /// Top-K summary JSON (default: <output>.top.json).
+    #[arg(long)]
+    top_output: Option<String>,
+    #[arg(long, default_value_t = 10_000)]
+    top_k: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Continue a partial output (its complete rows are kept).
+    #[arg(long)]
+    resume: bool,
+    /// Check every axis path and value against the config schema, then exit.
+    #[arg(long)]
+    verify_overrides: bool,
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
+struct DumpArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    symbol: String,
+    /// CSV path ("-" for stdout).
+    #[arg(long, default_value = "-")]
+    output: String,
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    symbol: Option<String>,
+    #[arg(long)]
+    live: bool,
+    #[arg(long)]
+    strategy_mode: Option<String>,
+}
+
+fn write_out(path: &str, text: &str) -> Result<(), BtError> {
+    if path == "-" {
+        println!("{text}");
+        Ok(())
+    } else {
+        std::fs::write(path, format!("{text}\n")).map_err(|e| BtError::new(format!("{path}: cannot write: {e}")))
+    }
+}
+
+fn replay(a: ReplayArgs) -> Result<(), BtError> {
+    let o = a.common.opts(a.init_state.clone());
+    let p = prepare(&o)?;
+    let rec = Record { fills: true, equity_curve: a.equity_curve.is_some() };
+    let kernel = make_kernel(&p.base.cfg, &p.symbol_cfgs(), p.initial_balance, p.init_state.as_ref())?;
+    let initial_equity = kernel.equity();
+    let t0 = std::time::Instant::now();
+    let r = run(kernel, &p.timeline, rec, initial_equity)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !o.quiet {
+        eprintln!(
+            "replayed {} bars ({} steps, {} symbols) in {:.3} s ({:.2} M bars/s); {} fills",
+            r.bars,
+            r.steps,
+            p.timeline.symbols.len(),
+            secs,
+            r.bars as f64 / secs.max(1e-9) / 1e6,
+            r.fills.len()
+        );
+    }
+    let meta = ReportMeta {
+        config_path: o.config.display().to_string(),
+        config_id: p.base.config_id.clone(),
+        symbol_config_ids: p.symbols.iter().map(|(k, v)| (k.clone(), v.config_id.clone())).collect(),
+        strategy: format!("{:?}", p.base.cfg.strategy),
+        strategy_mode: o.strategy_mode.clone(),
+        live_overlay: o.live,
+        inputs: p.inputs.clone(),
+        initial_balance: initial_equity,
+        interval_ms: p.timeline.interval_ms,
+    };
+    let rep = report::build(meta, &r);
+    let text = serde_json::to_string_pretty(&rep).map_err(|e| BtError::new(e.to_string()))?;
+    write_out(&a.output, &text)?;
+    if let Some(path) = &a.export_trades {
+        report::write_trades_csv(path, &r)?;
+    }
+    if let Some(path) = &a.equity_curve {
+        report::write_equity_csv(path, &r, initial_equity)?;
+    }
+    if let (Some(path), Some(st)) = (&a.export_state, &r.final_state) {
+        let text = serde_json::to_string(st).map_err(|e| BtError::new(e.to_string()))?;
+        write_out(path, &text)?;
+    }
+    Ok(())
+}
+
+fn sweep(a: SweepArgs) -> Result<(), BtError> {
+    let o = a.common.opts(None);
+    let spec = SweepSpec::load(&a.sweep_spec)?;
+    let p = prepare(&o)?;
+    if a.verify_overrides {
+        let notes = verify(&spec, &p)?;
+        let combos = aiq_backtest::sweep::expand(&spec, &p.base_json)?.len();
+        for n in &notes {
+            eprintln!("warning: {n}");
+        }
+        println!("overrides OK: {} axes, {combos} combos", spec.axes.len());
+        return Ok(());
+    }
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let so = SweepOpts {
+        top_output: a.top_output.clone().unwrap_or_else(|| format!("{}.top.json", a.output)),
+        output: a.output.clone(),
+        top_k: a.top_k,
+        threads,
+        resume: a.resume,
+        progress: !a.no_progress && !o.quiet,
+    };
+    let t0 = std::time::Instant::now();
+    let (ran, total, best) = run_sweep(&p, &spec, &so)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !o.quiet {
+        let bars = p.timeline.bars() as f64;
+        eprintln!(
+            "sweep: {ran} combos run ({total} in the grid) on {threads} threads in {secs:.2} s; \
+             {:.2} M bar-combos/s; best total_pnl {}",
+            bars * ran as f64 / secs.max(1e-9) / 1e6,
+            best.first().map_or("n/a".to_string(), |r| format!("{:.2} ({})", r.total_pnl, r.id))
+        );
+    }
+    Ok(())
+}
+
+fn dump_indicators(a: DumpArgs) -> Result<(), BtError> {
+    let mut o = a.common.opts(None);
+    o.symbols = Some(vec![a.symbol.clone()]);
+    let p = prepare(&o)?;
+    if a.output == "-" {
+        let stdout = std::io::stdout();
+        let mut lock = std::io::BufWriter::new(stdout.lock());
+        dump::dump(&p, &a.symbol, &mut lock)?;
+    } else {
+        let f = std::fs::File::create(&a.output)
+            .map_err(|e| BtError::new(format!("{}: cannot create: {e}", a.output)))?;
+        let mut w = std::io::BufWriter::new(f);
+        let n = dump::dump(&p, &a.symbol, &mut w)?;
+        if !o.quiet {
+            eprintln!("wrote {n} rows to {}", a.output);
+        }
+    }
+    Ok(())
+}
+
+fn config_cmd(a: ConfigArgs) -> Result<(), BtError> {
+    if !a.config.is_file() {
+        return Err(BtError::new(format!("--config {}: the file does not exist", a.config.display())));
+    }
+    let f = ConfigFile::load(&a.config)?;
+    let r = f.resolve(a.symbol.as_deref(), a.live, a.strategy_mode.as_deref())?;
+    let v = serde_json::json!({"config_id": r.config_id, "config": r.json});
+    println!("{}", canonical_json(&v));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Replay(a) => replay(a),
+        Cmd::Sweep(a) => sweep(a),
+        Cmd::DumpIndicators(a) => dump_indicators(a),
+        Cmd::Config(a) => config_cmd(a),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -1,0 +1,453 @@
+//! Candle and funding inputs from SQLite, their fingerprints, and the replay timeline.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aiq_kernel::Candle;
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::BtError;
+
+/// Resolve `--candles-db`: a file, a comma-separated list of files, or a directory (every
+/// `candles_{interval}*.db` in it, or every `*.db` when none is named that way). Sorted by name.
+pub fn resolve_db_paths(spec: &str, interval: &str) -> Result<Vec<PathBuf>, BtError> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let p = PathBuf::from(part);
+        if p.is_dir() {
+            let mut all: Vec<PathBuf> = std::fs::read_dir(&p)
+                .map_err(|e| BtError::new(format!("{}: cannot list the directory: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "db"))
+                .collect();
+            all.sort();
+            let prefix = format!("candles_{interval}");
+            let named: Vec<PathBuf> = all
+                .iter()
+                .filter(|f| {
+                    f.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
+                        s == prefix || s.starts_with(&format!("{prefix}_")) || s.starts_with(&format!("{prefix}-"))
+                    })
+                })
+                .cloned()
+                .collect();
+            let chosen = if named.is_empty() { all } else { named };
+            if chosen.is_empty() {
+                return Err(BtError::new(format!("{}: no .db files in the directory", p.display())));
+            }
+            out.extend(chosen);
+        } else if p.is_file() {
+            out.push(p);
+        } else {
+            return Err(BtError::new(format!("candles DB {} does not exist", p.display())));
+        }
+    }
+    if out.is_empty() {
+        return Err(BtError::new("--candles-db is empty"));
+    }
+    Ok(out)
+}
+
+fn open_ro(path: &Path) -> Result<Connection, BtError> {
+    if !path.is_file() {
+        return Err(BtError::new(format!("{} does not exist", path.display())));
+    }
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| BtError::new(format!("{}: cannot open as SQLite: {e}", path.display())))
+}
+
+/// Per-file facts recorded in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbFingerprint {
+    pub path: String,
+    pub rows: u64,
+    pub first_t: Option<i64>,
+    pub last_t: Option<i64>,
+    pub bytes: u64,
+}
+
+/// Every symbol's candles for one interval, sorted by time, no duplicates.
+#[derive(Debug, Clone, Default)]
+pub struct CandleSet {
+    pub interval: String,
+    pub interval_ms: i64,
+    /// Sorted by symbol name.
+    pub symbols: Vec<String>,
+    pub bars: Vec<Vec<Candle>>,
+    pub fingerprints: Vec<DbFingerprint>,
+    pub duplicates_dropped: u64,
+}
+
+fn num(row: &rusqlite::Row, i: usize, what: &str, path: &Path, sym: &str, t: i64) -> Result<f64, BtError> {
+    use rusqlite::types::ValueRef;
+    match row.get_ref(i) {
+        Ok(ValueRef::Real(x)) => Ok(x),
+        Ok(ValueRef::Integer(x)) => Ok(x as f64),
+        Ok(ValueRef::Null) => {
+            Err(BtError::new(format!("{}: corrupt row {sym} t={t}: column {what} is NULL", path.display())))
+        }
+        Ok(other) => Err(BtError::new(format!(
+            "{}: corrupt row {sym} t={t}: column {what} is not a number ({:?})",
+            path.display(),
+            other.data_type()
+        ))),
+        Err(e) => Err(BtError::new(format!("{}: corrupt row {sym} t={t}: {what}: {e}", path.display()))),
+    }
+}
+
+impl CandleSet {
+    /// Load `interval` candles from every DB file; later files win on duplicate `(symbol, t)`.
+    pub fn load(paths: &[PathBuf], interval: &str, symbols: Option<&[String]>) -> Result<Self, BtError> {
+        let interval_ms = aiq_config::interval_ms(interval)
+            .ok_or_else(|| BtError::new(format!("unknown interval {interval:?}")))?;
+        let mut by_sym: BTreeMap<String, BTreeMap<i64, Candle>> = BTreeMap::new();
+        let mut fingerprints = Vec::new();
+        let mut rows_total = 0u64;
+        for path in paths {
+            let conn = open_ro(path)?;
+            let mut stmt = conn
+                .prepare("SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ?1 ORDER BY symbol, t")
+                .map_err(|e| BtError::new(format!("{}: not a candles DB: {e}", path.display())))?;
+            let mut rows = stmt
+                .query([interval])
+                .map_err(|e| BtError::new(format!("{}: query failed: {e}", path.display())))?;
+            let (mut n, mut first, mut last) = (0u64, None::<i64>, None::<i64>);
+            while let Some(row) =
+                rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))?
+            {
+                let sym: String = row
+                    .get(0)
+                    .map_err(|e| BtError::new(format!("{}: corrupt row: symbol: {e}", path.display())))?;
+                let t: i64 = row
+                    .get(1)
+                    .map_err(|e| BtError::new(format!("{}: corrupt row {sym}: t: {e}", path.display())))?;
+                if let Some(want) = symbols {
+                    if !want.iter().any(|s| s == &sym) {
+                        continue;
+                    }
+                }
+                let c = Candle {
+                    t,
+                    o: num(row, 2, "o", path, &sym, t)?,
+                    h: num(row, 3, "h", path, &sym, t)?,
+                    l: num(row, 4, "l", path, &sym, t)?,
+                    c: num(row, 5, "c", path, &sym, t)?,
+                    v: num(row, 6, "v", path, &sym, t)?,
+                };
+                if ![c.o, c.h, c.l, c.c, c.v].iter().all(|x| x.is_finite()) {
+                    return Err(BtError::new(format!(
+                        "{}: corrupt row {sym} t={t}: non-finite price or volume",
+                        path.display()
+                    )));
+                }
+                if t % interval_ms != 0 {
+                    return Err(BtError::new(format!(
+                        "{}: corrupt row {sym} t={t}: open time is not a multiple of {interval}",
+                        path.display()
+                    )));
+                }
+                n += 1;
+                first = Some(first.map_or(t, |f: i64| f.min(t)));
+                last = Some(last.map_or(t, |l: i64| l.max(t)));
+                by_sym.entry(sym).or_default().insert(t, c);
+            }
+            rows_total += n;
+            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            fingerprints.push(DbFingerprint {
+                path: path.display().to_string(),
+                rows: n,
+                first_t: first,
+                last_t: last,
+                bytes,
+            });
+        }
+        if let Some(want) = symbols {
+            let missing: Vec<&String> = want.iter().filter(|s| !by_sym.contains_key(*s)).collect();
+            if !missing.is_empty() {
+                let available = Self::list_symbols(paths, interval).unwrap_or_default();
+                return Err(BtError::new(format!(
+                    "unknown symbol(s) {} (no {interval} candles in {}); available: {}",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                    available.join(", ")
+                )));
+            }
+        }
+        if by_sym.is_empty() {
+            return Err(BtError::new(format!(
+                "no {interval} candles in {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let kept: u64 = by_sym.values().map(|m| m.len() as u64).sum();
+        let mut set = CandleSet {
+            interval: interval.to_string(),
+            interval_ms,
+            duplicates_dropped: rows_total.saturating_sub(kept),
+            fingerprints,
+            ..Default::default()
+        };
+        for (sym, m) in by_sym {
+            set.symbols.push(sym);
+            set.bars.push(m.into_values().collect());
+        }
+        Ok(set)
+    }
+
+    fn list_symbols(paths: &[PathBuf], interval: &str) -> Result<Vec<String>, BtError> {
+        let mut out = std::collections::BTreeSet::new();
+        for p in paths {
+            let conn = open_ro(p)?;
+            let mut stmt = conn
+                .prepare("SELECT DISTINCT symbol FROM candles WHERE interval = ?1")
+                .map_err(|e| BtError::new(e.to_string()))?;
+            let it = stmt.query_map([interval], |r| r.get::<_, String>(0)).map_err(|e| BtError::new(e.to_string()))?;
+            for s in it.flatten() {
+                out.insert(s);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    pub fn first_t(&self) -> Option<i64> {
+        self.bars.iter().filter_map(|b| b.first().map(|c| c.t)).min()
+    }
+    pub fn last_t(&self) -> Option<i64> {
+        self.bars.iter().filter_map(|b| b.last().map(|c| c.t)).max()
+    }
+
+    /// Keep bars with `start <= t <= end`; drop symbols left empty.
+    pub fn trim(&mut self, start: i64, end: i64) {
+        let mut symbols = Vec::new();
+        let mut bars = Vec::new();
+        for (s, b) in self.symbols.drain(..).zip(self.bars.drain(..)) {
+            let lo = b.partition_point(|c| c.t < start);
+            let hi = b.partition_point(|c| c.t <= end);
+            if hi > lo {
+                symbols.push(s);
+                bars.push(b[lo..hi].to_vec());
+            }
+        }
+        self.symbols = symbols;
+        self.bars = bars;
+    }
+
+    pub fn bar_count(&self) -> usize {
+        self.bars.iter().map(Vec::len).sum()
+    }
+}
+
+/// Funding rates per symbol, sorted by time.
+#[derive(Debug, Clone, Default)]
+pub struct FundingSet {
+    pub by_symbol: BTreeMap<String, Vec<(i64, f64)>>,
+    pub fingerprint: Option<DbFingerprint>,
+}
+
+impl FundingSet {
+    pub fn load(path: &Path, symbols: &[String]) -> Result<Self, BtError> {
+        let conn = open_ro(path)?;
+        let mut stmt = conn
+            .prepare("SELECT symbol, time, funding_rate FROM funding_rates ORDER BY symbol, time")
+            .map_err(|e| BtError::new(format!("{}: not a funding DB: {e}", path.display())))?;
+        let mut rows = stmt.query([]).map_err(|e| BtError::new(format!("{}: query failed: {e}", path.display())))?;
+        let mut by_symbol: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+        let (mut n, mut first, mut last) = (0u64, None::<i64>, None::<i64>);
+        while let Some(row) = rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))? {
+            let sym: String =
+                row.get(0).map_err(|e| BtError::new(format!("{}: corrupt funding row: {e}", path.display())))?;
+            if !symbols.iter().any(|s| s == &sym) {
+                continue;
+            }
+            let mut t: i64 = row
+                .get(1)
+                .map_err(|e| BtError::new(format!("{}: corrupt funding row {sym}: time: {e}", path.display())))?;
+            if t.abs() < 100_000_000_000 {
+                t *= 1000; // seconds
+            }
+            let rate = num(row, 2, "funding_rate", path, &sym, t)?;
+            if !rate.is_finite() {
+                return Err(BtError::new(format!("{}: corrupt funding row {sym} t={t}: non-finite rate", path.display())));
+            }
+            n += 1;
+            first = Some(first.map_or(t, |f: i64| f.min(t)));
+            last = Some(last.map_or(t, |l: i64| l.max(t)));
+            by_symbol.entry(sym).or_default().push((t, rate));
+        }
+        for v in by_symbol.values_mut() {
+            v.sort_by_key(|x| x.0);
+            v.dedup_by_key(|x| x.0);
+        }
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Ok(Self {
+            by_symbol,
+            fingerprint: Some(DbFingerprint {
+                path: path.display().to_string(),
+                rows: n,
+                first_t: first,
+                last_t: last,
+                bytes,
+            }),
+        })
+    }
+
+    pub fn range(&self) -> Option<(i64, i64)> {
+        let lo = self.by_symbol.values().filter_map(|v| v.first().map(|x| x.0)).min()?;
+        let hi = self.by_symbol.values().filter_map(|v| v.last().map(|x| x.0)).max()?;
+        Some((lo, hi))
+    }
+}
+
+/// Every event of a replay in order, built once and shared by all sweep combos.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    pub symbols: Vec<String>,
+    pub interval_ms: i64,
+    /// Distinct bar open times, ascending.
+    pub times: Vec<i64>,
+    /// `steps[k]` = `(symbol index, candle)` for every symbol with a bar at `times[k]`, by symbol.
+    pub step_start: Vec<u32>,
+    pub step_items: Vec<(u32, Candle)>,
+    /// Funding events due at step `k`: `fund_start[k]..fund_start[k+1]` in `fund_items`
+    /// `(symbol index, time, rate)`.
+    pub fund_start: Vec<u32>,
+    pub fund_items: Vec<(u32, i64, f64)>,
+}
+
+impl Timeline {
+    /// Merge symbols by time. Funding at time `F` is due at the first step whose bar closes at or
+    /// after `F` (`t + interval >= F`), after that step's candles and before its `evaluate`.
+    pub fn build(candles: &CandleSet, funding: Option<&FundingSet>) -> Self {
+        let mut items: Vec<(i64, u32, Candle)> = Vec::with_capacity(candles.bar_count());
+        for (i, bars) in candles.bars.iter().enumerate() {
+            items.extend(bars.iter().map(|c| (c.t, i as u32, *c)));
+        }
+        items.sort_by_key(|x| (x.0, x.1));
+        let mut tl = Timeline {
+            symbols: candles.symbols.clone(),
+            interval_ms: candles.interval_ms,
+            ..Default::default()
+        };
+        for (t, s, c) in items {
+            if tl.times.last() != Some(&t) {
+                tl.times.push(t);
+                tl.step_start.push(tl.step_items.len() as u32);
+            }
+            tl.step_items.push((s, c));
+        }
+        tl.step_start.push(tl.step_items.len() as u32);
+
+        let mut events: Vec<(i64, u32, f64)> = Vec::new();
+        if let Some(f) = funding {
+            for (i, sym) in candles.symbols.iter().enumerate() {
+                if let Some(v) = f.by_symbol.get(sym) {
+                    events.extend(v.iter().map(|&(t, r)| (t, i as u32, r)));
+                }
+            }
+        }
+        events.sort_by_key(|x| (x.0, x.1));
+        let first_close = tl.times.first().map_or(i64::MAX, |t| t + tl.interval_ms);
+        let mut j = events.partition_point(|e| e.0 <= first_close - tl.interval_ms);
+        for &t in &tl.times {
+            tl.fund_start.push(tl.fund_items.len() as u32);
+            let close = t + tl.interval_ms;
+            while j < events.len() && events[j].0 <= close {
+                let (ft, s, r) = events[j];
+                tl.fund_items.push((s, ft, r));
+                j += 1;
+            }
+        }
+        tl.fund_start.push(tl.fund_items.len() as u32);
+        tl
+    }
+
+    pub fn bars(&self) -> usize {
+        self.step_items.len()
+    }
+}
+
+/// Parse `--start/--end`: epoch seconds or milliseconds, or ISO `YYYY-MM-DD[THH:MM[:SS]][Z]`
+/// (UTC).
+pub fn parse_time(s: &str) -> Result<i64, BtError> {
+    let s = s.trim();
+    let err = || BtError::new(format!("cannot parse time {s:?} (use epoch s/ms or YYYY-MM-DD[THH:MM[:SS]][Z])"));
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
+        let n: i64 = s.parse().map_err(|_| err())?;
+        return Ok(if n < 100_000_000_000 { n * 1000 } else { n });
+    }
+    let s2 = s.trim_end_matches('Z').trim_end_matches("+00:00");
+    let (date, time) = match s2.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (s2, None),
+    };
+    let dp: Vec<&str> = date.split('-').collect();
+    if dp.len() != 3 {
+        return Err(err());
+    }
+    let y: i64 = dp[0].parse().map_err(|_| err())?;
+    let m: i64 = dp[1].parse().map_err(|_| err())?;
+    let d: i64 = dp[2].parse().map_err(|_| err())?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(err());
+    }
+    let (mut hh, mut mm, mut ss) = (0i64, 0i64, 0i64);
+    if let Some(t) = time {
+        let tp: Vec<&str> = t.split(':').collect();
+        if tp.len() < 2 || tp.len() > 3 {
+            return Err(err());
+        }
+        hh = tp[0].parse().map_err(|_| err())?;
+        mm = tp[1].parse().map_err(|_| err())?;
+        if tp.len() == 3 {
+            ss = tp[2].split('.').next().unwrap_or("0").parse().map_err(|_| err())?;
+        }
+        if hh > 23 || mm > 59 || ss > 60 {
+            return Err(err());
+        }
+    }
+    Ok((days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss) * 1000)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a millisecond timestamp.
+pub fn iso(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("2025-03-14").unwrap(), 1_741_910_400_000);
+        assert_eq!(parse_time("2025-03-14T01:02:03Z").unwrap(), 1_741_914_123_000);
+        assert_eq!(parse_time("1741910400").unwrap(), 1_741_910_400_000);
+        assert_eq!(parse_time("1741910400000").unwrap(), 1_741_910_400_000);
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(iso(1_741_914_123_000), "2025-03-14T01:02:03Z");
+        assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+    }
+}
