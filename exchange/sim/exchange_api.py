@@ -103,17 +103,14 @@ def _dispatch(v: Venue, user: str, action: dict[str, Any], wall_now: int) -> dic
             assert isinstance(orders, list)
             return ok("order", [{"error": reject} for _ in orders])
         statuses = e.place_orders(user, orders, action.get("grouping", "na"))
-        v.note_order_ack(user)
         return ok("order", statuses)
     if kind in ("cancel", "cancelByCloid"):
         return ok("cancel", e.cancel(user, action.get("cancels"), kind == "cancelByCloid"))
     if kind == "batchModify":
         statuses = e.modify(user, action.get("modifies"))
-        v.note_order_ack(user)
         return ok("order", statuses)
     if kind == "modify":
         statuses = e.modify(user, [{"oid": action.get("oid"), "order": action.get("order")}])
-        v.note_order_ack(user)
         first = statuses[0] if statuses else None
         if isinstance(first, dict) and "error" in first:
             return err(str(first["error"]))

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -180,9 +179,6 @@ class Venue:
         self.sync()
         return self.engine.t
 
-    def note_order_ack(self, user: str) -> None:
-        """Hook after an order-type action (fill-delay faults act on the pushes that follow)."""
-
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.tick_ms / 1000.0)
@@ -305,7 +301,3 @@ class Venue:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
-
-
-def monotonic_ms() -> int:
-    return int(time.monotonic() * 1000)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -505,10 +504,6 @@ def test_self_trade_cancels_resting_maker(sim: SimServer, wallet: LocalAccount, 
     oid = sell[0]["resting"]["oid"]
     statuses(ex.order("ETH", True, 0.01, px5(ask * 1.01), {"limit": {"tif": tif}}))
     assert info.query_order_by_oid(wallet.address, oid)["order"]["status"] == "selfTradeCanceled"
-
-
-def test_deadline_bounded() -> None:
-    assert time.monotonic() > 0
 
 
 def test_position_tpsl_grouping(sim: SimServer, wallet: LocalAccount) -> None:
