@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--funding-dir", type=Path, default=None, help="funding-rate Feathers (default: --data-dir)"
     )
+    p.add_argument(
+        "--funding-db",
+        type=Path,
+        default=None,
+        help="SQLite funding_rates table (default: funding_rates.db next to --candles-db, else Feathers)",
+    )
     p.add_argument("--interval", default="5m", choices=sorted(INTERVAL_MS, key=INTERVAL_MS.__getitem__))
     p.add_argument("--speed", type=float, default=1.0, help="sim ms per wall ms (x N replay)")
     p.add_argument("--stepped", action="store_true", help="clock moves only through POST /admin/advance")
@@ -94,6 +100,7 @@ def config_from_args(a: argparse.Namespace) -> SimConfig:
         data_dir=a.data_dir,
         candles_db=a.candles_db,
         funding_dir=a.funding_dir,
+        funding_db=a.funding_db,
         interval=a.interval,
         speed=a.speed,
         clock_mode="stepped" if a.stepped else "realtime",

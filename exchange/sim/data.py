@@ -133,6 +133,8 @@ def load_sqlite_bars(db_path: Path, symbol: str, interval: str) -> Bars:
         conn.close()
     bars = Bars(symbol=symbol, interval_ms=INTERVAL_MS[interval])
     for t, o, h, lo, c, v, n in rows:
+        if o is None or h is None or lo is None or c is None:
+            continue  # an incomplete row; the replay holds the previous close
         bars.t.append(int(t))
         bars.o.append(float(o))
         bars.h.append(float(h))
@@ -141,6 +143,29 @@ def load_sqlite_bars(db_path: Path, symbol: str, interval: str) -> Bars:
         bars.v.append(float(v or 0.0))
         bars.n.append(int(n) if n is not None else _estimate_trades(float(v or 0.0), float(c)))
     return bars
+
+
+def load_sqlite_funding(db_path: Path, symbol: str) -> Funding:
+    """Funding from the engine.data layout: ``funding_rates(symbol, time, funding_rate, premium)``."""
+    out = Funding()
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT time, funding_rate FROM funding_rates WHERE symbol = ? ORDER BY time", (symbol,)
+        ).fetchall()
+    finally:
+        conn.close()
+    last = -1
+    for t, r in rows:
+        if r is None or not math.isfinite(float(r)):
+            continue
+        hour = int(t) // HOUR_MS * HOUR_MS
+        if hour == last:
+            continue
+        out.t.append(hour)
+        out.rate.append(float(r))
+        last = hour
+    return out
 
 
 def default_sz_decimals(price: float) -> int:

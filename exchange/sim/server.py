@@ -16,7 +16,15 @@ from aiohttp import web
 from . import exchange_api, info_api
 from .book import BookParams
 from .clock import Clock, wall_ms
-from .data import DAY_MS, INTERVAL_MS, load_feather_bars, load_feather_funding, load_sqlite_bars, meta_for
+from .data import (
+    DAY_MS,
+    INTERVAL_MS,
+    load_feather_bars,
+    load_feather_funding,
+    load_sqlite_bars,
+    load_sqlite_funding,
+    meta_for,
+)
 from .faults import FaultConfig, Faults
 from .info_api import InfoError
 from .market import Asset, Market
@@ -39,6 +47,7 @@ class SimConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     candles_db: Path | None = None
     funding_dir: Path | None = None  # funding feathers when candles come from SQLite (defaults to data_dir)
+    funding_db: Path | None = None  # SQLite funding_rates table; default: funding_rates.db next to candles_db
     interval: str = "5m"
     speed: float = 1.0
     clock_mode: str = "realtime"  # or "stepped"
@@ -70,8 +79,14 @@ def build_market(cfg: SimConfig) -> tuple[Market, int, int]:
             bars = load_feather_bars(cfg.data_dir, sym, cfg.interval)
         if len(bars) == 0:
             raise SystemExit(f"no {cfg.interval} candles for {sym}")
-        funding_dir = cfg.funding_dir or cfg.data_dir
-        funding = load_feather_funding(funding_dir, sym)
+        funding_db = cfg.funding_db
+        if funding_db is None and cfg.candles_db is not None:
+            sibling = cfg.candles_db.parent / "funding_rates.db"
+            funding_db = sibling if sibling.exists() else None
+        if funding_db is not None:
+            funding = load_sqlite_funding(funding_db, sym)
+        else:
+            funding = load_feather_funding(cfg.funding_dir or cfg.data_dir, sym)
         loaded.append((sym, bars, funding))
     iv = INTERVAL_MS[cfg.interval]
     first = max(b.t[0] for _, b, _ in loaded)
