@@ -20,6 +20,9 @@ use crate::BtError;
 pub struct ConfigFile {
     pub path: String,
     pub root: Map<String, Value>,
+    /// `trade.max_open_positions` under `--live` when the file sets none (engine.config's live
+    /// safety limit, default 1).
+    pub live_max_open_positions: u32,
 }
 
 const TOP_KEYS: &[&str] = &["global", "symbols", "live", "modes"];
@@ -49,7 +52,15 @@ impl ConfigFile {
                 )));
             }
         }
-        Ok(Self { path: origin.to_string(), root })
+        Ok(Self { path: origin.to_string(), root, live_max_open_positions: 1 })
+    }
+
+    /// `modes.<mode>` if the file defines it.
+    pub fn mode_section(&self, mode: &str) -> Option<&Value> {
+        match self.section("modes") {
+            Some(Value::Object(m)) => m.get(mode).filter(|v| !v.is_null()),
+            _ => None,
+        }
     }
 
     fn section(&self, key: &str) -> Option<&Value> {
@@ -74,11 +85,11 @@ impl ConfigFile {
         };
         add(self.section("symbols"));
         if let Some(live) = self.section("live") {
-            add(split_overlay(live).1);
+            add(split_overlay(live).ok().and_then(|x| x.1));
         }
         if let Some(Value::Object(modes)) = self.section("modes") {
             for m in modes.values() {
-                add(split_overlay(m).1);
+                add(split_overlay(m).ok().and_then(|x| x.1));
             }
         }
         out.into_iter().collect()
@@ -100,38 +111,44 @@ impl ConfigFile {
         };
         let sym_of = |m: Option<&Value>, what: &str| -> Result<Option<Value>, BtError> {
             match (m, symbol) {
-                (Some(Value::Object(m)), Some(s)) => Ok(m.get(s).cloned()),
+                (Some(Value::Object(m)), Some(s)) => {
+                    let v = m.get(s).cloned();
+                    if let Some(Value::Object(o)) = &v {
+                        for k in ["engine", "watchlist_exclude"] {
+                            if o.contains_key(k) {
+                                return Err(BtError::new(format!(
+                                    "{origin}: {what}.{s}.{k}: {k} is daemon-wide and cannot be set per symbol"
+                                )));
+                            }
+                        }
+                    }
+                    Ok(v)
+                }
                 (None | Some(Value::Null), _) | (_, None) => Ok(None),
                 (Some(_), _) => Err(BtError::new(format!("{origin}: {what} must be a mapping of symbols"))),
             }
         };
+        if live {
+            // engine.config's live safety limit: applies before the file, which may override it.
+            merge(&mut merged, serde_json::json!({"trade": {"max_open_positions": self.live_max_open_positions}}));
+        }
         apply(&mut merged, self.section("global"), "global")?;
         apply(&mut merged, sym_of(self.section("symbols"), "symbols")?.as_ref(), "symbols.<SYM>")?;
         if live {
             if let Some(l) = self.section("live") {
-                let (g, s) = split_overlay(l);
+                let (g, s) = split_overlay(l)?;
                 apply(&mut merged, g, "live.global")?;
                 apply(&mut merged, sym_of(s, "live.symbols")?.as_ref(), "live.symbols.<SYM>")?;
             }
         }
         if let Some(mode) = mode {
-            let modes = match self.section("modes") {
-                Some(Value::Object(m)) => m,
-                _ => {
-                    return Err(BtError::new(format!(
-                        "--strategy-mode {mode}: {origin} has no `modes` section"
-                    )))
-                }
-            };
-            let m = modes.get(mode).ok_or_else(|| {
-                BtError::new(format!(
-                    "--strategy-mode {mode}: no such mode in {origin} (defined: {})",
-                    modes.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            })?;
-            let (g, s) = split_overlay(m);
-            apply(&mut merged, g, &format!("modes.{mode}.global"))?;
-            apply(&mut merged, sym_of(s, &format!("modes.{mode}.symbols"))?.as_ref(), "modes.<mode>.symbols")?;
+            let mode = canonical_mode(mode)?;
+            // A known mode the file does not define adds no layer (as engine.config does).
+            if let Some(m) = self.mode_section(mode) {
+                let (g, s) = split_overlay(m)?;
+                apply(&mut merged, g, &format!("modes.{mode}.global"))?;
+                apply(&mut merged, sym_of(s, &format!("modes.{mode}.symbols"))?.as_ref(), "modes.<mode>.symbols")?;
+            }
         }
         Ok(merged)
     }
@@ -143,14 +160,42 @@ impl ConfigFile {
     }
 }
 
-/// An overlay is `{global, symbols}` or a shorthand (the whole mapping is `global`).
-fn split_overlay(v: &Value) -> (Option<&Value>, Option<&Value>) {
+type Overlay<'a> = (Option<&'a Value>, Option<&'a Value>);
+
+/// An overlay is `{global, symbols}` or a shorthand (the whole mapping is `global`); mixing the
+/// two forms is an error.
+fn split_overlay(v: &Value) -> Result<Overlay<'_>, BtError> {
     match v {
-        Value::Object(m) if !m.is_empty() && m.keys().all(|k| k == "global" || k == "symbols") => {
-            (m.get("global"), m.get("symbols"))
+        Value::Object(m) if m.keys().any(|k| k == "global" || k == "symbols") => {
+            if let Some(k) = m.keys().find(|k| *k != "global" && *k != "symbols") {
+                return Err(BtError::new(format!(
+                    "an overlay mixes the {{global, symbols}} form with the shorthand key {k:?}; move it under global"
+                )));
+            }
+            Ok((m.get("global"), m.get("symbols")))
         }
-        other => (Some(other), None),
+        other => Ok((Some(other), None)),
     }
+}
+
+/// Strategy mode names and aliases (engine.config.modes).
+pub const STRATEGY_MODES: &[&str] = &["primary", "fallback", "conservative", "flat"];
+const MODE_ALIASES: &[(&str, &str)] =
+    &[("m1", "primary"), ("m2", "fallback"), ("m3", "conservative"), ("safe", "conservative"), ("halt", "flat"), ("pause", "flat")];
+
+pub fn canonical_mode(name: &str) -> Result<&'static str, BtError> {
+    let key = name.trim().to_ascii_lowercase();
+    if let Some(m) = STRATEGY_MODES.iter().find(|m| **m == key) {
+        return Ok(m);
+    }
+    if let Some((_, m)) = MODE_ALIASES.iter().find(|(a, _)| *a == key) {
+        return Ok(m);
+    }
+    Err(BtError::new(format!(
+        "unknown strategy mode {name:?} (expected one of {}; aliases {})",
+        STRATEGY_MODES.join(", "),
+        MODE_ALIASES.iter().map(|(a, m)| format!("{a}->{m}")).collect::<Vec<_>>().join(", ")
+    )))
 }
 
 /// A validated config with its canonical JSON and id.
@@ -383,16 +428,19 @@ global: {trade: {leverage: 2.0, sl_atr_mult: 1.5}}
 symbols: {ETH: {trade: {leverage: 4.0}}}
 live: {trade: {sl_atr_mult: 1.0}}
 modes:
-  fast: {global: {trade: {leverage: 6.0}}, symbols: {ETH: {trade: {tp_atr_mult: 9.0}}}}
+  primary: {global: {trade: {leverage: 6.0}}, symbols: {ETH: {trade: {tp_atr_mult: 9.0}}}}
 ";
         let f = ConfigFile::parse(y, "t.yaml").unwrap();
         let g = f.resolve(None, false, None).unwrap().cfg;
         assert_eq!((g.trade.leverage, g.trade.sl_atr_mult), (2.0, 1.5));
         let e = f.resolve(Some("ETH"), true, None).unwrap().cfg;
         assert_eq!((e.trade.leverage, e.trade.sl_atr_mult), (4.0, 1.0));
-        let m = f.resolve(Some("ETH"), false, Some("fast")).unwrap().cfg;
+        let m = f.resolve(Some("ETH"), false, Some("m1")).unwrap().cfg;
         assert_eq!((m.trade.leverage, m.trade.tp_atr_mult), (6.0, 9.0));
-        assert!(f.resolve(None, false, Some("nope")).unwrap_err().to_string().contains("no such mode"));
+        assert!(f.resolve(None, false, Some("nope")).unwrap_err().to_string().contains("unknown strategy mode"));
+        // live safety limit (1) unless the file sets max_open_positions
+        assert_eq!(f.resolve(Some("ETH"), true, None).unwrap().cfg.trade.max_open_positions, 1);
+        assert_eq!(f.resolve(Some("ETH"), false, None).unwrap().cfg.trade.max_open_positions, 20);
     }
 
     #[test]
