@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import bt_runtime
 import numpy as np
 import pandas as pd
-
-import bt_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -46,9 +45,12 @@ def pct(samples: list[float], q: float) -> float:
 
 def bench_native(df: pd.DataFrame, repeats: int) -> None:
     for name, cfg in (("defaults", None), ("active config", json.dumps(ACTIVE))):
-        bars, secs, fills = bt_runtime.bench_native(df["t"].tolist(), *columns(df), cfg, repeats)
-        print(f"native step+evaluate, Mei Alpha v1 ({name}): {bars:,} bars in {secs:.3f} s = "
-              f"{bars / secs / 1e6:.2f} M bars/s single-threaded ({fills} fills)")
+        o, h, lo, c, v = columns(df)
+        bars, secs, fills = bt_runtime.bench_native(df["t"].tolist(), o, h, lo, c, v, cfg, repeats)
+        print(
+            f"native step+evaluate, Mei Alpha v1 ({name}): {bars:,} bars in {secs:.3f} s = "
+            f"{bars / secs / 1e6:.2f} M bars/s single-threaded ({fills} fills)"
+        )
 
 
 def bench_typed(df: pd.DataFrame) -> None:
@@ -63,8 +65,10 @@ def bench_typed(df: pd.DataFrame) -> None:
         k.evaluate(t[i])
         samples.append((clock() - start) / 1000.0)
     warm = samples[500:]
-    print(f"PyO3 typed step_candle+evaluate: p50 {pct(warm, 50):.2f} us, p99 {pct(warm, 99):.2f} us "
-          f"({len(warm):,} samples)")
+    print(
+        f"PyO3 typed step_candle+evaluate: p50 {pct(warm, 50):.2f} us, p99 {pct(warm, 99):.2f} us "
+        f"({len(warm):,} samples)"
+    )
 
 
 def bench_json(df: pd.DataFrame, n: int) -> None:
@@ -73,16 +77,28 @@ def bench_json(df: pd.DataFrame, n: int) -> None:
     samples = []
     for i in range(n):
         row = df.iloc[i]
-        event = json.dumps({"schema_version": 1, "type": "candle", "symbol": "BTC", "t": int(row["t"]),
-                            "o": float(row["open"]), "h": float(row["high"]), "l": float(row["low"]),
-                            "c": float(row["close"]), "v": float(row["volume"])})
+        event = json.dumps(
+            {
+                "schema_version": 1,
+                "type": "candle",
+                "symbol": "BTC",
+                "t": int(row["t"]),
+                "o": float(row["open"]),
+                "h": float(row["high"]),
+                "l": float(row["low"]),
+                "c": float(row["close"]),
+                "v": float(row["volume"]),
+            }
+        )
         start = time.perf_counter_ns()
         out = bt_runtime.step_json(state, event, params)
         samples.append((time.perf_counter_ns() - start) / 1000.0)
         state = json.dumps(json.loads(out)["result"]["state"])
     warm = samples[100:]
-    print(f"PyO3 JSON envelope step_json (candle event, one symbol): p50 {pct(warm, 50):.1f} us, "
-          f"p99 {pct(warm, 99):.1f} us")
+    print(
+        f"PyO3 JSON envelope step_json (candle event, one symbol): p50 {pct(warm, 50):.1f} us, "
+        f"p99 {pct(warm, 99):.1f} us"
+    )
 
 
 def bench_state(df: pd.DataFrame, symbols: int) -> None:
@@ -99,12 +115,16 @@ def bench_state(df: pd.DataFrame, symbols: int) -> None:
     start = time.perf_counter()
     k2.load_state(text)
     load_s = time.perf_counter() - start
-    print(f"state for {symbols} symbols: {len(text) / 1024:.0f} KiB JSON, save {save_s * 1000:.1f} ms, "
-          f"restore {load_s * 1000:.1f} ms")
+    print(
+        f"state for {symbols} symbols: {len(text) / 1024:.0f} KiB JSON, save {save_s * 1000:.1f} ms, "
+        f"restore {load_s * 1000:.1f} ms"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=20, help="passes over the data for the native bench")
     args = parser.parse_args()
     try:

@@ -7,11 +7,10 @@ import math
 import os
 from pathlib import Path
 
+import bt_runtime
 import numpy as np
 import pandas as pd
 import pytest
-
-import bt_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -48,7 +47,9 @@ def _bars(coins: list[str], n: int) -> list[tuple[str, int, float, float, float,
     return rows
 
 
-def _run(kernel: bt_runtime.Kernel, rows: list[tuple[str, int, float, float, float, float, float]]) -> list[tuple]:
+def _run(
+    kernel: bt_runtime.Kernel, rows: list[tuple[str, int, float, float, float, float, float]]
+) -> list[tuple]:
     """Step every bar; evaluate once per timestamp; return every fill as a tuple."""
     fills: list[tuple] = []
     i = 0
@@ -140,7 +141,14 @@ def test_external_fill_mode_waits_for_real_fills(rows: list) -> None:
             assert res.fills == [], "external mode must not simulate fills"
             assert json.loads(k.positions_json()) == {}
             pnl = k.apply_fill(
-                intent.symbol, intent.side, intent.quantity, intent.price, 0.1, t, intent.confidence, intent.leverage
+                intent.symbol,
+                intent.side,
+                intent.quantity,
+                intent.price,
+                0.1,
+                t,
+                intent.confidence,
+                intent.leverage,
             )
             assert pnl == 0.0
             pos = json.loads(k.positions_json())[intent.symbol]
@@ -185,17 +193,32 @@ def test_json_envelope_api() -> None:
     init = json.loads(bt_runtime.initial_state_json(params))
     assert init["ok"] is True
     state = json.dumps(init["result"]["state"])
-    event = json.dumps({"schema_version": 1, "type": "candle", "symbol": "BTC", "t": 0, "o": 1.0, "h": 2.0,
-                        "l": 0.5, "c": 1.5, "v": 3.0})
+    event = json.dumps(
+        {
+            "schema_version": 1,
+            "type": "candle",
+            "symbol": "BTC",
+            "t": 0,
+            "o": 1.0,
+            "h": 2.0,
+            "l": 0.5,
+            "c": 1.5,
+            "v": 3.0,
+        }
+    )
     res = json.loads(bt_runtime.step_json(state, event, params))
     assert res["ok"] is True and res["result"]["state"]["cash_usd"] == 5000.0
 
     bad = json.loads(bt_runtime.step_json("{not json", event, params))
     assert bad["ok"] is False and bad["error"]["code"] == "INVALID_JSON"
-    wrong = json.loads(bt_runtime.step_json(state, event.replace('"schema_version": 1', '"schema_version": 2'), params))
+    wrong = json.loads(
+        bt_runtime.step_json(state, event.replace('"schema_version": 1', '"schema_version": 2'), params)
+    )
     assert wrong["error"]["code"] == "SCHEMA_VERSION_MISMATCH"
     badp = json.loads(
-        bt_runtime.step_json(state, event, json.dumps({"schema_version": 1, "config": {"trade": {"leverage": 0}}}))
+        bt_runtime.step_json(
+            state, event, json.dumps({"schema_version": 1, "config": {"trade": {"leverage": 0}}})
+        )
     )
     assert badp["error"]["code"] == "INVALID_PARAMS" and "trade.leverage" in badp["error"]["message"]
     badev = json.loads(bt_runtime.step_json(state, json.dumps({"schema_version": 1, "type": "warp"}), params))
