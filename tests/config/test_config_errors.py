@@ -15,7 +15,9 @@ def _write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
     return path
 
 
-def _error(path: Path, symbol: str | None = None, mode: str = "paper", strategy_mode: str | None = None) -> str:
+def _error(
+    path: Path, symbol: str | None = None, mode: str = "paper", strategy_mode: str | None = None
+) -> str:
     with pytest.raises(ConfigError) as info:
         load_config(path, symbol, mode, strategy_mode)
     return str(info.value)
@@ -23,7 +25,10 @@ def _error(path: Path, symbol: str | None = None, mode: str = "paper", strategy_
 
 def test_unknown_key_suggests_closest(tmp_path: Path) -> None:
     p = _write(tmp_path, "global:\n  trade:\n    alocation_pct: 0.1\n")
-    assert _error(p) == f"{p}: global.trade.alocation_pct: unknown key 'alocation_pct' (did you mean 'allocation_pct'?)"
+    assert (
+        _error(p)
+        == f"{p}: global.trade.alocation_pct: unknown key 'alocation_pct' (did you mean 'allocation_pct'?)"
+    )
 
 
 def test_unknown_key_without_close_match(tmp_path: Path) -> None:
@@ -33,7 +38,10 @@ def test_unknown_key_without_close_match(tmp_path: Path) -> None:
 
 def test_key_in_wrong_section_names_its_home(tmp_path: Path) -> None:
     p = _write(tmp_path, "symbols:\n  BTC:\n    trade:\n      min_adx: 20\n")
-    assert _error(p) == f"{p}: symbols.BTC.trade.min_adx: unknown key 'min_adx' here (it belongs at thresholds.entry.min_adx)"
+    assert (
+        _error(p)
+        == f"{p}: symbols.BTC.trade.min_adx: unknown key 'min_adx' here (it belongs at thresholds.entry.min_adx)"
+    )
 
 
 def test_unknown_section_key_suggests(tmp_path: Path) -> None:
@@ -160,12 +168,18 @@ def test_yaml_unclosed_flow_sequence(tmp_path: Path) -> None:
 
 def test_duplicate_yaml_key(tmp_path: Path) -> None:
     p = _write(tmp_path, "global:\n  trade:\n    leverage: 3\n    leverage: 4\n")
-    assert _error(p) == f"{p}: YAML error at line 4, column 5: duplicate key 'leverage' (first defined at line 3)"
+    assert (
+        _error(p)
+        == f"{p}: YAML error at line 4, column 5: duplicate key 'leverage' (first defined at line 3)"
+    )
 
 
 def test_top_level_not_a_mapping(tmp_path: Path) -> None:
     p = _write(tmp_path, "- global\n- symbols\n")
-    assert _error(p) == f"{p}: the top level must be a mapping with sections global, symbols, live, modes; got a list"
+    assert (
+        _error(p)
+        == f"{p}: the top level must be a mapping with sections global, symbols, live, modes; got a list"
+    )
 
 
 def test_empty_file_is_an_error(tmp_path: Path) -> None:

@@ -64,7 +64,11 @@ def test_no_overrides_gives_exactly_the_kernel_defaults(tmp_path: Path) -> None:
 def test_merge_order_paper(tmp_path: Path) -> None:
     p = _write(tmp_path, LAYERED)
     base = load_config(p, None, "paper")
-    assert (base.model.trade.leverage, base.model.trade.sl_atr_mult, base.model.trade.tp_atr_mult) == (2.0, 1.1, 5.0)
+    assert (base.model.trade.leverage, base.model.trade.sl_atr_mult, base.model.trade.tp_atr_mult) == (
+        2.0,
+        1.1,
+        5.0,
+    )
     btc = load_config(p, "BTC", "paper")
     assert (btc.model.trade.sl_atr_mult, btc.model.trade.tp_atr_mult) == (1.2, 6.0)
     assert btc.model.trade.leverage == 2.0  # from global, untouched by the symbol block
@@ -189,7 +193,9 @@ def test_resolve_all_covers_symbols_and_modes(tmp_path: Path) -> None:
 
 
 def test_bad_run_mode_argument(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown run mode 'prod' \(expected one of paper, dry_live, live\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown run mode 'prod' \(expected one of paper, dry_live, live\)"
+    ):
         load_config(_write(tmp_path, "{}\n"), None, "prod")
 
 

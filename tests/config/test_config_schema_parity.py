@@ -62,7 +62,8 @@ def _candidates(info: Any) -> list[Any]:
     if ann is bool:
         return [True, False, 1, "true"]
     if ann is int:
-        values: list[Any] = [0, 1, 2, 3, 4, -1, 49, 50, 51, 5000, 5001, 9999, 10_000, 10_001, U32_MAX, U32_MAX + 1, 2.0]
+        values: list[Any] = [0, 1, 2, 3, 4, -1, 49, 50, 51, 5000, 5001, 9999, 10_000, 10_001]
+        values += [U32_MAX, U32_MAX + 1, 2.0]
         for m in info.metadata:
             for attr in ("ge", "gt", "le", "lt"):
                 bound = getattr(m, attr, None)
@@ -72,10 +73,12 @@ def _candidates(info: Any) -> list[Any]:
     if ann is float:
         values = [0, 0.0, -0.0, 1e-9, -1e-9, 0.5, 1.0, 1.0000001, 0.9999999, 50.0, 50.0001, -5.0, 1e9, 3]
         for m in info.metadata:
-            if isinstance(m, annotated_types.Ge | annotated_types.Gt | annotated_types.Le | annotated_types.Lt):
+            if isinstance(
+                m, annotated_types.Ge | annotated_types.Gt | annotated_types.Le | annotated_types.Lt
+            ):
                 bound = next(getattr(m, a) for a in ("ge", "gt", "le", "lt") if hasattr(m, a))
                 values += [bound, bound + 1e-6, bound - 1e-6]
-        return values + ["1.0", True]
+        return [*values, "1.0", True]
     if ann == list[str]:
         return [[], ["BTC"], [1], "BTC"]
     args = get_args(ann)

@@ -45,7 +45,9 @@ def test_reload_reports_changed_keys_and_symbols(cfg: Path) -> None:
     watcher = ConfigWatcher(cfg)
     assert watcher.get("BTC").model.trade.tp_atr_mult == 6.0
     assert watcher.get("ETH").model.trade.tp_atr_mult == watcher.get().model.trade.tp_atr_mult
-    _write(cfg, "global:\n  trade: {sl_atr_mult: 1.5}\nsymbols:\n  BTC:\n    trade: {tp_atr_mult: 7.0}\n", bump=1)
+    _write(
+        cfg, "global:\n  trade: {sl_atr_mult: 1.5}\nsymbols:\n  BTC:\n    trade: {tp_atr_mult: 7.0}\n", bump=1
+    )
     event = watcher.poll()
     assert event.status == "reloaded"
     assert event.changed_keys == ("trade.tp_atr_mult",)
@@ -58,7 +60,11 @@ def test_reload_reports_changed_keys_and_symbols(cfg: Path) -> None:
 def test_rewrite_with_same_meaning_is_same_content(cfg: Path) -> None:
     watcher = ConfigWatcher(cfg)
     before = watcher.get().config_id
-    _write(cfg, "# reformatted\nglobal:\n  trade:\n    sl_atr_mult: 1.50\nsymbols: {BTC: {trade: {tp_atr_mult: 6}}}\n", 1)
+    _write(
+        cfg,
+        "# reformatted\nglobal:\n  trade:\n    sl_atr_mult: 1.50\nsymbols: {BTC: {trade: {tp_atr_mult: 6}}}\n",
+        1,
+    )
     event = watcher.poll()
     assert event.status == "same_content"
     assert event.config_id == before
@@ -67,7 +73,9 @@ def test_rewrite_with_same_meaning_is_same_content(cfg: Path) -> None:
 def test_invalid_edit_keeps_last_good_and_reports_once(cfg: Path) -> None:
     watcher = ConfigWatcher(cfg)
     good = watcher.get("BTC")
-    _write(cfg, "global:\n  trade: {sl_atr_mult: 1.5}\nsymbols:\n  BTC:\n    trade: {tp_atr_mult: -1}\n", bump=1)
+    _write(
+        cfg, "global:\n  trade: {sl_atr_mult: 1.5}\nsymbols:\n  BTC:\n    trade: {tp_atr_mult: -1}\n", bump=1
+    )
     event = watcher.poll()
     assert event.status == "invalid"
     assert str(event.error) == f"{cfg}: symbols.BTC.trade.tp_atr_mult: must be > 0, got -1"
@@ -75,7 +83,9 @@ def test_invalid_edit_keeps_last_good_and_reports_once(cfg: Path) -> None:
     assert watcher.get("BTC") is good
     assert event.config_id == watcher.get().config_id
     assert watcher.poll().status == "unchanged"  # the same bad file is reported once
-    _write(cfg, "global:\n  trade: {sl_atr_mult: 1.5}\nsymbols:\n  BTC:\n    trade: {tp_atr_mult: 8}\n", bump=2)
+    _write(
+        cfg, "global:\n  trade: {sl_atr_mult: 1.5}\nsymbols:\n  BTC:\n    trade: {tp_atr_mult: 8}\n", bump=2
+    )
     fixed = watcher.poll()
     assert fixed.status == "reloaded"
     assert watcher.last_error is None
@@ -92,7 +102,10 @@ def test_yaml_syntax_error_and_deleted_file_keep_last_good(cfg: Path) -> None:
     cfg.unlink()
     event = watcher.poll()
     assert event.status == "invalid"
-    assert str(event.error) == f"{cfg}: config file not found (defaults are never used in place of a missing file)"
+    assert (
+        str(event.error)
+        == f"{cfg}: config file not found (defaults are never used in place of a missing file)"
+    )
     assert watcher.get().config_id == good_id
 
 
@@ -126,7 +139,9 @@ def test_live_watcher_refuses_a_file_made_world_writable(cfg: Path) -> None:
     os.utime(cfg, ns=(0, cfg.stat().st_mtime_ns + 1_000_000_000))
     event = watcher.poll()
     assert event.status == "invalid"
-    assert "refusing a group- or world-writable config file in live/dry_live mode (mode 0666)" in str(event.error)
+    assert "refusing a group- or world-writable config file in live/dry_live mode (mode 0666)" in str(
+        event.error
+    )
 
 
 def test_live_watcher_refuses_a_file_swapped_for_a_symlink(cfg: Path, tmp_path: Path) -> None:
