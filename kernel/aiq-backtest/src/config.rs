@@ -96,7 +96,12 @@ impl ConfigFile {
     }
 
     /// The merged JSON config for `symbol` (`None`: no symbol section applies).
-    pub fn merged_json(&self, symbol: Option<&str>, live: bool, mode: Option<&str>) -> Result<Value, BtError> {
+    pub fn merged_json(
+        &self,
+        symbol: Option<&str>,
+        live: bool,
+        mode: Option<&str>,
+    ) -> Result<Value, BtError> {
         let mut merged = aiq_config::defaults_json();
         let origin = &self.path;
         let apply = |merged: &mut Value, v: Option<&Value>, what: &str| -> Result<(), BtError> {
@@ -130,7 +135,10 @@ impl ConfigFile {
         };
         if live {
             // engine.config's live safety limit: applies before the file, which may override it.
-            merge(&mut merged, serde_json::json!({"trade": {"max_open_positions": self.live_max_open_positions}}));
+            merge(
+                &mut merged,
+                serde_json::json!({"trade": {"max_open_positions": self.live_max_open_positions}}),
+            );
         }
         apply(&mut merged, self.section("global"), "global")?;
         apply(&mut merged, sym_of(self.section("symbols"), "symbols")?.as_ref(), "symbols.<SYM>")?;
@@ -147,14 +155,23 @@ impl ConfigFile {
             if let Some(m) = self.mode_section(mode) {
                 let (g, s) = split_overlay(m)?;
                 apply(&mut merged, g, &format!("modes.{mode}.global"))?;
-                apply(&mut merged, sym_of(s, &format!("modes.{mode}.symbols"))?.as_ref(), "modes.<mode>.symbols")?;
+                apply(
+                    &mut merged,
+                    sym_of(s, &format!("modes.{mode}.symbols"))?.as_ref(),
+                    "modes.<mode>.symbols",
+                )?;
             }
         }
         Ok(merged)
     }
 
     /// The typed, validated config for `symbol`.
-    pub fn resolve(&self, symbol: Option<&str>, live: bool, mode: Option<&str>) -> Result<ResolvedConfig, BtError> {
+    pub fn resolve(
+        &self,
+        symbol: Option<&str>,
+        live: bool,
+        mode: Option<&str>,
+    ) -> Result<ResolvedConfig, BtError> {
         let merged = self.merged_json(symbol, live, mode)?;
         ResolvedConfig::from_json(merged, &format!("{} ({})", self.path, symbol.unwrap_or("global")))
     }
@@ -180,8 +197,14 @@ fn split_overlay(v: &Value) -> Result<Overlay<'_>, BtError> {
 
 /// Strategy mode names and aliases (engine.config.modes).
 pub const STRATEGY_MODES: &[&str] = &["primary", "fallback", "conservative", "flat"];
-const MODE_ALIASES: &[(&str, &str)] =
-    &[("m1", "primary"), ("m2", "fallback"), ("m3", "conservative"), ("safe", "conservative"), ("halt", "flat"), ("pause", "flat")];
+const MODE_ALIASES: &[(&str, &str)] = &[
+    ("m1", "primary"),
+    ("m2", "fallback"),
+    ("m3", "conservative"),
+    ("safe", "conservative"),
+    ("halt", "flat"),
+    ("pause", "flat"),
+];
 
 pub fn canonical_mode(name: &str) -> Result<&'static str, BtError> {
     let key = name.trim().to_ascii_lowercase();
@@ -343,10 +366,9 @@ pub fn py_float_repr(x: f64) -> String {
 pub fn apply_override(cfg: &mut Value, path: &str, value: f64) -> Result<(), BtError> {
     let mut slot = &mut *cfg;
     for part in path.split('.') {
-        slot = slot
-            .as_object_mut()
-            .and_then(|m| m.get_mut(part))
-            .ok_or_else(|| BtError::new(format!("override path {path:?} does not exist in the config schema")))?;
+        slot = slot.as_object_mut().and_then(|m| m.get_mut(part)).ok_or_else(|| {
+            BtError::new(format!("override path {path:?} does not exist in the config schema"))
+        })?;
     }
     let bad = |why: &str| Err(BtError::new(format!("override {path} = {value}: {why}")));
     if !value.is_finite() {
@@ -437,7 +459,11 @@ modes:
         assert_eq!((e.trade.leverage, e.trade.sl_atr_mult), (4.0, 1.0));
         let m = f.resolve(Some("ETH"), false, Some("m1")).unwrap().cfg;
         assert_eq!((m.trade.leverage, m.trade.tp_atr_mult), (6.0, 9.0));
-        assert!(f.resolve(None, false, Some("nope")).unwrap_err().to_string().contains("unknown strategy mode"));
+        assert!(f
+            .resolve(None, false, Some("nope"))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown strategy mode"));
         // live safety limit (1) unless the file sets max_open_positions
         assert_eq!(f.resolve(Some("ETH"), true, None).unwrap().cfg.trade.max_open_positions, 1);
         assert_eq!(f.resolve(Some("ETH"), false, None).unwrap().cfg.trade.max_open_positions, 20);

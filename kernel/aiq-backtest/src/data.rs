@@ -27,7 +27,9 @@ pub fn resolve_db_paths(spec: &str, interval: &str) -> Result<Vec<PathBuf>, BtEr
                 .iter()
                 .filter(|f| {
                     f.file_stem().and_then(|s| s.to_str()).is_some_and(|s| {
-                        s == prefix || s.starts_with(&format!("{prefix}_")) || s.starts_with(&format!("{prefix}-"))
+                        s == prefix
+                            || s.starts_with(&format!("{prefix}_"))
+                            || s.starts_with(&format!("{prefix}-"))
                     })
                 })
                 .cloned()
@@ -107,7 +109,9 @@ impl CandleSet {
         for path in paths {
             let conn = open_ro(path)?;
             let mut stmt = conn
-                .prepare("SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ?1 ORDER BY symbol, t")
+                .prepare(
+                    "SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ?1 ORDER BY symbol, t",
+                )
                 .map_err(|e| BtError::new(format!("{}: not a candles DB: {e}", path.display())))?;
             let mut rows = stmt
                 .query([interval])
@@ -202,7 +206,9 @@ impl CandleSet {
             let mut stmt = conn
                 .prepare("SELECT DISTINCT symbol FROM candles WHERE interval = ?1")
                 .map_err(|e| BtError::new(e.to_string()))?;
-            let it = stmt.query_map([interval], |r| r.get::<_, String>(0)).map_err(|e| BtError::new(e.to_string()))?;
+            let it = stmt
+                .query_map([interval], |r| r.get::<_, String>(0))
+                .map_err(|e| BtError::new(e.to_string()))?;
             for s in it.flatten() {
                 out.insert(s);
             }
@@ -251,24 +257,31 @@ impl FundingSet {
         let mut stmt = conn
             .prepare("SELECT symbol, time, funding_rate FROM funding_rates ORDER BY symbol, time")
             .map_err(|e| BtError::new(format!("{}: not a funding DB: {e}", path.display())))?;
-        let mut rows = stmt.query([]).map_err(|e| BtError::new(format!("{}: query failed: {e}", path.display())))?;
+        let mut rows =
+            stmt.query([]).map_err(|e| BtError::new(format!("{}: query failed: {e}", path.display())))?;
         let mut by_symbol: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
         let (mut n, mut first, mut last) = (0u64, None::<i64>, None::<i64>);
-        while let Some(row) = rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))? {
-            let sym: String =
-                row.get(0).map_err(|e| BtError::new(format!("{}: corrupt funding row: {e}", path.display())))?;
+        while let Some(row) =
+            rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))?
+        {
+            let sym: String = row
+                .get(0)
+                .map_err(|e| BtError::new(format!("{}: corrupt funding row: {e}", path.display())))?;
             if !symbols.iter().any(|s| s == &sym) {
                 continue;
             }
-            let mut t: i64 = row
-                .get(1)
-                .map_err(|e| BtError::new(format!("{}: corrupt funding row {sym}: time: {e}", path.display())))?;
+            let mut t: i64 = row.get(1).map_err(|e| {
+                BtError::new(format!("{}: corrupt funding row {sym}: time: {e}", path.display()))
+            })?;
             if t.abs() < 100_000_000_000 {
                 t *= 1000; // seconds
             }
             let rate = num(row, 2, "funding_rate", path, &sym, t)?;
             if !rate.is_finite() {
-                return Err(BtError::new(format!("{}: corrupt funding row {sym} t={t}: non-finite rate", path.display())));
+                return Err(BtError::new(format!(
+                    "{}: corrupt funding row {sym} t={t}: non-finite rate",
+                    path.display()
+                )));
             }
             n += 1;
             first = Some(first.map_or(t, |f: i64| f.min(t)));
@@ -371,7 +384,8 @@ impl Timeline {
 /// (UTC).
 pub fn parse_time(s: &str) -> Result<i64, BtError> {
     let s = s.trim();
-    let err = || BtError::new(format!("cannot parse time {s:?} (use epoch s/ms or YYYY-MM-DD[THH:MM[:SS]][Z])"));
+    let err =
+        || BtError::new(format!("cannot parse time {s:?} (use epoch s/ms or YYYY-MM-DD[THH:MM[:SS]][Z])"));
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
         let n: i64 = s.parse().map_err(|_| err())?;
         return Ok(if n < 100_000_000_000 { n * 1000 } else { n });

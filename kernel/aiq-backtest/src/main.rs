@@ -169,7 +169,8 @@ fn write_out(path: &str, text: &str) -> Result<(), BtError> {
         println!("{text}");
         Ok(())
     } else {
-        std::fs::write(path, format!("{text}\n")).map_err(|e| BtError::new(format!("{path}: cannot write: {e}")))
+        std::fs::write(path, format!("{text}\n"))
+            .map_err(|e| BtError::new(format!("{path}: cannot write: {e}")))
     }
 }
 

@@ -189,7 +189,12 @@ pub fn prepare(o: &DataOpts) -> Result<Prepared, BtError> {
         funding: funding.as_ref().and_then(|f| f.fingerprint.clone()),
         interval: interval.clone(),
         symbols: candles.symbols.clone(),
-        bars_per_symbol: candles.symbols.iter().cloned().zip(candles.bars.iter().map(|b| b.len() as u64)).collect(),
+        bars_per_symbol: candles
+            .symbols
+            .iter()
+            .cloned()
+            .zip(candles.bars.iter().map(|b| b.len() as u64))
+            .collect(),
         first_bar_ms: candles.first_t().unwrap_or(0),
         last_bar_ms: candles.last_t().unwrap_or(0),
         first_bar: iso(candles.first_t().unwrap_or(0)),
@@ -224,7 +229,8 @@ pub fn load_state(p: &Path) -> Result<KernelState, BtError> {
         }
         other => other,
     };
-    serde_json::from_value(v).map_err(|e| BtError::new(format!("--init-state {}: not a kernel state: {e}", p.display())))
+    serde_json::from_value(v)
+        .map_err(|e| BtError::new(format!("--init-state {}: not a kernel state: {e}", p.display())))
 }
 
 impl Prepared {

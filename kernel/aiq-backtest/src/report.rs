@@ -257,7 +257,8 @@ fn f(x: f64) -> String {
     format!("{x:?}")
 }
 
-pub const TRADES_HEADER: &str = "trade_id,intent_id,timestamp_ms,time,symbol,kind,side,quantity,price,notional_usd,\
+pub const TRADES_HEADER: &str =
+    "trade_id,intent_id,timestamp_ms,time,symbol,kind,side,quantity,price,notional_usd,\
 fee_usd,pnl_usd,reason_code,confidence,leverage,cash_after";
 
 pub fn write_trades_csv(path: &str, r: &RunResult) -> Result<(), BtError> {

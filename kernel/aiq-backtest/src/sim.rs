@@ -254,7 +254,12 @@ fn ctx(e: aiq_kernel::KernelError, tl: &Timeline) -> BtError {
 }
 
 /// Run `kernel` over the whole timeline.
-pub fn run(mut kernel: Kernel, tl: &Timeline, rec: Record, initial_equity: f64) -> Result<RunResult, BtError> {
+pub fn run(
+    mut kernel: Kernel,
+    tl: &Timeline,
+    rec: Record,
+    initial_equity: f64,
+) -> Result<RunResult, BtError> {
     let mut r = Recorder { rec, r: RunResult::default(), open: BTreeMap::new(), next_trade: 0 };
     let mut stats = EquityStats::new(initial_equity);
     let mut last_close = vec![0.0f64; tl.symbols.len()];
@@ -262,7 +267,9 @@ pub fn run(mut kernel: Kernel, tl: &Timeline, rec: Record, initial_equity: f64) 
     let seen: Vec<i64> = tl
         .symbols
         .iter()
-        .map(|s| kernel.snapshot(s).map_or(i64::MIN, |snap| if snap.bar_count > 0 { snap.t } else { i64::MIN }))
+        .map(|s| {
+            kernel.snapshot(s).map_or(i64::MIN, |snap| if snap.bar_count > 0 { snap.t } else { i64::MIN })
+        })
         .collect();
     let any_seen = seen.iter().any(|&t| t != i64::MIN);
     if tl.times.is_empty() {
@@ -308,7 +315,8 @@ pub fn run(mut kernel: Kernel, tl: &Timeline, rec: Record, initial_equity: f64) 
         if rec.fills {
             for (s, _) in &tl.step_items[a..b] {
                 let sym = &tl.symbols[*s as usize];
-                match kernel.state.symbols.get(sym).and_then(|st| st.last_decision.as_ref()).map(|d| d.signal) {
+                match kernel.state.symbols.get(sym).and_then(|st| st.last_decision.as_ref()).map(|d| d.signal)
+                {
                     Some(aiq_kernel::Signal::Buy) => r.r.signals.0 += 1,
                     Some(aiq_kernel::Signal::Sell) => r.r.signals.1 += 1,
                     _ => {}

@@ -112,7 +112,9 @@ pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> 
     let mut out = vec![Vec::with_capacity(spec.axes.len())];
     for (i, a) in spec.axes.iter().enumerate() {
         let gate_fixed = match &a.gate {
-            Some(g) if !spec.axes[..i].iter().any(|b| b.path == g.path) => Some(numeric_at(base, &g.path)? == g.eq),
+            Some(g) if !spec.axes[..i].iter().any(|b| b.path == g.path) => {
+                Some(numeric_at(base, &g.path)? == g.eq)
+            }
             _ => None,
         };
         let gate_idx = a.gate.as_ref().and_then(|g| spec.axes[..i].iter().position(|b| b.path == g.path));
@@ -258,7 +260,13 @@ pub struct SweepOpts {
 }
 
 /// Run one combo. The overrides apply to the base config and to every symbol's config.
-pub fn run_combo(p: &Prepared, spec: &SweepSpec, combo: u64, values: &[f64], sweep_id: &str) -> Result<SweepRow, BtError> {
+pub fn run_combo(
+    p: &Prepared,
+    spec: &SweepSpec,
+    combo: u64,
+    values: &[f64],
+    sweep_id: &str,
+) -> Result<SweepRow, BtError> {
     let mut base = p.base_json.clone();
     let mut overrides = BTreeMap::new();
     for (a, &v) in spec.axes.iter().zip(values) {
@@ -361,7 +369,11 @@ fn read_resume(path: &str, sweep_id: &str) -> Result<(Vec<SweepRow>, u64), BtErr
 }
 
 /// Run the sweep; returns (combos run now, combos total, the top-K rows).
-pub fn run_sweep(p: &Prepared, spec: &SweepSpec, o: &SweepOpts) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
+pub fn run_sweep(
+    p: &Prepared,
+    spec: &SweepSpec,
+    o: &SweepOpts,
+) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
     let combos = expand(spec, &p.base_json)?;
     let total = combos.len() as u64;
     let sid = sweep_id(spec, p);
@@ -390,7 +402,8 @@ pub fn run_sweep(p: &Prepared, spec: &SweepSpec, o: &SweepOpts) -> Result<(u64, 
         }
         f
     } else {
-        std::fs::File::create(&o.output).map_err(|e| BtError::new(format!("{}: cannot create: {e}", o.output)))?
+        std::fs::File::create(&o.output)
+            .map_err(|e| BtError::new(format!("{}: cannot create: {e}", o.output)))?
     };
     let mut w = std::io::BufWriter::new(file);
     let pool = rayon::ThreadPoolBuilder::new()
