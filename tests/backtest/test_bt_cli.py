@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from bt_helpers import BIN, HL, hl_frames, run_bt, write_candles_db
 
 pytestmark = [
@@ -39,12 +38,24 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_dump_indicators_matches_bt_runtime(data: dict[str, Path], tmp_path: Path) -> None:
     bt_runtime = pytest.importorskip("bt_runtime")
     out = tmp_path / "ind.csv"
-    run_bt("dump-indicators", "--config", data["cfg"], "--candles-db", data["db"], "--symbol", "ETH", "--output", out)
+    run_bt(
+        "dump-indicators",
+        "--config",
+        data["cfg"],
+        "--candles-db",
+        data["db"],
+        "--symbol",
+        "ETH",
+        "--output",
+        out,
+    )
     got = pd.read_csv(out, float_precision="round_trip")
     df = hl_frames(["ETH"], "5m", n=4000)["ETH"]
     cfg = {"indicators": {"ema_fast_window": 8, "ema_slow_window": 15, "adx_window": 10, "bb_window": 15}}
     ref = bt_runtime.compute_indicators(
-        df["t"].tolist(), *(df[c].tolist() for c in ("open", "high", "low", "close", "volume")), json.dumps(cfg)
+        df["t"].tolist(),
+        *(df[c].tolist() for c in ("open", "high", "low", "close", "volume")),
+        json.dumps(cfg),
     )
     assert list(got.columns) == list(ref.keys())
     assert len(got) == 4000
@@ -104,7 +115,7 @@ def test_sweep_verify_overrides(data: dict[str, Path], tmp_path: Path) -> None:
     assert res.returncode != 0 and "trade.sl_atr_multt" in res.stderr and "does not exist" in res.stderr
 
 
-def _replay(data: dict[str, Path], *extra: str | Path):  # noqa: ANN202
+def _replay(data: dict[str, Path], *extra: str | Path):
     return run_bt("replay", "--config", data["cfg"], "--candles-db", data["db"], "--output",
                   data["dir"] / "r.json", *extra, check=False)  # fmt: skip
 
@@ -122,7 +133,9 @@ def test_bad_inputs_have_clear_errors(data: dict[str, Path], tmp_path: Path) -> 
     bad = tmp_path / "candles_5m.db"
     bad.write_bytes(data["db"].read_bytes())
     con = sqlite3.connect(bad)
-    con.execute("UPDATE candles SET c = NULL WHERE symbol = 'ETH' AND t = (SELECT MIN(t) + 300000 FROM candles)")
+    con.execute(
+        "UPDATE candles SET c = NULL WHERE symbol = 'ETH' AND t = (SELECT MIN(t) + 300000 FROM candles)"
+    )
     con.commit()
     con.close()
     res = run_bt("replay", "--config", data["cfg"], "--candles-db", bad, check=False)

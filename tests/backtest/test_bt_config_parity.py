@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from bt_helpers import BIN, ROOT, run_bt
 
 EXAMPLE = ROOT / "config" / "strategy_overrides.example.yaml"
@@ -36,7 +35,9 @@ def test_example_yaml_config_ids_match_engine_config() -> None:
     for live in (False, True):
         for mode in modes:
             for sym in symbols:
-                py = engine_config.load_config(EXAMPLE, sym, mode="live" if live else "paper", strategy_mode=mode)
+                py = engine_config.load_config(
+                    EXAMPLE, sym, mode="live" if live else "paper", strategy_mode=mode
+                )
                 rs = _rust(EXAMPLE, sym, live, mode)
                 assert rs["config"] == py.merged, (sym, mode, live)
                 assert rs["config_id"] == py.config_id, (sym, mode, live)

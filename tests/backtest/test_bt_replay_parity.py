@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from bt_helpers import BIN, HL, INTERVAL_MS, hl_frames, hl_funding, run_bt, write_candles_db, write_funding_db
 
 bt_runtime = pytest.importorskip("bt_runtime")
@@ -70,7 +69,9 @@ def _python_replay(inputs: dict[str, Path]) -> tuple[list[tuple], list[tuple[int
     rows.sort(key=lambda r: (r[1], r[0]))
     con = sqlite3.connect(inputs["funding"])
     funding = sorted(
-        (t, s, r) for s, t, r in con.execute("SELECT symbol, time, funding_rate FROM funding_rates") if s in COINS
+        (t, s, r)
+        for s, t, r in con.execute("SELECT symbol, time, funding_rate FROM funding_rates")
+        if s in COINS
     )
     con.close()
 
@@ -91,7 +92,17 @@ def _python_replay(inputs: dict[str, Path]) -> tuple[list[tuple], list[tuple[int
 
     def take(res: bt_runtime.StepResult) -> None:
         fills.extend(
-            (f.timestamp_ms, f.symbol, f.kind, f.side, f.quantity, f.price, f.fee_usd, f.pnl_usd, f.reason_code)
+            (
+                f.timestamp_ms,
+                f.symbol,
+                f.kind,
+                f.side,
+                f.quantity,
+                f.price,
+                f.fee_usd,
+                f.pnl_usd,
+                f.reason_code,
+            )
             for f in res.fills
         )
 
@@ -143,9 +154,10 @@ def test_report_is_consistent(rust_run: dict) -> None:
     assert sum(b["trades"] for b in rep["by_side"].values()) == rep["total_trades"]
     assert sum(b["trades"] for b in rep["by_exit_reason"].values()) == rep["total_trades"]
     net = sum(b["net_pnl"] for b in rep["by_symbol"].values())
-    assert net == pytest.approx(rep["realized_pnl"] - rep["total_fees"] + rep["total_funding"], abs=1e-6) or rep[
-        "open_positions_at_end"
-    ]
+    assert (
+        net == pytest.approx(rep["realized_pnl"] - rep["total_fees"] + rep["total_funding"], abs=1e-6)
+        or rep["open_positions_at_end"]
+    )
     assert rep["total_pnl"] == pytest.approx(rep["final_equity"] - rep["initial_balance"])
     assert rep["symbol_config_ids"]["ETH"] != rep["symbol_config_ids"]["BTC"] == rep["config_id"]
     assert rep["inputs"]["candles"][0]["rows"] == 4 * 12_000
@@ -153,7 +165,9 @@ def test_report_is_consistent(rust_run: dict) -> None:
     assert rep["gate_stats"]["entries"] == sum(1 for r in rust_run["trades"] if r["kind"] == "open")
 
 
-def test_output_is_byte_identical_across_runs(inputs: dict[str, Path], rust_run: dict, tmp_path: Path) -> None:
+def test_output_is_byte_identical_across_runs(
+    inputs: dict[str, Path], rust_run: dict, tmp_path: Path
+) -> None:
     d = inputs["dir"]
     run_bt(
         "replay", "--config", inputs["config"], "--candles-db", inputs["candles"], "--funding-db", inputs["funding"],
