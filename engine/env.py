@@ -309,14 +309,17 @@ def _strategy_mode(var: str, raw: str) -> StrategyMode:
 
 
 def _token(var: str, raw: str) -> Secret:
-    value = raw.strip()
-    if len(value) < 16:
-        raise EnvError(var, "is too short (use at least 16 characters)")
-    return Secret(value)
+    return Secret(raw.strip())
 
 
-def _secret_list(var: str, raw: str) -> tuple[Secret, ...]:
-    return tuple(Secret(item.strip()) for item in raw.split(",") if item.strip())
+def _alert_targets(var: str, raw: str) -> tuple[Secret, ...]:
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    for n, item in enumerate(items, start=1):
+        channel, sep, target = item.partition(":")
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9_-]*", channel) or not target.strip():
+            # The value may embed a token: name its position, never its text.
+            raise EnvError(var, f"target {n} is not CHANNEL:TARGET (e.g. discord:#alerts,telegram:@ops)")
+    return tuple(Secret(item) for item in items)
 
 
 def _unknown(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -324,11 +327,14 @@ def _unknown(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(k for k in environ if k.startswith(PREFIX) and k not in known))
 
 
+def _closest(name: str) -> str:
+    close = difflib.get_close_matches(name, ENV_VARS, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def describe_unknown(name: str) -> str:
     """A warning line for an unknown `AI_QUANT_*` variable, with the closest known name."""
-    close = difflib.get_close_matches(name, ENV_VARS, n=1, cutoff=0.7)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"{name}: not an ai-quant variable, ignored{hint}"
+    return f"{name}: not an ai-quant variable, ignored{_closest(name)}"
 
 
 def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) -> Env:
@@ -351,7 +357,7 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
 
     unknown = _unknown(env)
     if strict and unknown:
-        raise EnvError(unknown[0], describe_unknown(unknown[0]).split(": ", 1)[1])
+        raise EnvError(unknown[0], f"not an ai-quant variable{_closest(unknown[0])}")
 
     mode: RunMode = opt("AI_QUANT_MODE", lambda var, raw: _choice(var, raw, RUN_MODES), "paper")
     data_dir = path("AI_QUANT_DATA_DIR", DEFAULT_DATA_DIR)
@@ -387,7 +393,7 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
         paper_balance=opt("AI_QUANT_PAPER_BALANCE", _float_positive, DEFAULT_PAPER_BALANCE),
         promoted_role=opt("AI_QUANT_PROMOTED_ROLE", lambda var, raw: _choice(var, raw, PROMOTED_ROLES), None),
         log_level=opt("AI_QUANT_LOG_LEVEL", lambda var, raw: _choice(var, raw, LOG_LEVELS), "INFO"),
-        alert_targets=opt("AI_QUANT_ALERT_TARGETS", _secret_list, ()),
+        alert_targets=opt("AI_QUANT_ALERT_TARGETS", _alert_targets, ()),
         alert_dry_run=opt("AI_QUANT_ALERT_DRY_RUN", _bool, False),
         monitor_bind=_host_port(
             "AI_QUANT_MONITOR_BIND", get("AI_QUANT_MONITOR_BIND") or DEFAULT_MONITOR_BIND

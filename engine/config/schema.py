@@ -36,8 +36,8 @@ OptionalInterval = Literal["", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h",
 class OrderRule:
     """Cross-field rule `low < high` (strict) or `low <= high` between two fields of one model."""
 
-    def __init__(self, low: str, high: str, *, strict: bool, why: str = "") -> None:
-        self.low, self.high, self.strict, self.why = low, high, strict, why
+    def __init__(self, low: str, high: str, *, strict: bool) -> None:
+        self.low, self.high, self.strict = low, high, strict
 
     def check(self, model: BaseModel) -> None:
         lo, hi = getattr(model, self.low), getattr(model, self.high)
@@ -52,7 +52,6 @@ class OrderRule:
                     "op": "<" if self.strict else "<=",
                     "low_value": lo,
                     "high_value": hi,
-                    "why": self.why,
                 },
             )
 
@@ -171,12 +170,7 @@ class TradeConfig(Section):
 
 class IndicatorsConfig(Section):
     order_rules = (
-        OrderRule(
-            "ema_fast_window",
-            "ema_slow_window",
-            strict=True,
-            why="the fast EMA window must be shorter than the slow one",
-        ),
+        OrderRule("ema_fast_window", "ema_slow_window", strict=True),
         OrderRule("macd_fast", "macd_slow", strict=True),
     )
 

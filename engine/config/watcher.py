@@ -108,7 +108,7 @@ class ConfigWatcher:
     def poll(self) -> ReloadEvent:
         """Check the file; reload when it changed. Never raises ConfigError."""
         current = stamp(self.path)
-        if current is not None and current == self._stamp:
+        if current == self._stamp:  # also None == None: still missing after a reported failure
             return ReloadEvent("unchanged", config_id=self._gen.base.config_id)
         old = self._gen
         try:

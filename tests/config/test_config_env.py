@@ -84,7 +84,7 @@ def test_every_variable_parsed() -> None:
             "AI_QUANT_PAPER_BALANCE": "2500.5",
             "AI_QUANT_PROMOTED_ROLE": "Fallback",
             "AI_QUANT_LOG_LEVEL": "debug",
-            "AI_QUANT_ALERT_TARGETS": "discord:abc, telegram:123",
+            "AI_QUANT_ALERT_TARGETS": "discord:#alerts, telegram:@ops",
             "AI_QUANT_ALERT_DRY_RUN": "yes",
             "AI_QUANT_MONITOR_BIND": "[::1]:8080",
             "AI_QUANT_MONITOR_TOKEN": TOKEN,
@@ -112,7 +112,7 @@ def test_every_variable_parsed() -> None:
     assert env.paper_balance == 2500.5
     assert env.promoted_role == "fallback"
     assert env.log_level == "DEBUG"
-    assert [t.reveal() for t in env.alert_targets] == ["discord:abc", "telegram:123"]
+    assert [t.reveal() for t in env.alert_targets] == ["discord:#alerts", "telegram:@ops"]
     assert env.alert_dry_run is True
     assert env.monitor_bind == HostPort("::1", 8080) and env.monitor_bind.is_loopback
     assert str(env.monitor_bind) == "[::1]:8080"
@@ -234,8 +234,9 @@ def test_secrets_never_appear_in_errors_or_repr() -> None:
     message = _error({"AI_QUANT_LIVE_CONFIRM": wrong})
     assert message == f"AI_QUANT_LIVE_CONFIRM: is set but is not exactly {LIVE_CONFIRM_PHRASE}"
     assert TOKEN not in message
-    assert _error({"AI_QUANT_MONITOR_TOKEN": "short"}) == (
-        "AI_QUANT_MONITOR_TOKEN: is too short (use at least 16 characters)"
+    bad_targets = f"discord:#ok,{TOKEN}"
+    assert _error({"AI_QUANT_ALERT_TARGETS": bad_targets}) == (
+        "AI_QUANT_ALERT_TARGETS: target 2 is not CHANNEL:TARGET (e.g. discord:#alerts,telegram:@ops)"
     )
     env = read_env({"AI_QUANT_MONITOR_TOKEN": TOKEN, "AI_QUANT_ALERT_TARGETS": "discord:" + TOKEN})
     text = repr(env) + str(env) + str(env.monitor_token) + repr(env.alert_targets)
@@ -262,8 +263,9 @@ def test_unknown_variables_are_reported_and_strict_refuses_them() -> None:
         "AI_QUANT_KILLSWITCH: not an ai-quant variable, ignored (did you mean AI_QUANT_KILL_SWITCH?)"
     )
     assert _strict_error({"AI_QUANT_KILLSWITCH": "1"}) == (
-        "AI_QUANT_KILLSWITCH: not an ai-quant variable, ignored (did you mean AI_QUANT_KILL_SWITCH?)"
+        "AI_QUANT_KILLSWITCH: not an ai-quant variable (did you mean AI_QUANT_KILL_SWITCH?)"
     )
+    assert _strict_error({"AI_QUANT_ZZZ": "1"}) == "AI_QUANT_ZZZ: not an ai-quant variable"
 
 
 def _strict_error(env: dict[str, str]) -> str:
