@@ -328,8 +328,10 @@ def _unknown(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _closest(name: str) -> str:
-    close = difflib.get_close_matches(name, ENV_VARS, n=1, cutoff=0.7)
-    return f" (did you mean {close[0]}?)" if close else ""
+    # Compare without the shared prefix, which would make every name look alike.
+    suffixes = [var.removeprefix(PREFIX) for var in ENV_VARS]
+    close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.7)
+    return f" (did you mean {PREFIX}{close[0]}?)" if close else ""
 
 
 def describe_unknown(name: str) -> str:
