@@ -66,6 +66,9 @@ ENV_VARS: Final = (
     "AI_QUANT_MONITOR_TOKEN",
     "AI_QUANT_KERNEL_MODE",
     "AI_QUANT_LIVE_MAX_OPEN_POSITIONS",
+    # development and tests only
+    "AI_QUANT_SHARED_DATA",
+    "AI_QUANT_BT",
 )
 SECRET_VARS: Final = frozenset({"AI_QUANT_MONITOR_TOKEN", "AI_QUANT_ALERT_TARGETS", "AI_QUANT_LIVE_CONFIRM"})
 
@@ -178,6 +181,9 @@ class Env:
     monitor_token: Secret | None
     kernel_mode: KernelMode
     live_max_open_positions: int
+    #: Tests and benchmarks: the shared market-data folder, and the backtester binary to test.
+    shared_data_dir: Path | None
+    bt_binary: Path | None
     #: `AI_QUANT_*` names in the environment that no part of the system reads (likely typos).
     unknown_vars: tuple[str, ...] = ()
 
@@ -409,6 +415,8 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
             lambda var, raw: _int(var, raw, 1),
             DEFAULT_LIVE_MAX_OPEN_POSITIONS,
         ),
+        shared_data_dir=opt("AI_QUANT_SHARED_DATA", _path, None),
+        bt_binary=opt("AI_QUANT_BT", _path, None),
         unknown_vars=unknown,
     )
 

@@ -53,6 +53,7 @@ def test_defaults() -> None:
     assert env.monitor_token is None
     assert env.kernel_mode == "kernel_only"
     assert env.live_max_open_positions == 1
+    assert env.shared_data_dir is None and env.bt_binary is None
     assert env.unknown_vars == ()
 
 
@@ -90,6 +91,8 @@ def test_every_variable_parsed() -> None:
             "AI_QUANT_MONITOR_TOKEN": TOKEN,
             "AI_QUANT_KERNEL_MODE": "shadow",
             "AI_QUANT_LIVE_MAX_OPEN_POSITIONS": "3",
+            "AI_QUANT_SHARED_DATA": "~/data",
+            "AI_QUANT_BT": "target/debug/ai-quant-bt",
         }
     )
     assert env.mode == "live"
@@ -119,6 +122,8 @@ def test_every_variable_parsed() -> None:
     assert env.monitor_token is not None and env.monitor_token.reveal() == TOKEN
     assert env.kernel_mode == "shadow"
     assert env.live_max_open_positions == 3
+    assert env.shared_data_dir == Path("~/data").expanduser()
+    assert env.bt_binary == Path("target/debug/ai-quant-bt")
 
 
 def test_paths_derive_from_data_dir_and_mode() -> None:
