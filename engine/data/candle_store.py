@@ -145,14 +145,6 @@ class SourceConflictError(ValueError):
     """A write whose source differs from the source already recorded for that symbol and interval."""
 
 
-def _nullable(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
-
-
-def _nullable_int(value: float) -> int | None:
-    return None if np.isnan(value) else int(value)
-
-
 def _same(a: F64, b: F64) -> npt.NDArray[np.bool_]:
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
@@ -321,22 +313,26 @@ class CandleStore:
         t_close = batch.t_close
 
         def values(index: npt.NDArray[np.intp]) -> list[tuple[Any, ...]]:
-            return [
-                (
-                    _nullable(batch.o[i]),
-                    _nullable(batch.h[i]),
-                    _nullable(batch.l[i]),
-                    _nullable(batch.c[i]),
-                    _nullable(batch.v[i]),
-                    _nullable_int(batch.n[i]),
-                    now,
-                    int(t_close[i]),
-                    symbol,
-                    interval,
-                    int(batch.t[i]),
+            cols: list[list[Any]] = []
+            for name in ("o", "h", "l", "c", "v"):
+                arr = getattr(batch, name)[index]
+                cols.append(
+                    [None if x != x else x for x in arr.tolist()] if np.isnan(arr).any() else arr.tolist()
                 )
-                for i in index
-            ]
+            n = batch.n[index]
+            cols.append([None if x != x else int(x) for x in n.tolist()])
+            size = len(index)
+            return list(
+                zip(
+                    *cols,
+                    [now] * size,
+                    t_close[index].tolist(),
+                    [symbol] * size,
+                    [interval] * size,
+                    batch.t[index].tolist(),
+                    strict=True,
+                )
+            )
 
         if new_rows.any():
             conn.executemany(
