@@ -51,6 +51,28 @@ def test_extension_reports_version() -> None:
 
 def test_cli_prints_version() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--version"], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-m", "engine.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     assert out.stdout.strip() == f"ai-quant {VERSION}"
+
+
+def test_rust_binaries_print_version() -> None:
+    import pytest
+
+    for name in ("ai-quant-bt", "ai-quant-sidecar"):
+        binary = ROOT / "target" / "release" / name
+        if not binary.exists():
+            pytest.fail(f"{binary} missing: `make test` builds it first (make bins)")
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, check=True, timeout=30
+        )
+        assert out.stdout.strip() == f"{name} {VERSION}", out.stdout
+
+
+def test_interval_table_comes_from_the_kernel() -> None:
+    table = bt_runtime.intervals()
+    assert table["5m"] == 300_000 and table["1h"] == 3_600_000

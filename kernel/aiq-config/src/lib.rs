@@ -582,8 +582,13 @@ pub fn defaults_json() -> serde_json::Value {
 
 /// Parse a fully merged config from JSON, then validate it.
 pub fn from_json_value(value: serde_json::Value) -> Result<StrategyConfig, ConfigError> {
-    let cfg: StrategyConfig =
-        serde_json::from_value(value).map_err(|e| ConfigError::new("", format!("invalid config: {e}")))?;
+    let cfg: StrategyConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::new(
+            if path == "." { String::new() } else { path },
+            format!("invalid config: {}", e.inner()),
+        )
+    })?;
     validate(&cfg)?;
     Ok(cfg)
 }
@@ -610,6 +615,14 @@ mod tests {
         v["trade"]["no_such_key"] = serde_json::json!(1);
         let err = from_json_value(v).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn type_error_names_the_key_path() {
+        let mut v = defaults_json();
+        v["filters"]["enable_ranging_filter"] = serde_json::json!(1);
+        let err = from_json_value(v).unwrap_err();
+        assert_eq!(err.path, "filters.enable_ranging_filter", "{err}");
     }
 
     #[test]

@@ -22,11 +22,18 @@ fn validate_config_json(text: &str) -> PyResult<()> {
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
+/// Interval names and their length in milliseconds, e.g. `{"5m": 300000}` (the one table).
+#[pyfunction]
+fn intervals() -> std::collections::BTreeMap<&'static str, i64> {
+    aiq_config::INTERVALS.iter().copied().collect()
+}
+
 #[pymodule]
 fn bt_runtime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(defaults, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config_json, m)?)?;
+    m.add_function(wrap_pyfunction!(intervals, m)?)?;
     indicators_py::register(m)?;
     kernel_py::register(m)?;
     Ok(())

@@ -118,3 +118,6 @@ def bench_native(
     repeats: int = 1,
 ) -> tuple[int, float, int]:
     """(bars, seconds, fills) for a native run over the bars, evaluating after every bar."""
+
+def intervals() -> dict[str, int]:
+    """Interval names and their length in milliseconds (the one table)."""
