@@ -164,6 +164,14 @@ struct ConfigArgs {
     strategy_mode: Option<String>,
 }
 
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
 fn write_out(path: &str, text: &str) -> Result<(), BtError> {
     if path == "-" {
         println!("{text}");
@@ -185,13 +193,14 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
     let secs = t0.elapsed().as_secs_f64();
     if !o.quiet {
         eprintln!(
-            "replayed {} bars ({} steps, {} symbols) in {:.3} s ({:.2} M bars/s); {} fills",
+            "replayed {} bars ({} steps, {} symbols) in {:.3} s ({:.2} M bars/s); {} fills; peak RSS {} MiB",
             r.bars,
             r.steps,
             p.timeline.symbols.len(),
             secs,
             r.bars as f64 / secs.max(1e-9) / 1e6,
-            r.fills.len()
+            r.fills.len(),
+            peak_rss_mib().unwrap_or(0)
         );
     }
     let meta = ReportMeta {
@@ -250,9 +259,10 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
         let bars = p.timeline.bars() as f64;
         eprintln!(
             "sweep: {ran} combos run ({total} in the grid) on {threads} threads in {secs:.2} s; \
-             {:.2} M bar-combos/s; best total_pnl {}",
+             {:.2} M bar-combos/s; best total_pnl {}; peak RSS {} MiB",
             bars * ran as f64 / secs.max(1e-9) / 1e6,
-            best.first().map_or("n/a".to_string(), |r| format!("{:.2} ({})", r.total_pnl, r.id))
+            best.first().map_or("n/a".to_string(), |r| format!("{:.2} ({})", r.total_pnl, r.id)),
+            peak_rss_mib().unwrap_or(0)
         );
     }
     Ok(())
