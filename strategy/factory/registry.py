@@ -1,0 +1,169 @@
+"""SQLite registry: runs, configs, metrics, verdicts, reasons and lifecycle transitions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .lifecycle import State, Transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, profile TEXT NOT NULL, started_at REAL NOT NULL,
+    finished_at REAL, status TEXT NOT NULL, artifacts_dir TEXT, n_trials INTEGER,
+    meta_json TEXT
+);
+CREATE TABLE IF NOT EXISTS configs (
+    config_hash TEXT PRIMARY KEY, config_json TEXT NOT NULL, first_seen_run TEXT,
+    state TEXT NOT NULL DEFAULT 'candidate', created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL, config_hash TEXT NOT NULL, name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (run_id, config_hash, name)
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    run_id TEXT NOT NULL, config_hash TEXT NOT NULL, lane TEXT, verdict TEXT NOT NULL,
+    created_at REAL NOT NULL, PRIMARY KEY (run_id, config_hash)
+);
+CREATE TABLE IF NOT EXISTS reasons (
+    run_id TEXT NOT NULL, config_hash TEXT NOT NULL, check_name TEXT NOT NULL,
+    passed INTEGER NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, config_hash TEXT NOT NULL, from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL, trigger TEXT NOT NULL, timestamp REAL NOT NULL, pnl REAL,
+    profit_factor REAL, max_drawdown_pct REAL, trades INTEGER, sharpe REAL, ramp_stage INTEGER,
+    reason TEXT NOT NULL
+);
+"""
+
+
+class Registry:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.path), timeout=10.0)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        with self.conn:
+            yield self.conn
+
+    # runs
+    def start_run(self, run_id: str, profile: str, artifacts_dir: str, meta: Mapping[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO runs(run_id, profile, started_at, status, artifacts_dir, meta_json) "
+                "VALUES (?,?,?,?,?,?)",
+                (run_id, profile, time.time(), "running", artifacts_dir, json.dumps(meta, sort_keys=True)),
+            )
+
+    def finish_run(self, run_id: str, status: str, n_trials: int | None = None) -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE runs SET finished_at=?, status=?, n_trials=COALESCE(?, n_trials) WHERE run_id=?",
+                (time.time(), status, n_trials, run_id),
+            )
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        cur = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    # configs
+    def add_config(self, config_hash: str, config: Mapping[str, Any], run_id: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO configs(config_hash, config_json, first_seen_run, created_at) "
+                "VALUES (?,?,?,?)",
+                (config_hash, json.dumps(config, sort_keys=True), run_id, time.time()),
+            )
+
+    def state(self, config_hash: str) -> State | None:
+        row = self.conn.execute("SELECT state FROM configs WHERE config_hash=?", (config_hash,)).fetchone()
+        return None if row is None else State(row[0])
+
+    # metrics / verdicts / reasons
+    def add_metrics(self, run_id: str, config_hash: str, metrics: Mapping[str, float | None]) -> None:
+        with self.tx() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO metrics(run_id, config_hash, name, value) VALUES (?,?,?,?)",
+                [(run_id, config_hash, k, v) for k, v in sorted(metrics.items())],
+            )
+
+    def add_verdict(
+        self,
+        run_id: str,
+        config_hash: str,
+        lane: str,
+        verdict: str,
+        reasons: list[tuple[str, bool, str]],
+    ) -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO verdicts(run_id, config_hash, lane, verdict, created_at) "
+                "VALUES (?,?,?,?,?)",
+                (run_id, config_hash, lane, verdict, time.time()),
+            )
+            c.execute("DELETE FROM reasons WHERE run_id=? AND config_hash=?", (run_id, config_hash))
+            c.executemany(
+                "INSERT INTO reasons(run_id, config_hash, check_name, passed, detail) VALUES (?,?,?,?,?)",
+                [(run_id, config_hash, n, int(p), d) for n, p, d in reasons],
+            )
+
+    def metrics(self, run_id: str, config_hash: str) -> dict[str, float | None]:
+        rows = self.conn.execute(
+            "SELECT name, value FROM metrics WHERE run_id=? AND config_hash=?", (run_id, config_hash)
+        )
+        return dict(rows.fetchall())
+
+    def verdicts(self, run_id: str) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute(
+            "SELECT config_hash, lane, verdict FROM verdicts WHERE run_id=? ORDER BY config_hash", (run_id,)
+        )
+        return [(str(a), str(b), str(c)) for a, b, c in rows.fetchall()]
+
+    def reasons(self, run_id: str, config_hash: str) -> list[tuple[str, bool, str]]:
+        rows = self.conn.execute(
+            "SELECT check_name, passed, detail FROM reasons WHERE run_id=? AND config_hash=? ORDER BY rowid",
+            (run_id, config_hash),
+        )
+        return [(str(n), bool(p), str(d)) for n, p, d in rows.fetchall()]
+
+    # lifecycle
+    def record_transition(self, t: Transition) -> None:
+        """Store a transition and move the config's state; refuses a stale ``from_state``."""
+        current = self.state(t.config_hash)
+        if current is None:
+            raise KeyError(f"unknown config {t.config_hash}")
+        if current is not t.from_state:
+            raise ValueError(
+                f"config {t.config_hash[:12]} is {current.value}, not {t.from_state.value}"
+            )
+        row = t.as_row()
+        cols = ", ".join(row)
+        with self.tx() as c:
+            c.execute(f"INSERT INTO transitions({cols}) VALUES ({','.join('?' * len(row))})", list(row.values()))
+            c.execute("UPDATE configs SET state=? WHERE config_hash=?", (t.to_state.value, t.config_hash))
+
+    def transitions(self, config_hash: str) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM transitions WHERE config_hash=? ORDER BY id", (config_hash,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
