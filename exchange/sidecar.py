@@ -1,0 +1,643 @@
+"""Client of the Rust WS sidecar (``ai-quant-sidecar``) over its Unix socket.
+
+The protocol is newline-delimited JSON: a request ``{"id", "method", "params"}`` gets one response
+``{"id", "ok", "result" | "error"}``. See ``docs/sidecar.md``.
+
+Both clients (:class:`SidecarClient`, blocking, and :class:`AsyncSidecarClient`, asyncio) put a
+timeout on every read, reconnect on the next call after the sidecar restarted, and return typed
+dataclasses. Candles are not sent over the socket: :func:`read_candles` reads the candle DB that the
+sidecar writes, read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import socket
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "AsyncSidecarClient",
+    "Bbo",
+    "Candle",
+    "CandleTimes",
+    "CandlesReady",
+    "Drained",
+    "Health",
+    "Mids",
+    "SidecarClient",
+    "SidecarError",
+    "SidecarTimeout",
+    "SidecarUnavailable",
+    "default_socket_path",
+    "read_candles",
+]
+
+MAX_LINE = 1 << 20
+#: Extra read time a long-poll gets on top of its own ``timeout_ms``.
+LONG_POLL_SLACK_S = 5.0
+
+
+class SidecarError(RuntimeError):
+    """The sidecar answered ``ok: false``."""
+
+
+class SidecarUnavailable(ConnectionError):
+    """No sidecar is listening, or the connection broke."""
+
+
+class SidecarTimeout(TimeoutError):
+    """The sidecar did not answer in time."""
+
+
+def default_socket_path() -> Path:
+    """``$AI_QUANT_WS_SIDECAR_SOCK``, else ``$XDG_RUNTIME_DIR/ai-quant-ws.sock``, else the temp dir
+    (the same rule as the sidecar)."""
+    env = os.environ.get("AI_QUANT_WS_SIDECAR_SOCK")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return Path(xdg) / "ai-quant-ws.sock"
+    return Path(tempfile.gettempdir()) / f"ai-quant-ws-{os.getuid()}.sock"
+
+
+# ---- typed results ---------------------------------------------------------------------------
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+@dataclass(frozen=True)
+class Bbo:
+    symbol: str
+    bid: float | None
+    ask: float | None
+    bid_sz: float | None
+    ask_sz: float | None
+    time: int
+    age_s: float
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Bbo:
+        return cls(
+            symbol=str(d["symbol"]),
+            bid=_opt_float(d.get("bid")),
+            ask=_opt_float(d.get("ask")),
+            bid_sz=_opt_float(d.get("bid_sz")),
+            ask_sz=_opt_float(d.get("ask_sz")),
+            time=int(d.get("time") or 0),
+            age_s=float(d.get("age_s") or 0.0),
+        )
+
+    @property
+    def mid(self) -> float | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
+
+
+@dataclass(frozen=True)
+class Mids:
+    mids: dict[str, float]
+    mids_seq: int
+    mids_age_s: float | None
+    bbo: dict[str, Bbo]
+    bbo_seq: int
+    timed_out: bool
+    #: Wall-clock ns at which the sidecar read the newest allMids / bbo frame, and "now" when it answered.
+    mids_recv_ns: int = 0
+    bbo_recv_ns: int = 0
+    now_ns: int = 0
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Mids:
+        return cls(
+            mids={str(k): float(v) for k, v in (d.get("mids") or {}).items()},
+            mids_seq=int(d.get("mids_seq") or 0),
+            mids_age_s=_opt_float(d.get("mids_age_s")),
+            bbo={str(k): Bbo.from_json(v) for k, v in (d.get("bbo") or {}).items()},
+            bbo_seq=int(d.get("bbo_seq") or 0),
+            timed_out=bool(d.get("timed_out")),
+            mids_recv_ns=int(d.get("mids_recv_ns") or 0),
+            bbo_recv_ns=int(d.get("bbo_recv_ns") or 0),
+            now_ns=int(d.get("now_ns") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    connected: bool
+    stale: bool
+    ws_connect_attempt: int
+    connects: int
+    disconnects: int
+    stale_reconnects: int
+    last_error: str | None
+    last_close: str | None
+    mids_age_s: float | None
+    bbo_age_s: float | None
+    candle_age_s: float | None
+    last_data_age_s: float | None
+    incoming_drops: int
+    uptime_s: float
+    version: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Health:
+        return cls(
+            ok=bool(d.get("ok")),
+            connected=bool(d.get("connected")),
+            stale=bool(d.get("stale")),
+            ws_connect_attempt=int(d.get("ws_connect_attempt") or 0),
+            connects=int(d.get("connects") or 0),
+            disconnects=int(d.get("disconnects") or 0),
+            stale_reconnects=int(d.get("stale_reconnects") or 0),
+            last_error=d.get("last_error"),
+            last_close=d.get("last_close"),
+            mids_age_s=_opt_float(d.get("mids_age_s")),
+            bbo_age_s=_opt_float(d.get("bbo_age_s")),
+            candle_age_s=_opt_float(d.get("candle_age_s")),
+            last_data_age_s=_opt_float(d.get("last_data_age_s")),
+            incoming_drops=int(d.get("incoming_drops") or 0),
+            uptime_s=float(d.get("uptime_s") or 0.0),
+            version=str(d.get("version") or ""),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class CandlesReady:
+    ready: bool
+    not_ready: list[str]
+
+
+@dataclass(frozen=True)
+class CandleTimes:
+    """Open time ``t`` and last millisecond ``t_close`` of a bar (``None`` when there is none)."""
+
+    t: int | None
+    t_close: int | None
+
+
+@dataclass(frozen=True)
+class Drained:
+    items: list[dict[str, Any]]
+    remaining: int
+    dropped: int
+
+
+@dataclass(frozen=True)
+class Candle:
+    t: int
+    t_close: int
+    o: float
+    h: float
+    low: float
+    c: float
+    v: float
+    n: int
+
+
+# ---- request building and response parsing (shared by both clients) -----------------------
+
+
+def _encode(req_id: int, method: str, params: dict[str, Any]) -> bytes:
+    return (
+        json.dumps({"id": req_id, "method": method, "params": params}, separators=(",", ":")) + "\n"
+    ).encode()
+
+
+def _decode(line: bytes, req_id: int) -> Any:
+    try:
+        resp = json.loads(line)
+    except ValueError as exc:
+        raise SidecarUnavailable(f"sidecar sent invalid JSON: {line[:200]!r}") from exc
+    if not isinstance(resp, dict):
+        raise SidecarUnavailable(f"sidecar sent a non-object: {line[:200]!r}")
+    if resp.get("id") != req_id:
+        raise SidecarUnavailable(f"response id {resp.get('id')!r} does not match request id {req_id}")
+    if not resp.get("ok"):
+        raise SidecarError(str(resp.get("error")))
+    return resp.get("result")
+
+
+def _syms(symbols: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    return None if symbols is None else [str(s) for s in symbols]
+
+
+def _read_timeout(method: str, params: dict[str, Any], timeout: float) -> float:
+    if method == "wait_mids":
+        return float(params.get("timeout_ms", 25_000)) / 1000.0 + LONG_POLL_SLACK_S
+    return timeout
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# ---- blocking client ---------------------------------------------------------------------------
+
+
+class SidecarClient:
+    """Blocking client. Not thread-safe: give each thread its own (long-polls hold the connection).
+
+    ``timeout`` bounds every read (a ``wait_mids`` read gets its own ``timeout_ms`` plus slack);
+    ``connect_timeout`` bounds connecting. After a broken connection the next call reconnects; a
+    request that could not be sent is retried once on a fresh connection.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        client_id: str | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_socket_path()
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.client_id = client_id or f"py-{os.getpid()}-{id(self):x}"
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._ids = itertools.count(1)
+
+    # -- connection --
+    def connect(self) -> None:
+        self.close()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.connect_timeout)
+        try:
+            s.connect(str(self.path))
+        except OSError as exc:
+            s.close()
+            raise SidecarUnavailable(f"cannot connect to sidecar at {self.path}: {exc}") from exc
+        self._sock = s
+        self._buf = b""
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+                self._buf = b""
+
+    def __enter__(self) -> SidecarClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _readline(self, deadline: float) -> bytes:
+        assert self._sock is not None
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SidecarTimeout("sidecar did not answer in time")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError as exc:
+                raise SidecarTimeout("sidecar did not answer in time") from exc
+            if not chunk:
+                raise SidecarUnavailable("sidecar closed the connection")
+            self._buf += chunk
+            if len(self._buf) > 64 * MAX_LINE:
+                raise SidecarUnavailable("response too large")
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """Send one request and return its ``result``; raises SidecarError on ``ok: false``."""
+        params = params or {}
+        req_id = next(self._ids)
+        data = _encode(req_id, method, params)
+        for attempt in (0, 1):
+            if self._sock is None:
+                self.connect()
+            assert self._sock is not None
+            try:
+                self._sock.settimeout(self.timeout)
+                self._sock.sendall(data)
+                break
+            except OSError as exc:
+                self.close()
+                if attempt == 1:
+                    raise SidecarUnavailable(f"send to sidecar failed: {exc}") from exc
+        deadline = time.monotonic() + (
+            timeout if timeout is not None else _read_timeout(method, params, self.timeout)
+        )
+        try:
+            line = self._readline(deadline)
+        except (SidecarTimeout, SidecarUnavailable, OSError) as exc:
+            self.close()  # the response may still arrive later: never reuse this connection
+            if isinstance(exc, OSError) and not isinstance(exc, SidecarUnavailable | SidecarTimeout):
+                raise SidecarUnavailable(str(exc)) from exc
+            raise
+        return _decode(line, req_id)
+
+    # -- methods --
+    def ensure_started(
+        self,
+        symbols: list[str],
+        interval: str = "1h",
+        *,
+        candle_limit: int | None = None,
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        params = _drop_none(
+            {
+                "client_id": self.client_id,
+                "symbols": _syms(symbols),
+                "interval": interval,
+                "candle_limit": candle_limit,
+                "user": user,
+            }
+        )
+        return dict(self.call("ensure_started", params))
+
+    def health(self, symbols: list[str] | None = None, interval: str = "1h") -> Health:
+        return Health.from_json(
+            self.call("health", _drop_none({"symbols": _syms(symbols), "interval": interval}))
+        )
+
+    def ws_stats(self) -> dict[str, Any]:
+        return dict(self.call("ws_stats"))
+
+    def restart(self) -> None:
+        self.call("restart")
+
+    def get_mids(self, symbols: list[str] | None = None, max_age_s: float | None = None) -> Mids:
+        return Mids.from_json(
+            self.call("get_mids", _drop_none({"symbols": _syms(symbols), "max_age_s": max_age_s}))
+        )
+
+    def wait_mids(
+        self,
+        after_seq: int,
+        *,
+        symbols: list[str] | None = None,
+        after_bbo_seq: int | None = None,
+        max_age_s: float | None = None,
+        timeout_ms: int = 25_000,
+    ) -> Mids:
+        params = _drop_none(
+            {
+                "symbols": _syms(symbols),
+                "after_seq": after_seq,
+                "after_bbo_seq": after_bbo_seq,
+                "max_age_s": max_age_s,
+                "timeout_ms": timeout_ms,
+            }
+        )
+        return Mids.from_json(self.call("wait_mids", params))
+
+    def get_mid(self, symbol: str, max_age_s: float | None = None) -> float | None:
+        r = self.call("get_mid", _drop_none({"symbol": symbol, "max_age_s": max_age_s}))
+        return None if r is None else float(r["mid"])
+
+    def get_bbo(self, symbol: str, max_age_s: float | None = None) -> Bbo | None:
+        r = self.call("get_bbo", _drop_none({"symbol": symbol, "max_age_s": max_age_s}))
+        return None if r is None else Bbo.from_json(r)
+
+    def candles_ready(self, symbols: list[str], interval: str = "1h") -> CandlesReady:
+        r = self.call("candles_ready", {"symbols": _syms(symbols), "interval": interval})
+        return CandlesReady(ready=bool(r["ready"]), not_ready=[str(s) for s in r["not_ready"]])
+
+    def get_latest_candle_times(self, symbol: str, interval: str = "1h") -> CandleTimes:
+        r = self.call("get_latest_candle_times", {"symbol": symbol, "interval": interval})
+        return CandleTimes(_opt_int(r.get("t")), _opt_int(r.get("t_close")))
+
+    def get_last_closed_candle_times(
+        self, symbol: str, interval: str = "1h", grace_ms: int = 0
+    ) -> CandleTimes:
+        r = self.call(
+            "get_last_closed_candle_times", {"symbol": symbol, "interval": interval, "grace_ms": grace_ms}
+        )
+        return CandleTimes(_opt_int(r.get("t")), _opt_int(r.get("t_close")))
+
+    def _drain(self, method: str, max_items: int) -> Drained:
+        r = self.call(method, {"max_items": max_items})
+        return Drained(items=list(r["items"]), remaining=int(r["remaining"]), dropped=int(r["dropped"]))
+
+    def drain_user_fills(self, max_items: int = 500) -> Drained:
+        return self._drain("drain_user_fills", max_items)
+
+    def drain_order_updates(self, max_items: int = 500) -> Drained:
+        return self._drain("drain_order_updates", max_items)
+
+    def drain_user_fundings(self, max_items: int = 500) -> Drained:
+        return self._drain("drain_user_fundings", max_items)
+
+    def drain_user_ledger_updates(self, max_items: int = 500) -> Drained:
+        return self._drain("drain_user_ledger_updates", max_items)
+
+
+# ---- asyncio client ----------------------------------------------------------------------------
+
+
+class AsyncSidecarClient:
+    """asyncio client with the same methods as :class:`SidecarClient` (as coroutines).
+
+    Requests on one client are serialised by a lock; use separate clients for concurrent long-polls.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        client_id: str | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_socket_path()
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.client_id = client_id or f"py-async-{os.getpid()}-{id(self):x}"
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+
+    async def connect(self) -> None:
+        await self.close()
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.path), limit=64 * MAX_LINE), self.connect_timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise SidecarUnavailable(f"cannot connect to sidecar at {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        w, self._writer, self._reader = self._writer, None, None
+        if w is not None:
+            w.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(w.wait_closed(), 1.0)
+
+    async def __aenter__(self) -> AsyncSidecarClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
+        params = params or {}
+        async with self._lock:
+            req_id = next(self._ids)
+            data = _encode(req_id, method, params)
+            for attempt in (0, 1):
+                if self._writer is None:
+                    await self.connect()
+                assert self._writer is not None
+                try:
+                    self._writer.write(data)
+                    await asyncio.wait_for(self._writer.drain(), self.timeout)
+                    break
+                except (OSError, TimeoutError) as exc:
+                    await self.close()
+                    if attempt == 1:
+                        raise SidecarUnavailable(f"send to sidecar failed: {exc}") from exc
+            assert self._reader is not None
+            read_timeout = timeout if timeout is not None else _read_timeout(method, params, self.timeout)
+            try:
+                line = await asyncio.wait_for(self._reader.readline(), read_timeout)
+            except TimeoutError as exc:
+                await self.close()
+                raise SidecarTimeout("sidecar did not answer in time") from exc
+            except (OSError, ValueError) as exc:
+                await self.close()
+                raise SidecarUnavailable(str(exc)) from exc
+            if not line.endswith(b"\n"):
+                await self.close()
+                raise SidecarUnavailable("sidecar closed the connection")
+            return _decode(line, req_id)
+
+    async def ensure_started(
+        self,
+        symbols: list[str],
+        interval: str = "1h",
+        *,
+        candle_limit: int | None = None,
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        params = _drop_none(
+            {
+                "client_id": self.client_id,
+                "symbols": _syms(symbols),
+                "interval": interval,
+                "candle_limit": candle_limit,
+                "user": user,
+            }
+        )
+        return dict(await self.call("ensure_started", params))
+
+    async def health(self, symbols: list[str] | None = None, interval: str = "1h") -> Health:
+        r = await self.call("health", _drop_none({"symbols": _syms(symbols), "interval": interval}))
+        return Health.from_json(r)
+
+    async def ws_stats(self) -> dict[str, Any]:
+        return dict(await self.call("ws_stats"))
+
+    async def get_mids(self, symbols: list[str] | None = None, max_age_s: float | None = None) -> Mids:
+        r = await self.call("get_mids", _drop_none({"symbols": _syms(symbols), "max_age_s": max_age_s}))
+        return Mids.from_json(r)
+
+    async def wait_mids(
+        self,
+        after_seq: int,
+        *,
+        symbols: list[str] | None = None,
+        after_bbo_seq: int | None = None,
+        max_age_s: float | None = None,
+        timeout_ms: int = 25_000,
+    ) -> Mids:
+        params = _drop_none(
+            {
+                "symbols": _syms(symbols),
+                "after_seq": after_seq,
+                "after_bbo_seq": after_bbo_seq,
+                "max_age_s": max_age_s,
+                "timeout_ms": timeout_ms,
+            }
+        )
+        return Mids.from_json(await self.call("wait_mids", params))
+
+    async def get_bbo(self, symbol: str, max_age_s: float | None = None) -> Bbo | None:
+        r = await self.call("get_bbo", _drop_none({"symbol": symbol, "max_age_s": max_age_s}))
+        return None if r is None else Bbo.from_json(r)
+
+    async def candles_ready(self, symbols: list[str], interval: str = "1h") -> CandlesReady:
+        r = await self.call("candles_ready", {"symbols": _syms(symbols), "interval": interval})
+        return CandlesReady(ready=bool(r["ready"]), not_ready=[str(s) for s in r["not_ready"]])
+
+    async def get_latest_candle_times(self, symbol: str, interval: str = "1h") -> CandleTimes:
+        r = await self.call("get_latest_candle_times", {"symbol": symbol, "interval": interval})
+        return CandleTimes(_opt_int(r.get("t")), _opt_int(r.get("t_close")))
+
+    async def get_last_closed_candle_times(
+        self, symbol: str, interval: str = "1h", grace_ms: int = 0
+    ) -> CandleTimes:
+        params = {"symbol": symbol, "interval": interval, "grace_ms": grace_ms}
+        r = await self.call("get_last_closed_candle_times", params)
+        return CandleTimes(_opt_int(r.get("t")), _opt_int(r.get("t_close")))
+
+    async def _drain(self, method: str, max_items: int) -> Drained:
+        r = await self.call(method, {"max_items": max_items})
+        return Drained(items=list(r["items"]), remaining=int(r["remaining"]), dropped=int(r["dropped"]))
+
+    async def drain_user_fills(self, max_items: int = 500) -> Drained:
+        return await self._drain("drain_user_fills", max_items)
+
+    async def drain_order_updates(self, max_items: int = 500) -> Drained:
+        return await self._drain("drain_order_updates", max_items)
+
+    async def drain_user_fundings(self, max_items: int = 500) -> Drained:
+        return await self._drain("drain_user_fundings", max_items)
+
+
+# ---- candle DB (read-only) ---------------------------------------------------------------------
+
+
+def read_candles(
+    candles_dir: str | os.PathLike[str], symbol: str, interval: str, limit: int = 500
+) -> list[Candle]:
+    """The newest ``limit`` bars of ``symbol`` from ``candles_{interval}.db``, oldest first.
+
+    Opens the DB read-only (``mode=ro``); returns ``[]`` when the file does not exist yet.
+    """
+    path = Path(candles_dir) / f"candles_{interval}.db"
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    try:
+        rows = conn.execute(
+            "SELECT t, t_close, o, h, l, c, v, COALESCE(n, 0) FROM candles"
+            " WHERE symbol = ? AND interval = ? ORDER BY t DESC LIMIT ?",
+            (symbol, interval, int(limit)),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [
+        Candle(int(t), int(tc), float(o), float(h), float(lo), float(c), float(v), int(n))
+        for t, tc, o, h, lo, c, v, n in reversed(rows)
+    ]
