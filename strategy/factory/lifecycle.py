@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .thresholds import THRESHOLDS, Thresholds
 
 
-class State(str, Enum):
+class State(StrEnum):
     CANDIDATE = "candidate"
     VALIDATED = "validated"
     PAPER = "paper"
@@ -161,8 +161,7 @@ def rotation_triggers(s: LiveStats, th: Thresholds = THRESHOLDS) -> tuple[str, .
         and s.rolling_pf < th.rotation_pf_min
     ):
         out.append(
-            f"rolling PF {s.rolling_pf:.3f} < {th.rotation_pf_min} over "
-            f"{th.rotation_pf_window_trades} trades"
+            f"rolling PF {s.rolling_pf:.3f} < {th.rotation_pf_min} over {th.rotation_pf_window_trades} trades"
         )
     if s.dd_from_start_hwm_pct > th.rotation_dd_pct_max:
         out.append(f"DD {s.dd_from_start_hwm_pct:.2f}% > {th.rotation_dd_pct_max}% from start")

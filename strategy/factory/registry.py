@@ -154,13 +154,13 @@ class Registry:
         if current is None:
             raise KeyError(f"unknown config {t.config_hash}")
         if current is not t.from_state:
-            raise ValueError(
-                f"config {t.config_hash[:12]} is {current.value}, not {t.from_state.value}"
-            )
+            raise ValueError(f"config {t.config_hash[:12]} is {current.value}, not {t.from_state.value}")
         row = t.as_row()
         cols = ", ".join(row)
         with self.tx() as c:
-            c.execute(f"INSERT INTO transitions({cols}) VALUES ({','.join('?' * len(row))})", list(row.values()))
+            c.execute(
+                f"INSERT INTO transitions({cols}) VALUES ({','.join('?' * len(row))})", list(row.values())
+            )
             c.execute("UPDATE configs SET state=? WHERE config_hash=?", (t.to_state.value, t.config_hash))
 
     def transitions(self, config_hash: str) -> list[dict[str, Any]]:

@@ -40,14 +40,30 @@ def norm_ppf(p: float) -> float:
     """Inverse standard normal CDF (Acklam's rational approximation refined by Newton steps)."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"norm_ppf needs 0 < p < 1, got {p}")
-    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
-         1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)  # fmt: skip
-    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
-         6.680131188771972e01, -1.328068155288572e01)  # fmt: skip
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
-         -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)  # fmt: skip
-    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
-         3.754408661907416e00)  # fmt: skip
+    a = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b = (
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    )
+    c = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
     lo = 0.02425
     if p < lo:
         q = math.sqrt(-2.0 * math.log(p))
@@ -62,8 +78,10 @@ def norm_ppf(p: float) -> float:
     else:
         q = p - 0.5
         r = q * q
-        x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
-            ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0
+        x = (
+            (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+            * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
         )
     for _ in range(2):  # Newton refinement: error ~1e-15
         err = norm_cdf(x) - p
@@ -178,7 +196,7 @@ def deflated_sharpe_ratio(
 class RunningVariance:
     """Welford's streaming mean/variance (bounded memory over any number of trials)."""
 
-    __slots__ = ("count", "mean", "_m2")
+    __slots__ = ("_m2", "count", "mean")
 
     def __init__(self) -> None:
         self.count = 0
@@ -263,7 +281,7 @@ def purged_kfold_splits(
 
 def embargo_size(n: int, pct: float) -> int:
     """AFML: h = ceil(pct * T) observations after each test block."""
-    return int(math.ceil(pct * n))
+    return math.ceil(pct * n)
 
 
 def cpcv_splits(
@@ -317,9 +335,7 @@ def _sharpe(x: FloatArray) -> float:
     return float(x.mean()) / sd if sd > 0 else 0.0
 
 
-def cv_selection_oos(
-    returns: FloatArray, splits: Sequence[Split], select: int | None = None
-) -> CVResult:
+def cv_selection_oos(returns: FloatArray, splits: Sequence[Split], select: int | None = None) -> CVResult:
     """Out-of-sample Sharpe per split of a selection procedure on a (T x N) return matrix.
 
     With ``select=None`` the column with the best in-sample (train) Sharpe is chosen on every

@@ -36,7 +36,7 @@ def _peak(n: int) -> int:
 
 
 def test_top_k_and_moments() -> None:
-    lines = list(_lines(1000)) + ["", '{"torn": ']
+    lines = [*list(_lines(1000)), "", '{"torn": ']
     s = consume_sweep(lines, top_k=10)
     assert s.n_trials == 1000 and s.n_bad_lines == 1
     rows = [SweepRow.parse(json.loads(x)) for x in lines[:1000]]
