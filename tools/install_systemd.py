@@ -12,8 +12,8 @@ Nothing is started: the tool prints the ``systemctl`` commands to run next.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
+import pwd
 import re
 import stat
 import sys
@@ -129,8 +129,16 @@ def check_paths(settings: Settings) -> list[str]:
                 f"{name} {path}: use an absolute path of letters, digits and ._/+- only "
                 "(no spaces, quotes, % or $)"
             )
-    if settings.scope == "system" and not SAFE_USER.match(settings.user):
-        raise InstallError(f"--run-as {settings.user!r} is not a valid user name")
+    if settings.scope == "system":
+        if not SAFE_USER.match(settings.user):
+            raise InstallError(f"--run-as {settings.user!r} is not a valid user name")
+        try:
+            pwd.getpwnam(settings.user)
+        except KeyError:
+            raise InstallError(
+                f"--run-as {settings.user}: no such user; create it first "
+                f"(useradd --system --create-home {settings.user})"
+            ) from None
     sock = settings.data_dir / "ws_sidecar.sock"
     if len(os.fsencode(sock)) > MAX_SOCK_BYTES:
         raise InstallError(
@@ -177,8 +185,6 @@ def _prepare_dirs(settings: Settings) -> None:
         settings.data_dir.mkdir(parents=True)
         settings.data_dir.chmod(0o750)
         if settings.scope == "system" and os.getuid() == 0:
-            import pwd
-
             entry = pwd.getpwnam(settings.user)
             os.chown(settings.data_dir, entry.pw_uid, entry.pw_gid)
 
@@ -203,6 +209,10 @@ def apply(files: Sequence[Planned], settings: Settings, *, dry_run: bool) -> lis
     return report
 
 
+def settings_user_name() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
 def next_steps(settings: Settings) -> str:
     ctl = "systemctl --user" if settings.scope == "user" else "sudo systemctl"
     lines = [
@@ -213,7 +223,7 @@ def next_steps(settings: Settings) -> str:
         f"  {ctl} enable --now ai-quant-factory.timer ai-quant-prune.timer",
     ]
     if settings.scope == "user":
-        lines.append(f"  sudo loginctl enable-linger {getpass.getuser()}   # keep running after logout")
+        lines.append(f"  sudo loginctl enable-linger {settings_user_name()}   # keep running after logout")
     return "\n".join(lines)
 
 
@@ -234,7 +244,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         env_dir=Path(args.env_dir or defaults[1]).absolute(),
         unit_dir=Path(args.unit_dir or defaults[2]).absolute(),
         python=Path(args.python or install_dir / ".venv/bin/python").absolute(),
-        user=args.run_as or getpass.getuser(),
+        user=args.run_as or settings_user_name(),
     )
 
 
