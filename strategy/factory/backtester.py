@@ -59,6 +59,7 @@ class ReplayResult:
     max_drawdown_pct: float
     total_fees: float
     steps: int
+    exposure_pct: float
     by_symbol_pnl: dict[str, float]
     by_symbol_trades: dict[str, int]
     equity_t_ms: tuple[int, ...]
@@ -68,6 +69,11 @@ class ReplayResult:
     def step_returns(self) -> FloatArray:
         eq = np.asarray(self.equity, dtype=np.float64)
         return np.asarray(eq[1:] / eq[:-1] - 1.0, dtype=np.float64)
+
+    def holding_steps(self) -> int:
+        """Average steps a position is held (the label horizon for purging)."""
+        held = self.steps * self.exposure_pct / 100.0
+        return max(1, round(held / max(self.total_trades, 1)))
 
     def metrics(self) -> dict[str, float | None]:
         return {
@@ -111,6 +117,7 @@ def parse_replay(report: dict[str, Any], equity_csv: Path, trades_csv: Path) -> 
         max_drawdown_pct=float(report["max_drawdown_pct"]),
         total_fees=float(report.get("total_fees") or 0.0),
         steps=int(report.get("steps") or len(eq)),
+        exposure_pct=float(report.get("exposure_pct") or 0.0),
         by_symbol_pnl={s: float(v["net_pnl"]) for s, v in sorted(by_sym.items())},
         by_symbol_trades={s: int(v["trades"]) for s, v in sorted(by_sym.items())},
         equity_t_ms=tuple(t_ms),

@@ -1,0 +1,430 @@
+"""Factory pipeline: data checks -> sweep -> shortlist -> CPU replay -> validation -> registry ->
+report -> paper deploy of the best validated candidate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from . import report as rpt
+from .backtester import REPO, DataScope, ReplayResult, replay, sweep
+from .deploy import overrides_to_doc, paper_deploy, write_yaml_atomic
+from .lifecycle import MetricsSnapshot, State, transition
+from .registry import Registry
+from .shortlist import shortlist
+from .sweep_stream import SweepRow, consume_sweep
+from .thresholds import THRESHOLDS, Thresholds
+from .validation import (
+    Check,
+    TrialStats,
+    concentration,
+    concentration_checks,
+    slippage_check,
+    statistics_checks,
+    trades_check,
+    verdict,
+    walk_forward,
+    walk_forward_checks,
+)
+
+INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    symbols: tuple[str, ...]
+    interval: str
+    start: str
+    end: str
+    axes: tuple[dict[str, Any], ...]
+    top_k: int
+    per_lane: int
+    pool_replay_max: int  # trials replayed for PBO / CPCV (bounded)
+    max_staleness_days: float | None  # None: bundled snapshot, freshness not checked
+    threshold_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+_HL5 = ("BTC", "ETH", "SOL", "DOGE", "XRP")
+SMOKE_AXES = (
+    {"path": "trade.sl_atr_mult", "values": [1.5, 2.0, 3.0]},
+    {"path": "trade.tp_atr_mult", "values": [2.0, 4.0]},
+    {"path": "indicators.ema_fast_window", "values": [8, 12, 20]},
+    {"path": "trade.trailing_distance_atr", "values": [0.6, 1.2]},
+)
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", _HL5, "5m", "2025-05-01", "2025-06-30", SMOKE_AXES, 64, 2, 36, None),
+    "daily": Profile(
+        "daily", (), "5m", "2025-03-15", "2025-07-26",
+        (*SMOKE_AXES,
+         {"path": "trade.allocation_pct", "values": [0.02, 0.03, 0.05]},
+         {"path": "thresholds.entry.min_adx", "values": [15.0, 20.0, 25.0, 30.0]},
+         {"path": "indicators.ema_slow_window", "values": [30, 50, 80]}),
+        1000, 5, 100, 2.0,
+    ),
+    "deep": Profile(
+        "deep", (), "5m", "2025-03-15", "2025-07-26",
+        (*SMOKE_AXES,
+         {"path": "trade.allocation_pct", "values": [0.01, 0.02, 0.03, 0.05]},
+         {"path": "thresholds.entry.min_adx", "values": [12.0, 15.0, 20.0, 25.0, 30.0]},
+         {"path": "indicators.ema_slow_window", "values": [30, 50, 80, 120]},
+         {"path": "trade.entry_min_confidence", "values": [0, 1, 2]}),
+        1000, 10, 200, 2.0,
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    profile: Profile
+    run_id: str
+    artifacts: Path  # the run's directory
+    registry_path: Path
+    data_src: Path
+    db_dir: Path | None = None  # use existing DBs instead of importing
+    base_config: Path | None = None
+    paper_config: Path | None = None  # deploy target; default <artifacts>/paper/strategy_overrides.yaml
+    threads: int | None = None
+    stages: frozenset[str] = frozenset({"walk_forward", "slippage", "concentration", "statistics"})
+
+
+def log(msg: str) -> None:
+    print(f"[factory] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def import_data(p: Profile, src: Path, db_dir: Path) -> None:
+    fut = src / "hyperliquid" / "futures"
+    files: list[str] = []
+    for sym in p.symbols or tuple(
+        sorted({f.name.split("_")[0] for f in fut.glob(f"*-{p.interval}-futures.feather")})
+    ):
+        files += [
+            str(fut / f"{sym}_USDC_USDC-{p.interval}-futures.feather"),
+            str(fut / f"{sym}_USDC_USDC-1h-funding_rate.feather"),
+        ]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools" / "import_candles.py"),
+        *files,
+        "--db-dir",
+        str(db_dir),
+        "--quiet",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"import_candles failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+
+
+def _ms(iso: str) -> int:
+    import datetime as dt
+
+    return int(dt.datetime.fromisoformat(iso).replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def data_checks(p: Profile, db_dir: Path, now_ms: int | None = None) -> tuple[list[Check], tuple[str, ...]]:
+    """Gaps and coverage inside the run's window, funding coverage, freshness."""
+    step = INTERVAL_MS[p.interval]
+    a, b = _ms(p.start), _ms(p.end)
+    checks: list[Check] = []
+    with sqlite3.connect(f"file:{db_dir / f'candles_{p.interval}.db'}?mode=ro", uri=True) as c:
+        syms = tuple(p.symbols) or tuple(
+            r[0] for r in c.execute("SELECT DISTINCT symbol FROM candles ORDER BY symbol")
+        )
+        last_all = 0
+        for s in syms:
+            n, lo, hi = c.execute(
+                "SELECT COUNT(*), MIN(t), MAX(t) FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<=?",
+                (s, p.interval, a, b),
+            ).fetchone()
+            last_all = max(
+                last_all, int(c.execute("SELECT MAX(t) FROM candles WHERE symbol=?", (s,)).fetchone()[0] or 0)
+            )
+            expected = (b - a) // step + 1
+            missing = expected - int(n)
+            share = missing / expected
+            checks.append(
+                Check(
+                    f"candles:{s}",
+                    n > 0 and share <= 0.01,
+                    share,
+                    0.01,
+                    f"{n} of {expected} bars in window ({share:.2%} missing)",
+                )
+            )
+    with sqlite3.connect(f"file:{db_dir / 'funding_rates.db'}?mode=ro", uri=True) as c:
+        hours = (b - a) // 3_600_000
+        for s in syms:
+            n = int(
+                c.execute(
+                    "SELECT COUNT(*) FROM funding_rates WHERE symbol=? AND time>=? AND time<?", (s, a, b)
+                ).fetchone()[0]
+            )
+            cov = n / max(hours, 1)
+            checks.append(
+                Check(
+                    f"funding:{s}", cov >= 0.9, cov, 0.9, f"{n} of {hours} hourly funding rates ({cov:.0%})"
+                )
+            )
+    if p.max_staleness_days is None:
+        checks.append(
+            Check(
+                "freshness",
+                True,
+                None,
+                None,
+                "skipped: bundled snapshot (profile sets no staleness limit)",
+                enabled=False,
+            )
+        )
+    else:
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        age = (now - last_all) / 86_400_000
+        checks.append(
+            Check(
+                "freshness",
+                age <= p.max_staleness_days,
+                age,
+                p.max_staleness_days,
+                f"last bar {age:.1f} d old",
+            )
+        )
+    return checks, syms  # fmt: skip
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _check_dict(c: Check) -> dict[str, Any]:
+    return dataclasses.asdict(c)
+
+
+def _thresholds(p: Profile) -> Thresholds:
+    return dataclasses.replace(THRESHOLDS, **p.threshold_overrides) if p.threshold_overrides else THRESHOLDS
+
+
+def run_factory(o: RunOptions) -> dict[str, Any]:
+    t_start = time.monotonic()
+    p, th = o.profile, _thresholds(o.profile)
+    art = o.artifacts
+    art.mkdir(parents=True, exist_ok=True)
+    reg = Registry(o.registry_path)
+    reg.start_run(o.run_id, p.name, str(art), {"profile": dataclasses.asdict(p)})
+    report: dict[str, Any] = {
+        "run": {"run_id": o.run_id, "profile": p.name, "status": "running", "artifacts": str(art)},
+        "threshold_overrides": p.threshold_overrides,
+        "thresholds": th.as_dict(),
+        "candidates": [],
+        "promoted": None,
+    }
+    try:
+        _run(o, p, th, reg, report)
+        report["run"]["status"] = report["run"].get("status_final", "ok")
+    except Exception as exc:
+        report["run"]["status"] = "failed"
+        report["run"]["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        report["run"]["wall_s"] = time.monotonic() - t_start
+        report["run"].pop("status_final", None)
+        reg.finish_run(o.run_id, report["run"]["status"], report.get("sweep", {}).get("n_trials"))
+        reg.close()
+        rpt.write_json(art / "report.json", report)
+        if "data" in report and "sweep" in report:
+            (art / "report.md").write_text(rpt.render_markdown(report))
+    return report
+
+
+def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[str, Any]) -> None:
+    art = o.artifacts
+    # 1. data
+    db_dir = o.db_dir
+    if db_dir is None:
+        db_dir = art / "data"
+        log(f"importing {p.interval} candles + funding into {db_dir}")
+        import_data(p, o.data_src, db_dir)
+    checks, syms = data_checks(p, db_dir)
+    bad = [c for c in checks if c.enabled and not c.passed]
+    report["data"] = {
+        "db_dir": str(db_dir),
+        "symbols": list(syms),
+        "checks": [_check_dict(c) for c in checks],
+        "summary": f"{len(syms)} symbols {p.interval} {p.start}..{p.end}, "
+        f"{len(checks) - len(bad)}/{len(checks)} checks pass",
+    }
+    if bad:
+        report["sweep"] = {"n_trials": 0, "sr_variance_per_step": 0.0, "pool_size": 0}
+        report["run"]["status_final"] = "data_unfit"
+        log("data not fit: " + "; ".join(f"{c.name}: {c.detail}" for c in bad))
+        return
+    scope = DataScope(
+        db_dir / f"candles_{p.interval}.db", db_dir / "funding_rates.db", p.interval, syms, p.start, p.end
+    )
+    # 2. sweep
+    base_doc: dict[str, Any]
+    if o.base_config is not None:
+        base_doc = yaml.safe_load(o.base_config.read_text()) or {}
+    else:
+        base_doc = {"global": {"strategy": "mei_alpha_v1", "engine": {"interval": p.interval}}}
+    base_path = art / "base_config.yaml"
+    write_yaml_atomic(base_path, base_doc)
+    spec = art / "sweep_spec.yaml"
+    spec.write_text(yaml.safe_dump({"axes": [dict(a) for a in p.axes]}, sort_keys=False))
+    jsonl = art / "sweep.jsonl"
+    log(f"sweep: {math.prod(len(a['values']) for a in p.axes)} combos")
+    t0 = time.monotonic()
+    sweep(base_path, spec, scope, jsonl, p.top_k, o.threads)
+    with jsonl.open() as fh:
+        summary = consume_sweep(fh, p.top_k)
+    periods = 365 * 86_400_000 / INTERVAL_MS[p.interval]
+    sr_var = summary.sharpe.variance / periods  # annualised -> per step
+    pool = summary.top()
+    report["sweep"] = {
+        "n_trials": summary.n_trials,
+        "bad_lines": summary.n_bad_lines,
+        "sr_variance_per_step": sr_var,
+        "sr_mean_annualised": summary.sharpe.mean,
+        "pool_size": len(pool),
+        "wall_s": time.monotonic() - t0,
+        "jsonl": str(jsonl),
+    }
+    # 3. shortlist
+    picks = shortlist(pool, p.per_lane)
+    log(f"shortlist: {len(picks)} candidates from a pool of {len(pool)}")
+    # 4. CPU replay (pool for PBO/CPCV, bounded; the shortlist always)
+    defaults = _defaults()
+    cache: dict[str, ReplayResult] = {}
+
+    def cpu(row: SweepRow, slip: float | None = None) -> ReplayResult:
+        key = f"{row.config_id}@{slip}"
+        if key not in cache:
+            cfg = art / "configs" / f"{row.config_id[:16]}.yaml"
+            if not cfg.exists():
+                write_yaml_atomic(cfg, overrides_to_doc(base_doc, row.overrides, defaults))
+            out = art / "replays" / (row.config_id[:16] + ("" if slip is None else f"_slip{slip:g}"))
+            cache[key] = replay(cfg, scope, out, slippage_bps=slip)
+        return cache[key]
+
+    t0 = time.monotonic()
+    pool_rows = pool[: p.pool_replay_max]
+    for _, r in picks:
+        if r not in pool_rows:
+            pool_rows.append(r)
+    curves = [cpu(r).step_returns() for r in pool_rows]
+    t_len = min(c.size for c in curves)
+    matrix = np.stack([c[:t_len] for c in curves], axis=1)
+    trials = TrialStats(summary.n_trials, sr_var, matrix, tuple(r.config_id for r in pool_rows))
+    report["sweep"]["pool_replayed"] = len(pool_rows)
+    report["sweep"]["replay_wall_s"] = time.monotonic() - t0
+    # 5. validation
+    promoted: tuple[str, SweepRow, ReplayResult] | None = None
+    for lane, row in picks:
+        res = cpu(row)
+        if abs(res.total_pnl - row.total_pnl) > 1e-6 * max(1.0, abs(row.total_pnl)):
+            log(f"warning: replay PnL {res.total_pnl} != sweep {row.total_pnl} for {row.config_id[:12]}")
+        checks_c: list[Check] = [trades_check(res.total_trades, th)]
+        metrics: dict[str, float | None] = dict(res.metrics())
+        if "walk_forward" in o.stages:
+            wf = walk_forward(res.equity_t_ms, res.equity, th.wf_windows, th.wf_train_share)
+            checks_c += walk_forward_checks(wf, th)
+            metrics.update(wf_efficiency=wf.efficiency, wf_profitable_share=wf.profitable_share,
+                           wf_median_oos_daily_return=wf.median_oos_daily_return)  # fmt: skip
+        if "slippage" in o.stages:
+            by_bps = {b: cpu(row, b).total_pnl for b in th.slippage_stress_bps}
+            checks_c.append(slippage_check(res.total_pnl, by_bps, th))
+            metrics.update({f"pnl_at_{b:g}bps": v for b, v in by_bps.items()})
+        if "concentration" in o.stages:
+            conc = concentration(res.by_symbol_pnl, res.by_symbol_trades)
+            checks_c += concentration_checks(conc, th)
+            metrics.update(
+                top1_share=conc.top1_share,
+                top5_share=conc.top5_share,
+                symbols_traded=float(conc.symbols_traded),
+            )
+        if "statistics" in o.stages:
+            col = trials.pool_ids.index(row.config_id)
+            sc, sm = statistics_checks(
+                matrix[:, col], res.trade_pnls, trials, row.config_id, th, res.holding_steps()
+            )
+            checks_c += sc
+            metrics.update(sm)
+        v, reasons = verdict(checks_c)
+        reg.add_config(row.config_id, {"base": base_doc, "overrides": row.overrides}, o.run_id)
+        reg.add_metrics(o.run_id, row.config_id, metrics)
+        reg.add_verdict(
+            o.run_id,
+            row.config_id,
+            lane,
+            v,
+            [(c.name, c.passed or not c.enabled, c.detail) for c in checks_c],
+        )
+        snap = MetricsSnapshot(
+            res.total_pnl, res.profit_factor, res.max_drawdown_pct, res.total_trades, res.sharpe_ratio
+        )
+        if reg.state(row.config_id) is State.CANDIDATE:
+            to = State.VALIDATED if v == "validated" else State.RETIRED
+            reg.record_transition(transition(row.config_id, State.CANDIDATE, to, f"factory:{o.run_id}",
+                                             "all checks passed" if not reasons else "; ".join(reasons), snap))  # fmt: skip
+        if v == "validated" and promoted is None:
+            promoted = (lane, row, res)
+        report["candidates"].append({
+            "lane": lane, "config_id": row.config_id, "combo": row.combo, "overrides": row.overrides,
+            "metrics": metrics, "checks": [_check_dict(c) for c in checks_c], "verdict": v, "reasons": reasons,
+            "state": (reg.state(row.config_id) or State.CANDIDATE).value,
+        })  # fmt: skip
+        log(f"{lane} {row.config_id[:12]}: {v}" + (f" ({len(reasons)} failed checks)" if reasons else ""))
+    # 6. paper deploy of the best validated candidate
+    plot_src: tuple[str, ReplayResult] | None = None
+    if promoted is not None:
+        lane, row, res = promoted
+        target = o.paper_config or art / "paper" / "strategy_overrides.yaml"
+        paper_deploy(target, base_doc, row.overrides, row.config_id, o.run_id, defaults)
+        if reg.state(row.config_id) is State.VALIDATED:
+            snap = MetricsSnapshot(
+                res.total_pnl, res.profit_factor, res.max_drawdown_pct, res.total_trades, res.sharpe_ratio
+            )
+            reg.record_transition(transition(row.config_id, State.VALIDATED, State.PAPER, f"factory:{o.run_id}",
+                                             f"best validated candidate ({lane}); deployed to {target}", snap))  # fmt: skip
+        report["promoted"] = {"config_id": row.config_id, "lane": lane, "paper_config": str(target)}
+        plot_src = (f"promoted config {row.config_id[:12]} ({lane})", res)
+    elif picks:
+        lane, row = picks[0]
+        plot_src = (f"best shortlisted config {row.config_id[:12]} ({lane}) - NOT promoted", cpu(row))
+    if plot_src is not None:
+        report["plot"] = rpt.plot_equity(
+            art / "equity.png", plot_src[1].equity_t_ms, plot_src[1].equity, plot_src[0]
+        )
+    n_val = sum(1 for c in report["candidates"] if c["verdict"] == "validated")
+    report["run"]["status_final"] = "ok" if n_val else "ok_no_candidate"
+
+
+def _defaults() -> dict[str, Any]:
+    try:
+        from engine.config.loader import kernel_defaults
+
+        return kernel_defaults()
+    except Exception:  # pragma: no cover - bt_runtime not built
+        return {}
+
+
+def default_data_src() -> Path:
+    env = os.environ.get("AI_QUANT_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)

@@ -1,0 +1,91 @@
+"""Run report: JSON (machine), Markdown (people) and the equity-curve PNG (matplotlib, optional)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    run = report["run"]
+    out = [
+        f"# Strategy factory run `{run['run_id']}` ({run['profile']})",
+        "",
+        f"- status: **{run['status']}**, wall time {run.get('wall_s', 0):.1f} s",
+        f"- data: {report['data']['summary']}",
+        f"- sweep: {report['sweep']['n_trials']} trials, per-step SR variance "
+        f"{report['sweep']['sr_variance_per_step']:.3g}, pool {report['sweep']['pool_size']} rows",
+        f"- thresholds: `strategy/factory/thresholds.py` (overrides: {report['threshold_overrides'] or 'none'})",
+        f"- promoted to paper: {report.get('promoted') or 'none'}",
+        "",
+        "## Data checks",
+        "",
+    ]
+    out += [
+        f"- {'PASS' if c['passed'] else 'FAIL'} {c['name']}: {c['detail']}" for c in report["data"]["checks"]
+    ]
+    out += ["", "## Candidates", ""]
+    out += [
+        "| # | lane | config_id | PnL | trades | PF | DD % | Sharpe | DSR | PBO | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, c in enumerate(report["candidates"], 1):
+        m = c["metrics"]
+        out.append(
+            f"| {i} | {c['lane']} | `{c['config_id'][:12]}` | {_fmt(m.get('total_pnl'))} | "
+            f"{_fmt(m.get('total_trades'))} | {_fmt(m.get('profit_factor'))} | "
+            f"{_fmt(m.get('max_drawdown_pct'))} | {_fmt(m.get('sharpe_ratio'))} | {_fmt(m.get('dsr'))} | "
+            f"{_fmt(m.get('pbo'))} | **{c['verdict']}** |"
+        )
+    for i, c in enumerate(report["candidates"], 1):
+        out += ["", f"### {i}. {c['lane']} `{c['config_id'][:12]}` - {c['verdict']}", ""]
+        out.append(f"overrides: `{json.dumps(c['overrides'], sort_keys=True)}`")
+        out += ["", "| check | result | value | threshold | detail |", "|---|---|---|---|---|"]
+        for ch in c["checks"]:
+            res = "skipped" if not ch["enabled"] else ("pass" if ch["passed"] else "FAIL")
+            out.append(
+                f"| {ch['name']} | {res} | {_fmt(ch['value'])} | {_fmt(ch['threshold'])} | {ch['detail']} |"
+            )
+        if c["reasons"]:
+            out += ["", "Reasons: " + "; ".join(c["reasons"])]
+    if report.get("plot"):
+        out += ["", "## Equity", "", report["plot"]]
+    return "\n".join(out) + "\n"
+
+
+def plot_equity(path: Path, t_ms: Sequence[int], equity: Sequence[float], title: str) -> str:
+    """Write a PNG with matplotlib; without matplotlib return a message and write nothing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "equity plot skipped: matplotlib is not installed (pip install matplotlib)"
+    import datetime as dt
+
+    xs = [dt.datetime.fromtimestamp(t / 1000, tz=dt.UTC) for t in t_ms]
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    ax.plot(xs, list(equity), linewidth=1.0)
+    ax.set_title(title)
+    ax.set_ylabel("equity (USD)")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(str(path))
+    plt.close(fig)
+    return f"![equity]({path.name})"
