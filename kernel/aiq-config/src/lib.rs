@@ -583,11 +583,18 @@ pub fn defaults_json() -> serde_json::Value {
 /// Parse a fully merged config from JSON, then validate it.
 pub fn from_json_value(value: serde_json::Value) -> Result<StrategyConfig, ConfigError> {
     let cfg: StrategyConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        ConfigError::new(
-            if path == "." { String::new() } else { path },
-            format!("invalid config: {}", e.inner()),
-        )
+        // Dotted path with list indices as `.N`, the form the Python loader reports.
+        let path: Vec<String> = e
+            .path()
+            .iter()
+            .filter_map(|seg| match seg {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
+                serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
+        ConfigError::new(path.join("."), format!("invalid config: {}", e.inner()))
     })?;
     validate(&cfg)?;
     Ok(cfg)
