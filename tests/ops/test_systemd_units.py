@@ -222,9 +222,8 @@ def test_timers_are_persistent(tmp_path: Path) -> None:
         assert one(u, "Timer", "Persistent") == "true"
         assert one(u, "Timer", "Unit") == f"{t}.service"
         assert one(u, "Install", "WantedBy") == "timers.target"
-    assert one(units["ai-quant-factory.service"], "Service", "ExecStart").endswith(
-        "tools/factory_run.py --profile daily"
-    )
+    start = one(units["ai-quant-factory.service"], "Service", "ExecStart")
+    assert f"tools/factory_run.py --profile daily --artifacts-root {tmp_path}/data/artifacts" in start
 
 
 def test_user_instance_has_no_user_line(tmp_path: Path) -> None:
