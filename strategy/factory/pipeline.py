@@ -31,6 +31,7 @@ from .validation import (
     TrialStats,
     concentration,
     concentration_checks,
+    skipped,
     slippage_check,
     statistics_checks,
     trades_check,
@@ -86,6 +87,9 @@ PROFILES: dict[str, Profile] = {
 }  # fmt: skip
 
 
+ALL_STAGES = frozenset({"walk_forward", "slippage", "concentration", "statistics"})
+
+
 @dataclass(frozen=True)
 class RunOptions:
     profile: Profile
@@ -97,7 +101,7 @@ class RunOptions:
     base_config: Path | None = None
     paper_config: Path | None = None  # deploy target; default <artifacts>/paper/strategy_overrides.yaml
     threads: int | None = None
-    stages: frozenset[str] = frozenset({"walk_forward", "slippage", "concentration", "statistics"})
+    stages: frozenset[str] = ALL_STAGES
 
 
 def log(msg: str) -> None:
@@ -147,8 +151,8 @@ def data_checks(p: Profile, db_dir: Path, now_ms: int | None = None) -> tuple[li
         )
         last_all = 0
         for s in syms:
-            n, lo, hi = c.execute(
-                "SELECT COUNT(*), MIN(t), MAX(t) FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<=?",
+            (n,) = c.execute(
+                "SELECT COUNT(*) FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<=?",
                 (s, p.interval, a, b),
             ).fetchone()
             last_all = max(
@@ -362,6 +366,7 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
             )
             checks_c += sc
             metrics.update(sm)
+        checks_c += [skipped(st, "stage disabled for this run") for st in sorted(ALL_STAGES - o.stages)]
         v, reasons = verdict(checks_c)
         reg.add_config(row.config_id, {"base": base_doc, "overrides": row.overrides}, o.run_id)
         reg.add_metrics(o.run_id, row.config_id, metrics)

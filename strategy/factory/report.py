@@ -76,9 +76,9 @@ def plot_equity(path: Path, t_ms: Sequence[int], equity: Sequence[float], title:
         import matplotlib.pyplot as plt
     except ImportError:
         return "equity plot skipped: matplotlib is not installed (pip install matplotlib)"
-    import datetime as dt
+    import numpy as np
 
-    xs = [dt.datetime.fromtimestamp(t / 1000, tz=dt.UTC) for t in t_ms]
+    xs = np.asarray(list(t_ms), dtype="datetime64[ms]")
     fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
     ax.plot(xs, list(equity), linewidth=1.0)
     ax.set_title(title)

@@ -73,3 +73,19 @@ THRESHOLDS = Thresholds()
 # Smoke runs trade few symbols over a short slice: concentration and trade-count gates are
 # relaxed there only by explicit override, and recorded in the report.
 SMOKE_OVERRIDES: dict[str, Any] = {"min_symbols_traded": 3, "min_trades_backtest": 10}
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, tuple):
+        return ", ".join(fmt_value(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def markdown_table(names: list[str], th: Thresholds = THRESHOLDS) -> str:
+    """The table the docs embed; ``tests/factory/test_docs.py`` checks it against this module."""
+    d = th.as_dict()
+    rows = ["| threshold | value |", "|---|---|"]
+    rows += [f"| `{n}` | {fmt_value(d[n])} |" for n in names]
+    return "\n".join(rows)

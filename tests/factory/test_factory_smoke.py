@@ -1,0 +1,91 @@
+"""End to end: tools/factory_run.py --profile smoke on the bundled Hyperliquid data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from strategy.factory.backtester import REPO, find_binary
+from strategy.factory.lifecycle import State
+from strategy.factory.pipeline import PROFILES, RunOptions, default_data_src, run_factory
+from strategy.factory.registry import Registry
+
+pytestmark = pytest.mark.slow
+SMOKE_BUDGET_S = 240.0
+
+
+def _need_inputs() -> None:
+    try:
+        find_binary()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    if not (default_data_src() / "hyperliquid" / "futures").is_dir():
+        pytest.skip("bundled data not found (AI_QUANT_SHARED_DATA)")
+
+
+def test_smoke_cli_end_to_end(tmp_path: Path) -> None:
+    _need_inputs()
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "factory_run.py"), "--profile", "smoke", "--run-id", "smoke1",
+         "--artifacts-root", str(tmp_path), "--threads", "2"],
+        capture_output=True, text=True, timeout=SMOKE_BUDGET_S, check=False,
+    )  # fmt: skip
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list(tmp_path.glob("*/run_smoke1"))
+    report = json.loads((run_dir / "report.json").read_text())
+    md = (run_dir / "report.md").read_text()
+    assert report["run"]["status"] in ("ok", "ok_no_candidate")
+    assert report["sweep"]["n_trials"] == 36 and report["sweep"]["pool_replayed"] >= 8
+    assert len(report["candidates"]) == 8
+    names = {"min_trades", "wf_efficiency", "slippage_stress", "top1_symbol_share", "psr", "dsr",
+             "purged_kfold", "pbo", "cpcv", "monte_carlo"}  # fmt: skip
+    for c in report["candidates"]:
+        assert names <= {ch["name"] for ch in c["checks"]}
+        assert c["verdict"] in ("validated", "rejected")
+        assert c["verdict"] == "validated" or c["reasons"]
+        assert c["config_id"][:12] in md
+    assert (run_dir / "equity.png").stat().st_size > 1000
+    with Registry(tmp_path / "registry" / "registry.sqlite") as reg:
+        assert reg.run("smoke1")["n_trials"] == 36  # type: ignore[index]
+        assert len(reg.verdicts("smoke1")) == 8
+    assert wall < SMOKE_BUDGET_S
+
+
+def test_pipeline_promotes_and_deploys_when_gates_allow(tmp_path: Path) -> None:
+    """Plumbing of the promotion path: with every gate opened (a test-only profile), the best
+    candidate is validated, deployed to paper atomically and its transitions recorded."""
+    _need_inputs()
+    opened = {
+        "min_trades_backtest": 0, "wf_efficiency_min": -1e9, "wf_profitable_share_min": 0.0,
+        "wf_median_oos_daily_return_min": -1e9, "top1_symbol_share_max": 1.0, "top5_symbol_share_max": 1.0,
+        "min_symbols_traded": 0, "psr_min": 0.0, "dsr_min": 0.0, "pbo_max": 1.0,
+        "cv_mean_oos_sharpe_min": -1e9, "cpcv_min_path_share_positive": 0.0, "mc_prob_loss_max": 1.0,
+    }  # fmt: skip
+    prof = dataclasses.replace(
+        PROFILES["smoke"], axes=PROFILES["smoke"].axes[:1], per_lane=1, threshold_overrides=opened
+    )
+    paper = tmp_path / "paper" / "strategy_overrides.yaml"
+    opts = RunOptions(prof, "open1", tmp_path / "run", tmp_path / "reg.sqlite", default_data_src(),
+                      paper_config=paper, threads=2, stages=frozenset({"walk_forward", "concentration", "statistics"}))  # fmt: skip
+    report = run_factory(opts)
+    # the slippage stage is switched off here: it must show as skipped, not vanish
+    assert all(
+        any(ch["name"] == "slippage" and not ch["enabled"] for ch in c["checks"])
+        for c in report["candidates"]
+    )
+    assert report["promoted"] is not None
+    cid = report["promoted"]["config_id"]
+    assert paper.is_file() and cid in paper.read_text()
+    with Registry(tmp_path / "reg.sqlite") as reg:
+        assert reg.state(cid) is State.PAPER
+        assert [(t["from_state"], t["to_state"]) for t in reg.transitions(cid)] == [
+            ("candidate", "validated"), ("validated", "paper"),
+        ]  # fmt: skip
