@@ -60,8 +60,8 @@ def _start(d: Path, **extra: str) -> subprocess.Popen[str]:
         AI_QUANT_DATA_DIR=str(d),
         AI_QUANT_WS_SIDECAR_SOCK=str(d / "ws.sock"),
         AI_QUANT_EXCHANGE_URL="http://127.0.0.1:9",  # discard port: nothing listens
-        **extra,
     )
+    env.update(extra)
     return subprocess.Popen(
         [str(SIDECAR), "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
