@@ -257,3 +257,19 @@ def test_secrets_live_only_in_the_secrets_example() -> None:
             assert found == secret
         else:
             assert found == set(), p.name
+
+
+@needs_analyze
+def test_units_rendered_for_this_checkout_verify(tmp_path: Path) -> None:
+    """Against the real checkout: the venv's python and the built sidecar are what ExecStart runs."""
+    sidecar = REPO / "target" / "release" / "ai-quant-sidecar"
+    python = REPO / ".venv" / "bin" / "python"
+    if not (os.access(sidecar, os.X_OK) and os.access(python, os.X_OK)):
+        pytest.skip("needs `make build` (the venv and target/release/ai-quant-sidecar)")
+    inst = load_installer()
+    args = install_args(tmp_path, "system", REPO, "--run-as", pwd.getpwuid(os.getuid()).pw_name)
+    assert inst.main(args) == 0
+    units = sorted((tmp_path / "units").iterdir())
+    proc = run_verify(units, user=False, runtime_dir=tmp_path / "runtime")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ai-quant" in ln] == []
