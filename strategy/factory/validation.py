@@ -137,6 +137,7 @@ class Concentration:
     top1_share: float
     top5_share: float
     symbols_traded: int
+    positive_pnl: float = 0.0
 
 
 def concentration(by_symbol_pnl: Mapping[str, float], by_symbol_trades: Mapping[str, int]) -> Concentration:
@@ -144,11 +145,24 @@ def concentration(by_symbol_pnl: Mapping[str, float], by_symbol_trades: Mapping[
     total = sum(pos)
     traded = sum(1 for n in by_symbol_trades.values() if n > 0)
     if total <= 0:
-        return Concentration(1.0, 1.0, traded)
-    return Concentration(pos[0] / total, sum(pos[:5]) / total, traded)
+        return Concentration(1.0, 1.0, traded, 0.0)
+    return Concentration(pos[0] / total, sum(pos[:5]) / total, traded, total)
 
 
 def concentration_checks(c: Concentration, th: Thresholds) -> list[Check]:
+    if c.positive_pnl <= 0:
+        none = "no symbol has positive PnL (counted as 100%)"
+        return [
+            Check("top1_symbol_share", th.top1_symbol_share_max >= 1.0, 1.0, th.top1_symbol_share_max, none),
+            Check("top5_symbol_share", th.top5_symbol_share_max >= 1.0, 1.0, th.top5_symbol_share_max, none),
+            Check(
+                "min_symbols_traded",
+                c.symbols_traded >= th.min_symbols_traded,
+                float(c.symbols_traded),
+                float(th.min_symbols_traded),
+                f"{c.symbols_traded} symbols traded (min {th.min_symbols_traded})",
+            ),
+        ]
     return [
         Check(
             "top1_symbol_share",
