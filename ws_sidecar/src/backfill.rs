@@ -140,7 +140,8 @@ async fn fill(
     from: i64,
 ) -> Result<(), (i64, String)> {
     let ivm = interval_ms(iv).ok_or((from, "unknown interval".to_string()))?;
-    let to = candles::now_ms() + ivm;
+    // Never fewer than one request: the venue's clock may run ahead of ours (a stepped simulator).
+    let to = sh.now_ms().max(from) + ivm;
     for (start, end) in candles::chunks(from, to, ivm, sh.cfg.backfill_chunk) {
         if sh.is_shutting_down() {
             return Err((start, "shutting down".into()));

@@ -7,7 +7,7 @@ use crate::queues::{Bounded, Dedupe};
 use crate::subs::{self, Sub};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Notify};
@@ -169,6 +169,13 @@ counters!(
     subscribe_sent,
 );
 
+impl Shared {
+    /// "Now" for backfill ends: the later of our wall clock and the venue's newest timestamp.
+    pub fn now_ms(&self) -> i64 {
+        candles::now_ms().max(self.venue_ms.load(Relaxed))
+    }
+}
+
 pub struct Shared {
     pub cfg: Config,
     pub started: Instant,
@@ -186,6 +193,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     pub db: Arc<Mutex<CandleDb>>,
     pub bbo_queue: Mutex<Bounded<(String, i64, f64, f64)>>,
+    /// The newest venue timestamp seen in a frame (ms); the venue's clock may differ from ours.
+    pub venue_ms: AtomicI64,
 }
 
 impl Shared {
@@ -216,6 +225,7 @@ impl Shared {
             shutdown: watch::channel(false).0,
             db: Arc::new(Mutex::new(db)),
             bbo_queue: Mutex::new(Bounded::new(20_000)),
+            venue_ms: AtomicI64::new(0),
             cfg,
         });
         sh.sync_keys();
@@ -294,7 +304,17 @@ impl Shared {
         let Some(ks) = cs.keys.get_mut(&key) else { return };
         let mut wake = false;
         match candles::step(ks.live_t, c.t, iv) {
-            Step::First => ks.live_t = Some(c.t),
+            Step::First => {
+                // First bar on this connection: whatever we stored last may have been read while it
+                // was still open, so it is re-read (and any bars in between are filled).
+                ks.live_t = Some(c.t);
+                if let Some((lt, _)) = ks.latest {
+                    if lt < c.t {
+                        ks.need(lt, now, true);
+                        wake = true;
+                    }
+                }
+            }
             Step::Same | Step::Old => {}
             Step::Next { prev } => {
                 ks.live_t = Some(c.t);
@@ -342,6 +362,7 @@ impl Shared {
             }
             Frame::Bbo { coin, time, bid, ask } => {
                 st.frames_bbo.fetch_add(1, Relaxed);
+                self.venue_ms.fetch_max(time, Relaxed);
                 let mut m = lock(&self.market);
                 let entry = BboEntry {
                     bid: bid.map(|l| (l.px, l.sz)),
@@ -371,6 +392,7 @@ impl Shared {
             }
             Frame::Candle(c) => {
                 st.frames_candle.fetch_add(1, Relaxed);
+                self.venue_ms.fetch_max(c.t, Relaxed);
                 self.on_candle(c);
             }
             Frame::UserFills { fills, .. } => {
