@@ -9,6 +9,7 @@ test holds that table and `ENV_VARS` equal.
 import difflib
 import ipaddress
 import os
+import tempfile
 import re
 import stat
 from collections.abc import Callable, Mapping
@@ -345,6 +346,16 @@ def describe_unknown(name: str) -> str:
     return f"{name}: not an ai-quant variable, ignored{_closest(name)}"
 
 
+def default_sidecar_socket(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_RUNTIME_DIR/ai-quant-ws.sock``, else a per-user file in the temp dir: the rule the
+    sidecar binary and ``exchange/sidecar.py`` also follow, so all three agree unconfigured."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return Path(xdg) / "ai-quant-ws.sock"
+    return Path(tempfile.gettempdir()) / f"ai-quant-ws-{os.getuid()}.sock"
+
+
 def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) -> Env:
     """Parse every `AI_QUANT_*` variable of `environ` (default: os.environ).
 
@@ -370,7 +381,7 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
     mode: RunMode = opt("AI_QUANT_MODE", lambda var, raw: _choice(var, raw, RUN_MODES), "paper")
     data_dir = path("AI_QUANT_DATA_DIR", DEFAULT_DATA_DIR)
     db_name = "trading_engine.db" if mode == "paper" else "trading_engine_live.db"
-    sock = path("AI_QUANT_WS_SIDECAR_SOCK", data_dir / "ws_sidecar.sock")
+    sock = path("AI_QUANT_WS_SIDECAR_SOCK", default_sidecar_socket(env))
     if len(os.fsencode(sock.absolute())) > MAX_UNIX_SOCKET_PATH:
         raise EnvError(
             "AI_QUANT_WS_SIDECAR_SOCK",

@@ -40,7 +40,10 @@ def test_defaults() -> None:
     assert env.candles_dir == Path("run/candles_dbs")
     assert env.db_path == Path("run/trading_engine.db")
     assert env.lock_path == Path("run/ai_quant_paper.lock")
-    assert env.ws_sidecar_sock == Path("run/ws_sidecar.sock")
+    from engine.env import default_sidecar_socket
+
+    assert env.ws_sidecar_sock == default_sidecar_socket()
+    assert env.ws_sidecar_sock.name.startswith("ai-quant-ws")
     assert env.exchange_url == "http://127.0.0.1:3001"
     assert env.secrets_path == Path("~/.config/ai-quant/secrets.json").expanduser()
     assert env.paper_balance == 10_000.0
