@@ -9,9 +9,9 @@ test holds that table and `ENV_VARS` equal.
 import difflib
 import ipaddress
 import os
-import tempfile
 import re
 import stat
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
