@@ -275,7 +275,9 @@ class Sidecar:
             try:
                 with self.client(timeout=2) as c:
                     details["ws_stats"] = c.ws_stats()
-                    details["candles_health"] = c.call("candles_health", {"symbols": symbols, "interval": interval})
+                    details["candles_health"] = c.call(
+                        "candles_health", {"symbols": symbols, "interval": interval}
+                    )
             except (OSError, RuntimeError) as exc:
                 details["ws_stats"] = repr(exc)
             raise AssertionError(

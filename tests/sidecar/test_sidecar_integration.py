@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -108,10 +109,15 @@ def test_stale_stream_is_detected_and_recovered(sidecar_binary: Path, venue: Ven
             venue.advance(3 * MIN)
 
             def caught_up() -> bool:
-                venue.advance(200)  # keep data flowing so a 1 s stale bound is not hit again
+                venue.advance(1_000)  # keep data flowing so a 1 s stale bound is not hit again
+                time.sleep(0.5)  # let the pushes of that step reach the DB before comparing
                 return all(not sc.candle_diff(s, "1m", MIN) for s in SYMS)
 
-            wait_for(caught_up, timeout=30, interval=0.2, what="candles after a stale stream")
+            try:
+                wait_for(caught_up, timeout=30, interval=0.2, what="candles after a stale stream")
+            except AssertionError:
+                diffs = {s: sc.candle_diff(s, "1m", MIN) for s in SYMS}
+                raise AssertionError(f"{diffs} {c.health().raw}\n{sc.read_log()[-2000:]}") from None
     finally:
         sc.stop()
 
@@ -199,7 +205,6 @@ def test_socket_protocol_errors_do_not_stall_other_clients(
 ) -> None:
     import json
     import socket
-    import time
 
     sc = start(sidecar_binary, tmp_path, venue)
     try:

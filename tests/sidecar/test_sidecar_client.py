@@ -1,0 +1,132 @@
+"""exchange.sidecar against fake Unix-socket servers (no binary needed): timeouts, errors, typing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exchange.sidecar import (
+    AsyncSidecarClient,
+    Mids,
+    SidecarClient,
+    SidecarError,
+    SidecarTimeout,
+    SidecarUnavailable,
+    read_candles,
+)
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+    """A server that answers ``silent`` with nothing, ``fail`` with ok:false, else echoes a result."""
+    path = tmp_path / "fake.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        f = conn.makefile("rwb")
+        for _ in range(100):
+            line = f.readline()
+            if not line:
+                return
+            req = json.loads(line)
+            seen.append(req["method"])
+            if req["method"] == "silent":
+                continue
+            if req["method"] == "fail":
+                out = {"id": req["id"], "ok": False, "error": "nope"}
+            elif req["method"] == "get_mids":
+                out = {
+                    "id": req["id"],
+                    "ok": True,
+                    "result": {"mids": {"BTC": 1.5}, "mids_seq": 3, "bbo": {}},
+                }
+            else:
+                out = {"id": req["id"], "ok": True, "result": {"echo": req["params"]}}
+            f.write((json.dumps(out) + "\n").encode())
+            f.flush()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield path, seen
+    stop.set()
+    t.join(timeout=2)
+    srv.close()
+
+
+def test_sync_client_results_errors_and_timeouts(fake: tuple[Path, list[str]]) -> None:
+    path, seen = fake
+    with SidecarClient(path, timeout=0.3) as c:
+        assert c.call("x", {"a": 1}) == {"echo": {"a": 1}}
+        m = c.get_mids(["BTC"])
+        assert isinstance(m, Mids) and m.mids == {"BTC": 1.5} and m.mids_seq == 3
+        with pytest.raises(SidecarError, match="nope"):
+            c.call("fail")
+        t0 = time.monotonic()
+        with pytest.raises(SidecarTimeout):
+            c.call("silent")
+        assert time.monotonic() - t0 < 2
+        # The next call uses a fresh connection and works.
+        assert c.call("y") == {"echo": {}}
+    assert seen.count("silent") == 1
+
+
+def test_sync_client_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(SidecarUnavailable):
+        SidecarClient(tmp_path / "missing.sock", timeout=0.2).health()
+
+
+def test_async_client(fake: tuple[Path, list[str]]) -> None:
+    path, _ = fake
+
+    async def go() -> None:
+        async with AsyncSidecarClient(path, timeout=0.3) as c:
+            assert await c.call("x") == {"echo": {}}
+            assert (await c.get_mids()).mids == {"BTC": 1.5}
+            with pytest.raises(SidecarError):
+                await c.call("fail")
+            with pytest.raises(SidecarTimeout):
+                await c.call("silent")
+            assert await c.call("y", {"b": 2}) == {"echo": {"b": 2}}
+        with pytest.raises(SidecarUnavailable):
+            await AsyncSidecarClient(path.parent / "missing.sock").health()
+
+    asyncio.run(go())
+
+
+def test_read_candles_is_read_only_and_ordered(tmp_path: Path) -> None:
+    assert read_candles(tmp_path, "BTC", "1m") == []
+    conn = sqlite3.connect(tmp_path / "candles_1m.db")
+    conn.execute(
+        "CREATE TABLE candles (symbol TEXT, interval TEXT, t INTEGER, t_close INTEGER, o REAL, h REAL, l REAL,"
+        " c REAL, v REAL, n INTEGER, updated_at TEXT, PRIMARY KEY (symbol, interval, t))"
+    )
+    conn.executemany(
+        "INSERT INTO candles VALUES ('BTC', '1m', ?, ?, 1, 2, 0.5, 1.5, 10, NULL, 'x')",
+        [(t, t + 59_999) for t in range(0, 600_000, 60_000)],
+    )
+    conn.commit()
+    conn.close()
+    rows = read_candles(tmp_path, "BTC", "1m", limit=3)
+    assert [r.t for r in rows] == [420_000, 480_000, 540_000]
+    assert rows[0].n == 0 and rows[0].low == 0.5
