@@ -358,7 +358,7 @@ pub fn analyze_series(
             None => aiq_kernel::signal::SignalDecision::neutral(),
         };
         signals.push(d.signal.code());
-        confs.push(d.confidence.rank());
+        confs.push(u32::from(d.confidence.rank()));
         prev = Some(s);
     }
     let out = pyo3::types::PyDict::new(py);
