@@ -87,7 +87,8 @@ async fn run(cfg: Config) -> i32 {
         log(1, w);
     }
     if let Err(e) = http::parse_url(&cfg.exchange_url) {
-        log(1, &e);
+        log(0, &e);
+        return 2;
     }
     let sock = cfg.sock.clone();
     let listener = match bind(&sock) {
