@@ -129,7 +129,7 @@ class KernelOrchestrator:
             return
         import pandas as pd  # local: only shadow mode needs pandas here
 
-        from strategy import mei_alpha_v1
+        from strategy.mei_alpha_v1 import analyze
 
         bars = list(self._history.get(bar.symbol, ()))
         df = pd.DataFrame(
@@ -142,7 +142,7 @@ class KernelOrchestrator:
                 "volume": [b.v for b in bars],
             }
         )
-        signal, confidence, _latest = mei_alpha_v1.analyze(
+        signal, confidence, _latest = analyze(
             df, bar.symbol, self._btc_bullish(), self.config_for(bar.symbol)
         )
         inputs = {"t": bar.t, "close": bar.c, "bars": len(bars)}
