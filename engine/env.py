@@ -67,6 +67,12 @@ ENV_VARS: Final = (
     "AI_QUANT_MONITOR_TOKEN",
     "AI_QUANT_KERNEL_MODE",
     "AI_QUANT_LIVE_MAX_OPEN_POSITIONS",
+    # read by the Rust sidecar binary (ws_sidecar/src/config.rs), listed so they are not "unknown"
+    "AI_QUANT_SIDECAR_SYMBOLS",
+    "AI_QUANT_SIDECAR_INTERVALS",
+    "AI_QUANT_SIDECAR_USER",
+    "AI_QUANT_CANDLE_PRUNE_DISABLE_INTERVALS",
+    "AI_QUANT_WS_CLIENT_TTL_SECS",
     # development and tests only
     "AI_QUANT_SHARED_DATA",
     "AI_QUANT_BT",
