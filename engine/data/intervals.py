@@ -1,23 +1,14 @@
 """Candle interval names and their lengths in milliseconds.
 
-The list mirrors ``INTERVALS`` in ``kernel/aiq-config/src/lib.rs``; the two must agree.
+The table is the kernel's (``INTERVALS`` in ``kernel/aiq-config/src/lib.rs``, exported as
+``bt_runtime.intervals()``): one list for the data layer, the kernel and the backtester.
 """
 
 from __future__ import annotations
 
-INTERVALS: dict[str, int] = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-}
+import bt_runtime
+
+INTERVALS: dict[str, int] = dict(sorted(bt_runtime.intervals().items(), key=lambda kv: kv[1]))
 
 HOUR_MS = 3_600_000
 

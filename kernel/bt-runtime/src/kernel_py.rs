@@ -319,6 +319,15 @@ impl PyKernel {
     }
 }
 
+/// Common length of the OHLCV columns, or a ValueError.
+fn column_len(t: &[i64], cols: [&[f64]; 5]) -> PyResult<usize> {
+    let n = t.len();
+    if cols.iter().any(|c| c.len() != n) {
+        return Err(value_err("t, o, h, l, c, v must have the same length"));
+    }
+    Ok(n)
+}
+
 /// `(signal, confidence)` for every bar of one symbol: signal 1/-1/0, confidence 0/1/2.
 /// `btc_bullish[i]`: 1 bullish, 0 bearish, negative unknown; `None` means unknown throughout.
 #[pyfunction]
@@ -336,10 +345,7 @@ pub fn analyze_series(
     symbol: &str,
     btc_bullish: Option<Vec<i64>>,
 ) -> PyResult<Py<PyAny>> {
-    let n = t.len();
-    if [o.len(), h.len(), l.len(), c.len(), v.len()].iter().any(|&k| k != n) {
-        return Err(value_err("t, o, h, l, c, v must have the same length"));
-    }
+    let n = column_len(&t, [&o, &h, &l, &c, &v])?;
     if let Some(b) = &btc_bullish {
         if b.len() != n {
             return Err(value_err("btc_bullish must have the same length as t"));
@@ -351,7 +357,9 @@ pub fn analyze_series(
     let mut confs = Vec::with_capacity(n);
     let mut prev = None;
     for i in 0..n {
-        let s = bank.update(t[i], o[i], h[i], l[i], c[i], v[i]);
+        let s = bank
+            .try_update(t[i], o[i], h[i], l[i], c[i], v[i])
+            .map_err(|e| value_err(format!("bar {i} (t={}): {e}", t[i])))?;
         let btc = btc_bullish.as_ref().and_then(|b| if b[i] < 0 { None } else { Some(b[i] > 0) });
         let d = match &prev {
             Some(p) => aiq_kernel::signal::analyze(&s, p, &cfg, symbol, btc),
@@ -383,9 +391,9 @@ pub fn bench_native(
     config_json: Option<&str>,
     repeats: u32,
 ) -> PyResult<(u64, f64, u64)> {
-    let n = t.len();
-    if [o.len(), h.len(), l.len(), c.len(), v.len()].iter().any(|&k| k != n) || n < 2 {
-        return Err(value_err("t, o, h, l, c, v must have the same length (>= 2)"));
+    let n = column_len(&t, [&o, &h, &l, &c, &v])?;
+    if n < 2 {
+        return Err(value_err("bench_native needs at least 2 bars"));
     }
     let cfg = parse_config(config_json)?;
     py.detach(|| {
