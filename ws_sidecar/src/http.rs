@@ -1,8 +1,10 @@
-//! A minimal HTTP/1.1 client for `POST /info` over plain HTTP (the local exchange on loopback).
+//! A minimal HTTP/1.1 client for `POST /info`: plain HTTP (the local exchange on loopback) or
+//! HTTPS with rustls and the Mozilla root store (the real venue).
 //! One request per connection (`Connection: close`); `Content-Length` and chunked bodies.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub const MAX_BODY: usize = 64 << 20;
@@ -12,13 +14,17 @@ pub struct Url {
     pub host: String,
     pub port: u16,
     pub path: String,
+    /// `https://`: the request goes over TLS.
+    pub tls: bool,
 }
 
 pub fn parse_url(base: &str) -> Result<Url, String> {
-    if base.starts_with("https://") {
-        return Err("https venue URLs need TLS, which this build does not include; use an http:// URL".into());
-    }
-    let rest = base.strip_prefix("http://").ok_or_else(|| format!("not an http URL: {base}"))?;
+    let (rest, tls) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(r), _) => (r, true),
+        (None, Some(r)) => (r, false),
+        _ => return Err(format!("not an http(s) URL: {base}")),
+    };
+    let default_port = if tls { 443 } else { 80 };
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
         None => (rest, String::new()),
@@ -27,12 +33,12 @@ pub fn parse_url(base: &str) -> Result<Url, String> {
         Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
             (h.to_string(), p.parse::<u16>().map_err(|_| format!("bad port in {base}"))?)
         }
-        _ => (hostport.to_string(), 80),
+        _ => (hostport.to_string(), default_port),
     };
     if host.is_empty() {
         return Err(format!("no host in {base}"));
     }
-    Ok(Url { host, port, path })
+    Ok(Url { host, port, path, tls })
 }
 
 #[derive(Debug)]
@@ -100,10 +106,43 @@ pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
     Ok(Response { status, body })
 }
 
+/// Install rustls' `ring` crypto provider once per process (also used by the WebSocket's wss).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        install_crypto_provider();
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+    });
+    tokio_rustls::TlsConnector::from(Arc::clone(config))
+}
+
+/// Send `req` and read the whole response (the server closes the connection).
+async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, req: &[u8]) -> Result<Vec<u8>, String> {
+    s.write_all(req).await.map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::with_capacity(64 * 1024);
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if raw.len() > MAX_BODY {
+            return Err("response too large".into());
+        }
+    }
+    Ok(raw)
+}
+
 /// `POST {url}{path}` with a JSON body.
 pub async fn post_json(url: &Url, path: &str, body: &str, timeout: Duration) -> Result<Response, String> {
     let fut = async {
-        let mut s =
+        let s =
             TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| format!("connect: {e}"))?;
         let _ = s.set_nodelay(true);
         let req = format!(
@@ -116,19 +155,14 @@ pub async fn post_json(url: &Url, path: &str, body: &str, timeout: Duration) -> 
             env!("CARGO_PKG_VERSION"),
             body
         );
-        s.write_all(req.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
-        let mut raw = Vec::with_capacity(64 * 1024);
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            let n = s.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
-            if raw.len() > MAX_BODY {
-                return Err("response too large".into());
-            }
-        }
+        let raw = if url.tls {
+            let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+                .map_err(|e| format!("bad TLS server name {:?}: {e}", url.host))?;
+            let tls = tls_connector().connect(name, s).await.map_err(|e| format!("TLS handshake: {e}"))?;
+            round_trip(tls, req.as_bytes()).await?
+        } else {
+            round_trip(s, req.as_bytes()).await?
+        };
         parse_response(&raw)
     };
     tokio::time::timeout(timeout, fut).await.map_err(|_| "timed out".to_string())?
@@ -142,11 +176,14 @@ mod tests {
     fn urls() {
         assert_eq!(
             parse_url("http://127.0.0.1:3001").unwrap(),
-            Url { host: "127.0.0.1".into(), port: 3001, path: String::new() }
+            Url { host: "127.0.0.1".into(), port: 3001, path: String::new(), tls: false }
         );
         assert_eq!(parse_url("http://localhost/api/").unwrap().path, "/api");
         assert_eq!(parse_url("http://localhost").unwrap().port, 80);
-        assert!(parse_url("https://api.hyperliquid.xyz").unwrap_err().contains("TLS"));
+        let u = parse_url("https://api.hyperliquid.xyz").unwrap();
+        assert!(u.tls && u.port == 443 && u.host == "api.hyperliquid.xyz");
+        assert!(!parse_url("http://127.0.0.1:3001").unwrap().tls);
+        assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("http://:80").is_err());
         assert!(parse_url("http://h:x").is_err());
     }

@@ -50,6 +50,8 @@ fn main() {
         }
     };
     LOG_LEVEL.store(cfg.log_level, Ordering::Relaxed);
+    // TLS (https/wss to the real venue) uses rustls with the ring provider.
+    http::install_crypto_provider();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
