@@ -111,11 +111,16 @@ def start(stack: ExitStack, name: str, argv: list[str], log: Path) -> subprocess
     return proc
 
 
-def wait_for_exchange(url: str, timeout_s: float = 60.0) -> None:
+def wait_for_exchange(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
     from hyperliquid.info import Info
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            raise SystemExit(
+                f"the local exchange exited with code {proc.returncode}: {' '.join(tail)} (see {log})"
+            )
         try:
             Info(url, skip_ws=True).all_mids()
             return
@@ -140,8 +145,8 @@ def paper_loop(url: str, config: Path, symbols: list[str], interval: str, speed:
 
     from engine.data.intervals import interval_ms
 
-    # Poll about twice per bar of sim time, never faster than every 5 s (the venue limits request weight).
-    poll_s = max(5.0, interval_ms(interval) / 1000.0 / speed / 2.0)
+    # Poll about twice per bar of sim time, never faster than every 10 s (the venue limits request weight).
+    poll_s = max(10.0, interval_ms(interval) / 1000.0 / speed / 2.0)
     backoff = poll_s
     while True:
         try:
@@ -223,6 +228,11 @@ def main() -> int:
     ap.add_argument("--no-exchange", action="store_true", help="only import and backtest")
     a = ap.parse_args()
     symbols = [s.strip() for s in a.symbols.split(",") if s.strip()]
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # run the cleanup that stops every child process
+
+    signal.signal(signal.SIGTERM, on_term)
     config = a.config or ROOT / "config" / "strategy_overrides.yaml"
     if not config.exists():
         config = ROOT / "config" / "strategy_overrides.example.yaml"
@@ -236,14 +246,15 @@ def main() -> int:
     url = f"http://127.0.0.1:{a.port}"
     with ExitStack() as stack:
         say(f"3/4 starting the local exchange on {url} (real {a.interval} candles replayed at x{a.speed:g})")
-        start(
+        exchange_log = RUN / "logs" / "exchange.log"
+        exchange = start(
             stack,
             "local exchange",
             [PY, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(a.port), "--symbols", ",".join(symbols),
              "--data-dir", str(HL), "--interval", a.interval, "--speed", str(a.speed)],
-            RUN / "logs" / "exchange.log",
+            exchange_log,
         )  # fmt: skip
-        wait_for_exchange(url)
+        wait_for_exchange(url, exchange, exchange_log)
         sidecar = ROOT / "target" / "release" / "ai-quant-sidecar"
         if sidecar.exists():
             env_sock = str(RUN / "ai-quant-ws.sock")
