@@ -176,7 +176,9 @@ def _poll_once(info: Any, orch: Any, symbols: list[str], interval: str, last: di
     horizon = int(time.time() * 1000) + 400 * 86_400_000  # the venue caps at its own clock
     bars: list[Bar] = []
     for s in symbols:
-        candles = info.candles_snapshot(s, interval, last.get(s, 0) + 1, horizon)
+        # Warm up on the last 4,000 bars (under the venue's 5,000-candle cap), then only new ones.
+        since = last[s] + 1 if s in last else int(time.time() * 1000) - 4000 * step
+        candles = info.candles_snapshot(s, interval, since, horizon)
         for c in candles[:-1]:  # the newest bar may still be forming
             if int(c["t"]) > last.get(s, 0):
                 bars.append(
