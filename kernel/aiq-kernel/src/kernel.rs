@@ -278,9 +278,17 @@ impl Kernel {
     /// `equity_override` is the real account equity in live trading (sizing uses it).
     pub fn evaluate(&mut self, now_ms: i64, equity_override: Option<f64>) -> StepOutput {
         let mut out = StepOutput::default();
+        // Names of the symbols to evaluate, copied into reused buffers (no allocation per bar).
         let mut dirty = std::mem::take(&mut self.scratch);
-        dirty.clear();
-        dirty.extend(self.state.symbols.iter().filter(|(_, s)| s.dirty).map(|(k, _)| k.clone()));
+        let mut n = 0;
+        for (name, _) in self.state.symbols.iter().filter(|(_, s)| s.dirty) {
+            if n == dirty.len() {
+                dirty.push(String::new());
+            }
+            dirty[n].clear();
+            dirty[n].push_str(name);
+            n += 1;
+        }
         let btc_bullish = self
             .state
             .symbols
@@ -290,7 +298,7 @@ impl Kernel {
             .map(|s| s.ema_fast > s.ema_slow);
 
         let mut candidates = Vec::new();
-        for symbol in &dirty {
+        for symbol in &dirty[..n] {
             let cfg = self.config_arc(symbol);
             let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
             st.dirty = false;
