@@ -1,0 +1,526 @@
+"""Hyperliquid executor over the official SDK (``hyperliquid-python-sdk``).
+
+Orders are built with the SDK's own wire and signing helpers and posted through its ``Exchange``;
+only two things are ours:
+
+* **Exact rounding** in ``Decimal``: prices to 5 significant figures and at most ``6 - szDecimals``
+  decimals (integers always allowed), sizes down to ``szDecimals``. The SDK rounds floats and does
+  not round sizes at all (protocol notes §5, §12.2).
+* **Nonces** that never repeat, within a process or across a restart: ``max(now_ms, last + 1)``,
+  persisted *before* use through a :class:`NonceStore` (the SDK uses the wall-clock millisecond,
+  which collides on two actions in one millisecond and can go backwards after a restart).
+
+Send outcomes are classified so callers can decide what is safe to retry:
+
+* :class:`NotSentError`: the venue did not process the action (connect timeout, HTTP 429, an
+  ``Invalid nonce`` answer). Retrying is safe.
+* :class:`SendUnknownError`: the action may have been processed (read timeout, connection dropped
+  after the request went out, HTTP 5xx). Never resend blindly: resolve with
+  :meth:`HyperliquidExecutor.order_status_by_cloid`.
+* :class:`VenueRejectedError`: the venue answered ``status: err`` for another reason.
+
+Rounding lives here as pure functions until ``exchange/meta.py`` lands; then they should move.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal, Protocol
+
+import requests
+from eth_account.signers.local import LocalAccount
+from hyperliquid.exchange import Exchange
+from hyperliquid.info import Info
+from hyperliquid.utils.constants import MAINNET_API_URL
+from hyperliquid.utils.error import ClientError, ServerError
+from hyperliquid.utils.signing import (
+    order_request_to_order_wire,
+    order_wires_to_order_action,
+    sign_l1_action,
+)
+from hyperliquid.utils.types import Cloid
+
+PERP_MAX_DECIMALS = 6
+PRICE_SIG_FIGS = 5
+DEFAULT_SLIPPAGE = Decimal("0.001")  # 0.1 %, upstream broker default
+
+Tif = Literal["Gtc", "Ioc", "Alo"]
+
+
+# ---- rounding (pure) -------------------------------------------------------------------------
+
+
+def round_size(sz: Decimal, sz_decimals: int) -> Decimal:
+    """Size rounded *down* to ``sz_decimals`` decimals (never more than asked)."""
+    return sz.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN)
+
+
+def price_decimals(px: Decimal, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> int:
+    """Decimals a valid price near ``px`` may carry: 5 significant figures, at most
+    ``max_decimals - sz_decimals``; never negative (integers are always valid)."""
+    if px <= 0:
+        raise ValueError("price must be positive")
+    sig_decimals = PRICE_SIG_FIGS - 1 - px.adjusted()
+    return max(0, min(sig_decimals, max_decimals - sz_decimals))
+
+
+def round_price(
+    px: Decimal, sz_decimals: int, rounding: str = ROUND_HALF_EVEN, max_decimals: int = PERP_MAX_DECIMALS
+) -> Decimal:
+    """A price the venue accepts: 5 significant figures and ``max_decimals - sz_decimals`` decimals,
+    or an integer (an integer is valid at any size)."""
+    out = px.quantize(Decimal(1).scaleb(-price_decimals(px, sz_decimals, max_decimals)), rounding=rounding)
+    # Rounding up can add a digit (99999.5 -> 100000): re-check at the new magnitude.
+    if out != out.quantize(Decimal(1).scaleb(-price_decimals(out, sz_decimals, max_decimals)), rounding):
+        out = out.quantize(Decimal(1).scaleb(-price_decimals(out, sz_decimals, max_decimals)), rounding)
+    return out
+
+
+def is_valid_price(px: Decimal, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> bool:
+    if px <= 0:
+        return False
+    if px == px.to_integral_value():
+        return True
+    return round_price(px, sz_decimals, ROUND_HALF_EVEN, max_decimals) == px
+
+
+def slippage_price(ref_px: Decimal, is_buy: bool, slippage: Decimal, sz_decimals: int) -> Decimal:
+    """Limit price for an IOC "market" order: ``ref * (1 ± slippage)``, rounded *inward* so the
+    order never pays more (buy) or receives less (sell) than the bound."""
+    raw = ref_px * (1 + slippage) if is_buy else ref_px * (1 - slippage)
+    return round_price(raw, sz_decimals, ROUND_FLOOR if is_buy else ROUND_CEILING)
+
+
+def wire_float(x: Decimal) -> float:
+    """The float the SDK's ``float_to_wire`` turns back into exactly ``x`` (checked)."""
+    f = float(x)
+    if Decimal(f"{f:.8f}").normalize() != x.normalize():
+        raise ValueError(f"{x} does not survive the SDK's 8-decimal wire format")
+    return f
+
+
+# ---- nonces ----------------------------------------------------------------------------------
+
+
+class NonceStore(Protocol):
+    def load_nonce(self) -> int: ...
+    def save_nonce(self, nonce: int) -> None: ...
+
+
+class MemoryNonceStore:
+    def __init__(self, start: int = 0) -> None:
+        self.value = start
+
+    def load_nonce(self) -> int:
+        return self.value
+
+    def save_nonce(self, nonce: int) -> None:
+        self.value = nonce
+
+
+class MonotonicNonce:
+    """``max(now_ms, last + 1)``; the new value is persisted before it is handed out."""
+
+    def __init__(self, store: NonceStore, clock_ms: Callable[[], int] | None = None) -> None:
+        self._store = store
+        self._clock = clock_ms or (lambda: int(time.time() * 1000))
+        self._lock = threading.Lock()
+        self._last = store.load_nonce()
+
+    @property
+    def last(self) -> int:
+        return self._last
+
+    def next(self) -> int:
+        with self._lock:
+            n = max(self._clock(), self._last + 1)
+            self._store.save_nonce(n)
+            self._last = n
+            return n
+
+
+# ---- typed results ---------------------------------------------------------------------------
+
+
+class ExecutorError(Exception):
+    """Base class; messages never contain key material."""
+
+
+class NotSentError(ExecutorError):
+    """The venue did not process the action: safe to retry."""
+
+
+class SendUnknownError(ExecutorError):
+    """The action may or may not have been processed: resolve, never resend blindly."""
+
+
+class VenueRejectedError(ExecutorError):
+    """The venue answered ``status: err``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetMeta:
+    name: str
+    asset: int
+    sz_decimals: int
+    max_leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    """One order's answer: ``resting``, ``filled`` or ``error``."""
+
+    kind: Literal["resting", "filled", "error"]
+    oid: int | None = None
+    total_sz: Decimal = Decimal(0)
+    avg_px: Decimal | None = None
+    error: str | None = None
+    cloid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    symbol: str
+    is_buy: bool
+    size: Decimal
+    limit_px: Decimal
+    tif: Tif = "Gtc"
+    reduce_only: bool = False
+    cloid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    symbol: str
+    size: Decimal  # signed: > 0 long, < 0 short
+    entry_px: Decimal
+    unrealized_pnl: Decimal
+    leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    account_value: Decimal
+    withdrawable: Decimal
+    total_margin_used: Decimal
+    positions: Mapping[str, VenuePosition]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrderStatus:
+    """``orderStatus`` answer; ``status`` is None for ``unknownOid``."""
+
+    status: str | None
+    oid: int | None = None
+    cloid: str | None = None
+    symbol: str | None = None
+    orig_sz: Decimal | None = None
+    remaining_sz: Decimal | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.status is not None
+
+
+def _d(x: Any) -> Decimal:
+    return Decimal(str(x))
+
+
+def parse_ack(resp: Any) -> OrderAck:
+    """The first order status of an ``order`` action answer."""
+    if not isinstance(resp, dict):
+        raise VenueRejectedError(f"unexpected answer: {str(resp)[:200]}")
+    if resp.get("status") != "ok":
+        msg = str(resp.get("response"))
+        if msg.startswith("Invalid nonce"):
+            raise NotSentError(msg)
+        raise VenueRejectedError(msg[:300])
+    statuses = resp["response"]["data"]["statuses"]
+    st = statuses[0] if statuses else {"error": "empty statuses"}
+    if isinstance(st, dict) and "filled" in st:
+        f = st["filled"]
+        return OrderAck("filled", int(f["oid"]), _d(f["totalSz"]), _d(f["avgPx"]), cloid=f.get("cloid"))
+    if isinstance(st, dict) and "resting" in st:
+        r = st["resting"]
+        return OrderAck("resting", int(r["oid"]), cloid=r.get("cloid"))
+    if isinstance(st, dict) and "error" in st:
+        return OrderAck("error", error=str(st["error"]))
+    return OrderAck("error", error=f"unexpected status {st!r}"[:300])
+
+
+# ---- executor --------------------------------------------------------------------------------
+
+
+class HyperliquidExecutor:
+    """Orders, cancels, leverage and account queries for one account."""
+
+    def __init__(
+        self,
+        wallet: LocalAccount,
+        base_url: str,
+        nonce: MonotonicNonce,
+        *,
+        account_address: str | None = None,
+        timeout: float = 10.0,
+        query_retries: int = 3,
+        crash_hook: Callable[[str], None] | None = None,
+    ) -> None:
+        self._wallet = wallet
+        self.base_url = base_url
+        self.address = (account_address or wallet.address).lower()
+        self._nonce = nonce
+        self._is_mainnet = base_url == MAINNET_API_URL
+        self._query_retries = query_retries
+        self._crash = crash_hook or (lambda _name: None)
+        self._ex = self._retry_query(
+            lambda: Exchange(wallet, base_url, account_address=account_address, timeout=timeout)
+        )
+        self.info: Info = self._ex.info
+        self.assets: dict[str, AssetMeta] = {}
+        for i, a in enumerate(self._retry_query(self.info.meta)["universe"]):
+            self.assets[a["name"]] = AssetMeta(a["name"], i, int(a["szDecimals"]), int(a["maxLeverage"]))
+
+    def __repr__(self) -> str:
+        return f"HyperliquidExecutor(address={self.address}, base_url={self.base_url})"
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def asset(self, symbol: str) -> AssetMeta:
+        try:
+            return self.assets[symbol]
+        except KeyError:
+            raise ExecutorError(f"unknown symbol {symbol}") from None
+
+    def _retry_query(self, fn: Callable[[], Any]) -> Any:
+        """Read-only calls are safe to repeat: 429, 5xx and timeouts get bounded retries."""
+        delay = 0.05
+        for attempt in range(self._query_retries + 1):
+            try:
+                return fn()
+            except (ClientError, ServerError, requests.RequestException) as exc:
+                status = getattr(exc, "status_code", None)
+                if isinstance(exc, ClientError) and status != 429:
+                    raise ExecutorError(f"query failed: HTTP {status}") from None
+                if attempt == self._query_retries:
+                    raise ExecutorError(f"query failed after retries: {type(exc).__name__}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    def _post(self, action: dict[str, Any]) -> Any:
+        nonce = self._nonce.next()
+        sig = sign_l1_action(self._wallet, action, None, nonce, None, self._is_mainnet)
+        try:
+            return self._ex._post_action(action, sig, nonce)
+        except requests.ConnectTimeout:
+            raise NotSentError("connect timeout") from None
+        except requests.ConnectionError as exc:
+            if "refused" in str(exc).lower():
+                raise NotSentError("connection refused") from None
+            raise SendUnknownError("connection dropped") from None
+        except requests.Timeout:
+            raise SendUnknownError("read timeout") from None
+        except ServerError as exc:
+            raise SendUnknownError(f"HTTP {exc.status_code}") from None
+        except ClientError as exc:
+            if exc.status_code == 429:
+                raise NotSentError("HTTP 429 rate limited") from None
+            raise VenueRejectedError(f"HTTP {exc.status_code}") from None
+
+    # ---- market data -----------------------------------------------------------------------
+    def mid(self, symbol: str) -> Decimal:
+        mids = self._retry_query(self.info.all_mids)
+        if symbol not in mids:
+            raise ExecutorError(f"no mid for {symbol}")
+        return _d(mids[symbol])
+
+    def slippage_price(
+        self, symbol: str, is_buy: bool, slippage: Decimal = DEFAULT_SLIPPAGE, ref_px: Decimal | None = None
+    ) -> Decimal:
+        ref = ref_px if ref_px is not None else self.mid(symbol)
+        return slippage_price(ref, is_buy, slippage, self.asset(symbol).sz_decimals)
+
+    # ---- orders ----------------------------------------------------------------------------
+    def place(self, spec: OrderSpec) -> OrderAck:
+        """Round, sign and send one order. Raises NotSent/SendUnknown/VenueRejected errors."""
+        meta = self.asset(spec.symbol)
+        sz = round_size(spec.size, meta.sz_decimals)
+        px = round_price(spec.limit_px, meta.sz_decimals)
+        if sz <= 0:
+            return OrderAck("error", error=f"size rounds to zero at {meta.sz_decimals} decimals")
+        req: dict[str, Any] = {
+            "coin": spec.symbol,
+            "is_buy": spec.is_buy,
+            "sz": wire_float(sz),
+            "limit_px": wire_float(px),
+            "order_type": {"limit": {"tif": spec.tif}},
+            "reduce_only": spec.reduce_only,
+        }
+        if spec.cloid is not None:
+            req["cloid"] = Cloid.from_str(spec.cloid)
+        action = order_wires_to_order_action([order_request_to_order_wire(req, meta.asset)])
+        resp = self._post(action)
+        self._crash("after_send")
+        return parse_ack(resp)
+
+    def market_open(
+        self,
+        symbol: str,
+        is_buy: bool,
+        size: Decimal,
+        *,
+        slippage: Decimal = DEFAULT_SLIPPAGE,
+        ref_px: Decimal | None = None,
+        cloid: str | None = None,
+    ) -> OrderAck:
+        px = self.slippage_price(symbol, is_buy, slippage, ref_px)
+        return self.place(OrderSpec(symbol, is_buy, size, px, "Ioc", False, cloid))
+
+    def market_close(
+        self,
+        symbol: str,
+        size: Decimal | None = None,
+        *,
+        slippage: Decimal = DEFAULT_SLIPPAGE,
+        ref_px: Decimal | None = None,
+        cloid: str | None = None,
+    ) -> OrderAck | None:
+        """Reduce-only IOC against the current position; None when there is none."""
+        pos = self.positions().get(symbol)
+        if pos is None or pos.size == 0:
+            return None
+        is_buy = pos.size < 0
+        sz = abs(pos.size) if size is None else min(size, abs(pos.size))
+        px = self.slippage_price(symbol, is_buy, slippage, ref_px)
+        return self.place(OrderSpec(symbol, is_buy, sz, px, "Ioc", True, cloid))
+
+    def limit(
+        self,
+        symbol: str,
+        is_buy: bool,
+        size: Decimal,
+        px: Decimal,
+        *,
+        tif: Tif = "Gtc",
+        reduce_only: bool = False,
+        cloid: str | None = None,
+    ) -> OrderAck:
+        return self.place(OrderSpec(symbol, is_buy, size, px, tif, reduce_only, cloid))
+
+    def cancel(self, symbol: str, oid: int) -> bool:
+        action = {"type": "cancel", "cancels": [{"a": self.asset(symbol).asset, "o": int(oid)}]}
+        return self._cancel_result(self._post(action))
+
+    def cancel_by_cloid(self, symbol: str, cloid: str) -> bool:
+        action = {"type": "cancelByCloid", "cancels": [{"asset": self.asset(symbol).asset, "cloid": cloid}]}
+        return self._cancel_result(self._post(action))
+
+    @staticmethod
+    def _cancel_result(resp: Any) -> bool:
+        if not isinstance(resp, dict) or resp.get("status") != "ok":
+            msg = str(resp.get("response") if isinstance(resp, dict) else resp)
+            if msg.startswith("Invalid nonce"):
+                raise NotSentError(msg)
+            raise VenueRejectedError(msg[:300])
+        statuses = resp["response"]["data"]["statuses"]
+        return bool(statuses) and statuses[0] == "success"
+
+    def update_leverage(self, symbol: str, leverage: int, *, cross: bool = True) -> None:
+        action = {
+            "type": "updateLeverage",
+            "asset": self.asset(symbol).asset,
+            "isCross": cross,
+            "leverage": int(leverage),
+        }
+        self._expect_ok(self._post(action))
+
+    def schedule_cancel(self, at_ms: int | None) -> None:
+        """Dead man's switch: cancel every open order at ``at_ms`` (>= 5 s ahead); None unsets."""
+        action: dict[str, Any] = {"type": "scheduleCancel"}
+        if at_ms is not None:
+            action["time"] = int(at_ms)
+        self._expect_ok(self._post(action))
+
+    @staticmethod
+    def _expect_ok(resp: Any) -> None:
+        if not isinstance(resp, dict) or resp.get("status") != "ok":
+            msg = str(resp.get("response") if isinstance(resp, dict) else resp)
+            if msg.startswith("Invalid nonce"):
+                raise NotSentError(msg)
+            raise VenueRejectedError(msg[:300])
+
+    # ---- account queries -------------------------------------------------------------------
+    def account(self) -> AccountState:
+        st = self._retry_query(lambda: self.info.user_state(self.address))
+        positions: dict[str, VenuePosition] = {}
+        for ap in st.get("assetPositions", []):
+            p = ap["position"]
+            size = _d(p["szi"])
+            if size == 0:
+                continue
+            lev = p.get("leverage") or {}
+            positions[p["coin"]] = VenuePosition(
+                p["coin"],
+                size,
+                _d(p.get("entryPx") or 0),
+                _d(p.get("unrealizedPnl") or 0),
+                int(lev.get("value", 1)),
+            )
+        ms = st.get("marginSummary", {})
+        return AccountState(
+            _d(ms.get("accountValue", 0)),
+            _d(st.get("withdrawable", 0)),
+            _d(ms.get("totalMarginUsed", 0)),
+            positions,
+        )
+
+    def positions(self) -> Mapping[str, VenuePosition]:
+        return self.account().positions
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        return list(self._retry_query(lambda: self.info.frontend_open_orders(self.address)))
+
+    def order_status_by_cloid(self, cloid: str) -> VenueOrderStatus:
+        raw = self._retry_query(lambda: self.info.query_order_by_cloid(self.address, Cloid.from_str(cloid)))
+        return self._order_status(raw)
+
+    def order_status_by_oid(self, oid: int) -> VenueOrderStatus:
+        return self._order_status(self._retry_query(lambda: self.info.query_order_by_oid(self.address, oid)))
+
+    @staticmethod
+    def _order_status(raw: Any) -> VenueOrderStatus:
+        if not isinstance(raw, dict) or raw.get("status") != "order":
+            return VenueOrderStatus(None)
+        o = raw["order"]["order"]
+        return VenueOrderStatus(
+            status=str(raw["order"]["status"]),
+            oid=int(o["oid"]),
+            cloid=o.get("cloid"),
+            symbol=o.get("coin"),
+            orig_sz=_d(o["origSz"]) if "origSz" in o else None,
+            remaining_sz=_d(o["sz"]) if "sz" in o else None,
+        )
+
+    def _fills_page(self, start: int, end_ms: int | None) -> list[dict[str, Any]]:
+        return list(self._retry_query(lambda: self.info.user_fills_by_time(self.address, start, end_ms)))
+
+    def fills_by_time(
+        self, start_ms: int, end_ms: int | None = None, max_pages: int = 20
+    ) -> list[dict[str, Any]]:
+        """Every fill from ``start_ms`` on, paginated by the last timestamp (bounded pages)."""
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[str, int]] = set()
+        start = start_ms
+        for _ in range(max_pages):
+            page = self._fills_page(start, end_ms)
+            fresh = [f for f in page if (str(f.get("hash")), int(f.get("tid", 0))) not in seen]
+            for f in fresh:
+                seen.add((str(f.get("hash")), int(f.get("tid", 0))))
+            out.extend(fresh)
+            if len(page) < 2000 or not fresh:
+                break
+            start = int(page[-1]["time"])
+        return out

@@ -1,0 +1,142 @@
+"""LiveOms: durability settings, dedupe, the status machine, fill dedupe and matching."""
+
+from __future__ import annotations
+
+import stat
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.oms import (
+    IllegalTransition,
+    IntentRequest,
+    IntentStatus,
+    LiveOms,
+    cloid_for,
+    dedupe_key,
+    intent_id_for,
+    is_bot_cloid,
+)
+
+D = Decimal
+
+
+def req(**kw: Any) -> IntentRequest:
+    base: dict[str, Any] = dict(symbol="ETH", action="OPEN", side="BUY", size=D("0.5"), decision_ts_ms=1000)
+    base.update(kw)
+    return IntentRequest(**base)
+
+
+def fill(**kw: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "coin": "ETH",
+        "px": "2000.5",
+        "sz": "0.5",
+        "side": "B",
+        "time": 1000,
+        "dir": "Open Long",
+        "closedPnl": "0",
+        "hash": "0xabc",
+        "oid": 77,
+        "crossed": True,
+        "fee": "0.45",
+        "tid": 1,
+        "feeToken": "USDC",
+    }
+    f.update(kw)
+    return f
+
+
+def test_file_mode_wal_and_full_sync(tmp_path: Path) -> None:
+    oms = LiveOms(tmp_path / "x" / "live.db")
+    assert stat.S_IMODE((tmp_path / "x" / "live.db").stat().st_mode) == 0o600
+    assert oms.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert oms.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    oms.close()
+
+
+def test_cloid_is_deterministic_prefixed_16_bytes() -> None:
+    c = cloid_for("abc")
+    assert c == cloid_for("abc") and c != cloid_for("abd")
+    assert len(c) == 34 and c.startswith("0x" + b"aiq_".hex())
+    assert is_bot_cloid(c) and not is_bot_cloid("0x" + "00" * 16)
+
+
+def test_intent_dedupe_per_decision(oms: LiveOms) -> None:
+    a, created = oms.create_intent(req())
+    assert created and a.status is IntentStatus.NEW
+    assert a.intent_id == intent_id_for(dedupe_key("OPEN", "ETH", "BUY", 1000))
+    b, created2 = oms.create_intent(req(size=D("9")))
+    assert not created2 and b.intent_id == a.intent_id and b.size == D("0.5")
+    c, created3 = oms.create_intent(req(decision_ts_ms=2000))
+    assert created3 and c.cloid != a.cloid
+
+
+def test_status_machine_rejects_illegal_moves(oms: LiveOms) -> None:
+    a, _ = oms.create_intent(req())
+    oms.set_status(a.intent_id, IntentStatus.WOULD)
+    with pytest.raises(IllegalTransition):
+        oms.set_status(a.intent_id, IntentStatus.SENT)
+    b, _ = oms.create_intent(req(decision_ts_ms=5))
+    oms.set_status(b.intent_id, IntentStatus.REJECTED, "x")
+    with pytest.raises(IllegalTransition):
+        oms.set_status(b.intent_id, IntentStatus.FILLED)
+
+
+def test_ack_then_fills_settle_and_duplicates_are_ignored(oms: LiveOms) -> None:
+    a, _ = oms.create_intent(req())
+    oms.record_ack(a.intent_id, oid=77, order_type="IOC", venue_status="filled", total_sz=D("0.5"), done=True)
+    assert oms.intent(a.intent_id).status is IntentStatus.SENT  # type: ignore[union-attr]
+    r1 = oms.ingest_fill(fill(sz="0.2", tid=1))
+    assert r1.new and r1.intent_id == a.intent_id and r1.matched_via == "oid"
+    assert oms.intent(a.intent_id).status is IntentStatus.PARTIAL  # type: ignore[union-attr]
+    assert not oms.ingest_fill(fill(sz="0.2", tid=1)).new  # duplicate push
+    r2 = oms.ingest_fill(fill(sz="0.3", tid=2, oid=None))
+    assert r2.matched_via == "hash"  # sibling fill with the same hash
+    got = oms.intent(a.intent_id)
+    assert got is not None and got.status is IntentStatus.FILLED and got.filled_size == D("0.5")
+    assert oms.positions() == {"ETH": D("0.5")}
+
+
+def test_match_by_cloid_then_time(oms: LiveOms) -> None:
+    a, _ = oms.create_intent(req())
+    r = oms.ingest_fill(fill(oid=999, hash="0x1", cloid=a.cloid))
+    assert r.intent_id == a.intent_id and r.matched_via == "cloid"
+    b, _ = oms.create_intent(req(symbol="SOL", decision_ts_ms=3))
+    oms.note_send_attempt(b.intent_id)
+    sent = oms.intent(b.intent_id)
+    assert sent is not None and sent.sent_ts_ms is not None
+    r2 = oms.ingest_fill(fill(coin="SOL", oid=555, hash="0x2", tid=9, time=sent.sent_ts_ms + 50))
+    assert r2.intent_id == b.intent_id and r2.matched_via == "time"
+
+
+def test_unmatched_fill_is_kept_retried_and_alerted_once(tmp_path: Path) -> None:
+    alerts: list[tuple[str, str]] = []
+    oms = LiveOms(tmp_path / "u.db", alert=lambda k, m: alerts.append((k, m)))
+    r = oms.ingest_fill(fill(coin="BTC", oid=4242, hash="0x9", tid=5))
+    assert r.new and r.intent_id is None
+    assert oms.retry_unmatched(alert_after_attempts=3) == (0, 0)
+    assert oms.retry_unmatched(alert_after_attempts=3) == (0, 1)
+    assert oms.retry_unmatched(alert_after_attempts=3) == (0, 0)
+    assert len(alerts) == 1 and alerts[0][0] == "unmatched_fill"
+    assert len(oms.unmatched_fills()) == 1  # never dropped
+    assert oms.positions() == {"BTC": D("0.5")}
+    # The intent shows up later (e.g. resolved by cloid): the retry adopts the fill.
+    a, _ = oms.create_intent(req(symbol="BTC"))
+    oms.record_ack(
+        a.intent_id, oid=4242, order_type="IOC", venue_status="filled", total_sz=D("0.5"), done=True
+    )
+    assert oms.retry_unmatched() == (1, 0)
+    assert oms.intent(a.intent_id).status is IntentStatus.FILLED  # type: ignore[union-attr]
+    assert oms.events("UNMATCHED_FILL")
+    oms.close()
+
+
+def test_kernel_state_and_applied_fills_commit_together(oms: LiveOms) -> None:
+    oms.ingest_fill(fill())
+    pending = oms.fills_for_kernel()
+    assert len(pending) == 1
+    oms.commit_kernel_state('{"k":1}', [pending[0][0]])
+    assert oms.fills_for_kernel() == [] and oms.get_kv("kernel_state") == '{"k":1}'
