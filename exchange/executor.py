@@ -477,6 +477,13 @@ class HyperliquidExecutor:
             positions,
         )
 
+    def venue_time_ms(self) -> int:
+        """The venue's clock (``exchangeStatus``), or ours when it does not say."""
+        st = self._retry_query(lambda: self.info.post("/info", {"type": "exchangeStatus"}))
+        if isinstance(st, dict) and isinstance(st.get("time"), int):
+            return int(st["time"])
+        return int(time.time() * 1000)
+
     def positions(self) -> Mapping[str, VenuePosition]:
         return self.account().positions
 
