@@ -21,7 +21,7 @@ HARD = [None, "", "0", "false", "off", "1", "true", "on", "maybe"]
 
 
 @pytest.mark.parametrize(
-    ("enable", "confirm", "hard", "want"), itertools.product(ENABLE, CONFIRM, HARD, [True, False])
+    ("enable", "confirm", "hard", "want"), list(itertools.product(ENABLE, CONFIRM, HARD, [True, False]))
 )
 def test_every_gate_combination(
     enable: str | None, confirm: str | None, hard: str | None, want: bool
