@@ -51,6 +51,7 @@ ENV_VARS: Final = (
     "AI_QUANT_HARD_KILL_SWITCH",
     "AI_QUANT_LIVE_ENABLE",
     "AI_QUANT_LIVE_CONFIRM",
+    "AI_QUANT_PRIVATE_KEY",
     "AI_QUANT_DATA_DIR",
     "AI_QUANT_CANDLES_DIR",
     "AI_QUANT_DB_PATH",
@@ -77,7 +78,9 @@ ENV_VARS: Final = (
     "AI_QUANT_SHARED_DATA",
     "AI_QUANT_BT",
 )
-SECRET_VARS: Final = frozenset({"AI_QUANT_MONITOR_TOKEN", "AI_QUANT_ALERT_TARGETS", "AI_QUANT_LIVE_CONFIRM"})
+SECRET_VARS: Final = frozenset(
+    {"AI_QUANT_MONITOR_TOKEN", "AI_QUANT_ALERT_TARGETS", "AI_QUANT_LIVE_CONFIRM", "AI_QUANT_PRIVATE_KEY"}
+)
 
 DEFAULT_DATA_DIR: Final = Path("run")
 DEFAULT_STRATEGY_YAML: Final = Path("config/strategy_overrides.yaml")
@@ -225,6 +228,17 @@ def _choice(var: str, raw: str, choices: tuple[T, ...], *, fold: bool = True) ->
         if value == (choice.lower() if fold else choice):
             return choice
     raise EnvError(var, f"expected one of {', '.join(choices)}, got {raw!r}")
+
+
+def _live_enable(var: str, raw: str) -> bool:
+    """The live gate is armed by exactly ``1`` (as engine/live_gates.py checks); 0 or empty disarms it.
+    Anything else is refused rather than guessed, so a typo can never arm live trading."""
+    value = raw.strip()
+    if value == "1":
+        return True
+    if value in ("", "0"):
+        return False
+    raise EnvError(var, f"expected exactly 1 (armed) or 0, got {raw!r}")
 
 
 def _bool(var: str, raw: str) -> bool:
@@ -406,7 +420,7 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
         kill_switch=opt("AI_QUANT_KILL_SWITCH", _kill_switch, None),
         kill_switch_file=opt("AI_QUANT_KILL_SWITCH_FILE", _path, None),
         hard_kill_switch=opt("AI_QUANT_HARD_KILL_SWITCH", _bool, False),
-        live_enable=opt("AI_QUANT_LIVE_ENABLE", _bool, False),
+        live_enable=opt("AI_QUANT_LIVE_ENABLE", _live_enable, False),
         live_confirmed=confirm == LIVE_CONFIRM_PHRASE,
         data_dir=data_dir,
         candles_dir=path("AI_QUANT_CANDLES_DIR", data_dir / "candles_dbs"),

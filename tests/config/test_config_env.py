@@ -318,3 +318,22 @@ def test_no_other_module_of_mine_reads_ai_quant_variables_directly() -> None:
     # engine/config is pure: it takes values as arguments; only engine/env.py reads the environment.
     for path in (ROOT / "engine" / "config").glob("*.py"):
         assert "os.environ" not in path.read_text() and "getenv" not in path.read_text(), path
+
+
+def test_live_enable_is_armed_only_by_exactly_1() -> None:
+    from engine.env import EnvError, read_env
+
+    assert read_env({"AI_QUANT_LIVE_ENABLE": "1"}).live_enable is True
+    assert read_env({"AI_QUANT_LIVE_ENABLE": "0"}).live_enable is False
+    for typo in ("true", "yes", "on", "11", "1x"):
+        with pytest.raises(EnvError, match="AI_QUANT_LIVE_ENABLE"):
+            read_env({"AI_QUANT_LIVE_ENABLE": typo})
+
+
+def test_private_key_is_a_known_secret_variable() -> None:
+    from engine.env import SECRET_VARS, read_env
+
+    key = "0x" + "ab" * 32
+    env = read_env({"AI_QUANT_PRIVATE_KEY": key}, strict=True)
+    assert "AI_QUANT_PRIVATE_KEY" in SECRET_VARS
+    assert key not in repr(env)
