@@ -1,0 +1,650 @@
+"""UnifiedEngine: the daemon's main loop (paper mode).
+
+Each loop:
+
+1. poll the kill-switch file and the strategy YAML (hot reload);
+2. read the venue clock; for each watchlist symbol whose next bar has closed, fetch the new closed
+   bars through :class:`MarketDataHub` (nothing is fetched or re-analysed otherwise);
+3. feed them to the Rust kernel (``KernelOrchestrator``, ``fill_mode="external"``) bar time by bar
+   time; after each bar time ``evaluate`` returns exits first, then entries already ranked by the
+   kernel (score = confidence rank * 100 + ADX, ties by symbol). Exits run at once; entries run in
+   the kernel's order within the per-loop limit. The daemon makes no trading decision of its own:
+   the optional market-breadth regime filter / auto-reverse / regime gate of the config only
+   block or flip kernel entries;
+4. every order passes the RiskManager (fails closed), is filled by the PaperTrader and reported
+   back to the kernel with ``apply_fill``, so the kernel's account mirrors the paper account;
+5. sub-bar exits: the mid of every open position goes to the kernel (``on_mid``); funding at the
+   venue's hourly rates;
+6. one DB transaction commits the loop's trades, positions, decisions and the kernel and paper
+   state; the kernel state file is also rewritten atomically. A crash loses a whole loop or
+   nothing;
+7. heartbeat line, sd_notify WATCHDOG/STATUS (READY after the first good loop).
+
+Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
+exits only: a stale entry signal is not traded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bt_runtime
+
+from engine.heartbeat import Heartbeat
+from engine.market_data import MarketDataHub
+from engine.paper_trader import FillRejected, OrderSpec, PaperFill, PaperTrader, Quote
+from engine.risk import AccountView, OrderRequest, RiskLimits, RiskManager
+from engine.strategy_manager import StrategyManager
+from engine.systemd_watchdog import Notifier
+from engine.trading_db import DecisionRow, PositionRow, TradeRow, TradingDB
+from exchange.meta import Meta
+from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
+
+log = logging.getLogger("engine.core")
+HOUR_MS = 3_600_000
+CONF_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+@dataclass
+class EngineSettings:
+    mode: str = "paper"
+    symbols: tuple[str, ...] | None = None
+    top_n: int = 50
+    loop_s: float | None = None  # None: the config's engine.loop_target_s
+    warmup_bars: int | None = None  # None: the config's engine.lookback_bars
+    paper_balance: float = 10_000.0
+    state_file: Path | None = None
+    version: str = "0"
+    kernel_mode: str = "kernel_only"
+    risk_overrides: dict[str, Any] = field(default_factory=dict)
+    stale_bars: int = 2
+
+
+@dataclass
+class LoopReport:
+    loop: int
+    now_ms: int
+    bars: int = 0
+    fills: int = 0
+    rejected: int = 0
+    blocked: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+
+# ---- pure helpers ------------------------------------------------------------------------------
+
+
+def breadth_pct(snaps: Mapping[str, Mapping[str, Any]]) -> float | None:
+    """Share (%) of ready symbols whose fast EMA is above the slow one."""
+    ready = [s for s in snaps.values() if s.get("ready")]
+    if not ready:
+        return None
+    return 100.0 * sum(1 for s in ready if s["ema_fast"] > s["ema_slow"]) / len(ready)
+
+
+def regime_action(
+    side: str, breadth: float | None, regime: Mapping[str, Any], btc: Mapping[str, Any] | None
+) -> str:
+    """What the configured market-regime rules do to one kernel entry on ``side`` (long/short):
+    ``"pass"``, ``"reverse"`` or ``"block:<reason>"``. All rules are off by default."""
+    if breadth is not None and regime.get("enable_auto_reverse"):
+        if regime["auto_reverse_breadth_low"] <= breadth <= regime["auto_reverse_breadth_high"]:
+            side = "short" if side == "long" else "long"
+            action = "reverse"
+        else:
+            action = "pass"
+    else:
+        action = "pass"
+    if breadth is not None and regime.get("enable_regime_filter"):
+        if side == "long" and breadth < regime["breadth_block_long_below"]:
+            return "block:breadth_long"
+        if side == "short" and breadth > regime["breadth_block_short_above"]:
+            return "block:breadth_short"
+    if regime.get("enable_regime_gate"):
+        if btc is None or not btc.get("ready") or breadth is None:
+            if not regime.get("regime_gate_fail_open"):
+                return "block:regime_gate_no_data"
+        else:
+            atr_pct = 100.0 * btc["atr"] / btc["close"] if btc.get("close") else 0.0
+            chop = regime["regime_gate_breadth_low"] <= breadth <= regime["regime_gate_breadth_high"]
+            if chop and (
+                btc["adx"] < regime["regime_gate_btc_adx_min"]
+                or atr_pct < regime["regime_gate_btc_atr_pct_min"]
+            ):
+                return "block:regime_gate"
+    return action
+
+
+def gate_values(
+    snap: Mapping[str, Any] | None, cfg: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The indicator values and thresholds behind a decision (recorded, not re-decided)."""
+    if not snap:
+        return dict(extra or {})
+    trade, entry = cfg["trade"], cfg["thresholds"]["entry"]
+    close = snap.get("close") or 0.0
+    out: dict[str, Any] = {
+        "adx": {"value": snap.get("adx"), "threshold": entry["min_adx"], "op": ">="},
+        "adx_slope": {"value": snap.get("adx_slope")},
+        "ema_alignment": {"ema_fast": snap.get("ema_fast"), "ema_slow": snap.get("ema_slow"),
+                          "bullish": bool(snap.get("ema_fast", 0) > snap.get("ema_slow", 0))},
+        "ema_macro": {"value": snap.get("ema_macro"), "close": close},
+        "rsi": {"value": snap.get("rsi")},
+        "macd_hist": {"value": snap.get("macd_hist"), "prev": snap.get("prev_macd_hist"),
+                      "mode": entry["macd_hist_entry_mode"]},
+        "stoch_rsi_k": {"value": snap.get("stoch_rsi_k")},
+        "extension": {"value": abs(close - snap["ema_fast"]) / snap["ema_fast"] if snap.get("ema_fast") else None,
+                      "threshold": entry["max_dist_ema_fast"], "op": "<="},
+        "atr_pct": {"value": (snap.get("atr") or 0.0) / close if close else None,
+                    "threshold": trade["min_atr_pct"], "op": "floor"},
+        "bb_width_ratio": {"value": snap.get("bb_width_ratio")},
+        "volume": {"value": snap.get("volume"), "vol_sma": snap.get("vol_sma"), "trend": snap.get("vol_trend")},
+        "entry_min_confidence": trade["entry_min_confidence"],
+        "bar_t": snap.get("t"),
+    }  # fmt: skip
+    out.update(extra or {})
+    return out
+
+
+def state_digest(kernel_state: str, paper_state: str) -> str:
+    return hashlib.sha256((kernel_state + "\n" + paper_state).encode()).hexdigest()
+
+
+# ---- the engine --------------------------------------------------------------------------------
+
+
+class UnifiedEngine:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        hub: MarketDataHub,
+        strategy: StrategyManager,
+        risk: RiskManager,
+        db: TradingDB,
+        meta: Meta,
+        *,
+        alert: Callable[[str, str], None],
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.s = settings
+        self.hub = hub
+        self.strategy = strategy
+        self.risk = risk
+        self.db = db
+        self.meta = meta
+        self.alert = alert
+        self.notifier = notifier or Notifier({})
+        self.loops = 0
+        self.errors = 0
+        self.last_loop_s = 0.0
+        self.last_t: dict[str, int] = {}
+        self.snaps: dict[str, dict[str, Any]] = {}
+        self.watchlist: list[str] = []
+        self.shadow = None
+        self.orch: KernelOrchestrator | None = None
+        self.paper: PaperTrader | None = None
+        self.mids: dict[str, float] = {}
+        self.restored_digest: str | None = None
+        self._entries_this_loop = 0
+        self._decision_seq = 0
+        self._stop = threading.Event()
+
+    # ---- setup ----------------------------------------------------------------------------
+    def _cfg(self, symbol: str | None = None) -> dict[str, Any]:
+        return self.strategy.merged(symbol)
+
+    def resolve_watchlist(self) -> list[str]:
+        exclude = set(self._cfg().get("watchlist_exclude", []))
+        wanted = list(self.s.symbols) if self.s.symbols else self.hub.top_by_volume(self.s.top_n, exclude)
+        missing = [s for s in wanted if s not in self.meta]
+        if missing:
+            log.warning("not listed by the venue, skipped: %s", ",".join(missing))
+        out = [s for s in wanted if s in self.meta and s not in exclude]
+        if not out:
+            raise SystemExit(
+                "the watchlist is empty (AI_QUANT_SYMBOLS, watchlist_exclude and the venue's meta)"
+            )
+        return out
+
+    def startup(self) -> None:
+        self.watchlist = self.resolve_watchlist()
+        base = self._cfg()
+        per = {s: self._cfg(s) for s in self.watchlist}
+        mode = KernelMode.SHADOW if self.s.kernel_mode == "shadow" else KernelMode.KERNEL_ONLY
+        recorder = None
+        if mode is KernelMode.SHADOW:
+            from strategy.shadow_mode import ShadowDecision, ShadowDecisionTracker
+
+            tracker = ShadowDecisionTracker(on_alert=lambda m: self.alert("shadow", m))
+            self.shadow = tracker  # type: ignore[assignment]
+
+            def recorder(decision: Any, ref: tuple[str, str], inputs: Mapping[str, Any]) -> None:
+                from strategy.kernel_orchestrator import CONFIDENCE_NAMES, SIGNAL_NAMES
+
+                k = ShadowDecision(SIGNAL_NAMES[decision.signal], CONFIDENCE_NAMES[decision.confidence])
+                tracker.record(decision.symbol, decision.t, k, ShadowDecision(*ref), inputs)
+
+        self.orch = KernelOrchestrator(
+            base, per, initial_cash=self.s.paper_balance, fill_mode="external", mode=mode,
+            shadow_recorder=recorder,
+        )  # fmt: skip
+        trade = base["trade"]
+        self.paper = PaperTrader(
+            self.meta, self.s.paper_balance, taker_fee_bps=float(trade["taker_fee_bps"]),
+            slippage_bps=float(trade["slippage_bps"]), use_bbo=bool(trade["use_bbo_for_fills"]),
+        )  # fmt: skip
+        self.risk.set_limits(RiskLimits.from_config(base, **self.s.risk_overrides))
+        self._restore()
+        self.db.config_id = self.strategy.config_id
+        self.db.audit(
+            "ENGINE_START",
+            data={"mode": self.s.mode, "symbols": self.watchlist, "config_id": self.strategy.config_id,
+                  "version": self.s.version, "restored": self.restored_digest is not None,
+                  "state_digest": self.restored_digest, "kill": self.risk.status.label()},
+        )  # fmt: skip
+        log.info(
+            "paper engine: %d symbols (%s), interval %s, config_id %s, kill %s",
+            len(self.watchlist), ",".join(self.watchlist[:10]) + ("..." if len(self.watchlist) > 10 else ""),
+            self.strategy.interval, self.strategy.config_id[:12], self.risk.status.label(),
+        )  # fmt: skip
+
+    def _restore(self) -> None:
+        assert self.orch is not None and self.paper is not None
+        k, p, lt = self.db.get("kernel_state"), self.db.get("paper_account"), self.db.get("last_bar_t")
+        if not (k and p and lt):
+            return
+        self.orch.kernel.load_state(k)
+        self.paper.load_json(p)
+        self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
+        self.loops = int(self.db.get("loops") or 0)
+        self.restored_digest = state_digest(k, p)
+        for s in self.watchlist:
+            snap = self.orch.kernel.snapshot_json(s)
+            if snap:
+                self.snaps[s] = json.loads(snap)
+        log.info(
+            "restored state: %d open positions, cash %.2f, %d loops, digest %s",
+            len(self.paper.positions), self.paper.balance, self.loops, self.restored_digest[:12],
+        )  # fmt: skip
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def loop_s(self) -> float:
+        return float(self.s.loop_s or self._cfg()["engine"]["loop_target_s"])
+
+    def run(self, max_loops: int = 0) -> None:
+        while not self._stop.is_set() and (max_loops <= 0 or self.loops < max_loops):
+            t0 = time.monotonic()
+            self.run_once()
+            self._stop.wait(max(0.0, self.loop_s() - (time.monotonic() - t0)))
+
+    def run_once(self) -> LoopReport:
+        assert self.orch is not None and self.paper is not None
+        t0 = time.perf_counter()
+        self.loops += 1
+        rep = LoopReport(self.loops, 0)
+        self.risk.poll_kill_file()
+        self._poll_config()
+        try:
+            rep.now_ms = now = self.hub.now_ms()
+            with self.db.tx():
+                self._entries_this_loop = 0
+                self._step(now, rep)
+                self.db.put("loops", str(self.loops))
+        except Exception as exc:
+            self.errors += 1
+            rep.error = f"{type(exc).__name__}: {exc}"[:300]
+            log.exception("loop %d failed; state rolled back to the last commit", self.loops)
+            self.alert("loop_error", f"loop {self.loops} failed: {type(exc).__name__}")
+            self._reload_after_error()
+        else:
+            if rep.bars or rep.fills:
+                self._write_state_file()
+        rep.seconds = self.last_loop_s = time.perf_counter() - t0
+        self._heartbeat(rep)
+        return rep
+
+    def _reload_after_error(self) -> None:
+        """Undo the in-memory effects of a failed loop: the DB holds the last good state."""
+        assert self.orch is not None and self.paper is not None
+        k, p, lt = self.db.get("kernel_state"), self.db.get("paper_account"), self.db.get("last_bar_t")
+        if k and p and lt:
+            self.orch.kernel.load_state(k)
+            self.paper.load_json(p)
+            self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
+        else:  # nothing committed yet: start again from scratch
+            self.last_t = {}
+            self.startup_kernel_reset()
+
+    def startup_kernel_reset(self) -> None:
+        base = self._cfg()
+        self.orch = KernelOrchestrator(
+            base, {s: self._cfg(s) for s in self.watchlist}, initial_cash=self.s.paper_balance,
+            fill_mode="external",
+        )  # fmt: skip
+        assert self.paper is not None
+        self.paper.balance, self.paper.positions = self.s.paper_balance, {}
+
+    def _poll_config(self) -> None:
+        assert self.orch is not None
+        out = self.strategy.poll(self.watchlist)
+        if out.event.status == "invalid":
+            self.db.audit("CONFIG_REJECTED", level="WARNING", data={"error": str(out.event.error)[:2000]})
+            return
+        if not out.applied:
+            return
+        for s in out.symbols:
+            self.orch.kernel.set_symbol_config(s, json.dumps(self._cfg(s)))
+        self.risk.set_limits(RiskLimits.from_config(self._cfg(), **self.s.risk_overrides))
+        self.db.config_id = self.strategy.config_id
+        self.db.audit(
+            "CONFIG_RELOADED",
+            data={"config_id": self.strategy.config_id, "changed": list(out.event.changed_keys)[:50],
+                  "restart_required": list(out.event.restart_required)},
+        )  # fmt: skip
+
+    def _step(self, now: int, rep: LoopReport) -> None:
+        assert self.orch is not None and self.paper is not None
+        warmup = not self.last_t
+        lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
+        bars: list[Bar] = []
+        for s in self.watchlist:
+            if self.hub.due(self.last_t.get(s), now):
+                bars.extend(self.hub.closed_bars(s, self.last_t.get(s), now, lookback))
+        bars.sort(key=lambda b: (b.t, b.symbol))
+        rep.bars = len(bars)
+        need_mids = bool(bars) or bool(self.paper.positions)
+        self.mids = self.hub.mids(self.watchlist) if need_mids else self.mids
+        step = self.hub.interval_ms
+        last_of = {b.symbol: n for n, b in enumerate(bars)}
+        i = 0
+        while i < len(bars):
+            t = bars[i].t
+            while i < len(bars) and bars[i].t == t:
+                b = bars[i]
+                res = self.orch.on_candle(b)
+                self.last_t[b.symbol] = b.t
+                if not warmup or last_of[b.symbol] == i:
+                    snap = self.orch.kernel.snapshot_json(b.symbol)
+                    if snap:
+                        self.snaps[b.symbol] = json.loads(snap)
+                if not warmup and res.intents:  # liquidations
+                    self._execute(res.intents, now, rep, phase="liquidation", entries_ok=False)
+                i += 1
+            res = self.orch.evaluate(t + step, self._equity())
+            if warmup:
+                continue
+            fresh = t + step >= now - self.s.stale_bars * step
+            self._execute(res.intents, now, rep, phase="bar", entries_ok=fresh)
+            self._record_blocked(res.blocked, now, rep)
+            if fresh:
+                self._record_signals({b.symbol for b in bars if b.t == t}, now)
+        if not warmup:
+            self._sub_bar_exits(now, rep)
+            self._funding(now)
+        self.risk.update_equity(self._equity(), now)
+        self._persist(now)
+
+    # ---- execution ----------------------------------------------------------------------------
+    def _equity(self) -> float:
+        assert self.paper is not None
+        return self.paper.equity(self.mids)
+
+    def _account(self) -> AccountView:
+        assert self.paper is not None
+        return AccountView(
+            equity=self._equity(), open_symbols=frozenset(self.paper.positions),
+            total_notional_usd=self.paper.total_notional(self.mids), total_margin_usd=self.paper.total_margin(),
+        )  # fmt: skip
+
+    def _execute(
+        self, intents: Sequence[bt_runtime.Intent], now: int, rep: LoopReport, *, phase: str, entries_ok: bool
+    ) -> None:
+        limit = int(self._cfg()["trade"]["max_entry_orders_per_loop"])
+        breadth = breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps})
+        for it in intents:
+            closing = bool(it.reduce_only)
+            side = it.side
+            extra: dict[str, Any] = {"breadth_pct": breadth, "score": it.score, "kernel_reason": it.reason}
+            if not closing:
+                if not entries_ok:
+                    self._decide(it, now, "rejected", "stale_bar", extra, phase)
+                    rep.blocked += 1
+                    continue
+                if limit and self._entries_this_loop >= limit:
+                    self._decide(it, now, "blocked", "max_entry_orders_per_loop", extra, phase)
+                    rep.blocked += 1
+                    continue
+                regime = regime_action(
+                    it.side, breadth, self._cfg(it.symbol)["market_regime"], self.snaps.get("BTC")
+                )
+                extra["regime"] = regime
+                if regime.startswith("block:"):
+                    self._decide(it, now, "blocked", regime[6:], extra, phase)
+                    rep.blocked += 1
+                    continue
+                if regime == "reverse":
+                    side = "short" if it.side == "long" else "long"
+            req = OrderRequest(it.symbol, "exit" if closing else "entry", it.notional_usd,
+                               it.notional_usd / max(1.0, it.leverage))  # fmt: skip
+            verdict = self.risk.check(req, self._account())
+            extra["risk"] = {
+                "allowed": verdict.allowed,
+                "reason": verdict.reason,
+                "kill": self.risk.status.label(),
+            }
+            if not verdict.allowed:
+                self._decide(it, now, "blocked", verdict.reason, extra, phase)
+                rep.blocked += 1
+                continue
+            self._fill(it, side, now, rep, extra, phase)
+
+    def _quote(self, symbol: str, fallback: float) -> Quote:
+        mid = self.mids.get(symbol) or fallback
+        bid, ask = self.hub.bbo(symbol) if self._cfg(symbol)["trade"]["use_bbo_for_fills"] else (None, None)
+        return Quote(symbol, mid, bid, ask)
+
+    def _fill(
+        self, it: bt_runtime.Intent, side: str, now: int, rep: LoopReport, extra: dict[str, Any], phase: str
+    ) -> None:
+        assert self.paper is not None and self.orch is not None
+        spec = OrderSpec(
+            it.symbol, side == "long", it.quantity, bool(it.reduce_only), leverage=it.leverage,
+            confidence=it.confidence, intent_id=it.intent_id, reason_code=it.reason_code, kind=it.kind,
+            ref_price=it.price,
+        )  # fmt: skip
+        quote = self._quote(it.symbol, it.price)
+        out = self.paper.execute(spec, quote, now, self.mids)
+        if isinstance(out, FillRejected):
+            rep.rejected += 1
+            self._decide(it, now, "rejected", out.reason, extra, phase)
+            return
+        self._after_fill(it, out, extra, phase)
+        rep.fills += 1
+        if not spec.reduce_only:
+            self._entries_this_loop += 1
+
+    def _after_fill(self, it: bt_runtime.Intent, f: PaperFill, extra: dict[str, Any], phase: str) -> None:
+        assert self.orch is not None and self.paper is not None
+        self.orch.kernel.apply_fill(
+            f.symbol, "buy" if f.is_buy else "sell", f.size, f.price, f.fee, f.ts_ms,
+            f.confidence if f.confidence in CONF_RANK else "medium", max(1.0, f.leverage), f.intent_id,
+        )  # fmt: skip
+        drift = abs(self.orch.kernel.cash - self.paper.balance)
+        if drift > 1e-6 * max(1.0, abs(self.paper.balance)):
+            log.warning(
+                "kernel cash %.6f differs from paper cash %.6f", self.orch.kernel.cash, self.paper.balance
+            )
+        self.risk.record_slippage(f.slippage_bps)
+        pos = json.loads(self.orch.kernel.positions_json()).get(f.symbol, {})
+        trade_id = self.db.insert_trade(
+            TradeRow(
+                ts_ms=f.ts_ms, symbol=f.symbol, type=f.position_side.upper(), action=f.action, price=f.price,
+                size=f.size, notional=f.notional, fill_hash=f.fill_hash, fill_tid=f.fill_tid, reason=it.reason,
+                reason_code=f.reason_code, confidence=f.confidence, pnl=f.pnl, fee_usd=f.fee,
+                fee_rate=self.paper.taker_fee_bps / 10_000, balance=f.balance_after,
+                entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
+                meta={"intent_id": f.intent_id, "kind": it.kind, "ref_price": f.ref_price,
+                      "slippage_bps": round(f.slippage_bps, 4), "score": it.score},
+            )
+        )  # fmt: skip
+        extra["fill"] = {
+            "price": f.price,
+            "size": f.size,
+            "fee": f.fee,
+            "pnl": f.pnl,
+            "slippage_bps": f.slippage_bps,
+        }
+        self._decide(it, f.ts_ms, "executed", "", extra, phase, trade_id=trade_id, action=f.action)
+        log.info(
+            "fill %s %s %s %.6g @ %.6g fee %.4f pnl %+.4f (%s)",
+            f.action, f.position_side, f.symbol, f.size, f.price, f.fee, f.pnl, f.reason_code,
+        )  # fmt: skip
+
+    def _decide(
+        self, it: bt_runtime.Intent, now: int, status: str, why: str, extra: Mapping[str, Any], phase: str,
+        *, trade_id: int | None = None, action: str = "",
+    ) -> None:  # fmt: skip
+        self._decision_seq += 1
+        event_type = "exit_check" if it.reduce_only else "entry_signal"
+        gates = gate_values(self.snaps.get(it.symbol), self._cfg(it.symbol), {
+            "confidence": {"value": it.confidence, "rank": CONF_RANK.get(it.confidence)},
+            **extra,
+        })  # fmt: skip
+        self.db.insert_decision(
+            DecisionRow(
+                id=f"{now}-{self.loops}-{it.intent_id}-{self._decision_seq}", timestamp_ms=now, symbol=it.symbol,
+                event_type=event_type, status=status, decision_phase=phase, intent_id=it.intent_id,
+                trade_id=trade_id, action_taken=action or it.kind, rejection_reason=why,
+                reason_code=it.reason_code,
+                gates=gates,
+                context={"side": it.side, "quantity": it.quantity, "price": it.price, "notional": it.notional_usd,
+                         "leverage": it.leverage, "kernel_reason": it.reason},
+            )
+        )  # fmt: skip
+
+    def _record_blocked(self, blocked: Sequence[tuple[str, str]], now: int, rep: LoopReport) -> None:
+        for sym, code in blocked:
+            self._decision_seq += 1
+            self.db.insert_decision(
+                DecisionRow(
+                    id=f"{now}-{self.loops}-b-{self._decision_seq}", timestamp_ms=now, symbol=sym,
+                    event_type="gate_block", status="blocked", decision_phase="kernel", reason_code=code,
+                    rejection_reason=code, gates=gate_values(self.snaps.get(sym), self._cfg(sym)),
+                )
+            )  # fmt: skip
+
+    def _record_signals(self, symbols: set[str], now: int) -> None:
+        assert self.orch is not None
+        for s in sorted(symbols):
+            d = self.orch.kernel.last_decision(s)
+            if d is None or d[0] == 0:
+                continue
+            snap = self.snaps.get(s, {})
+            sig = "BUY" if d[0] > 0 else "SELL"
+            conf = {0: "low", 1: "medium", 2: "high"}.get(d[1], "?")
+            self.db.insert_signal(now, s, sig, conf, float(snap.get("close") or 0.0), snap)
+
+    def _sub_bar_exits(self, now: int, rep: LoopReport) -> None:
+        assert self.orch is not None and self.paper is not None
+        for sym in sorted(self.paper.positions):
+            mid = self.mids.get(sym)
+            if not mid:
+                continue
+            res = self.orch.on_mid(sym, mid, now)
+            if res.intents:
+                self._execute(res.intents, now, rep, phase="mid", entries_ok=False)
+
+    def _funding(self, now: int) -> None:
+        assert self.orch is not None and self.paper is not None
+        for sym, pos in sorted(self.paper.positions.items()):
+            if not self._cfg(sym)["trade"]["enable_funding"]:
+                continue
+            if now // HOUR_MS <= pos.last_funding_ms // HOUR_MS:
+                continue
+            mark = self.mids.get(sym) or pos.entry_price
+            for t, rate in self.hub.funding_history(sym, pos.last_funding_ms + 1, now):
+                if t <= pos.last_funding_ms or t > now:
+                    continue
+                paid = self.paper.apply_funding(sym, rate, mark, t)
+                self.orch.on_funding(sym, rate, mark, t)
+                self.db.insert_trade(
+                    TradeRow(
+                        ts_ms=t, symbol=sym, type=pos.side.upper(), action="FUNDING", price=mark, size=pos.size,
+                        notional=pos.size * mark, fill_hash=f"funding|{sym}|{t}", fill_tid=0, pnl=paid,
+                        reason="funding", reason_code="funding", balance=self.paper.balance,
+                        leverage=pos.leverage, margin_used=pos.margin_used, meta={"rate": rate},
+                    )
+                )  # fmt: skip
+            pos.last_funding_ms = max(pos.last_funding_ms, now // HOUR_MS * HOUR_MS)
+
+    def _persist(self, now: int) -> None:
+        assert self.orch is not None and self.paper is not None
+        kpos = json.loads(self.orch.kernel.positions_json())
+        rows = []
+        for sym, p in sorted(self.paper.positions.items()):
+            k = kpos.get(sym, {})
+            rows.append(
+                PositionRow(
+                    symbol=sym, side=p.side, size=p.size, entry_price=p.entry_price, leverage=p.leverage,
+                    margin_used=p.margin_used, trailing_sl=k.get("trailing_sl"), last_funding_time=p.last_funding_ms,
+                    adds_count=p.adds, tp1_taken=bool(k.get("tp1_taken")), last_add_time=p.last_add_ms or None,
+                    entry_adx_threshold=k.get("entry_adx_threshold"),
+                )
+            )  # fmt: skip
+        self.db.replace_positions(rows, now)
+        self.db.put("kernel_state", self.orch.kernel.save_state())
+        self.db.put("paper_account", self.paper.to_json())
+        self.db.put("last_bar_t", json.dumps(self.last_t, sort_keys=True))
+
+    def _write_state_file(self) -> None:
+        if self.s.state_file is None or self.orch is None:
+            return
+        try:
+            self.orch.save_state(self.s.state_file)
+        except OSError as exc:
+            log.warning("kernel state file not written: %s", exc)
+
+    # ---- heartbeat -----------------------------------------------------------------------------
+    def heartbeat(self) -> Heartbeat:
+        assert self.paper is not None
+        shadow = self.shadow.stats().agreement if self.shadow is not None else None
+        return Heartbeat(
+            mode=self.s.mode, loops=self.loops, errors=self.errors, symbols=len(self.watchlist),
+            open_positions=len(self.paper.positions), loop_s=self.last_loop_s, kill=self.risk.status.label(),
+            kill_reason=self.risk.status.reason, strategy_mode=self.strategy.strategy_mode,
+            config_id=self.strategy.config_id, version=self.s.version, equity=self._equity(),
+            breadth_pct=breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps}),
+            shadow_agreement=shadow, slippage_median_bps=self.risk.slippage_median_bps(),
+            data_source=self.hub.stats.last,
+        )  # fmt: skip
+
+    def _heartbeat(self, rep: LoopReport) -> None:
+        line = self.heartbeat().line()
+        log.info("%s%s", line, f" error={rep.error}" if rep.error else "")
+        try:
+            self.db.log(line)
+        except Exception as exc:
+            log.warning("heartbeat not stored: %s", type(exc).__name__)
+        if not rep.error:
+            self.notifier.ready(line)
+        self.notifier.watchdog()
+        self.notifier.status(line)
+
+
+__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "breadth_pct", "gate_values", "regime_action"]

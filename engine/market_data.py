@@ -1,0 +1,189 @@
+"""MarketDataHub: closed candles, mids and books for the daemon, from the best source available.
+
+Candles: the WS sidecar first (it confirms the newest closed bar; its candle DB is read
+read-only), then the candle SQLite DB (``candles_{interval}.db``, read-only), then the venue's
+REST ``candleSnapshot``. A source that does not hold the newest closed bar is skipped for that
+symbol. Mids and BBO: the sidecar, else REST ``allMids`` / ``l2Book``.
+
+The hub never fetches when nothing can have changed: :meth:`due` says whether a symbol's next bar
+has closed by the venue clock, from the last bar time alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strategy.kernel_orchestrator import Bar
+
+log = logging.getLogger("engine.market_data")
+
+SNAPSHOT_CAP = 5000  # bars per candleSnapshot answer
+
+
+@dataclass
+class SourceStats:
+    sidecar: int = 0
+    sqlite: int = 0
+    rest: int = 0
+    errors: int = 0
+    last: str = ""
+
+
+@dataclass
+class MarketDataHub:
+    info: Any  # hyperliquid.info.Info
+    interval: str
+    interval_ms: int
+    candles_dir: Path | None = None
+    sidecar: Any = None  # exchange.sidecar.SidecarClient or None
+    use_venue_clock: bool = True
+    stats: SourceStats = field(default_factory=SourceStats)
+
+    # ---- clock -------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        """The venue's clock (the local exchange may run faster than real time), else ours."""
+        if self.use_venue_clock:
+            try:
+                st = self.info.post("/info", {"type": "exchangeStatus"})
+                if isinstance(st, dict) and isinstance(st.get("time"), int):
+                    return int(st["time"])
+            except Exception as exc:
+                log.debug("exchangeStatus failed: %s", type(exc).__name__)
+        return int(time.time() * 1000)
+
+    def last_closed_open_time(self, now_ms: int) -> int:
+        """Open time of the newest bar that has closed at ``now_ms``."""
+        return (now_ms // self.interval_ms) * self.interval_ms - self.interval_ms
+
+    def due(self, last_t: int | None, now_ms: int) -> bool:
+        return last_t is None or last_t < self.last_closed_open_time(now_ms)
+
+    # ---- candles -----------------------------------------------------------------------------
+    def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
+        """Closed bars newer than ``last_t`` (or the last ``warmup_bars`` when None), oldest first."""
+        newest = self.last_closed_open_time(now_ms)
+        if last_t is not None and last_t >= newest:
+            return []
+        want = warmup_bars if last_t is None else min(SNAPSHOT_CAP, (newest - last_t) // self.interval_ms + 1)
+        for name, fetch in (
+            ("sidecar", self._from_sidecar),
+            ("sqlite", self._from_sqlite),
+            ("rest", self._from_rest),
+        ):
+            try:
+                bars = fetch(symbol, last_t, newest, want)
+            except Exception as exc:
+                self.stats.errors += 1
+                log.debug("%s candles for %s failed: %s", name, symbol, type(exc).__name__)
+                continue
+            if bars is not None and bars and bars[-1].t >= newest:
+                setattr(self.stats, name, getattr(self.stats, name) + 1)
+                self.stats.last = name
+                return bars
+        return []
+
+    @staticmethod
+    def _keep(rows: Iterable[Bar], last_t: int | None, newest: int, want: int) -> list[Bar]:
+        out = [b for b in rows if (last_t is None or b.t > last_t) and b.t <= newest]
+        return out[-want:] if want > 0 else out
+
+    def _from_sidecar(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar] | None:
+        if self.sidecar is None or self.candles_dir is None:
+            return None
+        times = self.sidecar.get_last_closed_candle_times(symbol, self.interval)
+        if times.t is None or times.t < newest:
+            return None
+        return self._read_db(symbol, last_t, newest, want)
+
+    def _from_sqlite(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar] | None:
+        if self.candles_dir is None:
+            return None
+        return self._read_db(symbol, last_t, newest, want)
+
+    def _read_db(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar]:
+        from exchange.sidecar import read_candles
+
+        rows = read_candles(self.candles_dir or Path("."), symbol, self.interval, limit=want + 2)
+        bars = (Bar(symbol, c.t, c.o, c.h, c.low, c.c, c.v) for c in rows)
+        return self._keep(bars, last_t, newest, want)
+
+    def _from_rest(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar]:
+        start = (last_t + 1) if last_t is not None else newest - (want - 1) * self.interval_ms
+        raw = self.info.candles_snapshot(symbol, self.interval, start, newest + self.interval_ms)
+        bars = (
+            Bar(
+                symbol, int(c["t"]), float(c["o"]), float(c["h"]), float(c["l"]), float(c["c"]), float(c["v"])
+            )
+            for c in raw
+        )
+        return self._keep(bars, last_t, newest, want)
+
+    # ---- prices ------------------------------------------------------------------------------
+    def mids(self, symbols: Iterable[str]) -> dict[str, float]:
+        wanted = set(symbols)
+        if self.sidecar is not None:
+            try:
+                m = self.sidecar.get_mids(sorted(wanted))
+                got = {s: float(p) for s, p in m.mids.items() if s in wanted}
+                if got.keys() >= wanted:
+                    return got
+            except Exception as exc:
+                log.debug("sidecar mids failed: %s", type(exc).__name__)
+        raw = self.info.all_mids()
+        return {s: float(p) for s, p in raw.items() if s in wanted}
+
+    def bbo(self, symbol: str) -> tuple[float | None, float | None]:
+        """(bid, ask) or (None, None)."""
+        if self.sidecar is not None:
+            try:
+                b = self.sidecar.get_bbo(symbol, max_age_s=30.0)
+                if b is not None and b.bid and b.ask:
+                    return float(b.bid), float(b.ask)
+            except Exception as exc:
+                log.debug("sidecar bbo failed: %s", type(exc).__name__)
+        try:
+            book = self.info.l2_snapshot(symbol)
+            levels = book.get("levels") if isinstance(book, dict) else None
+            if levels and levels[0] and levels[1]:
+                return float(levels[0][0]["px"]), float(levels[1][0]["px"])
+        except Exception as exc:
+            log.debug("l2Book for %s failed: %s", symbol, type(exc).__name__)
+        return None, None
+
+    def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        raw = self.info.funding_history(symbol, start_ms, end_ms)
+        return sorted((int(r["time"]), float(r["fundingRate"])) for r in raw)
+
+    def top_by_volume(self, n: int, exclude: Iterable[str] = ()) -> list[str]:
+        meta, ctxs = self.info.meta_and_asset_ctxs()
+        skip = set(exclude)
+        vols = []
+        for asset, ctx in zip(meta["universe"], ctxs, strict=False):
+            if asset.get("isDelisted") or asset["name"] in skip:
+                continue
+            vols.append((float(ctx.get("dayNtlVlm") or 0.0), asset["name"]))
+        vols.sort(key=lambda x: (-x[0], x[1]))
+        return [name for _, name in vols[:n]]
+
+
+def connect_sidecar(sock: Path | None, timeout_s: float = 2.0) -> Any:
+    """A connected sidecar client, or None when no sidecar answers on ``sock``."""
+    if sock is None or not sock.exists():
+        return None
+    try:
+        from exchange.sidecar import SidecarClient
+
+        client = SidecarClient(sock, timeout=timeout_s)
+        client.health()
+        return client
+    except Exception as exc:
+        log.info("WS sidecar not available at %s (%s); using the candle DB / REST", sock, type(exc).__name__)
+        return None
+
+
+__all__ = ["MarketDataHub", "SourceStats", "connect_sidecar"]

@@ -1,0 +1,93 @@
+"""StrategyManager: the daemon's current strategy config, hot-reloaded from the YAML.
+
+A thin layer over ``engine.config.ConfigWatcher`` (stat-only polling, full validation, last good
+config kept). It adds what the daemon needs: an alert and an audit line when an edit is rejected,
+a warning when a key that needs a restart changed (``engine.interval``: the running interval stays
+in force), and the set of symbols whose kernel config must be replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.config import ConfigWatcher, LoadedConfig, ReloadEvent
+
+log = logging.getLogger("engine.strategy_manager")
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    event: ReloadEvent
+    symbols: tuple[str, ...] = ()  # symbols whose config must be pushed to the kernel
+
+    @property
+    def applied(self) -> bool:
+        return self.event.status == "reloaded"
+
+
+class StrategyManager:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        mode: str = "paper",
+        strategy_mode: str | None = None,
+        alert: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.watcher = ConfigWatcher(path, mode=mode, strategy_mode=strategy_mode)
+        self.alert = alert or (lambda kind, msg: log.warning("%s: %s", kind, msg))
+        self.interval: str = str(self.base.merged["engine"]["interval"])
+        self.reloads = 0
+        self.rejected = 0
+
+    @property
+    def path(self) -> Path:
+        return self.watcher.path
+
+    @property
+    def base(self) -> LoadedConfig:
+        return self.watcher.get(None)
+
+    @property
+    def config_id(self) -> str:
+        return self.base.config_id
+
+    @property
+    def strategy_mode(self) -> str:
+        return self.watcher.strategy_mode or ""
+
+    def get(self, symbol: str | None = None) -> LoadedConfig:
+        return self.watcher.get(symbol)
+
+    def merged(self, symbol: str | None = None) -> dict[str, Any]:
+        return self.watcher.get(symbol).merged
+
+    def poll(self, watchlist: Iterable[str]) -> ReloadOutcome:
+        """Check the file (each loop). Never raises on a bad file."""
+        ev = self.watcher.poll()
+        if ev.status == "invalid":
+            self.rejected += 1
+            err = str(ev.error) if ev.error is not None else "invalid config"
+            self.alert(
+                "config_rejected", f"config edit rejected, last good config {self.config_id[:12]} kept: {err}"
+            )
+            return ReloadOutcome(ev)
+        if ev.status != "reloaded":
+            return ReloadOutcome(ev)
+        self.reloads += 1
+        if ev.restart_required:
+            keys = ", ".join(ev.restart_required)
+            self.alert(
+                "config_restart_required",
+                f"{keys} changed in {self.path}; it takes effect only after a restart"
+                f" (running on {self.interval})",
+            )
+        log.info("config reloaded: %s (config_id %s)", ", ".join(ev.changed_keys[:10]), self.config_id[:12])
+        return ReloadOutcome(ev, tuple(sorted(set(watchlist))))
+
+
+__all__ = ["ReloadOutcome", "StrategyManager"]
