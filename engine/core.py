@@ -224,7 +224,7 @@ class UnifiedEngine:
         if mode is KernelMode.SHADOW:
             from strategy.shadow_mode import ShadowDecision, ShadowDecisionTracker
 
-            tracker = ShadowDecisionTracker(on_alert=lambda m: self.alert("shadow", m))
+            tracker = ShadowDecisionTracker(on_alert=lambda a: self.alert("shadow", a.message))
             self.shadow = tracker  # type: ignore[assignment]
 
             def recorder(decision: Any, ref: tuple[str, str], inputs: Mapping[str, Any]) -> None:
