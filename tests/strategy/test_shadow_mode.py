@@ -1,4 +1,4 @@
-"""ShadowDecisionTracker, the orchestrator's SHADOW mode, and the reference exit checks."""
+"""ShadowDecisionTracker, and the orchestrator's SHADOW mode on real bars."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from strategy import mei_alpha_v1 as ref
 from strategy.kernel_orchestrator import Bar, Decision, KernelMode, KernelOrchestrator
-from strategy.shadow_mode import ShadowDecision, ShadowDecisionTracker
+from strategy.mei_alpha_v1 import Confidence, Signal
+from strategy.shadow_mode import ShadowAlert, ShadowDecision, ShadowDecisionTracker
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -19,53 +19,139 @@ BUY = ShadowDecision("buy", "high")
 SELL = ShadowDecision("sell", "medium")
 
 
-def test_rolling_window_and_single_alert_per_crossing() -> None:
-    alerts: list[str] = []
+def test_window_rolls_off_old_decisions() -> None:
+    tr = ShadowDecisionTracker(window=10, min_decisions=1, threshold=0.0)
+    for i in range(3):
+        tr.record("BTC", i, BUY, SELL)
+    assert tr.stats().window_agreement == pytest.approx(0.0)
+    for i in range(7):
+        tr.record("BTC", 10 + i, BUY, BUY)
+    s = tr.stats()
+    assert s.window_decisions == 10 and s.window_agreement == pytest.approx(0.7)
+    for i in range(3):  # the three disagreements leave the window one by one
+        tr.record("BTC", 20 + i, BUY, BUY)
+        assert tr.stats().window_agreement == pytest.approx(0.8 + 0.1 * i)
+    s = tr.stats()
+    assert s.window_decisions == 10 and s.window_agreement == 1.0
+    assert s.decisions == 13 and s.disagreements == 3, "lifetime counts are not windowed"
+
+
+def test_alert_fires_once_per_crossing() -> None:
+    alerts: list[ShadowAlert] = []
     tr = ShadowDecisionTracker(window=100, threshold=0.95, on_alert=alerts.append, min_decisions=10)
     for i in range(100):
         tr.record("BTC", i, BUY, BUY)
-    assert tr.stats().agreement == 1.0 and not alerts
-    for i in range(6):  # 94% agreement: one alert, not six
+    assert tr.stats().window_agreement == 1.0 and not alerts
+    for i in range(5):  # 95%: at the threshold, not below it
         tr.record("BTC", 100 + i, BUY, SELL)
-    assert len(alerts) == 1 and "94.0%" in alerts[0]
-    assert tr.stats().below_threshold
-    for i in range(200):  # disagreements roll out of the window: recovered
+    assert not alerts
+    for i in range(10):  # 94% .. 85%: one alert, not ten
+        tr.record("BTC", 105 + i, BUY, SELL)
+    assert len(alerts) == 1
+    assert alerts[0].agreement == pytest.approx(0.94) and "94.0%" in alerts[0].message
+    assert alerts[0].threshold == 0.95 and alerts[0].window == 100
+    assert tr.stats().below_threshold and tr.stats().alerts == 1
+    for i in range(200):  # disagreements roll out of the window: recovered, no alert
         tr.record("BTC", 200 + i, BUY, BUY)
-    assert tr.stats().agreement == 1.0 and not tr.stats().below_threshold
+    assert not tr.stats().below_threshold and len(alerts) == 1
     for i in range(6):
         tr.record("BTC", 500 + i, BUY, SELL)
     assert len(alerts) == 2, "a new crossing alerts again"
+    assert tr.stats().alerts == 2
 
 
-def test_neutral_confidence_is_ignored_and_last_50_kept() -> None:
+def test_no_alert_before_min_decisions_and_default_threshold() -> None:
+    alerts: list[ShadowAlert] = []
+    tr = ShadowDecisionTracker(on_alert=alerts.append)
+    assert tr.stats().threshold == 0.95 and tr.stats().window_size == 1000
+    tr.record("ETH", 0, BUY, SELL)  # 0% after one decision: too early to alert
+    assert not alerts
+    for i in range(48):
+        tr.record("ETH", i + 1, BUY, BUY)
+    assert not alerts
+    tr.record("ETH", 49, BUY, BUY)  # 50 decisions, 98%: fine
+    assert not alerts
+    for i in range(3):
+        tr.record("ETH", 50 + i, BUY, SELL)  # 49/53 = 92.5%
+    assert len(alerts) == 1
+
+
+def test_failing_alert_callback_does_not_break_recording() -> None:
+    def boom(alert: ShadowAlert) -> None:
+        raise RuntimeError("sink down")
+
+    tr = ShadowDecisionTracker(window=10, min_decisions=1, on_alert=boom)
+    assert tr.record("BTC", 0, BUY, SELL) is False
+    assert tr.stats().alerts == 1
+
+
+def test_neutral_confidence_is_ignored_and_last_50_kept_with_both_inputs() -> None:
     tr = ShadowDecisionTracker(window=1000, keep_disagreements=50)
     assert tr.record("ETH", 0, ShadowDecision("neutral", "low"), ShadowDecision("neutral", "high"))
+    assert not tr.record("ETH", 0, ShadowDecision("buy", "low"), ShadowDecision("buy", "high"))
     for i in range(120):
-        tr.record("ETH", i, BUY, SELL, {"i": i})
-    kept = tr.stats().disagreements
-    assert len(kept) == 50 and kept[0].inputs["i"] == 70 and kept[-1].inputs["i"] == 119
+        tr.record("ETH", i, BUY, SELL, {"i": i, "side": "kernel"}, {"i": i, "side": "reference"})
+    kept = tr.stats().recent_disagreements
+    assert len(kept) == 50 and tr.stats().disagreements == 121
+    assert kept[0].kernel_inputs["i"] == 70 and kept[-1].kernel_inputs["i"] == 119
+    assert kept[-1].kernel_inputs["side"] == "kernel" and kept[-1].reference_inputs["side"] == "reference"
+    assert kept[-1].kernel == BUY and kept[-1].reference == SELL
+    assert [d.seq for d in kept] == sorted(d.seq for d in kept)
+
+
+def test_shared_inputs_are_copied_for_both_sides() -> None:
+    tr = ShadowDecisionTracker()
+    inputs = {"close": 1.0}
+    tr.record("SOL", 5, BUY, SELL, inputs)
+    inputs["close"] = 2.0  # the caller's dict changing later does not alter the record
+    d = tr.stats().recent_disagreements[0]
+    assert d.kernel_inputs == {"close": 1.0} and d.reference_inputs == {"close": 1.0}
+    assert d.symbol == "SOL" and d.t == 5
+
+
+def test_decisions_accept_enums_and_kernel_codes_and_reject_garbage() -> None:
+    assert ShadowDecision(Signal.BUY, Confidence.HIGH) == BUY
+    assert ShadowDecision.from_codes(-1, 1) == SELL
+    assert ShadowDecision.from_codes(0, 0).key() == ("neutral", "")
+    with pytest.raises(ValueError):
+        ShadowDecision("long", "high")
+    with pytest.raises(ValueError):
+        ShadowDecision("buy", "very")
+    with pytest.raises(ValueError):
+        ShadowDecisionTracker(window=0)
+    with pytest.raises(ValueError):
+        ShadowDecisionTracker(threshold=1.5)
 
 
 def test_tracker_is_thread_safe() -> None:
-    tr = ShadowDecisionTracker(window=100_000)
+    alerts: list[ShadowAlert] = []
+    tr = ShadowDecisionTracker(window=100_000, keep_disagreements=50, on_alert=alerts.append)
+    start = threading.Barrier(6)
 
     def work(k: int) -> None:
+        start.wait()
         for i in range(2000):
-            tr.record("SOL", i, BUY, BUY if (i + k) % 4 else SELL)
+            tr.record("SOL", i, BUY, BUY if (i + k) % 4 else SELL, {"k": k})
+            if i % 100 == 0:
+                tr.stats()
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
     stats = tr.stats()
-    assert stats.decisions == 8000 and stats.agreement == pytest.approx(0.75)
+    assert stats.decisions == 12_000 and stats.window_decisions == 12_000
+    assert stats.disagreements == 3000 and stats.window_agreement == pytest.approx(0.75)
+    assert len(stats.recent_disagreements) == 50
+    assert stats.alerts == len(alerts) == 1, "agreement stayed below 95%: exactly one alert"
 
 
 def test_orchestrator_shadow_mode_agrees_on_real_bars() -> None:
     path = DATA / "hyperliquid" / "futures" / "ETH_USDC_USDC-5m-futures.feather"
     if not path.exists():
-        pytest.skip(f"real data not found at {path}")
+        pytest.skip(f"real data not found at {path} (set AI_QUANT_SHARED_DATA)")
     df = pd.read_feather(path).iloc[:1200]
     df["t"] = df["date"].astype("int64") // 1_000_000
     cfg = {
@@ -75,10 +161,7 @@ def test_orchestrator_shadow_mode_agrees_on_real_bars() -> None:
     tracker = ShadowDecisionTracker(window=1000)
 
     def recorder(decision: Decision, reference: tuple[str, str], inputs: dict) -> None:
-        kernel = ShadowDecision(
-            {1: "buy", -1: "sell", 0: "neutral"}[decision.signal],
-            ["low", "medium", "high"][decision.confidence],
-        )
+        kernel = ShadowDecision.from_codes(decision.signal, decision.confidence)
         tracker.record(decision.symbol, decision.t, kernel, ShadowDecision(*reference), inputs)
 
     orch = KernelOrchestrator(cfg, mode=KernelMode.SHADOW, shadow_recorder=recorder)
@@ -87,52 +170,5 @@ def test_orchestrator_shadow_mode_agrees_on_real_bars() -> None:
         orch.evaluate(int(row.t) + 300_000)
     stats = tracker.stats()
     assert stats.decisions == 1199  # the first bar has no previous bar, hence no decision
-    # The reference sees a 1,000-bar window; the kernel has seen everything. Decisions still agree.
-    assert stats.agreement >= 0.999, stats.disagreements[:3]
-
-
-def _snap(**over: float) -> dict[str, float]:
-    s = {
-        "close": 100.0, "atr": 1.0, "adx": 30.0, "adx_slope": 1.0, "atr_slope": 0.0, "bb_width_ratio": 1.2,
-        "rsi": 60.0, "ema_fast": 99.0, "ema_slow": 97.0, "ema_macro": 90.0, "macd_hist": 0.2,
-        "prev_macd_hist": 0.1, "prev2_macd_hist": 0.05, "prev3_macd_hist": 0.0,
-    }  # fmt: skip
-    s.update(over)
-    return s
-
-
-def test_reference_exits_follow_the_spec() -> None:
-    pos = ref.Position(side="long", quantity=10.0, entry=100.0, entry_atr=1.0)
-    d, _ = ref.check_exit(pos, 97.9, _snap())
-    assert d == ref.ExitDecision(1.0, ref.ExitReason.STOP_LOSS)
-    d, tsl = ref.check_exit(pos, 101.5, _snap())
-    assert d is None and tsl == pytest.approx(100.7)
-    d, _ = ref.check_exit(ref.Position("long", 10.0, 100.0, 1.0, trailing_sl=tsl), 100.7, _snap())
-    assert d is not None and d.reason is ref.ExitReason.TRAILING_STOP
-    d, _ = ref.check_exit(ref.Position("long", 10.0, 100.0, 1.0, trailing_sl=103.9), 104.0, _snap())
-    assert d == ref.ExitDecision(0.5, ref.ExitReason.TAKE_PROFIT_PARTIAL)
-    d, _ = ref.check_exit(pos, 99.5, _snap(ema_fast=96.0, adx=10.0))
-    assert d is not None and d.reason is ref.ExitReason.TREND_BREAKDOWN
-    d, _ = ref.check_exit(pos, 99.5, _snap(adx=10.0))
-    assert d is not None and d.reason is ref.ExitReason.ADX_EXHAUSTION
-    d, _ = ref.check_exit(pos, 100.2, _snap(rsi=81.0))
-    assert d is not None and d.reason is ref.ExitReason.RSI_OVEREXTENSION
-    short = ref.Position(side="short", quantity=10.0, entry=100.0, entry_atr=1.0)
-    d, _ = ref.check_exit(short, 102.1, _snap(ema_fast=96.0, ema_slow=97.0))
-    assert d is not None and d.reason is ref.ExitReason.STOP_LOSS
-
-
-def test_analyze_returns_the_last_bar_with_an_audit() -> None:
-    path = DATA / "hyperliquid" / "futures" / "SOL_USDC_USDC-5m-futures.feather"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path}")
-    df = pd.read_feather(path).iloc[:3000]
-    series = ref.analyze_series(df, "SOL")
-    hits = series.index[series["signal"] != 0]
-    assert len(hits) > 0
-    i = int(hits[0])
-    signal, confidence, latest = ref.analyze(df.iloc[: i + 1], "SOL", None)
-    assert signal is (ref.Signal.BUY if series["signal"].iat[i] == 1 else ref.Signal.SELL)
-    assert ref.CONF_RANK[confidence] == series["confidence"].iat[i]
-    assert {g.name for g in latest.gates} >= {"ranging", "anomaly", "adx_above_min", "bullish"}
-    assert latest.values["close"] == pytest.approx(float(df["close"].iat[i]))
+    # The reference sees the orchestrator's bounded history; the kernel has seen everything.
+    assert stats.window_agreement >= 0.999, stats.recent_disagreements[:3]
