@@ -81,14 +81,14 @@ class Disagreement:
 @dataclass(frozen=True)
 class ShadowStats:
     decisions: int  # recorded since construction
-    disagreements: int  # since construction
-    window_size: int  # configured
-    window_decisions: int  # currently in the window
-    window_agreement: float  # agreeing / in window (1.0 when empty)
-    threshold: float
+    window: int  # decisions currently in the rolling window
+    agreement: float  # agreeing / in the window (1.0 when empty)
     below_threshold: bool
     alerts: int
-    recent_disagreements: tuple[Disagreement, ...]  # oldest first
+    disagreements: tuple[Disagreement, ...]  # the most recent ones kept, oldest first
+    disagreement_count: int  # since construction
+    window_size: int  # configured window length
+    threshold: float
 
 
 class ShadowDecisionTracker:
@@ -190,12 +190,12 @@ class ShadowDecisionTracker:
             n = len(self._window)
             return ShadowStats(
                 decisions=self._total,
-                disagreements=self._disagreements,
-                window_size=self._window_size,
-                window_decisions=n,
-                window_agreement=self._agreeing / n if n else 1.0,
-                threshold=self._threshold,
+                window=n,
+                agreement=self._agreeing / n if n else 1.0,
                 below_threshold=self._below,
                 alerts=self._alerts,
-                recent_disagreements=tuple(self._recent),
+                disagreements=tuple(self._recent),
+                disagreement_count=self._disagreements,
+                window_size=self._window_size,
+                threshold=self._threshold,
             )

@@ -23,17 +23,17 @@ def test_window_rolls_off_old_decisions() -> None:
     tr = ShadowDecisionTracker(window=10, min_decisions=1, threshold=0.0)
     for i in range(3):
         tr.record("BTC", i, BUY, SELL)
-    assert tr.stats().window_agreement == pytest.approx(0.0)
+    assert tr.stats().agreement == pytest.approx(0.0)
     for i in range(7):
         tr.record("BTC", 10 + i, BUY, BUY)
     s = tr.stats()
-    assert s.window_decisions == 10 and s.window_agreement == pytest.approx(0.7)
+    assert s.window == 10 and s.agreement == pytest.approx(0.7)
     for i in range(3):  # the three disagreements leave the window one by one
         tr.record("BTC", 20 + i, BUY, BUY)
-        assert tr.stats().window_agreement == pytest.approx(0.8 + 0.1 * i)
+        assert tr.stats().agreement == pytest.approx(0.8 + 0.1 * i)
     s = tr.stats()
-    assert s.window_decisions == 10 and s.window_agreement == 1.0
-    assert s.decisions == 13 and s.disagreements == 3, "lifetime counts are not windowed"
+    assert s.window == 10 and s.agreement == 1.0
+    assert s.decisions == 13 and s.disagreement_count == 3, "lifetime counts are not windowed"
 
 
 def test_alert_fires_once_per_crossing() -> None:
@@ -41,7 +41,7 @@ def test_alert_fires_once_per_crossing() -> None:
     tr = ShadowDecisionTracker(window=100, threshold=0.95, on_alert=alerts.append, min_decisions=10)
     for i in range(100):
         tr.record("BTC", i, BUY, BUY)
-    assert tr.stats().window_agreement == 1.0 and not alerts
+    assert tr.stats().agreement == 1.0 and not alerts
     for i in range(5):  # 95%: at the threshold, not below it
         tr.record("BTC", 100 + i, BUY, SELL)
     assert not alerts
@@ -91,8 +91,8 @@ def test_neutral_confidence_is_ignored_and_last_50_kept_with_both_inputs() -> No
     assert not tr.record("ETH", 0, ShadowDecision("buy", "low"), ShadowDecision("buy", "high"))
     for i in range(120):
         tr.record("ETH", i, BUY, SELL, {"i": i, "side": "kernel"}, {"i": i, "side": "reference"})
-    kept = tr.stats().recent_disagreements
-    assert len(kept) == 50 and tr.stats().disagreements == 121
+    kept = tr.stats().disagreements
+    assert len(kept) == 50 and tr.stats().disagreement_count == 121
     assert kept[0].kernel_inputs["i"] == 70 and kept[-1].kernel_inputs["i"] == 119
     assert kept[-1].kernel_inputs["side"] == "kernel" and kept[-1].reference_inputs["side"] == "reference"
     assert kept[-1].kernel == BUY and kept[-1].reference == SELL
@@ -104,7 +104,7 @@ def test_shared_inputs_are_copied_for_both_sides() -> None:
     inputs = {"close": 1.0}
     tr.record("SOL", 5, BUY, SELL, inputs)
     inputs["close"] = 2.0  # the caller's dict changing later does not alter the record
-    d = tr.stats().recent_disagreements[0]
+    d = tr.stats().disagreements[0]
     assert d.kernel_inputs == {"close": 1.0} and d.reference_inputs == {"close": 1.0}
     assert d.symbol == "SOL" and d.t == 5
 
@@ -142,9 +142,9 @@ def test_tracker_is_thread_safe() -> None:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
     stats = tr.stats()
-    assert stats.decisions == 12_000 and stats.window_decisions == 12_000
-    assert stats.disagreements == 3000 and stats.window_agreement == pytest.approx(0.75)
-    assert len(stats.recent_disagreements) == 50
+    assert stats.decisions == 12_000 and stats.window == 12_000
+    assert stats.disagreement_count == 3000 and stats.agreement == pytest.approx(0.75)
+    assert len(stats.disagreements) == 50
     assert stats.alerts == len(alerts) == 1, "agreement stayed below 95%: exactly one alert"
 
 
@@ -171,4 +171,4 @@ def test_orchestrator_shadow_mode_agrees_on_real_bars() -> None:
     stats = tracker.stats()
     assert stats.decisions == 1199  # the first bar has no previous bar, hence no decision
     # The reference sees the orchestrator's bounded history; the kernel has seen everything.
-    assert stats.window_agreement >= 0.999, stats.recent_disagreements[:3]
+    assert stats.agreement >= 0.999, stats.disagreements[:3]
