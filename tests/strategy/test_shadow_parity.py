@@ -52,22 +52,14 @@ def _near(a: float, b: float) -> bool:
     return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= BOUNDARY_REL * max(abs(a), abs(b), 1e-12))
 
 
-def _is_boundary(row: pd.Series, cfg: dict[str, Any]) -> bool:
-    """Some gate input sits within 1e-9 of its threshold on this bar."""
-    e = cfg["thresholds"]["entry"]
-    pairs = [
-        (row["adx"], row["gate_effective_min_adx"]),
-        (row["rsi"], row["gate_rsi_long_limit"]),
-        (row["rsi"], row["gate_rsi_short_limit"]),
-        (row["close"], row["ema_fast"]),
-        (row["ema_fast"], row["ema_slow"]),
-        (row["macd_hist"], row["prev_macd_hist"]),
-        (row["volume"], row["vol_sma"] * e["high_conf_volume_mult"]),
-        (row["stoch_rsi_k"], cfg["thresholds"]["stoch_rsi"]["block_long_if_k_gt"]),
-        (row["stoch_rsi_k"], cfg["thresholds"]["stoch_rsi"]["block_short_if_k_lt"]),
-        (abs(row["close"] - row["ema_fast"]) / row["ema_fast"], e["max_dist_ema_fast"]),
-    ]
-    return any(_near(float(a), float(b)) for a, b in pairs)
+def _is_boundary(
+    py: pd.DataFrame, i: int, cfg: dict[str, Any], coin: str, btc: list[bool | None] | None
+) -> bool:
+    """Some comparison behind the reference's decision on bar `i` sits within 1e-9 of its threshold."""
+    if i == 0:
+        return False
+    d = ref.decide(py.iloc[i], py.iloc[i - 1], cfg, coin, None if btc is None else btc[i])
+    return any(_near(float(g.value), float(g.threshold)) for g in d.gates)
 
 
 def _btc_bullish() -> pd.Series:
@@ -101,8 +93,7 @@ def test_python_and_rust_agree_on_every_bar(cfg_name: str) -> None:
             agree += int(same.sum())
             signals += int(np.count_nonzero(k_sig))
             for i in np.flatnonzero(~same):
-                row = py.iloc[i]
-                if not _is_boundary(row, cfg):
+                if not _is_boundary(py, int(i), cfg, coin, py_btc):
                     unexplained.append(
                         f"{coin}/{label} bar {i} t={int(df['t'].iat[i])}: kernel ({k_sig[i]},{k_conf[i]}) "
                         f"reference ({p_sig[i]},{p_conf[i]})"
