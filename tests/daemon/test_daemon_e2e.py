@@ -1,0 +1,316 @@
+"""End to end: the paper daemon as a process against the local exchange process (127.0.0.1).
+
+The venue replays real Hyperliquid 5m candles at x300 (one bar a second); the daemon loops every
+0.4 s with an active config. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.core import state_digest
+from engine.heartbeat import parse_heartbeat
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = (
+    Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "hyperliquid" / "futures"
+)
+SYMBOLS = "BTC,ETH,SOL"
+CONFIG = """\
+global:
+  trade:
+    entry_min_confidence: low
+    max_open_positions: 3
+    enable_ssf_filter: false
+    enable_reef_filter: false
+  indicators:
+    ema_fast_window: 8
+    ema_slow_window: 15
+  thresholds:
+    entry:
+      min_adx: 15.0
+  engine:
+    interval: 5m
+    loop_target_s: 0.4
+    lookback_bars: 300
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not DATA.exists():
+        pytest.skip(f"real data not found under {DATA}")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("venue") / "venue.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
+             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0"],
+            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        from hyperliquid.info import Info
+
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()[-2000:]
+            try:
+                return bool(Info(url, skip_ws=True, timeout=2).all_mids())
+            except Exception:
+                return False
+
+        wait_for(up, 90, "the local exchange")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class Daemon:
+    def __init__(self, url: str, root: Path, **env: str) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.config = root / "strategy.yaml"
+        if not self.config.exists():
+            self.config.write_text(CONFIG)
+        self.kill_file = root / "kill_switch"
+        self.db_path = root / "data" / "trading_engine.db"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
+        self.env.update(
+            AI_QUANT_MODE="paper", AI_QUANT_DATA_DIR=str(root / "data"),
+            AI_QUANT_CANDLES_DIR=str(root / "no_candles"), AI_QUANT_WS_SIDECAR_SOCK=str(root / "no.sock"),
+            AI_QUANT_STRATEGY_YAML=str(self.config), AI_QUANT_SYMBOLS=SYMBOLS, AI_QUANT_EXCHANGE_URL=url,
+            AI_QUANT_KILL_SWITCH_FILE=str(self.kill_file),
+        )  # fmt: skip
+        self.env.update(env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "daemon.log"
+
+    def start(self, *args: str) -> Daemon:
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.daemon", *args], cwd=ROOT, env=self.env, stdout=fh,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return self
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.daemon", *args], cwd=ROOT, env=self.env, capture_output=True,
+            text=True, timeout=timeout,
+        )  # fmt: skip
+
+    def q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if not self.db_path.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+
+    def n(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        rows = self.q(sql, args)
+        return int(rows[0][0] or 0) if rows else 0
+
+    def heartbeat(self) -> dict[str, str]:
+        rows = self.q("SELECT message FROM runtime_logs ORDER BY id DESC LIMIT 1")
+        return parse_heartbeat(rows[0][0]) if rows else {}
+
+    def loops(self) -> int:
+        return int(self.heartbeat().get("loops", 0))
+
+    def alive(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def test_refuses_live_modes_unknown_mode_and_a_second_daemon(venue: str, tmp_path: Path) -> None:
+    d = Daemon(venue, tmp_path)
+    for mode in ("live", "dry_live"):
+        r = Daemon(venue, tmp_path, AI_QUANT_MODE=mode).run()
+        assert r.returncode == 2 and "paper mode only" in r.stderr and "Refusing to start" in r.stderr
+    r = Daemon(venue, tmp_path, AI_QUANT_MODE="papr").run()
+    assert r.returncode == 2 and "paper, dry_live, live" in r.stderr
+    with d.start():
+        wait_for(lambda: d.loops() >= 1, 60, "the first loop")
+        r = d.run()
+        assert r.returncode == 3
+        assert f"another ai-quant daemon is already running (pid {d.proc.pid})" in r.stderr  # type: ignore[union-attr]
+        t0 = time.monotonic()
+        assert d.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - t0 < 10  # clean shutdown within a bound
+    assert "stopped after" in d.log.read_text()
+
+
+def test_trades_restarts_after_sigkill_with_identical_state_and_explains_trades(
+    venue: str, tmp_path: Path
+) -> None:
+    d = Daemon(venue, tmp_path)
+    with d.start():
+        wait_for(lambda: d.n("SELECT COUNT(*) FROM trades WHERE action='OPEN'") >= 2, 150, "paper trades")
+        for delay in (0.05, 0.23, 0.37):  # SIGKILL at different points of the 0.4 s loop
+            time.sleep(delay)
+            d.alive()
+            d.stop(signal.SIGKILL)
+            kv = dict(d.q("SELECT key, value FROM kv"))
+            committed = state_digest(kv["kernel_state"], kv["paper_account"])
+            n_trades = d.n("SELECT COUNT(*) FROM trades")
+            starts = d.n("SELECT COUNT(*) FROM audit_events WHERE event='ENGINE_START'")
+            d.start()
+            wait_for(
+                lambda s=starts: d.n("SELECT COUNT(*) FROM audit_events WHERE event='ENGINE_START'") > s,
+                60, "the restart",
+            )  # fmt: skip
+            start = d.q(
+                "SELECT data_json FROM audit_events WHERE event='ENGINE_START' ORDER BY id DESC LIMIT 1"
+            )
+            info = json.loads(start[0][0])
+            assert info["restored"] and info["state_digest"] == committed  # continues from the exact state
+            assert d.n("SELECT COUNT(*) FROM trades") >= n_trades
+        before = d.n("SELECT COUNT(*) FROM trades")
+        wait_for(lambda: d.n("SELECT COUNT(*) FROM trades") > before, 120, "trading after the restarts")
+        d.alive()
+        assert d.stop() == 0
+    dup = d.n("SELECT COUNT(*) - COUNT(DISTINCT fill_hash || ':' || fill_tid) FROM trades")
+    assert dup == 0
+    # The paper account equals the kernel's: positions in position_state match the kernel state.
+    kv = dict(d.q("SELECT key, value FROM kv"))
+    kernel = json.loads(kv["kernel_state"])
+    paper = json.loads(kv["paper_account"])
+    assert sorted(kernel["positions"]) == sorted(paper["positions"]) == [r[0] for r in d.q(
+        "SELECT symbol FROM position_state ORDER BY symbol")]  # fmt: skip
+    assert kernel["cash_usd"] == pytest.approx(paper["balance"], abs=1e-6)
+    # Each trade has an executed decision with the gate values behind it.
+    rows = d.q(
+        "SELECT t.id, t.action, d.gates_json, d.reason_code FROM trades t JOIN decision_events d"
+        " ON d.trade_id = t.id AND d.status = 'executed' WHERE t.action != 'FUNDING'"
+    )
+    n = d.n("SELECT COUNT(*) FROM trades WHERE action != 'FUNDING'")
+    assert len(rows) == n and n > 0
+    for _tid, action, gates_json, reason in rows:
+        gates = json.loads(gates_json)
+        assert gates["risk"]["allowed"] is True and "fill" in gates
+        if action == "OPEN":
+            assert gates["adx"]["value"] >= gates["adx"]["threshold"] and reason == "entry_signal"
+            assert gates["confidence"]["value"] in ("low", "medium", "high")
+
+
+def _kill_seen(d: Daemon, want: str, after_loop: int) -> int:
+    def seen() -> int:
+        hb = d.heartbeat()
+        return int(hb["loops"]) if hb.get("kill") == want and int(hb["loops"]) > after_loop else 0
+
+    return int(wait_for(seen, 30, f"kill={want}", every=0.05))
+
+
+def test_kill_switches_take_effect_within_one_loop(venue: str, tmp_path: Path) -> None:
+    d = Daemon(venue, tmp_path)
+    with d.start():
+        wait_for(lambda: d.loops() >= 3, 90, "three loops")
+        for word, want in (("close_only", "close_only"), ("halt_all", "halt_all"), ("clear", "off")):
+            at = d.loops()
+            d.kill_file.write_text(word + "\n")
+            seen_at = _kill_seen(d, want, at)
+            assert seen_at <= at + 2, (word, at, seen_at)  # the next loop started after the write
+            if want == "close_only":
+                last_id = d.n("SELECT MAX(id) FROM trades")
+                time.sleep(3)
+                opens = d.n(
+                    "SELECT COUNT(*) FROM trades WHERE action IN ('OPEN','ADD') AND id > ?", (last_id,)
+                )
+                assert opens == 0
+        events = [r[0] for r in d.q("SELECT message FROM runtime_logs WHERE message LIKE '%kill=%'")]
+        assert events
+        assert d.stop() == 0
+    # Env kill switches at start: close_only, and the hard kill that blocks exits too.
+    for env, want in (
+        ({"AI_QUANT_KILL_SWITCH": "close"}, "close_only"),
+        ({"AI_QUANT_HARD_KILL_SWITCH": "1"}, "hard"),
+    ):
+        e = Daemon(venue, tmp_path / want, **env)
+        with e.start():
+            wait_for(lambda e=e, want=want: e.heartbeat().get("kill") == want, 90, f"kill={want}")
+            time.sleep(2)
+            blocked = e.n("SELECT COUNT(*) FROM trades WHERE action IN ('OPEN','ADD')")
+            assert blocked == 0
+            assert e.stop() == 0
+
+
+def test_bad_config_edit_is_rejected_and_the_daemon_keeps_running(venue: str, tmp_path: Path) -> None:
+    d = Daemon(venue, tmp_path)
+    with d.start():
+        wait_for(lambda: d.loops() >= 2, 90, "two loops")
+        cid = d.heartbeat()["config_id"]
+        time.sleep(0.05)
+        d.config.write_text(CONFIG.replace("ema_fast_window: 8", "ema_fast_window: 40"))  # fast >= slow
+        wait_for(lambda: d.n("SELECT COUNT(*) FROM audit_events WHERE event='CONFIG_REJECTED'"), 30,
+                 "the rejection")  # fmt: skip
+        at = d.loops()
+        wait_for(lambda: d.loops() >= at + 3, 30, "loops after the bad edit")
+        d.alive()
+        assert d.heartbeat()["config_id"] == cid  # the last good config stays in force
+        err = d.q("SELECT data_json FROM audit_events WHERE event='CONFIG_REJECTED'")[0][0]
+        assert "ema_fast_window" in err
+        # A good edit is applied without a restart; an interval change says it needs one.
+        d.config.write_text(
+            CONFIG.replace("min_adx: 15.0", "min_adx: 16.0").replace("interval: 5m", "interval: 15m")
+        )
+        wait_for(lambda: d.heartbeat().get("config_id") not in (None, cid), 30, "the reload")
+        ev = json.loads(d.q("SELECT data_json FROM audit_events WHERE event='CONFIG_RELOADED'")[0][0])
+        assert "engine.interval" in ev["restart_required"]
+        assert "needs a restart" in d.log.read_text() or "only after a restart" in d.log.read_text()
+        assert d.stop() == 0
