@@ -197,6 +197,7 @@ class UnifiedEngine:
         self._entries_this_loop = 0
         self._decision_seq = 0
         self._stop = threading.Event()
+        self._backoff_s = 0.0
 
     # ---- setup ----------------------------------------------------------------------------
     def _cfg(self, symbol: str | None = None) -> dict[str, Any]:
@@ -291,7 +292,7 @@ class UnifiedEngine:
         while not self._stop.is_set() and (max_loops <= 0 or self.loops < max_loops):
             t0 = time.monotonic()
             self.run_once()
-            self._stop.wait(max(0.0, self.loop_s() - (time.monotonic() - t0)))
+            self._stop.wait(max(self._backoff_s, self.loop_s() - (time.monotonic() - t0)))
 
     def run_once(self) -> LoopReport:
         assert self.orch is not None and self.paper is not None
@@ -308,11 +309,18 @@ class UnifiedEngine:
                 self.db.put("loops", str(self.loops))
         except Exception as exc:
             self.errors += 1
-            rep.error = f"{type(exc).__name__}: {exc}"[:300]
-            log.exception("loop %d failed; state rolled back to the last commit", self.loops)
-            self.alert("loop_error", f"loop {self.loops} failed: {type(exc).__name__}")
+            status = getattr(exc, "status_code", None)
+            if status == 429:  # the venue's request-weight limit: back off, no traceback
+                self._backoff_s = min(60.0, max(2.0, self._backoff_s * 2))
+                rep.error = f"rate limited (429); backing off {self._backoff_s:.0f} s"
+                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
+            else:
+                rep.error = f"{type(exc).__name__}"
+                log.exception("loop %d failed; state rolled back to the last commit", self.loops)
+                self.alert("loop_error", f"loop {self.loops} failed: {type(exc).__name__}")
             self._reload_after_error()
         else:
+            self._backoff_s = 0.0
             if rep.bars or rep.fills:
                 self._write_state_file()
         rep.seconds = self.last_loop_s = time.perf_counter() - t0

@@ -6,10 +6,10 @@
    report summary (the same kernel the daemon uses).
 3. Starts the bundled local exchange (`python -m exchange.sim`, 127.0.0.1:3001) replaying the same
    real candles at an accelerated clock, and the WS sidecar if it is built.
-4. Runs a paper-trading loop against that exchange: the official Hyperliquid SDK fetches closed
-   candles, the Rust kernel (through `strategy.kernel_orchestrator`) decides, simulated fills are
-   printed as they happen. This interim loop stands in for the full daemon (`engine/daemon.py`,
-   issue 8) until it lands; the monitor will join when it exists.
+4. Starts the trading daemon in paper mode (`python -m engine.daemon`) against that exchange, with
+   its own data folder `run/paper` (trading DB, lock, kernel state, kill-switch file), and the
+   monitor once `monitor/` can run (`python -m monitor`). It prints the daemon's heartbeat and
+   every new paper trade from the trading DB.
 
 Ctrl-C stops everything. Flags: `--speed`, `--interval`, `--symbols`, `--config`, `--no-exchange`.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,10 +94,18 @@ def backtest(config: Path, symbols: list[str], interval: str) -> None:
     )
 
 
-def start(stack: ExitStack, name: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+def rel(p: Path) -> str:
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def start(
+    stack: ExitStack, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     fh = stack.enter_context(log.open("ab"))
-    proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True, env=env
+    )
 
     def stop() -> None:
         if proc.poll() is None:
@@ -129,90 +138,79 @@ def wait_for_exchange(url: str, proc: subprocess.Popen[bytes], log: Path, timeou
     raise SystemExit(f"the local exchange did not answer at {url} within {timeout_s:.0f} s")
 
 
-def paper_loop(url: str, config: Path, symbols: list[str], interval: str, speed: float) -> None:
-    from hyperliquid.info import Info
+PAPER = RUN / "paper"
 
-    from engine.config import load_config
-    from strategy.kernel_orchestrator import KernelOrchestrator
 
-    loaded = {s: load_config(config, s, "paper") for s in symbols}
-    base = load_config(config, None, "paper")
-    orch = KernelOrchestrator(base.merged, {s: c.merged for s, c in loaded.items()}, initial_cash=10_000.0)
-    info = Info(url, skip_ws=True)
-    say(f"4/4 paper loop on {url}: kernel config_id {base.config_id[:12]}, {interval} bars at x{speed:g}")
-    last: dict[str, int] = {}
-    from hyperliquid.utils.error import ClientError, ServerError
+def paper_config(config: Path, interval: str, loop_s: float) -> Path:
+    """The chosen config with the daemon's interval set to the replayed one (written to run/paper)."""
+    import yaml
 
-    from engine.data.intervals import interval_ms
+    doc = yaml.safe_load(config.read_text()) or {}
+    engine = doc.setdefault("global", {}).setdefault("engine", {})
+    engine.update({"interval": interval, "loop_target_s": loop_s})
+    PAPER.mkdir(parents=True, exist_ok=True)
+    out = PAPER / "strategy.yaml"
+    out.write_text(
+        f"# Written by tools/run_main.py from {config.name}: engine.interval={interval}, "
+        f"loop_target_s={loop_s:g} for the replay.\n" + yaml.safe_dump(doc, sort_keys=False)
+    )
+    return out
 
-    # Poll about twice per bar of sim time, never faster than every 10 s (the venue limits request weight).
-    poll_s = max(10.0, interval_ms(interval) / 1000.0 / speed / 2.0)
-    backoff = poll_s
+
+def daemon_env(url: str, config: Path, symbols: list[str], sock: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
+    env.update(
+        AI_QUANT_MODE="paper",
+        AI_QUANT_EXCHANGE_URL=url,
+        AI_QUANT_STRATEGY_YAML=str(config),
+        AI_QUANT_SYMBOLS=",".join(symbols),
+        AI_QUANT_DATA_DIR=str(PAPER),
+        AI_QUANT_CANDLES_DIR=str(RUN / "sidecar_candles"),
+        AI_QUANT_KILL_SWITCH_FILE=str(PAPER / "kill_switch"),
+        AI_QUANT_WS_SIDECAR_SOCK=str(sock or (PAPER / "no-sidecar.sock")),
+        AI_QUANT_ALERT_DRY_RUN=os.environ.get("AI_QUANT_ALERT_DRY_RUN", "1"),
+    )
+    return env
+
+
+def follow(db: Path, proc: subprocess.Popen[bytes], log: Path, report_every_s: float = 15.0) -> None:
+    """Print the daemon's first heartbeat (warm-up done), then heartbeats and new trades, until Ctrl-C."""
+    import sqlite3
+
+    last_trade = 0
+    last_hb = 0.0
+    warmed = False
     while True:
-        try:
-            polled = _poll_once(info, orch, symbols, interval, last)
-        except (ClientError, ServerError) as e:
-            backoff = min(backoff * 2, 60.0)
-            say(f"    venue answered {getattr(e, 'status_code', '?')}; backing off {backoff:.0f} s")
-            time.sleep(backoff)
-            continue
-        backoff = poll_s
-        if polled:
-            pos = json.loads(orch.kernel.positions_json())
-            say(
-                f"    equity {orch.kernel.equity():.2f} cash {orch.kernel.cash:.2f} open {sorted(pos) or '-'}"
-            )
-        time.sleep(poll_s)
-
-
-def _poll_once(info: Any, orch: Any, symbols: list[str], interval: str, last: dict[str, int]) -> bool:
-    """Feed every newly closed bar to the kernel (one `evaluate` per bar time, as the backtester
-    does), print fills. The first call replays the venue's history as a warm-up. True if bars arrived."""
-    from engine.data.intervals import interval_ms
-    from strategy.kernel_orchestrator import Bar
-
-    step = interval_ms(interval)
-    warmup = not last
-    horizon = int(time.time() * 1000) + 400 * 86_400_000  # the venue caps at its own clock
-    bars: list[Bar] = []
-    for s in symbols:
-        # Warm up on the last 4,000 bars (under the venue's 5,000-candle cap), then only new ones.
-        since = last[s] + 1 if s in last else int(time.time() * 1000) - 4000 * step
-        candles = info.candles_snapshot(s, interval, since, horizon)
-        for c in candles[:-1]:  # the newest bar may still be forming
-            if int(c["t"]) > last.get(s, 0):
-                bars.append(
-                    Bar(
-                        s,
-                        int(c["t"]),
-                        float(c["o"]),
-                        float(c["h"]),
-                        float(c["l"]),
-                        float(c["c"]),
-                        float(c["v"]),
-                    )
-                )
-    bars.sort(key=lambda b: (b.t, b.symbol))
-    fills = 0
-    i = 0
-    while i < len(bars):
-        t = bars[i].t
-        while i < len(bars) and bars[i].t == t:
-            res = orch.on_candle(bars[i])
-            last[bars[i].symbol] = t
-            fills += len(res.fills)
-            i += 1
-        res = orch.evaluate(t + step)
-        fills += len(res.fills)
-        if not warmup:
-            for f in res.fills:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+            raise SystemExit(f"the daemon exited with code {proc.returncode}:\n" + "\n".join(tail))
+        if db.exists():
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                hb = conn.execute("SELECT message FROM runtime_logs ORDER BY id DESC LIMIT 1").fetchone()
+                trades = conn.execute(
+                    "SELECT id, action, type, symbol, size, price, fee_usd, pnl, reason_code FROM trades"
+                    " WHERE id > ? ORDER BY id",
+                    (last_trade,),
+                ).fetchall()
+            except sqlite3.OperationalError:
+                hb, trades = None, []
+            finally:
+                conn.close()
+            if hb and not warmed:
+                warmed = True
+                say(f"    warm-up: daemon's first loop done; now following new bars. {hb[0]}")
+                last_hb = time.monotonic()
+            elif hb and time.monotonic() - last_hb >= report_every_s:
+                say(f"    {hb[0]}")
+                last_hb = time.monotonic()
+            for tid, action, side, sym, size, px, fee, pnl, code in trades:
+                last_trade = tid
                 say(
-                    f"    fill {f.kind:<7} {f.side:<5} {f.symbol:<5} qty {f.quantity:.6g} @ {f.price:.6g} "
-                    f"fee {f.fee_usd:.4f} pnl {f.pnl_usd:+.4f} ({f.reason_code})"
+                    f"    trade {action:<7} {side:<5} {sym:<5} qty {size:.6g} @ {px:.6g} fee {fee:.4f}"
+                    f" pnl {pnl:+.4f} ({code})"
                 )
-    if warmup and bars:
-        say(f"    warm-up: {len(bars)} historical bars from the venue, {fills} fills; now following new bars")
-    return bool(bars)
+        time.sleep(1.0)
 
 
 def main() -> int:
@@ -258,8 +256,10 @@ def main() -> int:
         )  # fmt: skip
         wait_for_exchange(url, exchange, exchange_log)
         sidecar = ROOT / "target" / "release" / "ai-quant-sidecar"
+        sock: Path | None = None
         if sidecar.exists():
-            env_sock = str(RUN / "ai-quant-ws.sock")
+            sock = RUN / "ai-quant-ws.sock"
+            env_sock = str(sock)
             start(
                 stack,
                 "WS sidecar",
@@ -267,13 +267,44 @@ def main() -> int:
                  "--symbols", ",".join(symbols), "--intervals", a.interval],
                 RUN / "logs" / "sidecar.log",
             )  # fmt: skip
+            deadline = time.monotonic() + 15
+            while not sock.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if not sock.exists():
+                say("    the WS sidecar did not open its socket within 15 s; the daemon falls back to REST")
         else:
             say("    WS sidecar not built (cargo build --release -p ai-quant-sidecar); continuing without it")
+        from engine.data.intervals import interval_ms
+
+        if PAPER.exists():  # the venue restarts its replay each run: so does the paper account
+            prev = RUN / "paper.prev"
+            shutil.rmtree(prev, ignore_errors=True)
+            PAPER.rename(prev)
+            say(f"    previous paper run kept in {rel(prev)}; this run starts a fresh paper account")
+
+        loop_s = max(2.0, interval_ms(a.interval) / 1000.0 / a.speed / 2.0)
+        cfg = paper_config(config, a.interval, loop_s)
         say(
-            "    monitor: not part of the build yet (issue 10); the daemon: interim paper loop below (issue 8)"
+            f"4/4 paper loop: the trading daemon (python -m engine.daemon, paper mode) on {url}, loop {loop_s:g} s"
         )
+        daemon_log = RUN / "logs" / "daemon.log"
+        PAPER.mkdir(parents=True, exist_ok=True)
+        daemon = start(
+            stack, "paper daemon", [PY, "-m", "engine.daemon"], daemon_log,
+            env=daemon_env(url, cfg, symbols, sock),
+        )  # fmt: skip
+        monitor_ready = (ROOT / "monitor" / "__main__.py").exists()
+        if monitor_ready:
+            start(stack, "monitor", [PY, "-m", "monitor"], RUN / "logs" / "monitor.log",
+                  env=daemon_env(url, cfg, symbols, sock))  # fmt: skip
+            say("    monitor: http://127.0.0.1:61010 (AI_QUANT_MONITOR_BIND)")
+        else:
+            say("    monitor: not built yet (monitor/ has no runnable `python -m monitor`); skipped")
+        say(f"    trading DB {rel(PAPER / 'trading_engine.db')}; daemon log {rel(daemon_log)}")
+        say(f"    kill switch: echo close_only > {rel(PAPER / 'kill_switch')} (halt_all; clear to release)")
+        say(f"    strategy YAML used: {rel(cfg)} (hot-reloaded on edit); exchange log {rel(exchange_log)}")
         try:
-            paper_loop(url, config, symbols, a.interval, a.speed)
+            follow(PAPER / "trading_engine.db", daemon, daemon_log)
         except KeyboardInterrupt:
             say("stopping (Ctrl-C)")
     return 0
