@@ -1,0 +1,172 @@
+"""Benchmark the paper daemon's loop: 10, 50 and 200 symbols, one new closed candle each per loop.
+
+Network is excluded: the market-data hub is an in-process stand-in serving real Hyperliquid 5m bars
+(../shared/data; the 10 real series are reused under extra names with different offsets for more
+symbols). Everything else is the real daemon code: kernel (bt_runtime), RiskManager, PaperTrader,
+decision rows and the one-transaction-per-loop SQLite commit (kernel state included).
+
+Prints, per symbol count: loop time p50 / p95 / max, the time of the commit alone, and the process
+RSS after the run. Usage: ``python tools/bench_daemon.py [--loops 60] [--symbols 10,50,200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+
+from engine.core import EngineSettings, UnifiedEngine  # noqa: E402
+from engine.market_data import MarketDataHub  # noqa: E402
+from engine.risk import RiskManager  # noqa: E402
+from engine.strategy_manager import StrategyManager  # noqa: E402
+from engine.trading_db import TradingDB  # noqa: E402
+from exchange.meta import AssetMeta, Meta  # noqa: E402
+from strategy.kernel_orchestrator import Bar  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"
+STEP = 300_000
+CONFIG = """\
+global:
+  trade:
+    entry_min_confidence: low
+    max_open_positions: 20
+    enable_ssf_filter: false
+  indicators: {ema_fast_window: 8, ema_slow_window: 15}
+  thresholds: {entry: {min_adx: 15.0}}
+  engine: {interval: 5m, loop_target_s: 1, lookback_bars: 300}
+"""
+
+
+def load_series(n_bars: int) -> list[tuple[str, pd.DataFrame]]:
+    out = []
+    for f in sorted(DATA.glob("*_USDC_USDC-5m-futures.feather")):
+        df = pd.read_feather(f).tail(n_bars + 5000).reset_index(drop=True)
+        out.append((f.name.split("_")[0], df))
+    if not out:
+        raise SystemExit(f"no 5m data under {DATA}")
+    return out
+
+
+class BenchHub(MarketDataHub):
+    """Serves bar i of each symbol at loop i; no network."""
+
+    def __init__(self, series: dict[str, Any], t0: int) -> None:
+        super().__init__(info=None, interval="5m", interval_ms=STEP)
+        self.series = series
+        self.t0 = t0
+        self.now = t0
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def _bar(self, sym: str, t: int) -> Bar:
+        cols, off = self.series[sym]
+        i = off + (t - self.t0) // STEP + 400
+        return Bar(sym, t, cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i])
+
+    def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
+        newest = self.last_closed_open_time(now_ms)
+        first = newest - (warmup_bars - 1) * STEP if last_t is None else last_t + STEP
+        self.stats.last = "bench"
+        return [self._bar(symbol, t) for t in range(first, newest + 1, STEP)]
+
+    def mids(self, symbols: Any) -> dict[str, float]:
+        t = self.last_closed_open_time(self.now)
+        return {s: self._bar(s, t).c for s in symbols}
+
+    def bbo(self, symbol: str) -> tuple[float | None, float | None]:
+        return None, None
+
+    def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        return []
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench(n_symbols: int, loops: int, raw: list[tuple[str, pd.DataFrame]]) -> dict[str, float]:
+    names = [f"{raw[i % len(raw)][0]}{'' if i < len(raw) else i}" for i in range(n_symbols)]
+    cols = [
+        [df[c].astype(float).tolist() for c in ("open", "high", "low", "close", "volume")] for _, df in raw
+    ]
+    series = {name: (cols[i % len(raw)], (i // len(raw)) * 37) for i, name in enumerate(names)}
+    t0 = 1_700_000_000_000 // STEP * STEP
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "strategy.yaml"
+        cfg.write_text(CONFIG)
+        hub = BenchHub(series, t0)
+        meta = Meta(AssetMeta(n, 2, 20) for n in names)
+        db = TradingDB(Path(tmp) / "trading_engine.db")
+        eng = UnifiedEngine(
+            EngineSettings(symbols=tuple(names), loop_s=0.0), hub, StrategyManager(cfg), RiskManager(), db, meta,
+            alert=lambda k, m: None,
+        )  # fmt: skip
+        eng.startup()
+        hub.now = t0 + STEP
+        eng.run_once()  # warm-up: 300 bars per symbol
+        times, commits = [], []
+        fills = 0
+        orig_persist = eng._persist
+
+        def timed_persist(now: int) -> None:
+            c0 = time.perf_counter()
+            orig_persist(now)
+            commits.append(time.perf_counter() - c0)
+
+        eng._persist = timed_persist  # type: ignore[method-assign]
+        for _ in range(loops):
+            hub.now += STEP
+            t = time.perf_counter()
+            rep = eng.run_once()
+            times.append(time.perf_counter() - t)
+            fills += rep.fills
+            assert rep.bars == n_symbols, rep
+        db.close()
+    times.sort()
+    return {
+        "symbols": n_symbols,
+        "p50_ms": statistics.median(times) * 1000,
+        "p95_ms": times[int(0.95 * (len(times) - 1))] * 1000,
+        "max_ms": times[-1] * 1000,
+        "persist_p50_ms": statistics.median(commits) * 1000,
+        "fills": fills,
+        "rss_mb": rss_mb(),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--loops", type=int, default=60)
+    ap.add_argument("--symbols", default="10,50,200")
+    a = ap.parse_args()
+    counts = [int(x) for x in a.symbols.split(",")]
+    raw = load_series(a.loops + 800)
+    print(f"paper daemon loop, one new closed 5m candle per symbol per loop, {a.loops} loops, no network")
+    print(
+        f"{'symbols':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'commit p50':>11} {'fills':>6} {'RSS MB':>7}"
+    )
+    for n in counts:
+        r = bench(n, a.loops, raw)
+        print(
+            f"{r['symbols']:>7} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['max_ms']:>8.2f}"
+            f" {r['persist_p50_ms']:>10.2f}  {r['fills']:>6} {r['rss_mb']:>7.1f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
