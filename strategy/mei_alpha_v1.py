@@ -495,6 +495,9 @@ class GateAudit:
     value: float
     threshold: float
     passed: bool
+    # True for flags and counts (readiness, BTC state, ranging votes): exact values that rounding
+    # cannot move across the threshold, as opposed to comparisons of computed floats.
+    discrete: bool = False
 
 
 @dataclass(frozen=True)
@@ -537,6 +540,7 @@ class _Check:
     value: FloatArray
     threshold: FloatArray
     passed: BoolArray
+    discrete: bool
 
 
 def _core(
@@ -563,9 +567,9 @@ def _core(
     def arr(x: Any) -> FloatArray:
         return np.broadcast_to(np.asarray(x, dtype=float), (n,))
 
-    def check(name: str, value: Any, threshold: Any, passed: Any) -> BoolArray:
+    def check(name: str, value: Any, threshold: Any, passed: Any, discrete: bool = False) -> BoolArray:
         ok = np.broadcast_to(np.asarray(passed, dtype=bool), (n,))
-        checks.append(_Check(name, arr(value), arr(threshold), ok))
+        checks.append(_Check(name, arr(value), arr(threshold), ok, discrete))
         return ok
 
     def g(name: str) -> FloatArray:
@@ -580,7 +584,7 @@ def _core(
     p_vol = np.asarray(p["volume"], dtype=float)
     p_vol_sma = np.asarray(p["vol_sma"], dtype=float)
     ready = np.asarray(s["ready"], dtype=bool)
-    check("ready", ready.astype(float), 1.0, ready)
+    check("ready", ready.astype(float), 1.0, ready, discrete=True)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         # 1.1 gates
@@ -590,11 +594,14 @@ def _core(
         r_bb = check(
             "ranging_bb_width_ratio", bbr, r["bb_width_ratio_below"], ~(bbr < r["bb_width_ratio_below"])
         )
-        r_rsi_lo = check("ranging_rsi_low", rsi_v, r["rsi_low"], ~(r["rsi_low"] < rsi_v))
-        r_rsi_hi = check("ranging_rsi_high", rsi_v, r["rsi_high"], ~(rsi_v < r["rsi_high"]))
-        votes = (~r_adx).astype(int) + (~r_bb).astype(int) + ((~r_rsi_lo) & (~r_rsi_hi)).astype(int)
+        in_band = (r["rsi_low"] < rsi_v) & (rsi_v < r["rsi_high"])
+        nearer_edge = np.where(
+            np.abs(rsi_v - r["rsi_low"]) <= np.abs(rsi_v - r["rsi_high"]), r["rsi_low"], r["rsi_high"]
+        )
+        r_rsi = check("ranging_rsi_band", rsi_v, nearer_edge, ~in_band)
+        votes = (~r_adx).astype(int) + (~r_bb).astype(int) + (~r_rsi).astype(int)
         ranging = ranging_on & (votes >= r["min_signals"])
-        check("ranging", votes, r["min_signals"], ~ranging)
+        check("ranging", votes, r["min_signals"], ~ranging, discrete=True)
 
         anomaly_on = bool(f["enable_anomaly_filter"])
         change = np.abs(close / g("prev_close") - 1.0)
@@ -655,8 +662,9 @@ def _core(
         override = adx_v > e["btc_adx_override"]
         check("btc_adx_override", adx_v, e["btc_adx_override"], override)
         btc_free = (not f["require_btc_alignment"]) | (symbol == "BTC") | override
-        btc_long = check("btc_ok_long", btc, 1.0, btc_free | (btc != 0.0))  # NaN (unknown) != 0
-        btc_short = check("btc_ok_short", btc, 0.0, btc_free | (btc != 1.0))
+        # btc: 1 bullish, 0 bearish, NaN unknown (NaN != 0 and NaN != 1: unknown passes both)
+        btc_long = check("btc_ok_long", btc, 0.0, btc_free | (btc != 0.0), discrete=True)
+        btc_short = check("btc_ok_short", btc, 1.0, btc_free | (btc != 1.0), discrete=True)
 
         denom = tp["adx_strong_gt"] - e["min_adx"]
         if denom > 0:
@@ -779,7 +787,8 @@ def decide(
         btc,
     )
     gates = tuple(
-        GateAudit(c.name, float(c.value[0]), float(c.threshold[0]), bool(c.passed[0])) for c in checks
+        GateAudit(c.name, float(c.value[0]), float(c.threshold[0]), bool(c.passed[0]), c.discrete)
+        for c in checks
     )
     return Decision(Signal.from_code(int(sig[0])), Confidence.from_rank(int(conf[0])), gates)
 
