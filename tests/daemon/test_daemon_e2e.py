@@ -314,3 +314,57 @@ def test_bad_config_edit_is_rejected_and_the_daemon_keeps_running(venue: str, tm
         assert "engine.interval" in ev["restart_required"]
         assert "needs a restart" in d.log.read_text() or "only after a restart" in d.log.read_text()
         assert d.stop() == 0
+
+
+SIDECAR = ROOT / "target" / "release" / "ai-quant-sidecar"
+
+
+@pytest.mark.skipif(not SIDECAR.exists(), reason="target/release/ai-quant-sidecar is not built")
+def test_daemon_reads_candles_through_the_ws_sidecar(venue: str, tmp_path: Path) -> None:
+    sock = tmp_path / "ws.sock"
+    candles = tmp_path / "sidecar_candles"
+    with (tmp_path / "sidecar.log").open("wb") as fh:
+        side = subprocess.Popen(
+            [str(SIDECAR), "--sock", str(sock), "--exchange-url", venue, "--candles-dir", str(candles),
+             "--symbols", SYMBOLS, "--intervals", "5m"],
+            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(sock.exists, 30, "the sidecar socket")
+        d = Daemon(
+            venue, tmp_path / "d", AI_QUANT_WS_SIDECAR_SOCK=str(sock), AI_QUANT_CANDLES_DIR=str(candles)
+        )
+        with d.start():
+            wait_for(lambda: d.heartbeat().get("data") == "sidecar", 90, "candles from the sidecar")
+            at = d.loops()
+            wait_for(lambda: d.loops() >= at + 5, 30, "more loops")
+            d.alive()
+            assert "sidecar yes" in d.log.read_text()
+            assert d.stop() == 0
+    finally:
+        side.terminate()
+        try:
+            side.wait(10)
+        except subprocess.TimeoutExpired:
+            side.kill()
+
+
+def test_sd_notify_ready_after_first_loop_watchdog_and_stopping(venue: str, tmp_path: Path) -> None:
+    path = tmp_path / "notify.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(path))
+    srv.settimeout(60)
+    d = Daemon(venue, tmp_path, NOTIFY_SOCKET=str(path), WATCHDOG_USEC="10000000")
+    got: list[str] = []
+    try:
+        with d.start():
+            while not any(m.startswith("WATCHDOG=1") for m in got):
+                got.append(srv.recv(4096).decode())
+            assert got[0].startswith("READY=1\nSTATUS=engine ok.") and "loops=1 " in got[0]
+            assert d.stop() == 0
+            srv.settimeout(5)
+            while "STOPPING=1" not in got:
+                got.append(srv.recv(4096).decode())
+    finally:
+        srv.close()
+    assert any(m.startswith("STATUS=engine ok.") for m in got)
