@@ -774,9 +774,9 @@ def decide(
 ) -> Decision:
     """Section 1 of the spec for bar `s` with previous bar `p` (snapshots, dicts or indicator rows).
 
-    `cfg` is a complete config (as from `merged_config`); None means the defaults.
+    `cfg` is merged over the kernel defaults (a partial config is fine; None means the defaults).
     """
-    config = cfg if cfg is not None else default_config()
+    config = merged_config(cfg)
     cur, prev = _snapshot(s).as_dict(), _snapshot(p).as_dict()
     btc = np.array([NAN if btc_bullish is None else float(bool(btc_bullish))])
     sig, conf, checks = _core(
@@ -913,7 +913,7 @@ class ExitDecision:
 
 def dynamic_tp_mult(adx_value: float, cfg: Config | None = None) -> float:
     """The TP multiplier stored at entry (section 3.4): strong / weak / `trade.tp_atr_mult`."""
-    config = cfg if cfg is not None else default_config()
+    config = merged_config(cfg)
     tp = config["thresholds"]["tp_and_momentum"]
     if adx_value > tp["adx_strong_gt"]:
         return float(tp["tp_mult_strong"])
@@ -961,7 +961,7 @@ def stop_loss_level(pos: Position, px: float, s: Snapshot, cfg: Config) -> tuple
 
 def next_trailing_stop(pos: Position, px: float, s: SnapshotLike, cfg: Config | None = None) -> float | None:
     """The trailing stop after seeing `px` (3.3): armed from the start profit, only ratchets toward profit."""
-    config = cfg if cfg is not None else default_config()
+    config = merged_config(cfg)
     snap = _snapshot(s)
     t = config["trade"]
     profit = pos.profit_atr(px)
@@ -1001,7 +1001,7 @@ def check_exit(
     when nothing fires, call `next_trailing_stop` with the same arguments.
     """
     del prev_snapshot
-    config = cfg if cfg is not None else default_config()
+    config = merged_config(cfg)
     s = _snapshot(snapshot)
     t = config["trade"]
     now = s.t if now_ms is None else now_ms

@@ -218,3 +218,20 @@ def test_reference_signals_are_not_trivial_on_real_data() -> None:
     bars = sum(len(pd.read_feather(p, columns=["close"])) for p in files)
     print(f"\nsweep config: {buys} buys, {sells} sells over {bars} bars of {len(files)} coins")
     assert buys > 0.01 * bars and sells > 0.01 * bars
+
+
+def test_boundary_finder_flags_near_ties_only() -> None:
+    """The classifier the parity test relies on: a float within 1e-9 of its threshold is a boundary
+    case; flags and counts (readiness, BTC state, ranging votes) never are."""
+    s = ref.Snapshot(
+        t=1, close=101.0, volume=100.0, ema_fast=100.0, ema_slow=99.0, ema_macro=90.0, adx=31.0, adx_slope=1.0,
+        bb_width_ratio=1.0, atr=1.0, avg_atr=1.0, rsi=54.0 * (1 + 1e-12), stoch_rsi_k=0.5, macd_hist=0.2,
+        prev_macd_hist=0.1, vol_sma=80.0, vol_trend_sma=90.0, vol_trend=True, prev_close=100.5, ready=True,
+    )  # fmt: skip
+    p = ref.Snapshot(t=0, close=100.5, adx=30.0, volume=90.0, vol_sma=80.0, ema_fast=99.9, ready=True)
+    cfg = ref.merged_config({"thresholds": {"entry": {"min_adx": 22.0}, "tp_and_momentum": {
+        "adx_strong_gt": 40.0, "rsi_long_weak": 56.0, "rsi_long_strong": 52.0}}})  # fmt: skip
+    near = _boundary_gates(ref.decide(s, p, cfg, "ETH", True))
+    assert [g.name for g in near] == ["rsi_long"]
+    far = ref.decide(ref.Snapshot(**{**s.as_dict(), "rsi": 60.0}), p, cfg, "ETH", True)
+    assert far.signal is ref.Signal.BUY and _boundary_gates(far) == []
