@@ -202,7 +202,12 @@ def test_trades_restarts_after_sigkill_with_identical_state_and_explains_trades(
     d = Daemon(venue, tmp_path)
     with d.start():
         wait_for(lambda: d.n("SELECT COUNT(*) FROM trades WHERE action='OPEN'") >= 2, 150, "paper trades")
-        for delay in (0.05, 0.23, 0.37):  # SIGKILL at different points of the 0.4 s loop
+        d.stop()
+        # Back to back loops (no pause): a SIGKILL now lands inside a loop (venue I/O or the commit).
+        d.start("--loop-s", "0.001")
+        for delay in (0.5, 0.77, 1.13, 0.31):
+            at = d.loops()
+            wait_for(lambda at=at: d.loops() > at + 5, 30, "loops")
             time.sleep(delay)
             d.alive()
             d.stop(signal.SIGKILL)
@@ -210,7 +215,7 @@ def test_trades_restarts_after_sigkill_with_identical_state_and_explains_trades(
             committed = state_digest(kv["kernel_state"], kv["paper_account"])
             n_trades = d.n("SELECT COUNT(*) FROM trades")
             starts = d.n("SELECT COUNT(*) FROM audit_events WHERE event='ENGINE_START'")
-            d.start()
+            d.start("--loop-s", "0.001")
             wait_for(
                 lambda s=starts: d.n("SELECT COUNT(*) FROM audit_events WHERE event='ENGINE_START'") > s,
                 60, "the restart",
@@ -368,3 +373,14 @@ def test_sd_notify_ready_after_first_loop_watchdog_and_stopping(venue: str, tmp_
     finally:
         srv.close()
     assert any(m.startswith("STATUS=engine ok.") for m in got)
+
+
+def test_watchlist_top_n_by_volume_without_symbols(venue: str, tmp_path: Path) -> None:
+    d = Daemon(venue, tmp_path, AI_QUANT_TOP_N="2")
+    del d.env["AI_QUANT_SYMBOLS"]
+    with d.start():
+        wait_for(lambda: d.loops() >= 1, 60, "the first loop")
+        assert d.heartbeat()["symbols"] == "2"
+        start = json.loads(d.q("SELECT data_json FROM audit_events WHERE event='ENGINE_START'")[0][0])
+        assert len(start["symbols"]) == 2 and set(start["symbols"]) <= set(SYMBOLS.split(","))
+        assert d.stop() == 0
