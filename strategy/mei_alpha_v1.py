@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
-Config = Mapping[str, Any]
-BtcInput = bool | Sequence[bool | None] | pd.Series | np.ndarray[Any, Any] | None
+Config: TypeAlias = Mapping[str, Any]
+BtcInput: TypeAlias = bool | Sequence[bool | None] | pd.Series | np.ndarray[Any, Any] | None
 
 NAN = float("nan")
 # TA-Lib's zero test (`TA_IS_ZERO`): |x| < 1e-14.
@@ -476,7 +476,7 @@ class Snapshot:
         return asdict(self)
 
 
-SnapshotLike = Snapshot | Mapping[str, Any] | pd.Series
+SnapshotLike: TypeAlias = Snapshot | Mapping[str, Any] | pd.Series
 
 
 def _snapshot(x: SnapshotLike) -> Snapshot:
@@ -774,9 +774,9 @@ def decide(
 ) -> Decision:
     """Section 1 of the spec for bar `s` with previous bar `p` (snapshots, dicts or indicator rows).
 
-    `cfg` is merged over the kernel defaults (a partial config is fine; None means the defaults).
+    `cfg` is a complete config (as from `merged_config`); None means the defaults.
     """
-    config = merged_config(cfg)
+    config = cfg if cfg is not None else default_config()
     cur, prev = _snapshot(s).as_dict(), _snapshot(p).as_dict()
     btc = np.array([NAN if btc_bullish is None else float(bool(btc_bullish))])
     sig, conf, checks = _core(
@@ -913,7 +913,7 @@ class ExitDecision:
 
 def dynamic_tp_mult(adx_value: float, cfg: Config | None = None) -> float:
     """The TP multiplier stored at entry (section 3.4): strong / weak / `trade.tp_atr_mult`."""
-    config = merged_config(cfg)
+    config = cfg if cfg is not None else default_config()
     tp = config["thresholds"]["tp_and_momentum"]
     if adx_value > tp["adx_strong_gt"]:
         return float(tp["tp_mult_strong"])
@@ -961,7 +961,7 @@ def stop_loss_level(pos: Position, px: float, s: Snapshot, cfg: Config) -> tuple
 
 def next_trailing_stop(pos: Position, px: float, s: SnapshotLike, cfg: Config | None = None) -> float | None:
     """The trailing stop after seeing `px` (3.3): armed from the start profit, only ratchets toward profit."""
-    config = merged_config(cfg)
+    config = cfg if cfg is not None else default_config()
     snap = _snapshot(s)
     t = config["trade"]
     profit = pos.profit_atr(px)
@@ -1001,7 +1001,7 @@ def check_exit(
     when nothing fires, call `next_trailing_stop` with the same arguments.
     """
     del prev_snapshot
-    config = merged_config(cfg)
+    config = cfg if cfg is not None else default_config()
     s = _snapshot(snapshot)
     t = config["trade"]
     now = s.t if now_ms is None else now_ms
