@@ -299,7 +299,15 @@ class UnifiedEngine:
         t0 = time.perf_counter()
         self.loops += 1
         rep = LoopReport(self.loops, 0)
+        before = (self.risk.status.label(), self.risk.status.reason)
         self.risk.poll_kill_file()
+        after = (self.risk.status.label(), self.risk.status.reason)
+        if after != before:
+            self.db.audit(
+                "RISK_KILL_SWITCH",
+                level="WARNING",
+                data={"from": before[0], "to": after[0], "reason": after[1]},
+            )
         self._poll_config()
         try:
             rep.now_ms = now = self.hub.now_ms()
@@ -405,7 +413,13 @@ class UnifiedEngine:
         if not warmup:
             self._sub_bar_exits(now, rep)
             self._funding(now)
+        before = self.risk.status.label()
         self.risk.update_equity(self._equity(), now)
+        if self.risk.status.label() != before:
+            self.db.audit(
+                "RISK_KILL_SWITCH", level="WARNING", ts_ms=now,
+                data={"from": before, "to": self.risk.status.label(), "reason": self.risk.status.reason},
+            )  # fmt: skip
         self._persist(now)
 
     # ---- execution ----------------------------------------------------------------------------

@@ -278,8 +278,10 @@ def test_kill_switches_take_effect_within_one_loop(venue: str, tmp_path: Path) -
                     "SELECT COUNT(*) FROM trades WHERE action IN ('OPEN','ADD') AND id > ?", (last_id,)
                 )
                 assert opens == 0
-        events = [r[0] for r in d.q("SELECT message FROM runtime_logs WHERE message LIKE '%kill=%'")]
-        assert events
+        events = [json.loads(r[0])["to"] for r in d.q(
+            "SELECT data_json FROM audit_events WHERE event='RISK_KILL_SWITCH' ORDER BY id")]  # fmt: skip
+        assert events == ["close_only", "halt_all", "off"]
+        assert "kill switch off -> close_only" in d.log.read_text()  # logged and alerted
         assert d.stop() == 0
     # Env kill switches at start: close_only, and the hard kill that blocks exits too.
     for env, want in (
