@@ -1,0 +1,180 @@
+"""UnifiedEngine in process with a stand-in market (no network): fail-closed risk inside the loop,
+drawdown kill, rollback of a failed loop, exits first and the per-loop entry limit."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.core import EngineSettings, UnifiedEngine
+from engine.market_data import MarketDataHub
+from engine.risk import RiskLimits, RiskManager
+from engine.strategy_manager import StrategyManager
+from engine.trading_db import TradingDB
+from exchange.meta import AssetMeta, Meta
+from strategy.kernel_orchestrator import Bar
+
+STEP = 300_000
+T0 = 1_700_000_000_000 // STEP * STEP
+CONFIG = """\
+global:
+  trade: {entry_min_confidence: low, max_open_positions: 5, enable_ssf_filter: false, enable_reef_filter: false,
+          max_entry_orders_per_loop: 1}
+  indicators: {ema_fast_window: 8, ema_slow_window: 15}
+  thresholds: {entry: {min_adx: 10.0}}
+  engine: {interval: 5m, loop_target_s: 1, lookback_bars: 120}
+"""
+SYMS = ("AAA", "BBB", "CCC", "DDD")
+
+
+def price(sym: str, k: int) -> float:
+    """Trending, wiggly series; each symbol with its own phase and drift."""
+    i = SYMS.index(sym)
+    return 100.0 * (1 + 0.002 * (i + 1)) ** k * (1 + 0.01 * math.sin(k / (3 + i)))
+
+
+class StubHub(MarketDataHub):
+    def __init__(self) -> None:
+        super().__init__(info=None, interval="5m", interval_ms=STEP)
+        self.now = T0 + 200 * STEP
+        self.fail = False
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
+        if self.fail:
+            raise ConnectionError("venue down")
+        newest = self.last_closed_open_time(now_ms)
+        first = newest - (warmup_bars - 1) * STEP if last_t is None else last_t + STEP
+        out = []
+        for t in range(first, newest + 1, STEP):
+            k = (t - T0) // STEP
+            c, o = price(symbol, k), price(symbol, k - 1)
+            out.append(Bar(symbol, t, o, max(o, c) * 1.002, min(o, c) * 0.998, c, 1000.0 + k))
+        return out
+
+    def mids(self, symbols: Any) -> dict[str, float]:
+        k = (self.last_closed_open_time(self.now) - T0) // STEP
+        return {s: price(s, k) for s in symbols}
+
+    def bbo(self, symbol: str) -> tuple[float | None, float | None]:
+        return None, None
+
+    def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        return []
+
+
+def make(
+    tmp_path: Path, risk: RiskManager | None = None
+) -> tuple[UnifiedEngine, StubHub, TradingDB, list[str]]:
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(CONFIG)
+    alerts: list[str] = []
+    hub = StubHub()
+    db = TradingDB(tmp_path / "t.db")
+    eng = UnifiedEngine(
+        EngineSettings(symbols=SYMS, loop_s=0.01), hub, StrategyManager(cfg),
+        risk or RiskManager(alert=lambda k, m: alerts.append(k)), db,
+        Meta(AssetMeta(s, 2, 20) for s in SYMS), alert=lambda k, m: alerts.append(k),
+    )  # fmt: skip
+    eng.startup()
+    return eng, hub, db, alerts
+
+
+def run_until_trades(eng: UnifiedEngine, hub: StubHub, db: TradingDB, n: int, max_loops: int = 200) -> None:
+    for _ in range(max_loops):
+        hub.now += STEP
+        eng.run_once()
+        if db.count("trades") >= n:
+            return
+    raise AssertionError(f"fewer than {n} trades after {max_loops} loops")
+
+
+def test_engine_trades_ranks_and_respects_the_per_loop_limit(tmp_path: Path) -> None:
+    eng, hub, db, _ = make(tmp_path)
+    hub.now += STEP
+    eng.run_once()  # warm-up: no trades
+    assert db.count("trades") == 0
+    run_until_trades(eng, hub, db, 3)
+    opens_per_ts: dict[int, int] = {}
+    for t in db.trades():
+        if t["action"] == "OPEN":
+            opens_per_ts[t["ts_ms"]] = opens_per_ts.get(t["ts_ms"], 0) + 1
+    assert max(opens_per_ts.values()) == 1  # max_entry_orders_per_loop: 1
+    limited = [
+        d for d in db.decisions() if d["rejection_reason"] in ("max_entry_orders_per_loop", "max_positions")
+    ]
+    assert limited, "with 4 trending symbols some entries wait for the next loop"
+    kv = json.loads(db.get("kernel_state") or "{}")
+    assert sorted(kv["positions"]) == sorted(eng.paper.positions)  # type: ignore[union-attr]
+
+
+def test_an_exception_inside_risk_blocks_the_order(tmp_path: Path) -> None:
+    alerts: list[str] = []
+    risk = RiskManager(alert=lambda k, m: alerts.append(k))
+    eng, hub, db, _ = make(tmp_path, risk)
+
+    def boom(order: Any, account: Any) -> Any:
+        raise RuntimeError("bug in a check")
+
+    risk._check = boom  # type: ignore[method-assign]
+    for _ in range(200):
+        hub.now += STEP
+        eng.run_once()
+        if db.count("decision_events"):
+            break
+    assert db.count("trades") == 0
+    blocked = [d for d in db.decisions() if d["rejection_reason"].startswith("risk_check_error")]
+    assert blocked and "risk_error" in alerts, [(d["status"], d["rejection_reason"]) for d in db.decisions()][
+        :20
+    ]
+
+
+def test_drawdown_kill_engages_close_only(tmp_path: Path) -> None:
+    eng, hub, db, _ = make(tmp_path)
+    eng.s.risk_overrides = {"max_drawdown_pct": 0.0001}
+    eng.risk.set_limits(RiskLimits.from_config(eng.strategy.merged(), max_drawdown_pct=0.0001))
+    run_until_trades(eng, hub, db, 1)
+    for _ in range(40):
+        hub.now += STEP
+        eng.run_once()
+        if eng.risk.status.state == "close_only":
+            break
+    assert eng.risk.status.state == "close_only" and "drawdown" in eng.risk.status.reason
+    audits = db.conn.execute("SELECT data_json FROM audit_events WHERE event='RISK_KILL_SWITCH'").fetchall()
+    assert json.loads(audits[-1][0])["to"] == "close_only"
+
+
+def test_a_failed_loop_rolls_back_and_the_next_one_continues(tmp_path: Path) -> None:
+    eng, hub, db, alerts = make(tmp_path)
+    run_until_trades(eng, hub, db, 1)
+    saved = db.get("kernel_state")
+    hub.fail = True
+    hub.now += STEP
+    rep = eng.run_once()
+    assert rep.error and eng.errors == 1 and "loop_error" in alerts
+    assert db.get("kernel_state") == saved  # nothing of the failed loop was committed
+    assert eng.orch is not None and eng.orch.kernel.save_state() == saved  # memory rolled back too
+    hub.fail = False
+    hub.now += STEP
+    assert not eng.run_once().error
+    assert eng.heartbeat().errors == 1
+
+
+@pytest.mark.parametrize("word", ["halt_all", "close_only"])
+def test_kill_file_blocks_entries_in_the_loop(tmp_path: Path, word: str) -> None:
+    kill = tmp_path / "kill"
+    eng, hub, db, _ = make(tmp_path, RiskManager(kill_file=kill))
+    kill.write_text(word)
+    for _ in range(200):
+        hub.now += STEP
+        eng.run_once()
+        if any(d["rejection_reason"] == word for d in db.decisions()):
+            break
+    assert db.count("trades") == 0
+    assert any(d["rejection_reason"] == word for d in db.decisions())
