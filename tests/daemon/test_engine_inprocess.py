@@ -178,3 +178,41 @@ def test_kill_file_blocks_entries_in_the_loop(tmp_path: Path, word: str) -> None
             break
     assert db.count("trades") == 0
     assert any(d["rejection_reason"] == word for d in db.decisions())
+
+
+def test_hot_reload_reaches_the_kernel(tmp_path: Path) -> None:
+    eng, hub, db, _ = make(tmp_path)
+    run_until_trades(eng, hub, db, 1)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(CONFIG.replace("entry_min_confidence: low", "entry_min_confidence: high"))
+    hub.now += STEP
+    eng.run_once()
+    assert eng.strategy.merged("AAA")["trade"]["entry_min_confidence"] == "high"
+    n_opens = len([t for t in db.trades() if t["action"] == "OPEN"])
+    for _ in range(80):
+        hub.now += STEP
+        eng.run_once()
+    assert (
+        len([t for t in db.trades() if t["action"] == "OPEN"]) == n_opens
+    )  # the stand-in volume never makes a high-confidence signal
+    assert (
+        db.conn.execute("SELECT COUNT(*) FROM audit_events WHERE event='CONFIG_RELOADED'").fetchone()[0] == 1
+    )
+
+
+def test_shadow_mode_agreement_in_the_heartbeat(tmp_path: Path) -> None:
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(CONFIG)
+    hub = StubHub()
+    db = TradingDB(tmp_path / "t.db")
+    eng = UnifiedEngine(
+        EngineSettings(symbols=SYMS[:2], loop_s=0.01, kernel_mode="shadow", warmup_bars=60), hub,
+        StrategyManager(cfg), RiskManager(), db, Meta(AssetMeta(s, 2, 20) for s in SYMS), alert=lambda k, m: None,
+    )  # fmt: skip
+    eng.startup()
+    for _ in range(5):
+        hub.now += STEP
+        eng.run_once()
+    hb = eng.heartbeat()
+    assert hb.shadow_agreement is not None and 0.0 <= hb.shadow_agreement <= 1.0
+    assert "shadow_agree=" in hb.line() and "shadow_agree=-" not in hb.line()
