@@ -110,7 +110,10 @@ def run_paper(env: Any, args: argparse.Namespace) -> int:
         print(f"ai-quant: {exc}", file=sys.stderr)
         return EXIT_LOCKED
     alerter = Alerter(
-        [t.reveal() for t in env.alert_targets], dry_run=env.alert_dry_run, label="ai-quant paper"
+        [t.reveal() for t in env.alert_targets],
+        dry_run=env.alert_dry_run,
+        label="ai-quant paper",
+        per_kind_interval_s={"kill_switch": 1.0, "config_rejected": 5.0},  # rare, and each one matters
     )
     alerter.start()
     notifier = Notifier()

@@ -386,3 +386,12 @@ def test_watchlist_top_n_by_volume_without_symbols(venue: str, tmp_path: Path) -
         start = json.loads(d.q("SELECT data_json FROM audit_events WHERE event='ENGINE_START'")[0][0])
         assert len(start["symbols"]) == 2 and set(start["symbols"]) <= set(SYMBOLS.split(","))
         assert d.stop() == 0
+
+
+def test_console_script_entry_starts_the_daemon() -> None:
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 0 and "--max-loops" in r.stdout and "engine.daemon" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "--version"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith("ai-quant ")
