@@ -420,7 +420,8 @@ class UnifiedEngine:
                 "RISK_KILL_SWITCH", level="WARNING", ts_ms=now,
                 data={"from": before, "to": self.risk.status.label(), "reason": self.risk.status.reason},
             )  # fmt: skip
-        self._persist(now)
+        if rep.bars or rep.fills or self.paper.positions or not self.db.get("kernel_state"):
+            self._persist(now)  # flat and no new bar: nothing changed, nothing to write
 
     # ---- execution ----------------------------------------------------------------------------
     def _equity(self) -> float:
