@@ -216,3 +216,32 @@ def test_shadow_mode_agreement_in_the_heartbeat(tmp_path: Path) -> None:
     hb = eng.heartbeat()
     assert hb.shadow_agreement is not None and 0.0 <= hb.shadow_agreement <= 1.0
     assert "shadow_agree=" in hb.line() and "shadow_agree=-" not in hb.line()
+
+
+def test_hourly_funding_from_venue_rates_moves_both_accounts(tmp_path: Path) -> None:
+    eng, hub, db, _ = make(tmp_path)
+    hour = 3_600_000
+    calls: list[tuple[int, int]] = []
+
+    def funding(symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+        calls.append((start_ms, end_ms))
+        return [
+            (h * hour, 0.0001)
+            for h in range(start_ms // hour, end_ms // hour + 1)
+            if start_ms <= h * hour <= end_ms
+        ]
+
+    hub.funding_history = funding  # type: ignore[method-assign]
+    run_until_trades(eng, hub, db, 1)
+    assert eng.orch is not None and eng.paper is not None and eng.paper.positions
+    # (The stand-in market closes positions within a bar, so step the clock past two funding hours here.)
+    now = (hub.now // hour + 2) * hour + 1
+    with db.tx():
+        eng.mids = hub.mids(SYMS)
+        eng._funding(now)
+        eng._funding(now)  # the same hours are never paid twice
+    rows = db.conn.execute("SELECT ts_ms, pnl, type FROM trades WHERE action='FUNDING'").fetchall()
+    assert len(rows) == 2 * len(eng.paper.positions) and all(ts % hour == 0 for ts, _, _ in rows)
+    assert all((p < 0) == (side == "LONG") for _, p, side in rows)  # longs pay a positive rate
+    assert eng.orch.kernel.cash == pytest.approx(eng.paper.balance, abs=1e-9)
+    assert len(calls) == len(eng.paper.positions)  # the second call had nothing due: no venue request
