@@ -5,8 +5,11 @@ Network is excluded: the market-data hub is an in-process stand-in serving real 
 symbols). Everything else is the real daemon code: kernel (bt_runtime), RiskManager, PaperTrader,
 decision rows and the one-transaction-per-loop SQLite commit (kernel state included).
 
-Prints, per symbol count: loop time p50 / p95 / max, the time of the commit alone, and the process
-RSS after the run. Usage: ``python tools/bench_daemon.py [--loops 60] [--symbols 10,50,200]``.
+Prints, per symbol count: loop time p50 / p95 / max, the time of the commit alone, and the bench
+process RSS after the run (it holds pandas and the bar data too). ``--daemon-rss S`` also runs the
+real daemon process for S seconds against the local exchange (all bundled symbols, x300 clock) and
+prints its own RSS (current and peak).
+Usage: ``python tools/bench_daemon.py [--loops 60] [--symbols 10,50,200] [--daemon-rss 30]``.
 """
 
 from __future__ import annotations
@@ -148,10 +151,72 @@ def bench(n_symbols: int, loops: int, raw: list[tuple[str, pd.DataFrame]]) -> di
     }
 
 
+def daemon_rss(seconds: float) -> tuple[int, float, float, str]:
+    """(symbols, RSS MB, peak RSS MB, last heartbeat) of a real paper daemon against the local exchange."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    from hyperliquid.info import Info
+
+    symbols = [f.name.split("_")[0] for f in sorted(DATA.glob("*_USDC_USDC-5m-futures.feather"))]
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "strategy.yaml"
+        cfg.write_text(CONFIG)
+        venue = subprocess.Popen(
+            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
+             ",".join(symbols), "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        daemon = None
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    Info(url, skip_ws=True, timeout=2).all_mids()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or venue.poll() is not None:
+                        raise SystemExit("the local exchange did not start") from None
+                    time.sleep(0.5)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
+            env.update(
+                AI_QUANT_DATA_DIR=tmp, AI_QUANT_STRATEGY_YAML=str(cfg), AI_QUANT_SYMBOLS=",".join(symbols),
+                AI_QUANT_EXCHANGE_URL=url, AI_QUANT_WS_SIDECAR_SOCK=f"{tmp}/none.sock",
+                AI_QUANT_CANDLES_DIR=f"{tmp}/none", AI_QUANT_LOG_LEVEL="WARNING",
+            )  # fmt: skip
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "engine.daemon", "--loop-s", "1"], cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(seconds)
+            status = Path(f"/proc/{daemon.pid}/status").read_text().splitlines()
+            kb = {ln.split(":")[0]: int(ln.split()[1]) for ln in status if ln.startswith(("VmRSS", "VmHWM"))}
+            import sqlite3
+
+            conn = sqlite3.connect(f"file:{tmp}/trading_engine.db?mode=ro", uri=True)
+            hb = conn.execute("SELECT message FROM runtime_logs ORDER BY id DESC LIMIT 1").fetchone()
+            conn.close()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(30)
+        finally:
+            for proc in (daemon, venue):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(15)
+    return len(symbols), kb["VmRSS"] / 1024, kb["VmHWM"] / 1024, hb[0] if hb else ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--loops", type=int, default=60)
     ap.add_argument("--symbols", default="10,50,200")
+    ap.add_argument("--daemon-rss", type=float, default=0.0, metavar="S", help="also measure the real daemon")
     a = ap.parse_args()
     counts = [int(x) for x in a.symbols.split(",")]
     raw = load_series(a.loops + 800)
@@ -165,6 +230,12 @@ def main() -> int:
             f"{r['symbols']:>7} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['max_ms']:>8.2f}"
             f" {r['persist_p50_ms']:>10.2f}  {r['fills']:>6} {r['rss_mb']:>7.1f}"
         )
+    if a.daemon_rss > 0:
+        n, rss, peak, hb = daemon_rss(a.daemon_rss)
+        print(
+            f"daemon process, {n} symbols, {a.daemon_rss:g} s against the local exchange: RSS {rss:.1f} MB, peak {peak:.1f} MB"
+        )
+        print(f"  last heartbeat: {hb}")
     return 0
 
 
