@@ -378,6 +378,7 @@ class UnifiedEngine:
         assert self.orch is not None and self.paper is not None
         warmup = not self.last_t
         lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
+        self.hub.keep_subscribed(self.watchlist, lookback)
         bars: list[Bar] = []
         for s in self.watchlist:
             if self.hub.due(self.last_t.get(s), now):

@@ -43,6 +43,7 @@ class MarketDataHub:
     sidecar: Any = None  # exchange.sidecar.SidecarClient or None
     use_venue_clock: bool = True
     stats: SourceStats = field(default_factory=SourceStats)
+    _subscribed_at: float = -1e9
 
     # ---- clock -------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -122,6 +123,25 @@ class MarketDataHub:
             for c in raw
         )
         return self._keep(bars, last_t, newest, want)
+
+    # ---- sidecar subscription ---------------------------------------------------------------
+    def keep_subscribed(self, symbols: list[str], candle_limit: int, every_s: float = 30.0) -> bool:
+        """Tell the sidecar which symbols and interval this daemon needs (``ensure_started``),
+        renewed every ``every_s`` so the sidecar's client TTL never drops us. True when sent."""
+        if self.sidecar is None:
+            return False
+        now = time.monotonic()
+        if now - self._subscribed_at < every_s:
+            return False
+        self._subscribed_at = now
+        try:
+            self.sidecar.ensure_started(symbols, self.interval, candle_limit=candle_limit)
+            return True
+        except Exception as exc:
+            log.warning(
+                "sidecar ensure_started failed (%s); candles come from the DB or REST", type(exc).__name__
+            )
+            return False
 
     # ---- prices ------------------------------------------------------------------------------
     def mids(self, symbols: Iterable[str]) -> dict[str, float]:

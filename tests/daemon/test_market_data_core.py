@@ -132,3 +132,22 @@ def test_regime_gate_blocks_chop_and_missing_data() -> None:
     assert regime_action("long", 50.0, gate, weak) == "block:regime_gate"
     assert regime_action("long", 50.0, gate, None) == "block:regime_gate_no_data"
     assert regime_action("long", 50.0, {**gate, "regime_gate_fail_open": True}, None) == "pass"
+
+
+def test_sidecar_subscription_is_renewed_not_spammed() -> None:
+    calls: list[tuple[list[str], str, int | None]] = []
+
+    class Sub(FakeSidecar):
+        def ensure_started(
+            self, symbols: list[str], interval: str, *, candle_limit: int | None = None
+        ) -> dict[str, Any]:
+            calls.append((symbols, interval, candle_limit))
+            return {}
+
+    h, _ = hub(None, Sub(None))
+    assert h.keep_subscribed(["BTC", "ETH"], 300)
+    assert not h.keep_subscribed(["BTC", "ETH"], 300)  # within the renewal period
+    h._subscribed_at -= 31
+    assert h.keep_subscribed(["BTC", "ETH"], 300)
+    assert calls == [(["BTC", "ETH"], "5m", 300)] * 2
+    assert not hub(None)[0].keep_subscribed(["BTC"], 300)  # no sidecar: nothing to do
