@@ -141,6 +141,27 @@ def wait_for_exchange(url: str, proc: subprocess.Popen[bytes], log: Path, timeou
 PAPER = RUN / "paper"
 
 
+def wait_for_sidecar_candles(sock: Path, symbols: list[str], interval: str, timeout_s: float = 90.0) -> None:
+    """Let the sidecar finish its backfill before the daemon warms up, so the daemon reads the
+    history from the sidecar's candle DB instead of asking the venue's REST API for it again."""
+    from exchange.sidecar import SidecarClient
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        with SidecarClient(sock, timeout=5.0) as client:
+            client.ensure_started(symbols, interval)
+            while time.monotonic() < deadline:
+                ready = client.candles_ready(symbols, interval)
+                if ready.ready:
+                    say(f"    WS sidecar: {interval} candles ready for {','.join(symbols)}")
+                    return
+                time.sleep(1.0)
+    except Exception as exc:
+        say(f"    WS sidecar not answering ({type(exc).__name__}); the daemon falls back to REST")
+        return
+    say(f"    WS sidecar still backfilling after {timeout_s:.0f} s; the daemon starts anyway (REST fallback)")
+
+
 def paper_config(config: Path, interval: str, loop_s: float) -> Path:
     """The chosen config with the daemon's interval set to the replayed one (written to run/paper)."""
     import yaml
@@ -259,6 +280,7 @@ def main() -> int:
         sock: Path | None = None
         if sidecar.exists():
             sock = RUN / "ai-quant-ws.sock"
+            sock.unlink(missing_ok=True)  # a stale socket of an earlier run would look ready
             env_sock = str(sock)
             start(
                 stack,
@@ -272,6 +294,8 @@ def main() -> int:
                 time.sleep(0.2)
             if not sock.exists():
                 say("    the WS sidecar did not open its socket within 15 s; the daemon falls back to REST")
+            else:
+                wait_for_sidecar_candles(sock, symbols, a.interval)
         else:
             say("    WS sidecar not built (cargo build --release -p ai-quant-sidecar); continuing without it")
         from engine.data.intervals import interval_ms
