@@ -11,6 +11,7 @@ use aiq_indicators::{IndicatorBank, IndicatorSnapshot};
 use serde::{Deserialize, Serialize};
 
 use crate::exits::check_exit;
+use crate::regime::{self, RegimeAction};
 use crate::signal::{analyze, SignalDecision};
 use crate::sizing::{entry_margin, pesc_cooldown_minutes, tier_leverage};
 use crate::types::{
@@ -354,7 +355,23 @@ impl Kernel {
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         let max_orders = self.base.trade.max_entry_orders_per_loop as usize;
         let mut executed = 0usize;
-        for c in candidates {
+        let breadth = self.regime_breadth();
+        for mut c in candidates {
+            let cfg = self.config_arc(&c.symbol);
+            if regime::any_enabled(&cfg.market_regime) {
+                let btc = self.state.symbols.get("BTC").and_then(|s| s.snap.as_ref());
+                match regime::regime_action(c.side, breadth, &cfg.market_regime, btc) {
+                    RegimeAction::Enter { side, .. } => c.side = side,
+                    RegimeAction::Block(code) => {
+                        out.blocked.push(EntryBlock {
+                            symbol: c.symbol.clone(),
+                            signal: side_signal(c.side),
+                            reason_code: code,
+                        });
+                        continue;
+                    }
+                }
+            }
             if executed >= max_orders {
                 out.blocked.push(EntryBlock {
                     symbol: c.symbol.clone(),
@@ -377,6 +394,17 @@ impl Kernel {
         }
         self.scratch = dirty;
         out
+    }
+
+    /// Market breadth over every symbol the kernel tracks, computed only when some symbol's
+    /// config enables a market-regime rule (it is the same value for every candidate of a step).
+    fn regime_breadth(&self) -> Option<f64> {
+        let any = regime::any_enabled(&self.base.market_regime)
+            || self.per_symbol.values().any(|c| regime::any_enabled(&c.market_regime));
+        if !any {
+            return None;
+        }
+        regime::breadth_pct(self.state.symbols.values().filter_map(|s| s.snap.as_ref()))
     }
 
     fn ema_cross_step(

@@ -99,6 +99,11 @@ pub enum ReasonCode {
     MarginCap,
     MinNotional,
     NotReady,
+    // market-regime blocks (config `market_regime`)
+    BreadthLong,
+    BreadthShort,
+    RegimeGate,
+    RegimeGateNoData,
 }
 
 impl ReasonCode {
@@ -130,6 +135,10 @@ impl ReasonCode {
             ReasonCode::MarginCap => "margin_cap",
             ReasonCode::MinNotional => "min_notional",
             ReasonCode::NotReady => "not_ready",
+            ReasonCode::BreadthLong => "breadth_long",
+            ReasonCode::BreadthShort => "breadth_short",
+            ReasonCode::RegimeGate => "regime_gate",
+            ReasonCode::RegimeGateNoData => "regime_gate_no_data",
         }
     }
 }

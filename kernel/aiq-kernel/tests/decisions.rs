@@ -298,3 +298,59 @@ fn liquidation_at_maintenance_margin() {
     assert!(k.state.positions.is_empty());
     assert!(k.state.cash_usd < 10_000.0 * 0.05, "cash {}", k.state.cash_usd);
 }
+
+fn regime_cfg() -> StrategyConfig {
+    let mut c = cfg();
+    c.trade.entry_min_confidence = Confidence::Medium;
+    c
+}
+
+/// Market-regime rules act inside the kernel, so the replay, the sweep and the daemon agree.
+#[test]
+fn market_regime_rules_block_or_reverse_entries_from_breadth() {
+    let mut bear = bull();
+    bear.ema_fast = 96.0; // below ema_slow: counts against breadth, and this bar does not signal
+    let syms = [("ADA", bull()), ("SOL", bear), ("XRP", bear), ("DOGE", bear)]; // breadth 25%
+
+    // Off (the default): ADA's long goes through.
+    let mut k = kernel_with(&syms, regime_cfg());
+    let out = k.evaluate(7_200_000, None);
+    assert_eq!(
+        out.intents.iter().map(|i| (i.symbol.as_str(), i.side)).collect::<Vec<_>>(),
+        [("ADA", Side::Long)]
+    );
+
+    // Breadth filter: longs blocked below 30% breadth.
+    let mut c = regime_cfg();
+    c.market_regime.enable_regime_filter = true;
+    c.market_regime.breadth_block_long_below = 30.0;
+    let mut k = kernel_with(&syms, c);
+    let out = k.evaluate(7_200_000, None);
+    assert!(out.intents.is_empty());
+    assert!(out.blocked.iter().any(|b| b.symbol == "ADA" && b.reason_code == ReasonCode::BreadthLong));
+
+    // Auto-reverse inside [20, 90]: the long becomes a short.
+    let mut c = regime_cfg();
+    c.market_regime.enable_auto_reverse = true;
+    c.market_regime.auto_reverse_breadth_low = 20.0;
+    c.trade.enable_ssf_filter = false; // the reversed short still meets the short-side gates (SSF would block it here)
+    let mut k = kernel_with(&syms, c);
+    let out = k.evaluate(7_200_000, None);
+    assert_eq!(
+        out.intents.iter().map(|i| (i.symbol.as_str(), i.side)).collect::<Vec<_>>(),
+        [("ADA", Side::Short)],
+        "{:?}",
+        out.blocked
+    );
+    assert_eq!(k.state.positions["ADA"].side, Side::Short);
+
+    // Regime gate without BTC in the watchlist: blocked unless fail-open.
+    let mut c = regime_cfg();
+    c.market_regime.enable_regime_gate = true;
+    let mut k = kernel_with(&syms, c.clone());
+    let out = k.evaluate(7_200_000, None);
+    assert!(out.blocked.iter().any(|b| b.reason_code == ReasonCode::RegimeGateNoData));
+    c.market_regime.regime_gate_fail_open = true;
+    let mut k = kernel_with(&syms, c);
+    assert_eq!(k.evaluate(7_200_000, None).intents.len(), 1);
+}
