@@ -8,9 +8,9 @@ Each loop:
 3. feed them to the Rust kernel (``KernelOrchestrator``, ``fill_mode="external"``) bar time by bar
    time; after each bar time ``evaluate`` returns exits first, then entries already ranked by the
    kernel (score = confidence rank * 100 + ADX, ties by symbol). Exits run at once; entries run in
-   the kernel's order within the per-loop limit. The daemon makes no trading decision of its own:
-   the optional market-breadth regime filter / auto-reverse / regime gate of the config only
-   block or flip kernel entries;
+   the kernel's order within the per-loop limit. The daemon makes no trading decision of its own
+   (the market-breadth regime filter, auto-reverse and regime gate are kernel rules too, so a
+   replay applies them exactly as here);
 4. every order passes the RiskManager (fails closed), is filled by the PaperTrader and reported
    back to the kernel with ``apply_fill``, so the kernel's account mirrors the paper account;
 5. sub-bar exits: the mid of every open position goes to the kernel (``on_mid``); funding at the
@@ -89,39 +89,6 @@ def breadth_pct(snaps: Mapping[str, Mapping[str, Any]]) -> float | None:
     if not ready:
         return None
     return 100.0 * sum(1 for s in ready if s["ema_fast"] > s["ema_slow"]) / len(ready)
-
-
-def regime_action(
-    side: str, breadth: float | None, regime: Mapping[str, Any], btc: Mapping[str, Any] | None
-) -> str:
-    """What the configured market-regime rules do to one kernel entry on ``side`` (long/short):
-    ``"pass"``, ``"reverse"`` or ``"block:<reason>"``. All rules are off by default."""
-    if breadth is not None and regime.get("enable_auto_reverse"):
-        if regime["auto_reverse_breadth_low"] <= breadth <= regime["auto_reverse_breadth_high"]:
-            side = "short" if side == "long" else "long"
-            action = "reverse"
-        else:
-            action = "pass"
-    else:
-        action = "pass"
-    if breadth is not None and regime.get("enable_regime_filter"):
-        if side == "long" and breadth < regime["breadth_block_long_below"]:
-            return "block:breadth_long"
-        if side == "short" and breadth > regime["breadth_block_short_above"]:
-            return "block:breadth_short"
-    if regime.get("enable_regime_gate"):
-        if btc is None or not btc.get("ready") or breadth is None:
-            if not regime.get("regime_gate_fail_open"):
-                return "block:regime_gate_no_data"
-        else:
-            atr_pct = 100.0 * btc["atr"] / btc["close"] if btc.get("close") else 0.0
-            chop = regime["regime_gate_breadth_low"] <= breadth <= regime["regime_gate_breadth_high"]
-            if chop and (
-                btc["adx"] < regime["regime_gate_btc_adx_min"]
-                or atr_pct < regime["regime_gate_btc_atr_pct_min"]
-            ):
-                return "block:regime_gate"
-    return action
 
 
 def gate_values(
@@ -454,16 +421,6 @@ class UnifiedEngine:
                     self._decide(it, now, "blocked", "max_entry_orders_per_loop", extra, phase)
                     rep.blocked += 1
                     continue
-                regime = regime_action(
-                    it.side, breadth, self._cfg(it.symbol)["market_regime"], self.snaps.get("BTC")
-                )
-                extra["regime"] = regime
-                if regime.startswith("block:"):
-                    self._decide(it, now, "blocked", regime[6:], extra, phase)
-                    rep.blocked += 1
-                    continue
-                if regime == "reverse":
-                    side = "short" if it.side == "long" else "long"
             req = OrderRequest(it.symbol, "exit" if closing else "entry", it.notional_usd,
                                it.notional_usd / max(1.0, it.leverage))  # fmt: skip
             verdict = self.risk.check(req, self._account())
@@ -671,4 +628,4 @@ class UnifiedEngine:
         self.notifier.status(line)
 
 
-__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "breadth_pct", "gate_values", "regime_action"]
+__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "breadth_pct", "gate_values"]

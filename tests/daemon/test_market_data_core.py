@@ -1,4 +1,5 @@
-"""MarketDataHub source order and due-ness; the engine's pure helpers (breadth, regime rules)."""
+"""MarketDataHub source order and due-ness; the engine's breadth helper (the regime rules themselves are
+decided by the kernel: kernel/aiq-kernel/src/regime.rs and its tests)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from engine.core import breadth_pct, regime_action
+from engine.core import breadth_pct
 from engine.market_data import MarketDataHub
 from exchange.sidecar import CandleTimes
 
@@ -97,41 +96,9 @@ def snap(fast: float, slow: float, ready: bool = True) -> dict[str, Any]:
     return {"ema_fast": fast, "ema_slow": slow, "ready": ready, "adx": 30.0, "atr": 1.0, "close": 100.0}
 
 
-REGIME_OFF = {
-    "enable_regime_filter": False, "breadth_block_short_above": 90.0, "breadth_block_long_below": 10.0,
-    "enable_auto_reverse": False, "auto_reverse_breadth_low": 10.0, "auto_reverse_breadth_high": 90.0,
-    "enable_regime_gate": False, "regime_gate_breadth_low": 20.0, "regime_gate_breadth_high": 80.0,
-    "regime_gate_btc_adx_min": 20.0, "regime_gate_btc_atr_pct_min": 0.5, "regime_gate_fail_open": False,
-}  # fmt: skip
-
-
 def test_breadth() -> None:
     assert breadth_pct({}) is None
     assert breadth_pct({"A": snap(2, 1), "B": snap(1, 2), "C": snap(3, 1, ready=False)}) == 50.0
-
-
-@pytest.mark.parametrize(
-    ("changes", "side", "breadth", "want"),
-    [
-        ({}, "long", 5.0, "pass"),  # all rules off by default
-        ({"enable_regime_filter": True}, "long", 5.0, "block:breadth_long"),
-        ({"enable_regime_filter": True}, "short", 95.0, "block:breadth_short"),
-        ({"enable_regime_filter": True}, "long", 50.0, "pass"),
-        ({"enable_auto_reverse": True}, "long", 50.0, "reverse"),
-        ({"enable_auto_reverse": True}, "long", 95.0, "pass"),
-        ({"enable_regime_gate": True}, "long", 50.0, "pass"),  # BTC ADX 30 and ATR 1%
-    ],
-)
-def test_regime_rules(changes: dict[str, Any], side: str, breadth: float, want: str) -> None:
-    assert regime_action(side, breadth, {**REGIME_OFF, **changes}, snap(2, 1)) == want
-
-
-def test_regime_gate_blocks_chop_and_missing_data() -> None:
-    gate = {**REGIME_OFF, "enable_regime_gate": True}
-    weak = {**snap(2, 1), "adx": 10.0}
-    assert regime_action("long", 50.0, gate, weak) == "block:regime_gate"
-    assert regime_action("long", 50.0, gate, None) == "block:regime_gate_no_data"
-    assert regime_action("long", 50.0, {**gate, "regime_gate_fail_open": True}, None) == "pass"
 
 
 def test_sidecar_subscription_is_renewed_not_spammed() -> None:
