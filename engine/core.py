@@ -38,9 +38,10 @@ from typing import Any
 
 import bt_runtime
 
+from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
-from engine.paper_trader import FillRejected, OrderSpec, PaperFill, PaperTrader, Quote
+from engine.paper_trader import PaperFill, PaperTrader, Quote
 from engine.risk import AccountView, OrderRequest, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
@@ -122,6 +123,11 @@ def gate_values(
     return out
 
 
+def _vwap(fills: Sequence[PaperFill]) -> float:
+    size = sum(f.size for f in fills)
+    return sum(f.price * f.size for f in fills) / size if size else fills[-1].price
+
+
 def state_digest(kernel_state: str, paper_state: str) -> str:
     return hashlib.sha256((kernel_state + "\n" + paper_state).encode()).hexdigest()
 
@@ -141,6 +147,7 @@ class UnifiedEngine:
         *,
         alert: Callable[[str, str], None],
         notifier: Notifier | None = None,
+        execution: Execution | None = None,
     ) -> None:
         self.s = settings
         self.hub = hub
@@ -158,7 +165,9 @@ class UnifiedEngine:
         self.watchlist: list[str] = []
         self.shadow = None
         self.orch: KernelOrchestrator | None = None
-        self.paper: PaperTrader | None = None
+        self.paper: PaperTrader | None = None  # paper mode's trader (None in dry_live/live)
+        self.exec: Execution | None = execution  # None: paper, built at startup
+        self._applied_fill_ids: list[int] = []
         self.mids: dict[str, float] = {}
         self.restored_digest: str | None = None
         self._entries_this_loop = 0
@@ -201,14 +210,16 @@ class UnifiedEngine:
                 k = ShadowDecision(SIGNAL_NAMES[decision.signal], CONFIDENCE_NAMES[decision.confidence])
                 tracker.record(decision.symbol, decision.t, k, ShadowDecision(*ref), inputs)
 
+        if self.exec is None:
+            trade = base["trade"]
+            self.paper = PaperTrader(
+                self.meta, self.s.paper_balance, taker_fee_bps=float(trade["taker_fee_bps"]),
+                slippage_bps=float(trade["slippage_bps"]), use_bbo=bool(trade["use_bbo_for_fills"]),
+            )  # fmt: skip
+            self.exec = PaperExecution(self.paper)
         self.orch = KernelOrchestrator(
-            base, per, initial_cash=self.s.paper_balance, fill_mode="external", mode=mode,
+            base, per, initial_cash=self.exec.initial_cash(), fill_mode="external", mode=mode,
             shadow_recorder=recorder,
-        )  # fmt: skip
-        trade = base["trade"]
-        self.paper = PaperTrader(
-            self.meta, self.s.paper_balance, taker_fee_bps=float(trade["taker_fee_bps"]),
-            slippage_bps=float(trade["slippage_bps"]), use_bbo=bool(trade["use_bbo_for_fills"]),
         )  # fmt: skip
         self.risk.set_limits(RiskLimits.from_config(base, **self.s.risk_overrides))
         self._restore()
@@ -220,18 +231,18 @@ class UnifiedEngine:
                   "state_digest": self.restored_digest, "kill": self.risk.status.label()},
         )  # fmt: skip
         log.info(
-            "paper engine: %d symbols (%s), interval %s, config_id %s, kill %s",
-            len(self.watchlist), ",".join(self.watchlist[:10]) + ("..." if len(self.watchlist) > 10 else ""),
+            "%s engine: %d symbols (%s), interval %s, config_id %s, kill %s",
+            self.s.mode, len(self.watchlist), ",".join(self.watchlist[:10]) + ("..." if len(self.watchlist) > 10 else ""),
             self.strategy.interval, self.strategy.config_id[:12], self.risk.status.label(),
         )  # fmt: skip
 
     def _restore(self) -> None:
-        assert self.orch is not None and self.paper is not None
-        k, p, lt = self.db.get("kernel_state"), self.db.get("paper_account"), self.db.get("last_bar_t")
+        assert self.orch is not None and self.exec is not None
+        k, p, lt = self.db.get("kernel_state"), self.db.get(self.exec.state_key), self.db.get("last_bar_t")
         if not (k and p and lt):
             return
         self.orch.kernel.load_state(k)
-        self.paper.load_json(p)
+        self.exec.load_json(p)
         self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
         self.loops = int(self.db.get("loops") or 0)
         self.restored_digest = state_digest(k, p)
@@ -241,7 +252,7 @@ class UnifiedEngine:
                 self.snaps[s] = json.loads(snap)
         log.info(
             "restored state: %d open positions, cash %.2f, %d loops, digest %s",
-            len(self.paper.positions), self.paper.balance, self.loops, self.restored_digest[:12],
+            len(self.exec.positions), self.exec.cash(), self.loops, self.restored_digest[:12],
         )  # fmt: skip
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -262,7 +273,7 @@ class UnifiedEngine:
             self._stop.wait(max(self._backoff_s, self.loop_s() - (time.monotonic() - t0)))
 
     def run_once(self) -> LoopReport:
-        assert self.orch is not None and self.paper is not None
+        assert self.orch is not None and self.exec is not None
         t0 = time.perf_counter()
         self.loops += 1
         rep = LoopReport(self.loops, 0)
@@ -278,10 +289,13 @@ class UnifiedEngine:
         self._poll_config()
         try:
             rep.now_ms = now = self.hub.now_ms()
+            self._applied_fill_ids = []
             with self.db.tx():
                 self._entries_this_loop = 0
                 self._step(now, rep)
                 self.db.put("loops", str(self.loops))
+            if self._applied_fill_ids:  # after the commit: the OMS learns which fills the kernel holds
+                self.exec.committed(self.orch.kernel.save_state(), self._applied_fill_ids)
         except Exception as exc:
             self.errors += 1
             status = getattr(exc, "status_code", None)
@@ -304,24 +318,24 @@ class UnifiedEngine:
 
     def _reload_after_error(self) -> None:
         """Undo the in-memory effects of a failed loop: the DB holds the last good state."""
-        assert self.orch is not None and self.paper is not None
-        k, p, lt = self.db.get("kernel_state"), self.db.get("paper_account"), self.db.get("last_bar_t")
+        assert self.orch is not None and self.exec is not None
+        k, p, lt = self.db.get("kernel_state"), self.db.get(self.exec.state_key), self.db.get("last_bar_t")
         if k and p and lt:
             self.orch.kernel.load_state(k)
-            self.paper.load_json(p)
+            self.exec.load_json(p)
             self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
         else:  # nothing committed yet: start again from scratch
             self.last_t = {}
             self.startup_kernel_reset()
 
     def startup_kernel_reset(self) -> None:
+        assert self.exec is not None
         base = self._cfg()
         self.orch = KernelOrchestrator(
-            base, {s: self._cfg(s) for s in self.watchlist}, initial_cash=self.s.paper_balance,
+            base, {s: self._cfg(s) for s in self.watchlist}, initial_cash=self.exec.initial_cash(),
             fill_mode="external",
         )  # fmt: skip
-        assert self.paper is not None
-        self.paper.balance, self.paper.positions = self.s.paper_balance, {}
+        self.exec.reset()
 
     def _poll_config(self) -> None:
         assert self.orch is not None
@@ -342,8 +356,9 @@ class UnifiedEngine:
         )  # fmt: skip
 
     def _step(self, now: int, rep: LoopReport) -> None:
-        assert self.orch is not None and self.paper is not None
+        assert self.orch is not None and self.exec is not None
         warmup = not self.last_t
+        self.exec.begin_loop(now)  # live: gates, dead man's switch, reconcile, venue account
         lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
         self.hub.keep_subscribed(self.watchlist, lookback)
         bars: list[Bar] = []
@@ -352,7 +367,7 @@ class UnifiedEngine:
                 bars.extend(self.hub.closed_bars(s, self.last_t.get(s), now, lookback))
         bars.sort(key=lambda b: (b.t, b.symbol))
         rep.bars = len(bars)
-        need_mids = bool(bars) or bool(self.paper.positions)
+        need_mids = bool(bars) or bool(self.exec.positions)
         self.mids = self.hub.mids(self.watchlist) if need_mids else self.mids
         step = self.hub.interval_ms
         last_of = {b.symbol: n for n, b in enumerate(bars)}
@@ -380,7 +395,9 @@ class UnifiedEngine:
                 self._record_signals({b.symbol for b in bars if b.t == t}, now)
         if not warmup:
             self._sub_bar_exits(now, rep)
-            self._funding(now)
+            if self.exec.simulates_funding:
+                self._funding(now)
+        self._absorb_pending(now, rep)
         before = self.risk.status.label()
         self.risk.update_equity(self._equity(), now)
         if self.risk.status.label() != before:
@@ -388,19 +405,19 @@ class UnifiedEngine:
                 "RISK_KILL_SWITCH", level="WARNING", ts_ms=now,
                 data={"from": before, "to": self.risk.status.label(), "reason": self.risk.status.reason},
             )  # fmt: skip
-        if rep.bars or rep.fills or self.paper.positions or not self.db.get("kernel_state"):
+        if rep.bars or rep.fills or self.exec.positions or not self.db.get("kernel_state"):
             self._persist(now)  # flat and no new bar: nothing changed, nothing to write
 
     # ---- execution ----------------------------------------------------------------------------
     def _equity(self) -> float:
-        assert self.paper is not None
-        return self.paper.equity(self.mids)
+        assert self.exec is not None
+        return self.exec.equity(self.mids)
 
     def _account(self) -> AccountView:
-        assert self.paper is not None
+        assert self.exec is not None
         return AccountView(
-            equity=self._equity(), open_symbols=frozenset(self.paper.positions),
-            total_notional_usd=self.paper.total_notional(self.mids), total_margin_usd=self.paper.total_margin(),
+            equity=self._equity(), open_symbols=frozenset(self.exec.positions),
+            total_notional_usd=self.exec.total_notional(self.mids), total_margin_usd=self.exec.total_margin(),
         )  # fmt: skip
 
     def _execute(
@@ -443,59 +460,104 @@ class UnifiedEngine:
     def _fill(
         self, it: bt_runtime.Intent, side: str, now: int, rep: LoopReport, extra: dict[str, Any], phase: str
     ) -> None:
-        assert self.paper is not None and self.orch is not None
-        spec = OrderSpec(
-            it.symbol, side == "long", it.quantity, bool(it.reduce_only), leverage=it.leverage,
-            confidence=it.confidence, intent_id=it.intent_id, reason_code=it.reason_code, kind=it.kind,
-            ref_price=it.price,
-        )  # fmt: skip
+        assert self.exec is not None and self.orch is not None
         quote = self._quote(it.symbol, it.price)
-        out = self.paper.execute(spec, quote, now, self.mids)
-        if isinstance(out, FillRejected):
-            rep.rejected += 1
-            self._decide(it, now, "rejected", out.reason, extra, phase)
+        out: ExecResult = self.exec.submit(it, side, quote, now, self.mids)
+        if out.oms_intent_id:
+            extra["oms_intent_id"] = out.oms_intent_id
+        if not out.fills:
+            if out.status in ("rejected", "blocked"):
+                rep.rejected += out.status == "rejected"
+                rep.blocked += out.status == "blocked"
+            elif not it.reduce_only:  # a dry_live WOULD (or an order still working) uses the entry slot
+                self._entries_this_loop += 1
+            self._decide(it, now, out.status, out.reason, extra, phase)
             return
-        self._after_fill(it, out, extra, phase)
-        rep.fills += 1
-        if not spec.reduce_only:
-            self._entries_this_loop += 1
-
-    def _after_fill(self, it: bt_runtime.Intent, f: PaperFill, extra: dict[str, Any], phase: str) -> None:
-        assert self.orch is not None and self.paper is not None
-        self.orch.kernel.apply_fill(
-            f.symbol, "buy" if f.is_buy else "sell", f.size, f.price, f.fee, f.ts_ms,
-            f.confidence if f.confidence in CONF_RANK else "medium", max(1.0, f.leverage), f.intent_id,
-        )  # fmt: skip
-        drift = abs(self.orch.kernel.cash - self.paper.balance)
-        if drift > 1e-6 * max(1.0, abs(self.paper.balance)):
-            log.warning(
-                "kernel cash %.6f differs from paper cash %.6f", self.orch.kernel.cash, self.paper.balance
-            )
-        self.risk.record_slippage(f.slippage_bps)
-        pos = json.loads(self.orch.kernel.positions_json()).get(f.symbol, {})
-        trade_id = self.db.insert_trade(
-            TradeRow(
-                ts_ms=f.ts_ms, symbol=f.symbol, type=f.position_side.upper(), action=f.action, price=f.price,
-                size=f.size, notional=f.notional, fill_hash=f.fill_hash, fill_tid=f.fill_tid, reason=it.reason,
-                reason_code=f.reason_code, confidence=f.confidence, pnl=f.pnl, fee_usd=f.fee,
-                fee_rate=self.paper.taker_fee_bps / 10_000, balance=f.balance_after,
-                entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
-                meta={"intent_id": f.intent_id, "kind": it.kind, "ref_price": f.ref_price,
-                      "slippage_bps": round(f.slippage_bps, 4), "score": it.score},
-            )
-        )  # fmt: skip
+        trade_id = self._book_fills(out.fills, reason=it.reason, kind=it.kind, score=it.score)
+        f = out.fills[-1]
         extra["fill"] = {
-            "price": f.price,
-            "size": f.size,
-            "fee": f.fee,
-            "pnl": f.pnl,
+            "price": f.price if len(out.fills) == 1 else _vwap(out.fills),
+            "size": sum(x.size for x in out.fills),
+            "fee": sum(x.fee for x in out.fills),
+            "pnl": sum(x.pnl for x in out.fills),
             "slippage_bps": f.slippage_bps,
+            "fills": len(out.fills),
         }
         self._decide(it, f.ts_ms, "executed", "", extra, phase, trade_id=trade_id, action=f.action)
-        log.info(
-            "fill %s %s %s %.6g @ %.6g fee %.4f pnl %+.4f (%s)",
-            f.action, f.position_side, f.symbol, f.size, f.price, f.fee, f.pnl, f.reason_code,
+        rep.fills += len(out.fills)
+        if not it.reduce_only:
+            self._entries_this_loop += 1
+
+    def _book_fills(self, fills: Sequence[PaperFill], *, reason: str, kind: str, score: float) -> int | None:
+        """Feed one order's fills to the kernel (one ``apply_fill``: several venue fills of one
+        order are one kernel fill at their average price) and store a trades row per fill, in the
+        loop's transaction. Returns the first new trade id."""
+        assert self.orch is not None and self.exec is not None
+        first = fills[0]
+        size = sum(f.size for f in fills)
+        self.orch.kernel.apply_fill(
+            first.symbol, "buy" if first.is_buy else "sell", size, _vwap(fills), sum(f.fee for f in fills),
+            fills[-1].ts_ms, first.confidence if first.confidence in CONF_RANK else "medium",
+            max(1.0, first.leverage), first.intent_id,
         )  # fmt: skip
+        if self.paper is not None:
+            drift = abs(self.orch.kernel.cash - self.paper.balance)
+            if drift > 1e-6 * max(1.0, abs(self.paper.balance)):
+                log.warning(
+                    "kernel cash %.6f differs from paper cash %.6f", self.orch.kernel.cash, self.paper.balance
+                )
+        pos = json.loads(self.orch.kernel.positions_json()).get(first.symbol, {})
+        trade_id: int | None = None
+        for f in fills:
+            self.risk.record_slippage(f.slippage_bps)
+            fee_rate = (
+                self.paper.taker_fee_bps / 10_000
+                if self.paper is not None
+                else f.fee / max(f.notional, 1e-12)
+            )
+            tid = self.db.insert_trade(
+                TradeRow(
+                    ts_ms=f.ts_ms, symbol=f.symbol, type=f.position_side.upper(), action=f.action, price=f.price,
+                    size=f.size, notional=f.notional, fill_hash=f.fill_hash, fill_tid=f.fill_tid, reason=reason,
+                    reason_code=f.reason_code, confidence=f.confidence, pnl=f.pnl, fee_usd=f.fee,
+                    fee_rate=fee_rate, balance=f.balance_after,
+                    entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
+                    meta={"intent_id": f.intent_id, "kind": kind, "ref_price": f.ref_price,
+                          "slippage_bps": round(f.slippage_bps, 4), "score": score},
+                )
+            )  # fmt: skip
+            trade_id = trade_id if trade_id is not None else tid
+            log.info(
+                "fill %s %s %s %.6g @ %.6g fee %.4f pnl %+.4f (%s)",
+                f.action, f.position_side, f.symbol, f.size, f.price, f.fee, f.pnl, f.reason_code,
+            )  # fmt: skip
+            if self.paper is None:
+                self.alert(
+                    "fill",
+                    f"{f.action} {f.position_side} {f.symbol} {f.size:g} @ {f.price:g} pnl {f.pnl:+.2f}",
+                )
+        return trade_id
+
+    def _absorb_pending(self, now: int, rep: LoopReport) -> None:
+        """Venue fills the kernel has not seen (adopted by the reconciler, the user stream, or
+        after a restart): booked here, in the loop's transaction, each exactly once (a fill is
+        booked iff its trades row exists, and that row commits with the kernel state)."""
+        assert self.exec is not None
+        for p in self.exec.pending_fills(self._recorded):
+            self._book_fills(p.fills, reason="adopted", kind=p.fills[0].action.lower(), score=0.0)
+            self._applied_fill_ids.extend(p.fill_ids)
+            rep.fills += len(p.fills)
+            self.db.audit(
+                "FILL_ADOPTED", symbol=p.fills[0].symbol, ts_ms=now,
+                data={"oms_intent_id": p.oms_intent_id, "fills": len(p.fills),
+                      "size": sum(f.size for f in p.fills)},
+            )  # fmt: skip
+
+    def _recorded(self, fill_hash: str, fill_tid: int) -> bool:
+        row = self.db.conn.execute(
+            "SELECT 1 FROM trades WHERE fill_hash=? AND fill_tid=?", (fill_hash, int(fill_tid))
+        ).fetchone()
+        return row is not None
 
     def _decide(
         self, it: bt_runtime.Intent, now: int, status: str, why: str, extra: Mapping[str, Any], phase: str,
@@ -542,8 +604,8 @@ class UnifiedEngine:
             self.db.insert_signal(now, s, sig, conf, float(snap.get("close") or 0.0), snap)
 
     def _sub_bar_exits(self, now: int, rep: LoopReport) -> None:
-        assert self.orch is not None and self.paper is not None
-        for sym in sorted(self.paper.positions):
+        assert self.orch is not None and self.exec is not None
+        for sym in sorted(self.exec.positions):
             mid = self.mids.get(sym)
             if not mid:
                 continue
@@ -575,10 +637,10 @@ class UnifiedEngine:
             pos.last_funding_ms = max(pos.last_funding_ms, now // HOUR_MS * HOUR_MS)
 
     def _persist(self, now: int) -> None:
-        assert self.orch is not None and self.paper is not None
+        assert self.orch is not None and self.exec is not None
         kpos = json.loads(self.orch.kernel.positions_json())
         rows = []
-        for sym, p in sorted(self.paper.positions.items()):
+        for sym, p in sorted(self.exec.positions.items()):
             k = kpos.get(sym, {})
             rows.append(
                 PositionRow(
@@ -590,7 +652,7 @@ class UnifiedEngine:
             )  # fmt: skip
         self.db.replace_positions(rows, now)
         self.db.put("kernel_state", self.orch.kernel.save_state())
-        self.db.put("paper_account", self.paper.to_json())
+        self.db.put(self.exec.state_key, self.exec.to_json())
         self.db.put("last_bar_t", json.dumps(self.last_t, sort_keys=True))
 
     def _write_state_file(self) -> None:
@@ -603,11 +665,11 @@ class UnifiedEngine:
 
     # ---- heartbeat -----------------------------------------------------------------------------
     def heartbeat(self) -> Heartbeat:
-        assert self.paper is not None
+        assert self.exec is not None
         shadow = self.shadow.stats().agreement if self.shadow is not None else None
         return Heartbeat(
             mode=self.s.mode, loops=self.loops, errors=self.errors, symbols=len(self.watchlist),
-            open_positions=len(self.paper.positions), loop_s=self.last_loop_s, kill=self.risk.status.label(),
+            open_positions=len(self.exec.positions), loop_s=self.last_loop_s, kill=self.risk.status.label(),
             kill_reason=self.risk.status.reason, strategy_mode=self.strategy.strategy_mode,
             config_id=self.strategy.config_id, version=self.s.version, equity=self._equity(),
             breadth_pct=breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps}),
