@@ -326,6 +326,61 @@ pub struct Timeline {
     /// `(symbol index, time, rate)`.
     pub fund_start: Vec<u32>,
     pub fund_items: Vec<(u32, i64, f64)>,
+    /// Sub-bar ticks (`--entry-interval` / `--exit-interval`), empty without them.
+    pub sub: SubTicks,
+}
+
+/// One symbol's sub-bar prices at a tick: the close of its entry and/or exit sub-bar (NaN when
+/// that symbol has no such sub-bar at the tick).
+#[derive(Debug, Clone, Copy)]
+pub struct SubItem {
+    pub symbol: u32,
+    pub entry_px: f64,
+    pub exit_px: f64,
+}
+
+/// Sub-bar ticks by close time: the union of every symbol's entry and exit sub-bar close times,
+/// ascending. Tick `k` holds `items[start[k]..start[k+1]]`, by symbol.
+#[derive(Debug, Clone, Default)]
+pub struct SubTicks {
+    pub times: Vec<i64>,
+    pub start: Vec<u32>,
+    pub items: Vec<SubItem>,
+}
+
+impl SubTicks {
+    /// Merge entry and exit sub-bars (symbol indices of the main timeline) by close time.
+    pub fn build(symbols: &[String], entry: Option<&CandleSet>, exit: Option<&CandleSet>) -> Self {
+        let mut by_key: BTreeMap<(i64, u32), (f64, f64)> = BTreeMap::new();
+        for (set, is_entry) in [(entry, true), (exit, false)] {
+            let Some(set) = set else { continue };
+            for (name, bars) in set.symbols.iter().zip(&set.bars) {
+                let Some(si) = symbols.iter().position(|s| s == name) else { continue };
+                for c in bars {
+                    let e = by_key.entry((c.t + set.interval_ms, si as u32)).or_insert((f64::NAN, f64::NAN));
+                    if is_entry {
+                        e.0 = c.c;
+                    } else {
+                        e.1 = c.c;
+                    }
+                }
+            }
+        }
+        let mut out = SubTicks::default();
+        for ((t, s), (entry_px, exit_px)) in by_key {
+            if out.times.last() != Some(&t) {
+                out.times.push(t);
+                out.start.push(out.items.len() as u32);
+            }
+            out.items.push(SubItem { symbol: s, entry_px, exit_px });
+        }
+        out.start.push(out.items.len() as u32);
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
 }
 
 impl Timeline {

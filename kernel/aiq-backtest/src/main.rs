@@ -70,6 +70,20 @@ struct Common {
     /// Print nothing on stderr except errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Sub-bar entries: evaluate entries at every close of this finer interval, on the latest
+    /// main-bar indicators with the sub-bar's close (default: engine.entry_interval when
+    /// --entry-candles-db is given).
+    #[arg(long)]
+    entry_interval: Option<String>,
+    /// Candle DB for --entry-interval (default: --candles-db).
+    #[arg(long)]
+    entry_candles_db: Option<String>,
+    /// Sub-bar exits: check stops, trailing and take profit at every close of this finer interval.
+    #[arg(long)]
+    exit_interval: Option<String>,
+    /// Candle DB for --exit-interval (default: --candles-db).
+    #[arg(long)]
+    exit_candles_db: Option<String>,
 }
 
 impl Common {
@@ -89,6 +103,10 @@ impl Common {
             init_state,
             no_auto_scope: self.no_auto_scope,
             quiet: self.quiet,
+            entry_interval: self.entry_interval.clone(),
+            entry_candles_db: self.entry_candles_db.clone(),
+            exit_interval: self.exit_interval.clone(),
+            exit_candles_db: self.exit_candles_db.clone(),
         }
     }
 }

@@ -7,8 +7,8 @@ use aiq_kernel::KernelState;
 use serde_json::Value;
 
 use crate::config::{ConfigFile, ResolvedConfig};
-use crate::data::{iso, parse_time, resolve_db_paths, CandleSet, FundingSet, Timeline};
-use crate::report::Inputs;
+use crate::data::{iso, parse_time, resolve_db_paths, CandleSet, FundingSet, SubTicks, Timeline};
+use crate::report::{Inputs, SubInputs};
 use crate::BtError;
 
 /// Options shared by `replay`, `sweep` and `dump-indicators`.
@@ -28,6 +28,12 @@ pub struct DataOpts {
     pub init_state: Option<PathBuf>,
     pub no_auto_scope: bool,
     pub quiet: bool,
+    /// Sub-bar entries: interval and DB (default DB: `--candles-db`).
+    pub entry_interval: Option<String>,
+    pub entry_candles_db: Option<String>,
+    /// Sub-bar exits: interval and DB (default DB: `--candles-db`).
+    pub exit_interval: Option<String>,
+    pub exit_candles_db: Option<String>,
 }
 
 /// Everything a run needs, built once (a sweep shares it across combos).
@@ -43,6 +49,9 @@ pub struct Prepared {
     pub candles: CandleSet,
     pub funding: Option<FundingSet>,
     pub timeline: Timeline,
+    /// Sub-bar candles (`--entry-interval`, `--exit-interval`), scoped like the main candles.
+    pub entry_candles: Option<CandleSet>,
+    pub exit_candles: Option<CandleSet>,
     pub inputs: Inputs,
     pub init_state: Option<KernelState>,
     pub initial_balance: f64,
@@ -102,11 +111,33 @@ pub fn prepare(o: &DataOpts) -> Result<Prepared, BtError> {
         None => None,
     };
 
+    let sub_what = [
+        ("entry", &o.entry_interval, &o.entry_candles_db, &base.cfg.engine.entry_interval),
+        ("exit", &o.exit_interval, &o.exit_candles_db, &base.cfg.engine.exit_interval),
+    ];
+    let mut subs: Vec<Option<CandleSet>> = Vec::new();
+    for (what, iv, db, cfg_iv) in sub_what {
+        subs.push(load_sub(what, iv, db, cfg_iv, &spec, &interval, candles.interval_ms, &candles.symbols)?);
+    }
+    let mut exit_candles = subs.pop().flatten();
+    let mut entry_candles = subs.pop().flatten();
+
     // Scope: the common range of every input, then --start/--end.
     let (c0, c1) = (candles.first_t().unwrap_or(0), candles.last_t().unwrap_or(0));
     let mut lo = c0;
     let mut hi = c1;
     let mut why = vec![format!("candles {}..{}", iso(c0), iso(c1))];
+    for (what, set) in [("entry", &entry_candles), ("exit", &exit_candles)] {
+        if let Some(set) = set {
+            let (s0, s1) = (set.first_t().unwrap_or(0), set.last_t().unwrap_or(0));
+            why.push(format!("{what} sub-bars ({}) {}..{}", set.interval, iso(s0), iso(s1)));
+            if !o.no_auto_scope {
+                // Sub-bars must cover every main bar's window: from its open to its close.
+                lo = lo.max(s0);
+                hi = hi.min(s1 + set.interval_ms - candles.interval_ms);
+            }
+        }
+    }
     if let Some(f) = &funding {
         match f.range() {
             Some((f0, f1)) => {
@@ -152,6 +183,10 @@ pub fn prepare(o: &DataOpts) -> Result<Prepared, BtError> {
     }
     let before = candles.bar_count();
     candles.trim(lo, hi);
+    for set in [&mut entry_candles, &mut exit_candles].into_iter().flatten() {
+        // Sub-bars that close inside the scoped main bars' windows: open in [lo, hi + interval).
+        set.trim(lo, hi + candles.interval_ms - set.interval_ms);
+    }
     let dropped = before - candles.bar_count();
     if o.start.is_some() || o.end.is_some() {
         why.push("--start/--end".to_string());
@@ -183,7 +218,19 @@ pub fn prepare(o: &DataOpts) -> Result<Prepared, BtError> {
         Some(p) => Some(load_state(p)?),
         None => None,
     };
-    let timeline = Timeline::build(&candles, funding.as_ref());
+    let mut timeline = Timeline::build(&candles, funding.as_ref());
+    if entry_candles.is_some() || exit_candles.is_some() {
+        timeline.sub = SubTicks::build(&candles.symbols, entry_candles.as_ref(), exit_candles.as_ref());
+        note(
+            o.quiet,
+            &format!(
+                "sub-bars: {} ticks ({} entry, {} exit sub-bars)",
+                timeline.sub.times.len(),
+                entry_candles.as_ref().map_or(0, CandleSet::bar_count),
+                exit_candles.as_ref().map_or(0, CandleSet::bar_count)
+            ),
+        );
+    }
     let inputs = Inputs {
         candles: candles.fingerprints.clone(),
         funding: funding.as_ref().and_then(|f| f.fingerprint.clone()),
@@ -201,6 +248,8 @@ pub fn prepare(o: &DataOpts) -> Result<Prepared, BtError> {
         last_bar: iso(candles.last_t().unwrap_or(0)),
         auto_scope: Some(scope_msg),
         init_state: o.init_state.as_ref().map(|p| p.display().to_string()),
+        entry_sub_bars: entry_candles.as_ref().map(SubInputs::of),
+        exit_sub_bars: exit_candles.as_ref().map(SubInputs::of),
     };
     Ok(Prepared {
         file,
@@ -211,10 +260,52 @@ pub fn prepare(o: &DataOpts) -> Result<Prepared, BtError> {
         candles,
         funding,
         timeline,
+        entry_candles,
+        exit_candles,
         inputs,
         init_state,
         initial_balance: o.initial_balance,
     })
+}
+
+/// Load the entry or exit sub-bar candles when asked for (`--{what}-interval` or
+/// `--{what}-candles-db`; the interval defaults to `engine.{what}_interval`, the DB to
+/// `--candles-db`).
+#[allow(clippy::too_many_arguments)]
+fn load_sub(
+    what: &str,
+    interval: &Option<String>,
+    db: &Option<String>,
+    cfg_interval: &str,
+    main_spec: &str,
+    main_interval: &str,
+    main_ms: i64,
+    symbols: &[String],
+) -> Result<Option<CandleSet>, BtError> {
+    if interval.is_none() && db.is_none() {
+        return Ok(None);
+    }
+    let iv = match interval {
+        Some(i) => i.clone(),
+        None if !cfg_interval.is_empty() => cfg_interval.to_string(),
+        None => {
+            return Err(BtError::new(format!(
+                "--{what}-candles-db needs --{what}-interval (or engine.{what}_interval in the config)"
+            )))
+        }
+    };
+    let ms = aiq_config::interval_ms(&iv)
+        .ok_or_else(|| BtError::new(format!("--{what}-interval: unknown interval {iv:?}")))?;
+    if ms > main_ms || main_ms % ms != 0 {
+        return Err(BtError::new(format!(
+            "--{what}-interval {iv} must divide the main interval {main_interval}"
+        )));
+    }
+    let spec = db.clone().unwrap_or_else(|| main_spec.to_string());
+    let paths = resolve_db_paths(&spec, &iv)?;
+    let set = CandleSet::load(&paths, &iv, Some(symbols))
+        .map_err(|e| BtError::new(format!("--{what}-candles-db: {e}")))?;
+    Ok(Some(set))
 }
 
 /// A kernel state exported from paper or live (`Kernel.save_state()` text, or `{"state": ...}`).

@@ -75,6 +75,29 @@ pub struct Inputs {
     pub last_bar: String,
     pub auto_scope: Option<String>,
     pub init_state: Option<String>,
+    /// Sub-bar inputs; absent without `--entry-interval` / `--exit-interval`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_sub_bars: Option<SubInputs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_sub_bars: Option<SubInputs>,
+}
+
+/// One sub-bar input: its interval, DB fingerprints and scoped bar count.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubInputs {
+    pub interval: String,
+    pub candles: Vec<DbFingerprint>,
+    pub bars: u64,
+}
+
+impl SubInputs {
+    pub fn of(set: &crate::data::CandleSet) -> Self {
+        Self {
+            interval: set.interval.clone(),
+            candles: set.fingerprints.clone(),
+            bars: set.bar_count() as u64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +152,9 @@ pub struct Report {
     pub exposure_pct: f64,
     pub bars: u64,
     pub steps: u64,
+    /// Sub-bar ticks run (absent without sub-bars).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sub_ticks: u64,
     pub fills: u64,
     pub liquidations: u64,
     pub liquidation_pnl: f64,
@@ -223,6 +249,7 @@ pub fn build(meta: ReportMeta, r: &RunResult) -> Report {
         exposure_pct: if r.steps > 0 { r.exposure_steps as f64 / r.steps as f64 * 100.0 } else { 0.0 },
         bars: r.bars,
         steps: r.steps,
+        sub_ticks: r.sub_ticks,
         fills: r.fills.len() as u64,
         liquidations: r.liquidations,
         liquidation_pnl: r.liquidation_pnl,
@@ -302,4 +329,8 @@ pub fn write_equity_csv(path: &str, r: &RunResult, initial: f64) -> Result<(), B
         writeln!(w, "{t},{},{},{},{}", iso(t), f(eq), f(dd), f(pct)).map_err(io(path))?;
     }
     w.flush().map_err(io(path))
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -90,6 +90,8 @@ pub struct RunResult {
     pub liquidation_pnl: f64,
     pub bars: u64,
     pub steps: u64,
+    /// Sub-bar ticks run (`--entry-interval` / `--exit-interval`).
+    pub sub_ticks: u64,
     /// Steps with at least one open position.
     pub exposure_steps: u64,
     pub final_state: Option<KernelState>,
@@ -249,20 +251,53 @@ impl Recorder {
     }
 }
 
+/// Book one funding event on a symbol that holds a position (at its latest price).
+fn apply_funding(
+    kernel: &mut Kernel,
+    r: &mut Recorder,
+    tl: &Timeline,
+    s: u32,
+    ft: i64,
+    rate: f64,
+    px: f64,
+) -> Result<(), BtError> {
+    let sym = &tl.symbols[s as usize];
+    if px > 0.0 && kernel.state.positions.contains_key(sym) {
+        let paid = kernel.on_funding(sym, rate, px, ft).map_err(|e| ctx(e, tl))?;
+        if let Some(o) = r.open.get_mut(sym) {
+            o.trip.funding += paid;
+        }
+    }
+    Ok(())
+}
+
 fn ctx(e: aiq_kernel::KernelError, tl: &Timeline) -> BtError {
     BtError::new(format!("replay stopped: {e} (interval {} ms)", tl.interval_ms))
 }
 
 /// Run `kernel` over the whole timeline.
-pub fn run(
+pub fn run(kernel: Kernel, tl: &Timeline, rec: Record, initial_equity: f64) -> Result<RunResult, BtError> {
+    run_with(kernel, tl, rec, initial_equity, None)
+}
+
+/// Precomputed indicator snapshots per timeline symbol (in bar order), shared by sweep combos
+/// whose indicator config is the same; see [`Kernel::step_snapshot`].
+pub type SharedSnapshots = [std::sync::Arc<Vec<aiq_indicators::IndicatorSnapshot>>];
+
+/// [`run`], optionally stepping with precomputed indicator snapshots instead of the kernel's own
+/// indicator banks (`snaps[symbol index][bar index]`). Decisions are identical either way.
+pub fn run_with(
     mut kernel: Kernel,
     tl: &Timeline,
     rec: Record,
     initial_equity: f64,
+    snaps: Option<&SharedSnapshots>,
 ) -> Result<RunResult, BtError> {
     let mut r = Recorder { rec, r: RunResult::default(), open: BTreeMap::new(), next_trade: 0 };
     let mut stats = EquityStats::new(initial_equity);
-    let mut last_close = vec![0.0f64; tl.symbols.len()];
+    // Latest price per symbol (main close, or a later sub-bar close); funding is booked at it.
+    let mut last_px = vec![0.0f64; tl.symbols.len()];
+    let mut bar_idx = vec![0usize; tl.symbols.len()];
     // Skip bars a restored state has already seen (per symbol).
     let seen: Vec<i64> = tl
         .symbols
@@ -272,11 +307,60 @@ pub fn run(
         })
         .collect();
     let any_seen = seen.iter().any(|&t| t != i64::MIN);
+    if any_seen && snaps.is_some() {
+        return Err(BtError::new("shared indicator snapshots cannot be used with --init-state"));
+    }
     if tl.times.is_empty() {
         return Err(BtError::new("no bars to replay in the selected range"));
     }
     r.r.first_close_ms = tl.times[0] + tl.interval_ms;
+    let sub = &tl.sub;
+    let mut sub_j = 0usize;
+    // Decision time of the last evaluated main step (sub-bar ticks run strictly after it).
+    let mut last_eval: Option<i64> = None;
+    let mut fcur = 0usize;
+    let mut prices: Vec<(&str, f64)> = Vec::new();
     for (k, &t) in tl.times.iter().enumerate() {
+        let t_close = t + tl.interval_ms;
+        let fb = tl.fund_start[k + 1] as usize;
+        fcur = fcur.max(tl.fund_start[k] as usize);
+        // Sub-bar ticks of the forward window (last decision, t_close): the tick at t_close itself
+        // is this main step's own evaluate.
+        while sub_j < sub.times.len() && sub.times[sub_j] < t_close {
+            let tau = sub.times[sub_j];
+            if last_eval.is_some_and(|le| tau > le) {
+                let items = &sub.items[sub.start[sub_j] as usize..sub.start[sub_j + 1] as usize];
+                while fcur < fb && tl.fund_items[fcur].1 <= tau {
+                    let (s, ft, rate) = tl.fund_items[fcur];
+                    apply_funding(&mut kernel, &mut r, tl, s, ft, rate, last_px[s as usize])?;
+                    fcur += 1;
+                }
+                for it in items.iter().filter(|it| !it.exit_px.is_nan()) {
+                    let si = it.symbol as usize;
+                    last_px[si] = it.exit_px;
+                    let sym = &tl.symbols[si];
+                    if kernel.state.positions.contains_key(sym) {
+                        let out = kernel.on_mid(sym, it.exit_px, tau).map_err(|e| ctx(e, tl))?;
+                        if !out.fills.is_empty() || !out.blocked.is_empty() {
+                            r.on_output(&out, &kernel);
+                        }
+                    }
+                }
+                prices.clear();
+                for it in items.iter().filter(|it| !it.entry_px.is_nan()) {
+                    last_px[it.symbol as usize] = it.entry_px;
+                    prices.push((tl.symbols[it.symbol as usize].as_str(), it.entry_px));
+                }
+                if !prices.is_empty() {
+                    let out = kernel.evaluate_sub_bar(&prices, tau, None).map_err(|e| ctx(e, tl))?;
+                    if !out.fills.is_empty() || !out.blocked.is_empty() {
+                        r.on_output(&out, &kernel);
+                    }
+                }
+                r.r.sub_ticks += 1;
+            }
+            sub_j += 1;
+        }
         let (a, b) = (tl.step_start[k] as usize, tl.step_start[k + 1] as usize);
         let mut stepped = 0;
         for (s, c) in &tl.step_items[a..b] {
@@ -285,8 +369,16 @@ pub fn run(
                 continue;
             }
             let sym = &tl.symbols[si];
-            let out = kernel.step_candle(sym, *c).map_err(|e| ctx(e, tl))?;
-            last_close[si] = c.c;
+            let out = match snaps {
+                Some(sn) => {
+                    let snap = sn[si][bar_idx[si]];
+                    bar_idx[si] += 1;
+                    kernel.step_snapshot(sym, *c, snap)
+                }
+                None => kernel.step_candle(sym, *c),
+            }
+            .map_err(|e| ctx(e, tl))?;
+            last_px[si] = c.c;
             stepped += 1;
             if !out.fills.is_empty() || !out.blocked.is_empty() {
                 r.on_output(&out, &kernel);
@@ -296,19 +388,13 @@ pub fn run(
             continue;
         }
         r.r.bars += stepped;
-        let t_close = t + tl.interval_ms;
-        let (fa, fb) = (tl.fund_start[k] as usize, tl.fund_start[k + 1] as usize);
-        for &(s, ft, rate) in &tl.fund_items[fa..fb] {
-            let sym = &tl.symbols[s as usize];
-            let px = last_close[s as usize];
-            if px > 0.0 && kernel.state.positions.contains_key(sym) {
-                let paid = kernel.on_funding(sym, rate, px, ft).map_err(|e| ctx(e, tl))?;
-                if let Some(o) = r.open.get_mut(sym) {
-                    o.trip.funding += paid;
-                }
-            }
+        while fcur < fb {
+            let (s, ft, rate) = tl.fund_items[fcur];
+            apply_funding(&mut kernel, &mut r, tl, s, ft, rate, last_px[s as usize])?;
+            fcur += 1;
         }
         let out = kernel.evaluate(t_close, None);
+        last_eval = Some(t_close);
         if !out.fills.is_empty() || !out.blocked.is_empty() {
             r.on_output(&out, &kernel);
         }

@@ -216,6 +216,36 @@ impl Kernel {
     /// Feed one closed candle. Updates indicators, MAE/MFE, and checks liquidation on the bar's
     /// adverse extreme. Entry and exit decisions happen in [`Kernel::evaluate`].
     pub fn step_candle(&mut self, symbol: &str, candle: Candle) -> Result<StepOutput, KernelError> {
+        self.step_with(symbol, candle, None)
+    }
+
+    /// [`Kernel::step_candle`] with the bar's indicator snapshot computed elsewhere: the
+    /// backtester computes one series per (symbol, indicator config) and shares it across sweep
+    /// combos that differ only in trade parameters. `snap` must be what this symbol's
+    /// `IndicatorBank` would return for `candle` (same config, same bar sequence); decisions are
+    /// then bit-identical to `step_candle`. The symbol's indicator bank is not advanced, so a
+    /// state saved from such a kernel cannot be continued with `step_candle`.
+    pub fn step_snapshot(
+        &mut self,
+        symbol: &str,
+        candle: Candle,
+        snap: IndicatorSnapshot,
+    ) -> Result<StepOutput, KernelError> {
+        if snap.t != candle.t {
+            return Err(KernelError::Invalid(format!(
+                "snapshot for {symbol} is for t={}, not the candle's t={}",
+                snap.t, candle.t
+            )));
+        }
+        self.step_with(symbol, candle, Some(snap))
+    }
+
+    fn step_with(
+        &mut self,
+        symbol: &str,
+        candle: Candle,
+        given: Option<IndicatorSnapshot>,
+    ) -> Result<StepOutput, KernelError> {
         validate_candle(symbol, &candle)?;
         let st = self.symbol_state(symbol);
         if let Some(last) = st.snap.as_ref().map(|s| s.t) {
@@ -223,7 +253,10 @@ impl Kernel {
                 return Err(KernelError::OutOfOrder { symbol: symbol.to_string(), t: candle.t, last });
             }
         }
-        let snap = st.bank.update(candle.t, candle.o, candle.h, candle.l, candle.c, candle.v);
+        let snap = match given {
+            Some(s) => s,
+            None => st.bank.update(candle.t, candle.o, candle.h, candle.l, candle.c, candle.v),
+        };
         st.prev = st.snap.take();
         st.snap = Some(snap);
         st.last_price = candle.c;
@@ -278,6 +311,46 @@ impl Kernel {
     /// Exits, then ranked entries, for every symbol that received a candle since the last call.
     /// `equity_override` is the real account equity in live trading (sizing uses it).
     pub fn evaluate(&mut self, now_ms: i64, equity_override: Option<f64>) -> StepOutput {
+        self.evaluate_inner(now_ms, equity_override, true)
+    }
+
+    /// Entries on a sub-bar (the backtester's `--entry-interval`): for each `(symbol, price)`,
+    /// the symbol's latest indicator snapshot with its close replaced by `price` (a hybrid
+    /// snapshot: main-bar indicators, volume and prior bar; sub-bar price) goes through the same
+    /// signal, flip, pyramid and ranked-entry logic as [`Kernel::evaluate`], filling at `price`.
+    /// Protective exits are not run here (they belong to exit sub-bars, see [`Kernel::on_mid`]).
+    /// The main snapshot's close is restored afterwards, so the next bar is unaffected.
+    pub fn evaluate_sub_bar(
+        &mut self,
+        prices: &[(&str, f64)],
+        now_ms: i64,
+        equity_override: Option<f64>,
+    ) -> Result<StepOutput, KernelError> {
+        for &(symbol, px) in prices {
+            if !px.is_finite() || px <= 0.0 {
+                return Err(KernelError::Invalid(format!("sub-bar price for {symbol}: {px}")));
+            }
+        }
+        let mut saved: Vec<(String, f64)> = Vec::with_capacity(prices.len());
+        for &(symbol, px) in prices {
+            let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
+            let Some(snap) = st.snap.as_mut() else { continue };
+            saved.push((symbol.to_string(), snap.close));
+            snap.close = px;
+            st.last_price = px;
+            st.dirty = true;
+        }
+        self.state.timestamp_ms = self.state.timestamp_ms.max(now_ms);
+        let out = self.evaluate_inner(now_ms, equity_override, false);
+        for (symbol, close) in saved {
+            if let Some(snap) = self.state.symbols.get_mut(&symbol).and_then(|s| s.snap.as_mut()) {
+                snap.close = close;
+            }
+        }
+        Ok(out)
+    }
+
+    fn evaluate_inner(&mut self, now_ms: i64, equity_override: Option<f64>, exits: bool) -> StepOutput {
         let mut out = StepOutput::default();
         // Names of the symbols to evaluate, copied into reused buffers (no allocation per bar).
         let mut dirty = std::mem::take(&mut self.scratch);
@@ -310,7 +383,9 @@ impl Kernel {
             if st.prev.is_none() {
                 continue;
             }
-            out.extend(self.run_exits(symbol, px, now_ms));
+            if exits {
+                out.extend(self.run_exits(symbol, px, now_ms));
+            }
 
             let st = &self.state.symbols[symbol.as_str()];
             let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
