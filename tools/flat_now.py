@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Emergency flatten: engage close_only through the kill file, then close every position.
+
+    python tools/flat_now.py --mode paper --dry-run
+    python tools/flat_now.py --mode paper
+    python tools/flat_now.py --mode live --symbol BTC
+
+1. ``close_only`` is written to the kill file (``AI_QUANT_KILL_SWITCH_FILE`` or ``--kill-file``):
+   a running daemon stops opening positions at its next loop. It stays engaged; release it
+   with ``echo clear > KILL_FILE`` when you are ready to trade again.
+2. Paper: the positions committed in the trading DB are closed the way the daemon closes them
+   (paper fill at the venue's quote, kernel ``apply_fill``, trades, decision rows, positions and
+   both states in one transaction, ``kernel_state_paper.json`` rewritten). The paper daemon must
+   be stopped first (the tool takes its lock; while it runs the tool exits 3 and says so):
+   close_only alone would not flatten, it only blocks entries.
+3. Live: every venue position is closed with reduce-only IOC orders through the OMS (the intent
+   is recorded before it is sent; see docs/live-trading.md), re-sent for any remainder up to
+   ``--attempts`` rounds. The live gates apply (``AI_QUANT_LIVE_ENABLE=1``, the confirmation
+   phrase, hard kill off); a running live daemon may keep running (it reconciles the fills).
+
+``--dry-run`` engages nothing and sends nothing: it prints the positions that would be closed.
+Output: one JSON report on stdout. Exit status: 0 flat, 1 a position is still open (or the venue
+failed), 2 bad input or closed live gates, 3 the paper daemon holds its lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, engage_kill_file, fail
+
+PROG = "flat_now.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--mode", choices=("paper", "live"), required=True)
+    p.add_argument("--kill-file", type=Path, help="kill file (default AI_QUANT_KILL_SWITCH_FILE)")
+    p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
+    p.add_argument("--config", type=Path, help="strategy YAML, paper (default AI_QUANT_STRATEGY_YAML)")
+    p.add_argument("--db", type=Path, help="OMS DB for live (default AI_QUANT_DB_PATH in live mode)")
+    p.add_argument("--symbol", action="append", default=[], help="live: only this symbol (repeatable)")
+    p.add_argument("--attempts", type=int, default=5, help="live: IOC rounds before giving up (default 5)")
+    p.add_argument(
+        "--slippage", type=Decimal, default=Decimal("0.01"), help="live: IOC limit vs mid (0.01 = 1%%)"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="show what would be closed; engage and send nothing"
+    )
+    return p
+
+
+def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
+    from engine.env import EnvError, read_env
+
+    try:
+        env = read_env({**os.environ, "AI_QUANT_MODE": a.mode})
+    except EnvError as exc:
+        raise OpsError(str(exc)) from None
+    url = (a.url or env.exchange_url).rstrip("/")
+    kill_file = a.kill_file or env.kill_switch_file
+    report: dict[str, object] = {"mode": a.mode, "dry_run": a.dry_run, "kill_file": str(kill_file)}
+    if a.mode == "live":
+        from ops.live import flatten_live, gate_problems, open_session, venue_positions
+
+        problems = gate_problems(os.environ)
+        if problems and not a.dry_run:
+            raise OpsError("live gates closed, nothing sent: " + "; ".join(problems))
+        if a.attempts < 1:
+            raise OpsError("--attempts must be at least 1")
+        if not a.dry_run:
+            report["kill_before"] = engage_kill_file(kill_file) or "none"
+        s = open_session(url, a.db or env.db_path, slippage=a.slippage, retries=2, send=not a.dry_run)
+        try:
+            if a.dry_run:
+                pos = venue_positions(s)
+                report["would_close"] = {k: str(v) for k, v in pos.items() if not a.symbol or k in a.symbol}
+                return report, EXIT_OK
+            res = flatten_live(s, attempts=a.attempts, symbols=set(a.symbol) or None)
+        finally:
+            s.close()
+        report["positions"] = [
+            {"symbol": r.symbol, "side": r.side, "size_before": str(r.size_before), "closed": str(r.closed),
+             "remaining": str(r.remaining), "status": r.status, "attempts": r.attempts, "intents": r.intents,
+             "outcomes": r.statuses}
+            for r in res
+        ]  # fmt: skip
+        return report, EXIT_OK if all(r.remaining == 0 for r in res) else EXIT_FAILED
+    from ops.paper_flatten import flatten_paper, open_paper_positions
+
+    if a.symbol:
+        raise OpsError("--symbol is for live mode; paper flattens every position")
+    if not a.dry_run:
+        report["kill_before"] = engage_kill_file(kill_file) or "none"
+    closed = flatten_paper(env, url, a.config or env.strategy_yaml, dry_run=a.dry_run)
+    report["positions"] = [c.__dict__ for c in closed]
+    left = open_paper_positions(env) if not a.dry_run else {}
+    report["still_open"] = sorted(left)
+    return report, EXIT_OK if not left else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    a = build_parser().parse_args(argv)
+    try:
+        report, code = run(a)
+    except OpsError as exc:
+        return fail(PROG, exc)
+    print(json.dumps(report, indent=2, default=str))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

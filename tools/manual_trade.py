@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Open, close or cancel by hand through the live OMS (recorded as manual intents, idempotent).
+
+    python tools/manual_trade.py open --id fix-eth-1 --symbol ETH --side long --size 0.5
+    python tools/manual_trade.py close --id fix-eth-2 --symbol ETH            # whole position
+    python tools/manual_trade.py cancel --symbol ETH                          # every resting ETH order
+    python tools/manual_trade.py list
+
+Orders are IOC at the mid moved by ``--slippage`` against you, sent through the OMS exactly like
+the daemon's (``strategy.broker_adapter``): the intent row and its cloid are committed before the
+send. ``--id`` names the operator's decision: running the same command with the same ``--id``
+again finds the recorded intent (and resolves it against the venue if its outcome was unknown)
+and sends nothing. Manual intents have ``kernel_intent_id = 0`` and reason ``manual:<id>``.
+
+The live gates apply (``AI_QUANT_LIVE_ENABLE=1``, ``AI_QUANT_LIVE_CONFIRM``, hard kill off);
+``--dry-run`` records nothing and sends nothing (it prints the order). The wallet comes from the
+secrets file (``AI_QUANT_SECRETS_PATH``), the OMS DB from ``AI_QUANT_DB_PATH`` (live mode default
+``$AI_QUANT_DATA_DIR/trading_engine_live.db``). Exit status: 0 done (or already done), 1 the venue
+rejected it or it did not fill, 2 bad input or closed gates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, fail
+
+PROG = "manual_trade.py"
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not d.is_finite() or d <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return d
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
+    p.add_argument("--db", type=Path, help="OMS DB (default AI_QUANT_DB_PATH in live mode)")
+    p.add_argument("--slippage", type=_decimal, default=Decimal("0.01"), help="IOC limit vs mid (0.01 = 1%%)")
+    p.add_argument("--dry-run", action="store_true", help="print the order; record and send nothing")
+    sub = p.add_subparsers(dest="action", required=True)
+    o = sub.add_parser("open", help="open or add to a position (IOC)")
+    o.add_argument("--id", required=True, help="your name for this order (idempotency key)")
+    o.add_argument("--symbol", required=True)
+    o.add_argument("--side", choices=("long", "short"), required=True)
+    o.add_argument("--size", type=_decimal, required=True, help="size in coins (rounded down to the lot)")
+    c = sub.add_parser("close", help="reduce-only close (the whole position unless --size)")
+    c.add_argument("--id", required=True)
+    c.add_argument("--symbol", required=True)
+    c.add_argument("--size", type=_decimal)
+    x = sub.add_parser("cancel", help="cancel resting orders (all, of --symbol, or one --oid/--cloid)")
+    x.add_argument("--symbol")
+    x.add_argument("--oid", type=int)
+    x.add_argument("--cloid")
+    sub.add_parser("list", help="manual intents in the OMS and the venue's positions")
+    return p
+
+
+def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
+    from ops.live import (
+        cancel_orders,
+        gate_problems,
+        manual_order,
+        manual_ts,
+        open_session,
+        sync_fills,
+        venue_positions,
+    )
+
+    from engine.env import EnvError, read_env
+
+    try:
+        env = read_env({**os.environ, "AI_QUANT_MODE": "live"})
+    except EnvError as exc:
+        raise OpsError(str(exc)) from None
+    url = (a.url or env.exchange_url).rstrip("/")
+    db = a.db or env.db_path
+    if a.action in ("open", "close"):
+        manual_ts(a.id)  # validates --id before anything else
+    if a.dry_run:
+        return {
+            "dry_run": True,
+            "action": a.action,
+            **{k: str(v) for k, v in vars(a).items() if v is not None},
+        }, EXIT_OK
+    if a.action != "list":
+        problems = gate_problems(os.environ)
+        if problems:
+            raise OpsError("live gates closed, nothing sent: " + "; ".join(problems))
+    s = open_session(url, db, slippage=a.slippage, retries=2, send=True)
+    try:
+        if a.action == "list":
+            manual = [i for i in s.oms.intents() if i.kernel_intent_id == 0]
+            return {
+                "intents": [{"intent_id": i.intent_id, "symbol": i.symbol, "action": i.action, "side": i.side,
+                             "size": str(i.size), "filled": str(i.filled_size), "status": str(i.status)}
+                            for i in manual],
+                "positions": {k: str(v) for k, v in venue_positions(s).items()},
+            }, EXIT_OK  # fmt: skip
+        if a.action == "cancel":
+            if a.symbol:
+                s.ex.asset(a.symbol)
+            done = cancel_orders(s, a.symbol, a.oid, a.cloid)
+            return {"cancelled": done}, EXIT_OK
+        from exchange.executor import ExecutorError
+
+        try:
+            out = manual_order(s, a.action, a.symbol, getattr(a, "side", None), a.size, a.id)
+        except ExecutorError as exc:
+            raise OpsError(str(exc)) from None
+        if not out.deduped:
+            sync_fills(s)
+        intent = s.oms.intent(out.intent_id) if out.intent_id else None
+        report = {
+            "action": a.action, "id": a.id, "symbol": a.symbol, "intent_id": out.intent_id,
+            "status": str(intent.status if intent else out.status), "deduped": out.deduped, "detail": out.detail,
+            "filled": str(intent.filled_size) if intent else "0",
+            "avg_px": str(out.ack.avg_px) if out.ack and out.ack.avg_px is not None else None,
+            "position_after": str(venue_positions(s).get(a.symbol, Decimal(0))),
+        }  # fmt: skip
+        ok = str(report["status"]) in ("FILLED", "PARTIAL", "SENT")
+        return report, EXIT_OK if ok else EXIT_FAILED
+    finally:
+        s.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    a = build_parser().parse_args(argv)
+    try:
+        report, code = run(a)
+    except OpsError as exc:
+        return fail(PROG, exc)
+    print(json.dumps(report, indent=2, default=str))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
