@@ -1,9 +1,17 @@
 """``python -m engine.daemon`` (also ``ai-quant run``): the unified trading daemon.
 
-The mode comes from ``AI_QUANT_MODE``: ``paper`` runs here. ``dry_live`` and ``live`` refuse to
-start until the live trading issue wires them into this daemon. Every other setting comes from the
-``AI_QUANT_*`` variables (engine.env, docs/configuration.md) and the strategy YAML; the flags below
-override a few for tests and tools.
+The mode comes from ``AI_QUANT_MODE``; every mode runs the same loop (engine/core.py) and differs
+only in its execution backend (engine/execution.py):
+
+* ``paper``: PaperTrader fills, the paper account;
+* ``dry_live``: the live order path up to the send: intents are recorded in the OMS as WOULD,
+  nothing is sent; the venue account (wallet from engine/secrets.py) is the account;
+* ``live``: the same, and orders are sent, only when every live gate is open
+  (``AI_QUANT_LIVE_ENABLE=1``, ``AI_QUANT_LIVE_CONFIRM=I_UNDERSTAND_THIS_CAN_LOSE_MONEY``, hard kill
+  off); otherwise the daemon refuses to start.
+
+Every other setting comes from the ``AI_QUANT_*`` variables (engine.env, docs/configuration.md)
+and the strategy YAML; the flags below override a few for tests and tools.
 
 Start-up: lock file (one daemon per mode), config (a bad file refuses to start), venue meta,
 watchlist, state restored from the trading DB. SIGTERM/SIGINT: the current loop finishes, the DB is
@@ -30,10 +38,21 @@ log = logging.getLogger("engine.daemon")
 
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
-NOT_YET = (
-    "AI_QUANT_MODE={mode}: the daemon runs paper mode only for now; dry_live and live join it with the "
-    "live trading issue (until then `python -m live.trader` runs them). Refusing to start."
-)
+T_IMPORT = time.perf_counter()
+
+
+class Refused(Exception):
+    """Start-up refused (live gates, secrets): the message says why, never a secret."""
+
+
+def process_age_s() -> float:
+    """Seconds since this process was started (exec), from /proc; 0 where unknown."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-total-notional-usd", type=float, default=0.0)
     p.add_argument("--slippage-guard-bps", type=float, default=0.0)
     p.add_argument("--log-file", type=Path, help="also log to this file")
+    live = p.add_argument_group("dry_live / live")
+    live.add_argument("--oms-db", type=Path, help="OMS SQLite file (default: oms_<mode>.db next to the DB)")
+    live.add_argument("--reconcile-s", type=float, default=10.0, help="full reconcile every N s")
+    live.add_argument("--dead-man-s", type=float, default=60.0, help="scheduleCancel horizon (live)")
+    live.add_argument("--no-user-stream", action="store_true", help="no userFills WebSocket (poll only)")
+    live.add_argument("--crash-at", help=argparse.SUPPRESS)  # crash harness: POINT[:N] SIGKILLs itself
     return p
 
 
@@ -83,13 +108,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.env import describe_unknown
 
         log.warning(describe_unknown(name))
-    if env.mode != "paper":
-        print(f"ai-quant: {NOT_YET.format(mode=env.mode)}", file=sys.stderr)
-        return EXIT_USAGE
-    return run_paper(env, args)
+    if env.mode == "live":
+        from engine.live_gates import evaluate_gates
+
+        gates = evaluate_gates(os.environ, want_live=True)
+        if not gates.live_orders:
+            print(
+                "ai-quant: AI_QUANT_MODE=live refused: " + "; ".join(gates.problems)
+                + ". Nothing was sent. AI_QUANT_MODE=dry_live runs the same path without sending.",
+                file=sys.stderr,
+            )  # fmt: skip
+            return EXIT_USAGE
+    return run(env, args)
 
 
-def run_paper(env: Any, args: argparse.Namespace) -> int:
+def run(env: Any, args: argparse.Namespace) -> int:
     from hyperliquid.info import Info
 
     from engine.alerting import Alerter
@@ -112,17 +145,18 @@ def run_paper(env: Any, args: argparse.Namespace) -> int:
     alerter = Alerter(
         [t.reveal() for t in env.alert_targets],
         dry_run=env.alert_dry_run,
-        label="ai-quant paper",
+        label=f"ai-quant {env.mode}",
         per_kind_interval_s={"kill_switch": 1.0, "config_rejected": 5.0},  # rare, and each one matters
     )
     alerter.start()
     notifier = Notifier()
     db: TradingDB | None = None
+    execution: Any = None
     try:
         config_path = args.config or env.strategy_yaml
         try:
             strategy = StrategyManager(
-                config_path, mode="paper", strategy_mode=env.strategy_mode, alert=alerter
+                config_path, mode=env.mode, strategy_mode=env.strategy_mode, alert=alerter
             )
         except ConfigError as exc:
             print(f"ai-quant: refusing to start on an invalid config:\n{exc}", file=sys.stderr)
@@ -144,7 +178,14 @@ def run_paper(env: Any, args: argparse.Namespace) -> int:
         risk = RiskManager(
             alert=alerter, env_kill=env_kill, kill_file=env.kill_switch_file, hard_kill=env.hard_kill_switch
         )
-        db = TradingDB(env.db_path, mode="paper", run_fingerprint=f"{os.getpid()}-{int(time.time())}")
+        db = TradingDB(env.db_path, mode=env.mode, run_fingerprint=f"{os.getpid()}-{int(time.time())}")
+        execution = None
+        if env.mode != "paper":
+            try:
+                execution = _live_execution(env, args, url, alerter, db)
+            except Refused as exc:
+                print(f"ai-quant: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         symbols = (
             tuple(s.strip() for s in args.symbols.split(",") if s.strip()) if args.symbols else env.symbols
         )
@@ -160,26 +201,91 @@ def run_paper(env: Any, args: argparse.Namespace) -> int:
             if v
         }
         settings = EngineSettings(
-            mode="paper", symbols=symbols, top_n=env.top_n, loop_s=args.loop_s, warmup_bars=args.warmup_bars,
-            paper_balance=env.paper_balance, state_file=env.data_dir / "kernel_state_paper.json",
+            mode=env.mode, symbols=symbols, top_n=env.top_n, loop_s=args.loop_s, warmup_bars=args.warmup_bars,
+            paper_balance=env.paper_balance, state_file=env.data_dir / f"kernel_state_{env.mode}.json",
             version=__version__, kernel_mode=env.kernel_mode, risk_overrides=overrides,
         )  # fmt: skip
-        engine = UnifiedEngine(settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier)
+        engine = UnifiedEngine(
+            settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier, execution=execution
+        )
         engine.startup()
         _install_signals(engine, args.stop_timeout_s)
         log.info(
-            "ai-quant %s paper daemon on %s: db %s, lock %s, sidecar %s",
-            __version__, url, env.db_path, env.lock_path, "yes" if sidecar else "no",
+            "ai-quant %s %s daemon on %s: db %s, lock %s, sidecar %s",
+            __version__, env.mode, url, env.db_path, env.lock_path, "yes" if sidecar else "no",
         )  # fmt: skip
         engine.run(max_loops=args.max_loops)
         notifier.stopping()
         log.info("stopped after %d loops (%d errors)", engine.loops, engine.errors)
         return 0
     finally:
+        if execution is not None:
+            execution.close()
+            execution.trader.oms.close()
         if db is not None:
             db.close()
         alerter.close(timeout_s=3.0)
         lock.release()
+
+
+def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any) -> Any:
+    """The dry_live/live backend: wallet, OMS, executor, trader; reconciled before the first loop."""
+    from engine.live_gates import evaluate_gates
+    from engine.oms import CrashPoints, LiveOms, no_crash
+    from engine.secrets import SecretError, load_wallet_secrets, wallet_from
+    from exchange.executor import ExecutorError, HyperliquidExecutor, MonotonicNonce
+    from live.execution import LiveExecution
+    from live.trader import LiveTrader, TraderConfig
+
+    t_start = time.perf_counter() - process_age_s()
+    want_live = env.mode == "live"
+    if want_live and not evaluate_gates(os.environ, want_live=True).live_orders:
+        raise Refused("live gates closed")  # checked in main(); here for callers that skip it
+    try:
+        secrets = load_wallet_secrets()
+        wallet = wallet_from(secrets.key)
+    except SecretError as exc:
+        raise Refused(f"AI_QUANT_MODE={env.mode} needs the wallet: {exc}") from None
+    crash: Any = no_crash
+    if args.crash_at:
+        point, _, n = str(args.crash_at).partition(":")
+        crash = CrashPoints(point, int(n or 1))
+    oms_path = args.oms_db or env.db_path.parent / f"oms_{env.mode}.db"
+    oms = LiveOms(oms_path, alert=alert, crash=crash)
+    try:
+        ex = HyperliquidExecutor(
+            wallet, url, MonotonicNonce(oms), account_address=secrets.account_address, crash_hook=crash
+        )
+    except ExecutorError as exc:
+        oms.close()
+        raise Refused(f"venue at {url} not usable: {exc}") from None
+    cfg = TraderConfig(
+        base_url=url, db_path=oms_path, want_live=want_live, reconcile_every_s=args.reconcile_s,
+        dead_man_ms=int(args.dead_man_s * 1000), use_ws=not args.no_user_stream, min_gap_s=0.0,
+    )  # fmt: skip
+    trader = LiveTrader(cfg, ex, oms, alert=alert, crash=crash)
+    rep = trader.startup(t_process_start=t_start)
+    ms = trader.restart_to_reconciled_ms or 0.0
+    db.audit(
+        "LIVE_RECONCILED",
+        level="INFO" if not rep.entries_blocked else "WARNING",
+        data={"mode": trader.gates.mode, "oms": str(oms_path), "account": ex.address,
+              "restart_to_reconciled_ms": round(ms, 1), "fills_new": rep.fills_new,
+              "intents_resolved": rep.intents_resolved, "mismatches": rep.mismatches,
+              "foreign_positions": rep.foreign_positions, "entries_blocked": rep.entries_blocked},
+    )  # fmt: skip
+    log.info("restart_to_reconciled_ms=%.0f (since process start), oms %s", ms, oms_path)
+    return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert)
+
+
+def _recorded_in(db: Any) -> Any:
+    def recorded(fill_hash: str, fill_tid: int) -> bool:
+        row = db.conn.execute(
+            "SELECT 1 FROM trades WHERE fill_hash=? AND fill_tid=?", (fill_hash, int(fill_tid))
+        ).fetchone()
+        return row is not None
+
+    return recorded
 
 
 def _install_signals(engine: Any, stop_timeout_s: float) -> None:

@@ -816,6 +816,11 @@ class LiveOms:
                 "UPDATE oms_fills SET kernel_applied=1 WHERE id=?", [(i,) for i in applied_fill_ids]
             )
 
+    def mark_kernel_applied(self, fill_ids: Sequence[int]) -> None:
+        """Mark fills the kernel already holds (its state was committed elsewhere first)."""
+        with self.tx() as db:
+            db.executemany("UPDATE oms_fills SET kernel_applied=1 WHERE id=?", [(int(i),) for i in fill_ids])
+
     def positions(self) -> dict[str, Decimal]:
         """Net position per symbol from every recorded fill (what the OMS believes)."""
         out: dict[str, Decimal] = {}

@@ -180,9 +180,10 @@ class Daemon:
 
 def test_refuses_live_modes_unknown_mode_and_a_second_daemon(venue: str, tmp_path: Path) -> None:
     d = Daemon(venue, tmp_path)
-    for mode in ("live", "dry_live"):
-        r = Daemon(venue, tmp_path, AI_QUANT_MODE=mode).run()
-        assert r.returncode == 2 and "paper mode only" in r.stderr and "Refusing to start" in r.stderr
+    r = Daemon(venue, tmp_path, AI_QUANT_MODE="live").run()  # gates closed (tests/daemon/test_daemon_live.py)
+    assert r.returncode == 2 and "AI_QUANT_MODE=live refused" in r.stderr
+    r = Daemon(venue, tmp_path, AI_QUANT_MODE="dry_live", AI_QUANT_SECRETS_PATH=str(tmp_path / "none")).run()
+    assert r.returncode == 2 and "needs the wallet" in r.stderr
     r = Daemon(venue, tmp_path, AI_QUANT_MODE="papr").run()
     assert r.returncode == 2 and "paper, dry_live, live" in r.stderr
     with d.start():

@@ -1,0 +1,239 @@
+"""LiveExecution: the daemon's execution backend for dry_live and live (engine/execution.py).
+
+A kernel intent that passed the risk manager goes to :class:`~live.trader.LiveTrader`: the OMS
+commits the intent (deterministic cloid) before anything is sent, the broker adapter sends it as
+an IOC through the official-SDK executor (live) or marks it WOULD (dry_live), and the venue's fills
+come back through ``userFillsByTime`` / the user stream into ``oms_fills`` (once each).
+
+The account is the venue's: equity, positions and margin are read from ``clearinghouseState`` at
+the start of every loop. Fills reach the kernel exactly once: the engine books a fill (kernel
+``apply_fill`` + a ``trades`` row, UNIQUE(fill_hash, fill_tid)) in the loop's transaction, which
+also commits the kernel state; a fill is booked iff its trades row exists. The OMS's
+``kernel_applied`` marks are set after that commit (bookkeeping for tools; a crash in between
+only means the next loop sees the row and marks it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from engine.execution import ExecResult, PendingFills
+from engine.oms import Fill, Intent, IntentStatus
+from engine.paper_trader import PaperFill, PaperPosition, Quote
+from exchange.executor import AccountState
+from live.trader import LiveTrader
+from strategy.broker_adapter import OrderIntent
+
+log = logging.getLogger("live.execution")
+DAY_MS = 86_400_000
+SUMMARY_KEY = "daily_summary_day"
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+def daily_summary(trader: LiveTrader, day: int, equity: float) -> str:
+    """One line for the UTC day number ``day`` (ms // DAY_MS): realised PnL, fees, fills."""
+    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
+    rows = trader.oms.db.execute(
+        "SELECT pnl_usd, fee_usd FROM oms_fills WHERE ts_ms >= ? AND ts_ms < ?", (lo, hi)
+    ).fetchall()
+    pnl = sum((Decimal(p or "0") for p, _ in rows), Decimal(0))
+    fees = sum((Decimal(f or "0") for _, f in rows), Decimal(0))
+    date = datetime.fromtimestamp(lo / 1000, UTC).strftime("%Y-%m-%d")
+    return (
+        f"daily PnL {date} UTC: realised {pnl:+.2f} USD, fees {fees:.2f} USD, net {pnl - fees:+.2f} USD, "
+        f"{len(rows)} fills, equity {equity:.2f} USD"
+    )
+
+
+class LiveExecution:
+    state_key = "live_account"
+    simulates_funding = False  # the venue books funding; the account is read from it
+
+    def __init__(
+        self,
+        trader: LiveTrader,
+        *,
+        mode: str,
+        recorded: Callable[[str, int], bool],
+        alert: Callable[[str, str], None],
+    ) -> None:
+        self.trader = trader
+        self.mode = mode
+        self.recorded = recorded  # (fill_hash, fill_tid) already booked by the engine
+        self.alert = alert
+        self._acct: AccountState | None = None
+        self._positions: dict[str, PaperPosition] = {}
+
+    # ---- account (the venue's) -------------------------------------------------------------
+    def _sync(self) -> AccountState:
+        acct = self.trader.account()
+        self._acct = acct
+        out: dict[str, PaperPosition] = {}
+        for s, p in sorted(acct.positions.items()):
+            lev = float(max(1, p.leverage))
+            side: Literal["long", "short"] = "long" if p.size > 0 else "short"
+            out[s] = PaperPosition(s, side, float(abs(p.size)), float(p.entry_px), lev, 0)
+        self._positions = out
+        return acct
+
+    @property
+    def positions(self) -> Mapping[str, PaperPosition]:
+        return self._positions
+
+    def initial_cash(self) -> float:
+        return float((self._acct or self._sync()).account_value)
+
+    def equity(self, mids: Mapping[str, float]) -> float:
+        return float(self._acct.account_value) if self._acct is not None else 0.0
+
+    def total_notional(self, mids: Mapping[str, float]) -> float:
+        return sum(p.size * (mids.get(s) or p.entry_price) for s, p in self._positions.items())
+
+    def total_margin(self) -> float:
+        return float(self._acct.total_margin_used) if self._acct is not None else 0.0
+
+    def cash(self) -> float:
+        return self.equity({})
+
+    # ---- loop ------------------------------------------------------------------------------
+    def begin_loop(self, now_ms: int) -> None:
+        """Gates, the dead man's switch (live), user-stream fills, the periodic reconcile; then the
+        venue account the loop sizes and risk-checks against."""
+        self.trader.tick()
+        self._sync()
+        self._maybe_daily_summary(now_ms)
+
+    def _maybe_daily_summary(self, now_ms: int) -> None:
+        prev = now_ms // DAY_MS - 1
+        done = self.trader.oms.get_kv(SUMMARY_KEY)
+        if done is None:  # first run: start counting from today
+            self.trader.oms.set_kv(SUMMARY_KEY, str(prev))
+            return
+        if int(done) >= prev:
+            return
+        self.alert("daily_pnl", daily_summary(self.trader, prev, self.equity({})))
+        self.trader.oms.set_kv(SUMMARY_KEY, str(prev))
+
+    def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
+        oi = OrderIntent(
+            symbol=str(it.symbol), kind=it.kind, side="long" if side == "long" else "short",
+            quantity=_dec(it.quantity), decision_ts_ms=int(it.timestamp_ms), price=_dec(it.price),
+            notional_usd=_dec(it.notional_usd), leverage=_dec(it.leverage), reduce_only=bool(it.reduce_only),
+            confidence=str(it.confidence), reason_code=str(it.reason_code), kernel_intent_id=int(it.intent_id),
+        )  # fmt: skip
+        out = self.trader.execute([oi])[0]
+        if out.intent_id is None:
+            blocked = out.detail == "entries blocked"
+            reason = "oms_entries_blocked" if blocked else f"order_error: {out.detail}"[:200]
+            return ExecResult("blocked" if blocked else "rejected", reason=reason)
+        if out.status is IntentStatus.WOULD:
+            return ExecResult("would", reason="dry_live", oms_intent_id=out.intent_id)
+        if out.status is IntentStatus.REJECTED:
+            return ExecResult("rejected", reason=f"venue: {out.detail}"[:200], oms_intent_id=out.intent_id)
+        intent = self.trader.oms.intent(out.intent_id)
+        ids, fills = self._unbooked(out.intent_id, intent, quote.mid)
+        status = (
+            "filled" if fills else ("pending" if out.status is not IntentStatus.CANCELLED else "rejected")
+        )
+        reason = "" if fills else f"no fill ({out.status}{'; deduped' if out.deduped else ''})"
+        return ExecResult(status, fills, reason, out.intent_id, ids)
+
+    def _unbooked(
+        self, intent_id: str, intent: Intent | None, ref: float
+    ) -> tuple[list[int], list[PaperFill]]:
+        rows = self.trader.oms.db.execute(
+            "SELECT id, raw_json FROM oms_fills WHERE intent_id=? ORDER BY ts_ms, id", (intent_id,)
+        ).fetchall()
+        ids, fills = [], []
+        for fid, raw in rows:
+            f = Fill.from_venue(json.loads(raw))
+            if self.recorded(f.fill_hash, f.fill_tid):
+                continue
+            ids.append(int(fid))
+            fills.append(self._as_fill(f, intent, ref))
+        return ids, fills
+
+    def _as_fill(self, f: Fill, intent: Intent | None, ref: float) -> PaperFill:
+        px, sz = float(f.price), float(f.size)
+        is_buy = f.side == "BUY"
+        d = f.direction.lower()
+        if "long" in d or "short" in d:
+            pos_side = "long" if "long" in d else "short"
+        else:
+            opening = intent is None or not intent.reduce_only
+            pos_side = "long" if is_buy == opening else "short"
+        lev = float(intent.leverage) if intent and intent.leverage and intent.leverage >= 1 else 1.0
+        ref = ref if ref > 0 else px
+        return PaperFill(
+            symbol=f.symbol, is_buy=is_buy, action=(intent.action if intent else "ADOPT"),
+            position_side=pos_side,  # type: ignore[arg-type]
+            size=sz, price=px, ref_price=ref, notional=px * sz, fee=float(f.fee), pnl=float(f.closed_pnl),
+            slippage_bps=(px - ref) / ref * 10_000.0 * (1 if is_buy else -1), leverage=lev,
+            margin_used=px * sz / lev, ts_ms=f.ts_ms,
+            intent_id=int(intent.kernel_intent_id or 0) if intent else 0,
+            reason_code=(intent.action.lower() if intent else "adopted"),
+            confidence=(intent.confidence if intent else "medium"), balance_after=self.equity({}),
+            fill_hash=f.fill_hash, fill_tid=f.fill_tid,
+        )  # fmt: skip
+
+    def pending_fills(self, recorded: Any = None) -> list[PendingFills]:
+        """Matched OMS fills the kernel has not absorbed, grouped by intent (unmatched fills wait
+        for a match: the reconciler retries and alerts; they are never dropped)."""
+        oms = self.trader.oms
+        rows = oms.db.execute(
+            "SELECT DISTINCT intent_id FROM oms_fills WHERE kernel_applied=0 AND intent_id IS NOT NULL"
+        ).fetchall()
+        out: list[PendingFills] = []
+        stale: list[int] = []
+        for (iid,) in rows:
+            intent = oms.intent(str(iid))
+            ids, fills = self._unbooked(str(iid), intent, 0.0)
+            pending = {
+                int(r[0])
+                for r in oms.db.execute(
+                    "SELECT id FROM oms_fills WHERE intent_id=? AND kernel_applied=0", (iid,)
+                ).fetchall()
+            }
+            stale.extend(sorted(pending - set(ids)))  # booked before a crash, not yet marked
+            if fills:
+                out.append(PendingFills(str(iid), tuple(fills), tuple(ids)))
+        if stale:
+            oms.mark_kernel_applied(stale)
+        return out
+
+    def committed(self, kernel_state: str, fill_ids: Sequence[int]) -> None:
+        self.trader.oms.commit_kernel_state(kernel_state, list(fill_ids))
+
+    def apply_funding(self, symbol: str, rate: float, mark: float, ts_ms: int) -> float:
+        return 0.0  # booked by the venue
+
+    def to_json(self) -> str:
+        a = self._acct
+        return json.dumps(
+            {
+                "account_value": str(a.account_value) if a else "0",
+                "positions": {s: str(p.size) for s, p in (a.positions.items() if a else [])},
+                "oms": str(self.trader.oms.path),
+            },
+            sort_keys=True,
+        )
+
+    def load_json(self, text: str) -> None:
+        return None  # the venue is the account: nothing to restore from our snapshot
+
+    def reset(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.trader.shutdown()
+
+
+__all__ = ["LiveExecution", "daily_summary"]

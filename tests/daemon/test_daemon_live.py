@@ -1,0 +1,267 @@
+"""End to end: the daemon in dry_live and live (``python -m engine.daemon``) against the local
+exchange process, through the official SDK path.
+
+The venue replays real Hyperliquid 5m candles at x300; the daemon runs the paper e2e config, so the
+kernel trades within a bounded time. Checked against the venue's own records (historicalOrders,
+userFills, clearinghouseState): every fill in ``oms_fills`` once and booked once in ``trades``, OMS
+and kernel positions equal to the venue's, no cloid sent twice across SIGKILL restarts, the
+restart-to-reconciled time of the real process, no trace of the private key in any file written.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from test_daemon_e2e import DATA, ROOT, SYMBOLS, Daemon, _free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+CONFIRM = "I_UNDERSTAND_THIS_CAN_LOSE_MONEY"
+KEYS = {name: "0x" + f"{0xA11CE000 + n:064x}" for n, name in enumerate(("live", "dry", "gates", "nokey"))}
+ADDR = {name: Account.from_key(k).address.lower() for name, k in KEYS.items()}
+DEPOSIT_USD = 10_000
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not DATA.exists():
+        pytest.skip(f"real data not found under {DATA}")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("venue") / "venue.log"
+    deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
+             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0",
+             *deposits],
+            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        from hyperliquid.info import Info
+
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()[-2000:]
+            try:
+                return bool(Info(url, skip_ws=True, timeout=2).all_mids())
+            except Exception:
+                return False
+
+        wait_for(up, 90, "the local exchange")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class LiveDaemon(Daemon):
+    """A daemon in dry_live/live with its wallet in a 0600 secrets file outside the repository."""
+
+    def __init__(self, url: str, root: Path, who: str, mode: str = "live", **env: str) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        secrets = root / "secrets.json"
+        if who in KEYS and who != "nokey":
+            secrets.write_text(json.dumps({"secret_key": KEYS[who]}))
+            secrets.chmod(0o600)
+        gates = {"AI_QUANT_LIVE_ENABLE": "1", "AI_QUANT_LIVE_CONFIRM": CONFIRM} if mode == "live" else {}
+        super().__init__(
+            url, root, AI_QUANT_MODE=mode, AI_QUANT_SECRETS_PATH=str(secrets),
+            **{**gates, **env},
+        )  # fmt: skip
+        self.db_path = root / "data" / "trading_engine_live.db"
+        self.oms_path = root / "data" / f"oms_{mode}.db"
+        self.addr = ADDR.get(who, "")
+        self.url = url
+
+    def oq(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if not self.oms_path.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.oms_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+
+    def on(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        rows = self.oq(sql, args)
+        return int(rows[0][0] or 0) if rows else 0
+
+    def info(self, req: dict[str, Any]) -> Any:
+        from hyperliquid.info import Info
+
+        return Info(self.url, skip_ws=True, timeout=10).post("/info", req)
+
+    def venue_positions(self) -> dict[str, Decimal]:
+        st = self.info({"type": "clearinghouseState", "user": self.addr})
+        out = {}
+        for ap in st.get("assetPositions", []):
+            p = ap["position"]
+            if Decimal(p["szi"]) != 0:
+                out[p["coin"]] = Decimal(p["szi"])
+        return out
+
+    def oms_positions(self) -> dict[str, Decimal]:
+        pos: dict[str, Decimal] = {}
+        for sym, side, size in self.oq("SELECT symbol, side, size FROM oms_fills"):
+            pos[sym] = pos.get(sym, Decimal(0)) + (Decimal(size) if side == "BUY" else -Decimal(size))
+        return {s: v for s, v in pos.items() if v != 0}
+
+    def kernel_positions(self) -> dict[str, Decimal]:
+        kv = dict(self.q("SELECT key, value FROM kv"))
+        out = {}
+        for sym, p in json.loads(kv["kernel_state"])["positions"].items():
+            size = Decimal(repr(float(p["quantity"])))
+            out[sym] = size if str(p["side"]).lower() == "long" else -size
+        return out
+
+    def venue_orders(self) -> list[dict[str, Any]]:
+        return list(self.info({"type": "historicalOrders", "user": self.addr}))
+
+    def venue_fills(self) -> list[dict[str, Any]]:
+        return list(self.info({"type": "userFills", "user": self.addr}))
+
+
+def _reconciled_events(d: LiveDaemon) -> int:
+    return d.n("SELECT COUNT(*) FROM audit_events WHERE event='LIVE_RECONCILED'")
+
+
+def _restart_and_time(d: LiveDaemon, *args: str) -> tuple[float, float]:
+    """(wall seconds from spawn to the LIVE_RECONCILED row, the daemon's own figure in ms)."""
+    before = _reconciled_events(d)
+    t0 = time.monotonic()
+    d.start(*args)
+    wait_for(lambda: _reconciled_events(d) > before, 60, "reconciled after the restart", every=0.02)
+    wall = time.monotonic() - t0
+    row = d.q("SELECT data_json FROM audit_events WHERE event='LIVE_RECONCILED' ORDER BY id DESC LIMIT 1")
+    return wall, float(json.loads(row[0][0])["restart_to_reconciled_ms"])
+
+
+def _assert_books_agree(d: LiveDaemon) -> None:
+    # every venue fill once in oms_fills, once in trades; positions OMS == venue == kernel
+    venue_fills = {(f["hash"], int(f["tid"])) for f in d.venue_fills()}
+    oms_fills = d.oq("SELECT fill_hash, fill_tid FROM oms_fills")
+    assert len(oms_fills) == len(set(oms_fills)) and set(oms_fills) == venue_fills
+    trades = d.q("SELECT fill_hash, fill_tid FROM trades WHERE action != 'FUNDING'")
+    assert len(trades) == len(set(trades)) and set(trades) == venue_fills
+    assert d.on("SELECT COUNT(*) FROM oms_fills WHERE intent_id IS NULL") == 0
+    venue = d.venue_positions()
+    assert d.oms_positions() == venue
+    kernel = d.kernel_positions()
+    assert {s: abs(v) for s, v in kernel.items()} == {s: abs(v) for s, v in venue.items()}
+    # no intent has two venue orders (cloid is derived from the intent)
+    cloids = [o["order"].get("cloid") for o in d.venue_orders()]
+    cloids = [c for c in cloids if c]
+    assert len(cloids) == len(set(cloids)), "an intent was sent twice"
+
+
+def test_live_daemon_trades_kernel_decisions_survives_sigkill_and_never_writes_the_key(
+    venue: str, tmp_path: Path
+) -> None:
+    d = LiveDaemon(venue, tmp_path, "live", AI_QUANT_ALERT_DRY_RUN="1")
+    # x300 replay: the dead man's horizon must outlast a loop in venue time (3600 s venue = 12 s wall)
+    d.start("--log-file", str(tmp_path / "daemon-file.log"), "--reconcile-s", "2", "--dead-man-s", "3600")
+    with d:
+        wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_fills") >= 2, 180, "live fills from kernel decisions")
+        d.alive()
+        # The orders come from kernel intents: each intent carries the kernel's intent id and a decision.
+        rows = d.oq("SELECT kernel_intent_id, status, client_order_id FROM oms_intents")
+        assert rows and all(r[0] is not None and r[2].startswith("0x6169715f") for r in rows)
+        wait_for(lambda: d.n("SELECT COUNT(*) FROM trades") >= 2, 30, "fills booked in trades")
+        assert d.n("SELECT COUNT(*) FROM decision_events WHERE status='executed'") >= 1
+        # SIGKILL inside back-to-back loops, restart: reconciled quickly, nothing doubled or lost.
+        d.stop()
+        timings = []
+        for delay in (0.6, 1.3, 0.35):
+            wall, own_ms = _restart_and_time(
+                d, "--loop-s", "0.001", "--reconcile-s", "1", "--dead-man-s", "3600"
+            )
+            timings.append((wall, own_ms))
+            at = d.loops()
+            wait_for(lambda at=at: d.loops() > at + 3, 60, "loops after the restart")
+            time.sleep(delay)
+            d.alive()
+            d.stop(signal.SIGKILL)
+        wall, own_ms = _restart_and_time(d, "--reconcile-s", "1", "--dead-man-s", "3600")
+        timings.append((wall, own_ms))
+        before = d.on("SELECT COUNT(*) FROM oms_fills")
+        wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_fills") > before, 150, "trading after the restarts")
+        d.alive()
+        assert d.stop() == 0
+    for wall, own_ms in timings:
+        print(
+            f"restart_to_reconciled: spawn->reconciled {wall * 1000:.0f} ms wall; daemon says {own_ms:.0f} ms"
+        )
+        assert wall <= 10.0 and own_ms <= 10_000
+    _assert_books_agree(d)
+    assert d.on("SELECT COUNT(*) FROM oms_fills WHERE kernel_applied=0") == 0
+    log = d.log.read_text()
+    assert "ALERT (dry run) [ai-quant live] fill: OPEN" in log  # fill alerts through the Alerter
+    assert "scheduleCancel failed" not in log  # the dead man's switch was refreshed every loop
+    # The key is in no file the run wrote: DBs, WAL/SHM, logs, state files.
+    key = KEYS["live"].removeprefix("0x").lower().encode()
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "secrets.json"]
+    assert any(p.name.endswith(".db") for p in written) and any(p.suffix == ".log" for p in written)
+    for p in written:
+        assert key not in p.read_bytes().lower(), p
+
+
+def test_dry_live_records_would_intents_and_sends_nothing(venue: str, tmp_path: Path) -> None:
+    d = LiveDaemon(venue, tmp_path, "dry", mode="dry_live")
+    with d.start():
+        wait_for(
+            lambda: d.on("SELECT COUNT(*) FROM oms_intents WHERE status='WOULD'") >= 1, 180, "WOULD intents"
+        )
+        d.alive()
+        assert d.stop() == 0
+    assert d.on("SELECT COUNT(*) FROM oms_intents WHERE status != 'WOULD'") == 0
+    assert d.venue_orders() == [] and d.venue_fills() == []
+    assert d.oq("SELECT COUNT(*) FROM oms_fills")[0][0] == 0
+    assert d.n("SELECT COUNT(*) FROM decision_events WHERE status='would'") >= 1
+    ev = json.loads(d.q("SELECT data_json FROM audit_events WHERE event='LIVE_RECONCILED'")[0][0])
+    assert ev["mode"] == "dry_live" and not ev["entries_blocked"]
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"AI_QUANT_LIVE_ENABLE": "0", "AI_QUANT_LIVE_CONFIRM": CONFIRM}, "AI_QUANT_LIVE_ENABLE is not 1"),
+        ({"AI_QUANT_LIVE_ENABLE": "1"}, "AI_QUANT_LIVE_CONFIRM is not the confirmation phrase"),
+        ({"AI_QUANT_LIVE_ENABLE": "1", "AI_QUANT_LIVE_CONFIRM": CONFIRM, "AI_QUANT_HARD_KILL_SWITCH": "1"},
+         "AI_QUANT_HARD_KILL_SWITCH is on"),
+        ({}, "AI_QUANT_LIVE_ENABLE is not 1"),
+    ],
+)  # fmt: skip
+def test_live_refuses_to_start_unless_every_gate_is_open(
+    venue: str, tmp_path: Path, env: dict[str, str], problem: str
+) -> None:
+    d = LiveDaemon(venue, tmp_path, "gates", mode="live")
+    for k in ("AI_QUANT_LIVE_ENABLE", "AI_QUANT_LIVE_CONFIRM"):
+        d.env.pop(k, None)
+    d.env.update(env)
+    r = d.run("--max-loops", "1")
+    assert r.returncode == 2 and "AI_QUANT_MODE=live refused" in r.stderr and problem in r.stderr
+    assert CONFIRM not in r.stderr
+    assert d.venue_orders() == []
+
+
+def test_live_modes_refuse_without_a_wallet_key(venue: str, tmp_path: Path) -> None:
+    d = LiveDaemon(venue, tmp_path, "nokey", mode="dry_live")
+    d.env.pop("AI_QUANT_PRIVATE_KEY", None)
+    r = d.run("--max-loops", "1")
+    assert r.returncode == 2 and "needs the wallet" in r.stderr and "no wallet key" in r.stderr
