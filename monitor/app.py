@@ -107,7 +107,8 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         resp = await handler(request)
     except web.HTTPException as exc:
-        resp = exc
+        exc.headers.update(SECURITY_HEADERS)
+        raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         resp = web.json_response({"error": "internal error; see the monitor log"}, status=500)
