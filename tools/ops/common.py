@@ -48,7 +48,9 @@ KILL_WORDS = ("close_only", "halt_all", "clear")
 
 
 def engage_kill_file(path: Path | None, word: str = "close_only") -> str:
-    """Write ``word`` into the kill file the daemon polls every loop; returns what it held before."""
+    """Write ``word`` into the kill file the daemon polls every loop; returns what it held before.
+
+    ``halt_all`` is left in place when ``close_only`` is asked for."""
     if word not in KILL_WORDS:
         raise OpsError(f"kill word {word!r} is not one of {', '.join(KILL_WORDS)}")
     if path is None:
@@ -56,6 +58,8 @@ def engage_kill_file(path: Path | None, word: str = "close_only") -> str:
             "no kill file: set AI_QUANT_KILL_SWITCH_FILE (the env files set it) or pass --kill-file"
         )
     before = path.read_text().strip() if path.is_file() else ""
+    if before == "halt_all" and word == "close_only":
+        return before  # never weaken: halt_all already blocks entries (and the daemon's exits)
     write_atomic(path, word + "\n")
     return before
 

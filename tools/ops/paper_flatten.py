@@ -113,7 +113,7 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
     from engine.lock import AlreadyRunning, DaemonLock
 
     positions = open_paper_positions(env)
-    if dry_run or not positions:
+    if dry_run:
         return [
             Closed(s, str(p["side"]), p["size"], 0.0, 0.0, 0.0, "would close") for s, p in positions.items()
         ]
