@@ -8,6 +8,7 @@ paper deploy of the best validated candidate.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import uuid
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from strategy.factory.pipeline import PROFILES, RunOptions, default_data_src, run_factory
 
-STAGES = ("walk_forward", "slippage", "concentration", "statistics")
+STAGES = ("walk_forward", "reopt_walk_forward", "slippage", "concentration", "statistics")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,12 +35,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paper-config", type=Path, default=None, help="paper YAML the daemon watches")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip", action="append", default=[], choices=STAGES, help="disable a validation stage")
+    ap.add_argument("--search", choices=("grid", "tpe"), default=None, help="override the profile's search")
+    ap.add_argument("--trials", type=int, default=None, help="TPE trials (search tpe)")
+    ap.add_argument("--seed", type=int, default=None, help="TPE seed")
+    ap.add_argument("--objective", choices=("pnl", "sharpe", "dsr"), default=None, help="TPE objective")
     a = ap.parse_args(argv)
+    prof = PROFILES[a.profile]
+    if a.trials is not None and a.trials < 1:
+        ap.error("--trials must be >= 1")
+    changes: dict[str, object] = {}
+    if a.search:
+        changes["search"] = a.search
+    if a.trials is not None:
+        changes["tpe_trials"] = a.trials
+    if a.seed is not None:
+        changes["seed"] = a.seed
+    if a.objective:
+        changes["objective"] = dataclasses.replace(prof.objective, metric=a.objective)
+    prof = dataclasses.replace(prof, **changes)  # type: ignore[arg-type]
+    if prof.search == "tpe" and prof.tpe_trials < 1:
+        ap.error(f"profile {prof.name} has no TPE trial count: pass --trials N")
     now = dt.datetime.now(dt.UTC)
     run_id = a.run_id or f"{now:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:6]}"
     art = a.artifacts_root / now.strftime("%Y-%m-%d") / f"run_{run_id}"
     opts = RunOptions(
-        profile=PROFILES[a.profile],
+        profile=prof,
         run_id=run_id,
         artifacts=art,
         registry_path=a.registry or a.artifacts_root / "registry" / "registry.sqlite",

@@ -266,6 +266,8 @@ def run_tpe(
     heap: list[tuple[float, int, Trial]] = []
     best: Trial | None = None
     t0 = time.monotonic()
+    if jsonl is not None:
+        jsonl.parent.mkdir(parents=True, exist_ok=True)
     fh: IO[str] | None = jsonl.open("w") if jsonl is not None else None
     done = 0
     try:

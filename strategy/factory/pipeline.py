@@ -22,7 +22,9 @@ from . import report as rpt
 from .backtester import REPO, DataScope, ReplayResult, replay, sweep
 from .deploy import overrides_to_doc, paper_deploy, write_yaml_atomic
 from .lifecycle import MetricsSnapshot, State, transition
+from .optimize import CpuBackend, Objective, Param, default_workers, run_tpe, space_from_axes, steps_in
 from .registry import Registry
+from .reopt import reopt_checks, reoptimising_walk_forward
 from .shortlist import shortlist
 from .sweep_stream import SweepRow, consume_sweep
 from .thresholds import THRESHOLDS, Thresholds
@@ -48,14 +50,24 @@ class Profile:
     name: str
     symbols: tuple[str, ...]
     interval: str
-    start: str
+    start: str  # ignored when window_days is set
     end: str
-    axes: tuple[dict[str, Any], ...]
+    axes: tuple[dict[str, Any], ...]  # the grid (search "grid"); TPE's space when tpe_space is empty
     top_k: int
     per_lane: int
     pool_replay_max: int  # trials replayed for PBO / CPCV (bounded)
     max_staleness_days: float | None  # None: bundled snapshot, freshness not checked
     threshold_overrides: dict[str, Any] = field(default_factory=dict)
+    # a window of this many days ending at the data's last bar, so a nightly run moves with the data
+    window_days: float | None = None
+    search: str = "grid"  # grid | tpe
+    tpe_space: tuple[Param, ...] = ()
+    tpe_trials: int = 0
+    tpe_batch: int = 8
+    seed: int = 42
+    objective: Objective = field(default_factory=Objective)
+    reopt_folds: int = 0  # re-optimising walk-forward folds (0: stage not run)
+    reopt_trials: int = 0  # TPE trials per fold's in-sample window
 
 
 _HL5 = ("BTC", "ETH", "SOL", "DOGE", "XRP")
@@ -65,29 +77,46 @@ SMOKE_AXES = (
     {"path": "indicators.ema_fast_window", "values": [8, 12, 20]},
     {"path": "trade.trailing_distance_atr", "values": [0.6, 1.2]},
 )
+TPE_SPACE = (
+    Param("trade.sl_atr_mult", 1.0, 4.0, step=0.25),
+    Param("trade.tp_atr_mult", 1.5, 8.0, step=0.5),
+    Param("trade.trailing_distance_atr", 0.4, 2.0, step=0.1),
+    Param("indicators.ema_fast_window", 5, 30, kind="int"),
+    Param("indicators.ema_slow_window", 30, 120, kind="int", step=5),
+    Param("thresholds.entry.min_adx", 10.0, 35.0, step=1.0),
+    Param("trade.allocation_pct", 0.01, 0.05, step=0.005),
+)
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", _HL5, "5m", "2025-05-01", "2025-06-30", SMOKE_AXES, 64, 2, 36, None),
+    # smoke with the TPE search and the re-optimising walk-forward (same data and gates)
+    "smoke-tpe": Profile(
+        "smoke-tpe", _HL5, "5m", "2025-05-01", "2025-06-30", SMOKE_AXES, 64, 2, 36, None,
+        search="tpe", tpe_space=TPE_SPACE[:4], tpe_trials=48, tpe_batch=8,
+        objective=Objective("sharpe", min_trades=30), reopt_folds=3, reopt_trials=16,
+    ),
     "daily": Profile(
-        "daily", (), "5m", "2025-03-15", "2025-07-26",
+        "daily", (), "5m", "", "",
         (*SMOKE_AXES,
          {"path": "trade.allocation_pct", "values": [0.02, 0.03, 0.05]},
          {"path": "thresholds.entry.min_adx", "values": [15.0, 20.0, 25.0, 30.0]},
          {"path": "indicators.ema_slow_window", "values": [30, 50, 80]}),
-        1000, 5, 100, 2.0,
+        1000, 5, 100, 2.0, window_days=120.0,
+        search="tpe", tpe_space=TPE_SPACE, tpe_trials=400, tpe_batch=16,
+        objective=Objective("dsr", min_trades=30), reopt_folds=4, reopt_trials=64,
     ),
     "deep": Profile(
-        "deep", (), "5m", "2025-03-15", "2025-07-26",
+        "deep", (), "5m", "", "",
         (*SMOKE_AXES,
          {"path": "trade.allocation_pct", "values": [0.01, 0.02, 0.03, 0.05]},
          {"path": "thresholds.entry.min_adx", "values": [12.0, 15.0, 20.0, 25.0, 30.0]},
          {"path": "indicators.ema_slow_window", "values": [30, 50, 80, 120]},
          {"path": "trade.entry_min_confidence", "values": [0, 1, 2]}),
-        1000, 10, 200, 2.0,
+        1000, 10, 200, 2.0, window_days=120.0, reopt_folds=4, reopt_trials=128,
     ),
 }  # fmt: skip
 
 
-ALL_STAGES = frozenset({"walk_forward", "slippage", "concentration", "statistics"})
+ALL_STAGES = frozenset({"walk_forward", "reopt_walk_forward", "slippage", "concentration", "statistics"})
 
 
 @dataclass(frozen=True)
@@ -138,6 +167,37 @@ def _ms(iso: str) -> int:
     import datetime as dt
 
     return int(dt.datetime.fromisoformat(iso).replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def resolve_window(p: Profile, db_dir: Path) -> Profile:
+    """A profile with ``window_days`` gets ``[last bar - window_days, last bar]``, the last bar
+    being the newest candle of the profile's symbols (all symbols when none are listed). A fixed
+    window is returned unchanged."""
+    if p.window_days is None:
+        if not p.start or not p.end:
+            raise ValueError(f"profile {p.name}: set start and end, or window_days")
+        return p
+    if p.window_days <= 0:
+        raise ValueError(f"profile {p.name}: window_days must be > 0")
+    with sqlite3.connect(f"file:{db_dir / f'candles_{p.interval}.db'}?mode=ro", uri=True) as c:
+        q = "SELECT MAX(t) FROM candles WHERE interval=?"
+        args: list[Any] = [p.interval]
+        if p.symbols:
+            q += f" AND symbol IN ({','.join('?' * len(p.symbols))})"
+            args += list(p.symbols)
+        (last,) = c.execute(q, args).fetchone()
+    if last is None:
+        raise ValueError(f"profile {p.name}: no {p.interval} candles in {db_dir} to anchor the window")
+    step = INTERVAL_MS[p.interval]
+    end = int(last) // step * step
+    start = (end - int(p.window_days * 86_400_000)) // step * step
+    return dataclasses.replace(p, start=_iso(start), end=_iso(end))
 
 
 def data_checks(p: Profile, db_dir: Path, now_ms: int | None = None) -> tuple[list[Check], tuple[str, ...]]:
@@ -261,6 +321,8 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
         db_dir = art / "data"
         log(f"importing {p.interval} candles + funding into {db_dir}")
         import_data(p, o.data_src, db_dir)
+    p = resolve_window(p, db_dir)
+    report["run"]["window"] = {"start": p.start, "end": p.end, "relative_days": p.window_days}
     checks, syms = data_checks(p, db_dir)
     bad = [c for c in checks if c.enabled and not c.passed]
     report["data"] = {
@@ -286,12 +348,23 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
         base_doc = {"global": {"strategy": "mei_alpha_v1", "engine": {"interval": p.interval}}}
     base_path = art / "base_config.yaml"
     write_yaml_atomic(base_path, base_doc)
-    spec = art / "sweep_spec.yaml"
-    spec.write_text(yaml.safe_dump({"axes": [dict(a) for a in p.axes]}, sort_keys=False))
     jsonl = art / "sweep.jsonl"
-    log(f"sweep: {math.prod(len(a['values']) for a in p.axes)} combos")
     t0 = time.monotonic()
-    sweep(base_path, spec, scope, jsonl, p.top_k, o.threads)
+    tpe_summary: dict[str, Any] = {}
+    space = p.tpe_space or space_from_axes(p.axes)
+    if p.search == "tpe":
+        log(f"TPE: {p.tpe_trials} trials in batches of {p.tpe_batch} (seed {p.seed}, {p.objective.metric})")
+        backend = CpuBackend(base_path, scope, art / "tpe_work", o.threads or default_workers())
+        tpe = run_tpe(space, backend, p.objective, n_trials=p.tpe_trials, batch_size=p.tpe_batch, seed=p.seed,
+                      top_k=p.top_k, steps=steps_in(scope), interval=p.interval, jsonl=jsonl)  # fmt: skip
+        tpe_summary = tpe.summary()
+    elif p.search == "grid":
+        spec = art / "sweep_spec.yaml"
+        spec.write_text(yaml.safe_dump({"axes": [dict(a) for a in p.axes]}, sort_keys=False))
+        log(f"sweep: {math.prod(len(a['values']) for a in p.axes)} combos")
+        sweep(base_path, spec, scope, jsonl, p.top_k, o.threads)
+    else:
+        raise ValueError(f"profile {p.name}: unknown search {p.search!r} (grid or tpe)")
     with jsonl.open() as fh:
         summary = consume_sweep(fh, p.top_k)
     periods = 365 * 86_400_000 / INTERVAL_MS[p.interval]
@@ -305,6 +378,8 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
         "pool_size": len(pool),
         "wall_s": time.monotonic() - t0,
         "jsonl": str(jsonl),
+        "search": p.search,
+        **({"tpe": tpe_summary} if tpe_summary else {}),
     }
     # 3. shortlist
     picks = shortlist(pool, p.per_lane)
@@ -334,7 +409,22 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
     trials = TrialStats(summary.n_trials, sr_var, matrix, tuple(r.config_id for r in pool_rows))
     report["sweep"]["pool_replayed"] = len(pool_rows)
     report["sweep"]["replay_wall_s"] = time.monotonic() - t0
-    # 5. validation
+    # 5. validation; the re-optimising walk-forward judges the search itself, once per run
+    wfo: list[Check]
+    if "reopt_walk_forward" not in o.stages:
+        wfo = [skipped("reopt_walk_forward", "stage disabled for this run")]
+    elif p.reopt_folds <= 0:
+        wfo = [skipped("reopt_walk_forward", f"profile {p.name} runs no re-optimised folds")]
+    else:
+        t0 = time.monotonic()
+        log(f"re-optimising walk-forward: {p.reopt_folds} folds x {p.reopt_trials} TPE trials")
+        ro = reoptimising_walk_forward(
+            space, lambda s, w: CpuBackend(base_path, s, w, o.threads or default_workers()), scope, base_doc,
+            art / "reopt_wf", p.objective, n_folds=p.reopt_folds, train_share=th.wf_train_share,
+            trials_per_fold=p.reopt_trials, batch_size=p.tpe_batch, seed=p.seed, defaults=defaults,
+        )  # fmt: skip
+        wfo = reopt_checks(ro, th)
+        report["reopt_walk_forward"] = {**ro.summary(), "wall_s": time.monotonic() - t0}
     promoted: tuple[str, SweepRow, ReplayResult] | None = None
     for lane, row in picks:
         res = cpu(row)
@@ -366,7 +456,11 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
             )
             checks_c += sc
             metrics.update(sm)
-        checks_c += [skipped(st, "stage disabled for this run") for st in sorted(ALL_STAGES - o.stages)]
+        checks_c += wfo
+        checks_c += [
+            skipped(st, "stage disabled for this run")
+            for st in sorted(ALL_STAGES - o.stages - {"reopt_walk_forward"})
+        ]
         v, reasons = verdict(checks_c)
         reg.add_config(row.config_id, {"base": base_doc, "overrides": row.overrides}, o.run_id)
         reg.add_metrics(o.run_id, row.config_id, metrics)

@@ -38,6 +38,27 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += [
         f"- {'PASS' if c['passed'] else 'FAIL'} {c['name']}: {c['detail']}" for c in report["data"]["checks"]
     ]
+    tpe = report["sweep"].get("tpe")
+    if tpe:
+        b = tpe["best"]
+        out += ["", "## TPE search", "",
+                f"{tpe['n_trials']} trials ({tpe['n_distinct']} distinct) on the {tpe['backend']} backend, seed "
+                f"{tpe['seed']}, {tpe['trials_per_s']:.2f} trials/s; best #{b['number']} score "
+                f"{_fmt(b['score'])} `{b['config_id'][:12]}` `{json.dumps(b['params'], sort_keys=True)}`"]  # fmt: skip
+    ro = report.get("reopt_walk_forward")
+    if ro:
+        out += ["", "## Re-optimised walk-forward", "",
+                "| fold | train | test | chosen | IS PnL | OOS PnL | OOS trades | OOS DD % |",
+                "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for i, f in enumerate(ro["folds"]):
+            out.append(
+                f"| {i} | {f['train'][0]}..{f['train'][1]} | {f['test'][0]}..{f['test'][1]} | "
+                f"`{f['config_id'][:12]}` | {_fmt(f['is_pnl'])} | {_fmt(f['oos_pnl'])} | "
+                f"{f['oos_closed_trades']} | {_fmt(f['oos_max_dd_pct'])} |"
+            )
+        out += ["", f"OOS total PnL {_fmt(ro['oos_total_pnl'])}, efficiency {_fmt(ro['efficiency'])}, "
+                f"profitable folds {ro['profitable_share']:.0%}, median OOS daily return "
+                f"{_fmt(ro['median_oos_daily_return'])}"]  # fmt: skip
     out += ["", "## Candidates", ""]
     out += [
         "| # | lane | config_id | PnL | trades | PF | DD % | Sharpe | DSR | PBO | verdict |",

@@ -89,3 +89,25 @@ def test_pipeline_promotes_and_deploys_when_gates_allow(tmp_path: Path) -> None:
         assert [(t["from_state"], t["to_state"]) for t in reg.transitions(cid)] == [
             ("candidate", "validated"), ("validated", "paper"),
         ]  # fmt: skip
+
+
+def test_smoke_tpe_profile_runs_search_and_reoptimised_walk_forward(tmp_path: Path) -> None:
+    """The TPE search replaces the grid and the re-optimised walk-forward gates every candidate."""
+    _need_inputs()
+    prof = dataclasses.replace(PROFILES["smoke-tpe"], tpe_trials=16, reopt_trials=6, per_lane=1)
+    opts = RunOptions(prof, "tpe1", tmp_path / "run", tmp_path / "reg.sqlite", default_data_src(), threads=2)
+    report = run_factory(opts)
+    sw = report["sweep"]
+    assert sw["search"] == "tpe" and sw["tpe"]["n_trials"] == 16 and sw["tpe"]["seed"] == prof.seed
+    assert sw["n_trials"] == sw["tpe"]["n_distinct"] <= 16  # the DSR counts distinct configs
+    ro = report["reopt_walk_forward"]
+    assert len(ro["folds"]) == 3
+    assert [f["test"][0] for f in ro["folds"][1:]] == [f["test"][1] for f in ro["folds"][:-1]]
+    for c in report["candidates"]:
+        wfo = {ch["name"]: ch for ch in c["checks"] if ch["name"].startswith("wfo_")}
+        assert set(wfo) == {"wfo_efficiency", "wfo_profitable_share", "wfo_median_oos_daily_return"}
+        assert all(ch["enabled"] for ch in wfo.values())
+        failed = [n for n, ch in wfo.items() if not ch["passed"]]
+        assert all(any(r.startswith(n) for r in c["reasons"]) for n in failed)
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "## TPE search" in md and "## Re-optimised walk-forward" in md

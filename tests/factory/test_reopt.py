@@ -1,0 +1,114 @@
+"""Re-optimising walk-forward on real HL data, the fold layout, and relative profile windows."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from strategy.factory.deploy import write_yaml_atomic
+from strategy.factory.optimize import CpuBackend, Objective, Param
+from strategy.factory.pipeline import PROFILES, resolve_window
+from strategy.factory.reopt import _ms, reopt_checks, reoptimising_walk_forward, rolling_folds
+from strategy.factory.thresholds import THRESHOLDS
+
+from .conftest import scope_of
+
+DAY = 86_400_000
+STEP = 300_000
+
+
+def test_rolling_folds_tile_the_range_without_overlap() -> None:
+    a, b = 0, 110 * DAY
+    folds = rolling_folds(a, b, 4, 0.6, STEP)
+    assert len(folds) == 4 and folds[0].train_start_ms == a
+    for f in folds:
+        assert f.train_start_ms < f.test_start_ms < f.test_end_ms
+        # train is 1.5 test windows long (0.6 / 0.4)
+        assert (f.test_start_ms - f.train_start_ms) == pytest.approx(
+            1.5 * (f.test_end_ms - f.test_start_ms), abs=3 * STEP
+        )
+        assert f.train_start_ms % STEP == 0 and f.test_end_ms % STEP == 0
+    for x, y in itertools.pairwise(folds):
+        assert y.test_start_ms == x.test_end_ms  # contiguous OOS windows
+    assert folds[-1].test_end_ms == b
+    with pytest.raises(ValueError, match="too short"):
+        rolling_folds(0, 10 * STEP, 4, 0.6, STEP)
+    with pytest.raises(ValueError):
+        rolling_folds(0, b, 0, 0.6, STEP)
+
+
+@pytest.mark.slow
+def test_reoptimising_walk_forward_on_real_data(hl_db: Path, tmp_path: Path) -> None:
+    syms = ("BTC", "ETH", "SOL")
+    scope = scope_of(hl_db, "2025-04-01", "2025-06-30", syms)
+    base_doc = {"global": {"strategy": "mei_alpha_v1", "engine": {"interval": "5m"}}}
+    base = tmp_path / "base.yaml"
+    write_yaml_atomic(base, base_doc)
+    space = (
+        Param("trade.sl_atr_mult", 1.0, 4.0, step=0.5),
+        Param("indicators.ema_fast_window", 5, 30, kind="int"),
+    )
+    r = reoptimising_walk_forward(
+        space, lambda s, w: CpuBackend(base, s, w, 2), scope, base_doc, tmp_path / "wfo", Objective("pnl", 10),
+        n_folds=3, train_share=0.6, trials_per_fold=8, batch_size=4, seed=5,
+    )  # fmt: skip
+    assert len(r.folds) == 3
+    for i, f in enumerate(r.folds):
+        rows = [
+            json.loads(x) for x in (tmp_path / "wfo" / f"fold{i}" / "trials.jsonl").read_text().splitlines()
+        ]
+        assert len(rows) == f.n_trials and 1 <= f.n_trials <= 8
+        # the chosen config is the in-sample winner ...
+        assert f.config_id == max(rows, key=lambda x: x["score"])["config_id"]
+        # ... and its in-sample PnL is that of a backtest that ends before the test window starts
+        be = CpuBackend(base, scope_of(hl_db, *_is_window(f.fold.train_start_ms, f.fold.test_start_ms), syms),
+                        tmp_path / "check", 1)  # fmt: skip
+        (again,) = be.evaluate([f.params])
+        assert again.config_id == f.config_id and again.total_pnl == f.is_pnl
+        assert f.oos_closed_trades >= 0 and f.oos_max_dd_pct >= 0
+    # the aggregate feeds the walk-forward gates under wfo_* names
+    assert r.oos_total_pnl == pytest.approx(sum(f.oos_pnl for f in r.folds))
+    names = [c.name for c in reopt_checks(r, THRESHOLDS)]
+    assert names == ["wfo_efficiency", "wfo_profitable_share", "wfo_median_oos_daily_return"]
+    share = sum(f.oos_pnl > 0 for f in r.folds) / 3
+    assert r.wf.profitable_share == pytest.approx(share)
+
+
+def _is_window(a_ms: int, b_ms: int) -> tuple[str, str]:
+    from strategy.factory.reopt import _iso
+
+    return _iso(a_ms), _iso(b_ms - STEP)
+
+
+def test_relative_window_follows_the_data(hl_db: Path, tmp_path: Path) -> None:
+    """The nightly profile's window ends at the data's last bar and moves when a bar arrives."""
+    db = tmp_path / "db"
+    db.mkdir()
+    shutil.copy(hl_db / "candles_5m.db", db / "candles_5m.db")
+    prof = dataclasses.replace(PROFILES["daily"], symbols=("BTC", "ETH"))
+    assert prof.window_days is not None and not prof.start  # no fixed dates any more
+    with sqlite3.connect(db / "candles_5m.db") as c:
+        (last,) = c.execute("SELECT MAX(t) FROM candles WHERE symbol IN ('BTC','ETH')").fetchone()
+    p1 = resolve_window(prof, db)
+    assert _ms(p1.end) == last and _ms(p1.end) - _ms(p1.start) == int(prof.window_days * DAY)
+    with sqlite3.connect(db / "candles_5m.db") as c:
+        cols = [r[1] for r in c.execute("PRAGMA table_info(candles)")]
+        row = c.execute(
+            f"SELECT {','.join(cols)} FROM candles WHERE symbol='BTC' AND t=?", (last,)
+        ).fetchone()
+        new = [last + STEP if k == "t" else v for k, v in zip(cols, row, strict=True)]
+        if "t_close" in cols:
+            new[cols.index("t_close")] = row[cols.index("t_close")] + STEP
+        c.execute(f"INSERT INTO candles({','.join(cols)}) VALUES ({','.join('?' * len(cols))})", new)
+    p2 = resolve_window(prof, db)
+    assert _ms(p2.end) == last + STEP and _ms(p2.start) == _ms(p1.start) + STEP
+    # a fixed-window profile is left alone; a profile with neither is refused
+    assert resolve_window(PROFILES["smoke"], db) is PROFILES["smoke"]
+    with pytest.raises(ValueError, match="window_days"):
+        resolve_window(dataclasses.replace(prof, window_days=None), db)
