@@ -94,11 +94,8 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     if a.action in ("open", "close"):
         manual_ts(a.id)  # validates --id before anything else
     if a.dry_run:
-        return {
-            "dry_run": True,
-            "action": a.action,
-            **{k: str(v) for k, v in vars(a).items() if v is not None},
-        }, EXIT_OK
+        order = {k: str(v) for k, v in vars(a).items() if v is not None and k != "dry_run"}
+        return {**order, "dry_run": True, "would": "record and send nothing (dry run)"}, EXIT_OK
     if a.action != "list":
         problems = gate_problems(os.environ)
         if problems:

@@ -29,8 +29,11 @@ DATA = (
 )
 SYMBOLS = "BTC,ETH,SOL"
 REPLAY_START = "2025-04-01"
-WALLET_KEY = "0x" + f"{0xA11CE:064x}"  # a throwaway key, funded only on the local exchange
-WALLET = Account.from_key(WALLET_KEY).address
+# Throwaway keys, funded only on the local exchange; one per test that trades, so positions of
+# one test never leak into another.
+WALLET_KEYS = ["0x" + f"{0xA11CE + i:064x}" for i in range(4)]
+WALLET_KEY = WALLET_KEYS[0]
+WALLETS = [Account.from_key(k).address for k in WALLET_KEYS]
 CONFIG = """\
 global:
   trade:
@@ -82,7 +85,7 @@ class Venue:
                 [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(self.port),
                  "--symbols", SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300",
                  "--rate-limit", "0", "--no-time-shift", "--start", REPLAY_START,
-                 "--deposit", f"{WALLET}=100000", *extra],
+                 *(x for w in WALLETS for x in ("--deposit", f"{w}=100000")), *extra],
                 cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
             )  # fmt: skip
         from hyperliquid.info import Info
@@ -120,7 +123,7 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
         v.stop()
 
 
-def base_env(root: Path, url: str, **extra: str) -> dict[str, str]:
+def base_env(root: Path, url: str, wallet: int = 0, **extra: str) -> dict[str, str]:
     """The environment an env file would give: no AI_QUANT_* from the caller, all paths under root."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
     config = root / "strategy.yaml"
@@ -129,7 +132,7 @@ def base_env(root: Path, url: str, **extra: str) -> dict[str, str]:
         config.write_text(CONFIG)
     secrets = root / "secrets.json"
     if not secrets.exists():
-        secrets.write_text(json.dumps({"secret_key": WALLET_KEY}))
+        secrets.write_text(json.dumps({"secret_key": WALLET_KEYS[wallet]}))
         secrets.chmod(0o600)
     env.update(
         AI_QUANT_MODE="paper", AI_QUANT_DATA_DIR=str(root / "data"), AI_QUANT_CANDLES_DIR=str(root / "no_candles"),
