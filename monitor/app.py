@@ -24,7 +24,7 @@ from exchange.sidecar import read_candles
 from monitor import readers
 from monitor.db import DbUnavailable, ReadOnlyDB
 from monitor.metrics import render_metrics
-from monitor.mids import MidsHub
+from monitor.mids import MidsHub, Version
 from monitor.settings import INTERVAL_RE, MODES, SYMBOL_RE, Settings
 
 log = logging.getLogger("monitor")
@@ -368,7 +368,7 @@ async def mids_stream(request: web.Request) -> web.StreamResponse:
     resp.headers.update(SECURITY_HEADERS)
     await resp.prepare(request)
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
-    sent: tuple[int, bool] | None = None
+    sent: Version | None = None
     if last_id.isdigit() and int(last_id) == hub.state.seq and hub.state.connected:
         sent = hub.version()  # the client already has these mids
     hub.subscribers += 1

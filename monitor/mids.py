@@ -22,6 +22,8 @@ log = logging.getLogger("monitor.mids")
 #: Sparkline memory per symbol: one point a second at most, for ten minutes.
 HISTORY_S = 600
 HISTORY_STEP_MS = 1000
+#: What an SSE client has seen: (mids_seq, connected, error).
+Version = tuple[int, bool, str]
 
 
 @dataclass
@@ -108,8 +110,8 @@ class MidsHub:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_newer(self, version: tuple[int, bool], timeout: float) -> bool:
-        """Wait until the state differs from ``version`` (seq, connected); False on timeout."""
+    async def wait_newer(self, version: Version, timeout: float) -> bool:
+        """Wait until the state differs from ``version``; False on timeout."""
         async with self._changed:
             try:
                 await asyncio.wait_for(
@@ -119,8 +121,8 @@ class MidsHub:
                 return False
         return True
 
-    def version(self) -> tuple[int, bool]:
-        return (self.state.seq, self.state.connected)
+    def version(self) -> Version:
+        return (self.state.seq, self.state.connected, self.state.error)
 
     # ---- reads --------------------------------------------------------------------------------
     def age_s(self) -> float | None:

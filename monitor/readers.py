@@ -336,9 +336,7 @@ def _passed(g: Mapping[str, Any]) -> bool | None:
         return v >= t
     if op == "<=":
         return v <= t
-    if op == "floor":
-        return v >= t
-    return None
+    return None  # "floor" (min_atr_pct) clamps the ATR used for sizing; it blocks nothing
 
 
 def decisions(

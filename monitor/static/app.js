@@ -236,9 +236,10 @@ async function refreshDecisions() {
 function showGates(d) {
   state.selected = d.id;
   $("gate-title").textContent = `${d.symbol} ${d.event_type} ${d.status} ${utc(d.ts_ms)}`;
-  const val = (v) => typeof v === "number" ? px(v) : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v ?? "–");
-  fill("gates", d.gates.map((g) => `<tr>` + cell(g.name) +
-    cell(val(g.value) + (g.detail ? " " + JSON.stringify(g.detail) : "")) +
+  const val = (v) => typeof v === "number" ? px(v) : v !== null && typeof v === "object"
+    ? Object.entries(v).map(([k, x]) => `${k}=${val(x)}`).join(" ") : String(v ?? "–");
+  fill("gates", d.gates.map((g) => `<tr>` + cell(g.name) + (g.name === "bar_t" ? cell(utc(g.value)) :
+    cell(g.value === null && g.detail ? val(g.detail) : val(g.value) + (g.detail ? " " + val(g.detail) : ""))) +
     cell(g.op ? `${g.op} ${val(g.threshold)}` : "") +
     cell(g.passed === null ? "" : g.passed ? "yes" : "NO", g.passed === false ? "down" : g.passed ? "up" : "") +
     "</tr>"), "no gate values recorded");
