@@ -157,6 +157,16 @@ struct SweepArgs {
     verify_overrides: bool,
     #[arg(long)]
     no_progress: bool,
+    /// Memory budget (MiB) for indicator series shared across combos that differ only in
+    /// non-indicator parameters.
+    #[arg(long, default_value_t = 1024)]
+    indicator_cache_mb: usize,
+    /// Every combo computes its own indicators (same results, slower; for checks).
+    #[arg(long)]
+    no_share_indicators: bool,
+    /// Run only the first N combos of the grid (`--resume` later continues from there).
+    #[arg(long)]
+    limit: Option<u64>,
 }
 
 #[derive(Args)]
@@ -254,7 +264,7 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
     let p = prepare(&o)?;
     if a.verify_overrides {
         let notes = verify(&spec, &p)?;
-        let combos = aiq_backtest::sweep::expand(&spec, &p.base_json)?.len();
+        let combos = aiq_backtest::sweep::Grid::new(&spec, &p.base_json)?.len();
         for n in &notes {
             eprintln!("warning: {n}");
         }
@@ -269,6 +279,9 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
         threads,
         resume: a.resume,
         progress: !a.no_progress && !o.quiet,
+        indicator_cache_mib: if a.no_share_indicators { 0 } else { a.indicator_cache_mb },
+        limit: a.limit,
+        verbose: !o.quiet,
     };
     let t0 = std::time::Instant::now();
     let (ran, total, best) = run_sweep(&p, &spec, &so)?;

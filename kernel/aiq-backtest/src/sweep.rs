@@ -17,8 +17,10 @@ use serde_json::Value;
 use crate::config::{apply_override, canonical_json, config_id, ResolvedConfig};
 use crate::metrics::periods_per_year;
 use crate::prepare::Prepared;
-use crate::sim::{make_kernel, run, Record};
+use crate::sim::{make_kernel, run_with, Record, SharedSnapshots};
 use crate::BtError;
+use aiq_indicators::{IndicatorBank, IndicatorSnapshot};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -107,38 +109,161 @@ fn numeric_at(cfg: &Value, path: &str) -> Result<f64, BtError> {
     })
 }
 
-/// Expand the grid in a fixed order (first axis slowest).
-pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> {
-    let mut out = vec![Vec::with_capacity(spec.axes.len())];
-    for (i, a) in spec.axes.iter().enumerate() {
-        let gate_fixed = match &a.gate {
-            Some(g) if !spec.axes[..i].iter().any(|b| b.path == g.path) => {
-                Some(numeric_at(base, &g.path)? == g.eq)
-            }
-            _ => None,
-        };
-        let gate_idx = a.gate.as_ref().and_then(|g| spec.axes[..i].iter().position(|b| b.path == g.path));
-        let mut next = Vec::new();
-        for combo in out {
-            let open = match (&a.gate, gate_fixed, gate_idx) {
-                (None, _, _) => true,
-                (Some(_), Some(f), _) => f,
-                (Some(g), None, Some(j)) => combo[j] == g.eq,
-                _ => true,
-            };
-            let vals: &[f64] = if open { &a.values } else { &a.values[..1] };
-            for &v in vals {
-                let mut c = combo.clone();
-                c.push(v);
-                next.push(c);
-            }
+/// The grid, expanded lazily: combos come in a fixed order (first axis slowest) without the grid
+/// being materialised; counting and indexing (`nth_digits`) use a count memoised on the digits
+/// of gate axes only, so memory does not grow with the number of combos.
+pub struct Grid {
+    values: Vec<Vec<f64>>,
+    gates: Vec<Option<GateRef>>,
+    /// Axes that gate a later axis (their digit matters to the count of what follows).
+    is_gate: Vec<bool>,
+    memo: std::cell::RefCell<std::collections::HashMap<(usize, Vec<u32>), u128>>,
+    total: u64,
+}
+
+/// A gated axis is open on the base config's value (`Fixed`) or when axis `j` equals `eq`.
+#[derive(Clone, Copy)]
+enum GateRef {
+    Fixed(bool),
+    Axis(usize, f64),
+}
+
+impl Grid {
+    pub fn new(spec: &SweepSpec, base: &Value) -> Result<Self, BtError> {
+        let mut gates = Vec::new();
+        let mut is_gate = vec![false; spec.axes.len()];
+        for (i, a) in spec.axes.iter().enumerate() {
+            gates.push(match &a.gate {
+                None => None,
+                Some(g) => match spec.axes[..i].iter().position(|b| b.path == g.path) {
+                    Some(j) => {
+                        is_gate[j] = true;
+                        Some(GateRef::Axis(j, g.eq))
+                    }
+                    None => Some(GateRef::Fixed(numeric_at(base, &g.path)? == g.eq)),
+                },
+            });
         }
-        out = next;
-        if out.len() > 50_000_000 {
-            return Err(BtError::new("the sweep grid has more than 50 million combos"));
+        let mut grid = Grid {
+            values: spec.axes.iter().map(|a| a.values.clone()).collect(),
+            gates,
+            is_gate,
+            memo: Default::default(),
+            total: 0,
+        };
+        let total = grid.count_from(0, &[]);
+        grid.total = u64::try_from(total)
+            .map_err(|_| BtError::new(format!("the sweep grid has {total} combos, more than 2^64 - 1")))?;
+        Ok(grid)
+    }
+
+    /// Number of combos.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// How many values axis `i` takes given the digits of earlier axes.
+    fn width(&self, i: usize, digits: &[u32]) -> usize {
+        let open = match self.gates[i] {
+            None => true,
+            Some(GateRef::Fixed(b)) => b,
+            Some(GateRef::Axis(j, eq)) => self.values[j][digits[j] as usize] == eq,
+        };
+        if open {
+            self.values[i].len()
+        } else {
+            1
         }
     }
-    Ok(out)
+
+    /// Combos over axes `i..` given the digits of axes `..i`.
+    fn count_from(&self, i: usize, digits: &[u32]) -> u128 {
+        if i == self.values.len() {
+            return 1;
+        }
+        let key: Vec<u32> =
+            digits.iter().enumerate().filter(|(j, _)| self.is_gate[*j]).map(|(_, &d)| d).collect();
+        if let Some(&c) = self.memo.borrow().get(&(i, key.clone())) {
+            return c;
+        }
+        let w = self.width(i, digits);
+        let mut d = digits.to_vec();
+        d.push(0);
+        let c = if self.is_gate[i] {
+            let mut sum = 0u128;
+            for v in 0..w {
+                d[i] = v as u32;
+                sum = sum.saturating_add(self.count_from(i + 1, &d));
+            }
+            sum
+        } else {
+            (w as u128).saturating_mul(self.count_from(i + 1, &d))
+        };
+        self.memo.borrow_mut().insert((i, key), c);
+        c
+    }
+
+    /// Digits of combo `n` (0-based, grid order), `None` past the end.
+    pub fn nth_digits(&self, n: u64) -> Option<Vec<u32>> {
+        if n >= self.total {
+            return None;
+        }
+        let mut n = u128::from(n);
+        let mut d: Vec<u32> = Vec::with_capacity(self.values.len());
+        for i in 0..self.values.len() {
+            let w = self.width(i, &d);
+            d.push(0);
+            for v in 0..w {
+                d[i] = v as u32;
+                let c = self.count_from(i + 1, &d);
+                if n < c {
+                    break;
+                }
+                n -= c;
+            }
+        }
+        Some(d)
+    }
+
+    /// Step `d` to the next combo (last axis fastest); false at the end.
+    pub fn advance(&self, d: &mut [u32]) -> bool {
+        for i in (0..d.len()).rev() {
+            if (d[i] as usize) + 1 < self.width(i, d) {
+                d[i] += 1;
+                d[i + 1..].iter_mut().for_each(|x| *x = 0);
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn values_of(&self, d: &[u32]) -> Vec<f64> {
+        d.iter().enumerate().map(|(i, &x)| self.values[i][x as usize]).collect()
+    }
+
+    /// Combos `start..` as `(index, values)`.
+    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (u64, Vec<f64>)> + '_ {
+        let mut cur = self.nth_digits(start);
+        let mut n = start;
+        std::iter::from_fn(move || {
+            let d = cur.as_mut()?;
+            let out = (n, self.values_of(d));
+            n += 1;
+            if !self.advance(d) {
+                cur = None;
+            }
+            Some(out)
+        })
+    }
+}
+
+/// Expand the whole grid (tests and small grids; the sweep iterates [`Grid`] lazily).
+pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> {
+    Ok(Grid::new(spec, base)?.iter_from(0).map(|(_, v)| v).collect())
 }
 
 /// Check every axis path exists and every value is valid for its field (`--verify-overrides`).
@@ -257,16 +382,28 @@ pub struct SweepOpts {
     pub threads: usize,
     pub resume: bool,
     pub progress: bool,
+    /// Share indicator series across combos with the same indicator config (MiB budget; 0 = off).
+    pub indicator_cache_mib: usize,
+    /// Stop after this many combos of the grid (counted from combo 0; `--resume` continues).
+    pub limit: Option<u64>,
+    /// Print the indicator sharing figures on stderr.
+    pub verbose: bool,
 }
 
-/// Run one combo. The overrides apply to the base config and to every symbol's config.
-pub fn run_combo(
+/// One combo's configs: the overrides applied to the base config and to every symbol's config.
+pub struct ComboConfig {
+    pub combo: u64,
+    pub base: ResolvedConfig,
+    pub per_symbol: BTreeMap<String, aiq_config::StrategyConfig>,
+    pub overrides: BTreeMap<String, f64>,
+}
+
+pub fn combo_config(
     p: &Prepared,
     spec: &SweepSpec,
     combo: u64,
     values: &[f64],
-    sweep_id: &str,
-) -> Result<SweepRow, BtError> {
+) -> Result<ComboConfig, BtError> {
     let mut base = p.base_json.clone();
     let mut overrides = BTreeMap::new();
     for (a, &v) in spec.axes.iter().zip(values) {
@@ -282,9 +419,34 @@ pub fn run_combo(
         }
         per_symbol.insert(s.clone(), ResolvedConfig::from_json(j, &format!("sweep {s}"))?.cfg);
     }
+    Ok(ComboConfig { combo, base, per_symbol, overrides })
+}
+
+/// Run one combo (its own indicator banks).
+pub fn run_combo(
+    p: &Prepared,
+    spec: &SweepSpec,
+    combo: u64,
+    values: &[f64],
+    sweep_id: &str,
+) -> Result<SweepRow, BtError> {
+    let cc = combo_config(p, spec, combo, values)?;
+    run_config(p, spec, &cc, sweep_id, None)
+}
+
+/// Run one combo's configs, optionally on shared indicator snapshots (one series per timeline
+/// symbol, computed from that symbol's config in this combo).
+pub fn run_config(
+    p: &Prepared,
+    spec: &SweepSpec,
+    cc: &ComboConfig,
+    sweep_id: &str,
+    snaps: Option<&SharedSnapshots>,
+) -> Result<SweepRow, BtError> {
+    let combo = cc.combo;
     let initial = spec.initial_balance.unwrap_or(p.initial_balance);
-    let kernel = make_kernel(&base.cfg, &per_symbol, initial, None)?;
-    let r = run(kernel, &p.timeline, Record::default(), initial)?;
+    let kernel = make_kernel(&cc.base.cfg, &cc.per_symbol, initial, None)?;
+    let r = run_with(kernel, &p.timeline, Record::default(), initial, snaps)?;
     let (mut wins, mut gp, mut gl) = (0u64, 0.0, 0.0);
     for t in &r.trips {
         if t.net_pnl > 0.0 {
@@ -299,8 +461,8 @@ pub fn run_combo(
         combo,
         id: format!("sweep_{combo:06}"),
         sweep_id: sweep_id.to_string(),
-        config_id: base.config_id,
-        overrides,
+        config_id: cc.base.config_id.clone(),
+        overrides: cc.overrides.clone(),
         total_pnl: r.equity - initial,
         final_equity: r.equity,
         total_trades: n,
@@ -320,6 +482,106 @@ pub fn run_combo(
         liquidations: r.liquidations,
         bars: r.bars,
     })
+}
+
+/// The indicator key of a config: a fresh indicator bank built from it, serialised (it holds
+/// every window and parameter the bank uses, nothing else).
+fn indicator_key(cfg: &aiq_config::StrategyConfig) -> String {
+    serde_json::to_string(&IndicatorBank::from_config(cfg)).unwrap_or_default()
+}
+
+/// One symbol's snapshot series for one indicator config, exactly as the kernel's own bank
+/// would produce them bar by bar.
+fn snapshot_series(p: &Prepared, si: usize, cfg: &aiq_config::StrategyConfig) -> Vec<IndicatorSnapshot> {
+    let mut bank = IndicatorBank::from_config(cfg);
+    p.candles.bars[si].iter().map(|c| bank.update(c.t, c.o, c.h, c.l, c.c, c.v)).collect()
+}
+
+/// Shared indicator series per (symbol index, indicator key), bounded by a memory budget.
+/// A chunk of combos computes a series set when at least two of its combos use it (or reuses
+/// the previous chunk's when still needed), so grids whose indicator axes come first (slowest)
+/// compute each indicator config once; combos left out run on their own banks (same results).
+pub struct IndicatorCache {
+    budget_bytes: usize,
+    map: BTreeMap<SeriesKey, Series>,
+    pub computed: u64,
+    pub reused: u64,
+}
+
+/// One symbol's indicator series, and its key (timeline symbol index, indicator key).
+type Series = Arc<Vec<IndicatorSnapshot>>;
+type SeriesKey = (usize, String);
+/// Shared series for one combo, one per timeline symbol (`None`: it runs on its own banks).
+type ComboSeries = Option<Vec<Series>>;
+
+impl IndicatorCache {
+    pub fn new(budget_mib: usize) -> Self {
+        Self { budget_bytes: budget_mib << 20, map: BTreeMap::new(), computed: 0, reused: 0 }
+    }
+
+    fn prepare(&mut self, p: &Prepared, chunk: &[ComboConfig]) -> Vec<ComboSeries> {
+        let syms = &p.timeline.symbols;
+        let cfg_of = |cc: &ComboConfig, s: &str| -> aiq_config::StrategyConfig {
+            cc.per_symbol.get(s).cloned().unwrap_or_else(|| cc.base.cfg.clone())
+        };
+        let keys: Vec<Vec<String>> =
+            chunk.iter().map(|cc| syms.iter().map(|s| indicator_key(&cfg_of(cc, s))).collect()).collect();
+        let mut uses: BTreeMap<&Vec<String>, usize> = BTreeMap::new();
+        for k in &keys {
+            *uses.entry(k).or_default() += 1;
+        }
+        let series_bytes = |si: usize| p.candles.bars[si].len() * std::mem::size_of::<IndicatorSnapshot>();
+        // Keep what this chunk uses; drop the rest.
+        let needed: std::collections::BTreeSet<(usize, &String)> =
+            keys.iter().flat_map(|k| k.iter().enumerate()).collect();
+        self.map.retain(|(si, key), _| needed.contains(&(*si, key)));
+        let mut used: usize = self.map.keys().map(|(si, _)| series_bytes(*si)).sum();
+        let mut shared: std::collections::BTreeSet<&Vec<String>> = std::collections::BTreeSet::new();
+        let mut todo: Vec<(usize, usize)> = Vec::new(); // (symbol index, combo index holding the config)
+        for (ci, k) in keys.iter().enumerate() {
+            if shared.contains(k) {
+                continue;
+            }
+            let missing: Vec<usize> =
+                (0..syms.len()).filter(|&si| !self.map.contains_key(&(si, k[si].clone()))).collect();
+            if missing.is_empty() {
+                shared.insert(k);
+                continue;
+            }
+            if uses[k] < 2 {
+                continue;
+            }
+            let extra: usize = missing.iter().map(|&si| series_bytes(si)).sum();
+            if used + extra > self.budget_bytes {
+                continue;
+            }
+            used += extra;
+            shared.insert(k);
+            todo.extend(missing.into_iter().map(|si| (si, ci)));
+        }
+        todo.sort_unstable();
+        todo.dedup_by(|a, b| a.0 == b.0 && keys[a.1][a.0] == keys[b.1][b.0]);
+        let computed: Vec<(SeriesKey, Series)> = todo
+            .par_iter()
+            .map(|&(si, ci)| {
+                let cfg = cfg_of(&chunk[ci], &syms[si]);
+                ((si, keys[ci][si].clone()), Arc::new(snapshot_series(p, si, &cfg)))
+            })
+            .collect();
+        self.computed += computed.len() as u64;
+        self.map.extend(computed);
+        keys.iter()
+            .map(|k| {
+                if !shared.contains(k) {
+                    return None;
+                }
+                self.reused += 1;
+                Some(
+                    k.iter().enumerate().map(|(si, key)| Arc::clone(&self.map[&(si, key.clone())])).collect(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// An id for (spec, config, data), stored in each row so `--resume` refuses a different sweep.
@@ -374,8 +636,9 @@ pub fn run_sweep(
     spec: &SweepSpec,
     o: &SweepOpts,
 ) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
-    let combos = expand(spec, &p.base_json)?;
-    let total = combos.len() as u64;
+    let grid = Grid::new(spec, &p.base_json)?;
+    let total = grid.len();
+    let end = o.limit.map_or(total, |l| l.min(total));
     let sid = sweep_id(spec, p);
     // Fail fast on a bad path or value before any work.
     verify(spec, p)?;
@@ -423,14 +686,25 @@ pub fn run_sweep(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let chunk = (o.threads.max(1) * 4).max(8);
-    let mut i = start;
+    let chunk = (o.threads.max(1) * 4).max(32) as u64;
+    let mut i = start as u64;
     let mut ran = 0u64;
-    while i < combos.len() {
-        let j = (i + chunk).min(combos.len());
-        let rows: Vec<Result<SweepRow, BtError>> = pool.install(|| {
-            (i..j).into_par_iter().map(|c| run_combo(p, spec, c as u64, &combos[c], &sid)).collect()
-        });
+    let mut cache = IndicatorCache::new(o.indicator_cache_mib);
+    let mut it = grid.iter_from(i);
+    while i < end {
+        let j = (i + chunk).min(end);
+        let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
+        let rows: Vec<Result<SweepRow, BtError>> = pool.install(|| -> Result<_, BtError> {
+            let cfgs: Vec<ComboConfig> =
+                batch.par_iter().map(|(c, v)| combo_config(p, spec, *c, v)).collect::<Result<_, _>>()?;
+            let shared =
+                if o.indicator_cache_mib > 0 { cache.prepare(p, &cfgs) } else { vec![None; cfgs.len()] };
+            Ok(cfgs
+                .par_iter()
+                .zip(shared.par_iter())
+                .map(|(cc, sn)| run_config(p, spec, cc, &sid, sn.as_deref()))
+                .collect())
+        })?;
         for r in rows {
             let row = r?;
             let line = serde_json::to_string(&row).map_err(|e| BtError::new(e.to_string()))?;
@@ -439,10 +713,16 @@ pub fn run_sweep(
             ran += 1;
         }
         w.flush().map_err(|e| BtError::new(format!("{}: write failed: {e}", o.output)))?;
-        bar.inc((j - i) as u64);
+        bar.inc(j - i);
         i = j;
     }
     bar.finish_and_clear();
+    if o.verbose && o.indicator_cache_mib > 0 {
+        eprintln!(
+            "indicators: {} series computed and shared by {} of {ran} combos (budget {} MiB)",
+            cache.computed, cache.reused, o.indicator_cache_mib
+        );
+    }
     let best = top.into_sorted();
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "sweep_id": sid,
@@ -510,5 +790,37 @@ axes:
         assert_eq!(c.len(), 2 + 6);
         assert!(c.iter().all(|x| x[3] == 3.0));
         assert_eq!(c[0], vec![0.0, 1.0, 1.5, 3.0]);
+        // Random access agrees with iteration, from any start.
+        let g = Grid::new(&spec, &base).unwrap();
+        assert_eq!(g.len(), 8);
+        for n in 0..8u64 {
+            assert_eq!(g.values_of(&g.nth_digits(n).unwrap()), c[n as usize]);
+            let tail: Vec<Vec<f64>> = g.iter_from(n).map(|(_, v)| v).collect();
+            assert_eq!(tail, c[n as usize..].to_vec());
+        }
+        assert!(g.nth_digits(8).is_none());
+    }
+
+    #[test]
+    fn huge_gated_grid_is_counted_without_expanding() {
+        let mut text = String::from("axes:\n  - {path: trade.enable_pyramiding, values: [0, 1]}\n");
+        for i in 0..30 {
+            let gate = if i % 2 == 0 { ", gate: {path: trade.enable_pyramiding, eq: 1}" } else { "" };
+            text.push_str(&format!("  - {{path: trade.p{i}, values: [1, 2, 3, 4]{gate}}}\n"));
+        }
+        let spec: SweepSpec = serde_norway::from_str(&text).unwrap();
+        let g = Grid::new(&spec, &aiq_config::defaults_json()).unwrap();
+        // pyramiding off: 4^15; on: 4^30.
+        assert_eq!(g.len(), 4u64.pow(15) + 4u64.pow(30));
+        let last = g.nth_digits(g.len() - 1).unwrap();
+        assert!(last.iter().skip(1).all(|&d| d == 3));
+        let mut d = last.clone();
+        assert!(!g.advance(&mut d));
+        // The first combo past the "off" block is the first "on" combo.
+        assert_eq!(g.nth_digits(4u64.pow(15)).unwrap(), {
+            let mut v = vec![0u32; 31];
+            v[0] = 1;
+            v
+        });
     }
 }
