@@ -238,59 +238,67 @@ def build_snapshot(state: MonitorState, mode: str) -> dict[str, Any]:
     }
     db = state.dbs[mode]
     try:
-        hb = readers.heartbeat(db, now, s.stale_s)
-        snap["db"]["ok"] = True
-        snap["heartbeat"] = hb
-        fields = hb["fields"]
-        if not hb["present"]:
-            w.add("no daemon heartbeat in the DB yet: has the daemon run a loop?")
-        elif hb["stale"]:
-            age = hb["age_s"]
-            w.add(
-                f"daemon heartbeat is stale ({age:.0f} s old; stale after {s.stale_s:.0f} s): is the daemon running?"
-            )
-        if hb["present"] and not hb["parsed"]:
-            w.add("the newest heartbeat line could not be parsed")
-        snap["config_id"] = fields.get("config_id", "")
-        snap["version"] = fields.get("version", "")
-        kill = fields.get("kill") or "unknown"
-        snap["kill"] = {
-            "state": kill,
-            "reason": "" if fields.get("kill_reason") in (None, "-") else fields["kill_reason"],
-            "events": readers.kill_events(db, w),
-        }
-        symbols = readers.watchlist(db)
-        snap["symbols"] = symbols
-        mids = dict(hub.state.mids)
-        pos_syms = [str(r["symbol"]) for r in db.query("SELECT symbol FROM position_state")]
-        missing = [p for p in pos_syms if p not in mids]
-        if missing:
-            mids.update(fallback_mids(s, missing, w))
-        positions = readers.positions(db, mids, w)
-        snap["open_positions"] = positions
-        cash = readers.cash_balance(db, w)
-        upnl = sum(p["unrealized_pnl"] or 0.0 for p in positions)
-        equity = cash + upnl if cash is not None else readers.hb_float(hb, "equity")
-        snap["balances"] = {
-            "cash": cash,
-            "equity": equity,
-            "unrealized_pnl": upnl,
-            "margin_used": sum(p["margin_used"] or 0.0 for p in positions),
-        }
-        curve = state.curves[mode]
-        curve.update(db)
-        snap["drawdown"] = {
-            "current_pct": curve.drawdown_pct(equity),
-            "max_pct": curve.max_drawdown_pct if curve.peak is not None else None,
-            "peak_equity": curve.peak,
-        }
-        snap["daily"] = readers.daily(db, w)
-        snap["recent_trades"] = readers.trades(db, w, limit=25)
-        snap["recent_audit"] = readers.audit(db, w, limit=20)
+        with db.session():
+            _fill_snapshot(snap, state, db, now, w)
     except DbUnavailable as exc:
         w.add(str(exc))
         snap["db"]["error"] = str(exc)
     return snap
+
+
+def _fill_snapshot(
+    snap: dict[str, Any], state: MonitorState, db: ReadOnlyDB, now: int, w: readers.Warnings
+) -> None:
+    s, hub = state.settings, state.mids
+    hb = readers.heartbeat(db, now, s.stale_s)
+    snap["db"]["ok"] = True
+    snap["heartbeat"] = hb
+    fields = hb["fields"]
+    if not hb["present"]:
+        w.add("no daemon heartbeat in the DB yet: has the daemon run a loop?")
+    elif hb["stale"]:
+        age = hb["age_s"]
+        w.add(
+            f"daemon heartbeat is stale ({age:.0f} s old; stale after {s.stale_s:.0f} s): is the daemon running?"
+        )
+    if hb["present"] and not hb["parsed"]:
+        w.add("the newest heartbeat line could not be parsed")
+    snap["config_id"] = fields.get("config_id", "")
+    snap["version"] = fields.get("version", "")
+    kill = fields.get("kill") or "unknown"
+    snap["kill"] = {
+        "state": kill,
+        "reason": "" if fields.get("kill_reason") in (None, "-") else fields["kill_reason"],
+        "events": readers.kill_events(db, w),
+    }
+    symbols = readers.watchlist(db)
+    snap["symbols"] = symbols
+    mids = dict(hub.state.mids)
+    pos_syms = [str(r["symbol"]) for r in db.query("SELECT symbol FROM position_state")]
+    missing = [p for p in pos_syms if p not in mids]
+    if missing:
+        mids.update(fallback_mids(s, missing, w))
+    positions = readers.positions(db, mids, w)
+    snap["open_positions"] = positions
+    cash = readers.cash_balance(db, w)
+    upnl = sum(p["unrealized_pnl"] or 0.0 for p in positions)
+    equity = cash + upnl if cash is not None else readers.hb_float(hb, "equity")
+    snap["balances"] = {
+        "cash": cash,
+        "equity": equity,
+        "unrealized_pnl": upnl,
+        "margin_used": sum(p["margin_used"] or 0.0 for p in positions),
+    }
+    curve = state.curves[snap["mode"]]
+    curve.update(db)
+    snap["drawdown"] = {
+        "current_pct": curve.drawdown_pct(equity),
+        "max_pct": curve.max_drawdown_pct if curve.peak is not None else None,
+        "peak_equity": curve.peak,
+    }
+    snap["daily"] = readers.daily(db, w)
+    snap["recent_trades"] = readers.trades(db, w, limit=25)
+    snap["recent_audit"] = readers.audit(db, w, limit=20)
 
 
 # ---- handlers ----------------------------------------------------------------------------------

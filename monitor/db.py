@@ -8,8 +8,10 @@ back as a :class:`DbStatus` with a warning text the page shows.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,25 @@ class ReadOnlyDB:
     def __init__(self, path: Path, label: str) -> None:
         self.path = path
         self.label = label
+        self._local = threading.local()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Share one connection (and one read snapshot per statement) among the queries inside."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        try:
+            self._local.conn = self._connect()
+        except DbUnavailable:
+            self._local.conn = None  # each query raises the same error again
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._local.conn.close()
+            self._local.conn = None
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -51,7 +72,8 @@ class ReadOnlyDB:
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts. A missing table reads as no rows (a DB the daemon has not migrated yet)."""
-        conn = self._connect()
+        shared = getattr(self._local, "conn", None)
+        conn = shared or self._connect()
         try:
             cur = conn.execute(sql, tuple(args))
             names = [d[0] for d in cur.description]
@@ -66,7 +88,8 @@ class ReadOnlyDB:
         except sqlite3.DatabaseError as exc:
             raise DbUnavailable(f"{self.label} DB {self.path} is unreadable: {exc}") from None
         finally:
-            conn.close()
+            if shared is None:
+                conn.close()
 
     def status(self) -> DbStatus:
         try:

@@ -19,7 +19,7 @@ from tests.daemon.test_daemon_e2e import wait_for
 from tests.monitor.conftest import ARTIFACTS, TOKEN, Monitor, PaperRun, db_copy
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path(os.environ.get("AI_QUANT_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 20_000
 
 
