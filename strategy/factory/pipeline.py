@@ -492,6 +492,9 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
         lane, row, res = promoted
         target = o.paper_config or art / "paper" / "strategy_overrides.yaml"
         paper_deploy(target, base_doc, row.overrides, row.config_id, o.run_id, defaults)
+        reg.add_deployment(
+            "paper_deploy", row.config_id, str(target), "paper", f"factory:{o.run_id}: best ({lane})"
+        )
         if reg.state(row.config_id) is State.VALIDATED:
             snap = MetricsSnapshot(
                 res.total_pnl, res.profit_factor, res.max_drawdown_pct, res.total_trades, res.sharpe_ratio

@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS transitions (
     profit_factor REAL, max_drawdown_pct REAL, trades INTEGER, sharpe REAL, ramp_stage INTEGER,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deployments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp REAL NOT NULL, action TEXT NOT NULL,
+    config_hash TEXT, target TEXT NOT NULL, mode TEXT NOT NULL, size_multiplier REAL,
+    ramp_stage INTEGER, kill_events_seen INTEGER, file_sha256 TEXT, engine_config_id TEXT,
+    reason TEXT NOT NULL
+);
 """
 
 
@@ -167,3 +173,61 @@ class Registry:
         cur = self.conn.execute("SELECT * FROM transitions WHERE config_hash=? ORDER BY id", (config_hash,))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    # deployments (what was written where, by which tool)
+    def add_deployment(
+        self,
+        action: str,
+        config_hash: str | None,
+        target: str,
+        mode: str,
+        reason: str,
+        *,
+        size_multiplier: float | None = None,
+        ramp_stage: int | None = None,
+        kill_events_seen: int | None = None,
+        file_sha256: str | None = None,
+        engine_config_id: str | None = None,
+        timestamp: float | None = None,
+    ) -> int:
+        with self.tx() as c:
+            cur = c.execute(
+                "INSERT INTO deployments(timestamp, action, config_hash, target, mode, size_multiplier, "
+                "ramp_stage, kill_events_seen, file_sha256, engine_config_id, reason) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (time.time() if timestamp is None else timestamp, action, config_hash, target, mode,
+                 size_multiplier, ramp_stage, kill_events_seen, file_sha256, engine_config_id, reason),
+            )  # fmt: skip
+            return int(cur.lastrowid or 0)
+
+    def deployments(self, target: str | None = None, config_hash: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM deployments WHERE 1=1"
+        args: list[str] = []
+        if target is not None:
+            q, args = q + " AND target=?", [*args, target]
+        if config_hash is not None:
+            q, args = q + " AND config_hash=?", [*args, config_hash]
+        cur = self.conn.execute(q + " ORDER BY id", args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def config(self, config_hash: str) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT config_json FROM configs WHERE config_hash=?", (config_hash,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"unknown config {config_hash}")
+        return dict(json.loads(row[0]))
+
+    def resolve_id(self, prefix: str) -> str:
+        """A full config hash from a unique prefix (at least 8 characters)."""
+        if len(prefix) < 8:
+            raise KeyError(f"config id {prefix!r} is too short: give at least 8 characters")
+        rows = self.conn.execute(
+            "SELECT config_hash FROM configs WHERE config_hash LIKE ? ORDER BY config_hash", (prefix + "%",)
+        ).fetchall()
+        if not rows:
+            raise KeyError(f"no config {prefix} in the registry {self.path}")
+        if len(rows) > 1:
+            raise KeyError(f"config id {prefix} is ambiguous ({len(rows)} matches)")
+        return str(rows[0][0])
