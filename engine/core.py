@@ -148,6 +148,7 @@ class UnifiedEngine:
         alert: Callable[[str, str], None],
         notifier: Notifier | None = None,
         execution: Execution | None = None,
+        crash: Callable[[str], None] | None = None,
     ) -> None:
         self.s = settings
         self.hub = hub
@@ -168,6 +169,7 @@ class UnifiedEngine:
         self.paper: PaperTrader | None = None  # paper mode's trader (None in dry_live/live)
         self.exec: Execution | None = execution  # None: paper, built at startup
         self._applied_fill_ids: list[int] = []
+        self._crash = crash or (lambda _point: None)  # crash harness: SIGKILL at a named point
         self.mids: dict[str, float] = {}
         self.restored_digest: str | None = None
         self._entries_this_loop = 0
@@ -267,7 +269,9 @@ class UnifiedEngine:
         return float(self.s.loop_s or self._cfg()["engine"]["loop_target_s"])
 
     def run(self, max_loops: int = 0) -> None:
-        while not self._stop.is_set() and (max_loops <= 0 or self.loops < max_loops):
+        """Loop until stopped, or for ``max_loops`` loops of this run (the restored count aside)."""
+        first = self.loops
+        while not self._stop.is_set() and (max_loops <= 0 or self.loops - first < max_loops):
             t0 = time.monotonic()
             self.run_once()
             self._stop.wait(max(self._backoff_s, self.loop_s() - (time.monotonic() - t0)))
@@ -294,8 +298,12 @@ class UnifiedEngine:
                 self._entries_this_loop = 0
                 self._step(now, rep)
                 self.db.put("loops", str(self.loops))
-            if self._applied_fill_ids:  # after the commit: the OMS learns which fills the kernel holds
-                self.exec.committed(self.orch.kernel.save_state(), self._applied_fill_ids)
+                if self._applied_fill_ids:
+                    self._crash("before_loop_commit")
+            if self._applied_fill_ids:
+                self._crash("after_loop_commit")
+            # after the commit: the OMS learns which fills the kernel holds (live; paper: no-op)
+            self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
         except Exception as exc:
             self.errors += 1
             status = getattr(exc, "status_code", None)
@@ -474,6 +482,7 @@ class UnifiedEngine:
             self._decide(it, now, out.status, out.reason, extra, phase)
             return
         trade_id = self._book_fills(out.fills, reason=it.reason, kind=it.kind, score=it.score)
+        self._applied_fill_ids.extend(out.fill_ids)
         f = out.fills[-1]
         extra["fill"] = {
             "price": f.price if len(out.fills) == 1 else _vwap(out.fills),

@@ -179,10 +179,10 @@ def run(env: Any, args: argparse.Namespace) -> int:
             alert=alerter, env_kill=env_kill, kill_file=env.kill_switch_file, hard_kill=env.hard_kill_switch
         )
         db = TradingDB(env.db_path, mode=env.mode, run_fingerprint=f"{os.getpid()}-{int(time.time())}")
-        execution = None
+        execution, crash = None, None
         if env.mode != "paper":
             try:
-                execution = _live_execution(env, args, url, alerter, db)
+                execution, crash = _live_execution(env, args, url, alerter, db)
             except Refused as exc:
                 print(f"ai-quant: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -206,8 +206,9 @@ def run(env: Any, args: argparse.Namespace) -> int:
             version=__version__, kernel_mode=env.kernel_mode, risk_overrides=overrides,
         )  # fmt: skip
         engine = UnifiedEngine(
-            settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier, execution=execution
-        )
+            settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier, execution=execution,
+            crash=crash,
+        )  # fmt: skip
         engine.startup()
         _install_signals(engine, args.stop_timeout_s)
         log.info(
@@ -228,7 +229,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any) -> Any:
+def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any) -> tuple[Any, Any]:
     """The dry_live/live backend: wallet, OMS, executor, trader; reconciled before the first loop."""
     from engine.live_gates import evaluate_gates
     from engine.oms import CrashPoints, LiveOms, no_crash
@@ -275,7 +276,7 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
               "foreign_positions": rep.foreign_positions, "entries_blocked": rep.entries_blocked},
     )  # fmt: skip
     log.info("restart_to_reconciled_ms=%.0f (since process start), oms %s", ms, oms_path)
-    return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert)
+    return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert), crash
 
 
 def _recorded_in(db: Any) -> Any:

@@ -14,7 +14,7 @@ risk manager and the kernel's sizing see it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ class ExecResult:
     fills: list[PaperFill] = field(default_factory=list)
     reason: str = ""
     oms_intent_id: str | None = None
+    fill_ids: list[int] = field(default_factory=list)  # live: the oms_fills rows behind ``fills``
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Execution(Protocol):
         self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]
     ) -> ExecResult: ...
     def pending_fills(self, recorded: Any) -> list[PendingFills]: ...
-    def committed(self, kernel_state: str, fill_ids: Sequence[int]) -> None: ...
+    def committed(self, kernel_state: Callable[[], str], fill_ids: Sequence[int]) -> None: ...
     def apply_funding(self, symbol: str, rate: float, mark: float, ts_ms: int) -> float: ...
     def to_json(self) -> str: ...
     def load_json(self, text: str) -> None: ...
@@ -117,7 +118,7 @@ class PaperExecution:
     def pending_fills(self, recorded: Any) -> list[PendingFills]:
         return []  # paper fills are booked as they happen
 
-    def committed(self, kernel_state: str, fill_ids: Sequence[int]) -> None:
+    def committed(self, kernel_state: Callable[[], str], fill_ids: Sequence[int]) -> None:
         return None
 
     def apply_funding(self, symbol: str, rate: float, mark: float, ts_ms: int) -> float:

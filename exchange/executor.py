@@ -3,9 +3,9 @@
 Orders are built with the SDK's own wire and signing helpers and posted through its ``Exchange``;
 only two things are ours:
 
-* **Exact rounding** in ``Decimal``: prices to 5 significant figures and at most ``6 - szDecimals``
-  decimals (integers always allowed), sizes down to ``szDecimals``. The SDK rounds floats and does
-  not round sizes at all (protocol notes §5, §12.2).
+* **Exact rounding** in ``Decimal`` (``exchange/meta.py``): prices to 5 significant figures and at
+  most ``6 - szDecimals`` decimals (integers always allowed), sizes down to ``szDecimals``. The SDK
+  rounds floats and does not round sizes at all (protocol notes §5, §12.2).
 * **Nonces** that never repeat, within a process or across a restart: ``max(now_ms, last + 1)``,
   persisted *before* use through a :class:`NonceStore` (the SDK uses the wall-clock millisecond,
   which collides on two actions in one millisecond and can go backwards after a restart).
@@ -18,8 +18,6 @@ Send outcomes are classified so callers can decide what is safe to retry:
   after the request went out, HTTP 5xx). Never resend blindly: resolve with
   :meth:`HyperliquidExecutor.order_status_by_cloid`.
 * :class:`VenueRejectedError`: the venue answered ``status: err`` for another reason.
-
-Rounding lives here as pure functions until ``exchange/meta.py`` lands; then they should move.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import requests
@@ -44,55 +42,21 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
-PERP_MAX_DECIMALS = 6
-PRICE_SIG_FIGS = 5
+from exchange.meta import (
+    PERP_MAX_DECIMALS,
+    PRICE_SIG_FIGS,
+    AssetMeta,
+    Meta,
+    is_valid_price,
+    price_decimals,
+    round_price,
+    round_size,
+    slippage_price,
+)
+
 DEFAULT_SLIPPAGE = Decimal("0.001")  # 0.1 %, upstream broker default
 
 Tif = Literal["Gtc", "Ioc", "Alo"]
-
-
-# ---- rounding (pure) -------------------------------------------------------------------------
-
-
-def round_size(sz: Decimal, sz_decimals: int) -> Decimal:
-    """Size rounded *down* to ``sz_decimals`` decimals (never more than asked)."""
-    return sz.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN)
-
-
-def price_decimals(px: Decimal, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> int:
-    """Decimals a valid price near ``px`` may carry: 5 significant figures, at most
-    ``max_decimals - sz_decimals``; never negative (integers are always valid)."""
-    if px <= 0:
-        raise ValueError("price must be positive")
-    sig_decimals = PRICE_SIG_FIGS - 1 - px.adjusted()
-    return max(0, min(sig_decimals, max_decimals - sz_decimals))
-
-
-def round_price(
-    px: Decimal, sz_decimals: int, rounding: str = ROUND_HALF_EVEN, max_decimals: int = PERP_MAX_DECIMALS
-) -> Decimal:
-    """A price the venue accepts: 5 significant figures and ``max_decimals - sz_decimals`` decimals,
-    or an integer (an integer is valid at any size)."""
-    out = px.quantize(Decimal(1).scaleb(-price_decimals(px, sz_decimals, max_decimals)), rounding=rounding)
-    # Rounding up can add a digit (99999.5 -> 100000): re-check at the new magnitude.
-    if out != out.quantize(Decimal(1).scaleb(-price_decimals(out, sz_decimals, max_decimals)), rounding):
-        out = out.quantize(Decimal(1).scaleb(-price_decimals(out, sz_decimals, max_decimals)), rounding)
-    return out
-
-
-def is_valid_price(px: Decimal, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> bool:
-    if px <= 0:
-        return False
-    if px == px.to_integral_value():
-        return True
-    return round_price(px, sz_decimals, ROUND_HALF_EVEN, max_decimals) == px
-
-
-def slippage_price(ref_px: Decimal, is_buy: bool, slippage: Decimal, sz_decimals: int) -> Decimal:
-    """Limit price for an IOC "market" order: ``ref * (1 ± slippage)``, rounded *inward* so the
-    order never pays more (buy) or receives less (sell) than the bound."""
-    raw = ref_px * (1 + slippage) if is_buy else ref_px * (1 - slippage)
-    return round_price(raw, sz_decimals, ROUND_FLOOR if is_buy else ROUND_CEILING)
 
 
 def wire_float(x: Decimal) -> float:
@@ -160,14 +124,6 @@ class SendUnknownError(ExecutorError):
 
 class VenueRejectedError(ExecutorError):
     """The venue answered ``status: err``."""
-
-
-@dataclass(frozen=True, slots=True)
-class AssetMeta:
-    name: str
-    asset: int
-    sz_decimals: int
-    max_leverage: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,9 +236,8 @@ class HyperliquidExecutor:
             lambda: Exchange(wallet, base_url, account_address=account_address, timeout=timeout)
         )
         self.info: Info = self._ex.info
-        self.assets: dict[str, AssetMeta] = {}
-        for i, a in enumerate(self._retry_query(self.info.meta)["universe"]):
-            self.assets[a["name"]] = AssetMeta(a["name"], i, int(a["szDecimals"]), int(a["maxLeverage"]))
+        self.meta = Meta.from_wire(self._retry_query(self.info.meta))
+        self.assets: dict[str, AssetMeta] = self.meta.assets
 
     def __repr__(self) -> str:
         return f"HyperliquidExecutor(address={self.address}, base_url={self.base_url})"
@@ -531,3 +486,31 @@ class HyperliquidExecutor:
                 break
             start = int(page[-1]["time"])
         return out
+
+
+__all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for the executor's callers
+    "DEFAULT_SLIPPAGE",
+    "PERP_MAX_DECIMALS",
+    "PRICE_SIG_FIGS",
+    "AccountState",
+    "AssetMeta",
+    "ExecutorError",
+    "HyperliquidExecutor",
+    "MemoryNonceStore",
+    "MonotonicNonce",
+    "NonceStore",
+    "NotSentError",
+    "OrderAck",
+    "OrderSpec",
+    "SendUnknownError",
+    "VenueOrderStatus",
+    "VenuePosition",
+    "VenueRejectedError",
+    "is_valid_price",
+    "parse_ack",
+    "price_decimals",
+    "round_price",
+    "round_size",
+    "slippage_price",
+    "wire_float",
+]

@@ -1,4 +1,5 @@
-"""Hyperliquid perp metadata and exact order rounding in ``Decimal``.
+"""Hyperliquid perp metadata and exact order rounding in ``Decimal`` (the one place it lives: the
+paper trader and the live executor both round here).
 
 Rules (perps): a size has at most ``szDecimals`` decimals (rounded down, never up); a price has at
 most 5 significant figures and at most ``6 - szDecimals`` decimals, except that an integer price is
@@ -55,8 +56,18 @@ def round_price_for_side(px: float | str | Decimal, sz_decimals: int, is_buy: bo
     return round_price(px, sz_decimals, ROUND_CEILING if is_buy else ROUND_FLOOR)
 
 
-def is_valid_price(px: Decimal, sz_decimals: int) -> bool:
-    return px > 0 and round_price(px, sz_decimals) == px
+def is_valid_price(px: Decimal, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> bool:
+    return px > 0 and round_price(px, sz_decimals, ROUND_HALF_EVEN, max_decimals) == px
+
+
+def slippage_price(
+    ref_px: float | str | Decimal, is_buy: bool, slippage: Decimal, sz_decimals: int
+) -> Decimal:
+    """Limit price of an IOC "market" order: ``ref * (1 +- slippage)`` rounded *inward*, so the order
+    never pays more (buy) or receives less (sell) than the bound."""
+    ref = to_decimal(ref_px)
+    raw = ref * (1 + slippage) if is_buy else ref * (1 - slippage)
+    return round_price(raw, sz_decimals, ROUND_FLOOR if is_buy else ROUND_CEILING)
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,11 @@ class AssetMeta:
     sz_decimals: int
     max_leverage: int
     index: int = 0
+
+    @property
+    def asset(self) -> int:
+        """The venue's asset id (position in the perp universe), as order wires carry it."""
+        return self.index
 
     def round_size(self, sz: float | str | Decimal) -> Decimal:
         return round_size(sz, self.sz_decimals)
@@ -117,5 +133,6 @@ __all__ = [
     "round_price",
     "round_price_for_side",
     "round_size",
+    "slippage_price",
     "to_decimal",
 ]

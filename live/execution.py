@@ -70,6 +70,7 @@ class LiveExecution:
         self.recorded = recorded  # (fill_hash, fill_tid) already booked by the engine
         self.alert = alert
         self._acct: AccountState | None = None
+        self._stale: set[int] = set()  # booked in a committed loop, not yet marked in the OMS
         self._positions: dict[str, PaperPosition] = {}
 
     # ---- account (the venue's) -------------------------------------------------------------
@@ -107,6 +108,7 @@ class LiveExecution:
     def begin_loop(self, now_ms: int) -> None:
         """Gates, the dead man's switch (live), user-stream fills, the periodic reconcile; then the
         venue account the loop sizes and risk-checks against."""
+        self._stale.clear()  # a failed loop may have seen rows it then rolled back
         self.trader.tick()
         self._sync()
         self._maybe_daily_summary(now_ms)
@@ -202,15 +204,19 @@ class LiveExecution:
                     "SELECT id FROM oms_fills WHERE intent_id=? AND kernel_applied=0", (iid,)
                 ).fetchall()
             }
-            stale.extend(sorted(pending - set(ids)))  # booked before a crash, not yet marked
+            # Booked but not marked: a crash between the trades commit and the mark, or booked
+            # earlier in this (uncommitted) loop. Marked only once the loop has committed.
+            stale.extend(sorted(pending - set(ids)))
             if fills:
                 out.append(PendingFills(str(iid), tuple(fills), tuple(ids)))
-        if stale:
-            oms.mark_kernel_applied(stale)
+        self._stale.update(stale)
         return out
 
-    def committed(self, kernel_state: str, fill_ids: Sequence[int]) -> None:
-        self.trader.oms.commit_kernel_state(kernel_state, list(fill_ids))
+    def committed(self, kernel_state: Callable[[], str], fill_ids: Sequence[int]) -> None:
+        ids = sorted(set(fill_ids) | self._stale)
+        self._stale.clear()
+        if ids:
+            self.trader.oms.commit_kernel_state(kernel_state(), ids)
 
     def apply_funding(self, symbol: str, rate: float, mark: float, ts_ms: int) -> float:
         return 0.0  # booked by the venue

@@ -117,3 +117,41 @@ def test_many_actions_in_one_millisecond_do_not_collide(
     # The SDK's wall-clock nonce would repeat here; ours never does.
     for _ in range(5):
         executor.update_leverage("SOL", 3)
+
+
+def test_rounding_has_one_home_in_exchange_meta() -> None:
+    import exchange.executor as ex_mod
+    import exchange.meta as meta_mod
+
+    for name in ("round_price", "round_size", "is_valid_price", "price_decimals", "slippage_price"):
+        assert getattr(ex_mod, name) is getattr(meta_mod, name), name
+    assert ex_mod.AssetMeta is meta_mod.AssetMeta
+
+
+@pytest.mark.parametrize(
+    ("px", "szd", "want"),
+    [
+        (0.1 + 0.2, 2, "0.3"),  # a float's shortest repr, not its binary expansion
+        (123456, 0, "123456"),  # an integer price is valid at any size
+        ("0.000012345678", 0, "0.000012"),  # 6 - szDecimals decimals
+        ("0.0123456", 2, "0.0123"),  # 4 decimals at szDecimals 2 before 5 significant figures
+        ("9.99996", 0, "10.000"),  # rounding up across a power of ten keeps 5 significant figures
+    ],
+)
+def test_meta_round_price_edges(px: float | str, szd: int, want: str) -> None:
+    from exchange.meta import round_price as meta_round_price
+
+    assert meta_round_price(px, szd) == D(want)
+
+
+def test_executor_sizes_and_prices_through_meta(executor: HyperliquidExecutor) -> None:
+    a = executor.asset("ETH")
+    assert a.asset == a.index and a.sz_decimals == executor.meta["ETH"].sz_decimals
+    # A price with too many digits and a size past szDecimals are rounded (size down) before sending.
+    mid = executor.mid("ETH")
+    ack = executor.limit("ETH", True, D("0.0123456789"), mid * D("0.5") + D("0.000001234"))
+    assert ack.kind == "resting", ack
+    rows = executor.open_orders()
+    assert D(str(rows[0]["origSz"])) == round_size(D("0.0123456789"), a.sz_decimals)
+    assert is_valid_price(D(str(rows[0]["limitPx"])), a.sz_decimals)
+    assert executor.cancel("ETH", int(rows[0]["oid"]))
