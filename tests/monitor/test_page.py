@@ -101,6 +101,14 @@ def test_page_shows_the_paper_run(paper_run: PaperRun, monitor_factory: Any, bro
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "monitor-phone.png")
+    # the mode toggle: live has no DB in this run, which the page says (and the OMS panel appears)
+    page.click("#mode-live")
+    page.wait_for_selector("#oms-panel:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.get_attribute("#mode-live", "aria-pressed") == "true"
+    assert any(
+        "trading_engine_live.db does not exist" in w for w in page.locator("#warnings li").all_inner_texts()
+    )
+    assert "mode=live" in page.url
     page.close()
 
 
