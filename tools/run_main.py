@@ -319,9 +319,14 @@ def main() -> int:
         )  # fmt: skip
         monitor_ready = (ROOT / "monitor" / "__main__.py").exists()
         if monitor_ready:
-            start(stack, "monitor", [PY, "-m", "monitor"], RUN / "logs" / "monitor.log",
-                  env=daemon_env(url, cfg, symbols, sock))  # fmt: skip
-            say("    monitor: http://127.0.0.1:61010 (AI_QUANT_MONITOR_BIND)")
+            # The operator's bind and token pass through (daemon_env drops every other AI_QUANT_*).
+            mon_env = daemon_env(url, cfg, symbols, sock)
+            for var in ("AI_QUANT_MONITOR_BIND", "AI_QUANT_MONITOR_TOKEN"):
+                if os.environ.get(var):
+                    mon_env[var] = os.environ[var]
+            start(stack, "monitor", [PY, "-m", "monitor"], RUN / "logs" / "monitor.log", env=mon_env)
+            bind = mon_env.get("AI_QUANT_MONITOR_BIND", "127.0.0.1:61010")
+            say(f"    monitor (read-only web page): http://{bind}/ (AI_QUANT_MONITOR_BIND; docs/monitor.md)")
         else:
             say("    monitor: not built yet (monitor/ has no runnable `python -m monitor`); skipped")
         say(f"    trading DB {rel(PAPER / 'trading_engine.db')}; daemon log {rel(daemon_log)}")
