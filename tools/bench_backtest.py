@@ -274,6 +274,15 @@ def main() -> int:
             )  # fmt: skip
             rss_by_combos[k] = peak_rss(err)
             res[f"mei_sweep_bar_combos_s_{k}"] = hl_bars * k / wall
+            if k == 16:
+                # The same sweep with every combo computing its own indicators (before sharing).
+                wall, _, err = run_child(
+                    [str(BIN), "sweep", *mc, "--sweep-spec", str(spec), "--output", str(d / f"u{k}.jsonl"),
+                     "--threads", str(args.threads), "--no-progress", "--top-k", "10", "--no-share-indicators"]
+                )  # fmt: skip
+                res["mei_sweep_bar_combos_s_16_unshared"] = hl_bars * k / wall
+                if (d / f"u{k}.jsonl").read_bytes() != (d / f"m{k}.jsonl").read_bytes():
+                    raise SystemExit("shared and unshared sweeps differ")
         out["mei_sweep_peak_rss_mib_by_combos"] = rss_by_combos
         out["mei_bars"] = hl_bars
 
@@ -306,6 +315,10 @@ def main() -> int:
         print(
             f"  sweep {k:3d} combos     {fmt(res[f'mei_sweep_bar_combos_s_{k}'])} bar-combos/s, peak RSS {rss} MiB"
         )
+    print(
+        f"  sweep  16 combos, indicators not shared {fmt(res['mei_sweep_bar_combos_s_16_unshared'])} bar-combos/s"
+        f" (sharing: {ratio('mei_sweep_bar_combos_s_16', 'mei_sweep_bar_combos_s_16_unshared')})"
+    )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0

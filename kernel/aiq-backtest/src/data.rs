@@ -103,15 +103,16 @@ impl CandleSet {
     pub fn load(paths: &[PathBuf], interval: &str, symbols: Option<&[String]>) -> Result<Self, BtError> {
         let interval_ms = aiq_config::interval_ms(interval)
             .ok_or_else(|| BtError::new(format!("unknown interval {interval:?}")))?;
-        let mut by_sym: BTreeMap<String, BTreeMap<i64, Candle>> = BTreeMap::new();
+        // Rows in file order per symbol; sorted (stable, so later files win) at the end. No
+        // ORDER BY: the sort in SQLite spilled to a temporary file and dominated load time.
+        let mut by_sym: BTreeMap<String, Vec<Candle>> = BTreeMap::new();
+        let mut cur = String::new();
         let mut fingerprints = Vec::new();
         let mut rows_total = 0u64;
         for path in paths {
             let conn = open_ro(path)?;
             let mut stmt = conn
-                .prepare(
-                    "SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ?1 ORDER BY symbol, t",
-                )
+                .prepare("SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ?1")
                 .map_err(|e| BtError::new(format!("{}: not a candles DB: {e}", path.display())))?;
             let mut rows = stmt
                 .query([interval])
@@ -120,24 +121,25 @@ impl CandleSet {
             while let Some(row) =
                 rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))?
             {
-                let sym: String = row
-                    .get(0)
+                let sym: &str = row
+                    .get_ref(0)
+                    .and_then(|v| v.as_str().map_err(Into::into))
                     .map_err(|e| BtError::new(format!("{}: corrupt row: symbol: {e}", path.display())))?;
                 let t: i64 = row
                     .get(1)
                     .map_err(|e| BtError::new(format!("{}: corrupt row {sym}: t: {e}", path.display())))?;
                 if let Some(want) = symbols {
-                    if !want.iter().any(|s| s == &sym) {
+                    if !want.iter().any(|s| s == sym) {
                         continue;
                     }
                 }
                 let c = Candle {
                     t,
-                    o: num(row, 2, "o", path, &sym, t)?,
-                    h: num(row, 3, "h", path, &sym, t)?,
-                    l: num(row, 4, "l", path, &sym, t)?,
-                    c: num(row, 5, "c", path, &sym, t)?,
-                    v: num(row, 6, "v", path, &sym, t)?,
+                    o: num(row, 2, "o", path, sym, t)?,
+                    h: num(row, 3, "h", path, sym, t)?,
+                    l: num(row, 4, "l", path, sym, t)?,
+                    c: num(row, 5, "c", path, sym, t)?,
+                    v: num(row, 6, "v", path, sym, t)?,
                 };
                 if ![c.o, c.h, c.l, c.c, c.v].iter().all(|x| x.is_finite()) {
                     return Err(BtError::new(format!(
@@ -154,7 +156,16 @@ impl CandleSet {
                 n += 1;
                 first = Some(first.map_or(t, |f: i64| f.min(t)));
                 last = Some(last.map_or(t, |l: i64| l.max(t)));
-                by_sym.entry(sym).or_default().insert(t, c);
+                if cur != sym {
+                    cur.clear();
+                    cur.push_str(sym);
+                }
+                match by_sym.get_mut(&cur) {
+                    Some(v) => v.push(c),
+                    None => {
+                        by_sym.insert(cur.clone(), vec![c]);
+                    }
+                }
             }
             rows_total += n;
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -184,6 +195,18 @@ impl CandleSet {
                 paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             )));
         }
+        for v in by_sym.values_mut() {
+            v.sort_by_key(|c| c.t);
+            // Keep the last of equal times (the later file's row).
+            let mut out: Vec<Candle> = Vec::with_capacity(v.len());
+            for c in v.drain(..) {
+                match out.last_mut() {
+                    Some(l) if l.t == c.t => *l = c,
+                    _ => out.push(c),
+                }
+            }
+            *v = out;
+        }
         let kept: u64 = by_sym.values().map(|m| m.len() as u64).sum();
         let mut set = CandleSet {
             interval: interval.to_string(),
@@ -194,7 +217,7 @@ impl CandleSet {
         };
         for (sym, m) in by_sym {
             set.symbols.push(sym);
-            set.bars.push(m.into_values().collect());
+            set.bars.push(m);
         }
         Ok(set)
     }
