@@ -24,8 +24,8 @@ from engine.paper_trader import FillRejected, OrderSpec, PaperFill, PaperPositio
 @dataclass
 class ExecResult:
     """What one order came to. ``status``: ``filled``, ``would`` (dry_live), ``rejected``,
-    ``blocked`` (the live OMS refused it, e.g. an unexplained reconcile mismatch) or ``pending``
-    (sent, no fill yet)."""
+    ``blocked`` (the live OMS refused it, e.g. an unexplained reconcile mismatch), ``pending``
+    (sent, no fill yet) or ``duplicate`` (a decision already recorded: not sent again)."""
 
     status: str
     fills: list[PaperFill] = field(default_factory=list)

@@ -142,11 +142,13 @@ class LiveExecution:
             return ExecResult("rejected", reason=f"venue: {out.detail}"[:200], oms_intent_id=out.intent_id)
         intent = self.trader.oms.intent(out.intent_id)
         ids, fills = self._unbooked(out.intent_id, intent, quote.mid)
-        status = (
-            "filled" if fills else ("pending" if out.status is not IntentStatus.CANCELLED else "rejected")
-        )
-        reason = "" if fills else f"no fill ({out.status}{'; deduped' if out.deduped else ''})"
-        return ExecResult(status, fills, reason, out.intent_id, ids)
+        if fills:
+            return ExecResult("filled", fills, "", out.intent_id, ids)
+        if out.deduped:  # a decision seen before (a replay after a restart): never sent twice
+            return ExecResult("duplicate", [], f"decision already recorded ({out.status})", out.intent_id)
+        if out.status is IntentStatus.CANCELLED:
+            return ExecResult("rejected", [], "no fill (IOC cancelled)", out.intent_id)
+        return ExecResult("pending", [], f"no fill yet ({out.status})", out.intent_id)
 
     def _unbooked(
         self, intent_id: str, intent: Intent | None, ref: float

@@ -21,3 +21,18 @@ def test_crash_harness_100_injections() -> None:
     assert stats["position_mismatches"] == 0
     assert stats["recovery_failures"] == 0
     assert stats["ok"]
+
+
+def test_crash_harness_drives_the_real_live_daemon() -> None:
+    """Bounded CI run of ``--daemon``: the real daemon process trading kernel decisions, SIGKILLed
+    at random order-path points; `tools/crash_harness.py --daemon --iterations 1000` is the soak."""
+    stats = crash_harness.run_daemon(6, seed=99, deadline_s=150, life_s=15)
+    assert stats["iterations"] >= 4, stats
+    assert stats["injections"] + stats["harness_kills"] == stats["iterations"]
+    assert stats["injections"] >= 2, stats
+    assert stats["venue_orders"] >= 2 and stats["venue_fills"] >= 2  # it traded
+    for k in ("duplicates", "lost_fills", "double_counted", "unbooked_fills", "double_booked"):
+        assert stats[k] == 0, (k, stats)
+    assert stats["position_mismatches"] == 0 and stats["kernel_mismatches"] == 0
+    assert stats["recovery_failures"] == 0 and stats["ok"]
+    assert stats["restart_to_reconciled_ms"]["max"] <= 10_000
