@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Backtest/live divergence: what the daemon decided and filled against a replay of the same candles.
+
+    python tools/reality_check.py --symbol BTC --hours 24
+    python tools/reality_check.py --symbol ETH --hours 6 --candles-db ~/.local/share/ai-quant/candles_dbs \
+        --output divergence.json
+
+Reads the paper trading DB (``AI_QUANT_DB_PATH``; read-only, safe while the daemon runs), rebuilds
+the daemon's warm-up kernel from the same bars, replays the daemon's watchlist from its first live
+bar with ``ai-quant-bt replay --init-state`` and compares one symbol's entries and exits over the
+last ``--hours`` of the daemon's time. Candles come from ``--candles-db`` (a file or a partition
+directory) or, by default, from the venue (``AI_QUANT_EXCHANGE_URL``), which is what the daemon read.
+
+The report: matched actions (time, price and size differences), actions the replay made that the
+daemon did not (``missing_in_daemon``) and the other way round (``extra_in_daemon``), each with
+its explanation from the daemon's records when there is one (a blocked or rejected intent in
+``decision_events``, a manual order). The full method is in tools/ops/reality.py.
+
+Exit status: 0 no unexplained divergence, 1 unexplained divergence (or the replay failed),
+2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, bt_binary, fail, write_atomic
+
+PROG = "reality_check.py"
+HOUR_MS = 3_600_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--hours", type=float, required=True, help="window ending at the daemon's last bar")
+    p.add_argument("--db", type=Path, help="paper trading DB (default AI_QUANT_DB_PATH)")
+    p.add_argument(
+        "--config", type=Path, help="strategy YAML the daemon ran (default AI_QUANT_STRATEGY_YAML)"
+    )
+    p.add_argument(
+        "--candles-db", type=Path, help="candle DB file or partition dir (default: fetch from the venue)"
+    )
+    p.add_argument("--funding-db", type=Path, help="funding DB for the replay (default: no funding)")
+    p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
+    p.add_argument(
+        "--warmup-bars", type=int, help="the daemon's warm-up (default the config's engine.lookback_bars)"
+    )
+    p.add_argument(
+        "--initial-balance", type=float, help="paper start balance (default AI_QUANT_PAPER_BALANCE)"
+    )
+    p.add_argument(
+        "--tolerance-bars", type=int, default=2, help="time tolerance for a match (default 2 bars)"
+    )
+    p.add_argument("--bt", type=Path, help="ai-quant-bt binary (default AI_QUANT_BT, else target/release)")
+    p.add_argument("--output", type=Path, help="also write the full JSON report here")
+    return p
+
+
+def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
+    from ops.reality import Report, compare, fetch_candles, read_bars, read_daemon, replay_actions, warm_state
+
+    from engine.config import ConfigError
+    from engine.env import EnvError, read_env
+    from engine.strategy_manager import StrategyManager
+    from strategy.kernel_orchestrator import bt_runtime
+
+    try:
+        env = read_env({**os.environ, "AI_QUANT_MODE": "paper"})
+    except EnvError as exc:
+        raise OpsError(str(exc)) from None
+    if a.hours <= 0:
+        raise OpsError("--hours must be positive")
+    bt = bt_binary(a.bt)
+    run_ = read_daemon(a.db or env.db_path)
+    if a.symbol not in run_.symbols:
+        raise OpsError(f"{a.symbol} is not in the daemon's watchlist ({', '.join(run_.symbols)})")
+    config = a.config or env.strategy_yaml
+    try:
+        strategy = StrategyManager(config, mode="paper", strategy_mode=env.strategy_mode)
+    except (ConfigError, FileNotFoundError) as exc:
+        raise OpsError(f"config {config}: {exc}") from None
+    interval = strategy.interval
+    step = int(bt_runtime.intervals()[interval])
+    warmup = a.warmup_bars or int(strategy.merged()["engine"]["lookback_bars"])
+    first = {s: run_.last_bar_t[s] - (run_.bars_fed[s] - 1) * step for s in run_.symbols}
+    start, end = min(first.values()), max(run_.last_bar_t.values())
+    live_from = start + warmup * step
+    balance = a.initial_balance or env.paper_balance
+    report = Report(
+        symbol=a.symbol,
+        window={"from_ms": max(live_from, end + step - int(a.hours * HOUR_MS)), "to_ms": end + step,
+                "hours": a.hours, "first_bar_ms": start, "first_live_bar_ms": live_from, "last_bar_ms": end},
+        inputs={"db": str(run_.db), "config": str(config), "config_id": strategy.config_id,
+                "daemon_config_id": run_.config_id, "watchlist": run_.symbols, "interval": interval,
+                "warmup_bars": warmup, "initial_balance": balance},
+    )  # fmt: skip
+    if run_.config_id and run_.config_id != strategy.config_id:
+        report.notes.append("the config differs from the one the daemon last started with (config_id)")
+    if run_.restarts:
+        report.notes.append(f"the daemon restarted {run_.restarts} time(s): bars that were stale on arrival were "
+                            "traded for exits only (see decision_events stale_bar)")  # fmt: skip
+    if a.funding_db is None:
+        report.notes.append("funding is not replayed: sizes can differ slightly with equity")
+    if live_from > end:
+        raise OpsError(f"the daemon has not traded yet (warm-up of {warmup} bars still covers its last bar)")
+    with tempfile.TemporaryDirectory(prefix="reality_check.") as tmp:
+        work = Path(tmp)
+        candles = a.candles_db or fetch_candles(
+            (a.url or env.exchange_url).rstrip("/"),
+            run_.symbols,
+            interval,
+            step,
+            start,
+            end,
+            work / f"candles_{interval}.db",
+        )
+        bars = read_bars(candles, run_.symbols, interval, start, live_from - step)
+        have = {b.symbol for b in bars}
+        if have != set(run_.symbols):
+            raise OpsError(
+                f"{candles}: no warm-up candles for {sorted(set(run_.symbols) - have)} from {start}"
+            )
+        state = work / "warm_state.json"
+        state.write_text(warm_state(strategy, run_.symbols, bars, step, balance))
+        replay = replay_actions(bt, config, candles, interval, run_.symbols, live_from, end, state, balance, work,
+                                a.funding_db)  # fmt: skip
+    lo, hi = report.window["from_ms"], report.window["to_ms"]
+    tol = a.tolerance_bars * step
+    daemon = [t for t in run_.trades if t.symbol == a.symbol and lo <= t.ts_ms <= hi + tol]
+    mine = [r for r in replay if lo <= r.ts_ms <= hi and r.symbol == a.symbol]
+    report.matched, report.missing_in_daemon, report.extra_in_daemon = compare(
+        daemon, mine, run_.decisions, a.symbol, tol
+    )
+    if a.output:
+        write_atomic(a.output, report.to_json())
+    out = {"symbol": a.symbol, "window": report.window, "summary": report.summary(), "notes": report.notes,
+           "missing_in_daemon": report.missing_in_daemon, "extra_in_daemon": report.extra_in_daemon}  # fmt: skip
+    return out, EXIT_OK if report.unexplained == 0 else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        out, code = run(a)
+    except OpsError as exc:
+        return fail(PROG, exc)
+    print(json.dumps(out, indent=2, default=str))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
