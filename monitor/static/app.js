@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   mode: new URLSearchParams(location.search).get("mode") || "",
   snap: null, symbols: [], mids: {}, history: {}, decisions: [], selected: null, stream: null,
+  equity: null, candles: null,
 };
 
 // ---- formatting -------------------------------------------------------------------------------
@@ -103,7 +104,8 @@ function showKill(kill) {
   }[kill.state];
   el.hidden = kill.state === "off";
   el.className = text ? "kill" : "kill unknown";
-  el.textContent = text ? text + (kill.reason ? ` (${kill.reason})` : "")
+  const since = (kill.events || []).find((e) => e.to === kill.state);
+  el.textContent = text ? text + (kill.reason ? ` (${kill.reason})` : "") + (since ? ` since ${utc(since.ts_ms)} UTC` : "")
     : `Kill-switch state unknown (${kill.state}): no readable daemon heartbeat`;
   el.dataset.state = kill.state;
 }
@@ -159,28 +161,41 @@ function sparkline(points) {
 }
 
 // ---- charts -----------------------------------------------------------------------------------------
+// Each chart is drawn at the element's own pixel size (viewBox = client size), so text is never
+// stretched; the last data is kept to redraw on resize.
 function scale(lo, hi, a, b) { const k = (b - a) / ((hi - lo) || 1); return (v) => a + (v - lo) * k; }
+function canvas(id) {
+  const svg = $(id), W = svg.clientWidth || 800, H = svg.clientHeight || 220;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  return { svg, W, H };
+}
 
 async function refreshEquity() {
-  let e;
-  try { e = (await api("/api/equity")).equity; } catch (err) { return; }
-  const svg = $("equity-chart"), pts = e ? e.points : [];
+  try { state.equity = (await api("/api/equity")).equity; } catch (err) { return; }
+  drawEquity();
+}
+
+function drawEquity() {
+  const { svg, W, H } = canvas("equity-chart"), pts = state.equity ? state.equity.points : [];
   if (pts.length < 2) { svg.innerHTML = `<text x="10" y="20">no equity history yet</text>`; return; }
-  const W = 800, x = scale(pts[0].ts_ms, pts[pts.length - 1].ts_ms, 50, W - 10);
-  const eq = pts.map((p) => p.equity), y = scale(Math.min(...eq), Math.max(...eq), 150, 10);
-  const dd = pts.map((p) => p.drawdown_pct), yd = scale(Math.min(...dd, -0.01), 0, 215, 160);
+  const x = scale(pts[0].ts_ms, pts[pts.length - 1].ts_ms, 60, W - 10), split = Math.round(H * 0.7);
+  const eq = pts.map((p) => p.equity), y = scale(Math.min(...eq), Math.max(...eq), split - 10, 10);
+  const dd = pts.map((p) => p.drawdown_pct), yd = scale(Math.min(...dd, -0.01), 0, H - 4, split + 6);
   const line = (f) => pts.map((p, i) => `${i ? "L" : "M"}${x(p.ts_ms).toFixed(1)},${f(p).toFixed(1)}`).join("");
   svg.innerHTML =
     `<path d="${line((p) => y(p.equity))}" fill="none" stroke="var(--accent)" stroke-width="1.5"/>` +
-    `<path d="${line((p) => yd(p.drawdown_pct))}L${x(pts[pts.length - 1].ts_ms)},160L50,160Z" fill="var(--down)" opacity=".5"/>` +
-    `<text x="2" y="14">${esc(fmt(Math.max(...eq), 0))}</text><text x="2" y="150">${esc(fmt(Math.min(...eq), 0))}</text>` +
-    `<text x="2" y="212">${esc(fmt(Math.min(...dd), 1))}%</text>`;
+    `<path d="${line((p) => yd(p.drawdown_pct))}L${x(pts[pts.length - 1].ts_ms)},${split + 6}L60,${split + 6}Z"` +
+    ` fill="var(--down)" opacity=".5"/>` +
+    `<text x="2" y="14">${esc(fmt(Math.max(...eq), 0))}</text>` +
+    `<text x="2" y="${split - 6}">${esc(fmt(Math.min(...eq), 0))}</text>` +
+    `<text x="2" y="${split + 16}">DD</text><text x="2" y="${H - 4}">${esc(fmt(Math.min(...dd), 1))}%</text>`;
 }
 
 function setupCandleControls(s) {
   const sel = $("candle-symbol"), iv = $("candle-interval"), cur = sel.value;
   sel.innerHTML = state.symbols.map((x) => `<option>${esc(x)}</option>`).join("");
-  if (state.symbols.includes(cur)) sel.value = cur;
+  const open = s.open_positions.map((p) => p.symbol);
+  sel.value = state.symbols.includes(cur) ? cur : open[0] || state.symbols[0];
   const ivs = [...new Set([s.default_interval, ...s.candle_intervals])];
   if (iv.options.length !== ivs.length) {
     iv.innerHTML = ivs.map((x) => `<option>${esc(x)}</option>`).join(""); iv.value = s.default_interval;
@@ -189,18 +204,21 @@ function setupCandleControls(s) {
 }
 
 async function refreshCandles() {
-  const symbol = $("candle-symbol").value, svg = $("candle-chart");
+  const symbol = $("candle-symbol").value;
   if (!symbol) return;
-  let c;
-  try { c = await api("/api/candles", { symbol, interval: $("candle-interval").value, limit: 120 }); }
+  try { state.candles = await api("/api/candles", { symbol, interval: $("candle-interval").value, limit: 120 }); }
   catch (err) { return; }
-  $("candle-note").textContent = c.warnings.join("; ");
-  const bars = c.candles;
+  $("candle-note").textContent = state.candles.warnings.join("; ");
+  drawCandles();
+}
+
+function drawCandles() {
+  const { svg, W, H } = canvas("candle-chart"), c = state.candles, bars = c ? c.candles : [];
   if (!bars.length) { svg.innerHTML = `<text x="10" y="20">no candles</text>`; return; }
-  const W = 800, H = 300, step = (W - 60) / bars.length, t0 = bars[0][0];
+  const step = (W - 70) / bars.length, t0 = bars[0][0];
   const tStep = bars.length > 1 ? (bars[bars.length - 1][0] - t0) / (bars.length - 1) : 1;
-  const y = scale(Math.min(...bars.map((b) => b[3])), Math.max(...bars.map((b) => b[2])), H - 12, 12);
-  const xOf = (t) => 55 + ((t - t0) / (tStep || 1) + 0.5) * step;
+  const hi = Math.max(...bars.map((b) => b[2])), lo = Math.min(...bars.map((b) => b[3]));
+  const y = scale(lo, hi, H - 12, 12), xOf = (t) => 64 + ((t - t0) / (tStep || 1) + 0.5) * step;
   let out = bars.map((b) => {
     const up = b[4] >= b[1], x = xOf(b[0]), col = up ? "var(--up)" : "var(--down)";
     const top = y(Math.max(b[1], b[4])), h = Math.max(1, Math.abs(y(b[1]) - y(b[4])));
@@ -214,10 +232,9 @@ async function refreshCandles() {
     return `<polygon class="mark ${up ? "entry" : "exit"}" points="${tri}" fill="${up ? "var(--up)" : "var(--down)"}"` +
       ` stroke="#fff" stroke-width=".7"><title>${esc(m.action + " " + m.type + " @ " + px(m.price))}</title></polygon>`;
   }).join("");
-  out += `<text x="2" y="14">${esc(px(Math.max(...bars.map((b) => b[2]))))}</text>` +
-    `<text x="2" y="${H - 4}">${esc(px(Math.min(...bars.map((b) => b[3]))))}</text>`;
-  svg.innerHTML = out;
+  svg.innerHTML = out + `<text x="2" y="14">${esc(px(hi))}</text><text x="2" y="${H - 4}">${esc(px(lo))}</text>`;
 }
+window.addEventListener("resize", () => { drawEquity(); drawCandles(); });
 
 // ---- decisions and gates ---------------------------------------------------------------------------
 async function refreshDecisions() {
@@ -229,8 +246,8 @@ async function refreshDecisions() {
     `${esc(utc(x.ts_ms).slice(5))} <b>${esc(x.symbol)}</b> ${esc(x.event_type)} → <b>${esc(x.status)}</b>` +
     `${x.rejection_reason ? " (" + esc(x.rejection_reason) + ")" : ""} <small>${esc(x.action || x.reason_code)}</small></li>`
   ).join("") || `<li class="muted">no decisions yet</li>`;
-  const sel = state.decisions.find((x) => x.id === state.selected);
-  if (sel) showGates(sel);
+  const sel = state.decisions.find((x) => x.id === state.selected) || state.decisions[0];
+  if (sel) showGates(sel);  // the newest one until the operator picks another
 }
 
 function showGates(d) {

@@ -88,7 +88,11 @@ def test_page_shows_the_paper_run(paper_run: PaperRun, monitor_factory: Any, bro
         assert page.locator("#candle-chart rect").count() >= 50
     # decisions timeline: select one, its gate table appears
     page.wait_for_selector("#decisions li[data-i]", timeout=TIMEOUT_MS)
-    page.click("#decisions li.executed >> nth=0")
+    last = page.locator("#decisions li[data-i]").last
+    symbol, event = last.locator("b").first.inner_text(), last.inner_text().split()[3]
+    last.click()
+    assert page.inner_text("#gate-title").startswith(f"{symbol} {event} ")
+    assert last.get_attribute("aria-selected") == "true"
     page.wait_for_selector("#gates tbody tr td", timeout=TIMEOUT_MS)
     gates = page.locator("#gates tbody tr td:first-child").all_inner_texts()
     assert "adx" in gates and "risk" in gates
