@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paper-config", type=Path, default=None, help="paper YAML the daemon watches")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip", action="append", default=[], choices=STAGES, help="disable a validation stage")
+    ap.add_argument(
+        "--ray-address",
+        default=None,
+        help="run the trials as Ray tasks: 'local' starts a local cluster, else a cluster address "
+        "(optional dependency: pip install 'ai-quant[ray]')",
+    )
     ap.add_argument("--search", choices=("grid", "tpe"), default=None, help="override the profile's search")
     ap.add_argument("--trials", type=int, default=None, help="TPE trials (search tpe)")
     ap.add_argument("--seed", type=int, default=None, help="TPE seed")
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         paper_config=a.paper_config,
         threads=a.threads,
         stages=frozenset(STAGES) - set(a.skip),
+        ray_address=a.ray_address,
     )
     report = run_factory(opts)
     run = report["run"]

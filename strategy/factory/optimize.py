@@ -116,6 +116,31 @@ class Objective:
 # --------------------------------------------------------------------------- backends
 
 
+def run_one_combo(
+    binary: str,
+    base_config: str,
+    scope_args: list[str],
+    overrides: dict[str, float],
+    workdir: str,
+    timeout: float,
+) -> str:
+    """One ``ai-quant-bt sweep`` of a single combo; returns its JSONL row. Plain types in and out,
+    so a Ray worker can run it as well as a local thread."""
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    spec, out = d / "spec.yaml", d / "row.jsonl"
+    axes = [{"path": k, "values": [float(v)]} for k, v in sorted(overrides.items())]
+    spec.write_text(yaml.safe_dump({"axes": axes}, sort_keys=False))
+    cmd = [binary, "sweep", "--config", base_config, "--sweep-spec", str(spec), *scope_args]
+    cmd += ["--output", str(out), "--threads", "1", "--no-progress", "-q"]
+    _run(cmd, timeout)
+    line = out.read_text().splitlines()[0]
+    for f in (spec, out, out.with_name(out.name + ".top.json")):
+        f.unlink(missing_ok=True)
+    d.rmdir()
+    return line
+
+
 class Backend(Protocol):
     """Evaluates a batch of override sets; returns one sweep row per set, in order."""
 
@@ -142,20 +167,9 @@ class CpuBackend:
     _n: int = field(default=0, init=False)
 
     def _one(self, i: int, overrides: Mapping[str, float]) -> SweepRow:
-        d = self.workdir / f"t{i:07d}"
-        d.mkdir(parents=True, exist_ok=True)
-        spec, out = d / "spec.yaml", d / "row.jsonl"
-        axes = [{"path": k, "values": [float(v)]} for k, v in sorted(overrides.items())]
-        spec.write_text(yaml.safe_dump({"axes": axes}, sort_keys=False))
-        cmd = [str(find_binary()), "sweep", "--config", str(self.base_config), "--sweep-spec", str(spec)]
-        cmd += [*self.scope.args(), "--output", str(out), "--threads", "1", "--no-progress", "-q"]
-        _run(cmd, self.timeout)
-        line = out.read_text().splitlines()[0]
-        row = SweepRow.parse(json.loads(line))
-        for f in (spec, out, out.with_name(out.name + ".top.json")):
-            f.unlink(missing_ok=True)
-        d.rmdir()
-        return row
+        line = run_one_combo(str(find_binary()), str(self.base_config), self.scope.args(), dict(overrides),
+                             str(self.workdir / f"t{i:07d}"), self.timeout)  # fmt: skip
+        return SweepRow.parse(json.loads(line))
 
     def evaluate(self, batch: Sequence[Mapping[str, float]]) -> list[SweepRow]:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -312,3 +326,26 @@ def run_tpe(
 
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
+
+
+def run_grid(axes: Sequence[Mapping[str, Any]], backend: Backend, jsonl: Path, batch_size: int = 64) -> int:
+    """A grid (cartesian product, first axis slowest, like ``ai-quant-bt sweep`` without gates)
+    evaluated through a backend in batches, rows streamed to ``jsonl`` in combo order. This is how
+    a grid runs sharded on Ray; memory is one batch, whatever the grid size."""
+    import itertools
+
+    if any(a.get("gate") for a in axes):
+        raise ValueError("gated axes run only in ai-quant-bt sweep (no --ray-address for this profile)")
+    paths = [str(a["path"]) for a in axes]
+    combos = itertools.product(*[[float(v) for v in a["values"]] for a in axes])
+    jsonl.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with jsonl.open("w") as fh:
+        while True:
+            chunk = [dict(zip(paths, c, strict=True)) for c in itertools.islice(combos, batch_size)]
+            if not chunk:
+                return n
+            for row in backend.evaluate(chunk):
+                fh.write(_row_json(row, n, row.total_pnl) + "\n")
+                n += 1
+            fh.flush()

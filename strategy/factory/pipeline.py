@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,17 @@ from . import report as rpt
 from .backtester import REPO, DataScope, ReplayResult, replay, sweep
 from .deploy import overrides_to_doc, paper_deploy, write_yaml_atomic
 from .lifecycle import MetricsSnapshot, State, transition
-from .optimize import CpuBackend, Objective, Param, default_workers, run_tpe, space_from_axes, steps_in
+from .optimize import (
+    Backend,
+    CpuBackend,
+    Objective,
+    Param,
+    default_workers,
+    run_grid,
+    run_tpe,
+    space_from_axes,
+    steps_in,
+)
 from .registry import Registry
 from .reopt import reopt_checks, reoptimising_walk_forward
 from .shortlist import shortlist
@@ -131,6 +142,7 @@ class RunOptions:
     paper_config: Path | None = None  # deploy target; default <artifacts>/paper/strategy_overrides.yaml
     threads: int | None = None
     stages: frozenset[str] = ALL_STAGES
+    ray_address: str | None = None  # "local" or a cluster address: trials run as Ray tasks
 
 
 def log(msg: str) -> None:
@@ -350,14 +362,55 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
     write_yaml_atomic(base_path, base_doc)
     jsonl = art / "sweep.jsonl"
     t0 = time.monotonic()
-    tpe_summary: dict[str, Any] = {}
     space = p.tpe_space or space_from_axes(p.axes)
+    backends: list[Any] = []
+
+    def make_backend(sc: DataScope, work: Path) -> Backend:
+        b: Backend
+        if o.ray_address:
+            from .ray_backend import RayBackend
+
+            b = RayBackend(base_path, sc, work, o.ray_address, num_cpus=o.threads)
+        else:
+            b = CpuBackend(base_path, sc, work, o.threads or default_workers())
+        backends.append(b)
+        return b
+
+    try:
+        _search_and_validate(
+            o, p, th, reg, report, scope, base_doc, base_path, jsonl, t0, space, make_backend
+        )
+    finally:
+        for b in backends:
+            if hasattr(b, "close"):
+                b.close()
+
+
+def _search_and_validate(
+    o: RunOptions,
+    p: Profile,
+    th: Thresholds,
+    reg: Registry,
+    report: dict[str, Any],
+    scope: DataScope,
+    base_doc: dict[str, Any],
+    base_path: Path,
+    jsonl: Path,
+    t0: float,
+    space: tuple[Param, ...],
+    make_backend: Callable[[DataScope, Path], Backend],
+) -> None:
+    art = o.artifacts
+    tpe_summary: dict[str, Any] = {}
     if p.search == "tpe":
         log(f"TPE: {p.tpe_trials} trials in batches of {p.tpe_batch} (seed {p.seed}, {p.objective.metric})")
-        backend = CpuBackend(base_path, scope, art / "tpe_work", o.threads or default_workers())
+        backend = make_backend(scope, art / "tpe_work")
         tpe = run_tpe(space, backend, p.objective, n_trials=p.tpe_trials, batch_size=p.tpe_batch, seed=p.seed,
                       top_k=p.top_k, steps=steps_in(scope), interval=p.interval, jsonl=jsonl)  # fmt: skip
         tpe_summary = tpe.summary()
+    elif p.search == "grid" and o.ray_address:
+        log(f"grid: {math.prod(len(a['values']) for a in p.axes)} combos as Ray tasks")
+        run_grid(p.axes, make_backend(scope, art / "grid_work"), jsonl, batch_size=max(p.tpe_batch, 16))
     elif p.search == "grid":
         spec = art / "sweep_spec.yaml"
         spec.write_text(yaml.safe_dump({"axes": [dict(a) for a in p.axes]}, sort_keys=False))
@@ -419,7 +472,7 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
         t0 = time.monotonic()
         log(f"re-optimising walk-forward: {p.reopt_folds} folds x {p.reopt_trials} TPE trials")
         ro = reoptimising_walk_forward(
-            space, lambda s, w: CpuBackend(base_path, s, w, o.threads or default_workers()), scope, base_doc,
+            space, make_backend, scope, base_doc,
             art / "reopt_wf", p.objective, n_folds=p.reopt_folds, train_share=th.wf_train_share,
             trials_per_fold=p.reopt_trials, batch_size=p.tpe_batch, seed=p.seed, defaults=defaults,
         )  # fmt: skip
