@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--mode", choices=("paper", "live"), required=True)
     p.add_argument("--output", type=Path, help="JSON file to write ('-' for stdout)")
-    p.add_argument("--db", type=Path, help="trading DB (paper) or OMS DB (live); default from AI_QUANT_*")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="trading DB (paper, default AI_QUANT_DB_PATH) or OMS DB (live, default oms_live.db beside it)",
+    )
     p.add_argument(
         "--state-file", type=Path, help="paper kernel state file (default $DATA/kernel_state_paper.json)"
     )
@@ -62,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             env = read_env({**os.environ, "AI_QUANT_MODE": a.mode})
         except EnvError as exc:
             raise OpsError(str(exc)) from None
+        from ops.live import default_oms_db
         from ops.state import export_live, export_paper
 
         if a.mode == "paper":
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 except SecretError as exc:
                     raise OpsError(f"{exc} (or pass --address)") from None
                 address = sec.account_address or wallet_from(sec.key).address
-            exp = export_live((a.url or env.exchange_url).rstrip("/"), address.lower(), a.db or env.db_path,
+            exp = export_live((a.url or env.exchange_url).rstrip("/"), address.lower(), a.db or default_oms_db(env),
                               a.config or env.strategy_yaml if (a.config or env.strategy_yaml.is_file()) else None)  # fmt: skip
         summary = {
             "mode": exp.mode,

@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kill-file", type=Path, help="kill file (default AI_QUANT_KILL_SWITCH_FILE)")
     p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
     p.add_argument("--config", type=Path, help="strategy YAML, paper (default AI_QUANT_STRATEGY_YAML)")
-    p.add_argument("--db", type=Path, help="OMS DB for live (default AI_QUANT_DB_PATH in live mode)")
+    p.add_argument(
+        "--db", type=Path, help="live OMS DB (default oms_live.db next to the trading DB, as the daemon)"
+    )
     p.add_argument("--symbol", action="append", default=[], help="live: only this symbol (repeatable)")
     p.add_argument("--attempts", type=int, default=5, help="live: IOC rounds before giving up (default 5)")
     p.add_argument(
@@ -71,7 +73,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     kill_file = a.kill_file or env.kill_switch_file
     report: dict[str, object] = {"mode": a.mode, "dry_run": a.dry_run, "kill_file": str(kill_file)}
     if a.mode == "live":
-        from ops.live import flatten_live, gate_problems, open_session, venue_positions
+        from ops.live import default_oms_db, flatten_live, gate_problems, open_session, venue_positions
 
         problems = gate_problems(os.environ)
         if problems and not a.dry_run:
@@ -80,7 +82,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
             raise OpsError("--attempts must be at least 1")
         if not a.dry_run:
             report["kill_before"] = engage_kill_file(kill_file) or "none"
-        s = open_session(url, a.db or env.db_path, slippage=a.slippage, retries=2, send=not a.dry_run)
+        s = open_session(url, a.db or default_oms_db(env), slippage=a.slippage, retries=2, send=not a.dry_run)
         try:
             if a.dry_run:
                 pos = venue_positions(s)

@@ -14,8 +14,8 @@ and sends nothing. Manual intents have ``kernel_intent_id = 0`` and reason ``man
 
 The live gates apply (``AI_QUANT_LIVE_ENABLE=1``, ``AI_QUANT_LIVE_CONFIRM``, hard kill off);
 ``--dry-run`` records nothing and sends nothing (it prints the order). The wallet comes from the
-secrets file (``AI_QUANT_SECRETS_PATH``), the OMS DB from ``AI_QUANT_DB_PATH`` (live mode default
-``$AI_QUANT_DATA_DIR/trading_engine_live.db``). Exit status: 0 done (or already done), 1 the venue
+secrets file (``AI_QUANT_SECRETS_PATH``), the OMS DB is the live daemon's (``oms_live.db`` next to
+the trading DB; ``--db`` for another, e.g. ``python -m live.trader``'s ``trading_engine_live.db``). Exit status: 0 done (or already done), 1 the venue
 rejected it or it did not fill, 2 bad input or closed gates.
 """
 
@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
-    p.add_argument("--db", type=Path, help="OMS DB (default AI_QUANT_DB_PATH in live mode)")
+    p.add_argument(
+        "--db", type=Path, help="live OMS DB (default oms_live.db next to the trading DB, as the daemon)"
+    )
     p.add_argument("--slippage", type=_decimal, default=Decimal("0.01"), help="IOC limit vs mid (0.01 = 1%%)")
     p.add_argument("--dry-run", action="store_true", help="print the order; record and send nothing")
     sub = p.add_subparsers(dest="action", required=True)
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     from ops.live import (
         cancel_orders,
+        default_oms_db,
         gate_problems,
         manual_order,
         manual_ts,
@@ -90,7 +93,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     except EnvError as exc:
         raise OpsError(str(exc)) from None
     url = (a.url or env.exchange_url).rstrip("/")
-    db = a.db or env.db_path
+    db = a.db or default_oms_db(env)
     if a.action in ("open", "close"):
         manual_ts(a.id)  # validates --id before anything else
     if a.dry_run:

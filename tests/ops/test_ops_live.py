@@ -59,7 +59,7 @@ def intents(db: Path) -> list[tuple]:  # type: ignore[type-arg]
 def test_manual_trade_open_close_cancel_idempotent(thin_venue: Venue, tmp_path: Path) -> None:
     url, w = thin_venue.url, 1
     env = base_env(tmp_path, url, wallet=w, AI_QUANT_MODE="live")
-    db = tmp_path / "data" / "trading_engine_live.db"
+    db = tmp_path / "data" / "oms_live.db"
     # Gates closed: refused before anything is recorded or sent.
     r = run_tool(
         "manual_trade.py", "open", "--id", "a1", "--symbol", "ETH", "--side", "long", "--size", "0.2", env=env
@@ -133,7 +133,7 @@ def test_manual_trade_open_close_cancel_idempotent(thin_venue: Venue, tmp_path: 
 def test_flat_now_live_retries_the_remainder_until_flat(thin_venue: Venue, tmp_path: Path) -> None:
     url, w = thin_venue.url, 2
     env = base_env(tmp_path, url, wallet=w, AI_QUANT_MODE="live", **LIVE_GATES)
-    db = tmp_path / "data" / "trading_engine_live.db"
+    db = tmp_path / "data" / "oms_live.db"
     kill = Path(env["AI_QUANT_KILL_SWITCH_FILE"])
     for i in range(3):  # 1.5 ETH in three fills the thin book can take
         tool_json("manual_trade.py", "open", "--id", f"o{i}", "--symbol", "ETH", "--side", "long", "--size", "0.5",
@@ -179,3 +179,56 @@ def test_flat_now_live_retries_the_remainder_until_flat(thin_venue: Venue, tmp_p
     # Flat: another run closes nothing and succeeds.
     again = tool_json("flat_now.py", "--mode", "live", env=env)
     assert again["positions"] == []
+
+
+def test_export_state_live_from_the_venue_replays(
+    thin_venue: Venue, candles_db: Path, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+
+    from tests.ops.conftest import bt_binary
+
+    url, w = thin_venue.url, 3
+    env = base_env(tmp_path, url, wallet=w, AI_QUANT_MODE="live", **LIVE_GATES)
+    tool_json(
+        "manual_trade.py", "open", "--id", "e1", "--symbol", "ETH", "--side", "long", "--size", "0.3", env=env
+    )
+    out = tmp_path / "live_state.json"
+    rep = tool_json("export_state.py", "--mode", "live", "--output", str(out), env=env)
+    assert (
+        rep["mode"] == "live"
+        and len(rep["positions"]) == 1
+        and rep["positions"][0].startswith("long 0.3 ETH @")
+    )
+    doc = json.loads(out.read_text())
+    assert doc["source"]["address"] == Account.from_key(WALLET_KEYS[w]).address.lower()
+    assert any("rebuilt from venue positions" in n for n in doc["notes"])  # no kernel state in this OMS
+    pos = doc["state"]["positions"]["ETH"]
+    assert (pos["side"], pos["quantity"]) == ("long", 0.3)
+    st = Info(url, skip_ws=True, timeout=10).user_state(Account.from_key(WALLET_KEYS[w]).address)
+    assert abs(
+        Decimal(str(doc["state"]["cash_usd"]))
+        + sum(Decimal(p["position"]["unrealizedPnl"]) for p in st["assetPositions"])
+        - Decimal(st["marginSummary"]["accountValue"])
+    ) < Decimal("1")  # equity = cash + unrealised (mids move)
+
+    opened = pos["opened_at_ms"]
+    trades = tmp_path / "trades.csv"
+    r = subprocess.run(
+        [str(bt_binary()), "replay", "--config", str(tmp_path / "strategy.yaml"), "--candles-db", str(candles_db),
+         "--symbols", "ETH", "--start", str(opened), "--end", str(opened + 3 * 86_400_000), "--init-state", str(out),
+         "--export-trades", str(trades), "--output", str(tmp_path / "r.json"), "-q"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    first = trades.read_text().splitlines()[1].split(",")
+    # The restored position is the first thing the replay trades: a sell that reduces or closes it.
+    assert (
+        first[4] == "ETH"
+        and first[5] in ("close", "reduce")
+        and first[6] == "short"
+        and float(first[7]) <= 0.3
+    )
+    tool_json("flat_now.py", "--mode", "live", env=env)
+    assert positions(url, w) == {}

@@ -34,6 +34,11 @@ class LiveSession:
         self.oms.close()
 
 
+def default_oms_db(env: Any) -> Path:
+    """The live daemon's OMS file: ``oms_live.db`` next to the trading DB (engine.daemon --oms-db default)."""
+    return Path(env.db_path).parent / "oms_live.db"
+
+
 def gate_problems(environ: Mapping[str, str]) -> tuple[str, ...]:
     from engine.live_gates import evaluate_gates
 

@@ -148,6 +148,19 @@ def live_positions_from_venue(url: str, address: str) -> tuple[Decimal, dict[str
     return Decimal(str(st["marginSummary"]["accountValue"])), out
 
 
+def venue_time_ms(url: str) -> int:
+    """The venue's clock (exchangeStatus; the local exchange may replay history), else ours."""
+    from hyperliquid.info import Info
+
+    try:
+        st = Info(url, skip_ws=True, timeout=10).post("/info", {"type": "exchangeStatus"})
+        if isinstance(st, dict) and isinstance(st.get("time"), int):
+            return int(st["time"])
+    except Exception:
+        pass
+    return int(time.time() * 1000)
+
+
 def export_live(
     url: str, address: str, oms_db: Path | None, config: Path | None, symbols_mode: str = "live"
 ) -> Export:
@@ -193,7 +206,7 @@ def export_live(
         )
     cash = value - upnl  # the kernel's equity is cash + unrealised PnL
     k = bt_runtime.Kernel(cfg_json, initial_cash=float(cash), fill_mode="external")
-    now = int(time.time() * 1000)
+    now = venue_time_ms(url)
     for p in venue.values():
         k.apply_fill(p.symbol, "buy" if p.side == "long" else "sell", p.size, p.entry_price, 0.0, now, "medium",
                      max(1.0, p.leverage), 0)  # fmt: skip
