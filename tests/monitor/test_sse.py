@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -78,8 +79,11 @@ async def test_stream_without_a_sidecar_says_so_and_keeps_alive(
     )
     async with aiohttp.ClientSession() as http, http.get(mon.url + "/api/mids/stream") as r:
         events = await read_events(r, 4, 30)
+        # SIGTERM with a stream still open: a clean exit, promptly
+        t0 = time.monotonic()
+        code = await asyncio.to_thread(mon.stop)
+        assert code == 0 and time.monotonic() - t0 < 8, mon.log.read_text()[-2000:]
     status = [e for e in events if e.get("event") == "status"]
     assert status and all(json.loads(e["data"])["connected"] is False for e in status)
     assert any("gone.sock" in json.loads(e["data"])["error"] for e in status)
     assert any(e.get("comment") == "keepalive" for e in events)
-    assert mon.proc.poll() is None
