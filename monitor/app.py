@@ -375,6 +375,8 @@ async def mids_stream(request: web.Request) -> web.StreamResponse:
     )
     resp.headers.update(SECURITY_HEADERS)
     await resp.prepare(request)
+    if request.method == "HEAD":  # headers only; never hold a stream open for it
+        return resp
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
     sent: Version | None = None
     if last_id.isdigit() and int(last_id) == hub.state.seq and hub.state.connected:

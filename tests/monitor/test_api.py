@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -71,10 +72,12 @@ async def test_every_non_get_method_is_405_on_every_route(paper_run: PaperRun) -
                 assert r.status == 405, (method, path, r.status)
                 assert r.headers["Allow"] == "GET, HEAD"
                 assert "read-only" in (await r.json())["error"]
-        for path in ROUTES:  # and GET still works on each of them
+        for path in ROUTES:  # and GET (HEAD) still works on each of them
             if path != "/api/mids/stream":
                 r = await c.get(path, params={"symbol": "BTC"} if path == "/api/candles" else None)
                 assert r.status == 200, path
+            r = await asyncio.wait_for(c.head(path, params={"symbol": "BTC"}), 10)
+            assert r.status == 200, path
     assert (paper_run.db.stat().st_mtime_ns, paper_run.db.stat().st_size) == before
 
 
