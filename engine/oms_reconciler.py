@@ -8,6 +8,8 @@ At start and every ``AI_QUANT_OMS_RECONCILE_SECS``-like interval (the caller dec
 2. **Intents**: NEW/UNKNOWN intents and SENT/PARTIAL ones the venue may have finished are resolved
    through ``orderStatus`` (never re-sent).
 3. **Unmatched fills** are matched again; old ones raise one alert each (they are never dropped).
+   A symbol with unmatched fills (e.g. an order someone else placed on the account) takes no new
+   entries until they are explained.
 4. **Open orders**: bot orders (cloid prefix) older than ``stale_order_ms`` are cancelled (not in
    dry_live); orders without our prefix are flagged once as FOREIGN_ORDER.
 5. **Positions**: OMS (sum of fills) vs venue. A symbol with a venue position and no OMS fills is
@@ -48,6 +50,7 @@ class ReconcileReport:
     foreign_orders: int = 0
     foreign_positions: list[str] = field(default_factory=list)
     mismatches: dict[str, tuple[str, str]] = field(default_factory=dict)
+    unmatched_symbols: list[str] = field(default_factory=list)
     ok: bool = True
 
     @property
@@ -79,6 +82,7 @@ class OmsReconciler:
         self.last: ReconcileReport | None = None
         self._flagged_foreign: set[int] = set()
         self._alerted_mismatch: set[str] = set()
+        self._gate: tuple[bool, tuple[str, ...]] = (False, ())
 
     @property
     def entries_blocked(self) -> bool:
@@ -87,7 +91,7 @@ class OmsReconciler:
     def blocked_symbols(self) -> set[str]:
         if self.last is None:
             return set()
-        return set(self.last.mismatches) | set(self.last.foreign_positions)
+        return set(self.last.mismatches) | set(self.last.foreign_positions) | set(self.last.unmatched_symbols)
 
     # ---- fills -----------------------------------------------------------------------------
     def sync_fills(self) -> tuple[int, int]:
@@ -115,6 +119,7 @@ class OmsReconciler:
             rep.fills_new, rep.fills_duplicate = self.sync_fills()
             self._resolve_intents(rep, only_open=True)
             rep.unmatched_matched, rep.unmatched_alerted = self.oms.retry_unmatched()
+            rep.unmatched_symbols = sorted({f.symbol for f in self.oms.unmatched_fills()})
             self._orders(rep)
             self._positions(rep)
         except ExecutorError as exc:
@@ -123,6 +128,13 @@ class OmsReconciler:
             self.oms.event("RECONCILE_FAILED", result="error", detail={"error": str(exc)[:300]})
         rep.duration_ms = (time.perf_counter() - t0) * 1000
         self.last = rep
+        gate = (rep.entries_blocked, tuple(sorted(self.blocked_symbols())))
+        if gate != self._gate:  # one event per change of what entries are refused
+            self._gate = gate
+            self.oms.event(
+                "ENTRY_GATE", result="blocked" if gate[0] or gate[1] else "open",
+                detail={"all": gate[0], "symbols": list(gate[1])},
+            )  # fmt: skip
         return rep
 
     def _resolve_intents(self, rep: ReconcileReport, only_open: bool = False) -> None:

@@ -28,7 +28,9 @@ from test_daemon_e2e import DATA, ROOT, SYMBOLS, Daemon, _free_port, wait_for
 pytestmark = pytest.mark.slow
 
 CONFIRM = "I_UNDERSTAND_THIS_CAN_LOSE_MONEY"
-KEYS = {name: "0x" + f"{0xA11CE000 + n:064x}" for n, name in enumerate(("live", "dry", "gates", "nokey"))}
+KEYS = {
+    name: "0x" + f"{0xA11CE000 + n:064x}" for n, name in enumerate(("live", "dry", "gates", "nokey", "kill"))
+}
 ADDR = {name: Account.from_key(k).address.lower() for name, k in KEYS.items()}
 DEPOSIT_USD = 10_000
 
@@ -265,3 +267,57 @@ def test_live_modes_refuse_without_a_wallet_key(venue: str, tmp_path: Path) -> N
     d.env.pop("AI_QUANT_PRIVATE_KEY", None)
     r = d.run("--max-loops", "1")
     assert r.returncode == 2 and "needs the wallet" in r.stderr and "no wallet key" in r.stderr
+
+
+def test_live_kill_switches_within_one_loop_and_a_foreign_position_is_flagged(
+    venue: str, tmp_path: Path
+) -> None:
+    from test_daemon_e2e import _kill_seen
+
+    from exchange.executor import HyperliquidExecutor, MemoryNonceStore, MonotonicNonce
+
+    d = LiveDaemon(venue, tmp_path, "kill", AI_QUANT_ALERT_DRY_RUN="1")
+    d.start("--reconcile-s", "1", "--dead-man-s", "3600")
+    with d:
+        wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_intents") >= 1, 180, "a first live order")
+        for word, want in (("close_only", "close_only"), ("halt_all", "halt_all")):
+            at = d.loops()
+            d.kill_file.write_text(word + "\n")
+            assert _kill_seen(d, want, at) <= at + 2  # the next loop after the write
+            opens = d.on("SELECT COUNT(*) FROM oms_intents WHERE action IN ('OPEN', 'ADD')")
+            total = d.on("SELECT COUNT(*) FROM oms_intents")
+            time.sleep(3)  # ~9 bars at x300
+            assert d.on("SELECT COUNT(*) FROM oms_intents WHERE action IN ('OPEN', 'ADD')") == opens
+            if want == "halt_all":
+                assert d.on("SELECT COUNT(*) FROM oms_intents") == total  # exits blocked too
+        d.kill_file.write_text("clear\n")
+        at = d.loops()
+        assert _kill_seen(d, "off", at) <= at + 2
+        # An order placed on the account by someone else (no ai-quant cloid): flagged, alerted.
+        other = HyperliquidExecutor(Account.from_key(KEYS["kill"]), venue, MonotonicNonce(MemoryNonceStore()))
+        held = d.venue_positions()
+        sym = next(s for s in ("BTC", "ETH", "SOL") if s not in held)
+        qty = {"BTC": Decimal("0.001"), "ETH": Decimal("0.02"), "SOL": Decimal("0.5")}[sym]
+        assert other.market_open(sym, True, qty).kind == "filled"
+        # Its fill is adopted (never dropped) but matches no intent: alerted, and that symbol takes no
+        # new entries while it stays unexplained.
+        wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_fills WHERE intent_id IS NULL AND symbol=?", (sym,)), 30,
+                 "the foreign fill adopted")  # fmt: skip
+        wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_reconcile_events WHERE kind='UNMATCHED_FILL'"), 30,
+                 "the unmatched-fill alert")  # fmt: skip
+        gate = wait_for(lambda: d.oq("SELECT detail_json FROM oms_reconcile_events WHERE kind='ENTRY_GATE' AND "
+                                     "result='blocked' ORDER BY id DESC LIMIT 1"), 30, "entries refused")  # fmt: skip
+        assert sym in json.loads(gate[0][0])["symbols"]
+        opened = d.on("SELECT COUNT(*) FROM oms_intents WHERE symbol=? AND action IN ('OPEN','ADD')", (sym,))
+        time.sleep(3)
+        assert (
+            d.on("SELECT COUNT(*) FROM oms_intents WHERE symbol=? AND action IN ('OPEN','ADD')", (sym,))
+            == opened
+        )
+        d.alive()
+        assert d.stop() == 0
+    events = [json.loads(r[0])["to"] for r in d.q(
+        "SELECT data_json FROM audit_events WHERE event='RISK_KILL_SWITCH' ORDER BY id")]  # fmt: skip
+    assert events == ["close_only", "halt_all", "off"]
+    log = d.log.read_text()
+    assert "[ai-quant live] kill_switch" in log and "[ai-quant live] unmatched_fill: fill " + sym in log
