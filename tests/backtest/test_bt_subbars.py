@@ -261,3 +261,21 @@ def test_bad_sub_interval_is_refused(data: dict[str, Path]) -> None:
         "--entry-candles-db", data["m5"], "-q", check=False,
     )  # fmt: skip
     assert r.returncode == 2 and "--entry-candles-db needs --entry-interval" in r.stderr
+
+
+def test_pipelined_indicators_equal_single_thread(data: dict[str, Path], tmp_path: Path) -> None:
+    """Replay computes indicators on a second thread by default; --single-thread must match it."""
+    outs = {}
+    for mode in ("pipe", "single"):
+        extra = ["--single-thread"] if mode == "single" else []
+        _replay(
+            data, tmp_path / mode, "--exit-interval", "5m", "--exit-candles-db", data["m5"],
+            "--export-state", tmp_path / mode / "state.json", *extra,
+        )  # fmt: skip
+        outs[mode] = {
+            n: (tmp_path / mode / n).read_bytes() for n in ("report.json", "trades.csv", "state.json")
+        }
+    assert outs["pipe"] == outs["single"]
+    state = json.loads(outs["pipe"]["state.json"])
+    # The exported banks are the warm ones (a continuation needs them), not fresh banks.
+    assert state["symbols"]["BTC"]["bank"]["last"]["bar_count"] > 3000

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use aiq_backtest::config::{canonical_json, ConfigFile};
 use aiq_backtest::prepare::{prepare, DataOpts};
 use aiq_backtest::report::{self, ReportMeta};
-use aiq_backtest::sim::{make_kernel, run, Record};
+use aiq_backtest::sim::{make_kernel, run, run_pipelined, Record};
 use aiq_backtest::sweep::{run_sweep, verify, SweepOpts, SweepSpec};
 use aiq_backtest::{dump, BtError};
 use clap::{Args, Parser, Subcommand};
@@ -130,6 +130,10 @@ struct ReplayArgs {
     /// Write the final kernel state JSON here.
     #[arg(long)]
     export_state: Option<String>,
+    /// Compute indicators on the replay thread too (default: on a second thread, pipelined,
+    /// when more than one CPU is available; the results are identical).
+    #[arg(long)]
+    single_thread: bool,
 }
 
 #[derive(Args)]
@@ -217,7 +221,12 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
     let kernel = make_kernel(&p.base.cfg, &p.symbol_cfgs(), p.initial_balance, p.init_state.as_ref())?;
     let initial_equity = kernel.equity();
     let t0 = std::time::Instant::now();
-    let r = run(kernel, &p.timeline, rec, initial_equity)?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let r = if a.single_thread || cpus < 2 {
+        run(kernel, &p.timeline, rec, initial_equity)?
+    } else {
+        run_pipelined(kernel, &p.timeline, rec, initial_equity)?
+    };
     let secs = t0.elapsed().as_secs_f64();
     if !o.quiet {
         eprintln!(

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::data::Timeline;
 use crate::metrics::EquityStats;
 use crate::BtError;
+use aiq_indicators::{IndicatorBank, IndicatorSnapshot};
 
 /// What to keep while running (a sweep keeps only the summary).
 #[derive(Debug, Clone, Copy, Default)]
@@ -287,11 +288,85 @@ pub type SharedSnapshots = [std::sync::Arc<Vec<aiq_indicators::IndicatorSnapshot
 /// [`run`], optionally stepping with precomputed indicator snapshots instead of the kernel's own
 /// indicator banks (`snaps[symbol index][bar index]`). Decisions are identical either way.
 pub fn run_with(
-    mut kernel: Kernel,
+    kernel: Kernel,
     tl: &Timeline,
     rec: Record,
     initial_equity: f64,
     snaps: Option<&SharedSnapshots>,
+) -> Result<RunResult, BtError> {
+    let src = match snaps {
+        Some(sn) => Source::Shared(sn),
+        None => Source::Own,
+    };
+    run_src(kernel, tl, rec, initial_equity, src)
+}
+
+/// Where a run's indicator snapshots come from.
+enum Source<'a> {
+    /// The kernel's own banks (`step_candle`).
+    Own,
+    /// Precomputed series per symbol (sweep sharing).
+    Shared(&'a SharedSnapshots),
+    /// A producer thread computing them in timeline order, in chunks.
+    Stream { rx: std::sync::mpsc::Receiver<Vec<IndicatorSnapshot>>, buf: Vec<IndicatorSnapshot>, pos: usize },
+}
+
+const STREAM_CHUNK: usize = 4096;
+
+/// [`run`] with the indicator banks advanced on a second thread, pipelined with the kernel
+/// (`Kernel::step_snapshot`): the same decisions and the same final state (the producer's banks
+/// are put back into it), in less wall time when a second core is free. Falls back to [`run`]
+/// for a kernel restored from a state (its banks are already warm).
+pub fn run_pipelined(
+    kernel: Kernel,
+    tl: &Timeline,
+    rec: Record,
+    initial_equity: f64,
+) -> Result<RunResult, BtError> {
+    if kernel.state.symbols.values().any(|s| s.snap.is_some()) {
+        return run(kernel, tl, rec, initial_equity);
+    }
+    let cfgs: Vec<aiq_config::StrategyConfig> = tl.symbols.iter().map(|s| kernel.config(s).clone()).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<IndicatorSnapshot>>(8);
+        let producer = scope.spawn(move || {
+            let mut banks: Vec<IndicatorBank> = cfgs.iter().map(IndicatorBank::from_config).collect();
+            let mut buf = Vec::with_capacity(STREAM_CHUNK);
+            for (s, c) in &tl.step_items {
+                buf.push(banks[*s as usize].update(c.t, c.o, c.h, c.l, c.c, c.v));
+                if buf.len() == STREAM_CHUNK {
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(STREAM_CHUNK));
+                    if tx.send(full).is_err() {
+                        break; // the run stopped early
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.send(buf);
+            }
+            banks
+        });
+        let res = run_src(kernel, tl, rec, initial_equity, Source::Stream { rx, buf: Vec::new(), pos: 0 });
+        let banks = producer.join().map_err(|_| BtError::new("indicator thread panicked"))?;
+        res.map(|mut r| {
+            if let Some(st) = r.final_state.as_mut() {
+                for (name, bank) in tl.symbols.iter().zip(banks) {
+                    if let Some(ss) = st.symbols.get_mut(name) {
+                        ss.bank = bank;
+                    }
+                }
+            }
+            r
+        })
+    })
+}
+
+fn run_src(
+    mut kernel: Kernel,
+    tl: &Timeline,
+    rec: Record,
+    initial_equity: f64,
+    mut src: Source<'_>,
 ) -> Result<RunResult, BtError> {
     let mut r = Recorder { rec, r: RunResult::default(), open: BTreeMap::new(), next_trade: 0 };
     let mut stats = EquityStats::new(initial_equity);
@@ -307,7 +382,7 @@ pub fn run_with(
         })
         .collect();
     let any_seen = seen.iter().any(|&t| t != i64::MIN);
-    if any_seen && snaps.is_some() {
+    if any_seen && !matches!(src, Source::Own) {
         return Err(BtError::new("shared indicator snapshots cannot be used with --init-state"));
     }
     if tl.times.is_empty() {
@@ -369,13 +444,21 @@ pub fn run_with(
                 continue;
             }
             let sym = &tl.symbols[si];
-            let out = match snaps {
-                Some(sn) => {
+            let out = match &mut src {
+                Source::Own => kernel.step_candle(sym, *c),
+                Source::Shared(sn) => {
                     let snap = sn[si][bar_idx[si]];
                     bar_idx[si] += 1;
                     kernel.step_snapshot(sym, *c, snap)
                 }
-                None => kernel.step_candle(sym, *c),
+                Source::Stream { rx, buf, pos } => {
+                    if *pos == buf.len() {
+                        *buf = rx.recv().map_err(|_| BtError::new("indicator thread stopped"))?;
+                        *pos = 0;
+                    }
+                    *pos += 1;
+                    kernel.step_snapshot(sym, *c, buf[*pos - 1])
+                }
             }
             .map_err(|e| ctx(e, tl))?;
             last_px[si] = c.c;
