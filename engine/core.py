@@ -1,4 +1,9 @@
-"""UnifiedEngine: the daemon's main loop (paper mode).
+"""UnifiedEngine: the daemon's main loop, the same in paper, dry_live and live.
+
+The mode only chooses the execution backend (engine/execution.py): the PaperTrader's fills and
+account in paper; the OMS, broker adapter and executor with the venue's account in dry_live/live
+(live/execution.py, docs/live-trading.md). Below, "filled by the PaperTrader" reads "sent through
+the OMS, filled by the venue" in the live modes.
 
 Each loop:
 
