@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stale-s", type=float, default=90.0, help="heartbeat age that counts as stale (default 90)"
     )
+    p.add_argument(
+        "--oms-db", type=Path, help="live OMS DB (default oms_live.db beside the live DB, as engine.daemon)"
+    )
     p.add_argument("--keepalive-s", type=float, default=15.0, help="SSE keepalive period (default 15)")
     return p
 
@@ -48,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ai-quant monitor: --stale-s and --keepalive-s must be > 0", file=sys.stderr)
         return EXIT_USAGE
     settings = from_env(
-        env, bind=bind, paper_db=args.paper_db, live_db=args.live_db, stale_s=args.stale_s,
+        env, bind=bind, paper_db=args.paper_db, live_db=args.live_db, oms_db=args.oms_db, stale_s=args.stale_s,
         keepalive_s=args.keepalive_s,
     )  # fmt: skip
     try:

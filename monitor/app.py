@@ -46,6 +46,7 @@ class MonitorState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.dbs: dict[str, ReadOnlyDB] = {m: ReadOnlyDB(settings.dbs[m], f"{m} trading") for m in MODES}
+        self.oms_db = ReadOnlyDB(settings.oms_db, "live OMS")
         self.curves: dict[str, readers.EquityCurve] = {m: readers.EquityCurve() for m in MODES}
         self.mids = MidsHub(settings.sidecar_sock)
         self.closing = asyncio.Event()
@@ -332,6 +333,7 @@ async def health(request: web.Request) -> web.Response:
 
     def run() -> dict[str, Any]:
         dbs = {m: vars(db.status()) for m, db in state.dbs.items()}
+        dbs["oms"] = vars(state.oms_db.status())
         return {"ok": True, "now_ts_ms": now_ms(), "version": __version__, "dbs": dbs}
 
     out = await asyncio.to_thread(run)
@@ -486,11 +488,22 @@ async def decisions(request: web.Request) -> web.Response:
 
 
 async def oms(request: web.Request) -> web.Response:
-    mode = q_mode(request)
-    db = _state(request).dbs[mode]
+    """The live OMS: its own DB (``oms_live.db``), else OMS tables in the live trading DB (the older
+    ``live.trader`` layout). Paper mode has no OMS: the paper trader fills directly."""
+    state = _state(request)
     limit = q_int(request, "limit", 50, 1, 1000)
-    resp = await _db_call(request, lambda w: readers.oms(db, w, limit), "oms")
-    return resp
+
+    def run(w: readers.Warnings) -> Any:
+        if q_mode(request) == "paper":
+            w.add("paper mode has no OMS (the paper trader fills directly); switch to live")
+            return None
+        oms_db = state.oms_db
+        if not oms_db.path.exists():
+            w.add(f"live OMS DB {oms_db.path} does not exist; reading OMS tables of the live trading DB")
+            oms_db = state.dbs["live"]
+        return readers.oms(oms_db, w, limit)
+
+    return await _db_call(request, run, "oms")
 
 
 async def metrics(request: web.Request) -> web.Response:

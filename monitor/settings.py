@@ -26,6 +26,7 @@ class Settings:
     bind: HostPort
     token: Secret | None
     dbs: dict[str, Path]
+    oms_db: Path
     candles_dir: Path
     sidecar_sock: Path
     default_mode: Mode
@@ -73,6 +74,7 @@ def from_env(
     bind: HostPort | None = None,
     paper_db: Path | None = None,
     live_db: Path | None = None,
+    oms_db: Path | None = None,
     stale_s: float = 90.0,
     keepalive_s: float = 15.0,
 ) -> Settings:
@@ -81,10 +83,13 @@ def from_env(
         dbs["paper"] = paper_db
     if live_db is not None:
         dbs["live"] = live_db
+    # The live daemon keeps its OMS in oms_<mode>.db beside its trading DB (engine.daemon --oms-db).
+    oms_name = f"oms_{env.mode}.db" if env.mode in ("live", "dry_live") else "oms_live.db"
     return Settings(
         bind=bind or env.monitor_bind,
         token=env.monitor_token,
         dbs=dbs,
+        oms_db=oms_db or dbs["live"].parent / oms_name,
         candles_dir=env.candles_dir,
         sidecar_sock=env.ws_sidecar_sock,
         default_mode="paper" if env.mode == "paper" else "live",

@@ -199,6 +199,7 @@ async def test_trades_decisions_equity_candles_oms(paper_run: PaperRun) -> None:
         if paper_run.sock is not None:
             assert len(cd["candles"]) == 50 and cd["candles"] == sorted(cd["candles"])
         o = await (await c.get("/api/oms", params={"mode": "live"})).json()
+        assert any("oms_live.db does not exist" in w for w in o["warnings"])
         assert any("live trading DB" in w and "does not exist" in w for w in o["warnings"])
 
 
@@ -206,16 +207,21 @@ async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> N
     from decimal import Decimal
 
     live = tmp_path / "trading_engine_live.db"
-    oms = LiveOms(live)
+    env = read_env({"AI_QUANT_MODE": "live", "AI_QUANT_DB_PATH": str(live)})
+    settings = from_env(env, paper_db=paper_run.db)
+    assert settings.oms_db == tmp_path / "oms_live.db"  # where engine.daemon keeps it
+    oms = LiveOms(settings.oms_db)
     intent, _ = oms.create_intent(
         IntentRequest("BTC", "OPEN", "BUY", Decimal("0.01"), 1_700_000_000_000, reason="t")
     )
     oms.close()
-    async with client(replace(settings_for(paper_run), dbs={"paper": paper_run.db, "live": live})) as c:
-        o = await (await c.get("/api/oms", params={"mode": "live"})).json()
-    assert o["warnings"] == []
+    async with client(settings) as c:
+        o = await (await c.get("/api/oms")).json()  # AI_QUANT_MODE=live: live is the default mode
+        paper = await (await c.get("/api/oms", params={"mode": "paper"})).json()
+    assert o["mode"] == "live" and o["warnings"] == []
     assert [i["intent_id"] for i in o["oms"]["intents"]] == [intent.intent_id]
     assert o["oms"]["intents"][0]["status"] == "NEW" and o["oms"]["fills"] == []
+    assert paper["oms"] is None and "paper mode has no OMS" in paper["warnings"][0]
 
 
 async def test_bad_parameters_are_400_with_a_reason(paper_run: PaperRun) -> None:
