@@ -142,6 +142,14 @@ def run(env: Any, args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         print(f"ai-quant: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    db_lock = None
+    if env.mode != "paper":  # dry_live and live share trading_engine_live.db: one daemon per DB file
+        try:
+            db_lock = DaemonLock(env.db_path.with_name(env.db_path.name + ".lock")).acquire()
+        except AlreadyRunning as exc:
+            lock.release()
+            print(f"ai-quant: {exc} on {env.db_path}", file=sys.stderr)
+            return EXIT_LOCKED
     alerter = Alerter(
         [t.reveal() for t in env.alert_targets],
         dry_run=env.alert_dry_run,
@@ -226,6 +234,8 @@ def run(env: Any, args: argparse.Namespace) -> int:
         if db is not None:
             db.close()
         alerter.close(timeout_s=3.0)
+        if db_lock is not None:
+            db_lock.release()
         lock.release()
 
 

@@ -230,6 +230,9 @@ def test_dry_live_records_would_intents_and_sends_nothing(venue: str, tmp_path: 
             lambda: d.on("SELECT COUNT(*) FROM oms_intents WHERE status='WOULD'") >= 1, 180, "WOULD intents"
         )
         d.alive()
+        # live on the same trading DB while dry_live runs: refused (one daemon per DB file)
+        r = LiveDaemon(venue, tmp_path, "dry", mode="live").run("--max-loops", "1")
+        assert r.returncode == 3 and "already running" in r.stderr and "trading_engine_live.db" in r.stderr
         assert d.stop() == 0
     assert d.on("SELECT COUNT(*) FROM oms_intents WHERE status != 'WOULD'") == 0
     assert d.venue_orders() == [] and d.venue_fills() == []
