@@ -281,9 +281,14 @@ def _fill_snapshot(
         mids.update(fallback_mids(s, missing, w))
     positions = readers.positions(db, mids, w)
     snap["open_positions"] = positions
-    cash = readers.cash_balance(db, w)
     upnl = sum(p["unrealized_pnl"] or 0.0 for p in positions)
-    equity = cash + upnl if cash is not None else readers.hb_float(hb, "equity")
+    live = readers.live_account(db, w)
+    if live is not None:  # the venue's account value already includes unrealised PnL
+        equity: float | None = live["account_value"]
+        cash = live["account_value"] - upnl
+    else:
+        cash = readers.cash_balance(db, w)
+        equity = cash + upnl if cash is not None else readers.hb_float(hb, "equity")
     snap["balances"] = {
         "cash": cash,
         "equity": equity,
@@ -498,6 +503,12 @@ async def oms(request: web.Request) -> web.Response:
             w.add("paper mode has no OMS (the paper trader fills directly); switch to live")
             return None
         oms_db = state.oms_db
+        try:  # the live daemon records where its OMS is
+            acct = readers.live_account(state.dbs["live"], w)
+        except DbUnavailable:
+            acct = None
+        if acct and acct["oms"]:
+            oms_db = ReadOnlyDB(Path(acct["oms"]), "live OMS")
         if not oms_db.path.exists():
             w.add(f"live OMS DB {oms_db.path} does not exist; reading OMS tables of the live trading DB")
             oms_db = state.dbs["live"]

@@ -218,7 +218,7 @@ def daily(db: ReadOnlyDB, w: Warnings) -> Row:
 def cash_balance(db: ReadOnlyDB, w: Warnings) -> float | None:
     """Paper: the committed paper account; otherwise the balance after the newest trade."""
     rows = db.query("SELECT value FROM kv WHERE key = 'paper_account'")
-    if rows:
+    if rows:  # the live daemon's account is read by live_account()
         try:
             return float(json.loads(rows[0]["value"])["balance"])
         except (TypeError, ValueError, KeyError):
@@ -230,6 +230,20 @@ def cash_balance(db: ReadOnlyDB, w: Warnings) -> float | None:
         except Malformed as exc:
             w.add(f"trades row id={r.get('id')!r}: {exc}")
     return None
+
+
+def live_account(db: ReadOnlyDB, w: Warnings) -> Row | None:
+    """The live daemon's committed account (kv ``live_account``): the venue's account value (which
+    includes unrealised PnL) and the path of its OMS DB."""
+    rows = db.query("SELECT value FROM kv WHERE key = 'live_account'")
+    if not rows:
+        return None
+    try:
+        d = json.loads(rows[0]["value"])
+        return {"account_value": float(d["account_value"]), "oms": str(d.get("oms") or "")}
+    except (TypeError, ValueError, KeyError):
+        w.add("kv live_account is malformed")
+        return None
 
 
 def watchlist(db: ReadOnlyDB) -> list[str]:

@@ -222,6 +222,19 @@ async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> N
     assert [i["intent_id"] for i in o["oms"]["intents"]] == [intent.intent_id]
     assert o["oms"]["intents"][0]["status"] == "NEW" and o["oms"]["fills"] == []
     assert paper["oms"] is None and "paper mode has no OMS" in paper["warnings"][0]
+    # The live daemon commits its account (live/execution.py LiveExecution.to_json: the venue's
+    # account value and the OMS path) in kv: equity comes from there, /api/oms follows the path.
+    moved = tmp_path / "elsewhere" / "oms.db"
+    moved.parent.mkdir()
+    settings.oms_db.rename(moved)
+    db = TradingDB(live, mode="live")
+    db.put("live_account", json.dumps({"account_value": "1234.5", "positions": {}, "oms": str(moved)}))
+    db.close()
+    async with client(settings) as c:
+        snap = await (await c.get("/api/snapshot")).json()
+        o = await (await c.get("/api/oms")).json()
+    assert snap["mode"] == "live" and snap["balances"]["equity"] == 1234.5
+    assert o["warnings"] == [] and [i["intent_id"] for i in o["oms"]["intents"]] == [intent.intent_id]
 
 
 async def test_bad_parameters_are_400_with_a_reason(paper_run: PaperRun) -> None:
