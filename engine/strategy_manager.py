@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import ConfigWatcher, LoadedConfig, ReloadEvent
+from engine.config import ConfigError, ConfigWatcher, LoadedConfig, ReloadEvent
+from engine.config.errors import Problem
 
 log = logging.getLogger("engine.strategy_manager")
 
@@ -29,6 +30,26 @@ class ReloadOutcome:
         return self.event.status == "reloaded"
 
 
+def refuse_unsupported(source: Path, configs: Iterable[LoadedConfig]) -> None:
+    """Keys the daemon cannot honour as a replay would: refused, so backtest and daemon never
+    silently disagree. `engine.entry_interval` makes `ai-quant-bt` enter on sub-bar closes; the
+    daemon enters on `engine.interval` closes only (its exits already follow every mid)."""
+    problems = []
+    for cfg in configs:
+        if cfg.merged["engine"].get("entry_interval"):
+            where = f" (symbols.{cfg.symbol})" if cfg.symbol else ""
+            problems.append(
+                Problem(
+                    "engine.entry_interval",
+                    f"sub-bar entries{where} are not supported by the daemon, which enters on "
+                    "engine.interval closes only; a replay of this config would enter on sub-bars "
+                    "and disagree with it. Remove the key for the daemon's config.",
+                )
+            )
+    if problems:
+        raise ConfigError(source, problems)
+
+
 class StrategyManager:
     def __init__(
         self,
@@ -38,7 +59,7 @@ class StrategyManager:
         strategy_mode: str | None = None,
         alert: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.watcher = ConfigWatcher(path, mode=mode, strategy_mode=strategy_mode)
+        self.watcher = ConfigWatcher(path, mode=mode, strategy_mode=strategy_mode, check=refuse_unsupported)
         self.alert = alert or (lambda kind, msg: log.warning("%s: %s", kind, msg))
         self.interval: str = str(self.base.merged["engine"]["interval"])
         self.reloads = 0
@@ -90,4 +111,4 @@ class StrategyManager:
         return ReloadOutcome(ev, tuple(sorted(set(watchlist))))
 
 
-__all__ = ["ReloadOutcome", "StrategyManager"]
+__all__ = ["ReloadOutcome", "StrategyManager", "refuse_unsupported"]

@@ -8,7 +8,7 @@
    real candles at an accelerated clock, and the WS sidecar if it is built.
 4. Starts the trading daemon in paper mode (`python -m engine.daemon`) against that exchange, with
    its own data folder `run/paper` (trading DB, lock, kernel state, kill-switch file), and the
-   monitor once `monitor/` can run (`python -m monitor`). It prints the daemon's heartbeat and
+   read-only monitor (`python -m monitor`, http://127.0.0.1:61010/). It prints the daemon's heartbeat and
    every new paper trade from the trading DB.
 
 Ctrl-C stops everything. Flags: `--speed`, `--interval`, `--symbols`, `--config`, `--no-exchange`.
@@ -317,18 +317,14 @@ def main() -> int:
             stack, "paper daemon", [PY, "-m", "engine.daemon"], daemon_log,
             env=daemon_env(url, cfg, symbols, sock),
         )  # fmt: skip
-        monitor_ready = (ROOT / "monitor" / "__main__.py").exists()
-        if monitor_ready:
-            # The operator's bind and token pass through (daemon_env drops every other AI_QUANT_*).
-            mon_env = daemon_env(url, cfg, symbols, sock)
-            for var in ("AI_QUANT_MONITOR_BIND", "AI_QUANT_MONITOR_TOKEN"):
-                if os.environ.get(var):
-                    mon_env[var] = os.environ[var]
-            start(stack, "monitor", [PY, "-m", "monitor"], RUN / "logs" / "monitor.log", env=mon_env)
-            bind = mon_env.get("AI_QUANT_MONITOR_BIND", "127.0.0.1:61010")
-            say(f"    monitor (read-only web page): http://{bind}/ (AI_QUANT_MONITOR_BIND; docs/monitor.md)")
-        else:
-            say("    monitor: not built yet (monitor/ has no runnable `python -m monitor`); skipped")
+        # The operator's bind and token pass through (daemon_env drops every other AI_QUANT_*).
+        mon_env = daemon_env(url, cfg, symbols, sock)
+        for var in ("AI_QUANT_MONITOR_BIND", "AI_QUANT_MONITOR_TOKEN"):
+            if os.environ.get(var):
+                mon_env[var] = os.environ[var]
+        start(stack, "monitor", [PY, "-m", "monitor"], RUN / "logs" / "monitor.log", env=mon_env)
+        bind = mon_env.get("AI_QUANT_MONITOR_BIND", "127.0.0.1:61010")
+        say(f"    monitor (read-only web page): http://{bind}/ (AI_QUANT_MONITOR_BIND; docs/monitor.md)")
         say(f"    trading DB {rel(PAPER / 'trading_engine.db')}; daemon log {rel(daemon_log)}")
         say(f"    kill switch: echo close_only > {rel(PAPER / 'kill_switch')} (halt_all; clear to release)")
         say(f"    strategy YAML used: {rel(cfg)} (hot-reloaded on edit); exchange log {rel(exchange_log)}")

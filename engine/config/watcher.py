@@ -1,6 +1,7 @@
 """Hot reload: notice a changed config file cheaply (stat only), re-validate every symbol and
 keep the last good config when the new file is invalid."""
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -70,8 +71,10 @@ class ConfigWatcher:
         mode: RunMode | str = "paper",
         strategy_mode: str | None = None,
         live_max_open_positions: int | None = None,
+        check: Callable[[Path, Iterable[LoadedConfig]], None] | None = None,
     ) -> None:
         self.path = Path(path)
+        self._check = check  # a caller's own refusals (raises ConfigError), on start and on every reload
         self.mode: RunMode = parse_run_mode(mode)
         self.strategy_mode: StrategyMode | None = (
             None if strategy_mode is None else canonical_strategy_mode(strategy_mode)
@@ -86,6 +89,8 @@ class ConfigWatcher:
         resolved = resolve_all(doc, self.mode, [self.strategy_mode], live_max_open_positions=self._live_max)
         base = resolved[(None, self.strategy_mode)]
         by_symbol = {sym: cfg for (sym, _), cfg in resolved.items() if sym is not None}
+        if self._check is not None:
+            self._check(self.path, resolved.values())
         self._stamp = doc.stamp
         return _Generation(doc, base, by_symbol)
 

@@ -134,13 +134,14 @@ def validate_text(text: str, mode: str, name: str = "strategy_overrides.yaml") -
     """Validate a YAML text exactly as the daemon's hot reload does (every symbol overlay and the
     run mode through engine.config); return its base config id or raise DeployRefused."""
     from engine.config import ConfigWatcher
+    from engine.strategy_manager import refuse_unsupported
     from engine.config.errors import ConfigError
 
     with tempfile.TemporaryDirectory(prefix="aiq_deploy_") as d:
         p = Path(d) / name
         p.write_text(text)
         try:
-            return ConfigWatcher(p, mode=mode).get(None).config_id
+            return ConfigWatcher(p, mode=mode, check=refuse_unsupported).get(None).config_id
         except ConfigError as exc:
             raise DeployRefused(f"the new config does not validate ({mode}): {exc}") from exc
 

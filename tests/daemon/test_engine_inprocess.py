@@ -245,3 +245,26 @@ def test_hourly_funding_from_venue_rates_moves_both_accounts(tmp_path: Path) -> 
     assert all((p < 0) == (side == "LONG") for _, p, side in rows)  # longs pay a positive rate
     assert eng.orch.kernel.cash == pytest.approx(eng.paper.balance, abs=1e-9)
     assert len(calls) == len(eng.paper.positions)  # the second call had nothing due: no venue request
+
+
+def test_sub_bar_entries_are_refused_at_start_and_on_reload(tmp_path: Path) -> None:
+    """A replay with engine.entry_interval enters on sub-bars; the daemon does not, so it refuses the
+    key instead of silently disagreeing with the backtest."""
+    from engine.config import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, entry_interval: 1m,"))
+    assert "entry_interval: 1m" in bad.read_text()  # the replacement happened
+    with pytest.raises(ConfigError, match=r"engine\.entry_interval: sub-bar entries"):
+        StrategyManager(bad)
+
+    alerts: list[tuple[str, str]] = []
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(CONFIG)
+    sm = StrategyManager(cfg, alert=lambda k, m: alerts.append((k, m)))
+    good_id = sm.config_id
+    cfg.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, entry_interval: 1m,") + "\n")
+    out = sm.poll(SYMS)
+    assert out.event.status == "invalid" and not out.applied
+    assert sm.config_id == good_id and not sm.merged()["engine"]["entry_interval"]
+    assert [k for k, _ in alerts] == ["config_rejected"] and "entry_interval" in alerts[0][1]

@@ -114,6 +114,7 @@ KNOWN_COMMANDS = {
     "systemd-analyze": "run by tests/ops/test_systemd_units.py",
     "make": "the build (CI runs it)",
     "git": "history of the strategy config",
+    "cp": "copies a strategy config before validating it",
     "echo": "kill-file words, checked below against engine.risk",
     "set": "loads an env file into the shell",
     "export": "sets AI_QUANT_DATA_DIR as the units do",

@@ -255,6 +255,9 @@ def _explain_missing(a: Action, decisions: list[dict[str, Any]], symbol: str, to
             not ctx.get("side") or a.kind in ("reduce", "close") or ctx["side"] == a.side
         ):
             return f"daemon {d['status']}: {d['rejection_reason'] or d['reason_code']}"
+        if d["event_type"] == "gate_block" and a.kind in ("open", "add"):
+            # e.g. a post-exit cooldown after an exit at another time: the gate values are in the row
+            return f"the daemon's kernel blocked the entry: {d['reason_code']}"
     return None
 
 
