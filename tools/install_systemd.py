@@ -220,7 +220,7 @@ def next_steps(settings: Settings) -> str:
         f"  edit {settings.env_dir}/*.env (and {settings.env_dir}/{SECRETS_FILE}, mode 0600)",
         f"  {ctl} daemon-reload",
         f"  {ctl} enable --now ai-quant-sidecar.service ai-quant-paper.service ai-quant-monitor.service",
-        f"  {ctl} enable --now ai-quant-factory.timer ai-quant-prune.timer",
+        f"  {ctl} enable --now ai-quant-factory.timer ai-quant-prune.timer ai-quant-ramp.timer",
     ]
     if settings.scope == "user":
         lines.append(f"  sudo loginctl enable-linger {settings_user_name()}   # keep running after logout")

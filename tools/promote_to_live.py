@@ -14,6 +14,9 @@ advances (or completes: live_full); a new kill-switch event in the live DB steps
     python tools/promote_to_live.py --config-id 3f2a9c1d --live-config /etc/ai-quant/live.yaml \
         --paper-db paper/trading.db [--live-db live/trading.db] [--kill-file PATH] [--dry-run]
 
+--ramp-all (instead of --config-id) ticks every live config whose ramp writes --live-config; the
+ai-quant-ramp.timer runs it hourly. With none on the ramp it says so and exits 0.
+
 Refuses (exit 2) with the failing gates, or when the config is neither paper nor live.
 """
 
@@ -25,13 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategy.factory.operations import DEFAULT_REGISTRY, promote_or_tick, run_cli
+from strategy.factory.operations import DEFAULT_REGISTRY, live_on_target, promote_or_tick, run_cli
 from strategy.factory.registry import Registry
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config-id", required=True, help="registry config hash (a unique prefix of 8+ chars)")
+    who = ap.add_mutually_exclusive_group(required=True)
+    who.add_argument("--config-id", help="registry config hash (a unique prefix of 8+ chars)")
+    who.add_argument("--ramp-all", action="store_true", help="one ramp tick for each live config on --live-config")
     ap.add_argument("--live-config", type=Path, required=True, help="the live daemon's strategy YAML")
     ap.add_argument("--paper-db", type=Path, default=None, help="paper daemon's trading DB (promotion)")
     ap.add_argument(
@@ -49,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         if not a.registry.is_file():
             raise FileNotFoundError(f"registry {a.registry} not found")
         with Registry(a.registry) as reg:
-            cid = reg.resolve_id(a.config_id)
-            o = promote_or_tick(reg, cid, a.live_config, paper_db=a.paper_db, live_db=a.live_db,
-                                kill_file=a.kill_file, now=a.now, dry_run=a.dry_run)  # fmt: skip
-        size = "" if o.size_multiplier is None else f" size_multiplier {o.size_multiplier:g}"
-        print(f"{'dry run: ' if a.dry_run else ''}{o.action} {cid[:12]}:{size}: {o.message}")
+            ids = live_on_target(reg, a.live_config) if a.ramp_all else [reg.resolve_id(a.config_id)]
+            if not ids:
+                print(f"no live config is on the ramp for {a.live_config}; nothing to do")
+            for cid in ids:
+                o = promote_or_tick(reg, cid, a.live_config, paper_db=a.paper_db, live_db=a.live_db,
+                                    kill_file=a.kill_file, now=a.now, dry_run=a.dry_run)  # fmt: skip
+                size = "" if o.size_multiplier is None else f" size_multiplier {o.size_multiplier:g}"
+                print(f"{'dry run: ' if a.dry_run else ''}{o.action} {cid[:12]}:{size}: {o.message}")
         return 0
 
     return run_cli(body, "promote_to_live")

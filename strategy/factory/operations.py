@@ -222,6 +222,18 @@ def promote_or_tick(
     return PromoteOutcome(dec.action, dec.reason, dec.size_multiplier, d, dry_run)
 
 
+def live_on_target(reg: Registry, live_target: Path) -> list[str]:
+    """The live configs (live_small / live_full) whose last promote/ramp wrote `live_target`:
+    what a scheduled ramp tick (`promote_to_live.py --ramp-all`) advances."""
+    want = live_target.resolve()
+    out = []
+    for cid in reg.in_states(LIVE_STATES):
+        deps = [r for r in reg.deployments(config_hash=cid) if r["action"] in ("promote", "ramp")]
+        if deps and Path(deps[-1]["target"]).resolve() == want:
+            out.append(cid)
+    return out
+
+
 # --------------------------------------------------------------------------- rollback
 
 _HEADER_ID = re.compile(r"config_id ([0-9a-f]{16,64})")

@@ -106,6 +106,15 @@ class Registry:
         row = self.conn.execute("SELECT state FROM configs WHERE config_hash=?", (config_hash,)).fetchone()
         return None if row is None else State(row[0])
 
+    def in_states(self, states: tuple[State, ...]) -> list[str]:
+        """Config hashes currently in any of `states`, oldest first."""
+        marks = ",".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT config_hash FROM configs WHERE state IN ({marks}) ORDER BY created_at, config_hash",
+            [s.value for s in states],
+        ).fetchall()
+        return [r[0] for r in rows]
+
     # metrics / verdicts / reasons
     def add_metrics(self, run_id: str, config_hash: str, metrics: Mapping[str, float | None]) -> None:
         with self.tx() as c:

@@ -216,9 +216,16 @@ def test_promotion_gates_and_live_ramp_on_an_accelerated_clock(reg_path: Path, t
     _paper_db(live_db, int(now * 1000), wins=3, losses=1)
 
     def tick(at: float) -> str:
-        p = promote("--live-db", live_db, "--kill-file", kill_file, at=at)
+        # what ai-quant-ramp.timer runs: every live config whose ramp writes this YAML
+        p = tool("promote_to_live", "--ramp-all", "--live-config", live_yaml, "--registry", reg_path,
+                 "--live-db", live_db, "--kill-file", kill_file, "--now", str(at))  # fmt: skip
         assert p.returncode == 0, p.stderr
+        assert p.stdout.count("\n") == 1 and cid[:12] in p.stdout, p.stdout
         return p.stdout.split()[0]
+
+    other = tool("promote_to_live", "--ramp-all", "--live-config", tmp_path / "other.yaml", "--registry", reg_path,
+                 "--now", str(now + 1))  # fmt: skip
+    assert other.returncode == 0 and "nothing to do" in other.stdout and not (tmp_path / "other.yaml").exists()
 
     hold = THRESHOLDS.ramp_stage_hours * H
     assert tick(now + 1 * H) == "hold" and _size(live_yaml) == 0.25
@@ -248,6 +255,8 @@ def test_promotion_gates_and_live_ramp_on_an_accelerated_clock(reg_path: Path, t
         assert reg.state(cid) is State.PAUSED
     p = promote("--live-db", live_db, at=now + 40 * 86_400)
     assert p.returncode == 2 and "is paused" in p.stderr
+    assert "nothing to do" in tool("promote_to_live", "--ramp-all", "--live-config", live_yaml, "--registry",
+                                   reg_path, "--now", str(now + 40 * 86_400)).stdout  # fmt: skip
 
 
 def test_rollback_restores_the_last_good_copy(reg_path: Path, tmp_path: Path) -> None:

@@ -30,9 +30,10 @@ SERVICES = (
     "ai-quant-monitor",
     "ai-quant-factory",
     "ai-quant-prune",
+    "ai-quant-ramp",
     "ai-quant-exchange-sim",
 )
-TIMERS = ("ai-quant-factory", "ai-quant-prune")
+TIMERS = ("ai-quant-factory", "ai-quant-prune", "ai-quant-ramp")
 LONG_RUNNING = (
     "ai-quant-sidecar",
     "ai-quant-paper",
@@ -224,6 +225,9 @@ def test_timers_are_persistent(tmp_path: Path) -> None:
         assert one(u, "Install", "WantedBy") == "timers.target"
     start = one(units["ai-quant-factory.service"], "Service", "ExecStart")
     assert f"tools/factory_run.py --profile daily --artifacts-root {tmp_path}/data/artifacts" in start
+    ramp = one(units["ai-quant-ramp.service"], "Service", "ExecStart")
+    assert "tools/promote_to_live.py --ramp-all --live-config ${AI_QUANT_STRATEGY_YAML}" in ramp
+    assert f"--registry {tmp_path}/data/artifacts/registry/registry.sqlite" in ramp
 
 
 def test_user_instance_has_no_user_line(tmp_path: Path) -> None:
