@@ -134,8 +134,8 @@ def validate_text(text: str, mode: str, name: str = "strategy_overrides.yaml") -
     """Validate a YAML text exactly as the daemon's hot reload does (every symbol overlay and the
     run mode through engine.config); return its base config id or raise DeployRefused."""
     from engine.config import ConfigWatcher
-    from engine.strategy_manager import refuse_unsupported
     from engine.config.errors import ConfigError
+    from engine.strategy_manager import refuse_unsupported
 
     with tempfile.TemporaryDirectory(prefix="aiq_deploy_") as d:
         p = Path(d) / name
