@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     who = ap.add_mutually_exclusive_group(required=True)
     who.add_argument("--config-id", help="registry config hash (a unique prefix of 8+ chars)")
-    who.add_argument("--ramp-all", action="store_true", help="one ramp tick for each live config on --live-config")
+    who.add_argument(
+        "--ramp-all", action="store_true", help="one ramp tick for each live config on --live-config"
+    )
     ap.add_argument("--live-config", type=Path, required=True, help="the live daemon's strategy YAML")
     ap.add_argument("--paper-db", type=Path, default=None, help="paper daemon's trading DB (promotion)")
     ap.add_argument(

@@ -225,7 +225,9 @@ def test_promotion_gates_and_live_ramp_on_an_accelerated_clock(reg_path: Path, t
 
     other = tool("promote_to_live", "--ramp-all", "--live-config", tmp_path / "other.yaml", "--registry", reg_path,
                  "--now", str(now + 1))  # fmt: skip
-    assert other.returncode == 0 and "nothing to do" in other.stdout and not (tmp_path / "other.yaml").exists()
+    assert (
+        other.returncode == 0 and "nothing to do" in other.stdout and not (tmp_path / "other.yaml").exists()
+    )
 
     hold = THRESHOLDS.ramp_stage_hours * H
     assert tick(now + 1 * H) == "hold" and _size(live_yaml) == 0.25
