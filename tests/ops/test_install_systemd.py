@@ -68,7 +68,9 @@ def test_install_writes_units_env_and_private_secrets(
 ) -> None:
     rc = load_installer().main(install_args(tmp_path, "user", install))
     assert rc == 0
-    assert len(list((tmp_path / "units").iterdir())) == 9
+    templates = sorted(p.name for p in (REPO / "systemd").iterdir() if p.suffix in (".service", ".timer"))
+    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == templates
+    assert "ai-quant-ramp.timer" in templates and len(templates) == 11
     env = tmp_path / "env"
     assert sorted(p.name for p in env.iterdir()) == [
         "live.env",
