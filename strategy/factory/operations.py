@@ -7,6 +7,7 @@ reason; nothing is written then.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from .deploy import (
     with_size_multiplier,
     write_text_atomic,
 )
-from .lifecycle import RampState, State, paper_gates, ramp_step, rotation_triggers, transition
+from .lifecycle import LiveStats, RampState, State, paper_gates, ramp_step, rotation_triggers, transition
 from .registry import Registry
 from .thresholds import THRESHOLDS, Thresholds
 from .track import kill_events, live_stats, paper_stats
@@ -188,11 +189,14 @@ def promote_or_tick(
     )
     kills = kill_events(live_db) if live_db is not None else rs.kill_events_seen
     live_since = float(deps[0]["timestamp"])
-    rot = (
-        rotation_triggers(live_stats(live_db, int(live_since * 1000), int(ts * 1000), th), th)
-        if live_db is not None
-        else ()
-    )
+    # the factory's nightly re-validation of this config since it went live (None: not run yet)
+    reval = reg.latest_verdict(cid, since=live_since)
+    reval_passed = None if reval is None else reval[1] == "validated"
+    if live_db is not None:
+        stats = live_stats(live_db, int(live_since * 1000), int(ts * 1000), th)
+    else:  # no trading record to judge: only the age and the re-validation
+        stats = LiveStats(None, 0, 0.0, None, max(0.0, (ts - live_since) / 86_400))
+    rot = rotation_triggers(dataclasses.replace(stats, revalidation_passed=reval_passed), th)
     dec = ramp_step(rs, ts, kills, rot, th)
     if dec.action == "hold":
         return PromoteOutcome("hold", dec.reason, dec.size_multiplier, None, dry_run)

@@ -478,11 +478,11 @@ def _search_and_validate(
         )  # fmt: skip
         wfo = reopt_checks(ro, th)
         report["reopt_walk_forward"] = {**ro.summary(), "wall_s": time.monotonic() - t0}
-    promoted: tuple[str, SweepRow, ReplayResult] | None = None
-    for lane, row in picks:
-        res = cpu(row)
-        if abs(res.total_pnl - row.total_pnl) > 1e-6 * max(1.0, abs(row.total_pnl)):
-            log(f"warning: replay PnL {res.total_pnl} != sweep {row.total_pnl} for {row.config_id[:12]}")
+
+    def config_checks(
+        res: ReplayResult, at_bps: Callable[[float], ReplayResult]
+    ) -> tuple[list[Check], dict[str, float | None]]:
+        """The checks one config's own replay decides (no trial pool needed)."""
         checks_c: list[Check] = [trades_check(res.total_trades, th)]
         metrics: dict[str, float | None] = dict(res.metrics())
         if "walk_forward" in o.stages:
@@ -491,7 +491,7 @@ def _search_and_validate(
             metrics.update(wf_efficiency=wf.efficiency, wf_profitable_share=wf.profitable_share,
                            wf_median_oos_daily_return=wf.median_oos_daily_return)  # fmt: skip
         if "slippage" in o.stages:
-            by_bps = {b: cpu(row, b).total_pnl for b in th.slippage_stress_bps}
+            by_bps = {b: at_bps(b).total_pnl for b in th.slippage_stress_bps}
             checks_c.append(slippage_check(res.total_pnl, by_bps, th))
             metrics.update({f"pnl_at_{b:g}bps": v for b, v in by_bps.items()})
         if "concentration" in o.stages:
@@ -502,6 +502,18 @@ def _search_and_validate(
                 top5_share=conc.top5_share,
                 symbols_traded=float(conc.symbols_traded),
             )
+        return checks_c, metrics
+
+    promoted: tuple[str, SweepRow, ReplayResult] | None = None
+    for lane, row in picks:
+        res = cpu(row)
+        if abs(res.total_pnl - row.total_pnl) > 1e-6 * max(1.0, abs(row.total_pnl)):
+            log(f"warning: replay PnL {res.total_pnl} != sweep {row.total_pnl} for {row.config_id[:12]}")
+
+        def at_bps(b: float, row: SweepRow = row) -> ReplayResult:
+            return cpu(row, b)
+
+        checks_c, metrics = config_checks(res, at_bps)
         if "statistics" in o.stages:
             col = trials.pool_ids.index(row.config_id)
             sc, sm = statistics_checks(
@@ -539,6 +551,9 @@ def _search_and_validate(
             "state": (reg.state(row.config_id) or State.CANDIDATE).value,
         })  # fmt: skip
         log(f"{lane} {row.config_id[:12]}: {v}" + (f" ({len(reasons)} failed checks)" if reasons else ""))
+    # 5b. nightly re-validation of the configs trading live: the same per-config checks on this
+    # run's window (a failure is a rotation trigger the hourly ramp tick acts on)
+    report["revalidation"] = revalidate_live(o, reg, scope, defaults, config_checks, report["candidates"])
     # 6. paper deploy of the best validated candidate
     plot_src: tuple[str, ReplayResult] | None = None
     if promoted is not None:
@@ -565,6 +580,56 @@ def _search_and_validate(
         )
     n_val = sum(1 for c in report["candidates"] if c["verdict"] == "validated")
     report["run"]["status_final"] = "ok" if n_val else "ok_no_candidate"
+
+
+def revalidate_live(
+    o: RunOptions,
+    reg: Registry,
+    scope: DataScope,
+    defaults: dict[str, Any],
+    config_checks: Callable[
+        [ReplayResult, Callable[[float], ReplayResult]], tuple[list[Check], dict[str, Any]]
+    ],
+    candidates: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Replay every live_small / live_full config of the registry over this run's data with its
+    own base config and record a verdict (lane ``revalidation``). The trial-pool statistics (DSR,
+    PBO, CPCV) are not re-run: the config is not one of this run's trials. A config that this run
+    also validated as a candidate keeps that verdict."""
+    out: list[dict[str, Any]] = []
+    judged = {c["config_id"]: c for c in candidates}
+    for cid in reg.in_states((State.LIVE_SMALL, State.LIVE_FULL)):
+        if cid in judged:
+            c = judged[cid]
+            out.append(
+                {"config_id": cid, "verdict": c["verdict"], "reasons": c["reasons"], "source": "candidate"}
+            )
+            continue
+        doc = reg.config(cid)
+        cfg = o.artifacts / "revalidation" / f"{cid[:16]}.yaml"
+        if not cfg.exists():
+            write_yaml_atomic(
+                cfg, overrides_to_doc(doc.get("base") or {}, doc.get("overrides") or {}, defaults)
+            )
+        work = o.artifacts / "revalidation" / cid[:16]
+
+        def at_bps(b: float, cfg: Path = cfg, work: Path = work) -> ReplayResult:
+            return replay(cfg, scope, work.with_name(f"{work.name}_slip{b:g}"), slippage_bps=b)
+
+        checks_c, metrics = config_checks(replay(cfg, scope, work), at_bps)
+        v, reasons = verdict(checks_c)
+        reg.add_metrics(o.run_id, cid, metrics)
+        reg.add_verdict(
+            o.run_id,
+            cid,
+            "revalidation",
+            v,
+            [(c.name, c.passed or not c.enabled, c.detail) for c in checks_c],
+        )
+        log(f"re-validation of live {cid[:12]}: {v}" + (f" ({'; '.join(reasons)})" if reasons else ""))
+        out.append({"config_id": cid, "verdict": v, "reasons": reasons, "source": "revalidation",
+                    "checks": [_check_dict(c) for c in checks_c]})  # fmt: skip
+    return out
 
 
 def _defaults() -> dict[str, Any]:

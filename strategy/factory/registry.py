@@ -143,6 +143,16 @@ class Registry:
                 [(run_id, config_hash, n, int(p), d) for n, p, d in reasons],
             )
 
+    def latest_verdict(self, config_hash: str, since: float = 0.0) -> tuple[str, str, float] | None:
+        """(run_id, verdict, created_at) of the newest verdict on a config recorded at or after
+        `since` (epoch s), from any run: a candidate's or a nightly re-validation's."""
+        row = self.conn.execute(
+            "SELECT run_id, verdict, created_at FROM verdicts WHERE config_hash=? AND created_at>=? "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (config_hash, since),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
+
     def metrics(self, run_id: str, config_hash: str) -> dict[str, float | None]:
         rows = self.conn.execute(
             "SELECT name, value FROM metrics WHERE run_id=? AND config_hash=?", (run_id, config_hash)

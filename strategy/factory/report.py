@@ -83,6 +83,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
         if c["reasons"]:
             out += ["", "Reasons: " + "; ".join(c["reasons"])]
+    reval = report.get("revalidation") or []
+    if reval:
+        out += ["", "## Live configs re-validated", "",
+                "A rejection here is a rotation trigger: the next hourly ramp tick pauses the config.", "",
+                "| config_id | verdict | reasons |", "|---|---|---|"]  # fmt: skip
+        out += [
+            f"| `{r['config_id'][:12]}` | **{r['verdict']}** | {'; '.join(r['reasons']) or '-'} |"
+            for r in reval
+        ]
     if report.get("plot"):
         out += ["", "## Equity", "", report["plot"]]
     return "\n".join(out) + "\n"

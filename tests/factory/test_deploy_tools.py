@@ -287,3 +287,42 @@ def test_rollback_restores_the_last_good_copy(reg_path: Path, tmp_path: Path) ->
         assert reg.deployments(target=str(target))[-1]["action"] == "rollback"
     p = tool("rollback_to_last_good", "--target", target, "--registry", reg_path)
     assert p.returncode == 2 and "already equals" in p.stderr
+
+
+def test_a_failed_nightly_revalidation_pauses_the_live_config(reg_path: Path, tmp_path: Path) -> None:
+    """The factory records a verdict on each live config every night; the next ramp tick pauses a
+    config whose newest verdict since it went live is a rejection (a rotation trigger)."""
+    with Registry(reg_path) as reg:
+        cid = _add(reg, {"trade.sl_atr_mult": 3.0})
+    live_yaml, kill_file, good = tmp_path / "live.yaml", tmp_path / "kill", tmp_path / "good.db"
+    assert tool("paper_deploy", "--config-id", cid[:12], "--target", tmp_path / "paper.yaml",
+                "--registry", reg_path).returncode == 0  # fmt: skip
+    with Registry(reg_path) as reg:
+        paper_since = reg.transitions(cid)[-1]["timestamp"]
+    now = paper_since + 30 * H
+    _paper_db(good, int(paper_since * 1000), wins=20, losses=5)
+
+    def run(*extra: str | Path, at: float) -> subprocess.CompletedProcess[str]:
+        return tool("promote_to_live", *extra, "--live-config", live_yaml, "--registry", reg_path,
+                    "--kill-file", kill_file, "--now", str(at))  # fmt: skip
+
+    assert run("--config-id", cid[:12], "--paper-db", good, at=now).returncode == 0
+    assert run("--ramp-all", at=now + H).stdout.startswith("hold")  # no re-validation yet
+
+    def verdict_at(run_id: str, v: str, at: float) -> None:
+        with Registry(reg_path) as reg:
+            reg.add_verdict(run_id, cid, "revalidation", v, [("trades", v == "validated", "test")])
+            reg.conn.execute("UPDATE verdicts SET created_at=? WHERE run_id=?", (at, run_id))
+            reg.conn.commit()
+
+    verdict_at("night_before_live", "rejected", now - H)  # before it went live: not counted
+    verdict_at("night1", "validated", now + 2 * H)
+    assert run("--ramp-all", at=now + 3 * H).stdout.startswith("hold")
+    verdict_at("night2", "rejected", now + 4 * H)
+    p = run("--ramp-all", at=now + 5 * H)
+    assert p.returncode == 0 and p.stdout.startswith("pause"), p.stdout
+    assert "nightly re-validation failed" in p.stdout
+    assert kill_file.read_text().strip() == "close_only"
+    with Registry(reg_path) as reg:
+        assert reg.state(cid) is State.PAUSED
+        assert reg.latest_verdict(cid) == ("night2", "rejected", now + 4 * H)

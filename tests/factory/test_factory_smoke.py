@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from strategy.factory.backtester import REPO, find_binary
-from strategy.factory.lifecycle import State
+from strategy.factory.lifecycle import State, transition
 from strategy.factory.pipeline import PROFILES, RunOptions, default_data_src, run_factory
 from strategy.factory.registry import Registry
 
@@ -73,6 +73,17 @@ def test_pipeline_promotes_and_deploys_when_gates_allow(tmp_path: Path) -> None:
         PROFILES["smoke"], axes=PROFILES["smoke"].axes[:1], per_lane=1, threshold_overrides=opened
     )
     paper = tmp_path / "paper" / "strategy_overrides.yaml"
+    # a config already trading live: the run re-validates it on its window (lane "revalidation")
+    live = {"base": {"global": {"strategy": "mei_alpha_v1", "engine": {"interval": "5m"}}},
+            "overrides": {"trade.sl_atr_mult": 2.75}}  # fmt: skip
+    live_id = "f" * 64
+    with Registry(tmp_path / "reg.sqlite") as reg:
+        reg.add_config(live_id, live, "earlier_run")
+        for a, b in ((State.CANDIDATE, State.VALIDATED), (State.VALIDATED, State.PAPER)):
+            reg.record_transition(transition(live_id, a, b, "test", "setup"))
+        reg.record_transition(
+            transition(live_id, State.PAPER, State.LIVE_SMALL, "test", "setup", ramp_stage=0)
+        )
     opts = RunOptions(prof, "open1", tmp_path / "run", tmp_path / "reg.sqlite", default_data_src(),
                       paper_config=paper, threads=2, stages=frozenset({"walk_forward", "concentration", "statistics"}))  # fmt: skip
     report = run_factory(opts)
@@ -84,7 +95,17 @@ def test_pipeline_promotes_and_deploys_when_gates_allow(tmp_path: Path) -> None:
     assert report["promoted"] is not None
     cid = report["promoted"]["config_id"]
     assert paper.is_file() and cid in paper.read_text()
+    assert f"| `{live_id[:12]}` | **validated** |" in (tmp_path / "run" / "report.md").read_text()
+    [reval] = report["revalidation"]
+    assert reval["config_id"] == live_id and reval["source"] == "revalidation"
+    assert reval["verdict"] == "validated" and {c["name"] for c in reval["checks"]} >= {
+        "min_trades",
+        "wf_efficiency",
+    }
     with Registry(tmp_path / "reg.sqlite") as reg:
+        assert reg.latest_verdict(live_id)[:2] == ("open1", "validated")  # type: ignore[index]
+        assert reg.verdicts("open1").count((live_id, "revalidation", "validated")) == 1
+        assert reg.state(live_id) is State.LIVE_SMALL  # the ramp tick, not the factory, acts on it
         assert reg.state(cid) is State.PAPER
         assert [(t["from_state"], t["to_state"]) for t in reg.transitions(cid)] == [
             ("candidate", "validated"), ("validated", "paper"),
