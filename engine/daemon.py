@@ -273,6 +273,7 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
     cfg = TraderConfig(
         base_url=url, db_path=oms_path, want_live=want_live, reconcile_every_s=args.reconcile_s,
         dead_man_ms=int(args.dead_man_s * 1000), use_ws=not args.no_user_stream, min_gap_s=0.0,
+        sidecar_sock=env.ws_sidecar_sock,
     )  # fmt: skip
     trader = LiveTrader(cfg, ex, oms, alert=alert, crash=crash)
     rep = trader.startup(t_process_start=t_start)

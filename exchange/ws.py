@@ -1,19 +1,26 @@
-"""User channels over the official SDK's WebSocket manager (thin).
+"""User fill streams: from the Rust sidecar where it serves this account, else over the official
+SDK's WebSocket manager (thin).
 
 ``UserFillStream`` subscribes to ``userFills`` for one address and queues every fill it sees,
 snapshot batches included. It does not deduplicate: the OMS does (UNIQUE(fill_hash, fill_tid)),
 which also covers duplicated pushes and the snapshot that follows a reconnect. The SDK does not
 reconnect (protocol notes §12.8), so :meth:`UserFillStream.ensure` starts a fresh connection when
 the old one has died; anything missed in between is adopted by the reconciler's
-``userFillsByTime`` pass. (The Rust sidecar carries market data; user channels stay here until the
-sidecar serves them.)
+``userFillsByTime`` pass.
+
+``SidecarUserFills`` has the same interface over the sidecar's ``drain_user_fills``: the sidecar
+holds the one venue WebSocket, resubscribes after a reconnect and drops pushes it has seen by
+(hash, tid). It serves one user; a sidecar already serving another address is refused at
+:meth:`SidecarUserFills.start` (the caller falls back to the SDK stream).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Protocol
 
 from hyperliquid.info import Info
 
@@ -21,6 +28,17 @@ log = logging.getLogger(__name__)
 
 _EMPTY_META: Any = {"universe": []}
 _EMPTY_SPOT: Any = {"universe": [], "tokens": []}
+
+
+class FillStream(Protocol):
+    """What the live trader needs from a user fill source."""
+
+    connects: int
+
+    def start(self) -> None: ...
+    def ensure(self) -> bool: ...
+    def drain(self, limit: int = 10_000) -> list[dict[str, Any]]: ...
+    def stop(self) -> None: ...
 
 
 class UserFillStream:
@@ -75,3 +93,82 @@ class UserFillStream:
             except Exception:  # already closed
                 log.debug("websocket already closed")
         self._info = None
+
+
+class SidecarUserFills:
+    """userFills through the Rust sidecar's Unix socket (``ensure_started(user=...)``, then
+    ``drain_user_fills``). Registration is renewed within the sidecar's client TTL."""
+
+    RENEW_S = 30.0
+    CLIENT_ID = "ai-quant-user-fills"
+
+    def __init__(self, sock: Path | str, address: str) -> None:
+        self.sock = Path(sock)
+        self.address = address.lower()
+        self.connects = 0
+        self.dropped = 0  # the sidecar's queue overflowed this many fills (the poll adopts them)
+        self._client: Any = None
+        self._renewed = 0.0
+
+    def start(self) -> None:
+        from exchange.sidecar import SidecarClient, SidecarError
+
+        client = SidecarClient(self.sock, client_id=self.CLIENT_ID)
+        try:
+            r = client.ensure_started([], user=self.address)
+        except (SidecarError, OSError):
+            client.close()
+            raise
+        if str(r.get("user") or "").lower() != self.address:
+            client.close()
+            raise RuntimeError(f"the sidecar at {self.sock} does not serve user fills for {self.address}")
+        self._client = client
+        self._renewed = time.monotonic()
+        self.connects += 1
+
+    def ensure(self) -> bool:
+        """Renew the registration; reconnect when the sidecar went away. True if reconnected."""
+        if self._client is not None and time.monotonic() - self._renewed < self.RENEW_S:
+            return False
+        if self._client is not None:
+            try:
+                self._client.ensure_started([], user=self.address)
+                self._renewed = time.monotonic()
+                return False
+            except Exception:  # sidecar restarted or gone: reconnect below
+                log.warning("sidecar user fill registration failed; reconnecting")
+        self.stop()
+        try:
+            self.start()
+        except Exception as exc:  # the reconciler's userFillsByTime pass still adopts every fill
+            log.warning("sidecar user fills unavailable: %s", exc)
+            return False
+        return True
+
+    def drain(self, limit: int = 10_000) -> list[dict[str, Any]]:
+        if self._client is None:
+            return []
+        out: list[dict[str, Any]] = []
+        try:
+            while len(out) < limit:
+                d = self._client.drain_user_fills(max_items=min(500, limit - len(out)))
+                out.extend(dict(f) for f in d.items)
+                if d.dropped > self.dropped:
+                    log.warning(
+                        "sidecar dropped %d user fills; relying on userFillsByTime", d.dropped - self.dropped
+                    )
+                    self.dropped = d.dropped
+                if d.remaining == 0 or not d.items:
+                    break
+        except Exception as exc:  # keep what was drained; the next tick reconnects
+            log.warning("sidecar user fill drain failed: %s", exc)
+            self.stop()
+        return out
+
+    def stop(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                log.debug("sidecar client already closed")
+        self._client = None

@@ -41,7 +41,7 @@ from exchange.executor import (
     HyperliquidExecutor,
     MonotonicNonce,
 )
-from exchange.ws import UserFillStream
+from exchange.ws import FillStream, SidecarUserFills, UserFillStream
 from strategy.broker_adapter import BrokerAdapter, OrderIntent, SubmitOutcome
 
 log = logging.getLogger("live.trader")
@@ -56,6 +56,7 @@ class TraderConfig:
     reconcile_every_s: float = 10.0
     dead_man_ms: int = 60_000  # scheduleCancel horizon, refreshed every tick
     use_ws: bool = True
+    sidecar_sock: Path | None = None  # user fills from the sidecar when it serves this account
     min_gap_s: float = 0.25
     retries: int = 2
 
@@ -106,7 +107,7 @@ class LiveTrader:
         self.reconciler = OmsReconciler(
             oms, executor, self.adapter, dry_run=not self.gates.live_orders, alert=alert
         )
-        self.stream: UserFillStream | None = None
+        self.stream: FillStream | None = None
         self.restart_to_reconciled_ms: float | None = None
         self._last_reconcile = 0.0
         self._t_start = time.perf_counter()
@@ -116,15 +117,30 @@ class LiveTrader:
         return self.gates.live_orders
 
     # ---- lifecycle -------------------------------------------------------------------------
+    def _open_stream(self) -> FillStream | None:
+        """The sidecar's user fills where it serves this account, else the SDK's own WebSocket;
+        None if neither starts (the reconciler's userFillsByTime pass still adopts every fill)."""
+        sock = self.cfg.sidecar_sock
+        if sock is not None and sock.exists():
+            side = SidecarUserFills(sock, self.ex.address)
+            try:
+                side.start()
+                log.info("user fills from the sidecar at %s", sock)
+                return side
+            except Exception as exc:
+                log.warning("sidecar user fills unavailable (%s); using the SDK stream", exc)
+        sdk = UserFillStream(self.cfg.base_url, self.ex.address)
+        try:
+            sdk.start()
+            return sdk
+        except Exception as exc:
+            log.warning("user fill stream unavailable: %s", type(exc).__name__)
+            return None
+
     def startup(self, t_process_start: float | None = None) -> ReconcileReport:
         t0 = self._t_start if t_process_start is None else t_process_start
         if self.cfg.use_ws:
-            try:
-                self.stream = UserFillStream(self.cfg.base_url, self.ex.address)
-                self.stream.start()
-            except Exception as exc:  # the poll path still adopts every fill
-                log.warning("user fill stream unavailable: %s", type(exc).__name__)
-                self.stream = None
+            self.stream = self._open_stream()
         rep = self.reconciler.reconcile()
         self._last_reconcile = time.monotonic()
         self.restart_to_reconciled_ms = (time.perf_counter() - t0) * 1000
