@@ -22,6 +22,8 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 Leverage = Annotated[float, Field(ge=1, le=50)]
 U32 = Annotated[int, Field(ge=0, le=U32_MAX)]
 Window = Annotated[int, Field(ge=1, le=5000)]
+#: An RSI or ADX threshold (both indicators live on 0..100).
+Level = Annotated[float, Field(ge=0, le=100)]
 
 Confidence = Literal["low", "medium", "high"]
 MacdMode = Literal["accel", "sign", "none"]
@@ -131,16 +133,16 @@ class TradeConfig(Section):
     # smart exits
     enable_rsi_overextension_exit: bool
     rsi_exit_profit_atr_switch: Num
-    rsi_exit_ub_lo_profit: Num
-    rsi_exit_lb_lo_profit: Num
-    rsi_exit_ub_hi_profit: Num
-    rsi_exit_lb_hi_profit: Num
-    rsi_exit_ub_lo_profit_low_conf: Num
-    rsi_exit_lb_lo_profit_low_conf: Num
-    rsi_exit_ub_hi_profit_low_conf: Num
-    rsi_exit_lb_hi_profit_low_conf: Num
-    smart_exit_adx_exhaustion_lt: Num
-    smart_exit_adx_exhaustion_lt_low_conf: Num
+    rsi_exit_ub_lo_profit: Level
+    rsi_exit_lb_lo_profit: Level
+    rsi_exit_ub_hi_profit: Level
+    rsi_exit_lb_hi_profit: Level
+    rsi_exit_ub_lo_profit_low_conf: Level
+    rsi_exit_lb_lo_profit_low_conf: Level
+    rsi_exit_ub_hi_profit_low_conf: Level
+    rsi_exit_lb_hi_profit_low_conf: Level
+    smart_exit_adx_exhaustion_lt: Level
+    smart_exit_adx_exhaustion_lt_low_conf: Level
     tsme_min_profit_atr: Num
     tsme_require_adx_slope_negative: bool
     # glitch guard
@@ -149,11 +151,11 @@ class TradeConfig(Section):
     glitch_atr_mult: Num
     # entry filters
     enable_reef_filter: bool
-    reef_long_rsi_block_gt: Num
-    reef_short_rsi_block_lt: Num
-    reef_adx_threshold: Num
-    reef_long_rsi_extreme_gt: Num
-    reef_short_rsi_extreme_lt: Num
+    reef_long_rsi_block_gt: Level
+    reef_short_rsi_block_lt: Level
+    reef_adx_threshold: Level
+    reef_long_rsi_extreme_gt: Level
+    reef_short_rsi_extreme_lt: Level
     enable_ssf_filter: bool
     # cooldowns (PESC)
     reentry_cooldown_minutes: NonNegative
@@ -207,9 +209,9 @@ class FiltersConfig(Section):
 
 
 class EntryThresholds(Section):
-    min_adx: Num
+    min_adx: Level
     high_conf_volume_mult: Num
-    btc_adx_override: Num
+    btc_adx_override: Level
     max_dist_ema_fast: Num
     ave_enabled: bool
     ave_atr_ratio_gt: Num
@@ -218,16 +220,16 @@ class EntryThresholds(Section):
     macd_hist_entry_mode: MacdMode
     enable_pullback_entries: bool
     pullback_confidence: Confidence
-    pullback_min_adx: Num
-    pullback_rsi_long_min: Num
-    pullback_rsi_short_max: Num
+    pullback_min_adx: Level
+    pullback_rsi_long_min: Level
+    pullback_rsi_short_max: Level
     pullback_require_macd_sign: bool
     enable_slow_drift_entries: bool
     slow_drift_slope_window: Window
     slow_drift_min_slope_pct: Num
-    slow_drift_min_adx: Num
-    slow_drift_rsi_long_min: Num
-    slow_drift_rsi_short_max: Num
+    slow_drift_min_adx: Level
+    slow_drift_rsi_long_min: Level
+    slow_drift_rsi_short_max: Level
     slow_drift_require_macd_sign: bool
 
 
@@ -235,10 +237,10 @@ class RangingThresholds(Section):
     order_rules = (OrderRule("rsi_low", "rsi_high", strict=False),)
 
     min_signals: Annotated[int, Field(ge=0, le=3)]
-    adx_below: Num
+    adx_below: Level
     bb_width_ratio_below: Num
-    rsi_low: Num
-    rsi_high: Num
+    rsi_low: Level
+    rsi_high: Level
 
 
 class AnomalyThresholds(Section):
@@ -247,14 +249,14 @@ class AnomalyThresholds(Section):
 
 
 class TpMomentumThresholds(Section):
-    adx_strong_gt: Num
-    adx_weak_lt: Num
+    adx_strong_gt: Level
+    adx_weak_lt: Level
     tp_mult_strong: Num
     tp_mult_weak: Num
-    rsi_long_strong: Num
-    rsi_long_weak: Num
-    rsi_short_strong: Num
-    rsi_short_weak: Num
+    rsi_long_strong: Level
+    rsi_long_weak: Level
+    rsi_short_strong: Level
+    rsi_short_weak: Level
 
 
 class StochRsiThresholds(Section):

@@ -225,9 +225,9 @@ def test_example_file_loads_for_every_mode(run_mode: str, strategy_mode: str | N
 def test_example_file_mode_intervals_and_live_settings(tmp_path: Path) -> None:
     doc = read_config(_write(tmp_path, EXAMPLE.read_text()), "live")
     engines = {m: resolve(doc, None, "live", m).model.engine for m in STRATEGY_MODES}
-    assert (engines["primary"].interval, engines["primary"].entry_interval) == ("30m", "3m")
+    assert (engines["primary"].interval, engines["primary"].exit_interval) == ("30m", "3m")
     assert (engines["fallback"].interval, engines["fallback"].exit_interval) == ("1h", "3m")
-    assert (engines["conservative"].interval, engines["conservative"].entry_interval) == ("1h", "15m")
+    assert (engines["conservative"].interval, engines["conservative"].exit_interval) == ("1h", "15m")
     assert (engines["flat"].interval, engines["flat"].exit_interval) == ("1h", "15m")
     live_btc = resolve(doc, "BTC", "live").model.trade
     paper_btc = resolve(doc, "BTC", "paper").model.trade

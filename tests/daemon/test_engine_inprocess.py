@@ -268,3 +268,13 @@ def test_sub_bar_entries_are_refused_at_start_and_on_reload(tmp_path: Path) -> N
     assert out.event.status == "invalid" and not out.applied
     assert sm.config_id == good_id and not sm.merged()["engine"]["entry_interval"]
     assert [k for k, _ in alerts] == ["config_rejected"] and "entry_interval" in alerts[0][1]
+
+
+@pytest.mark.parametrize("strategy_mode", [None, "primary", "fallback", "conservative", "flat"])
+def test_the_example_config_starts_the_daemon_in_every_strategy_mode(
+    tmp_path: Path, strategy_mode: str | None
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "strategy_overrides.example.yaml"
+    for mode in ("paper", "live"):
+        sm = StrategyManager(example, mode=mode, strategy_mode=strategy_mode)
+        assert not sm.merged()["engine"]["entry_interval"]

@@ -33,6 +33,12 @@ fn non_negative(v: f64, path: &str) -> Result<(), ConfigError> {
     check(v.is_finite() && v >= 0.0, path, "must be a finite number >= 0")
 }
 
+/// An RSI or ADX level: both indicators live on 0..=100, so a threshold outside it never fires
+/// (or always does) without saying so.
+fn level_0_100(v: f64, path: &str) -> Result<(), ConfigError> {
+    check(v.is_finite() && (0.0..=100.0).contains(&v), path, "must be an RSI/ADX level between 0 and 100")
+}
+
 fn fraction(v: f64, path: &str) -> Result<(), ConfigError> {
     check(v.is_finite() && (0.0..=1.0).contains(&v), path, "must be between 0 and 1")
 }
@@ -107,6 +113,44 @@ pub fn validate(cfg: &StrategyConfig) -> Result<(), ConfigError> {
         "must be <= trade.reentry_cooldown_max_mins",
     )?;
     check(t.max_open_positions >= 1, "trade.max_open_positions", "must be >= 1")?;
+    let en = &cfg.thresholds.entry;
+    let tpm = &cfg.thresholds.tp_and_momentum;
+    for (v, p) in [
+        (t.rsi_exit_ub_lo_profit, "trade.rsi_exit_ub_lo_profit"),
+        (t.rsi_exit_lb_lo_profit, "trade.rsi_exit_lb_lo_profit"),
+        (t.rsi_exit_ub_hi_profit, "trade.rsi_exit_ub_hi_profit"),
+        (t.rsi_exit_lb_hi_profit, "trade.rsi_exit_lb_hi_profit"),
+        (t.rsi_exit_ub_lo_profit_low_conf, "trade.rsi_exit_ub_lo_profit_low_conf"),
+        (t.rsi_exit_lb_lo_profit_low_conf, "trade.rsi_exit_lb_lo_profit_low_conf"),
+        (t.rsi_exit_ub_hi_profit_low_conf, "trade.rsi_exit_ub_hi_profit_low_conf"),
+        (t.rsi_exit_lb_hi_profit_low_conf, "trade.rsi_exit_lb_hi_profit_low_conf"),
+        (t.smart_exit_adx_exhaustion_lt, "trade.smart_exit_adx_exhaustion_lt"),
+        (t.smart_exit_adx_exhaustion_lt_low_conf, "trade.smart_exit_adx_exhaustion_lt_low_conf"),
+        (t.reef_long_rsi_block_gt, "trade.reef_long_rsi_block_gt"),
+        (t.reef_short_rsi_block_lt, "trade.reef_short_rsi_block_lt"),
+        (t.reef_adx_threshold, "trade.reef_adx_threshold"),
+        (t.reef_long_rsi_extreme_gt, "trade.reef_long_rsi_extreme_gt"),
+        (t.reef_short_rsi_extreme_lt, "trade.reef_short_rsi_extreme_lt"),
+        (en.min_adx, "thresholds.entry.min_adx"),
+        (en.btc_adx_override, "thresholds.entry.btc_adx_override"),
+        (en.pullback_min_adx, "thresholds.entry.pullback_min_adx"),
+        (en.pullback_rsi_long_min, "thresholds.entry.pullback_rsi_long_min"),
+        (en.pullback_rsi_short_max, "thresholds.entry.pullback_rsi_short_max"),
+        (en.slow_drift_min_adx, "thresholds.entry.slow_drift_min_adx"),
+        (en.slow_drift_rsi_long_min, "thresholds.entry.slow_drift_rsi_long_min"),
+        (en.slow_drift_rsi_short_max, "thresholds.entry.slow_drift_rsi_short_max"),
+        (cfg.thresholds.ranging.adx_below, "thresholds.ranging.adx_below"),
+        (cfg.thresholds.ranging.rsi_low, "thresholds.ranging.rsi_low"),
+        (cfg.thresholds.ranging.rsi_high, "thresholds.ranging.rsi_high"),
+        (tpm.adx_strong_gt, "thresholds.tp_and_momentum.adx_strong_gt"),
+        (tpm.adx_weak_lt, "thresholds.tp_and_momentum.adx_weak_lt"),
+        (tpm.rsi_long_strong, "thresholds.tp_and_momentum.rsi_long_strong"),
+        (tpm.rsi_long_weak, "thresholds.tp_and_momentum.rsi_long_weak"),
+        (tpm.rsi_short_strong, "thresholds.tp_and_momentum.rsi_short_strong"),
+        (tpm.rsi_short_weak, "thresholds.tp_and_momentum.rsi_short_weak"),
+    ] {
+        level_0_100(v, p)?;
+    }
 
     let i = &cfg.indicators;
     for (v, p) in [
@@ -166,6 +210,23 @@ mod tests {
         cfg.indicators.ema_fast_window = 50;
         let err = validate(&cfg).unwrap_err();
         assert_eq!(err.path, "indicators.ema_fast_window");
+    }
+
+    #[test]
+    fn rsi_and_adx_levels_stay_on_their_scale() {
+        let mut cfg = StrategyConfig::default();
+        cfg.trade.reef_long_rsi_block_gt = 170.0;
+        assert_eq!(validate(&cfg).unwrap_err().path, "trade.reef_long_rsi_block_gt");
+        let mut cfg = StrategyConfig::default();
+        cfg.thresholds.entry.min_adx = -1.0;
+        assert_eq!(validate(&cfg).unwrap_err().path, "thresholds.entry.min_adx");
+        let mut cfg = StrategyConfig::default();
+        cfg.trade.max_entry_orders_per_loop = 0; // the `flat` strategy mode: no new entries
+        assert!(validate(&cfg).is_ok());
+        let mut cfg = StrategyConfig::default();
+        cfg.trade.rsi_exit_ub_lo_profit_low_conf = 0.0; // 0: "use the main value"
+        cfg.thresholds.ranging.rsi_high = 100.0;
+        assert!(validate(&cfg).is_ok());
     }
 
     #[test]
