@@ -197,17 +197,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
         symbols = (
             tuple(s.strip() for s in args.symbols.split(",") if s.strip()) if args.symbols else env.symbols
         )
-        overrides = {
-            k: v
-            for k, v in {
-                "max_drawdown_pct": args.max_drawdown_pct,
-                "daily_loss_limit_usd": args.daily_loss_limit_usd,
-                "max_notional_per_order_usd": args.max_notional_per_order_usd,
-                "max_total_notional_usd": args.max_total_notional_usd,
-                "slippage_guard_bps": args.slippage_guard_bps,
-            }.items()
-            if v
-        }
+        overrides = risk_overrides(env.risk_limits, args)
         settings = EngineSettings(
             mode=env.mode, symbols=symbols, top_n=env.top_n, loop_s=args.loop_s, warmup_bars=args.warmup_bars,
             paper_balance=env.paper_balance, state_file=env.data_dir / f"kernel_state_{env.mode}.json",
@@ -288,6 +278,19 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
     )  # fmt: skip
     log.info("restart_to_reconciled_ms=%.0f (since process start), oms %s", ms, oms_path)
     return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert), crash
+
+
+def risk_overrides(from_env: dict[str, float], args: argparse.Namespace) -> dict[str, float]:
+    """The risk limits the daemon runs with: the env file's (AI_QUANT_MAX_DRAWDOWN_PCT, ...), each
+    replaced by its command-line flag when that is given (> 0)."""
+    flags = {
+        "max_drawdown_pct": args.max_drawdown_pct,
+        "daily_loss_limit_usd": args.daily_loss_limit_usd,
+        "max_notional_per_order_usd": args.max_notional_per_order_usd,
+        "max_total_notional_usd": args.max_total_notional_usd,
+        "slippage_guard_bps": args.slippage_guard_bps,
+    }
+    return dict(from_env) | {k: float(v) for k, v in flags.items() if v}
 
 
 def _recorded_in(db: Any) -> Any:

@@ -39,6 +39,16 @@ LOG_LEVELS: Final[tuple[LogLevel, ...]] = get_args(LogLevel)
 LIVE_CONFIRM_PHRASE: Final = "I_UNDERSTAND_THIS_CAN_LOSE_MONEY"
 PREFIX: Final = "AI_QUANT_"
 
+#: The daemon's risk limits (engine.risk.RiskLimits field -> variable); 0 or unset: off. The
+#: daemon's --max-drawdown-pct etc. flags take precedence.
+RISK_VARS: Final = (
+    "AI_QUANT_MAX_DRAWDOWN_PCT",
+    "AI_QUANT_DAILY_LOSS_LIMIT_USD",
+    "AI_QUANT_MAX_NOTIONAL_PER_ORDER_USD",
+    "AI_QUANT_MAX_TOTAL_NOTIONAL_USD",
+    "AI_QUANT_SLIPPAGE_GUARD_BPS",
+)
+
 #: Every variable `read_env` understands.
 ENV_VARS: Final = (
     "AI_QUANT_MODE",
@@ -68,6 +78,7 @@ ENV_VARS: Final = (
     "AI_QUANT_MONITOR_TOKEN",
     "AI_QUANT_KERNEL_MODE",
     "AI_QUANT_LIVE_MAX_OPEN_POSITIONS",
+    *RISK_VARS,
     # read by the Rust sidecar binary (ws_sidecar/src/config.rs), listed so they are not "unknown"
     "AI_QUANT_SIDECAR_SYMBOLS",
     "AI_QUANT_SIDECAR_INTERVALS",
@@ -191,6 +202,8 @@ class Env:
     monitor_token: Secret | None
     kernel_mode: KernelMode
     live_max_open_positions: int
+    #: Risk limits from RISK_VARS, keyed by RiskLimits field (only the ones set and > 0).
+    risk_limits: dict[str, float]
     #: Tests and benchmarks: the shared market-data folder, and the backtester binary to test.
     shared_data_dir: Path | None
     bt_binary: Path | None
@@ -316,6 +329,16 @@ def _host_port(var: str, raw: str) -> HostPort:
     if not 1 <= port <= 65535:
         raise EnvError(var, f"port must be between 1 and 65535, got {port}")
     return HostPort(host, port)
+
+
+def _float_non_negative(var: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise EnvError(var, f"expected a number, got {raw!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise EnvError(var, f"must be a finite number >= 0 (0: off), got {raw.strip()}")
+    return value
 
 
 def _float_positive(var: str, raw: str) -> float:
@@ -446,6 +469,11 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
             lambda var, raw: _int(var, raw, 1),
             DEFAULT_LIVE_MAX_OPEN_POSITIONS,
         ),
+        risk_limits={
+            var.removeprefix(PREFIX).lower(): v
+            for var in RISK_VARS
+            if (v := opt(var, _float_non_negative, 0.0)) > 0
+        },
         shared_data_dir=opt("AI_QUANT_SHARED_DATA", _path, None),
         bt_binary=opt("AI_QUANT_BT", _path, None),
         unknown_vars=unknown,

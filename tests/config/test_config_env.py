@@ -227,6 +227,14 @@ def test_strategy_mode_aliases(alias: str, mode: str) -> None:
         ),
         ({"AI_QUANT_LIVE_MAX_OPEN_POSITIONS": "0"}, "AI_QUANT_LIVE_MAX_OPEN_POSITIONS: must be >= 1, got 0"),
         (
+            {"AI_QUANT_MAX_DRAWDOWN_PCT": "-5"},
+            "AI_QUANT_MAX_DRAWDOWN_PCT: must be a finite number >= 0 (0: off), got -5",
+        ),
+        (
+            {"AI_QUANT_DAILY_LOSS_LIMIT_USD": "lots"},
+            "AI_QUANT_DAILY_LOSS_LIMIT_USD: expected a number, got 'lots'",
+        ),
+        (
             {"AI_QUANT_WS_SIDECAR_SOCK": "/tmp/" + "s" * 120 + ".sock"},
             "AI_QUANT_WS_SIDECAR_SOCK: socket path /tmp/" + "s" * 120 + ".sock is longer than 107 bytes "
             "(a Unix socket limit)",
@@ -337,3 +345,38 @@ def test_private_key_is_a_known_secret_variable() -> None:
     env = read_env({"AI_QUANT_PRIVATE_KEY": key}, strict=True)
     assert "AI_QUANT_PRIVATE_KEY" in SECRET_VARS
     assert key not in repr(env)
+
+
+def test_risk_limits_map_onto_the_risk_manager_fields() -> None:
+    from dataclasses import fields
+
+    from engine.env import RISK_VARS
+    from engine.risk import RiskLimits
+
+    env = read_env(
+        {"AI_QUANT_MAX_DRAWDOWN_PCT": "15", "AI_QUANT_MAX_NOTIONAL_PER_ORDER_USD": "2000",
+         "AI_QUANT_SLIPPAGE_GUARD_BPS": "0"}
+    )  # fmt: skip
+    assert env.risk_limits == {"max_drawdown_pct": 15.0, "max_notional_per_order_usd": 2000.0}  # 0 is off
+    names = {f.name for f in fields(RiskLimits)}
+    assert {v.removeprefix("AI_QUANT_").lower() for v in RISK_VARS} <= names
+    lim = RiskLimits.from_config({"trade": {}}, **env.risk_limits)
+    assert (lim.max_drawdown_pct, lim.max_notional_per_order_usd, lim.slippage_guard_bps) == (
+        15.0,
+        2000.0,
+        0.0,
+    )
+    assert read_env({}).risk_limits == {}
+
+
+def test_the_daemon_runs_the_env_limits_and_its_flags_win() -> None:
+    from engine.daemon import build_parser, risk_overrides
+
+    env = read_env({"AI_QUANT_MAX_DRAWDOWN_PCT": "15", "AI_QUANT_DAILY_LOSS_LIMIT_USD": "500"})
+    assert risk_overrides(env.risk_limits, build_parser().parse_args([])) == {
+        "max_drawdown_pct": 15.0, "daily_loss_limit_usd": 500.0,
+    }  # fmt: skip
+    args = build_parser().parse_args(["--max-drawdown-pct", "8", "--max-notional-per-order-usd", "100"])
+    assert risk_overrides(env.risk_limits, args) == {
+        "max_drawdown_pct": 8.0, "daily_loss_limit_usd": 500.0, "max_notional_per_order_usd": 100.0,
+    }  # fmt: skip
