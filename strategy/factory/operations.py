@@ -152,6 +152,7 @@ def promote_or_tick(
     if st is State.PAPER:
         if paper_db is None:
             raise DeployRefused("promotion from paper needs the paper daemon's trading DB (--paper-db)")
+        _refuse_paper_target(reg, live_target)
         since = _entered(reg, cid, (State.PAPER,))
         ps = paper_stats(paper_db, int(since * 1000), int(ts * 1000), th)
         g = paper_gates(ps, th)
@@ -224,6 +225,19 @@ def promote_or_tick(
                            size_multiplier=dec.size_multiplier, ramp_stage=dec.next.stage, kill_events_seen=kills,
                            file_sha256=d.sha256, engine_config_id=d.engine_config_id, timestamp=ts)  # fmt: skip
     return PromoteOutcome(dec.action, dec.reason, dec.size_multiplier, d, dry_run)
+
+
+def _refuse_paper_target(reg: Registry, live_target: Path) -> None:
+    """The live YAML must not be a file paper deployments write: a later paper deploy would then
+    change what trades real money (and the ramp would change paper)."""
+    want = live_target.resolve()
+    for r in reg.deployments():
+        if r["mode"] == "paper" and Path(r["target"]).resolve() == want:
+            raise DeployRefused(
+                f"{live_target} is the paper daemon's strategy YAML (paper deployments write it); "
+                "give the live daemon its own file (AI_QUANT_STRATEGY_YAML in live.env, "
+                "e.g. $AI_QUANT_DATA_DIR/strategy_live.yaml)"
+            )
 
 
 def live_on_target(reg: Registry, live_target: Path) -> list[str]:

@@ -306,6 +306,9 @@ def test_a_failed_nightly_revalidation_pauses_the_live_config(reg_path: Path, tm
         return tool("promote_to_live", *extra, "--live-config", live_yaml, "--registry", reg_path,
                     "--kill-file", kill_file, "--now", str(at))  # fmt: skip
 
+    shared = tool("promote_to_live", "--config-id", cid[:12], "--paper-db", good, "--live-config",
+                  tmp_path / "paper.yaml", "--registry", reg_path, "--now", str(now))  # fmt: skip
+    assert shared.returncode == 2 and "is the paper daemon's strategy YAML" in shared.stderr, shared.stderr
     assert run("--config-id", cid[:12], "--paper-db", good, at=now).returncode == 0
     assert run("--ramp-all", at=now + H).stdout.startswith("hold")  # no re-validation yet
 
