@@ -331,21 +331,22 @@ def _host_port(var: str, raw: str) -> HostPort:
     return HostPort(host, port)
 
 
-def _float_non_negative(var: str, raw: str) -> float:
+def _float(var: str, raw: str) -> float:
     try:
-        value = float(raw.strip())
+        return float(raw.strip())
     except ValueError:
         raise EnvError(var, f"expected a number, got {raw!r}") from None
+
+
+def _float_non_negative(var: str, raw: str) -> float:
+    value = _float(var, raw)
     if not (value >= 0 and value != float("inf")):
         raise EnvError(var, f"must be a finite number >= 0 (0: off), got {raw.strip()}")
     return value
 
 
 def _float_positive(var: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise EnvError(var, f"expected a number, got {raw!r}") from None
+    value = _float(var, raw)
     if not (value > 0 and value != float("inf")):
         raise EnvError(var, f"must be a finite number > 0, got {raw.strip()}")
     return value

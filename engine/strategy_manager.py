@@ -34,9 +34,12 @@ def refuse_unsupported(source: Path, configs: Iterable[LoadedConfig]) -> None:
     """Keys the daemon cannot honour as a replay would: refused, so backtest and daemon never
     silently disagree. `engine.entry_interval` makes `ai-quant-bt` enter on sub-bar closes; the
     daemon enters on `engine.interval` closes only (its exits already follow every mid)."""
+    configs = list(configs)
+    base_has = any(c.symbol is None and c.merged["engine"].get("entry_interval") for c in configs)
     problems = []
     for cfg in configs:
-        if cfg.merged["engine"].get("entry_interval"):
+        # a symbol that only inherits the base's value is covered by the base's problem
+        if cfg.merged["engine"].get("entry_interval") and (cfg.symbol is None or not base_has):
             where = f" (symbols.{cfg.symbol})" if cfg.symbol else ""
             problems.append(
                 Problem(

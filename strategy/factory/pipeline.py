@@ -534,7 +534,7 @@ def _search_and_validate(
             row.config_id,
             lane,
             v,
-            [(c.name, c.passed or not c.enabled, c.detail) for c in checks_c],
+            _reason_rows(checks_c),
         )
         snap = MetricsSnapshot(
             res.total_pnl, res.profit_factor, res.max_drawdown_pct, res.total_trades, res.sharpe_ratio
@@ -582,6 +582,11 @@ def _search_and_validate(
     report["run"]["status_final"] = "ok" if n_val else "ok_no_candidate"
 
 
+def _reason_rows(checks: list[Check]) -> list[tuple[str, bool, str]]:
+    """A verdict's reasons as the registry stores them (a disabled check counts as passed)."""
+    return [(c.name, c.passed or not c.enabled, c.detail) for c in checks]
+
+
 def revalidate_live(
     o: RunOptions,
     reg: Registry,
@@ -624,7 +629,7 @@ def revalidate_live(
             cid,
             "revalidation",
             v,
-            [(c.name, c.passed or not c.enabled, c.detail) for c in checks_c],
+            _reason_rows(checks_c),
         )
         log(f"re-validation of live {cid[:12]}: {v}" + (f" ({'; '.join(reasons)})" if reasons else ""))
         out.append({"config_id": cid, "verdict": v, "reasons": reasons, "source": "revalidation",
