@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from bt_helpers import BIN, ROOT, run_bt
 
+import engine.config as engine_config
+
 EXAMPLE = ROOT / "config" / "strategy_overrides.example.yaml"
 
 pytestmark = pytest.mark.skipif(not BIN.exists(), reason=f"build the binary first: {BIN} is missing")
@@ -25,9 +27,6 @@ def _rust(path: Path, symbol: str | None, live: bool, mode: str | None) -> dict:
 
 
 def test_example_yaml_config_ids_match_engine_config() -> None:
-    engine_config = pytest.importorskip("engine.config", reason="engine.config has not landed")
-    if not EXAMPLE.exists():
-        pytest.skip(f"{EXAMPLE} has not landed")
     doc = engine_config.read_config(EXAMPLE, "paper")
     symbols: list[str | None] = [None, *doc.symbols(), "ETH"]
     modes: list[str | None] = [None, *engine_config.STRATEGY_MODES, "m1", "safe"]

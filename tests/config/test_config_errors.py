@@ -1,6 +1,8 @@
 """Every kind of bad config input gets an exact, file-and-key-naming error."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -238,11 +240,51 @@ def test_group_or_world_writable_refused_in_live_modes(tmp_path: Path, perm: int
     load_config(p, None, mode)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def _error_as_nobody(path: Path) -> str:
+    """``_error`` in a forked child that dropped root (root reads any file; CI runs as root)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 0
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                load_config(path, None, "paper")
+                msg = "no error"
+            except ConfigError as e:
+                msg = str(e)
+            os.write(write_end, msg.encode())
+        except BaseException as e:
+            os.write(write_end, f"child failed: {e!r}".encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global: {}\n")
-    p.chmod(0o000)
-    assert _error(p) == f"{p}: cannot read the file: permission denied"
+    if os.geteuid() != 0:
+        p = _write(tmp_path, "global: {}\n")
+        p.chmod(0o000)
+        assert _error(p) == f"{p}: cannot read the file: permission denied"
+        return
+    # As root (CI): a directory the unprivileged child can enter, so the only thing it cannot do is
+    # read the file itself.
+    d = Path(tempfile.mkdtemp(prefix="aiq-unreadable-", dir="/tmp"))
+    try:
+        d.chmod(0o755)
+        p = _write(d, "global: {}\n")
+        p.chmod(0o000)
+        assert _error_as_nobody(p) == f"{p}: cannot read the file: permission denied"
+    finally:
+        shutil.rmtree(d)
 
 
 def test_global_only_keys_refused_per_symbol(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -11,17 +10,11 @@ from eth_account.signers.local import LocalAccount
 
 from exchange.sim.data import DAY_MS
 from exchange.sim.server import SimConfig
+from tests.shared_data import HL_FUTURES, SHARED_DATA
 
 REPLAY_START = 1_743_508_800_000  # 2025-04-01T12:00:00Z, inside the shipped 5m data
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "hyperliquid" / "futures"
-CASSETTES = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "fixtures"
-    / "hyperliquid-python-sdk"
-    / "cassettes"
-)
+DATA_DIR = HL_FUTURES
+CASSETTES = SHARED_DATA / "fixtures" / "hyperliquid-python-sdk" / "cassettes"
 
 
 def make_config(**overrides: Any) -> SimConfig:

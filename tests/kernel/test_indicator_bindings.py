@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+import bt_runtime as bt
 import numpy as np
 import pytest
-
-bt = pytest.importorskip("bt_runtime")
-if not hasattr(bt, "compute_indicators"):
-    pytest.skip("bt_runtime built without indicator bindings", allow_module_level=True)
 
 
 def _walk(n: int = 300) -> dict[str, np.ndarray]:

@@ -12,15 +12,11 @@ import json
 import os
 from pathlib import Path
 
+import bt_runtime as bt
 import numpy as np
+import pandas as pd
 import pytest
-
-talib = pytest.importorskip("talib")
-pd = pytest.importorskip("pandas")
-bt = pytest.importorskip("bt_runtime")
-
-if not hasattr(bt, "compute_indicators"):
-    pytest.skip("bt_runtime built without indicator bindings", allow_module_level=True)
+import talib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("AI_QUANT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

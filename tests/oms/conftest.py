@@ -17,9 +17,10 @@ from exchange.executor import HyperliquidExecutor, MonotonicNonce
 from exchange.sim.data import DAY_MS
 from exchange.sim.harness import SimServer
 from exchange.sim.server import SimConfig
+from tests.shared_data import HL_FUTURES
 
 REPLAY_START = 1_743_508_800_000  # 2025-04-01T12:00:00Z, inside the shipped 5m data
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "hyperliquid" / "futures"
+DATA_DIR = HL_FUTURES
 _keys = itertools.count(0x5000)
 
 

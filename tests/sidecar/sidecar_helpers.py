@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from exchange.sidecar import SidecarClient, SidecarUnavailable
+from tests.shared_data import HL_FUTURES
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = ROOT / "target" / "release" / "ai-quant-sidecar"
-DATA_DIR = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"
+DATA_DIR = HL_FUTURES
 REPLAY_START = "2025-04-01T12:00:00Z"  # inside the shipped 5m data
 T = TypeVar("T")
 
