@@ -167,3 +167,12 @@ def test_cv_selection_on_noise_vs_edge() -> None:
     assert edge.mean > 0.15
     cp = stats.cpcv_selection_paths(_trial_matrix(5, True), 6, 2, ends, embargo=10)
     assert len(cp.path_sharpes) == 5 and min(cp.path_sharpes) > 0.15
+
+
+def test_pbo_counts_a_median_oos_rank_as_overfit() -> None:
+    # Three trials; the IS winner of each half ranks exactly in the middle OOS (rank 2 of 3):
+    # omega = 2 / 4 = 0.5, logit = 0.0. Bailey et al. count logit <= 0 as overfit, so PBO = 1.
+    m = np.array([[3, 2, 0], [1, 0, -2], [2, 3, 0], [0, 1, -2]], dtype=float)
+    r = stats.pbo_cscv(m, n_blocks=2)
+    assert r.logits == (0.0, 0.0)
+    assert r.pbo == 1.0
