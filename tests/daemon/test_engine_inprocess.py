@@ -189,12 +189,20 @@ def test_hot_reload_reaches_the_kernel(tmp_path: Path) -> None:
     eng.run_once()
     assert eng.strategy.merged("AAA")["trade"]["entry_min_confidence"] == "high"
     n_opens = len([t for t in db.trades() if t["action"] == "OPEN"])
+    n_decisions = len(db.decisions())
     for _ in range(80):
         hub.now += STEP
         eng.run_once()
     assert (
         len([t for t in db.trades() if t["action"] == "OPEN"]) == n_opens
     )  # the stand-in volume never makes a high-confidence signal
+    # ... and not because the loop stalled: it kept deciding on new bars, and what it refused it
+    # refused for confidence under the reloaded threshold.
+    new = db.decisions()[n_decisions:]
+    blocked = [d for d in new if d["event_type"] == "gate_block"]
+    assert len({json.loads(d["gates_json"])["bar_t"] for d in blocked}) >= 20, len(blocked)
+    assert {d["rejection_reason"] for d in blocked} == {"low_confidence"}
+    assert {json.loads(d["gates_json"])["entry_min_confidence"] for d in blocked} == {"high"}
     assert (
         db.conn.execute("SELECT COUNT(*) FROM audit_events WHERE event='CONFIG_RELOADED'").fetchone()[0] == 1
     )

@@ -42,15 +42,19 @@ def test_smoke_cli_end_to_end(tmp_path: Path) -> None:
     (run_dir,) = list(tmp_path.glob("*/run_smoke1"))
     report = json.loads((run_dir / "report.json").read_text())
     md = (run_dir / "report.md").read_text()
-    assert report["run"]["status"] in ("ok", "ok_no_candidate")
+    n_validated = sum(c["verdict"] == "validated" for c in report["candidates"])
+    assert report["run"]["status"] == ("ok" if n_validated else "ok_no_candidate")
     assert report["sweep"]["n_trials"] == 36 and report["sweep"]["pool_replayed"] >= 8
     assert len(report["candidates"]) == 8
     names = {"min_trades", "wf_efficiency", "slippage_stress", "top1_symbol_share", "psr", "dsr",
              "purged_kfold", "pbo", "cpcv", "monte_carlo"}  # fmt: skip
     for c in report["candidates"]:
         assert names <= {ch["name"] for ch in c["checks"]}
-        assert c["verdict"] in ("validated", "rejected")
-        assert c["verdict"] == "validated" or c["reasons"]
+        # The verdict follows from the checks: validated iff every enabled check passed, and the
+        # reasons are exactly the failed enabled checks.
+        fails = [f"{ch['name']}: {ch['detail']}" for ch in c["checks"] if ch["enabled"] and not ch["passed"]]
+        assert c["verdict"] == ("rejected" if fails else "validated"), c
+        assert c["reasons"] == fails
         assert c["config_id"][:12] in md
     assert (run_dir / "equity.png").stat().st_size > 1000
     with Registry(tmp_path / "registry" / "registry.sqlite") as reg:

@@ -55,8 +55,34 @@ def test_paper_gates() -> None:
 def test_rotation_triggers() -> None:
     assert rotation_triggers(LiveStats(1.3, 30, 5.0, True, 3.0)) == ()
     r = rotation_triggers(LiveStats(0.9, 30, 16.0, False, 15.0))
-    assert len(r) == 4
+    assert r == (
+        "rolling PF 0.900 < 1.0 over 30 trades",
+        "DD 16.00% > 15.0% from start",
+        "nightly re-validation failed",
+        "config age 15.0 d > 14 d",
+    )
     assert rotation_triggers(LiveStats(0.5, 10, 0.0, None, 1.0)) == ()  # too few trades for PF
+
+
+@pytest.mark.parametrize(
+    ("stats", "fired"),
+    [
+        (LiveStats(0.99, 30, 0.0, None, 0.0), "rolling PF"),
+        (LiveStats(1.0, 30, 0.0, None, 0.0), None),  # PF at the minimum keeps running
+        (LiveStats(0.5, 29, 0.0, None, 0.0), None),  # one trade short of the window
+        (LiveStats(None, 30, 15.0, None, 0.0), None),  # DD at the maximum keeps running
+        (LiveStats(None, 30, 15.01, None, 0.0), "DD"),
+        (LiveStats(None, 30, 0.0, True, 0.0), None),
+        (LiveStats(None, 30, 0.0, False, 0.0), "nightly re-validation"),
+        (LiveStats(None, 30, 0.0, None, 14.0), None),
+        (LiveStats(None, 30, 0.0, None, 14.01), "config age"),
+    ],
+)
+def test_each_rotation_trigger_alone_at_its_edge(stats: LiveStats, fired: str | None) -> None:
+    r = rotation_triggers(stats)
+    assert [t.split(" ")[0] for t in r] == ([] if fired is None else [fired.split(" ")[0]])
+    if fired is not None:
+        assert r[0].startswith(fired)
 
 
 def test_ramp_accelerated_clock() -> None:

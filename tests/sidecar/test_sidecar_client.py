@@ -116,6 +116,7 @@ def test_async_client(fake: tuple[Path, list[str]]) -> None:
 
 def test_read_candles_is_read_only_and_ordered(tmp_path: Path) -> None:
     assert read_candles(tmp_path, "BTC", "1m") == []
+    assert list(tmp_path.iterdir()) == []  # a missing DB is not created
     conn = sqlite3.connect(tmp_path / "candles_1m.db")
     conn.execute(
         "CREATE TABLE candles (symbol TEXT, interval TEXT, t INTEGER, t_close INTEGER, o REAL, h REAL, l REAL,"
@@ -127,6 +128,11 @@ def test_read_candles_is_read_only_and_ordered(tmp_path: Path) -> None:
     )
     conn.commit()
     conn.close()
+    db = tmp_path / "candles_1m.db"
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
     rows = read_candles(tmp_path, "BTC", "1m", limit=3)
     assert [r.t for r in rows] == [420_000, 480_000, 540_000]
+    # Nothing written: same bytes, same mtime, no journal or WAL files left beside it.
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["candles_1m.db"]
     assert rows[0].n == 0 and rows[0].low == 0.5
