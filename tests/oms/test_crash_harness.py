@@ -1,5 +1,5 @@
-"""CI-sized crash-injection run (bounded: 100 SIGKILLs, well under two minutes) and a check that the
-checker itself notices a duplicate order."""
+"""CI-sized crash-injection runs: the scripted trader (40 lives) and the real live daemon (6 lives).
+The checker's negative controls are in test_crash_checker_controls.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import crash_harness
 
 
-def test_crash_harness_100_injections() -> None:
-    stats = crash_harness.run(100, seed=1234, deadline_s=100)
-    assert stats["iterations"] >= 50, stats
-    assert stats["injections"] >= 45, stats
+def test_crash_harness_40_scripted_lives() -> None:
+    # A fixed count, no deadline: how fast the box is never decides what is checked (each life is
+    # bounded by the harness's own join timeout).
+    stats = crash_harness.run(40, seed=1234)
+    assert stats["iterations"] == 40, stats
+    assert stats["injections"] >= 25, stats
+    assert sum(stats["by_point"].values()) == stats["injections"]
+    assert sum(1 for n in stats["by_point"].values() if n) >= 5, stats["by_point"]  # spread over the path
     assert stats["duplicates"] == 0
     assert stats["lost_fills"] == 0
     assert stats["double_counted"] == 0
