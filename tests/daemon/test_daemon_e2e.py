@@ -240,6 +240,19 @@ def test_trades_restarts_after_sigkill_with_identical_state_and_explains_trades(
     assert sorted(kernel["positions"]) == sorted(paper["positions"]) == [r[0] for r in d.q(
         "SELECT symbol FROM position_state ORDER BY symbol")]  # fmt: skip
     assert kernel["cash_usd"] == pytest.approx(paper["balance"], abs=1e-6)
+    # The ledger: replaying every booked row (fee, realised PnL, funding) from the initial balance
+    # gives each row's balance and the final paper balance bit for bit, across the SIGKILLs.
+    bal = 10_000.0  # AI_QUANT_PAPER_BALANCE's default
+    rows = d.q("SELECT id, action, pnl, fee_usd, balance FROM trades ORDER BY id")
+    assert {r[1] for r in rows} >= {"OPEN", "CLOSE"}, {r[1] for r in rows}
+    for tid, action, pnl, fee, balance in rows:
+        if action == "FUNDING":
+            bal += pnl
+        else:
+            bal -= fee
+            bal += pnl
+        assert balance == bal, (tid, action, balance, bal)
+    assert paper["balance"] == bal
     # Each trade has an executed decision with the gate values behind it.
     rows = d.q(
         "SELECT t.id, t.action, d.gates_json, d.reason_code FROM trades t JOIN decision_events d"

@@ -161,6 +161,20 @@ def _assert_books_agree(d: LiveDaemon) -> None:
     assert len(oms_fills) == len(set(oms_fills)) and set(oms_fills) == venue_fills
     trades = d.q("SELECT fill_hash, fill_tid FROM trades WHERE action != 'FUNDING'")
     assert len(trades) == len(set(trades)) and set(trades) == venue_fills
+    # The money of each fill, exactly as the venue reported it: fee and realised PnL in the OMS
+    # ledger (decimal text) and in the trading DB (the float of that text).
+    venue_money = {
+        (f["hash"], int(f["tid"])): (Decimal(f["fee"]), Decimal(f["closedPnl"])) for f in d.venue_fills()
+    }
+    oms_money = {
+        (h, int(t)): (Decimal(fee), Decimal(pnl or "0"))
+        for h, t, fee, pnl in d.oq("SELECT fill_hash, fill_tid, fee_usd, pnl_usd FROM oms_fills")
+    }
+    assert oms_money == venue_money
+    booked = d.q("SELECT fill_hash, fill_tid, fee_usd, pnl FROM trades WHERE action != 'FUNDING'")
+    assert {(h, int(t)): (fee, pnl) for h, t, fee, pnl in booked} == {
+        k: (float(fee), float(pnl)) for k, (fee, pnl) in venue_money.items()
+    }
     assert d.on("SELECT COUNT(*) FROM oms_fills WHERE intent_id IS NULL") == 0
     venue = d.venue_positions()
     assert d.oms_positions() == venue
