@@ -82,8 +82,12 @@ def test_the_daemon_leaves_the_operators_position_alone_until_it_is_handed_back(
         held = _venue_positions(url, w)
         sym = next(s for s in ("ETH", "SOL", "BTC") if s not in held)
         side = _against_trend(url, sym)
-        r = tool_json("manual_trade.py", "open", "--id", "op-1", "--symbol", sym, "--side", side,
-                      "--size", SIZES[sym], env=env)  # fmt: skip
+        out = run_tool("manual_trade.py", "open", "--id", "op-1", "--symbol", sym, "--side", side,
+                       "--size", SIZES[sym], env=env)  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        # Said before the order went out (the warning is logged before the send).
+        assert f"{sym} is now the operator's: the daemon sends nothing for {sym}" in out.stderr
+        r = json.loads(out.stdout)
         assert r["status"] == "FILLED", r
         want = Decimal(SIZES[sym]) * (1 if side == "long" else -1) + held.get(sym, Decimal(0))
         (opened_ms,) = _oms(d, "SELECT created_ts_ms FROM oms_intents WHERE reason_code='manual:op-1'")[0]

@@ -126,13 +126,13 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
     positions = open_paper_positions(env)
     if dry_run:
         mids = _venue_mids(url) if positions else {}
-        out = []
+        would: list[Closed] = []
         for sym, p in sorted(positions.items()):
             mid = mids.get(sym)
             sign = 1.0 if p["side"] == "long" else -1.0
             pnl = None if mid is None else sign * (mid - p["entry_price"]) * p["size"]
-            out.append(Closed(sym, str(p["side"]), p["size"], mid, pnl, None, "would close"))
-        return out
+            would.append(Closed(sym, str(p["side"]), p["size"], mid, pnl, None, "would close"))
+        return would
     try:
         lock = DaemonLock(env.lock_path).acquire()
     except AlreadyRunning as exc:
