@@ -20,6 +20,10 @@ log = logging.getLogger("engine.operator_positions")
 KEY = "operator_positions"
 
 
+class OperatorMarkError(ValueError):
+    """The stored marks are not readable (the daemon's loop fails, nothing is sent, until repaired)."""
+
+
 def _load(raw: str | None) -> dict[str, dict[str, Any]]:
     try:
         doc = json.loads(raw) if raw else {}
@@ -28,7 +32,10 @@ def _load(raw: str | None) -> dict[str, dict[str, Any]]:
     if not isinstance(doc, dict):
         # Never read a damaged mark as "no operator coins": that would hand them to the kernel.
         # The daemon's loop fails (alerted, nothing sent) until the value is repaired.
-        raise ValueError(f"oms_kv {KEY!r} is not a JSON object")
+        raise OperatorMarkError(
+            f"oms_kv {KEY!r} is not a JSON object: write the marks back (or delete the row to hand every "
+            "coin to the strategy)"
+        )
     return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in doc.items()}
 
 
@@ -69,4 +76,4 @@ def release(oms: Any, symbol: str) -> bool:
     return True
 
 
-__all__ = ["KEY", "mark", "operator_symbols", "release"]
+__all__ = ["KEY", "OperatorMarkError", "mark", "operator_symbols", "release"]

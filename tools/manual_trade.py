@@ -199,10 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     a = build_parser().parse_args(argv)
+    from engine.operator_positions import OperatorMarkError
+
     try:
         report, code = run(a)
     except OpsError as exc:
         return fail(PROG, exc)
+    except OperatorMarkError as exc:
+        return fail(PROG, OpsError(str(exc)))
     print(json.dumps(report, indent=2, default=str))
     return code
 
