@@ -436,12 +436,18 @@ class UnifiedEngine:
     def _execute(
         self, intents: Sequence[bt_runtime.Intent], now: int, rep: LoopReport, *, phase: str, entries_ok: bool
     ) -> None:
+        assert self.exec is not None
         limit = int(self._cfg()["trade"]["max_entry_orders_per_loop"])
         breadth = breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps})
+        operator = self.exec.operator_symbols() if intents else frozenset()
         for it in intents:
             closing = bool(it.reduce_only)
             side = it.side
             extra: dict[str, Any] = {"breadth_pct": breadth, "score": it.score, "kernel_reason": it.reason}
+            if it.symbol in operator:  # the operator's coin (manual_trade.py): no entries, no exits
+                self._decide(it, now, "blocked", "operator_position", extra, phase)
+                rep.blocked += 1
+                continue
             if not closing:
                 if not entries_ok:
                     self._decide(it, now, "rejected", "stale_bar", extra, phase)
@@ -619,9 +625,10 @@ class UnifiedEngine:
 
     def _sub_bar_exits(self, now: int, rep: LoopReport) -> None:
         assert self.orch is not None and self.exec is not None
+        operator = self.exec.operator_symbols() if self.exec.positions else frozenset()
         for sym in sorted(self.exec.positions):
             mid = self.mids.get(sym)
-            if not mid:
+            if not mid or sym in operator:  # the operator's coin: no sub-bar exits to block each loop
                 continue
             res = self.orch.on_mid(sym, mid, now)
             if res.intents:

@@ -59,6 +59,7 @@ class Execution(Protocol):
     def total_margin(self) -> float: ...
     def cash(self) -> float: ...
     def begin_loop(self, now_ms: int) -> None: ...
+    def operator_symbols(self) -> frozenset[str]: ...
     def submit(
         self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]
     ) -> ExecResult: ...
@@ -103,6 +104,9 @@ class PaperExecution:
 
     def begin_loop(self, now_ms: int) -> None:
         return None
+
+    def operator_symbols(self) -> frozenset[str]:
+        return frozenset()  # operator-owned positions are a live-OMS notion (manual_trade.py)
 
     def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
         spec = OrderSpec(

@@ -3,6 +3,12 @@
 Every order (entry, exit or cancel) goes through :meth:`RiskManager.check`. Any exception inside
 a check blocks the order and raises an alert: an error can never let an order through.
 
+What a kill state allows is decided in one place, :func:`order_allowed`, which the daemon (through
+``RiskManager.check``) and the operator tools (``manual_trade.py``, ``flat_now.py``) all ask:
+nothing that adds risk is sent by anyone while a kill switch is engaged; under ``halt_all`` the
+daemon sends nothing at all, and only the operator's own reduce-only closes (``manual_trade.py
+close``, ``flat_now.py``) still go out; the hard kill blocks everything.
+
 Checks, in order:
 * hard kill (``AI_QUANT_HARD_KILL_SWITCH=1``): blocks every order, exits included;
 * kill switch (``AI_QUANT_KILL_SWITCH`` or the word in ``AI_QUANT_KILL_SWITCH_FILE``, polled each
@@ -171,6 +177,34 @@ class KillStatus:
         return "hard" if self.hard else self.state.value
 
 
+_KILL_ORDER = {KillState.OFF: 0, KillState.CLOSE_ONLY: 1, KillState.HALT_ALL: 2}
+
+
+def strongest(*states: KillState) -> KillState:
+    """The strongest of several kill states (env, kill file, drawdown)."""
+    return max(states, key=_KILL_ORDER.__getitem__, default=KillState.OFF)
+
+
+def order_allowed(kill: KillStatus, *, reduces_risk: bool, operator: bool) -> RiskDecision:
+    """May an order go out under ``kill``? The one rule every sender asks.
+
+    ``reduces_risk``: a reduce-only close or a cancel (never an entry, an add or a reversal).
+    ``operator``: sent by a person through a tool, not decided by the daemon.
+
+    * hard kill: nothing, by anyone;
+    * ``halt_all``: the daemon sends nothing (its exits and cancels included); the operator's
+      reduce-only closes still go out (getting out by hand must not need the daemon released);
+    * ``close_only``: only orders that reduce risk;
+    * off: anything (the other risk checks still apply to the daemon's orders)."""
+    if kill.hard:
+        return RiskDecision(False, "hard_kill")
+    if kill.state is KillState.HALT_ALL and not (operator and reduces_risk):
+        return RiskDecision(False, "halt_all")
+    if kill.state is KillState.CLOSE_ONLY and not reduces_risk:
+        return RiskDecision(False, "close_only")
+    return ALLOW
+
+
 def _utc_day(now_ms: int) -> int:
     return now_ms // DAY_MS
 
@@ -273,8 +307,7 @@ class RiskManager:
             (self._file_kill, "kill file"),
             (self._auto_kill, self._auto_reason or "risk limit"),
         ]
-        order = {KillState.OFF: 0, KillState.CLOSE_ONLY: 1, KillState.HALT_ALL: 2}
-        state, reason = max(candidates, key=lambda c: order[c[0]])
+        state, reason = max(candidates, key=lambda c: _KILL_ORDER[c[0]])
         if state is KillState.OFF:
             reason = ""
         new = KillStatus(state, reason, self.hard_kill)
@@ -349,18 +382,15 @@ class RiskManager:
         if order.kind not in ("entry", "exit", "cancel"):
             raise ValueError(f"unknown order kind {order.kind!r}")
         st = self.status
-        if st.hard:
-            return RiskDecision(False, "hard_kill")
-        if st.state is KillState.HALT_ALL:
-            return RiskDecision(False, "halt_all")
+        kill = order_allowed(st, reduces_risk=order.kind != "entry", operator=False)
+        if not kill.allowed:
+            return kill
         now = self.clock()
         if order.kind == "cancel":
             return ALLOW if self._cancels.take(now) else RiskDecision(False, "rate_limit_cancels")
         if order.kind == "exit":
             return ALLOW if self._exits.take(now) else RiskDecision(False, "rate_limit_exits")
         # entries
-        if st.state is KillState.CLOSE_ONLY:
-            return RiskDecision(False, "close_only")
         lim = self.limits
         if not math.isfinite(account.equity) or account.equity <= 0:
             return RiskDecision(False, "no_equity")
@@ -409,5 +439,7 @@ __all__ = [
     "RiskLimits",
     "RiskManager",
     "TokenBucket",
+    "order_allowed",
     "parse_kill_word",
+    "strongest",
 ]

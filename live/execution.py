@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from engine.execution import ExecResult, PendingFills
 from engine.oms import Fill, Intent, IntentStatus
+from engine.operator_positions import operator_symbols
 from engine.paper_trader import PaperFill, PaperPosition, Quote
 from exchange.executor import AccountState
 from live.trader import LiveTrader
@@ -123,6 +124,11 @@ class LiveExecution:
             return
         self.alert("daily_pnl", daily_summary(self.trader, prev, self.equity({})))
         self.trader.oms.set_kv(SUMMARY_KEY, str(prev))
+
+    def operator_symbols(self) -> frozenset[str]:
+        """Coins marked as the operator's (manual_trade.py open): read from the OMS at each call,
+        so a mark written by the tool counts from the daemon's next order on."""
+        return frozenset(operator_symbols(self.trader.oms))
 
     def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
         oi = OrderIntent(
@@ -229,6 +235,7 @@ class LiveExecution:
             {
                 "account_value": str(a.account_value) if a else "0",
                 "positions": {s: str(p.size) for s, p in (a.positions.items() if a else [])},
+                "operator": sorted(self.operator_symbols()),  # for the monitor
                 "oms": str(self.trader.oms.path),
             },
             sort_keys=True,

@@ -283,6 +283,9 @@ def _fill_snapshot(
     snap["open_positions"] = positions
     upnl = sum(p["unrealized_pnl"] or 0.0 for p in positions)
     live = readers.live_account(db, w)
+    owned = set(live["operator"]) if live is not None else set()
+    for p in positions:  # the operator's coins (manual_trade.py): the daemon sends nothing for them
+        p["owner"] = "operator" if p["symbol"] in owned else "strategy"
     if live is not None:  # the venue's account value already includes unrealised PnL
         equity: float | None = live["account_value"]
         cash = live["account_value"] - upnl

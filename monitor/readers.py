@@ -234,13 +234,18 @@ def cash_balance(db: ReadOnlyDB, w: Warnings) -> float | None:
 
 def live_account(db: ReadOnlyDB, w: Warnings) -> Row | None:
     """The live daemon's committed account (kv ``live_account``): the venue's account value (which
-    includes unrealised PnL) and the path of its OMS DB."""
+    includes unrealised PnL), the path of its OMS DB and the coins the operator owns
+    (``manual_trade.py open``; the daemon sends nothing for them)."""
     rows = db.query("SELECT value FROM kv WHERE key = 'live_account'")
     if not rows:
         return None
     try:
         d = json.loads(rows[0]["value"])
-        return {"account_value": float(d["account_value"]), "oms": str(d.get("oms") or "")}
+        return {
+            "account_value": float(d["account_value"]),
+            "oms": str(d.get("oms") or ""),
+            "operator": [str(x) for x in d.get("operator") or []],
+        }
     except (TypeError, ValueError, KeyError):
         w.add("kv live_account is malformed")
         return None

@@ -7,7 +7,10 @@
 
 1. ``close_only`` is written to the kill file (``AI_QUANT_KILL_SWITCH_FILE`` or ``--kill-file``):
    a running daemon stops opening positions at its next loop. It stays engaged; release it
-   with ``echo clear > KILL_FILE`` when you are ready to trade again.
+   with ``echo clear > KILL_FILE`` when you are ready to trade again. ``halt_all`` is never
+   weakened: under ``halt_all`` the daemon sends nothing, and this tool's reduce-only closes are
+   the operator's, which ``halt_all`` lets through (engine.risk.order_allowed; the report's
+   ``note`` says so). The hard kill (``AI_QUANT_HARD_KILL_SWITCH``) refuses it.
 2. Paper: the positions committed in the trading DB are closed the way the daemon closes them
    (paper fill at the venue's quote, kernel ``apply_fill``, trades, decision rows, positions and
    both states in one transaction, ``kernel_state_paper.json`` rewritten). The paper daemon must
@@ -17,10 +20,14 @@
    is recorded before it is sent; see docs/live-trading.md), re-sent for any remainder up to
    ``--attempts`` rounds. The live gates apply (``AI_QUANT_LIVE_ENABLE=1``, the confirmation
    phrase, hard kill off); a running live daemon may keep running (it reconciles the fills).
+   A coin the operator owned (``manual_trade.py open``) is handed back to the strategy once flat.
 
-``--dry-run`` engages nothing and sends nothing: it prints the positions that would be closed.
+``--dry-run`` changes nothing: it does not touch the kill file (``kill_now`` is the state in force,
+``would_engage`` what a real run writes) and sends nothing; it lists the positions that would be
+closed, paper ones with the venue's mid now and the PnL at that mid (before fees; the real close
+fills at the touch or the mid with slippage).
 Output: one JSON report on stdout. Exit status: 0 flat, 1 a position is still open (or the venue
-failed), 2 bad input or closed live gates, 3 the paper daemon holds its lock.
+failed), 2 bad input, closed live gates or the hard kill, 3 the paper daemon holds its lock.
 """
 
 from __future__ import annotations
@@ -36,7 +43,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_FAILED, EXIT_OK, OpsError, engage_kill_file, fail
+from ops.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    OpsError,
+    check_kill,
+    engage_kill_file,
+    fail,
+    kill_status,
+    kill_word_after,
+)
 
 PROG = "flat_now.py"
 
@@ -57,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--slippage", type=Decimal, default=Decimal("0.01"), help="live: IOC limit vs mid (0.01 = 1%%)"
     )
     p.add_argument(
-        "--dry-run", action="store_true", help="show what would be closed; engage and send nothing"
+        "--dry-run", action="store_true", help="show what would be closed; change and send nothing"
     )
     return p
 
@@ -72,8 +88,23 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     url = (a.url or env.exchange_url).rstrip("/")
     kill_file = a.kill_file or env.kill_switch_file
     report: dict[str, object] = {"mode": a.mode, "dry_run": a.dry_run, "kill_file": str(kill_file)}
+    kill = kill_status(env, kill_file)
+    note = check_kill(kill, reduces_risk=True, what="flatten")
+    if note:
+        report["note"] = note
+    if a.dry_run:
+        report["kill_now"] = kill.label()
+        held = kill_file.read_text(errors="replace").strip() if kill_file and kill_file.is_file() else ""
+        report["would_engage"] = kill_word_after(held, "close_only")
     if a.mode == "live":
-        from ops.live import default_oms_db, flatten_live, gate_problems, open_session, venue_positions
+        from ops.live import (
+            default_oms_db,
+            flatten_live,
+            gate_problems,
+            open_session,
+            release_if_flat,
+            venue_positions,
+        )
 
         problems = gate_problems(os.environ)
         if problems and not a.dry_run:
@@ -89,6 +120,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
                 report["would_close"] = {k: str(v) for k, v in pos.items() if not a.symbol or k in a.symbol}
                 return report, EXIT_OK
             res = flatten_live(s, attempts=a.attempts, symbols=set(a.symbol) or None)
+            report["released_to_strategy"] = release_if_flat(s, {r.symbol for r in res})
         finally:
             s.close()
         report["positions"] = [
@@ -116,10 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     a = build_parser().parse_args(argv)
+    from engine.operator_positions import OperatorMarkError
+
     try:
         report, code = run(a)
     except OpsError as exc:
         return fail(PROG, exc)
+    except OperatorMarkError as exc:
+        return fail(PROG, OpsError(str(exc)))
     print(json.dumps(report, indent=2, default=str))
     return code
 

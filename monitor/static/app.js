@@ -78,7 +78,8 @@ async function refreshSnapshot() {
   $("maxdd").textContent = signed(s.drawdown.max_pct, " %"); $("maxdd").className = cls(s.drawdown.max_pct);
 
   $("pos-count").textContent = `(${s.open_positions.length})`;
-  fill("positions", s.open_positions.map((p) => `<tr data-symbol="${esc(p.symbol)}">` + cell(p.symbol) +
+  fill("positions", s.open_positions.map((p) => `<tr data-symbol="${esc(p.symbol)}">` +
+    cell(p.owner === "operator" ? `${p.symbol} (operator)` : p.symbol, p.owner === "operator" ? "operator" : "") +
     cell(p.side, p.side === "long" ? "up" : "down") + cell(px(p.size)) + cell(px(p.entry_price)) +
     cell(px(p.mid)) + cell(signed(p.unrealized_pnl), cls(p.unrealized_pnl)) + cell(fmt(p.leverage, 1)) +
     cell(px(p.trailing_sl)) + "</tr>"), "no open positions");

@@ -213,3 +213,32 @@ def test_limits_from_config() -> None:
         {"trade": {"max_open_positions": 4, "max_total_margin_pct": 0.6}}, max_drawdown_pct=5
     )
     assert (lim.max_open_positions, lim.max_total_margin_pct, lim.max_drawdown_pct) == (4, 0.6, 5)
+
+
+def test_order_allowed_is_the_one_rule_for_daemon_and_operator() -> None:
+    from engine.risk import KillStatus, order_allowed
+
+    off, co, halt = KillStatus(), KillStatus(KillState.CLOSE_ONLY), KillStatus(KillState.HALT_ALL)
+    hard = KillStatus(KillState.OFF, hard=True)
+    rows = {
+        # (kill, reduces_risk, operator): allowed
+        ("off", False, False): True, ("off", True, False): True, ("off", False, True): True, ("off", True, True): True,
+        ("co", False, False): False, ("co", True, False): True, ("co", False, True): False, ("co", True, True): True,
+        # halt_all: the daemon sends nothing; only the operator's reduce-only close goes out
+        ("halt", False, False): False, ("halt", True, False): False, ("halt", False, True): False, ("halt", True, True): True,
+        ("hard", False, False): False, ("hard", True, False): False, ("hard", False, True): False, ("hard", True, True): False,
+    }  # fmt: skip
+    kills = {"off": off, "co": co, "halt": halt, "hard": hard}
+    for (name, reduces, operator), want in rows.items():
+        kill = kills[name]
+        got = order_allowed(kill, reduces_risk=reduces, operator=operator)
+        assert got.allowed is want, (kill, reduces, operator, got)
+        if not want:
+            assert got.reason == ("hard_kill" if kill.hard else kill.state.value)
+    # The risk manager asks the same rule for the daemon's orders.
+    rm, _, _ = make()
+    for word, entry_ok, exit_ok in (("close_only", False, True), ("halt_all", False, False)):
+        rm.set_env_kill(KillState(word))
+        assert rm.check(entry(), ACC).allowed is entry_ok
+        assert rm.check(OrderRequest("BTC", "exit"), ACC).allowed is exit_ok
+        assert rm.check(OrderRequest("BTC", "cancel"), ACC).allowed is exit_ok

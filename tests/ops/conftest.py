@@ -31,7 +31,7 @@ SYMBOLS = "BTC,ETH,SOL"
 REPLAY_START = "2025-04-01"
 # Throwaway keys, funded only on the local exchange; one per test that trades, so positions of
 # one test never leak into another.
-WALLET_KEYS = ["0x" + f"{0xA11CE + i:064x}" for i in range(4)]
+WALLET_KEYS = ["0x" + f"{0xA11CE + i:064x}" for i in range(6)]
 WALLET_KEY = WALLET_KEYS[0]
 WALLETS = [Account.from_key(k).address for k in WALLET_KEYS]
 CONFIG = """\

@@ -232,3 +232,72 @@ def test_export_state_live_from_the_venue_replays(
     )
     tool_json("flat_now.py", "--mode", "live", env=env)
     assert positions(url, w) == {}
+
+
+def test_the_kill_switch_refuses_manual_opens_and_lets_the_operator_close(
+    thin_venue: Venue, tmp_path: Path
+) -> None:
+    """One rule for every sender (engine.risk.order_allowed): under close_only or halt_all nothing that
+    adds risk is sent by anyone; the operator's reduce-only close and flat_now still go out, and say so."""
+    import json
+
+    url, w = thin_venue.url, 4
+    env = base_env(tmp_path, url, wallet=w, AI_QUANT_MODE="live", **LIVE_GATES)
+    db = tmp_path / "data" / "oms_live.db"
+    kill = Path(env["AI_QUANT_KILL_SWITCH_FILE"])
+    open_btc = ("open", "--id", "op-btc-1", "--symbol", "BTC", "--side", "long", "--size", "0.001")
+    for word in ("halt_all", "close_only", "HALT", "banana"):  # an unknown word fails closed
+        kill.write_text(word + "\n")
+        for dry in ((), ("--dry-run",)):
+            r = run_tool("manual_trade.py", *dry, *open_btc, env=env)
+            assert r.returncode == 2, (word, dry, r.stdout, r.stderr)
+            assert (
+                "kill switch" in r.stderr and "nothing recorded or sent" in r.stderr and str(kill) in r.stderr
+            )
+            assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    kill.write_text("clear\n")
+    r = run_tool("manual_trade.py", *open_btc, env={**env, "AI_QUANT_KILL_SWITCH": "halt_all"})
+    assert r.returncode == 2 and "kill switch halt_all (AI_QUANT_KILL_SWITCH)" in r.stderr
+    r = run_tool("manual_trade.py", *open_btc, env={**env, "AI_QUANT_HARD_KILL_SWITCH": "1"})
+    assert r.returncode == 2 and "AI_QUANT_HARD_KILL_SWITCH" in r.stderr
+    assert positions(url, w) == {} and n_orders_filled(url, w) == 0 and not db.exists()  # nothing sent
+
+    opened = tool_json("manual_trade.py", *open_btc, env=env)
+    assert opened["status"] == "FILLED" and opened["kill"] == "off" and "note" not in opened
+    assert positions(url, w) == {"BTC": Decimal("0.001")}
+    kill.write_text("halt_all\n")
+    # A close reduces risk: sent by the operator under halt_all, and the report says what happened.
+    closed = tool_json("manual_trade.py", "close", "--id", "op-btc-2", "--symbol", "BTC", env=env)
+    assert closed["status"] == "FILLED" and closed["position_after"] == "0" and closed["kill"] == "halt_all"
+    assert "halt_all" in closed["note"] and "the daemon sends nothing" in closed["note"]
+    assert "reduce-only close reduces risk and is sent by the operator" in closed["note"]
+    # ...but the hard kill refuses even that.
+    tool_json("manual_trade.py", "open", "--id", "op-sol-1", "--symbol", "SOL", "--side", "short", "--size", "1",
+              env={**env, "AI_QUANT_KILL_SWITCH_FILE": str(tmp_path / "no_kill")})  # fmt: skip
+    r = run_tool("flat_now.py", "--mode", "live", env={**env, "AI_QUANT_HARD_KILL_SWITCH": "1"})
+    assert (
+        r.returncode == 2
+        and "AI_QUANT_HARD_KILL_SWITCH" in r.stderr
+        and positions(url, w) == {"SOL": Decimal(-1)}
+    )
+    # flat_now under halt_all: flattens (the operator's reduce-only closes), keeps halt_all, says so.
+    rep = tool_json("flat_now.py", "--mode", "live", env=env)
+    assert rep["kill_before"] == "halt_all" and kill.read_text().strip() == "halt_all"
+    assert "halt_all" in rep["note"] and "flatten reduces risk" in rep["note"]
+    assert [(p["symbol"], p["status"]) for p in rep["positions"]] == [("SOL", "closed")] and positions(
+        url, w
+    ) == {}
+    conn = sqlite3.connect(db)
+    try:
+        sent = conn.execute(
+            "SELECT reason_code, reduce_only FROM oms_intents ORDER BY created_ts_ms"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sent == [
+        ("manual:op-btc-1", 0),
+        ("manual:op-btc-2", 1),
+        ("manual:op-sol-1", 0),
+        ("manual_flatten", 1),
+    ]
+    assert json.loads(run_tool("manual_trade.py", "list", env=env).stdout)["operator_positions"] == {}

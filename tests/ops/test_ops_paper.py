@@ -193,6 +193,37 @@ def test_flat_now_paper_closes_consistently_and_the_daemon_restarts_flat_in_clos
     )
 
 
+def test_flat_now_paper_dry_run_changes_nothing_and_prices_at_the_mid(
+    paper_run: Path, venue: Venue, tmp_path: Path
+) -> None:
+    from hyperliquid.info import Info
+
+    env = copy_run(paper_run, tmp_path, venue.url)
+    db = tmp_path / "data" / "trading_engine.db"
+    kill = Path(env["AI_QUANT_KILL_SWITCH_FILE"])
+    held = {
+        s: (sd, z, px) for s, sd, z, px in q(db, "SELECT symbol, side, size, entry_price FROM position_state")
+    }
+    assert held
+    before = db.read_bytes()
+    dry = tool_json("flat_now.py", "--mode", "paper", "--dry-run", env=env)
+    mids = {k: float(v) for k, v in Info(venue.url, skip_ws=True, timeout=10).all_mids().items()}
+    for p in dry["positions"]:
+        side, size, entry = held[p["symbol"]]
+        assert (p["side"], p["size"], p["status"]) == (side, size, "would close")
+        # The venue's mid at the time of the run (the replay moves on: within 2 % of the mid now).
+        assert p["price"] > 0 and abs(p["price"] / mids[p["symbol"]] - 1) < 0.02, (p, mids)
+        sign = 1 if side == "long" else -1
+        assert p["pnl"] == pytest.approx(sign * (p["price"] - entry) * size) and p["fee"] is None
+    # Nothing engaged, nothing written: the report says what a real run would write.
+    assert not kill.exists() and db.read_bytes() == before
+    assert dry["kill_now"] == "off" and dry["would_engage"] == "close_only" and dry["still_open"] == []
+    kill.write_text("halt_all\n")
+    dry = tool_json("flat_now.py", "--mode", "paper", "--dry-run", env=env)
+    assert dry["kill_now"] == "halt_all" and dry["would_engage"] == "halt_all"
+    assert "halt_all" in dry["note"] and kill.read_text() == "halt_all\n"
+
+
 def test_flat_now_usage_errors(tmp_path: Path) -> None:
     env = base_env(tmp_path, "http://127.0.0.1:9")
     del env["AI_QUANT_KILL_SWITCH_FILE"]

@@ -6,6 +6,9 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from engine.risk import KillState, KillStatus, order_allowed, parse_kill_word, strongest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,10 +61,57 @@ def engage_kill_file(path: Path | None, word: str = "close_only") -> str:
             "no kill file: set AI_QUANT_KILL_SWITCH_FILE (the env files set it) or pass --kill-file"
         )
     before = path.read_text().strip() if path.is_file() else ""
-    if before == "halt_all" and word == "close_only":
+    if kill_word_after(before, word) == before:
         return before  # never weaken: halt_all already blocks entries (and the daemon's exits)
     write_atomic(path, word + "\n")
     return before
+
+
+def kill_word_after(before: str, word: str) -> str:
+    """What the kill file holds after :func:`engage_kill_file` writes ``word`` over ``before``."""
+    return before if before == "halt_all" and word == "close_only" else word
+
+
+def kill_status(env: Any, kill_file: Path | None) -> KillStatus:
+    """The kill state a tool obeys: the hard kill, ``AI_QUANT_KILL_SWITCH`` and the kill file (the
+    words the daemon reads). An unreadable file or an unknown word counts as ``halt_all``: fail
+    closed, the operator can still close. The daemon's own drawdown/daily-loss ``close_only`` lives
+    in the daemon and is not seen here."""
+    env_state = KillState(env.kill_switch) if env.kill_switch else KillState.OFF
+    file_state, why = KillState.OFF, ""
+    if kill_file is not None:
+        try:
+            text = kill_file.read_text(errors="replace")[:200] if kill_file.exists() else ""
+            word = parse_kill_word(text)
+            if word is None:
+                file_state, why = KillState.HALT_ALL, f"kill file {kill_file} holds an unknown word"
+            else:
+                file_state, why = word, f"kill file {kill_file}"
+        except OSError as exc:
+            file_state, why = KillState.HALT_ALL, f"kill file {kill_file} unreadable ({type(exc).__name__})"
+    state = strongest(env_state, file_state)
+    reason = "" if state is KillState.OFF else (why if state is file_state else "AI_QUANT_KILL_SWITCH")
+    return KillStatus(state, reason, bool(env.hard_kill_switch))
+
+
+def check_kill(kill: KillStatus, *, reduces_risk: bool, what: str) -> str:
+    """Ask :func:`engine.risk.order_allowed` for an operator order; refuse with one line, or return
+    a note for the report when a kill switch is engaged and the order still goes out."""
+    verdict = order_allowed(kill, reduces_risk=reduces_risk, operator=True)
+    if not verdict.allowed:
+        where = "AI_QUANT_HARD_KILL_SWITCH" if kill.hard else kill.reason
+        raise OpsError(
+            f"kill switch {kill.label()} ({where}): {what} adds risk, nothing recorded or sent"
+            if not kill.hard
+            else f"hard kill switch on ({where}): {what} refused, nothing recorded or sent"
+        )
+    if kill.state is KillState.OFF:
+        return ""
+    return (
+        f"kill switch {kill.label()} ({kill.reason}): the daemon sends "
+        + ("nothing" if kill.state is KillState.HALT_ALL else "no entries")
+        + f"; this {what} reduces risk and is sent by the operator"
+    )
 
 
 def bt_binary(explicit: Path | None = None) -> Path:

@@ -169,8 +169,12 @@ def manual_ts(order_id: str) -> int:
 
 def manual_order(
     s: LiveSession, action: ManualAction, symbol: str, side: str | None, size: Decimal | None, order_id: str
-) -> Any:
-    """Open (side + size) or close (reduce-only, the whole position or ``size``) one symbol."""
+) -> tuple[Any, bool]:
+    """Open (side + size) or close (reduce-only, the whole position or ``size``) one symbol.
+
+    An open first marks the coin as the operator's (engine.operator_positions), durably, before
+    the order is sent: the daemon then sends nothing for it. Returns (outcome, newly marked)."""
+    from engine.operator_positions import mark
     from strategy.broker_adapter import OrderIntent
 
     s.ex.asset(symbol)  # unknown symbol -> ExecutorError
@@ -178,9 +182,18 @@ def manual_order(
     if action == "open":
         if side not in ("long", "short") or size is None or size <= 0:
             raise OpsError("open needs --side long|short and a positive --size", EXIT_USAGE)
+        seen = any(i.decision_ts_ms == ts and i.symbol == symbol for i in s.oms.intents())
+        # A re-run of a recorded --id sends nothing and changes nothing (not even a released mark).
+        marked = False if seen else mark(s.oms, symbol, order_id, int(time.time() * 1000))
+        if marked:
+            log.warning(
+                "%s is now the operator's: the daemon sends nothing for %s (no entries, no exits) until "
+                "`manual_trade.py close` flattens it or `manual_trade.py release --symbol %s`",
+                symbol, symbol, symbol,
+            )  # fmt: skip
         oi = OrderIntent(symbol=symbol, kind="open", side=side, quantity=size, decision_ts_ms=ts,  # type: ignore[arg-type]
                          reason_code=f"manual:{order_id}", kernel_intent_id=0)  # fmt: skip
-        return s.adapter.submit(oi)
+        return s.adapter.submit(oi), marked
     existing = s.adapter.oms.intents()
     key_ts = [i for i in existing if i.decision_ts_ms == ts and i.symbol == symbol]
     pos = venue_positions(s).get(symbol, Decimal(0))
@@ -194,7 +207,19 @@ def manual_order(
     )
     oi = OrderIntent(symbol=symbol, kind="close", side=order_side, quantity=qty or key_ts[0].size, decision_ts_ms=ts,  # type: ignore[arg-type]
                      reduce_only=True, reason_code=f"manual:{order_id}", kernel_intent_id=0)  # fmt: skip
-    return s.adapter.submit(oi)
+    return s.adapter.submit(oi), False
+
+
+def release_if_flat(s: LiveSession, symbols: set[str]) -> list[str]:
+    """Hand the operator's coins that are now flat back to the strategy; returns those released."""
+    from engine.operator_positions import operator_symbols, release
+
+    held = venue_positions(s)
+    return [
+        sym
+        for sym in sorted(symbols & set(operator_symbols(s.oms)))
+        if sym not in held and release(s.oms, sym)
+    ]
 
 
 def cancel_orders(

@@ -55,10 +55,10 @@ class Closed:
     symbol: str
     side: str  # the position's side
     size: float
-    price: float
-    pnl: float
-    fee: float
-    status: str  # closed | rejected:<reason>
+    price: float | None  # a dry run: the venue's mid now (None when the venue has none)
+    pnl: float | None  # a dry run: at that mid, before fees
+    fee: float | None  # a dry run: None (the fee depends on the fill)
+    status: str  # closed | rejected | would close
 
 
 def _engine(env: Any, url: str, config: Any) -> Any:
@@ -91,6 +91,17 @@ def _engine(env: Any, url: str, config: Any) -> Any:
     )
 
 
+def _venue_mids(url: str) -> dict[str, float]:
+    """The venue's mids now (a dry run's price); empty, with a warning, if the venue is unreachable."""
+    from hyperliquid.info import Info
+
+    try:
+        return {str(k): float(v) for k, v in Info(url, skip_ws=True, timeout=10).all_mids().items()}
+    except Exception as exc:  # the SDK raises requests errors on a dead venue
+        log.warning("venue %s unreachable (%s): dry-run prices unknown", url, type(exc).__name__)
+        return {}
+
+
 def open_paper_positions(env: Any) -> dict[str, dict[str, Any]]:
     """Positions as committed in the trading DB (read-only, safe while the daemon runs)."""
     import sqlite3
@@ -114,9 +125,14 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
 
     positions = open_paper_positions(env)
     if dry_run:
-        return [
-            Closed(s, str(p["side"]), p["size"], 0.0, 0.0, 0.0, "would close") for s, p in positions.items()
-        ]
+        mids = _venue_mids(url) if positions else {}
+        would: list[Closed] = []
+        for sym, p in sorted(positions.items()):
+            mid = mids.get(sym)
+            sign = 1.0 if p["side"] == "long" else -1.0
+            pnl = None if mid is None else sign * (mid - p["entry_price"]) * p["size"]
+            would.append(Closed(sym, str(p["side"]), p["size"], mid, pnl, None, "would close"))
+        return would
     try:
         lock = DaemonLock(env.lock_path).acquire()
     except AlreadyRunning as exc:
