@@ -137,21 +137,21 @@ def check(
                 "leverage",
                 f"{sym}: configured trade.{key} {lev:g} exceeds the venue's max leverage {max_lev}",
             ))  # fmt: skip
-    for o in venue.open_orders or ():
-        known = (o.cloid is not None and o.cloid.lower() in oms.cloids) or o.oid in oms.oids
+    for order in venue.open_orders or ():
+        known = (order.cloid is not None and order.cloid.lower() in oms.cloids) or order.oid in oms.oids
         if not known:
             problems.append(Problem(
                 "order",
-                f"open order {o.oid} on {o.symbol} (cloid {o.cloid or 'none'}) is not in the OMS: cancel it "
+                f"open order {order.oid} on {order.symbol} (cloid {order.cloid or 'none'}) is not in the OMS: cancel it "
                 "or wait for it to finish",
             ))  # fmt: skip
     if venue.positions is not None:
         for sym in sorted(set(venue.positions) | set(oms.positions)):
-            v, o = venue.positions.get(sym, Decimal(0)), oms.positions.get(sym, Decimal(0))
-            if v != o:
+            v, ours = venue.positions.get(sym, Decimal(0)), oms.positions.get(sym, Decimal(0))
+            if v != ours:
                 problems.append(Problem(
                     "position",
-                    f"position {sym} {v} on the venue, the OMS accounts for {o}: close the difference or "
+                    f"position {sym} {v} on the venue, the OMS accounts for {ours}: close the difference or "
                     "restore the OMS file",
                 ))  # fmt: skip
     return Report(tuple(problems), tuple(symbols))
