@@ -182,3 +182,42 @@ def test_agents_survive_a_restart(tmp_path: Path) -> None:
         assert [a["address"] for a in agents] == [agent.address.lower()]
         resp = Exchange(agent, sim.base_url, account_address=master.address).market_open("ETH", False, 0.05)
         assert "filled" in resp["response"]["data"]["statuses"][0], resp
+
+
+def test_expired_agent_and_wrong_chain_are_refused(sim: SimServer, wallet: LocalAccount) -> None:
+    info = Info(sim.base_url, skip_ws=True)
+    agent = _approve(sim, wallet, "short")
+
+    def expire(v: Any) -> None:
+        v.engine.accounts[wallet.address.lower()].agents["short"].valid_until = get_timestamp_ms() - 1
+
+    sim.call(expire)
+    assert info.post("/info", {"type": "extraAgents", "user": wallet.address}) == []
+    resp = Exchange(agent, sim.base_url, account_address=wallet.address).market_open("ETH", True, 0.05)
+    assert resp == {
+        "status": "err",
+        "response": f"User or API Wallet {agent.address.lower()} does not exist.",
+    }
+    # an approval signed for Mainnet does not verify on this (testnet-signing) venue: some other
+    # address is recovered, and it is not a user
+    nonce = get_timestamp_ms()
+    action = {"type": "approveAgent", "agentAddress": new_wallet().address, "agentName": "", "nonce": nonce}
+    sig = sign_agent(wallet, action, True)
+    body = {"action": action, "nonce": nonce, "signature": sig, "vaultAddress": None, "expiresAfter": None}
+    r = requests.post(sim.base_url + "/exchange", json=body, timeout=10).json()
+    assert r["status"] == "err" and r["response"].startswith(
+        "Must deposit before performing actions. User: 0x"
+    )
+    assert wallet.address.lower() not in r["response"]
+
+
+def test_master_fund_moves_the_local_venue_does_not_model(sim: SimServer, wallet: LocalAccount) -> None:
+    master = Exchange(wallet, sim.base_url)
+    assert master.usd_class_transfer(10.0, False) == {
+        "status": "err",
+        "response": "usdClassTransfer is not supported by the local exchange (no spot wallet).",
+    }
+    assert master.withdraw_from_bridge(1.0, wallet.address) == {
+        "status": "err",
+        "response": "Withdrawal amount must exceed the 1 USDC fee.",
+    }
