@@ -38,6 +38,7 @@ log = logging.getLogger("engine.daemon")
 
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_PREFLIGHT = 4  # live refused: the pre-flight check found a problem (live/preflight.py)
 T_IMPORT = time.perf_counter()
 
 
@@ -208,6 +209,9 @@ def run(env: Any, args: argparse.Namespace) -> int:
             crash=crash,
         )  # fmt: skip
         engine.startup()
+        wanted = list(symbols or ()) or engine.watchlist
+        if execution is not None and not _preflight(env, execution, strategy, wanted, db):
+            return EXIT_PREFLIGHT
         _install_signals(engine, args.stop_timeout_s)
         log.info(
             "ai-quant %s %s daemon on %s: db %s, lock %s, sidecar %s",
@@ -278,6 +282,43 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
     )  # fmt: skip
     log.info("restart_to_reconciled_ms=%.0f (since process start), oms %s", ms, oms_path)
     return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert), crash
+
+
+def _preflight(env: Any, execution: Any, strategy: Any, watchlist: list[str], db: Any) -> bool:
+    """Run the pre-flight check (after the start-up reconcile); False: live must not trade.
+
+    Each problem is one line in the log and the audit trail; live prints them and refuses, dry_live
+    (which sends nothing) carries on with the warnings.
+    """
+    from live.preflight import check, gather_venue, oms_facts, trade_sections
+
+    trader = execution.trader
+    report = check(
+        gather_venue(trader.ex), oms_facts(trader.oms.db, str(trader.oms.path)), watchlist,
+        trade_sections(strategy, watchlist),
+    )  # fmt: skip
+    for line in report.symbols:
+        log.info("pre-flight: %s", line)
+    for p in report.problems:
+        log.warning("pre-flight: %s", p.line)
+    db.audit(
+        "PREFLIGHT", level="INFO" if report.ok else "WARNING",
+        data={"mode": env.mode, "ok": report.ok, "problems": [p.line for p in report.problems],
+              "signer": trader.ex.signer, "account": trader.ex.address},
+    )  # fmt: skip
+    if report.ok:
+        log.info("pre-flight: no problem (signer %s, account %s)", trader.ex.signer, trader.ex.address)
+        return True
+    if env.mode != "live":
+        return True
+    for p in report.problems:
+        print(f"ai-quant: pre-flight: {p.line}", file=sys.stderr)
+    print(
+        f"ai-quant: AI_QUANT_MODE=live refused: the pre-flight check found {len(report.problems)} problem(s); "
+        "no order was placed. Fix them (python tools/preflight.py checks again) and start again.",
+        file=sys.stderr,
+    )
+    return False
 
 
 def risk_overrides(from_env: dict[str, float], args: argparse.Namespace) -> dict[str, float]:

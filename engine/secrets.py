@@ -6,7 +6,8 @@ Sources, in order:
 1. ``AI_QUANT_SECRETS_PATH`` (default ``~/.config/ai-quant/secrets.json``) if the file exists. It must
    be a regular file with mode 0600 or stricter (``engine.env.check_secrets_file``) and must not lie
    inside the repository. JSON: ``{"secret_key": "0x<64 hex>", "account_address": "0x…"}``
-   (``private_key`` is accepted for ``secret_key``; ``account_address`` is optional).
+   (``private_key`` is accepted for ``secret_key``; ``account_address`` is optional). With an API
+   (agent) wallet, ``secret_key`` is the agent's key and ``account_address`` the master account.
 2. ``AI_QUANT_PRIVATE_KEY`` in the environment (removed from ``os.environ`` once read so that child
    processes do not inherit it).
 
@@ -32,6 +33,7 @@ KEY_ENV_VAR = "AI_QUANT_PRIVATE_KEY"
 SECRETS_PATH_VAR = "AI_QUANT_SECRETS_PATH"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class SecretError(ValueError):
@@ -107,6 +109,10 @@ def load_wallet_secrets(environ: MutableMapping[str, str] | None = None) -> Wall
             raise SecretError(f"secrets file {path} must hold a JSON object")
         key = _check_key(data.get("secret_key", data.get("private_key")), f"secrets file {path}")
         addr = data.get("account_address")
+        if addr and (not isinstance(addr, str) or not _ADDRESS_RE.match(addr.strip())):
+            # an address is not a secret, but a key pasted here by mistake is: never echo the value
+            raise SecretError(f"secrets file {path}: account_address is not a 0x-prefixed 40-hex address")
+        addr = addr.strip() if isinstance(addr, str) else addr
         return WalletSecrets(key, str(addr).lower() if addr else None, f"file:{path}")
     raw = env.pop(KEY_ENV_VAR, None)
     if raw is None:

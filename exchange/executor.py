@@ -227,7 +227,8 @@ class HyperliquidExecutor:
     ) -> None:
         self._wallet = wallet
         self.base_url = base_url
-        self.address = (account_address or wallet.address).lower()
+        self.address = (account_address or wallet.address).lower()  # the account traded
+        self.signer = wallet.address.lower()  # the key that signs: the account's or an API wallet's
         self._nonce = nonce
         self._is_mainnet = base_url == MAINNET_API_URL
         self._query_retries = query_retries
@@ -431,6 +432,11 @@ class HyperliquidExecutor:
             _d(ms.get("totalMarginUsed", 0)),
             positions,
         )
+
+    def api_wallets(self) -> list[str]:
+        """Addresses of the account's approved API wallets (``extraAgents``), lower-case."""
+        rows = self._retry_query(lambda: self.info.extra_agents(self.address))
+        return [str(r["address"]).lower() for r in rows or [] if isinstance(r, dict) and r.get("address")]
 
     def venue_time_ms(self) -> int:
         """The venue's clock (``exchangeStatus``), or ours when it does not say."""

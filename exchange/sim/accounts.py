@@ -23,6 +23,15 @@ class Position:
 
 
 @dataclass
+class Agent:
+    """An API wallet approved by a master account: signs L1 actions for it, nothing else."""
+
+    address: str
+    name: str  # "" for the unnamed agent
+    valid_until: int  # wall ms
+
+
+@dataclass
 class Account:
     address: str
     balance: Decimal = ZERO  # USDC cash: deposits + realised PnL - fees + funding
@@ -33,6 +42,7 @@ class Account:
     schedule_cancel_at: int | None = None
     schedule_cancel_day: int = 0
     schedule_cancel_count: int = 0
+    agents: dict[str, Agent] = field(default_factory=dict)  # by name; "" is the unnamed one
 
     def lev(self, coin: str, max_leverage: int) -> tuple[int, bool]:
         return self.leverage.get(coin, (min(20, max_leverage), True))
@@ -57,6 +67,7 @@ class Account:
             "schedule_cancel_at": self.schedule_cancel_at,
             "schedule_cancel_day": self.schedule_cancel_day,
             "schedule_cancel_count": self.schedule_cancel_count,
+            "agents": {n: [a.address, a.valid_until] for n, a in self.agents.items()},
         }
 
     @staticmethod
@@ -71,6 +82,8 @@ class Account:
         acct.schedule_cancel_at = d["schedule_cancel_at"]
         acct.schedule_cancel_day = int(d["schedule_cancel_day"])
         acct.schedule_cancel_count = int(d["schedule_cancel_count"])
+        # state files written before agents existed have none
+        acct.agents = {n: Agent(str(a), n, int(u)) for n, (a, u) in d.get("agents", {}).items()}
         return acct
 
 

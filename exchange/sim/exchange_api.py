@@ -1,12 +1,18 @@
-"""``POST /exchange``: envelope parsing, signature and nonce checks, action dispatch (protocol section 3, 6)."""
+"""``POST /exchange``: envelope parsing, signature and nonce checks, action dispatch (protocol section 3, 6).
+
+L1 actions are handled here; user-signed ones (approveAgent, withdraw3, usdSend, usdClassTransfer)
+in user_actions.py.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import user_actions
 from .info_api import DESERIALIZE_ERROR, InfoError
 from .matching import ActionError
-from .signing import SignatureError, recover_l1_signer
+from .signing import USER_SIGNED_TYPES, SignatureError, recover_l1_signer
+from .user_actions import master_of
 
 if TYPE_CHECKING:
     from .server import Venue
@@ -52,20 +58,23 @@ def handle(v: Venue, body: Any, wall_now: int) -> dict[str, Any]:
     if not isinstance(nonce, int) or isinstance(nonce, bool) or not 0 <= nonce < 2**64:
         raise InfoError(f"{DESERIALIZE_ERROR}: nonce")
     kind = action["type"]
-    if kind not in L1_ACTIONS:
+    if kind not in L1_ACTIONS and kind not in USER_SIGNED_TYPES:
         raise InfoError(f"{DESERIALIZE_ERROR}: unknown variant `{kind}`")
     vault = body.get("vaultAddress")
     if vault is not None and (not isinstance(vault, str) or len(vault.removeprefix("0x")) != 40):
         raise InfoError(f"{DESERIALIZE_ERROR}: vaultAddress")
     expires_after = _opt_int(body.get("expiresAfter"))
+    if kind in USER_SIGNED_TYPES:
+        return user_actions.handle(v, body, nonce, vault, expires_after, wall_now)
 
+    accounts = v.engine.accounts
     signer: str | None = None
     try:
         for source in v.signature_sources:
             cand = recover_l1_signer(action, body.get("signature"), vault, nonce, expires_after, source)
             if signer is None:
                 signer = cand
-            if cand in v.engine.accounts:
+            if cand in accounts or master_of(accounts, cand, wall_now) is not None:
                 signer = cand
                 break
     except SignatureError as exc:
@@ -73,20 +82,21 @@ def handle(v: Venue, body: Any, wall_now: int) -> dict[str, Any]:
     assert signer is not None
     if expires_after is not None and expires_after < wall_now:
         return err("Action already expired")
-    acct = v.engine.accounts.get(signer)
+    # An approved API wallet acts for its master (checked first: an agent key never trades for itself).
+    acct = master_of(accounts, signer, wall_now) or accounts.get(signer)
     if acct is None:
         return err(f"User or API Wallet {signer} does not exist.")
     if vault is not None:
         return err(f"Vault not registered: {vault.lower()}")
-    nerr = v.nonces.check_and_use(signer, nonce, wall_now)
+    nerr = v.nonces.check_and_use(signer, nonce, wall_now)  # nonces are kept per signer (section 12.1)
     if nerr is not None:
         return err(nerr)
     if v.store is not None:
         v.store.dirty_signers.add(signer)
     acct.n_requests += 1
-    v.engine.dirty_accounts.add(signer)
+    v.engine.dirty_accounts.add(acct.address)
     try:
-        return _dispatch(v, signer, action, wall_now)
+        return _dispatch(v, acct.address, action, wall_now)
     except ActionError as exc:
         return err(str(exc))
 

@@ -7,6 +7,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from .book import Level
+from .clock import wall_ms
 from .data import DAY_MS, INTERVAL_MS
 from .market import INTEREST_RATE_HOURLY
 from .numfmt import ZERO, fmt, fmt_rate, fmt_usd, to_decimal
@@ -222,6 +223,19 @@ def user_rate_limit(v: Venue, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def extra_agents(v: Venue, user: str) -> list[dict[str, Any]]:
+    """``extraAgents``: every unexpired API wallet of ``user`` (the unnamed one has name "")."""
+    acct = v.engine.accounts.get(user)
+    if acct is None:
+        return []
+    now = wall_ms()
+    return [
+        {"name": a.name, "address": a.address, "validUntil": a.valid_until}
+        for a in sorted(acct.agents.values(), key=lambda a: a.name)
+        if a.valid_until > now
+    ]
+
+
 def historical_orders(v: Venue, body: dict[str, Any]) -> list[dict[str, Any]]:
     user = _user(body)
     orders = sorted(
@@ -273,6 +287,8 @@ def handle(v: Venue, body: Any) -> Any:
         return user_rate_limit(v, body)
     if t == "historicalOrders":
         return historical_orders(v, body)
+    if t == "extraAgents":
+        return extra_agents(v, _user(body))
     if t == "perpDexs":
         return [None]
     if t == "exchangeStatus":

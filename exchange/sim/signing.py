@@ -80,3 +80,94 @@ def recover_l1_signer(
     r, s, v = parse_signature(signature)
     digest = l1_digest(action_hash(action, vault_address, nonce, expires_after), source)
     return recover(digest, r, s, v)
+
+
+# ---- user-signed actions (protocol reference section 4.2) --------------------------------------
+
+#: EIP-712 fields per user-signed action type the venue accepts: (primary type, [(name, type)]).
+#: The same lists the official SDK signs with (``hyperliquid/utils/signing.py``).
+USER_SIGNED_TYPES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "approveAgent": (
+        "HyperliquidTransaction:ApproveAgent",
+        (
+            ("hyperliquidChain", "string"),
+            ("agentAddress", "address"),
+            ("agentName", "string"),
+            ("nonce", "uint64"),
+        ),
+    ),
+    "usdSend": (
+        "HyperliquidTransaction:UsdSend",
+        (("hyperliquidChain", "string"), ("destination", "string"), ("amount", "string"), ("time", "uint64")),
+    ),
+    "withdraw3": (
+        "HyperliquidTransaction:Withdraw",
+        (("hyperliquidChain", "string"), ("destination", "string"), ("amount", "string"), ("time", "uint64")),
+    ),
+    "usdClassTransfer": (
+        "HyperliquidTransaction:UsdClassTransfer",
+        (("hyperliquidChain", "string"), ("amount", "string"), ("toPerp", "bool"), ("nonce", "uint64")),
+    ),
+}
+_USER_DOMAIN_NAME = keccak(b"HyperliquidSignTransaction")
+
+
+class FieldError(Exception):
+    """A user-signed action field of the wrong type (the venue cannot deserialize the body)."""
+
+
+def _encode_field(kind: str, value: Any) -> bytes:
+    if kind == "string":
+        if not isinstance(value, str):
+            raise FieldError
+        return keccak(value.encode())
+    if kind == "address":
+        if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
+            raise FieldError
+        try:
+            return bytes(12) + bytes.fromhex(value[2:])
+        except ValueError as exc:
+            raise FieldError from exc
+    if kind == "uint64":
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
+            raise FieldError
+        return value.to_bytes(32, "big")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise FieldError
+        return int(value).to_bytes(32, "big")
+    raise AssertionError(kind)
+
+
+def user_signed_digest(action: dict[str, Any], chain: str) -> bytes:
+    """EIP-712 digest of a user-signed action as signed for ``chain`` ("Mainnet"/"Testnet").
+
+    Only the typed fields enter the struct hash; the domain's chainId is the action's
+    ``signatureChainId``. Raises :class:`FieldError` for a missing or mistyped field.
+    """
+    primary, fields = USER_SIGNED_TYPES[str(action["type"])]
+    chain_id_hex = action.get("signatureChainId")
+    if not isinstance(chain_id_hex, str):
+        raise FieldError
+    try:
+        chain_id = int(chain_id_hex, 16)
+    except ValueError as exc:
+        raise FieldError from exc
+    if not 0 <= chain_id < 2**256:
+        raise FieldError
+    type_hash = keccak(f"{primary}({','.join(f'{t} {n}' for n, t in fields)})".encode())
+    values = {**action, "hyperliquidChain": chain}
+    if action["type"] == "approveAgent" and "agentName" not in action:
+        values["agentName"] = ""  # the SDK signs "" and then drops the key (protocol section 3.3)
+    if any(n not in values for n, _ in fields):
+        raise FieldError
+    struct_hash = keccak(type_hash + b"".join(_encode_field(t, values[n]) for n, t in fields))
+    domain = keccak(
+        _DOMAIN_TYPE + _USER_DOMAIN_NAME + keccak(b"1") + chain_id.to_bytes(32, "big") + b"\x00" * 32
+    )
+    return keccak(b"\x19\x01" + domain + struct_hash)
+
+
+def recover_user_signer(action: dict[str, Any], signature: Any, chain: str) -> str:
+    r, s, v = parse_signature(signature)
+    return recover(user_signed_digest(action, chain), r, s, v)

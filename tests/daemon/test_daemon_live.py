@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 CONFIRM = "I_UNDERSTAND_THIS_CAN_LOSE_MONEY"
 KEYS = {
-    name: "0x" + f"{0xA11CE000 + n:064x}" for n, name in enumerate(("live", "dry", "gates", "nokey", "kill"))
+    name: "0x" + f"{0xA11CE000 + n:064x}"
+    for n, name in enumerate(("live", "dry", "gates", "nokey", "kill", "master", "preflight"))
 }
 ADDR = {name: Account.from_key(k).address.lower() for name, k in KEYS.items()}
 DEPOSIT_USD = 10_000
@@ -73,10 +74,15 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class LiveDaemon(Daemon):
     """A daemon in dry_live/live with its wallet in a 0600 secrets file outside the repository."""
 
-    def __init__(self, url: str, root: Path, who: str, mode: str = "live", **env: str) -> None:
+    def __init__(
+        self, url: str, root: Path, who: str, mode: str = "live", agent_key: str | None = None, **env: str
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         secrets = root / "secrets.json"
-        if who in KEYS and who != "nokey":
+        if agent_key is not None:  # an API wallet trading for ``who`` (the master account)
+            secrets.write_text(json.dumps({"secret_key": agent_key, "account_address": ADDR[who]}))
+            secrets.chmod(0o600)
+        elif who in KEYS and who != "nokey":
             secrets.write_text(json.dumps({"secret_key": KEYS[who]}))
             secrets.chmod(0o600)
         gates = {"AI_QUANT_LIVE_ENABLE": "1", "AI_QUANT_LIVE_CONFIRM": CONFIRM} if mode == "live" else {}
@@ -235,6 +241,59 @@ def test_live_daemon_trades_kernel_decisions_survives_sigkill_and_never_writes_t
     assert any(p.name.endswith(".db") for p in written) and any(p.suffix == ".log" for p in written)
     for p in written:
         assert key not in p.read_bytes().lower(), p
+
+
+def test_live_daemon_trades_with_an_api_wallet_for_the_master(venue: str, tmp_path: Path) -> None:
+    """The recommended set-up: the master approves an API wallet (official SDK, user-signed); the daemon
+    holds only the agent's key and names the master as account_address; fills are the master's."""
+    from hyperliquid.exchange import Exchange
+
+    resp, agent_key = Exchange(Account.from_key(KEYS["master"]), venue).approve_agent("ai-quant")
+    assert resp["status"] == "ok", resp
+    agent = Account.from_key(agent_key).address.lower()
+    d = LiveDaemon(venue, tmp_path, "master", agent_key=agent_key, AI_QUANT_ALERT_DRY_RUN="1")
+    d.start("--reconcile-s", "2", "--dead-man-s", "3600")
+    with d:
+        wait_for(
+            lambda: d.on("SELECT COUNT(*) FROM oms_fills") >= 1, 180, "live fills signed by the API wallet"
+        )
+        wait_for(lambda: d.n("SELECT COUNT(*) FROM trades") >= 1, 30, "fills booked in trades")
+        d.alive()
+        assert d.stop() == 0
+    pf = json.loads(d.q("SELECT data_json FROM audit_events WHERE event='PREFLIGHT'")[0][0])
+    assert pf["ok"] and pf["problems"] == [] and pf["signer"] == agent and pf["account"] == ADDR["master"]
+    _assert_books_agree(d)  # the master's venue fills, positions and orders (d.addr is the master)
+    assert d.info({"type": "userFills", "user": agent}) == []
+    assert d.info({"type": "clearinghouseState", "user": agent})["assetPositions"] == []
+    log = d.log.read_text()
+    assert "pre-flight: no problem" in log and "scheduleCancel failed" not in log
+    key = agent_key.removeprefix("0x").lower().encode()
+    for p in (p for p in tmp_path.rglob("*") if p.is_file() and p.name != "secrets.json"):
+        assert key not in p.read_bytes().lower(), p
+
+
+def test_live_refuses_to_trade_when_the_pre_flight_finds_a_problem(venue: str, tmp_path: Path) -> None:
+    """An API wallet the master never approved: live exits 4 with one line naming the problem and sends
+    nothing; dry_live (which sends nothing anyway) runs on with the warning."""
+    stranger = "0x" + f"{0xBADA9E47:064x}"
+    signer = Account.from_key(stranger).address.lower()
+    line = f"signer {signer} is not an approved API wallet of account {ADDR['preflight']}"
+    d = LiveDaemon(venue, tmp_path / "live", "preflight", agent_key=stranger)
+    r = d.run("--max-loops", "1")
+    assert r.returncode == 4, r.stderr[-3000:]
+    assert f"ai-quant: pre-flight: {line}" in r.stderr
+    assert (
+        "AI_QUANT_MODE=live refused: the pre-flight check found 1 problem(s); no order was placed" in r.stderr
+    )
+    assert "Traceback" not in r.stderr
+    assert d.venue_orders() == [] and d.on("SELECT COUNT(*) FROM oms_intents") == 0
+    pf = json.loads(d.q("SELECT data_json FROM audit_events WHERE event='PREFLIGHT'")[0][0])
+    assert not pf["ok"] and len(pf["problems"]) == 1 and pf["problems"][0].startswith(line)
+    dry = LiveDaemon(venue, tmp_path / "dry", "preflight", mode="dry_live", agent_key=stranger)
+    r = dry.run("--max-loops", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"pre-flight: {line}" in r.stderr and "refused" not in r.stderr
+    assert dry.venue_orders() == []
 
 
 def test_dry_live_records_would_intents_and_sends_nothing(venue: str, tmp_path: Path) -> None:

@@ -93,3 +93,20 @@ def test_env_key_is_popped_and_bad_keys_do_not_echo(tmp_path: Path) -> None:
     with pytest.raises(SecretError):
         load_wallet_secrets({"AI_QUANT_SECRETS_PATH": str(tmp_path / "missing.json")})
     assert os.environ.get(KEY_ENV_VAR) is None
+
+
+def test_account_address_must_be_an_address_and_is_never_echoed(tmp_path: Path) -> None:
+    """An agent key with the master's address is the recommended set-up; a mangled address (or a key
+    pasted into the wrong field) is refused with one line that does not repeat the value."""
+    path = tmp_path / "secrets.json"
+    master = "0x" + "Ab" * 20
+    path.write_text(json.dumps({"secret_key": KEY, "account_address": master}))
+    path.chmod(0o600)
+    got = load_wallet_secrets({"AI_QUANT_SECRETS_PATH": str(path)})
+    assert got.account_address == master.lower() and got.key == Secret(KEY)
+    for bad in (KEY, "0x1234", "master", True):
+        path.write_text(json.dumps({"secret_key": KEY, "account_address": bad}))
+        with pytest.raises(SecretError) as exc:
+            load_wallet_secrets({"AI_QUANT_SECRETS_PATH": str(path)})
+        assert "account_address is not a 0x-prefixed 40-hex address" in str(exc.value)
+        assert str(bad) not in str(exc.value)

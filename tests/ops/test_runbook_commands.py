@@ -162,10 +162,10 @@ def test_runbook_covers_every_operation() -> None:
     headings = [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")]
     for needed in ("Install", "Start, stop, restart", "Watchdog", "Emergency stop", "Flatten positions",
                    "Manual orders", "Rollback", "Data checks", "Export state", "Pruning", "Upgrade",
-                   "Recovery after a crash", "Alerts"):  # fmt: skip
+                   "Recovery after a crash", "Alerts", "Live wallet", "Pre-flight check"):  # fmt: skip
         assert any(h.startswith(needed) for h in headings), f"no runbook section {needed!r}"
     for tool in ("flat_now.py", "manual_trade.py", "export_state.py", "reality_check.py", "prune_runtime.py",
-                 "partition_candles_db.py"):  # fmt: skip
+                 "partition_candles_db.py", "preflight.py"):  # fmt: skip
         assert tool in CODE_TOOLS, f"the runbook gives no command for tools/{tool}"
 
 
