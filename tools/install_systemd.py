@@ -4,7 +4,9 @@
 Units are (re)written on every run. The environment files (``systemd/env/*.env.example``) are
 written only when they are missing, so an operator's edits survive a reinstall. The secrets file
 (``secrets.env``) is created with mode 0600 and never overwritten; an existing one that its group
-or others can read or write stops the install.
+or others can read or write stops the install. The paper daemon's strategy YAML, which
+``paper.env`` names (``config/strategy_overrides.yaml`` in the install dir), is copied from
+``config/strategy_overrides.example.yaml`` when it is missing, and never overwritten either.
 
 Nothing is started: the tool prints the ``systemctl`` commands to run next.
 """
@@ -27,6 +29,10 @@ TEMPLATE_DIR = REPO / "systemd"
 #: Env files rendered from ``systemd/env/<name>.example`` (written only when missing).
 ENV_FILES = ("paper.env", "live.env", "sidecar.env", "monitor.env")
 SECRETS_FILE = "secrets.env"
+#: The paper daemon's strategy YAML (``AI_QUANT_STRATEGY_YAML`` in paper.env, relative to the
+#: units' working directory), started from the example when missing.
+STRATEGY_YAML = Path("config/strategy_overrides.yaml")
+STRATEGY_EXAMPLE = REPO / "config" / "strategy_overrides.example.yaml"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 #: Characters allowed in rendered paths: no whitespace, quotes, ``%`` (systemd specifiers),
 #: ``$`` (variable expansion) or backslashes.
@@ -71,7 +77,7 @@ class Planned:
     path: Path
     text: str
     mode: int
-    kind: str  # "unit", "env" or "secrets"
+    kind: str  # "unit", "env", "secrets" or "config"
 
 
 def render(template: str, settings: Settings) -> str:
@@ -112,6 +118,7 @@ def plan(settings: Settings, template_dir: Path = TEMPLATE_DIR) -> list[Planned]
     files.append(
         Planned(settings.env_dir / SECRETS_FILE, render(src.read_text(), settings), 0o600, "secrets")
     )
+    files.append(Planned(settings.install_dir / STRATEGY_YAML, STRATEGY_EXAMPLE.read_text(), 0o644, "config"))
     return files
 
 
@@ -189,6 +196,13 @@ def _prepare_dirs(settings: Settings) -> None:
             os.chown(settings.data_dir, entry.pw_uid, entry.pw_gid)
 
 
+def _own_like_parent(path: Path) -> None:
+    """A file root writes into the checkout belongs to the checkout's owner, who edits it."""
+    if os.getuid() == 0:
+        st = path.parent.stat()
+        os.chown(path, st.st_uid, st.st_gid)
+
+
 def apply(files: Sequence[Planned], settings: Settings, *, dry_run: bool) -> list[str]:
     """Write (or, with ``dry_run``, describe) the planned files; return one line per file."""
     report: list[str] = []
@@ -200,12 +214,17 @@ def apply(files: Sequence[Planned], settings: Settings, *, dry_run: bool) -> lis
         _prepare_dirs(settings)
     for f in files:
         exists = f.path.exists() or f.path.is_symlink()
-        if f.kind in ("env", "secrets") and exists:
+        if f.kind in ("env", "secrets", "config") and exists:
             report.append(f"kept {f.path} (exists; never overwritten)")
             continue
         if not dry_run:
-            _write(f.path, f.text, f.mode, exclusive=f.kind == "secrets")
-        report.append(f"{verb} {f.path} (mode {f.mode:04o})")
+            if f.kind == "config":
+                f.path.parent.mkdir(parents=True, exist_ok=True)
+            _write(f.path, f.text, f.mode, exclusive=f.kind in ("secrets", "config"))
+            if f.kind == "config":
+                _own_like_parent(f.path)
+        origin = f" from {STRATEGY_EXAMPLE.name}" if f.kind == "config" else ""
+        report.append(f"{verb} {f.path} (mode {f.mode:04o}{origin})")
     return report
 
 

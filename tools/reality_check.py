@@ -5,16 +5,22 @@
     python tools/reality_check.py --symbol ETH --hours 6 --candles-db ~/.local/share/ai-quant/candles_dbs \
         --output divergence.json
 
-Reads the paper trading DB (``AI_QUANT_DB_PATH``; read-only, safe while the daemon runs), rebuilds
-the daemon's warm-up kernel from the same bars, replays the daemon's watchlist from its first live
-bar with ``ai-quant-bt replay --init-state`` and compares one symbol's entries and exits over the
-last ``--hours`` of the daemon's time. Candles come from ``--candles-db`` (a file or a partition
+Works for every mode (``--mode``, default ``AI_QUANT_MODE``): paper reads ``trading_engine.db``,
+live and dry_live ``trading_engine_live.db`` (``AI_QUANT_DB_PATH`` or ``--db`` name another), read-only,
+so the daemon can keep running. It rebuilds the daemon's warm-up kernel from the same bars, replays
+the daemon's watchlist from its first live bar with ``ai-quant-bt replay --init-state`` (with the
+config merged as the daemon merges it: the ``live`` overlay in live and dry_live, ``modes.<name>``
+for ``AI_QUANT_STRATEGY_MODE``) and compares one symbol's entries and exits over the last
+``--hours`` of the daemon's time. Candles come from ``--candles-db`` (a file or a partition
 directory) or, by default, from the venue (``AI_QUANT_EXCHANGE_URL``), which is what the daemon read.
 
-The report: matched actions (time, price and size differences), actions the replay made that the
-daemon did not (``missing_in_daemon``) and the other way round (``extra_in_daemon``), each with
-its explanation from the daemon's records when there is one (a blocked or rejected intent in
-``decision_events``, a manual order). The full method is in tools/ops/reality.py.
+The report (stdout, and ``--output``): the inputs (config and its ``config_id``, the daemon's
+``daemon_config_id``, mode, watchlist), matched actions (time, price and size differences), actions
+the replay made that the daemon did not (``missing_in_daemon``) and the other way round
+(``extra_in_daemon``), each with its explanation from the daemon's records when there is one (a
+blocked or rejected intent in ``decision_events``, what dry_live would have sent, a manual order:
+``flat_now.py``, ``manual_trade.py``, a venue fill the live daemon adopted). The full method is in
+tools/ops/reality.py.
 
 Exit status: 0 no unexplained divergence, 1 unexplained divergence (or the replay failed),
 2 bad input.
@@ -43,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--symbol", required=True)
     p.add_argument("--hours", type=float, required=True, help="window ending at the daemon's last bar")
-    p.add_argument("--db", type=Path, help="paper trading DB (default AI_QUANT_DB_PATH)")
+    p.add_argument(
+        "--mode", choices=("paper", "dry_live", "live"), help="the daemon's mode (default AI_QUANT_MODE)"
+    )
+    p.add_argument("--db", type=Path, help="the daemon's trading DB (default AI_QUANT_DB_PATH, by mode)")
     p.add_argument(
         "--config", type=Path, help="strategy YAML the daemon ran (default AI_QUANT_STRATEGY_YAML)"
     )
@@ -56,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup-bars", type=int, help="the daemon's warm-up (default the config's engine.lookback_bars)"
     )
     p.add_argument(
-        "--initial-balance", type=float, help="paper start balance (default AI_QUANT_PAPER_BALANCE)"
+        "--initial-balance",
+        type=float,
+        help="start balance (paper: AI_QUANT_PAPER_BALANCE; live: the equity of the daemon's first heartbeat)",
     )
     p.add_argument(
         "--tolerance-bars", type=int, default=2, help="time tolerance for a match (default 2 bars)"
@@ -75,7 +86,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     from strategy.kernel_orchestrator import bt_runtime
 
     try:
-        env = read_env({**os.environ, "AI_QUANT_MODE": "paper"})
+        env = read_env({**os.environ, **({"AI_QUANT_MODE": a.mode} if a.mode else {})})
     except EnvError as exc:
         raise OpsError(str(exc)) from None
     if a.hours <= 0:
@@ -86,7 +97,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
         raise OpsError(f"{a.symbol} is not in the daemon's watchlist ({', '.join(run_.symbols)})")
     config = a.config or env.strategy_yaml
     try:
-        strategy = StrategyManager(config, mode="paper", strategy_mode=env.strategy_mode)
+        strategy = StrategyManager(config, mode=env.mode, strategy_mode=env.strategy_mode)
     except (ConfigError, FileNotFoundError) as exc:
         raise OpsError(f"config {config}: {exc}") from None
     interval = strategy.interval
@@ -95,20 +106,28 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     first = {s: run_.last_bar_t[s] - (run_.bars_fed[s] - 1) * step for s in run_.symbols}
     start, end = min(first.values()), max(run_.last_bar_t.values())
     live_from = start + warmup * step
-    balance = a.initial_balance or env.paper_balance
+    balance = a.initial_balance or (env.paper_balance if env.mode == "paper" else run_.first_equity)
+    if not balance:
+        raise OpsError("no start equity in the daemon's heartbeats (pruned?): pass --initial-balance")
     report = Report(
         symbol=a.symbol,
         window={"from_ms": max(live_from, end + step - int(a.hours * HOUR_MS)), "to_ms": end + step,
                 "hours": a.hours, "first_bar_ms": start, "first_live_bar_ms": live_from, "last_bar_ms": end},
-        inputs={"db": str(run_.db), "config": str(config), "config_id": strategy.config_id,
+        inputs={"mode": env.mode, "db": str(run_.db), "config": str(config), "config_id": strategy.config_id,
                 "daemon_config_id": run_.config_id, "watchlist": run_.symbols, "interval": interval,
                 "warmup_bars": warmup, "initial_balance": balance},
     )  # fmt: skip
     if run_.config_id and run_.config_id != strategy.config_id:
-        report.notes.append("the config differs from the one the daemon last started with (config_id)")
+        report.notes.append(
+            f"the config ({strategy.config_id[:12]}) differs from the one the daemon ran last "
+            f"({run_.config_id[:12]}): check --config and AI_QUANT_STRATEGY_MODE"
+        )
     if run_.restarts:
         report.notes.append(f"the daemon restarted {run_.restarts} time(s): bars that were stale on arrival were "
                             "traded for exits only (see decision_events stale_bar)")  # fmt: skip
+    if env.mode == "dry_live":
+        report.notes.append("dry_live sends no orders: the replay's actions are compared with what the daemon "
+                            "would have sent (decision_events status would)")  # fmt: skip
     if a.funding_db is None:
         report.notes.append("funding is not replayed: sizes can differ slightly with equity")
     if live_from > end:
@@ -132,8 +151,11 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
             )
         state = work / "warm_state.json"
         state.write_text(warm_state(strategy, run_.symbols, bars, step, balance))
+        overlay = (["--live"] if env.mode != "paper" else []) + (
+            ["--strategy-mode", env.strategy_mode] if env.strategy_mode else []
+        )
         replay = replay_actions(bt, config, candles, interval, run_.symbols, live_from, end, state, balance, work,
-                                a.funding_db)  # fmt: skip
+                                a.funding_db, overlay)  # fmt: skip
     lo, hi = report.window["from_ms"], report.window["to_ms"]
     tol = a.tolerance_bars * step
     daemon = [t for t in run_.trades if t.symbol == a.symbol and lo <= t.ts_ms <= hi + tol]
@@ -143,9 +165,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
     )
     if a.output:
         write_atomic(a.output, report.to_json())
-    out = {"symbol": a.symbol, "window": report.window, "summary": report.summary(), "notes": report.notes,
-           "missing_in_daemon": report.missing_in_daemon, "extra_in_daemon": report.extra_in_daemon}  # fmt: skip
-    return out, EXIT_OK if report.unexplained == 0 else EXIT_FAILED
+    return json.loads(report.to_json()), EXIT_OK if report.unexplained == 0 else EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,3 +179,34 @@ def test_bad_or_missing_user_is_refused(
     assert load_installer().main(args) == 2
     assert name in capsys.readouterr().err
     assert not (tmp_path / "units").exists()
+
+
+def test_install_starts_the_paper_strategy_yaml_from_the_example(
+    tmp_path: Path, install: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """paper.env names config/strategy_overrides.yaml (relative to the units' working directory):
+    the install must leave that file in place, or the paper daemon and the runbook's
+    validate_config.py / cp commands fail on a missing file."""
+    inst = load_installer()
+    args = install_args(tmp_path, "user", install)
+    assert inst.main(["--dry-run", *args]) == 0
+    yaml = install / "config" / "strategy_overrides.yaml"
+    assert f"would write {yaml}" in capsys.readouterr().out and not yaml.exists()
+    assert inst.main(args) == 0
+    named = [
+        line.split("=", 1)[1]
+        for line in (tmp_path / "env" / "paper.env").read_text().splitlines()
+        if line.startswith("AI_QUANT_STRATEGY_YAML=")
+    ]
+    assert named == ["config/strategy_overrides.yaml"] and (install / named[0]) == yaml
+    assert yaml.read_text() == (REPO / "config" / "strategy_overrides.example.yaml").read_text()
+    assert _mode(yaml) == 0o644  # live mode refuses a group/other-writable config
+    r = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "validate_config.py"), str(yaml), "--mode", "paper"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    yaml.write_text("global: {}\n")  # the operator's edit survives a reinstall
+    assert inst.main(args) == 0
+    assert yaml.read_text() == "global: {}\n"
+    assert f"kept {yaml}" in capsys.readouterr().out

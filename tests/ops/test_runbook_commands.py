@@ -113,7 +113,7 @@ KNOWN_COMMANDS = {
     "journalctl": "reads the journal of those units",
     "systemd-analyze": "run by tests/ops/test_systemd_units.py",
     "make": "the build (CI runs it)",
-    "git": "history of the strategy config",
+    "git": "git pull in an upgrade",
     "cp": "copies a strategy config before validating it",
     "echo": "kill-file words, checked below against engine.risk",
     "set": "loads an env file into the shell",

@@ -12,7 +12,9 @@ How the replay is lined up with the daemon:
 
 Divergences the replay cannot reproduce are explained from the daemon's own records, not hidden:
 a kernel entry the daemon blocked or rejected (risk, kill switch, stale bar, minimum notional) is
-in ``decision_events``; manual orders (``manual_flatten``, ``manual:*``) are the operator's.
+in ``decision_events``, as is what a dry_live daemon would have sent; a trade with no kernel intent
+(intent id 0: ``flat_now.py``'s ``manual_flatten``, ``manual_trade.py``'s orders that the live
+daemon books from the OMS, a venue fill it adopted) is the operator's.
 Prices differ by design (the daemon fills at the venue's touch or mid when its loop runs, the
 backtester at the bar close with slippage), and sizes follow equity (funding is not replayed
 unless ``--funding-db`` is given): both are reported as differences, not divergences.
@@ -31,6 +33,8 @@ from typing import Any
 from ops.common import EXIT_FAILED, OpsError
 
 MANUAL_CODES = ("manual_flatten",)
+#: Kernel intent ids start at 1; a trade booked with 0 was not the kernel's decision.
+NO_KERNEL_INTENT = 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Action:
     price: float
     size: float
     reason_code: str
+    manual: bool = False  # no kernel intent behind it (see NO_KERNEL_INTENT)
 
 
 @dataclass
@@ -86,8 +91,9 @@ class DaemonRun:
     symbols: list[str]
     last_bar_t: dict[str, int]
     bars_fed: dict[str, int]
-    config_id: str | None
+    config_id: str | None  # at the daemon's last start or config reload
     restarts: int
+    first_equity: float | None  # the equity of the first heartbeat (live: the start balance)
     trades: list[Action]
     decisions: list[dict[str, Any]]
 
@@ -107,10 +113,14 @@ def read_daemon(db: Path) -> DaemonRun:
     conn.row_factory = sqlite3.Row
     try:
         kv = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM kv")}
-        starts = [json.loads(r["data_json"]) for r in conn.execute(
-            "SELECT data_json FROM audit_events WHERE event='ENGINE_START' ORDER BY id")]  # fmt: skip
+        events = [(r["event"], json.loads(r["data_json"] or "{}")) for r in conn.execute(
+            "SELECT event, data_json FROM audit_events WHERE event IN ('ENGINE_START','CONFIG_RELOADED') "
+            "ORDER BY id")]  # fmt: skip
+        hb = conn.execute(
+            "SELECT message FROM runtime_logs WHERE message LIKE 'engine ok.%equity=%' ORDER BY id LIMIT 1"
+        ).fetchone()
         rows = conn.execute(
-            "SELECT ts_ms, symbol, type, action, price, size, reason_code FROM trades "
+            "SELECT ts_ms, symbol, type, action, price, size, reason_code, meta_json FROM trades "
             "WHERE action IN ('OPEN','ADD','REDUCE','CLOSE') ORDER BY ts_ms, id"
         ).fetchall()
         decisions = [dict(r) for r in conn.execute(
@@ -127,14 +137,32 @@ def read_daemon(db: Path) -> DaemonRun:
     symbols = sorted(last)
     trades = [
         Action("daemon", str(r["symbol"]), int(r["ts_ms"]), str(r["action"]).lower(), str(r["type"]).lower(), float(r["price"]),
-               float(r["size"]), str(r["reason_code"] or ""))
+               float(r["size"]), str(r["reason_code"] or ""), _no_kernel_intent(r["meta_json"]))
         for r in rows
     ]  # fmt: skip
+    ids = [d.get("config_id") for _, d in events if d.get("config_id")]
     return DaemonRun(
         db=db, symbols=symbols, last_bar_t=last, bars_fed={s: _fed(state, s) for s in symbols},
-        config_id=starts[-1].get("config_id") if starts else None, restarts=max(0, len(starts) - 1),
-        trades=trades, decisions=decisions,
+        config_id=ids[-1] if ids else None, restarts=max(0, sum(e == "ENGINE_START" for e, _ in events) - 1),
+        first_equity=_equity(hb[0]) if hb else None, trades=trades, decisions=decisions,
     )  # fmt: skip
+
+
+def _no_kernel_intent(meta_json: str | None) -> bool:
+    try:
+        return int(json.loads(meta_json or "{}").get("intent_id", -1)) == NO_KERNEL_INTENT
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _equity(heartbeat: str) -> float | None:
+    for word in heartbeat.split():
+        if word.startswith("equity="):
+            try:
+                return float(word.removeprefix("equity="))
+            except ValueError:
+                return None
+    return None
 
 
 # ---- candles ----------------------------------------------------------------------------------
@@ -221,7 +249,7 @@ def warm_state(strategy: Any, symbols: list[str], bars: list[Any], step: int, ca
 
 def replay_actions(
     bt: Path, config: Path, candles: Path, interval: str, symbols: list[str], start: int, end: int,
-    init_state: Path, balance: float, work: Path, funding_db: Path | None,
+    init_state: Path, balance: float, work: Path, funding_db: Path | None, overlay: list[str] | None = None,
 ) -> list[Action]:  # fmt: skip
     trades = work / "replay_trades.csv"
     cmd = [str(bt), "replay", "--config", str(config), "--candles-db", str(candles), "--interval", interval,
@@ -230,6 +258,7 @@ def replay_actions(
            "--export-trades", str(trades), "-q"]  # fmt: skip
     if funding_db is not None:
         cmd += ["--funding-db", str(funding_db)]
+    cmd += overlay or []
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     if r.returncode != 0:
         raise OpsError(f"ai-quant-bt replay failed ({r.returncode}): {r.stderr.strip()[-800:]}", EXIT_FAILED)
@@ -254,6 +283,8 @@ def _explain_missing(a: Action, decisions: list[dict[str, Any]], symbol: str, to
         if d["event_type"] == want and (
             not ctx.get("side") or a.kind in ("reduce", "close") or ctx["side"] == a.side
         ):
+            if d["status"] == "would":
+                return "dry_live: the daemon would have sent it (no orders in dry_live)"
             return f"daemon {d['status']}: {d['rejection_reason'] or d['reason_code']}"
         if d["event_type"] == "gate_block" and a.kind in ("open", "add"):
             # e.g. a post-exit cooldown after an exit at another time: the gate values are in the row
@@ -305,8 +336,8 @@ def compare(
                 best = j
         if best is None:
             why = (
-                "manual order (operator)"
-                if d.reason_code in MANUAL_CODES or d.reason_code.startswith("manual:")
+                f"manual order (operator): {d.reason_code or 'no kernel intent'}"
+                if d.manual or d.reason_code in MANUAL_CODES or d.reason_code.startswith("manual:")
                 else None
             )
             extra.append({**asdict(d), "explained_by": why})
