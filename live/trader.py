@@ -122,7 +122,7 @@ class LiveTrader:
         None if neither starts (the reconciler's userFillsByTime pass still adopts every fill)."""
         sock = self.cfg.sidecar_sock
         if sock is not None and sock.exists():
-            side = SidecarUserFills(sock, self.ex.address)
+            side = SidecarUserFills(sock, self.ex.address, self.cfg.base_url)
             try:
                 side.start()
                 log.info("user fills from the sidecar at %s", sock)
