@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import USER
 from hyperliquid.info import Info
 from sidecar_helpers import Sidecar, Venue, wait_for
@@ -90,5 +91,24 @@ def test_hub_does_not_price_from_stale_sidecar_mids(
             wait_for(lambda: source() == "rest", timeout=10, what="stale mids to be refused")
             want = {s: float(p) for s, p in venue.post("/info", {"type": "allMids"}).items() if s in SYMS}
             assert hub.mids(SYMS) == want and not hub.venue.down
+    finally:
+        assert sc.stop() == 0
+
+
+def test_live_user_fills_refuse_a_sidecar_of_another_venue(
+    sidecar_binary: Path, venue: Venue, tmp_path: Path
+) -> None:
+    """The live trader takes user fills from the sidecar only where it streams the trader's venue."""
+    from exchange.ws import SidecarUserFills
+
+    sc = Sidecar(sidecar_binary, tmp_path, venue)
+    try:
+        wrong = SidecarUserFills(sc.sock, USER, venue="http://127.0.0.1:1")
+        with pytest.raises(RuntimeError, match=f"serves venue {venue.base_url}, not http://127.0.0.1:1"):
+            wrong.start()
+        right = SidecarUserFills(sc.sock, USER, venue=f"ws://localhost:{venue.port}/ws")
+        right.start()
+        assert right.connects == 1
+        right.stop()
     finally:
         assert sc.stop() == 0
