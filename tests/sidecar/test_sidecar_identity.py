@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import USER
 from hyperliquid.info import Info
 from sidecar_helpers import Sidecar, Venue, wait_for
 
@@ -18,6 +17,7 @@ from exchange.venue_url import same_venue
 
 MIN = 60_000
 SYMS = ["BTC", "ETH"]
+USER = "0x" + "ab" * 20  # the account the venue fixture funds (conftest.py)
 
 
 def test_sidecar_names_its_venue_user_and_candle_dir(
