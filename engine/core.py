@@ -300,6 +300,7 @@ class UnifiedEngine:
                 data={"from": before[0], "to": after[0], "reason": after[1]},
             )
         self._poll_config()
+        venue_failures = self.hub.venue.failures
         try:
             rep.now_ms = now = self.hub.now_ms()
             self._applied_fill_ids = []
@@ -332,6 +333,8 @@ class UnifiedEngine:
             self._reload_after_error()
         else:
             self._backoff_s = 0.0
+            if self.hub.venue.failures == venue_failures:  # a loop without a venue failure: reachable
+                self.hub.venue.ok()
             if rep.bars or rep.fills:
                 self._write_state_file()
         rep.seconds = self.last_loop_s = time.perf_counter() - t0

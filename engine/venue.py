@@ -56,12 +56,14 @@ class VenueStatus:
 
     down_since_ms: int | None = None
     reason: str = ""
+    failures: int = 0  # failed calls so far (a loop that adds none did not fail on the venue)
 
     def ok(self) -> None:
         self.down_since_ms = None
         self.reason = ""
 
     def failed(self, reason: str, now_ms: int | None = None) -> None:
+        self.failures += 1
         if self.down_since_ms is None:
             self.down_since_ms = int(time.time() * 1000) if now_ms is None else now_ms
         self.reason = reason
