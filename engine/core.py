@@ -721,7 +721,7 @@ class UnifiedEngine:
             breadth_pct=breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps}),
             shadow_agreement=shadow, slippage_median_bps=self.risk.slippage_median_bps(),
             data_source=self.hub.stats.last,
-            venue_down_since=iso_utc(self.hub.venue.down_since_ms) if self.hub.venue.down else "",
+            venue_down_since=self.hub.venue.since_iso(),
         )  # fmt: skip
 
     def _heartbeat(self, rep: LoopReport) -> None:

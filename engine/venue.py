@@ -72,9 +72,9 @@ class VenueStatus:
     def down(self) -> bool:
         return self.down_since_ms is not None
 
-    def label(self) -> str:
-        """``venue unreachable since T`` while down, else empty."""
-        return "" if self.down_since_ms is None else f"venue unreachable since {iso_utc(self.down_since_ms)}"
+    def since_iso(self) -> str:
+        """The outage's start as ISO UTC while down, else empty."""
+        return "" if self.down_since_ms is None else iso_utc(self.down_since_ms)
 
 
 __all__ = ["VenueStatus", "iso_utc", "unreachable_reason"]
