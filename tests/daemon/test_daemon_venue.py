@@ -282,3 +282,62 @@ def test_venue_outage_is_visible_alerted_once_and_recovered(tmp_path: Path) -> N
         reader.join(5)
         srv.close()
         _stop(sim)
+
+
+def test_live_daemon_outage_one_alert_each_and_a_quiet_journal(tmp_path: Path) -> None:
+    """The issue's case: a live daemon with the exchange stopped under it. The heartbeat says so,
+    the outage and the recovery alert once each, and the dead man's switch failing every loop is one
+    journal line per rate-limit interval, not one per loop."""
+    from eth_account import Account
+
+    if not DATA.exists():
+        pytest.skip(f"real data not found under {DATA}")
+    key = "0x" + f"{0xA11CE0FF:064x}"
+    addr = Account.from_key(key).address.lower()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    sim_args = ("--state-db", str(tmp_path / "sim_state.db"), "--deposit", f"{addr}=10000")
+    sim = _start_sim(port, tmp_path / "venue.log", *sim_args)
+    root = tmp_path / "d"
+    root.mkdir()
+    secrets = root / "secrets.json"
+    secrets.write_text(json.dumps({"secret_key": key}))
+    secrets.chmod(0o600)
+    d = Daemon(
+        url, root, AI_QUANT_MODE="live", AI_QUANT_SECRETS_PATH=str(secrets), AI_QUANT_LIVE_ENABLE="1",
+        AI_QUANT_LIVE_CONFIRM="I_UNDERSTAND_THIS_CAN_LOSE_MONEY", AI_QUANT_ALERT_DRY_RUN="1",
+    )  # fmt: skip
+    d.db_path = root / "data" / "trading_engine_live.db"
+    try:
+        with d.start("--no-user-stream"):
+            wait_for(lambda: d.loops() >= 2 and _hb_message(d).startswith("engine ok."), 90, "live loops")
+            _stop(sim, kill=True)
+            wait_for(
+                lambda: _hb_message(d).startswith("venue unreachable since "), 60, "the outage heartbeat"
+            )
+            at = d.loops()
+            wait_for(lambda: d.loops() >= at + 8, 60, "loops during the outage")
+            d.alive()
+            log = d.log.read_text()
+            live_alerts = [line for line in log.splitlines() if "ALERT (dry run) [ai-quant live]" in line]
+            assert len([a for a in live_alerts if " venue_unreachable: " in a]) == 1, live_alerts
+            journal_dms = [
+                line
+                for line in log.splitlines()
+                if "engine.alerting: alert" in line and "dead_man_switch" in line
+            ]
+            assert len(journal_dms) <= 1, journal_dms  # 8+ loops within one 60 s limit: at most one line
+            assert "Traceback" not in log, log[-3000:]  # an outage is not a bug: no traceback per loop
+            sim = _start_sim(port, tmp_path / "venue.log", *sim_args)
+            wait_for(lambda: _hb_message(d).startswith("engine ok."), 90, "the live daemon to recover")
+            wait_for(lambda: len(_alerts_live(d, "venue_recovered")) == 1, 10, "the recovery alert")
+            assert len(_alerts_live(d, "venue_unreachable")) == 1
+            assert d.stop() == 0
+    finally:
+        _stop(sim)
+
+
+def _alerts_live(d: Daemon, kind: str) -> list[str]:
+    return [
+        line for line in d.log.read_text().splitlines() if f"ALERT (dry run) [ai-quant live] {kind}:" in line
+    ]
