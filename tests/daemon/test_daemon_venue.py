@@ -254,6 +254,8 @@ def test_venue_outage_is_visible_alerted_once_and_recovered(tmp_path: Path) -> N
                     warnings = " | ".join(snap["warnings"])
                     assert f"venue unreachable since {since}" in warnings, warnings
                     assert "live mids are stale" in warnings, warnings
+                    with urllib.request.urlopen(mon.url + "/metrics", timeout=10) as r:
+                        assert 'aiq_venue_unreachable{mode="paper"} 1' in r.read().decode()
                     assert len(_alerts(d, "venue_unreachable")) == 1
                     assert _alerts(d, "venue_recovered") == []
 
