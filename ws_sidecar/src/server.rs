@@ -497,3 +497,62 @@ fn ws_stats(sh: &Shared) -> Value {
     m.insert("uptime_s".into(), json!(sh.started.elapsed().as_secs_f64()));
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Parsed};
+
+    fn shared(args: &[&str]) -> Arc<Shared> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match Config::from_sources(&|_| None, &args) {
+            Ok(Parsed::Run(c)) => Shared::new(*c),
+            _ => panic!("config"),
+        }
+    }
+
+    fn health_of(sh: &Shared) -> Value {
+        health(sh, &Params(&Map::new())).unwrap()
+    }
+
+    #[test]
+    fn health_says_which_venue_user_and_candle_dir() {
+        let dir = std::env::temp_dir().join(format!("aiq-sidecar-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let user = format!("0x{}", "ab".repeat(20));
+        let sh = shared(&[
+            "--exchange-url",
+            "http://127.0.0.1:35002/",
+            "--user",
+            &user,
+            "--candles-dir",
+            dir.to_str().unwrap(),
+        ]);
+        let h = health_of(&sh);
+        assert_eq!(h["venue"], "http://127.0.0.1:35002");
+        assert_eq!(h["ws_url"], "ws://127.0.0.1:35002/ws");
+        assert_eq!(h["user"], user.as_str());
+        assert_eq!(h["candles_dir"], std::fs::canonicalize(&dir).unwrap().to_string_lossy().as_ref());
+        assert!(h["venue_time_ms"].is_null());
+        sh.venue_ms.store(1_700_000_000_000, Relaxed);
+        assert_eq!(health_of(&sh)["venue_time_ms"], 1_700_000_000_000i64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn old_mids_are_stale_while_other_frames_still_arrive() {
+        let sh = shared(&["--stale-secs", "30"]);
+        {
+            let mut c = lock(&sh.conn);
+            c.connected = true;
+            c.last_data_at = Some(Instant::now()); // candles or BBO still flowing
+        }
+        lock(&sh.market).mids_at = Some(Instant::now());
+        let h = health_of(&sh);
+        assert_eq!((h["stale"].as_bool(), h["ok"].as_bool()), (Some(false), Some(true)));
+        lock(&sh.market).mids_at = Instant::now().checked_sub(Duration::from_secs(16));
+        let h = health_of(&sh);
+        assert_eq!((h["stale"].as_bool(), h["ok"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(h["stale_after_s"], 15.0);
+    }
+}
