@@ -202,6 +202,8 @@ class LiveTrader:
             try:
                 out.append(self.adapter.submit(oi))
             except ExecutorError as exc:
+                # every one in the journal: the order_error alert (and its journal line) is rate-limited
+                log.warning("order not sent: %s %s: %s", oi.symbol, oi.kind, exc)
                 self.alert("order_error", f"{oi.symbol} {oi.kind}: {exc}")
                 out.append(SubmitOutcome(None, None, detail=str(exc)))
         if out:
