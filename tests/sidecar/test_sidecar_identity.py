@@ -85,8 +85,11 @@ def test_hub_does_not_price_from_stale_sidecar_mids(
                 hub.mids(SYMS)
                 return hub.stats.mids
 
-            venue.advance(MIN)  # the venue pushes new mids
-            wait_for(lambda: source() == "sidecar", timeout=10, interval=0.05, what="fresh sidecar mids")
+            def fresh() -> bool:
+                venue.advance(MIN)  # the venue pushes new mids (again each try: a slow poll sees fresh ones)
+                return source() == "sidecar"
+
+            wait_for(fresh, timeout=20, interval=0.05, what="fresh sidecar mids")
             # The stepped venue pushes nothing more: within a few seconds the sidecar's mids are stale.
             wait_for(lambda: source() == "rest", timeout=10, what="stale mids to be refused")
             want = {s: float(p) for s, p in venue.post("/info", {"type": "allMids"}).items() if s in SYMS}
