@@ -11,8 +11,9 @@ Targets come from ``AI_QUANT_ALERT_TARGETS`` (secret), comma separated ``CHANNEL
   ``<telegram_api_base>/bot<token>/sendMessage``.
 
 Targets of another form are reported once (by position, never by text) and ignored. With
-``AI_QUANT_ALERT_DRY_RUN=1`` messages are printed instead of sent. Tokens, webhook URLs and chat ids
-never reach a log line or an exception message.
+``AI_QUANT_ALERT_DRY_RUN=1`` messages are printed instead of sent. The journal line (``alert ...``)
+follows the same per-kind rate limit; the next line of a kind counts the repeats suppressed.
+Tokens, webhook URLs and chat ids never reach a log line or an exception message.
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ class AlertStats:
     rate_limited: int = 0
 
 
+def _repeats(n: int) -> str:
+    return f"{n} repeat" + ("" if n == 1 else "s")
+
+
 class Alerter:
     """Background alert sender. ``send`` is thread-safe and never blocks."""
 
@@ -134,6 +139,7 @@ class Alerter:
         self.stats = AlertStats()
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}  # repeats within the rate limit, per kind
         self._q: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=max_queue)
         self._out = out
         self._clock = clock
@@ -155,19 +161,26 @@ class Alerter:
         self.send(kind, message)
 
     def send(self, kind: str, message: str) -> bool:
-        """Queue one alert. False when rate-limited, dropped or alerts are off."""
-        text = self.redact(f"[{self.label}] {kind}: {message}")
-        log.info("alert %s", text)
-        if not self.enabled:
-            return False
+        """Queue one alert. False when rate-limited, dropped or alerts are off.
+
+        The per-kind rate limit applies to the journal line too (alerts on or off): a repeat
+        within the interval is counted, and the next line of that kind says how many were
+        suppressed."""
         now = self._clock()
         with self._lock:
             gap = self.per_kind.get(kind, self.min_interval_s)
             last = self._last.get(kind)
             if last is not None and now - last < gap:
                 self.stats.rate_limited += 1
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
                 return False
             self._last[kind] = now
+            repeats = self._suppressed.pop(kind, 0)
+        text = self.redact(f"[{self.label}] {kind}: {message}")
+        log.info("alert %s%s", text, f" ({_repeats(repeats)} suppressed)" if repeats else "")
+        if not self.enabled:
+            return False
+        with self._lock:
             try:
                 self._q.put_nowait((kind, text))
             except queue.Full:
@@ -190,6 +203,10 @@ class Alerter:
         return False
 
     def close(self, timeout_s: float = 5.0) -> None:
+        with self._lock:
+            pending, self._suppressed = self._suppressed, {}
+        for kind, n in sorted(pending.items()):
+            log.info("alert [%s] %s: %s suppressed since the last line", self.label, kind, _repeats(n))
         self.flush(timeout_s)
         if self._thread is not None:
             with contextlib.suppress(queue.Full):

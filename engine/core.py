@@ -23,7 +23,9 @@ Each loop:
 6. one DB transaction commits the loop's trades, positions, decisions and the kernel and paper
    state; the kernel state file is also rewritten atomically. A crash loses a whole loop or
    nothing;
-7. heartbeat line, sd_notify WATCHDOG/STATUS (READY after the first good loop).
+7. heartbeat line, sd_notify WATCHDOG/STATUS (READY after the first good loop). While the venue
+   does not answer, the line begins ``venue unreachable since T.``; one alert marks the start of an
+   outage and one its end (the loop keeps retrying, so the daemon recovers by itself).
 
 Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
 exits only: a stale entry signal is not traded.
@@ -51,6 +53,7 @@ from engine.risk import AccountView, OrderRequest, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import DecisionRow, PositionRow, TradeRow, TradingDB
+from engine.venue import iso_utc, unreachable_reason
 from exchange.meta import Meta
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
 
@@ -181,6 +184,7 @@ class UnifiedEngine:
         self._decision_seq = 0
         self._stop = threading.Event()
         self._backoff_s = 0.0
+        self._venue_down_alerted: int | None = None  # down_since_ms of the outage already alerted
 
     # ---- setup ----------------------------------------------------------------------------
     def _cfg(self, symbol: str | None = None) -> dict[str, Any]:
@@ -296,6 +300,7 @@ class UnifiedEngine:
                 data={"from": before[0], "to": after[0], "reason": after[1]},
             )
         self._poll_config()
+        venue_failures = self.hub.venue.failures
         try:
             rep.now_ms = now = self.hub.now_ms()
             self._applied_fill_ids = []
@@ -312,9 +317,14 @@ class UnifiedEngine:
         except Exception as exc:
             self.errors += 1
             status = getattr(exc, "status_code", None)
+            unreachable = unreachable_reason(exc)
             if status == 429:  # the venue's request-weight limit: back off, no traceback
                 self._backoff_s = min(60.0, max(2.0, self._backoff_s * 2))
                 rep.error = f"rate limited (429); backing off {self._backoff_s:.0f} s"
+                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
+            elif unreachable is not None:  # an outage: one alert for it (_venue_alerts), no traceback
+                self.hub.venue.failed(unreachable)
+                rep.error = f"venue unreachable ({unreachable})"
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
             else:
                 rep.error = f"{type(exc).__name__}"
@@ -323,11 +333,33 @@ class UnifiedEngine:
             self._reload_after_error()
         else:
             self._backoff_s = 0.0
+            if self.hub.venue.failures == venue_failures:  # a loop without a venue failure: reachable
+                self.hub.venue.ok()
             if rep.bars or rep.fills:
                 self._write_state_file()
         rep.seconds = self.last_loop_s = time.perf_counter() - t0
+        self._venue_alerts()
         self._heartbeat(rep)
         return rep
+
+    def _venue_alerts(self) -> None:
+        """One alert (and audit row) when the venue stops answering, one when it answers again."""
+        v = self.hub.venue
+        url = getattr(self.hub.info, "base_url", "") or "the venue"
+        if v.down_since_ms is not None and self._venue_down_alerted != v.down_since_ms:
+            self._venue_down_alerted = v.down_since_ms
+            msg = f"{url} unreachable since {iso_utc(v.down_since_ms)} ({v.reason})"
+            log.warning("%s; retrying every loop", msg)
+            self.alert("venue_unreachable", msg)
+            self.db.audit("VENUE_UNREACHABLE", level="WARNING", data={"url": url, "reason": v.reason,
+                          "since_ms": v.down_since_ms})  # fmt: skip
+        elif v.down_since_ms is None and self._venue_down_alerted is not None:
+            since, self._venue_down_alerted = self._venue_down_alerted, None
+            down_s = max(0.0, time.time() - since / 1000)
+            msg = f"{url} reachable again after {down_s:.0f} s (unreachable since {iso_utc(since)})"
+            log.info(msg)
+            self.alert("venue_recovered", msg)
+            self.db.audit("VENUE_RECOVERED", data={"url": url, "since_ms": since, "down_s": round(down_s, 1)})
 
     def _reload_after_error(self) -> None:
         """Undo the in-memory effects of a failed loop: the DB holds the last good state."""
@@ -696,6 +728,7 @@ class UnifiedEngine:
             breadth_pct=breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps}),
             shadow_agreement=shadow, slippage_median_bps=self.risk.slippage_median_bps(),
             data_source=self.hub.stats.last,
+            venue_down_since=self.hub.venue.since_iso(),
         )  # fmt: skip
 
     def _heartbeat(self, rep: LoopReport) -> None:

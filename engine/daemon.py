@@ -130,7 +130,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
     from engine.config import ConfigError
     from engine.core import EngineSettings, UnifiedEngine
     from engine.lock import AlreadyRunning, DaemonLock
-    from engine.market_data import MarketDataHub, connect_sidecar
+    from engine.market_data import MarketDataHub, SidecarLink, connect_sidecar
     from engine.risk import KillState, RiskManager
     from engine.strategy_manager import StrategyManager
     from engine.systemd_watchdog import Notifier
@@ -155,7 +155,13 @@ def run(env: Any, args: argparse.Namespace) -> int:
         [t.reveal() for t in env.alert_targets],
         dry_run=env.alert_dry_run,
         label=f"ai-quant {env.mode}",
-        per_kind_interval_s={"kill_switch": 1.0, "config_rejected": 5.0},  # rare, and each one matters
+        # rare, and each one matters (a venue outage alerts once when it starts and once when it ends)
+        per_kind_interval_s={
+            "kill_switch": 1.0,
+            "config_rejected": 5.0,
+            "venue_unreachable": 1.0,
+            "venue_recovered": 1.0,
+        },
     )
     alerter.start()
     notifier = Notifier()
@@ -178,10 +184,17 @@ def run(env: Any, args: argparse.Namespace) -> int:
         meta = Meta.fetch(info)
         interval = strategy.interval
         interval_ms = int(bt_runtime.intervals()[interval])
-        sidecar = None if args.no_sidecar else connect_sidecar(env.ws_sidecar_sock)
+        link = (
+            SidecarLink(None, "no (--no-sidecar)")
+            if args.no_sidecar
+            else connect_sidecar(env.ws_sidecar_sock, url, env.candles_dir)
+        )
+        for line in (link.warning, link.candles_warning):
+            if line:
+                log.warning(line)
         hub = MarketDataHub(
-            info, interval, interval_ms, candles_dir=env.candles_dir, sidecar=sidecar,
-            use_venue_clock=not args.wall_clock,
+            info, interval, interval_ms, candles_dir=env.candles_dir, sidecar=link.client,
+            use_venue_clock=not args.wall_clock, mids_max_age_s=env.mids_stale_s,
         )  # fmt: skip
         env_kill = KillState(env.kill_switch) if env.kill_switch else KillState.OFF
         risk = RiskManager(
@@ -215,7 +228,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
         _install_signals(engine, args.stop_timeout_s)
         log.info(
             "ai-quant %s %s daemon on %s: db %s, lock %s, sidecar %s",
-            __version__, env.mode, url, env.db_path, env.lock_path, "yes" if sidecar else "no",
+            __version__, env.mode, url, env.db_path, env.lock_path, link.summary,
         )  # fmt: skip
         engine.run(max_loops=args.max_loops)
         notifier.stopping()

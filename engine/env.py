@@ -78,6 +78,7 @@ ENV_VARS: Final = (
     "AI_QUANT_MONITOR_TOKEN",
     "AI_QUANT_KERNEL_MODE",
     "AI_QUANT_LIVE_MAX_OPEN_POSITIONS",
+    "AI_QUANT_MIDS_STALE_S",
     *RISK_VARS,
     # read by the Rust sidecar binary (ws_sidecar/src/config.rs), listed so they are not "unknown"
     "AI_QUANT_SIDECAR_SYMBOLS",
@@ -101,6 +102,8 @@ DEFAULT_PAPER_BALANCE: Final = 10_000.0
 DEFAULT_TOP_N: Final = 50
 TOP_N_RANGE: Final = (1, 200)
 DEFAULT_MONITOR_BIND: Final = "127.0.0.1:61010"
+#: Mids older than this are stale: the daemon reads REST allMids instead, the monitor warns.
+DEFAULT_MIDS_STALE_S: Final = 15.0
 #: sun_path of a Unix socket holds 108 bytes including the terminating NUL.
 MAX_UNIX_SOCKET_PATH: Final = 107
 
@@ -202,6 +205,8 @@ class Env:
     monitor_token: Secret | None
     kernel_mode: KernelMode
     live_max_open_positions: int
+    #: Seconds after which a mid is stale (the daemon does not use it, the monitor warns).
+    mids_stale_s: float
     #: Risk limits from RISK_VARS, keyed by RiskLimits field (only the ones set and > 0).
     risk_limits: dict[str, float]
     #: Tests and benchmarks: the shared market-data folder, and the backtester binary to test.
@@ -470,6 +475,7 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
             lambda var, raw: _int(var, raw, 1),
             DEFAULT_LIVE_MAX_OPEN_POSITIONS,
         ),
+        mids_stale_s=opt("AI_QUANT_MIDS_STALE_S", _float_positive, DEFAULT_MIDS_STALE_S),
         risk_limits={
             var.removeprefix(PREFIX).lower(): v
             for var in RISK_VARS

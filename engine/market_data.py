@@ -3,7 +3,11 @@
 Candles: the WS sidecar first (it confirms the newest closed bar; its candle DB is read
 read-only), then the candle SQLite DB (``candles_{interval}.db``, read-only), then the venue's
 REST ``candleSnapshot``. A source that does not hold the newest closed bar is skipped for that
-symbol. Mids and BBO: the sidecar, else REST ``allMids`` / ``l2Book``.
+symbol. Mids and BBO: the sidecar, else REST ``allMids`` / ``l2Book``; sidecar mids older than
+``mids_max_age_s`` (``AI_QUANT_MIDS_STALE_S``) are stale and not used.
+
+Every venue call records its outcome in ``venue`` (:class:`engine.venue.VenueStatus`): the daemon's
+heartbeat and alerts say "venue unreachable since T" from it.
 
 The hub never fetches when nothing can have changed: :meth:`due` says whether a symbol's next bar
 has closed by the venue clock, from the last bar time alone.
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.venue import VenueStatus, unreachable_reason
+from exchange.venue_url import same_venue
 from strategy.kernel_orchestrator import Bar
 
 log = logging.getLogger("engine.market_data")
@@ -32,6 +38,7 @@ class SourceStats:
     rest: int = 0
     errors: int = 0
     last: str = ""
+    mids: str = ""  # where the last mids came from: sidecar | rest
 
 
 @dataclass
@@ -42,15 +49,29 @@ class MarketDataHub:
     candles_dir: Path | None = None
     sidecar: Any = None  # exchange.sidecar.SidecarClient or None
     use_venue_clock: bool = True
+    mids_max_age_s: float | None = None  # sidecar mids older than this are stale (None: any age)
     stats: SourceStats = field(default_factory=SourceStats)
+    venue: VenueStatus = field(default_factory=VenueStatus)
     _subscribed_at: float = -1e9
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """One venue REST call; its outcome updates :attr:`venue`."""
+        try:
+            out = fn(*args)
+        except Exception as exc:
+            reason = unreachable_reason(exc)
+            if reason is not None:
+                self.venue.failed(reason)
+            raise
+        self.venue.ok()
+        return out
 
     # ---- clock -------------------------------------------------------------------------------
     def now_ms(self) -> int:
         """The venue's clock (the local exchange may run faster than real time), else ours."""
         if self.use_venue_clock:
             try:
-                st = self.info.post("/info", {"type": "exchangeStatus"})
+                st = self._call(self.info.post, "/info", {"type": "exchangeStatus"})
                 if isinstance(st, dict) and isinstance(st.get("time"), int):
                     return int(st["time"])
             except Exception as exc:
@@ -115,7 +136,7 @@ class MarketDataHub:
 
     def _from_rest(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar]:
         start = (last_t + 1) if last_t is not None else newest - (want - 1) * self.interval_ms
-        raw = self.info.candles_snapshot(symbol, self.interval, start, newest + self.interval_ms)
+        raw = self._call(self.info.candles_snapshot, symbol, self.interval, start, newest + self.interval_ms)
         bars = (
             Bar(
                 symbol, int(c["t"]), float(c["o"]), float(c["h"]), float(c["l"]), float(c["c"]), float(c["v"])
@@ -148,13 +169,15 @@ class MarketDataHub:
         wanted = set(symbols)
         if self.sidecar is not None:
             try:
-                m = self.sidecar.get_mids(sorted(wanted))
+                m = self.sidecar.get_mids(sorted(wanted), max_age_s=self.mids_max_age_s)
                 got = {s: float(p) for s, p in m.mids.items() if s in wanted}
                 if got.keys() >= wanted:
+                    self.stats.mids = "sidecar"
                     return got
             except Exception as exc:
                 log.debug("sidecar mids failed: %s", type(exc).__name__)
-        raw = self.info.all_mids()
+        raw = self._call(self.info.all_mids)
+        self.stats.mids = "rest"
         return {s: float(p) for s, p in raw.items() if s in wanted}
 
     def bbo(self, symbol: str) -> tuple[float | None, float | None]:
@@ -167,7 +190,7 @@ class MarketDataHub:
             except Exception as exc:
                 log.debug("sidecar bbo failed: %s", type(exc).__name__)
         try:
-            book = self.info.l2_snapshot(symbol)
+            book = self._call(self.info.l2_snapshot, symbol)
             levels = book.get("levels") if isinstance(book, dict) else None
             if levels and levels[0] and levels[1]:
                 return float(levels[0][0]["px"]), float(levels[1][0]["px"])
@@ -176,11 +199,11 @@ class MarketDataHub:
         return None, None
 
     def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
-        raw = self.info.funding_history(symbol, start_ms, end_ms)
+        raw = self._call(self.info.funding_history, symbol, start_ms, end_ms)
         return sorted((int(r["time"]), float(r["fundingRate"])) for r in raw)
 
     def top_by_volume(self, n: int, exclude: Iterable[str] = ()) -> list[str]:
-        meta, ctxs = self.info.meta_and_asset_ctxs()
+        meta, ctxs = self._call(self.info.meta_and_asset_ctxs)
         skip = set(exclude)
         vols = []
         for asset, ctx in zip(meta["universe"], ctxs, strict=False):
@@ -191,19 +214,56 @@ class MarketDataHub:
         return [name for _, name in vols[:n]]
 
 
-def connect_sidecar(sock: Path | None, timeout_s: float = 2.0) -> Any:
-    """A connected sidecar client, or None when no sidecar answers on ``sock``."""
-    if sock is None or not sock.exists():
-        return None
+@dataclass(frozen=True)
+class SidecarLink:
+    """The outcome of :func:`connect_sidecar`: the client (None: not used), a short summary for
+    the daemon's start line, and at most one warning line each about the venue and the candles."""
+
+    client: Any
+    summary: str
+    warning: str = ""
+    candles_warning: str = ""
+
+
+def connect_sidecar(
+    sock: Path | None, venue_url: str, candles_dir: Path | None = None, timeout_s: float = 2.0
+) -> SidecarLink:
+    """A client of the sidecar on ``sock`` when one answers there and streams ``venue_url``.
+
+    A sidecar that serves another venue (or does not say which) is refused: its mids would price
+    orders from the wrong market; the daemon then reads the venue's REST API itself."""
+    if sock is None:
+        return SidecarLink(None, "no (no socket configured)")
+    if not sock.exists():
+        return SidecarLink(None, f"no (no socket at {sock})")
     try:
         from exchange.sidecar import SidecarClient
 
         client = SidecarClient(sock, timeout=timeout_s)
-        client.health()
-        return client
+        h = client.health()
     except Exception as exc:
         log.info("WS sidecar not available at %s (%s); using the candle DB / REST", sock, type(exc).__name__)
-        return None
+        return SidecarLink(None, f"no (nothing answers at {sock}: {type(exc).__name__})")
+    if h.venue is None or not same_venue(h.venue, venue_url):
+        client.close()
+        served = (
+            f"venue {h.venue}" if h.venue else "an unnamed venue (a sidecar binary older than this daemon)"
+        )
+        return SidecarLink(
+            None,
+            f"no (refused: {sock} serves another venue)",
+            f"WS sidecar at {sock} serves {served}, not this daemon's {venue_url}: refused;"
+            " mids, books and candles come from the venue's REST API",
+        )
+    candles_warning = ""
+    if candles_dir is not None and h.candles_dir and Path(h.candles_dir).resolve() != candles_dir.resolve():
+        candles_warning = (
+            f"the sidecar writes candles to {h.candles_dir} but this daemon reads {candles_dir.resolve()}"
+            " (AI_QUANT_CANDLES_DIR): the sidecar's candles are not read; candles come from that"
+            " directory if it holds them, else from REST polling (data=rest); mids still come from the"
+            " sidecar. Give both the same directory to read the sidecar's candles"
+        )
+    return SidecarLink(client, f"yes ({sock}, venue {h.venue})", candles_warning=candles_warning)
 
 
-__all__ = ["MarketDataHub", "SourceStats", "connect_sidecar"]
+__all__ = ["MarketDataHub", "SidecarLink", "SourceStats", "connect_sidecar"]

@@ -156,6 +156,15 @@ class Health:
     incoming_drops: int
     uptime_s: float
     version: str
+    #: What the sidecar serves: the venue's HTTP base URL, the user (or None) and the candle
+    #: directory it writes (absolute); None from a sidecar too old to say.
+    venue: str | None = None
+    user: str | None = None
+    candles_dir: str | None = None
+    #: The newest venue timestamp the sidecar saw in a frame (ms), and the age beyond which the
+    #: sidecar calls its stream (and its mids) stale.
+    venue_time_ms: int | None = None
+    stale_after_s: float | None = None
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -177,6 +186,11 @@ class Health:
             incoming_drops=int(d.get("incoming_drops") or 0),
             uptime_s=float(d.get("uptime_s") or 0.0),
             version=str(d.get("version") or ""),
+            venue=d.get("venue"),
+            user=d.get("user"),
+            candles_dir=d.get("candles_dir"),
+            venue_time_ms=_opt_int(d.get("venue_time_ms")),
+            stale_after_s=_opt_float(d.get("stale_after_s")),
             raw=d,
         )
 

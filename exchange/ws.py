@@ -102,9 +102,10 @@ class SidecarUserFills:
     RENEW_S = 30.0
     CLIENT_ID = "ai-quant-user-fills"
 
-    def __init__(self, sock: Path | str, address: str) -> None:
+    def __init__(self, sock: Path | str, address: str, venue: str | None = None) -> None:
         self.sock = Path(sock)
         self.address = address.lower()
+        self.venue = venue  # when given, a sidecar streaming another venue is refused
         self.connects = 0
         self.dropped = 0  # the sidecar's queue overflowed this many fills (the poll adopts them)
         self._client: Any = None
@@ -112,6 +113,7 @@ class SidecarUserFills:
 
     def start(self) -> None:
         from exchange.sidecar import SidecarClient, SidecarError
+        from exchange.venue_url import same_venue
 
         client = SidecarClient(self.sock, client_id=self.CLIENT_ID)
         try:
@@ -122,6 +124,10 @@ class SidecarUserFills:
         if str(r.get("user") or "").lower() != self.address:
             client.close()
             raise RuntimeError(f"the sidecar at {self.sock} does not serve user fills for {self.address}")
+        served = r.get("venue")
+        if self.venue is not None and not (served and same_venue(str(served), self.venue)):
+            client.close()
+            raise RuntimeError(f"the sidecar at {self.sock} serves venue {served or '?'}, not {self.venue}")
         self._client = client
         self._renewed = time.monotonic()
         self.connects += 1

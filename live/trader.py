@@ -122,7 +122,7 @@ class LiveTrader:
         None if neither starts (the reconciler's userFillsByTime pass still adopts every fill)."""
         sock = self.cfg.sidecar_sock
         if sock is not None and sock.exists():
-            side = SidecarUserFills(sock, self.ex.address)
+            side = SidecarUserFills(sock, self.ex.address, self.cfg.base_url)
             try:
                 side.start()
                 log.info("user fills from the sidecar at %s", sock)
@@ -202,6 +202,8 @@ class LiveTrader:
             try:
                 out.append(self.adapter.submit(oi))
             except ExecutorError as exc:
+                # every one in the journal: the order_error alert (and its journal line) is rate-limited
+                log.warning("order not sent: %s %s: %s", oi.symbol, oi.kind, exc)
                 self.alert("order_error", f"{oi.symbol} {oi.kind}: {exc}")
                 out.append(SubmitOutcome(None, None, detail=str(exc)))
         if out:

@@ -207,14 +207,27 @@ def fallback_mids(settings: Settings, symbols: list[str], w: readers.Warnings) -
     return out
 
 
+def sidecar_status(hub: MidsHub, mids_stale_s: float) -> dict[str, Any]:
+    """Connected, the age of the newest mids, and whether they are stale (older than
+    ``mids_stale_s``; a connected sidecar whose venue went quiet still holds its last mids)."""
+    age = hub.age_s()
+    stale = hub.state.connected and age is not None and age > mids_stale_s
+    return {"connected": hub.state.connected, "mids_age_s": age, "stale": stale, "error": hub.state.error}
+
+
 def build_snapshot(state: MonitorState, mode: str) -> dict[str, Any]:
     s = state.settings
     now = now_ms()
     w = readers.Warnings()
     hub = state.mids
-    sidecar = {"connected": hub.state.connected, "mids_age_s": hub.age_s(), "error": hub.state.error}
+    sidecar = sidecar_status(hub, s.mids_stale_s)
     if not hub.state.connected:
         w.add(f"WS sidecar down: live mids unavailable ({hub.state.error or 'not connected yet'})")
+    elif sidecar["stale"]:
+        w.add(
+            f"live mids are stale ({sidecar['mids_age_s']:.0f} s old; stale after {s.mids_stale_s:.0f} s,"
+            " AI_QUANT_MIDS_STALE_S): is the venue reachable?"
+        )
     snap: dict[str, Any] = {
         "now_ts_ms": now,
         "mode": mode,
@@ -264,6 +277,9 @@ def _fill_snapshot(
         )
     if hb["present"] and not hb["parsed"]:
         w.add("the newest heartbeat line could not be parsed")
+    down_since = fields.get("venue_down_since", "-")
+    if down_since not in ("", "-"):
+        w.add(f"venue unreachable since {down_since} (the daemon's heartbeat): it retries every loop")
     snap["config_id"] = fields.get("config_id", "")
     snap["version"] = fields.get("version", "")
     kill = fields.get("kill") or "unknown"
@@ -345,11 +361,7 @@ async def health(request: web.Request) -> web.Response:
         return {"ok": True, "now_ts_ms": now_ms(), "version": __version__, "dbs": dbs}
 
     out = await asyncio.to_thread(run)
-    out["sidecar"] = {
-        "connected": state.mids.state.connected,
-        "mids_age_s": state.mids.age_s(),
-        "error": state.mids.state.error,
-    }
+    out["sidecar"] = sidecar_status(state.mids, state.settings.mids_stale_s)
     out["sse_clients"] = state.mids.subscribers
     return web.json_response(out)
 

@@ -68,6 +68,14 @@ def render_metrics(snaps: Mapping[str, Mapping[str, Any]], state: MonitorState) 
             int(bool(hb.get("stale"))),
             mode=mode,
         )
+        down = f.get("venue_down_since")
+        o.add(
+            "aiq_venue_unreachable",
+            "gauge",
+            "1 while the daemon's heartbeat says the venue is unreachable",
+            None if down is None else int(down != "-"),
+            mode=mode,
+        )
         o.add(
             "aiq_loop_seconds",
             "gauge",

@@ -34,6 +34,7 @@ class Settings:
     stale_s: float = 90.0
     keepalive_s: float = 15.0
     sse_retry_ms: int = 3000
+    mids_stale_s: float = 15.0  # AI_QUANT_MIDS_STALE_S: live mids older than this are stale
 
     def check_bind(self) -> None:
         """Refuse to listen beyond loopback without a bearer token: the page shows balances and
@@ -96,6 +97,7 @@ def from_env(
         default_interval=config_interval(env.strategy_yaml) or "1h",
         stale_s=stale_s,
         keepalive_s=keepalive_s,
+        mids_stale_s=env.mids_stale_s,
     )
 
 

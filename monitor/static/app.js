@@ -58,7 +58,8 @@ async function refreshSnapshot() {
   const hb = s.heartbeat;
   pill("pill-hb", hb.present ? `heartbeat ${fmt(hb.age_s, 0)} s` : "no heartbeat", hb.stale ? "bad" : "ok");
   pill("pill-db", s.db.ok ? "DB ok" : "DB missing", s.db.ok ? "ok" : "bad");
-  pill("pill-mids", s.sidecar.connected ? "mids live" : "mids down", s.sidecar.connected ? "ok" : "bad");
+  pill("pill-mids", !s.sidecar.connected ? "mids down" : s.sidecar.stale ? "mids stale" : "mids live",
+    !s.sidecar.connected ? "bad" : s.sidecar.stale ? "warn" : "ok");
   pill("pill-config", `config ${s.config_id || "–"}`, "muted");
   $("footer-version").textContent = `monitor ${s.monitor_version}${s.version ? ", daemon " + s.version : ""}`;
   document.querySelectorAll(".modes button").forEach((b) =>

@@ -147,3 +147,33 @@ def test_risk_manager_alerts_through_the_alerter(server: Recorder) -> None:
     a.flush(10)
     a.close()
     assert any("kill switch off -> hard" in b["content"] for _, b in server.requests)
+
+
+def test_journal_line_follows_the_rate_limit_and_counts_suppressed_repeats(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failing scheduleCancel alerted every loop: 10 sends in 25 s are one journal line, and the
+    next line of that kind (after the interval) says how many repeats it stood for. Alerts off or
+    on, the journal follows the alert's own per-kind limit."""
+    now = [0.0]
+    caplog.set_level(logging.INFO, logger="engine.alerting")
+    a = Alerter([], min_interval_s=60, clock=lambda: now[0])  # no targets: journal only
+    for i in range(10):
+        now[0] = i * 2.5
+        a.send("dead_man_switch", "scheduleCancel failed: ConnectionError")
+    a.send("kill_switch", "other kind")  # another kind has its own limit
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.alerting"]
+    assert lines == [
+        "alert [ai-quant] dead_man_switch: scheduleCancel failed: ConnectionError",
+        "alert [ai-quant] kill_switch: other kind",
+    ]
+    now[0] = 61.0
+    a.send("dead_man_switch", "scheduleCancel failed: ConnectionError")
+    a.send("dead_man_switch", "scheduleCancel failed: ConnectionError")  # suppressed, reported at close
+    a.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.alerting"][2:]
+    assert lines == [
+        "alert [ai-quant] dead_man_switch: scheduleCancel failed: ConnectionError (9 repeats suppressed)",
+        "alert [ai-quant] dead_man_switch: 1 repeat suppressed since the last line",
+    ]
+    assert a.stats.rate_limited == 10

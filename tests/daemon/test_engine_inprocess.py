@@ -42,13 +42,14 @@ class StubHub(MarketDataHub):
         super().__init__(info=None, interval="5m", interval_ms=STEP)
         self.now = T0 + 200 * STEP
         self.fail = False
+        self.fail_with: Exception = ConnectionError("venue down")
 
     def now_ms(self) -> int:
         return self.now
 
     def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
         if self.fail:
-            raise ConnectionError("venue down")
+            raise self.fail_with
         newest = self.last_closed_open_time(now_ms)
         first = newest - (warmup_bars - 1) * STEP if last_t is None else last_t + STEP
         out = []
@@ -157,13 +158,24 @@ def test_a_failed_loop_rolls_back_and_the_next_one_continues(tmp_path: Path) -> 
     hub.fail = True
     hub.now += STEP
     rep = eng.run_once()
-    assert rep.error and eng.errors == 1 and "loop_error" in alerts
+    # a connection error is a venue outage: one venue_unreachable alert, not a loop_error per loop
+    assert rep.error == "venue unreachable (ConnectionError)" and eng.errors == 1
+    assert "venue_unreachable" in alerts and "loop_error" not in alerts
+    assert eng.heartbeat().line().startswith("venue unreachable since ")
     assert db.get("kernel_state") == saved  # nothing of the failed loop was committed
     assert eng.orch is not None and eng.orch.kernel.save_state() == saved  # memory rolled back too
+    hub.now += STEP
+    eng.run_once()
+    assert alerts.count("venue_unreachable") == 1  # once per outage
     hub.fail = False
     hub.now += STEP
     assert not eng.run_once().error
-    assert eng.heartbeat().errors == 1
+    assert eng.heartbeat().errors == 2 and eng.heartbeat().line().startswith("engine ok.")
+    assert alerts.count("venue_recovered") == 1
+    hub.fail, hub.fail_with = True, RuntimeError("a bug")  # any other failure: loop_error
+    hub.now += STEP
+    assert eng.run_once().error == "RuntimeError" and "loop_error" in alerts
+    assert eng.heartbeat().line().startswith("engine ok.")
 
 
 @pytest.mark.parametrize("word", ["halt_all", "close_only"])

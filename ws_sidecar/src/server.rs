@@ -287,10 +287,27 @@ fn ensure_started(sh: &Arc<Shared>, p: &Params) -> Result<Value, String> {
         sh.backfill_wake.notify_one();
     }
     let connected = lock(&sh.conn).connected;
-    Ok(json!({
+    let mut out = json!({
         "client_id": id, "symbols": symbols, "interval": interval, "candle_limit": candle_limit,
-        "connected": connected, "ttl_s": sh.cfg.client_ttl.as_secs(), "user": *lock(&sh.user),
-    }))
+        "connected": connected, "ttl_s": sh.cfg.client_ttl.as_secs(),
+    });
+    if let Value::Object(m) = &mut out {
+        m.extend(identity(sh));
+    }
+    Ok(out)
+}
+
+/// Which venue, account and candle directory this sidecar serves: a client refuses a sidecar that
+/// streams another venue, and says so when it reads candles from another directory.
+fn identity(sh: &Shared) -> Map<String, Value> {
+    let venue_ms = sh.venue_ms.load(Relaxed);
+    let mut m = Map::new();
+    m.insert("venue".into(), json!(sh.cfg.exchange_url));
+    m.insert("ws_url".into(), json!(crate::config::ws_url(&sh.cfg.exchange_url)));
+    m.insert("user".into(), json!(*lock(&sh.user)));
+    m.insert("candles_dir".into(), json!(sh.candles_dir_abs.to_string_lossy()));
+    m.insert("venue_time_ms".into(), if venue_ms > 0 { json!(venue_ms) } else { Value::Null });
+    m
 }
 
 /// Drop clients not seen within the TTL; returns true when the watch list changed.
@@ -394,15 +411,18 @@ fn health(sh: &Shared, p: &Params) -> Result<Value, String> {
     let syms = p.symbols("symbols")?.unwrap_or_default();
     let iv = interval_param(p, "1h")?;
     let c = lock(&sh.conn);
-    let stale = c.connected && c.last_data_at.is_some_and(|t| t.elapsed() > sh.cfg.stale_after / 2);
-    let (mids_age, bbo_age) = {
+    let half = sh.cfg.stale_after / 2;
+    let (mids_age, bbo_age, mids_old) = {
         let m = lock(&sh.market);
+        // Mids older than half the stale bound are stale even while other frames still arrive.
+        let mids_old = m.mids_at.is_some_and(|t| t.elapsed() > half);
         let bbo_age = syms
             .iter()
             .filter_map(|s| m.bbo.get(s).map(|b| b.at.elapsed().as_secs_f64()))
             .fold(None, |acc: Option<f64>, x| Some(acc.map_or(x, |a| a.max(x))));
-        (age_s(m.mids_at), bbo_age)
+        (age_s(m.mids_at), bbo_age, mids_old)
     };
+    let stale = c.connected && (c.last_data_at.is_some_and(|t| t.elapsed() > half) || mids_old);
     let candle_age = {
         let cs = lock(&sh.candles);
         syms.iter()
@@ -411,7 +431,7 @@ fn health(sh: &Shared, p: &Params) -> Result<Value, String> {
             .fold(None, |acc: Option<f64>, x| Some(acc.map_or(x, |a| a.max(x))))
     };
     let u = lock(&sh.user_state);
-    Ok(json!({
+    let mut out = json!({
         "ok": c.connected && !stale,
         "version": env!("CARGO_PKG_VERSION"),
         "connected": c.connected,
@@ -431,8 +451,14 @@ fn health(sh: &Shared, p: &Params) -> Result<Value, String> {
         "candle_age_s": candle_age,
         "incoming_drops": u.fills.dropped + u.order_updates.dropped + u.fundings.dropped + u.ledger.dropped,
         "uptime_s": sh.started.elapsed().as_secs_f64(),
-        "user": *lock(&sh.user),
-    }))
+        "stale_after_s": half.as_secs_f64(),
+    });
+    drop(u);
+    drop(c);
+    if let Value::Object(m) = &mut out {
+        m.extend(identity(sh));
+    }
+    Ok(out)
 }
 
 fn ws_stats(sh: &Shared) -> Value {
@@ -470,4 +496,63 @@ fn ws_stats(sh: &Shared) -> Value {
     drop(bq);
     m.insert("uptime_s".into(), json!(sh.started.elapsed().as_secs_f64()));
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Parsed};
+
+    fn shared(args: &[&str]) -> Arc<Shared> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match Config::from_sources(&|_| None, &args) {
+            Ok(Parsed::Run(c)) => Shared::new(*c),
+            _ => panic!("config"),
+        }
+    }
+
+    fn health_of(sh: &Shared) -> Value {
+        health(sh, &Params(&Map::new())).unwrap()
+    }
+
+    #[test]
+    fn health_says_which_venue_user_and_candle_dir() {
+        let dir = std::env::temp_dir().join(format!("aiq-sidecar-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let user = format!("0x{}", "ab".repeat(20));
+        let sh = shared(&[
+            "--exchange-url",
+            "http://127.0.0.1:35002/",
+            "--user",
+            &user,
+            "--candles-dir",
+            dir.to_str().unwrap(),
+        ]);
+        let h = health_of(&sh);
+        assert_eq!(h["venue"], "http://127.0.0.1:35002");
+        assert_eq!(h["ws_url"], "ws://127.0.0.1:35002/ws");
+        assert_eq!(h["user"], user.as_str());
+        assert_eq!(h["candles_dir"], std::fs::canonicalize(&dir).unwrap().to_string_lossy().as_ref());
+        assert!(h["venue_time_ms"].is_null());
+        sh.venue_ms.store(1_700_000_000_000, Relaxed);
+        assert_eq!(health_of(&sh)["venue_time_ms"], 1_700_000_000_000i64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn old_mids_are_stale_while_other_frames_still_arrive() {
+        let sh = shared(&["--stale-secs", "30"]);
+        {
+            let mut c = lock(&sh.conn);
+            c.connected = true;
+            c.last_data_at = Some(Instant::now()); // candles or BBO still flowing
+        }
+        lock(&sh.market).mids_at = Some(Instant::now());
+        let h = health_of(&sh);
+        assert_eq!((h["stale"].as_bool(), h["ok"].as_bool()), (Some(false), Some(true)));
+        lock(&sh.market).mids_at = Instant::now().checked_sub(Duration::from_secs(16));
+        let h = health_of(&sh);
+        assert_eq!((h["stale"].as_bool(), h["ok"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(h["stale_after_s"], 15.0);
+    }
 }

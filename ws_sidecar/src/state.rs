@@ -7,10 +7,16 @@ use crate::queues::{Bounded, Dedupe};
 use crate::subs::{self, Sub};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Notify};
+
+/// `dir` resolved (symlinks too) when it exists, else joined to the working directory.
+pub fn absolute_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).or_else(|_| std::path::absolute(dir)).unwrap_or_else(|_| dir.to_path_buf())
+}
 
 pub fn wall_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
@@ -195,6 +201,8 @@ pub struct Shared {
     pub bbo_queue: Mutex<Bounded<(String, i64, f64, f64)>>,
     /// The newest venue timestamp seen in a frame (ms); the venue's clock may differ from ours.
     pub venue_ms: AtomicI64,
+    /// The candle directory as an absolute path: clients compare it with the one they read.
+    pub candles_dir_abs: PathBuf,
 }
 
 impl Shared {
@@ -226,6 +234,7 @@ impl Shared {
             db: Arc::new(Mutex::new(db)),
             bbo_queue: Mutex::new(Bounded::new(20_000)),
             venue_ms: AtomicI64::new(0),
+            candles_dir_abs: absolute_dir(&cfg.candles_dir),
             cfg,
         });
         sh.sync_keys();
