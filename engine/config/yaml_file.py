@@ -66,11 +66,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             raise _LimitError(
                 None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
             )
+        if self.check_event(yaml.AliasEvent):
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self._values:  # `&a [*a]`: an endless value
+                raise _LimitError(
+                    None, None, "an alias refers to a value that contains it", self.peek_event().start_mark
+                )
         self._depth += 1
         try:
-            node: yaml.Node = super().compose_node(parent, index)
+            node: yaml.Node | None = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        assert node is not None  # compose_node is only called where a node follows
         if id(node) not in self._values:  # an alias returns its anchor's node, counted already
             if isinstance(node, yaml.SequenceNode):
                 children: list[yaml.Node] = list(node.value)

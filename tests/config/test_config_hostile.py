@@ -30,6 +30,8 @@ HOSTILE = {
         + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)),
         f"more than {MAX_VALUES} values (aliases expanded)",
     ),
+    # A value that contains itself would make every later walk over the config endless.
+    "recursive-alias": ("global: &a\n  trade: *a\n", "an alias refers to a value that contains it"),
     "20MB": ("global:\n  trade: {sl_atr_mult: 1.5}\n" + "# padding\n" * 2_000_000, "may be at most"),
 }
 
