@@ -204,6 +204,9 @@ def bin_replay(
         binary, "replay", "--config", config, "--candles-db", files["main"], "--interval", inputs.interval,
         "--output", out / "report.json", "--export-trades", out / "trades.csv",
         "--equity-curve", out / "equity.csv", "--export-state", out / "state.json", "-q",
+        # The inputs are already cut to the window; auto-scope would also trim main bars to the
+        # funding range, which ends up to an hour before a cut that is not on the hour.
+        "--no-auto-scope",
     ]  # fmt: skip
     if "funding" in files:
         cmd += ["--funding-db", files["funding"]]
@@ -217,12 +220,12 @@ def bin_replay(
 
 
 def bin_indicators(
-    binary: Path, config: Path, files: dict[str, Path], symbol: str, out: Path
+    binary: Path, config: Path, files: dict[str, Path], interval: str, symbol: str, out: Path
 ) -> list[dict[str, str]]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"ind_{symbol}.csv"
-    _run([binary, "dump-indicators", "--config", config, "--candles-db", files["main"], "--symbol", symbol,
-          "--output", path])  # fmt: skip
+    _run([binary, "dump-indicators", "--config", config, "--candles-db", files["main"], "--interval", interval,
+          "--symbol", symbol, "--output", path])  # fmt: skip
     return _csv(path)
 
 
@@ -406,7 +409,7 @@ def check(
     replays = [p for p in paths if p.startswith("replay")]
     full_bin = {p: bin_replay(binary, config, full_files, inputs, p, work / "full" / p) for p in replays}
     full_ind = (
-        {s: bin_indicators(binary, config, full_files, s, work / "full") for s in symbols}
+        {s: bin_indicators(binary, config, full_files, inputs.interval, s, work / "full") for s in symbols}
         if "indicators" in paths
         else {}
     )
@@ -433,7 +436,7 @@ def check(
                 )
             out.check(f"{tag} {p}", diff, f" ({len(run.fills)} fills, {len(run.equity)} steps)")
         for s in symbols if "indicators" in paths else ():
-            rows = bin_indicators(binary, config, files, s, work / f"cut{n}")
+            rows = bin_indicators(binary, config, files, inputs.interval, s, work / f"cut{n}")
             out.check(f"{tag} indicators {s}", first_difference(full_ind[s], rows, f"indicators {s} bar"),
                       f" ({len(rows)} bars)")  # fmt: skip
         if "kernel" in paths and full_k is not None:

@@ -88,6 +88,22 @@ def test_truncated_runs_reproduce_the_full_run(data: dict[str, Path]) -> None:
     assert len(full) == 3 and all(int(re.search(r"(\d+) fills", x)[1]) >= 30 for x in full), full
 
 
+def test_5m_main_bars_cut_off_the_funding_hour(data: dict[str, Path]) -> None:
+    """5m decisions with hourly funding: most cuts fall between two funding times."""
+    res = subprocess.run(
+        [sys.executable, str(TOOL), "--candles-db", data["m5"], "--interval", "5m", "--funding-db", data["funding"],
+         "--config", data["cfg"], "--symbols", ",".join(COINS), "--start", "2025-03-20", "--end", "2025-03-24",
+         "--cuts", "3", "--seed", "4", "--paths", "replay,indicators,kernel", "--bin", BIN],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[-1] == "result: OK (3 cut(s), 0 difference(s))"
+    cuts = {m[1] for line in lines if (m := re.match(r"ok    cut (\S+) replay ", line))}
+    assert len(cuts) == 3 and any(not c.endswith(":00:00Z") for c in cuts), cuts
+    assert len([line for line in lines if line.startswith("ok    cut ")]) == 3 * 5
+
+
 def _peeking(inputs: la.Inputs) -> la.Inputs:
     """A leaky feed: each bar carries the next bar's close (clamped into its own high/low)."""
     by_sym: dict[str, list] = {}
