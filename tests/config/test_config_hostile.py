@@ -111,3 +111,21 @@ def test_unforeseen_failure_on_reload_is_an_invalid_event(tmp_path: Path) -> Non
     assert str(event.error) == f"{path}: cannot load the file: RuntimeError: boom in a check"
     assert watcher.get("BTC") is good
     assert watcher.poll().status == "unchanged"  # reported once
+
+
+def test_daemon_loop_survives_a_hostile_edit(tmp_path: Path) -> None:
+    """The engine polls the config outside its loop's error handling: the edit must not escape."""
+    from tests.daemon.test_engine_inprocess import CONFIG, STEP, make, run_until_trades
+
+    eng, hub, db, _ = make(tmp_path)
+    run_until_trades(eng, hub, db, 1)
+    good_id = eng.strategy.config_id
+    loops = eng.loops
+    (tmp_path / "s.yaml").write_text(CONFIG + "deep: " + "[" * 5000 + "]" * 5000 + "\n")
+    for _ in range(3):
+        hub.now += STEP
+        eng.run_once()  # must not raise
+    assert eng.loops == loops + 3 and eng.errors == 0
+    assert eng.strategy.config_id == good_id
+    rows = db.conn.execute("SELECT data_json FROM audit_events WHERE event='CONFIG_REJECTED'").fetchall()
+    assert len(rows) == 1 and "nested deeper than" in rows[0][0]  # reported once
