@@ -12,7 +12,7 @@ Nothing here changes data. Classes (``Finding.check``):
 ``gap``              missing bar times between the first and last bar, listed as ranges
 ``zero_volume``      runs of bars with v == 0 (real on Hyperliquid and Binance; see shared/data README)
 ``implausible``      a high or low more than ``PLAUSIBLE_FACTOR`` times off the median close of the
-                     neighbouring bars (``h = 1e308`` passes every row check; real data stays within 3x)
+                     neighbouring bars (``h = 1e308`` passes every row check; shared/data stays within 2.1x)
 ``meta``             candle_meta disagrees with the rows it describes
 ``funding_gap``      missing funding hours given the source period (Hyperliquid has real ones)
 ``unreadable``       a source file (``--file``) that cannot be parsed: truncated, overwritten, bad format
