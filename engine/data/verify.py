@@ -15,7 +15,8 @@ Nothing here changes data. Classes (``Finding.check``):
                      neighbouring bars (``h = 1e308`` passes every row check; shared/data stays within 2.1x)
 ``meta``             candle_meta disagrees with the rows it describes
 ``funding_gap``      missing funding hours given the source period (Hyperliquid has real ones)
-``unreadable``       a source file (``--file``) that cannot be parsed: truncated, overwritten, bad format
+``unreadable``       a source file (``--file``) that cannot be parsed (truncated, overwritten, bad
+                     format), or a database that fails SQLite's ``quick_check``
 ``skipped``          a source file (``--file``) that no parser takes (name or type not recognised)
 
 Mark candles (``mark_candles``) carry no meaningful volume (0 or NaN in the sources), so volume
@@ -24,6 +25,7 @@ checks are not applied to them.
 
 from __future__ import annotations
 
+import sqlite3
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -423,75 +425,104 @@ def verify_db(
     symbols: Sequence[str] | None = None,
     include_funding: bool = True,
 ) -> Report:
-    """Run every check over the databases in ``db_dir`` (all intervals present unless given)."""
+    """Run every check over the databases in ``db_dir`` (all intervals present unless given).
+
+    A database SQLite cannot read (overwritten, truncated, not a database) is an ``unreadable``
+    finding naming the file; the other databases are still checked."""
     report = Report()
     with CandleStore(db_dir) as store:
         for interval in intervals or store.intervals_on_disk():
-            conn = store.conn(interval)
-            ms = interval_ms(interval)
-            for kind in CandleKind:
-                rows = conn.execute(
-                    f"SELECT symbol, interval, t, t_close FROM {kind.table} "
-                    "WHERE interval != ? OR t_close != t + ? ORDER BY symbol, t",
-                    (interval, ms - 1),
-                ).fetchall()
-                for sym, itv, t, t_close in rows:
-                    if symbols and sym not in symbols:
-                        continue
-                    if itv != interval:
-                        report.findings.append(
-                            Finding(
-                                "misaligned",
-                                sym,
-                                itv,
-                                t,
-                                f"row of interval {itv!r} in candles_{interval}.db",
-                                table=kind.table,
-                            )
-                        )
-                    else:
-                        report.findings.append(
-                            Finding(
-                                "t_close", sym, itv, t, f"t_close {t_close} != t + {ms - 1}", table=kind.table
-                            )
-                        )
-                for sym in store.symbols(interval, kind):
-                    if symbols and sym not in symbols:
-                        continue
-                    batch = store.read(sym, interval, kind=kind)
-                    report.extend(verify_batch(batch, kind))
-                    report.checked.append(f"{kind.table} {sym} {interval}: {len(batch)} bars")
-                    meta = store.meta(sym, interval, kind)
-                    if meta is None:
-                        report.findings.append(
-                            Finding(
-                                "meta", sym, interval, int(batch.t[0]), "no metadata row", table=kind.table
-                            )
-                        )
-                    elif (meta.first_t, meta.last_t, meta.rows) != (
-                        int(batch.t[0]),
-                        int(batch.t[-1]),
-                        len(batch),
-                    ):
-                        report.findings.append(
-                            Finding(
-                                "meta",
-                                sym,
-                                interval,
-                                int(batch.t[0]),
-                                f"metadata says first_t={meta.first_t} last_t={meta.last_t} rows={meta.rows}, "
-                                f"table has {int(batch.t[0])} {int(batch.t[-1])} {len(batch)}",
-                                table=kind.table,
-                            )
-                        )
+            try:
+                _quick_check(store.conn(interval))
+                _verify_interval(store, interval, symbols, report)
+            except sqlite3.DatabaseError as exc:
+                path = Path(db_dir) / f"candles_{interval}.db"
+                report.findings.append(
+                    Finding.of_file("unreadable", path, f"not a readable SQLite database: {exc}")
+                )
     if include_funding and funding_db_path(Path(db_dir)).exists():
-        with FundingStore(db_dir) as fstore:
-            for sym in fstore.symbols():
-                if symbols and sym not in symbols:
-                    continue
-                fmeta = fstore.meta(sym)
-                period = fmeta.period_hours if fmeta else 1
-                fbatch = fstore.read(sym)
-                report.extend(verify_funding_batch(fbatch, period))
-                report.checked.append(f"funding_rates {sym}: {len(fbatch)} rows, period {period}h")
+        try:
+            _verify_funding(db_dir, symbols, report)
+        except sqlite3.DatabaseError as exc:
+            path = funding_db_path(Path(db_dir))
+            report.findings.append(
+                Finding.of_file("unreadable", path, f"not a readable SQLite database: {exc}")
+            )
     return report
+
+
+def _quick_check(conn: sqlite3.Connection) -> None:
+    """Every page of the file read and checked, so damage the queries would not touch is found."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError("; ".join(" ".join(p.split()) for p in problems))
+
+
+def _verify_interval(
+    store: CandleStore, interval: str, symbols: Sequence[str] | None, report: Report
+) -> None:
+    conn = store.conn(interval)
+    ms = interval_ms(interval)
+    for kind in CandleKind:
+        rows = conn.execute(
+            f"SELECT symbol, interval, t, t_close FROM {kind.table} "
+            "WHERE interval != ? OR t_close != t + ? ORDER BY symbol, t",
+            (interval, ms - 1),
+        ).fetchall()
+        for sym, itv, t, t_close in rows:
+            if symbols and sym not in symbols:
+                continue
+            if itv != interval:
+                report.findings.append(
+                    Finding(
+                        "misaligned",
+                        sym,
+                        itv,
+                        t,
+                        f"row of interval {itv!r} in candles_{interval}.db",
+                        table=kind.table,
+                    )
+                )
+            else:
+                report.findings.append(
+                    Finding("t_close", sym, itv, t, f"t_close {t_close} != t + {ms - 1}", table=kind.table)
+                )
+        for sym in store.symbols(interval, kind):
+            if symbols and sym not in symbols:
+                continue
+            batch = store.read(sym, interval, kind=kind)
+            report.extend(verify_batch(batch, kind))
+            report.checked.append(f"{kind.table} {sym} {interval}: {len(batch)} bars")
+            meta = store.meta(sym, interval, kind)
+            if meta is None:
+                report.findings.append(
+                    Finding("meta", sym, interval, int(batch.t[0]), "no metadata row", table=kind.table)
+                )
+            elif (meta.first_t, meta.last_t, meta.rows) != (
+                int(batch.t[0]),
+                int(batch.t[-1]),
+                len(batch),
+            ):
+                report.findings.append(
+                    Finding(
+                        "meta",
+                        sym,
+                        interval,
+                        int(batch.t[0]),
+                        f"metadata says first_t={meta.first_t} last_t={meta.last_t} rows={meta.rows}, "
+                        f"table has {int(batch.t[0])} {int(batch.t[-1])} {len(batch)}",
+                        table=kind.table,
+                    )
+                )
+
+
+def _verify_funding(db_dir: Path | str, symbols: Sequence[str] | None, report: Report) -> None:
+    with FundingStore(db_dir) as fstore:
+        for sym in fstore.symbols():
+            if symbols and sym not in symbols:
+                continue
+            fmeta = fstore.meta(sym)
+            period = fmeta.period_hours if fmeta else 1
+            fbatch = fstore.read(sym)
+            report.extend(verify_funding_batch(fbatch, period))
+            report.checked.append(f"funding_rates {sym}: {len(fbatch)} rows, period {period}h")

@@ -140,3 +140,24 @@ def test_implausible_catches_a_run_of_bad_bars_but_not_a_real_jump() -> None:
     nan = np.full(40, np.nan)
     batch = CandleBatch("X", "1m", t, c.copy(), h, lo, c, np.ones(40), nan)
     assert [f.t for f in implausible_findings(batch)] == [5 * 60_000, 6 * 60_000, 7 * 60_000]
+
+
+@pytest.mark.parametrize("offset", [0, 8192], ids=["header", "a-page"])
+def test_damaged_database_is_unreadable_and_the_others_still_checked(
+    shared_data: Path, tmp_path: Path, offset: int
+) -> None:
+    from engine.data.ingest import import_paths
+
+    db = tmp_path / "db"
+    src = shared_data / "hyperliquid" / "futures"
+    report = import_paths([src / NAME, src / "BTC_USDC_USDC-5m-futures.feather"], db)
+    assert not report.failed
+    path = db / "candles_1h.db"
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    res = verify("--db-dir", str(db), "--allow", "gap,zero_volume")
+    assert_fails_cleanly(res, "ERROR unreadable: 1 file(s)")
+    out = res.stdout.splitlines()
+    assert any(line.startswith(f"  unreadable {path}: not a readable SQLite database: ") for line in out), out
+    assert any(line.startswith("checked: candles BTC 5m: ") for line in out), out  # the other DB
