@@ -463,7 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="last bar close (UTC date/time or epoch)")
     p.add_argument("--cuts", type=int, default=5, help="random cut points (default 5)")
     p.add_argument("--seed", type=int, default=1, help="random seed for the cut points (default 1)")
-    p.add_argument("--paths", default=",".join(PATHS), help=f"what to check (default all: {','.join(PATHS)})")
+    p.add_argument(
+        "--paths",
+        help=f"what to check, comma-separated (default all of {','.join(PATHS)}; "
+        "without --sub-interval, all but the sub-bar replays)",
+    )
     p.add_argument("--bin", type=Path, default=DEFAULT_BIN, help="ai-quant-bt binary")
     p.add_argument("--work-dir", type=Path, help="keep the truncated inputs and outputs here")
     return p
@@ -472,7 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+        if args.paths is None:
+            paths = [p for p in PATHS if args.sub_interval or p not in ("replay-exit", "replay-sub")]
+        else:
+            paths = [p.strip() for p in args.paths.split(",") if p.strip()]
         unknown = set(paths) - set(PATHS)
         if unknown:
             raise InputError(f"unknown path(s) {', '.join(sorted(unknown))}; known: {', '.join(PATHS)}")

@@ -148,3 +148,13 @@ def test_compare_bin_names_a_changed_extra_or_missing_row() -> None:
     )
     short = la.BinRun([fill(10, "1.5")], equity[:1], None)
     assert "not the cut's close 20" in str(la.compare_bin(full, short, 20, "replay"))
+
+
+def test_bad_input_is_one_line_exit_2(data: dict[str, Path]) -> None:
+    res = subprocess.run(
+        [sys.executable, str(TOOL), "--candles-db", data["h1"], "--interval", "1h", "--config", data["cfg"],
+         "--symbols", "BTC,NOPE", "--start", START, "--end", END, "--bin", BIN],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"lookahead_check: {data['h1']}: no 1h bars for NOPE in the window"
