@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
 from engine.env import EnvError, _host_port, describe_unknown, read_env
 from monitor.app import make_app
+from monitor.server import HEADER_TIMEOUT_S, bind_socket, serve
 from monitor.settings import BindRefused, from_env
 
 EXIT_USAGE = 2
+EXIT_BIND = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--oms-db", type=Path, help="live OMS DB (default oms_live.db beside the live DB, as engine.daemon)"
     )
     p.add_argument("--keepalive-s", type=float, default=15.0, help="SSE keepalive period (default 15)")
+    p.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=HEADER_TIMEOUT_S,
+        help=f"close a connection whose request headers have not arrived by then (default {HEADER_TIMEOUT_S:g})",
+    )
     return p
 
 
@@ -47,8 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=env.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in env.unknown_vars:
         logging.warning(describe_unknown(name))
-    if args.stale_s <= 0 or args.keepalive_s <= 0:
-        print("ai-quant monitor: --stale-s and --keepalive-s must be > 0", file=sys.stderr)
+    if args.stale_s <= 0 or args.keepalive_s <= 0 or args.header_timeout_s <= 0:
+        print(
+            "ai-quant monitor: --stale-s, --keepalive-s and --header-timeout-s must be > 0", file=sys.stderr
+        )
         return EXIT_USAGE
     settings = from_env(
         env, bind=bind, paper_db=args.paper_db, live_db=args.live_db, oms_db=args.oms_db, stale_s=args.stale_s,
@@ -59,15 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BindRefused as exc:
         print(f"ai-quant monitor: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        sock = bind_socket(settings.bind.host, settings.bind.port)
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"ai-quant monitor: cannot listen on {settings.bind}: {why}", file=sys.stderr)
+        return EXIT_BIND
     logging.info(
         "monitor on http://%s (paper DB %s, live DB %s, sidecar %s, token %s)",
         settings.bind, settings.dbs["paper"], settings.dbs["live"], settings.sidecar_sock,
         "required" if settings.token else "off",
     )  # fmt: skip
-    web.run_app(
-        make_app(settings), host=settings.bind.host, port=settings.bind.port, print=None,
-        access_log=None, shutdown_timeout=5.0, handle_signals=True,
-    )  # fmt: skip
+    asyncio.run(serve(make_app(settings), sock, header_timeout_s=args.header_timeout_s))
     return 0
 
 

@@ -352,6 +352,18 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+#: The files under /static/, by name: only these are served (a lookup, never a path built from the
+#: request, so no name reaches the file system: a 300-character one answered 500 via ENAMETOOLONG).
+STATIC_FILES: dict[str, Path] = {p.name: p for p in STATIC.iterdir() if p.is_file()}
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    path = STATIC_FILES.get(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such file"}), content_type="application/json")
+    return web.FileResponse(path)
+
+
 async def health(request: web.Request) -> web.Response:
     state = _state(request)
 
@@ -562,7 +574,7 @@ def make_app(settings: Settings, *, start_mids: bool = True) -> web.Application:
     ]
     for path, handler in routes:
         app.router.add_get(path, handler)
-    app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
+    app.router.add_get("/static/{name}", static_file)
 
     async def on_startup(app: web.Application) -> None:
         if start_mids:

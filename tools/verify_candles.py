@@ -3,8 +3,10 @@
 
 Checks: gaps (missing bar times, listed as ranges), duplicates, OHLC consistency (low <= open, close
 <= high; high >= low; prices > 0), NaN/inf, negative volume, zero-volume runs, misaligned times,
-close times, metadata, funding gaps. Every corrupt row is reported with its key
-``(symbol, interval, t)``; nothing is changed.
+close times, metadata, funding gaps, implausible highs/lows (many times the neighbouring closes).
+Every corrupt row is reported with its key ``(symbol, interval, t)``; nothing is changed. With
+``--file``, a file that cannot be read (``unreadable``) or that no parser takes (``skipped``) fails
+the run too: nothing unverified passes as OK.
 
 Exit status: 0 when no check failed, 1 when one did, 2 on usage errors. ``--allow CLASS`` (repeatable
 or comma-separated: ``--allow zero_volume,funding_gap``) downgrades a class to a warning.
@@ -28,8 +30,10 @@ from engine.data.importers import (
 )
 from engine.data.verify import (
     CHECKS,
+    Finding,
     Report,
     gap_findings,
+    implausible_findings,
     verify_db,
     verify_funding_batch,
     zero_volume_findings,
@@ -39,11 +43,17 @@ from engine.data.verify import (
 def verify_files(paths: list[Path], options: ParseOptions) -> Report:
     """Run the checks on source files without importing them."""
     report = Report()
+    for given in paths:
+        if given.is_dir() and not iter_files([given]):
+            report.findings.append(Finding.of_file("skipped", given, "directory holds no files"))
     for path in iter_files(paths):
+        if not path.is_file():
+            report.findings.append(Finding.of_file("unreadable", path, "no such file"))
+            continue
         try:
             items = parse_file(path, options)
         except (ImportFormatError, OSError, ValueError) as exc:
-            report.checked.append(f"{path}: unreadable: {exc}")
+            report.findings.append(Finding.of_file("unreadable", path, str(exc) or type(exc).__name__))
             continue
         for item in items:
             if isinstance(item, ParsedCandles):
@@ -53,6 +63,7 @@ def verify_files(paths: list[Path], options: ParseOptions) -> Report:
                 )
                 if item.kind.table == "candles":
                     report.extend(zero_volume_findings(item.batch))
+                report.extend(implausible_findings(item.batch, item.kind.table))
                 report.checked.append(
                     f"{path}: {item.kind.table} {item.batch.symbol} {item.batch.interval}: {len(item.batch)} bars"
                 )
@@ -63,7 +74,7 @@ def verify_files(paths: list[Path], options: ParseOptions) -> Report:
                 )
                 report.checked.append(f"{path}: funding {item.batch.symbol}: {len(item.batch)} rows")
             else:
-                report.checked.append(f"{path}: skipped: {item.reason}")
+                report.findings.append(Finding.of_file("skipped", path, f"not verified: {item.reason}"))
     return report
 
 

@@ -43,6 +43,11 @@ class _Generation:
     by_symbol: dict[str, LoadedConfig] = field(default_factory=dict)
 
 
+def _unexpected(path: Path, exc: Exception) -> ConfigError:
+    """A failure the loader has no message for, as one line that names it (no traceback)."""
+    return ConfigError.single(path, "", f"cannot load the file: {type(exc).__name__}: {exc}")
+
+
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(tree, dict):
         return {prefix: tree}
@@ -111,18 +116,20 @@ class ConfigWatcher:
         return found
 
     def poll(self) -> ReloadEvent:
-        """Check the file; reload when it changed. Never raises ConfigError."""
+        """Check the file; reload when it changed. Never raises: whatever goes wrong with a new
+        file (a ConfigError, or anything the checks did not foresee) is an ``invalid`` event."""
         current = stamp(self.path)
         if current == self._stamp:  # also None == None: still missing after a reported failure
             return ReloadEvent("unchanged", config_id=self._gen.base.config_id)
         old = self._gen
         try:
             new = self._load()
-        except ConfigError as exc:
+        except Exception as exc:  # any failure on a new file keeps the last good config
             # Remember the stamp we failed on so an unchanged bad file is reported once.
             self._stamp = current
-            self.last_error = exc
-            return ReloadEvent("invalid", error=exc, config_id=old.base.config_id)
+            err = exc if isinstance(exc, ConfigError) else _unexpected(self.path, exc)
+            self.last_error = err
+            return ReloadEvent("invalid", error=err, config_id=old.base.config_id)
         self.last_error = None
         self._gen = new
         changed = _diff(old.base.merged, new.base.merged)

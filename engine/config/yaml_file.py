@@ -34,12 +34,63 @@ def stamp(path: Path) -> FileStamp | None:
         return None
 
 
+#: Limits on what a config file may be: a real one is a few KB, a few levels deep, a few hundred
+#: values. Beyond them the file is refused before it is parsed (size) or built (depth, values), so a
+#: hostile or runaway edit cannot exhaust the stack (RecursionError), memory or time of a daemon
+#: that hot-reloads it.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_DEPTH = 32
+#: Values after expanding aliases (``*ref``): a small file of nested aliases can stand for billions.
+MAX_VALUES = 100_000
+
+
 class _DuplicateKeyError(yaml.constructor.ConstructorError):
     pass
 
 
+class _LimitError(yaml.composer.ComposerError):
+    pass
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key repeated in one mapping (PyYAML silently keeps the last)."""
+    """SafeLoader that refuses a key repeated in one mapping (PyYAML silently keeps the last), and
+    a document nested deeper than `MAX_DEPTH` or holding more than `MAX_VALUES` values."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._values: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self._depth >= MAX_DEPTH:
+            raise _LimitError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+            )
+        if self.check_event(yaml.AliasEvent):
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self._values:  # `&a [*a]`: an endless value
+                raise _LimitError(
+                    None, None, "an alias refers to a value that contains it", self.peek_event().start_mark
+                )
+        self._depth += 1
+        try:
+            node: yaml.Node | None = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        assert node is not None  # compose_node is only called where a node follows
+        if id(node) not in self._values:  # an alias returns its anchor's node, counted already
+            if isinstance(node, yaml.SequenceNode):
+                children: list[yaml.Node] = list(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = []
+            self._values[id(node)] = 1 + sum(self._values[id(child)] for child in children)
+        if self._values[id(node)] > MAX_VALUES:
+            raise _LimitError(
+                None, None, f"more than {MAX_VALUES} values (aliases expanded)", node.start_mark
+            )
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -94,11 +145,19 @@ def _read_bytes(path: Path, *, refuse_unsafe: bool) -> tuple[bytes, FileStamp]:
                 f"refusing a group- or world-writable config file in live/dry_live mode "
                 f"(mode {mode:04o}); run: chmod go-w {path}",
             )
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError.single(path, "", _too_big(st.st_size))
         with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_CONFIG_BYTES + 1)  # it may have grown since fstat
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError.single(path, "", _too_big(len(data)))
         return data, FileStamp.of(st)
     finally:
         os.close(fd)
+
+
+def _too_big(size: int) -> str:
+    return f"file is {size} bytes; a config file may be at most {MAX_CONFIG_BYTES} bytes"
 
 
 def parse_yaml(path: Path, data: bytes) -> Any:
@@ -113,7 +172,7 @@ def parse_yaml(path: Path, data: bytes) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         what = "; ".join(part for part in (exc.context, exc.problem) if part)
-        kind = "YAML error" if isinstance(exc, _DuplicateKeyError) else "YAML syntax error"
+        kind = "YAML error" if isinstance(exc, _DuplicateKeyError | _LimitError) else "YAML syntax error"
         raise ConfigError.single(path, "", f"{kind}{where}: {what}") from None
     except yaml.YAMLError as exc:
         raise ConfigError.single(path, "", f"YAML syntax error: {exc}") from None

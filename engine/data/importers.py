@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 import pyarrow.feather as feather
 import yaml
 
@@ -476,8 +477,36 @@ def parse_cassette(path: Path, options: ParseOptions = ParseOptions()) -> list[P
 # ---- dispatch --------------------------------------------------------------------------------------
 
 
+#: What a damaged or hostile file makes the parsers raise besides ImportFormatError, OSError and
+#: ValueError (rows missing keys, wrong JSON shapes, bad YAML/zip/Arrow, nesting deeper than the stack).
+_MALFORMED = (
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,
+    NotImplementedError,
+    RecursionError,
+    yaml.YAMLError,
+    zipfile.BadZipFile,
+    pa.ArrowException,
+)
+
+
 def parse_file(path: Path, options: ParseOptions = ParseOptions()) -> list[ParsedItem]:
-    """Parse any supported file; unsupported files come back as :class:`Skipped` with the reason."""
+    """Parse any supported file; unsupported files come back as :class:`Skipped` with the reason.
+
+    A file that cannot be read raises :class:`ImportFormatError`, ``OSError`` or ``ValueError``.
+    """
+    try:
+        return _parse_file(path, options)
+    except (ImportFormatError, OSError, ValueError):
+        raise
+    except _MALFORMED as exc:
+        raise ImportFormatError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _parse_file(path: Path, options: ParseOptions) -> list[ParsedItem]:
     suffix = path.suffix.lower()
     if suffix == ".feather":
         return parse_feather(path, options)

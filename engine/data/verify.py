@@ -11,8 +11,13 @@ Nothing here changes data. Classes (``Finding.check``):
 ``t_close``          stored/source close time differs from ``t + interval_ms - 1``
 ``gap``              missing bar times between the first and last bar, listed as ranges
 ``zero_volume``      runs of bars with v == 0 (real on Hyperliquid and Binance; see shared/data README)
+``implausible``      a high or low more than ``PLAUSIBLE_FACTOR`` times off the median close of the
+                     neighbouring bars (``h = 1e308`` passes every row check; shared/data stays within 2.1x)
 ``meta``             candle_meta disagrees with the rows it describes
 ``funding_gap``      missing funding hours given the source period (Hyperliquid has real ones)
+``unreadable``       a source file (``--file``) that cannot be parsed (truncated, overwritten, bad
+                     format), or a database that fails SQLite's ``quick_check``
+``skipped``          a source file (``--file``) that no parser takes (name or type not recognised)
 
 Mark candles (``mark_candles``) carry no meaningful volume (0 or NaN in the sources), so volume
 checks are not applied to them.
@@ -20,6 +25,8 @@ checks are not applied to them.
 
 from __future__ import annotations
 
+import sqlite3
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,12 +49,21 @@ CHECKS = (
     "t_close",
     "gap",
     "zero_volume",
+    "implausible",
     "meta",
     "funding_gap",
+    "unreadable",
+    "skipped",
 )
 
 #: Row-level classes: a row with one of these is corrupt and is never written by an importer.
 ROW_CHECKS = frozenset({"nonfinite", "ohlc", "negative_volume", "misaligned", "duplicate", "t_close"})
+
+#: ``implausible``: a high above, or a low below, this many times (1/times) the neighbours' median close.
+#: The largest ratio in the real data of shared/data is 2.1 (XRP 1h, 2025-10-10 crash).
+PLAUSIBLE_FACTOR = 10.0
+#: Bars each side whose closes form the reference (so a run of a few bad bars is still caught).
+PLAUSIBLE_NEIGHBOURS = 5
 
 
 def iso(t_ms: int) -> str:
@@ -72,12 +88,19 @@ class Finding:
     t_end: int | None = None
     count: int = 1
     table: str = "candles"
+    path: str | None = None  # file-level findings (unreadable, skipped) name a file, not a bar
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.symbol, self.interval, self.t)
 
+    @classmethod
+    def of_file(cls, check: str, path: Path | str, detail: str) -> Finding:
+        return cls(check, "", "", 0, detail, table="file", path=str(path))
+
     def line(self) -> str:
+        if self.path is not None:
+            return f"{self.check} {self.path}: {self.detail}"
         where = "" if self.table == "candles" else f"[{self.table}] "
         if self.t_end is None:
             return f"{self.check} {where}({self.symbol}, {self.interval}, t={self.t} {iso(self.t)}): {self.detail}"
@@ -117,8 +140,11 @@ class Report:
         for check in sorted(by_check, key=lambda c: CHECKS.index(c) if c in CHECKS else len(CHECKS)):
             items = by_check[check]
             level = "WARNING" if check in allowed else "ERROR"
-            total_units = sum(f.count for f in items)
-            lines.append(f"{level} {check}: {len(items)} finding(s), {total_units} row(s)/bar(s)")
+            if all(f.path is not None for f in items):
+                lines.append(f"{level} {check}: {len(items)} file(s)")
+            else:
+                total_units = sum(f.count for f in items)
+                lines.append(f"{level} {check}: {len(items)} finding(s), {total_units} row(s)/bar(s)")
             shown = items if max_per_check is None else items[:max_per_check]
             lines.extend(f"  {f.line()}" for f in shown)
             if len(shown) < len(items):
@@ -280,10 +306,53 @@ def zero_volume_findings(batch: CandleBatch) -> list[Finding]:
     return out
 
 
+def implausible_findings(batch: CandleBatch, table: str = "candles") -> list[Finding]:
+    """Bars whose high or low is ``PLAUSIBLE_FACTOR`` times off the median close of their neighbours.
+
+    Neighbours are the ``PLAUSIBLE_NEIGHBOURS`` bars each side in time order (the bar itself left
+    out, so an all-``1e308`` bar is caught too); non-finite or non-positive closes do not count.
+    """
+    n = len(batch)
+    if n < 2:
+        return []
+    order = np.argsort(batch.t, kind="stable")
+    t, h, lo = batch.t[order], batch.h[order], batch.l[order]
+    with np.errstate(invalid="ignore"):
+        c = np.where(np.isfinite(batch.c[order]) & (batch.c[order] > 0), batch.c[order], np.nan)
+    k = PLAUSIBLE_NEIGHBOURS
+    pad = np.concatenate([np.full(k, np.nan), c, np.full(k, np.nan)])
+    window = np.lib.stride_tricks.sliding_window_view(pad, 2 * k + 1).copy()
+    window[:, k] = np.nan
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: no reference, no finding
+        ref = np.nanmedian(window, axis=1)
+        high_bad = np.isfinite(h) & (h > ref * PLAUSIBLE_FACTOR)
+        low_bad = np.isfinite(lo) & (lo > 0) & (lo < ref / PLAUSIBLE_FACTOR)
+    out: list[Finding] = []
+    for i in np.flatnonzero(high_bad | low_bad):
+        parts = []
+        if high_bad[i]:
+            parts.append(f"h={_num(h[i])} is {h[i] / ref[i]:.3g}x")
+        if low_bad[i]:
+            parts.append(f"l={_num(lo[i])} is 1/{ref[i] / lo[i]:.3g} of")
+        out.append(
+            Finding(
+                "implausible",
+                batch.symbol,
+                batch.interval,
+                int(t[i]),
+                f"{' and '.join(parts)} the neighbouring bars' median close {_num(ref[i])}",
+                table=table,
+            )
+        )
+    return out
+
+
 def verify_batch(batch: CandleBatch, kind: CandleKind = CandleKind.TRADE) -> list[Finding]:
     """All row and series checks for one symbol and interval."""
     findings, _ = row_findings(batch, kind)
     findings += gap_findings(batch.symbol, batch.interval, batch.t, kind.table)
+    findings += implausible_findings(batch, kind.table)
     if kind is CandleKind.TRADE:
         findings += zero_volume_findings(batch)
     return findings
@@ -356,75 +425,104 @@ def verify_db(
     symbols: Sequence[str] | None = None,
     include_funding: bool = True,
 ) -> Report:
-    """Run every check over the databases in ``db_dir`` (all intervals present unless given)."""
+    """Run every check over the databases in ``db_dir`` (all intervals present unless given).
+
+    A database SQLite cannot read (overwritten, truncated, not a database) is an ``unreadable``
+    finding naming the file; the other databases are still checked."""
     report = Report()
     with CandleStore(db_dir) as store:
         for interval in intervals or store.intervals_on_disk():
-            conn = store.conn(interval)
-            ms = interval_ms(interval)
-            for kind in CandleKind:
-                rows = conn.execute(
-                    f"SELECT symbol, interval, t, t_close FROM {kind.table} "
-                    "WHERE interval != ? OR t_close != t + ? ORDER BY symbol, t",
-                    (interval, ms - 1),
-                ).fetchall()
-                for sym, itv, t, t_close in rows:
-                    if symbols and sym not in symbols:
-                        continue
-                    if itv != interval:
-                        report.findings.append(
-                            Finding(
-                                "misaligned",
-                                sym,
-                                itv,
-                                t,
-                                f"row of interval {itv!r} in candles_{interval}.db",
-                                table=kind.table,
-                            )
-                        )
-                    else:
-                        report.findings.append(
-                            Finding(
-                                "t_close", sym, itv, t, f"t_close {t_close} != t + {ms - 1}", table=kind.table
-                            )
-                        )
-                for sym in store.symbols(interval, kind):
-                    if symbols and sym not in symbols:
-                        continue
-                    batch = store.read(sym, interval, kind=kind)
-                    report.extend(verify_batch(batch, kind))
-                    report.checked.append(f"{kind.table} {sym} {interval}: {len(batch)} bars")
-                    meta = store.meta(sym, interval, kind)
-                    if meta is None:
-                        report.findings.append(
-                            Finding(
-                                "meta", sym, interval, int(batch.t[0]), "no metadata row", table=kind.table
-                            )
-                        )
-                    elif (meta.first_t, meta.last_t, meta.rows) != (
-                        int(batch.t[0]),
-                        int(batch.t[-1]),
-                        len(batch),
-                    ):
-                        report.findings.append(
-                            Finding(
-                                "meta",
-                                sym,
-                                interval,
-                                int(batch.t[0]),
-                                f"metadata says first_t={meta.first_t} last_t={meta.last_t} rows={meta.rows}, "
-                                f"table has {int(batch.t[0])} {int(batch.t[-1])} {len(batch)}",
-                                table=kind.table,
-                            )
-                        )
+            try:
+                _quick_check(store.conn(interval))
+                _verify_interval(store, interval, symbols, report)
+            except sqlite3.DatabaseError as exc:
+                path = Path(db_dir) / f"candles_{interval}.db"
+                report.findings.append(
+                    Finding.of_file("unreadable", path, f"not a readable SQLite database: {exc}")
+                )
     if include_funding and funding_db_path(Path(db_dir)).exists():
-        with FundingStore(db_dir) as fstore:
-            for sym in fstore.symbols():
-                if symbols and sym not in symbols:
-                    continue
-                fmeta = fstore.meta(sym)
-                period = fmeta.period_hours if fmeta else 1
-                fbatch = fstore.read(sym)
-                report.extend(verify_funding_batch(fbatch, period))
-                report.checked.append(f"funding_rates {sym}: {len(fbatch)} rows, period {period}h")
+        try:
+            _verify_funding(db_dir, symbols, report)
+        except sqlite3.DatabaseError as exc:
+            path = funding_db_path(Path(db_dir))
+            report.findings.append(
+                Finding.of_file("unreadable", path, f"not a readable SQLite database: {exc}")
+            )
     return report
+
+
+def _quick_check(conn: sqlite3.Connection) -> None:
+    """Every page of the file read and checked, so damage the queries would not touch is found."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError("; ".join(" ".join(p.split()) for p in problems))
+
+
+def _verify_interval(
+    store: CandleStore, interval: str, symbols: Sequence[str] | None, report: Report
+) -> None:
+    conn = store.conn(interval)
+    ms = interval_ms(interval)
+    for kind in CandleKind:
+        rows = conn.execute(
+            f"SELECT symbol, interval, t, t_close FROM {kind.table} "
+            "WHERE interval != ? OR t_close != t + ? ORDER BY symbol, t",
+            (interval, ms - 1),
+        ).fetchall()
+        for sym, itv, t, t_close in rows:
+            if symbols and sym not in symbols:
+                continue
+            if itv != interval:
+                report.findings.append(
+                    Finding(
+                        "misaligned",
+                        sym,
+                        itv,
+                        t,
+                        f"row of interval {itv!r} in candles_{interval}.db",
+                        table=kind.table,
+                    )
+                )
+            else:
+                report.findings.append(
+                    Finding("t_close", sym, itv, t, f"t_close {t_close} != t + {ms - 1}", table=kind.table)
+                )
+        for sym in store.symbols(interval, kind):
+            if symbols and sym not in symbols:
+                continue
+            batch = store.read(sym, interval, kind=kind)
+            report.extend(verify_batch(batch, kind))
+            report.checked.append(f"{kind.table} {sym} {interval}: {len(batch)} bars")
+            meta = store.meta(sym, interval, kind)
+            if meta is None:
+                report.findings.append(
+                    Finding("meta", sym, interval, int(batch.t[0]), "no metadata row", table=kind.table)
+                )
+            elif (meta.first_t, meta.last_t, meta.rows) != (
+                int(batch.t[0]),
+                int(batch.t[-1]),
+                len(batch),
+            ):
+                report.findings.append(
+                    Finding(
+                        "meta",
+                        sym,
+                        interval,
+                        int(batch.t[0]),
+                        f"metadata says first_t={meta.first_t} last_t={meta.last_t} rows={meta.rows}, "
+                        f"table has {int(batch.t[0])} {int(batch.t[-1])} {len(batch)}",
+                        table=kind.table,
+                    )
+                )
+
+
+def _verify_funding(db_dir: Path | str, symbols: Sequence[str] | None, report: Report) -> None:
+    with FundingStore(db_dir) as fstore:
+        for sym in fstore.symbols():
+            if symbols and sym not in symbols:
+                continue
+            fmeta = fstore.meta(sym)
+            period = fmeta.period_hours if fmeta else 1
+            fbatch = fstore.read(sym)
+            report.extend(verify_funding_batch(fbatch, period))
+            report.checked.append(f"funding_rates {sym}: {len(fbatch)} rows, period {period}h")

@@ -98,6 +98,38 @@ fn num(row: &rusqlite::Row, i: usize, what: &str, path: &Path, sym: &str, t: i64
     }
 }
 
+/// What is wrong with a bar, naming the field and its value: prices finite and > 0, volume finite
+/// and >= 0, `l <= o, c <= h`. Checked on load so that a bad row is named here, not refused later by
+/// the kernel with a message about something else.
+fn check_candle(c: &Candle) -> Result<(), String> {
+    for (name, x) in [("o", c.o), ("h", c.h), ("l", c.l), ("c", c.c)] {
+        if !x.is_finite() {
+            return Err(format!("field {name} = {x} is not finite"));
+        }
+        if x <= 0.0 {
+            return Err(format!("field {name} = {x} (prices must be > 0)"));
+        }
+    }
+    if !c.v.is_finite() {
+        return Err(format!("field v = {} is not finite", c.v));
+    }
+    if c.v < 0.0 {
+        return Err(format!("field v = {} (volume must be >= 0)", c.v));
+    }
+    if c.h < c.l {
+        return Err(format!("field h = {} is below l = {} (OHLC inconsistent)", c.h, c.l));
+    }
+    for (name, x) in [("o", c.o), ("c", c.c)] {
+        if x < c.l || x > c.h {
+            return Err(format!(
+                "field {name} = {x} is outside [l, h] = [{}, {}] (OHLC inconsistent)",
+                c.l, c.h
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl CandleSet {
     /// Load `interval` candles from every DB file; later files win on duplicate `(symbol, t)`.
     pub fn load(paths: &[PathBuf], interval: &str, symbols: Option<&[String]>) -> Result<Self, BtError> {
@@ -141,10 +173,11 @@ impl CandleSet {
                     c: num(row, 5, "c", path, sym, t)?,
                     v: num(row, 6, "v", path, sym, t)?,
                 };
-                if ![c.o, c.h, c.l, c.c, c.v].iter().all(|x| x.is_finite()) {
+                if let Err(why) = check_candle(&c) {
                     return Err(BtError::new(format!(
-                        "{}: corrupt row {sym} t={t}: non-finite price or volume",
-                        path.display()
+                        "{}: corrupt row in table candles: {sym} {interval} t={t} ({}): {why}",
+                        path.display(),
+                        iso(t)
                     )));
                 }
                 if t % interval_ms != 0 {
@@ -541,5 +574,22 @@ mod tests {
         assert!(parse_time("yesterday").is_err());
         assert_eq!(iso(1_741_914_123_000), "2025-03-14T01:02:03Z");
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn candle_checks_name_field_and_value() {
+        let ok = Candle { t: 0, o: 10.0, h: 11.0, l: 9.0, c: 10.5, v: 0.0 };
+        assert!(check_candle(&ok).is_ok());
+        let bad = |f: fn(&mut Candle)| {
+            let mut c = ok;
+            f(&mut c);
+            check_candle(&c).unwrap_err()
+        };
+        assert_eq!(bad(|c| c.o = -5.0), "field o = -5 (prices must be > 0)");
+        assert_eq!(bad(|c| c.l = 0.0), "field l = 0 (prices must be > 0)");
+        assert_eq!(bad(|c| c.v = -1.0), "field v = -1 (volume must be >= 0)");
+        assert_eq!(bad(|c| c.h = f64::NAN), "field h = NaN is not finite");
+        assert_eq!(bad(|c| c.h = 8.0), "field h = 8 is below l = 9 (OHLC inconsistent)");
+        assert_eq!(bad(|c| c.c = 12.0), "field c = 12 is outside [l, h] = [9, 11] (OHLC inconsistent)");
     }
 }
