@@ -65,11 +65,23 @@ def _levels_wire(levels: list[Level]) -> list[dict[str, Any]]:
     return [{"px": fmt(lv.px), "sz": fmt(lv.sz), "n": lv.n} for lv in levels]
 
 
-def _aggregate(levels: list[Level], sig: int, is_bid: bool) -> list[Level]:
+def book_params_ok(n_sig_figs: Any, mantissa: Any) -> bool:
+    """``nSigFigs`` 2|3|4|5|null; ``mantissa`` 1|2|5|null, and only with 5 (protocol section 2)."""
+    if isinstance(n_sig_figs, bool) or isinstance(mantissa, bool):
+        return False
+    if n_sig_figs is not None and n_sig_figs not in (2, 3, 4, 5):
+        return False
+    if mantissa is not None and (n_sig_figs != 5 or mantissa not in (1, 2, 5)):
+        return False
+    # ``in`` compares by value: 5.0 would pass, the venue's integer field would not.
+    return all(x is None or isinstance(x, int) for x in (n_sig_figs, mantissa))
+
+
+def _aggregate(levels: list[Level], sig: int, is_bid: bool, mantissa: int = 1) -> list[Level]:
     out: dict[Decimal, list[Decimal]] = {}
     for lv in levels:
         exp = lv.px.adjusted() - sig + 1
-        q = Decimal(1).scaleb(exp)
+        q = mantissa * Decimal(1).scaleb(exp)
         px = (lv.px / q).to_integral_value(ROUND_FLOOR if is_bid else ROUND_CEILING) * q
         cur = out.setdefault(px.normalize(), [ZERO, ZERO])
         cur[0] += lv.sz
@@ -78,11 +90,14 @@ def _aggregate(levels: list[Level], sig: int, is_bid: bool) -> list[Level]:
     return [Level(px, v[0], int(v[1])) for px, v in items]
 
 
-def l2_book(v: Venue, coin: str, n_sig_figs: Any = None) -> dict[str, Any]:
+def l2_book(
+    v: Venue, coin: str, n_sig_figs: int | None = None, mantissa: int | None = None
+) -> dict[str, Any]:
+    """The book, aggregated to ``n_sig_figs`` (and ``mantissa``) when given; callers check them first."""
     bids, asks = v.engine.l2(coin, 200 if n_sig_figs else 20)
-    if isinstance(n_sig_figs, int) and 2 <= n_sig_figs <= 5:
-        bids = _aggregate(bids, n_sig_figs, True)
-        asks = _aggregate(asks, n_sig_figs, False)
+    if n_sig_figs is not None:
+        bids = _aggregate(bids, n_sig_figs, True, mantissa or 1)
+        asks = _aggregate(asks, n_sig_figs, False, mantissa or 1)
     return {"coin": coin, "time": v.engine.t, "levels": [_levels_wire(bids[:20]), _levels_wire(asks[:20])]}
 
 
@@ -248,9 +263,12 @@ def handle(v: Venue, body: Any) -> Any:
         return all_mids(v)
     if t == "l2Book":
         coin = body.get("coin")
+        n_sig_figs, mantissa = body.get("nSigFigs"), body.get("mantissa")
+        if not book_params_ok(n_sig_figs, mantissa):
+            raise InfoError(f"{DESERIALIZE_ERROR}: nSigFigs/mantissa")
         if coin not in v.market.by_name:
             return None
-        return l2_book(v, coin, body.get("nSigFigs"))
+        return l2_book(v, coin, n_sig_figs, mantissa)
     if t == "candleSnapshot":
         return candle_snapshot(v, body.get("req"))
     if t == "clearinghouseState":
