@@ -284,6 +284,11 @@ class WsHub:
                 self._send_now(conn, {"channel": "error", "data": ERR_TOO_MANY_SUBS})
                 return
             self._index(conn, key, sub)
+            if sub["type"] == "candle":
+                # The candle open now: the first tick past it pushes that candle closed, even when
+                # the subscription is new (the snapshot below is still the open candle).
+                iv = INTERVAL_MS[sub["interval"]]
+                self.candle_open.setdefault(key, self.venue.engine.t // iv * iv)
             self._send_now(
                 conn,
                 {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}},
