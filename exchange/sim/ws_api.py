@@ -66,7 +66,7 @@ class MessageBudget:
 class Conn:
     ws: web.WebSocketResponse
     peer: str = "?"
-    transport: asyncio.BaseTransport | None = None
+    transport: asyncio.Transport | None = None
     subs: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical key -> normalised subscription
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     sent: int = 0

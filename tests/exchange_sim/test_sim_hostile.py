@@ -298,7 +298,9 @@ def test_flooding_client_does_not_stall_others(tmp_path: Path) -> None:
         with InfoPoller(venue.base) as poller:
             errors = asyncio.run(asyncio.wait_for(both(), 120))
         lat = sorted(poller.latencies)
-        print(f"/info ms: n={len(lat)} p50={lat[len(lat) // 2]:.0f} max={lat[-1]:.0f}; ping ms max={max(pong_ms):.0f}")
+        print(
+            f"/info ms: n={len(lat)} p50={lat[len(lat) // 2]:.0f} max={lat[-1]:.0f}; ping ms max={max(pong_ms):.0f}"
+        )
         assert errors >= 1000 - 4 * 3  # the invalid nSigFigs, and the message-rate close
         assert poller.errors == [] and len(poller.latencies) >= 5
         assert max(poller.latencies) < bound_ms, sorted(poller.latencies)[-5:]
@@ -388,3 +390,39 @@ def test_schedule_cancel_too_far_ahead_refused(sim: SimServer, wallet: LocalAcco
     )
     assert ok == {"status": "ok", "response": {"type": "default"}}
     assert post_signed(sim, wallet, {"type": "scheduleCancel"}, get_timestamp_ms())["status"] == "ok"
+
+
+def test_unread_frames_drop_the_connection(sim: SimServer) -> None:
+    """A client that stops reading is dropped once MAX_QUEUED_FRAMES wait for it (no unbounded queue).
+
+    The queue fills only when the kernel's socket buffers (megabytes on loopback) are full, so this
+    drives the hub directly with a connection whose writer never drains.
+    """
+    from exchange.sim.server import Venue
+    from exchange.sim.ws_api import MAX_QUEUED_FRAMES, Conn, sub_key
+
+    class Transport:
+        aborted = False
+
+        def abort(self) -> None:
+            self.aborted = True
+
+    sub = {"type": "trades", "coin": "BTC"}
+    key = sub_key(sub)
+
+    def go(v: Venue) -> tuple[Conn, bool, bool, bool]:
+        conn = Conn(ws=None, transport=Transport())  # type: ignore[arg-type]
+        v.hub.conns.add(conn)
+        v.hub._index(conn, key, sub)
+        for _ in range(MAX_QUEUED_FRAMES - 1):
+            v.hub._send_now(conn, {"channel": "pong"})
+        before = conn.dropped
+        v.hub._send_now(conn, {"channel": "pong"})
+        v.hub._send_now(conn, {"channel": "pong"})
+        return conn, before, conn in v.hub.conns, key in v.hub.subscribers
+
+    conn, dropped_before, still_listed, still_indexed = sim.call(go)
+    assert not dropped_before
+    assert conn.dropped and conn.transport is not None and conn.transport.aborted  # type: ignore[attr-defined]
+    assert not still_listed and not still_indexed and conn.subs == {}
+    assert conn.queue.qsize() == 1 and conn.queue.get_nowait() is None  # the writer's stop, nothing else
