@@ -48,12 +48,13 @@ class MessageBudget:
     """Token bucket: ``per_minute`` messages a minute, bursts up to ``per_minute``."""
 
     per_minute: int
-    tokens: float = -1.0
+    tokens: float = field(init=False)
     last: float = field(default_factory=time.monotonic)
 
+    def __post_init__(self) -> None:
+        self.tokens = float(self.per_minute)
+
     def take(self, now: float) -> bool:
-        if self.tokens < 0:
-            self.tokens = float(self.per_minute)
         self.tokens = min(float(self.per_minute), self.tokens + (now - self.last) * self.per_minute / 60.0)
         self.last = now
         if self.tokens < 1.0:

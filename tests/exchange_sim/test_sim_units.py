@@ -204,3 +204,13 @@ def test_recovery_matches_eth_keys_pure_backend() -> None:
         recover_pubkey(b"\x01" * 32, 5, 1, 0)  # no curve point has x = 5
     with pytest.raises(ValueError):
         recover_pubkey(b"\x01" * 32, N, 1, 0)
+
+
+def test_message_budget_refills_per_minute() -> None:
+    from exchange.sim.ws_api import MessageBudget
+
+    b = MessageBudget(120, last=0.0)  # 2 a second, bursts of 120
+    assert all(b.take(0.0) for _ in range(120))
+    assert not b.take(0.0)
+    assert b.take(0.5) and not b.take(0.5)  # half a second refills one
+    assert all(b.take(1000.0) for _ in range(120)) and not b.take(1000.0)  # never above the burst
