@@ -40,6 +40,10 @@ def _int(body: dict[str, Any], key: str, default: int | None = None) -> int:
     return v
 
 
+def _known_coin(v: Venue, coin: Any) -> bool:
+    return isinstance(coin, str) and coin in v.market.by_name
+
+
 def meta(v: Venue) -> dict[str, Any]:
     universe = [
         {
@@ -144,11 +148,11 @@ def candle_snapshot(v: Venue, req: Any) -> list[dict[str, object]]:
         end = v.engine.t
     if not isinstance(end, int):
         raise InfoError(f"{DESERIALIZE_ERROR}: endTime")
-    if interval not in INTERVAL_MS:
+    if not isinstance(interval, str) or interval not in INTERVAL_MS:
         if interval == "1M":
             return []
         raise InfoError(f"{DESERIALIZE_ERROR}: interval")
-    if coin not in v.market.by_name:
+    if not _known_coin(v, coin):
         return []
     return v.market.candle_snapshot(coin, interval, start, end, v.engine.t)
 
@@ -159,7 +163,7 @@ def funding_history(v: Venue, body: dict[str, Any]) -> list[dict[str, Any]]:
     end = body.get("endTime")
     now = v.engine.t
     end_t = now if not isinstance(end, int) else min(end, now)
-    if coin not in v.market.by_name:
+    if not _known_coin(v, coin):
         return []
     out = []
     for t, r in v.market.funding_history(coin, start, end_t):
@@ -266,7 +270,7 @@ def handle(v: Venue, body: Any) -> Any:
         n_sig_figs, mantissa = body.get("nSigFigs"), body.get("mantissa")
         if not book_params_ok(n_sig_figs, mantissa):
             raise InfoError(f"{DESERIALIZE_ERROR}: nSigFigs/mantissa")
-        if coin not in v.market.by_name:
+        if not _known_coin(v, coin):
             return None
         return l2_book(v, coin, n_sig_figs, mantissa)
     if t == "candleSnapshot":

@@ -88,11 +88,11 @@ def normalise(sub: Any, venue: Venue) -> dict[str, Any] | str:
         return out
     if t in COIN_SUBS:
         coin = sub.get("coin")
-        if coin not in venue.market.by_name:
+        if not isinstance(coin, str) or coin not in venue.market.by_name:
             return bad
         out = {"type": t, "coin": coin}
         if t == "candle":
-            if sub.get("interval") not in INTERVAL_MS:
+            if not isinstance(sub.get("interval"), str) or sub["interval"] not in INTERVAL_MS:
                 return bad
             out["interval"] = sub["interval"]
         if t == "l2Book":

@@ -131,6 +131,58 @@ def test_deep_json_over_ws_is_an_error_frame(venue: Proc) -> None:
     assert "Traceback" not in venue.log()
 
 
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [
+        ({"type": "l2Book", "coin": {}}, None),
+        ({"type": "l2Book", "coin": ["BTC"]}, None),
+        ({"type": "fundingHistory", "coin": [], "startTime": 0}, []),
+        ({"type": "candleSnapshot", "req": {"coin": [1], "interval": "1m", "startTime": 0}}, []),
+    ],
+)
+def test_info_odd_json_types_answer(venue: Proc, body: dict[str, Any], answer: Any) -> None:
+    r = requests.post(venue.base + "/info", json=body, timeout=10)
+    assert r.status_code == 200 and r.json() == answer
+    r = requests.post(
+        venue.base + "/info",
+        json={"type": "candleSnapshot", "req": {"coin": "BTC", "interval": [], "startTime": 0}},
+        timeout=10,
+    )
+    assert r.status_code == 422 and r.text.startswith(DESERIALIZE_ERROR)
+    assert "Traceback" not in venue.log()
+
+
+@pytest.mark.parametrize("big", [2**64, -(2**63) - 1])
+def test_integers_past_64_bits_are_a_malformed_body(venue: Proc, big: int) -> None:
+    sig = {"r": "0x" + "1" * 64, "s": "0x" + "2" * 64, "v": 27}
+    body = {"action": {"type": "noop", "x": big}, "nonce": 1, "signature": sig, "vaultAddress": None}
+    r = requests.post(venue.base + "/exchange", data=json.dumps(body), timeout=10)
+    assert r.status_code == 422 and r.text == f"{DESERIALIZE_ERROR}: integer out of the 64-bit range"
+    assert "Traceback" not in venue.log()
+
+
+def test_ws_odd_subscription_types_are_invalid(venue: Proc) -> None:
+    subs: list[Any] = [
+        {"type": "trades", "coin": []},
+        {"type": "l2Book", "coin": {"a": 1}},
+        {"type": "candle", "coin": "BTC", "interval": []},
+        {"type": ["allMids"]},
+        [],
+    ]
+
+    async def go() -> None:
+        async with websockets.connect(venue.ws_url, open_timeout=5) as ws:
+            for sub in subs:
+                await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
+                err = await _recv_json(ws)
+                assert err["channel"] == "error" and err["data"].startswith("Invalid subscription"), sub
+            await ws.send(json.dumps({"method": "ping"}))
+            assert await _recv_json(ws) == {"channel": "pong"}
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    assert "Traceback" not in venue.log()
+
+
 # ---- item 1: subscriptions, message rate, one client cannot freeze the venue ------------------
 BAD_BOOK_PARAMS: list[dict[str, Any]] = [
     {"nSigFigs": 0},
