@@ -183,6 +183,53 @@ def test_ws_odd_subscription_types_are_invalid(venue: Proc) -> None:
     assert "Traceback" not in venue.log()
 
 
+ODD_VALUES: list[Any] = [None, True, -1, 2**63, 1e308, "", "x", [], {}, [1], {"a": 1}, "0x" + "0" * 40]
+INFO_TYPES = [
+    "meta", "spotMeta", "metaAndAssetCtxs", "allMids", "l2Book", "candleSnapshot", "clearinghouseState",
+    "openOrders", "frontendOpenOrders", "orderStatus", "userFills", "userFillsByTime", "userFunding",
+    "fundingHistory", "userRateLimit", "historicalOrders", "perpDexs", "exchangeStatus",
+    "spotClearinghouseState", "nope",
+]  # fmt: skip
+INFO_KEYS = ["coin", "user", "oid", "startTime", "endTime", "nSigFigs", "mantissa", "req", "aggregateByTime"]
+
+
+def test_info_every_type_with_odd_values_never_fails(venue: Proc) -> None:
+    """Every request type with every field set to each odd JSON value: an answer or a 422, never a 5xx."""
+    with requests.Session() as s:
+        for t in INFO_TYPES:
+            for v in ODD_VALUES:
+                body = {"type": t, **dict.fromkeys(INFO_KEYS, v)}
+                r = s.post(venue.base + "/info", data=json.dumps(body), timeout=10)
+                assert r.status_code in (200, 422), (body, r.status_code, r.text[:200])
+    assert "Traceback" not in venue.log()
+
+
+def test_ws_every_subscription_with_odd_values_keeps_the_socket(venue: Proc) -> None:
+    types = ["allMids", "l2Book", "trades", "bbo", "candle", "activeAssetCtx", "userFills", "orderUpdates"]
+
+    async def go() -> None:
+        async with websockets.connect(venue.ws_url, open_timeout=5, max_queue=None) as ws:
+            sent = 0
+            for t in types:
+                for v in ODD_VALUES:
+                    sub = {
+                        "type": t,
+                        **dict.fromkeys(["coin", "interval", "user", "nSigFigs", "mantissa"], v),
+                    }
+                    await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
+                    sent += 1
+            await ws.send(json.dumps({"method": "ping"}))
+            answers: dict[str, int] = {}
+            while (msg := await _recv_json(ws))["channel"] != "pong":
+                answers[msg["channel"]] = answers.get(msg["channel"], 0) + 1
+            # One ack or one error per subscription (allMids takes no coin, so it is acked).
+            assert answers.get("error", 0) + answers.get("subscriptionResponse", 0) == sent, answers
+            assert answers["error"] >= sent - len(ODD_VALUES)
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+    assert "Traceback" not in venue.log()
+
+
 # ---- item 1: subscriptions, message rate, one client cannot freeze the venue ------------------
 BAD_BOOK_PARAMS: list[dict[str, Any]] = [
     {"nSigFigs": 0},
