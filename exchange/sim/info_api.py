@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .book import Level
 from .data import DAY_MS, INTERVAL_MS
@@ -40,7 +40,7 @@ def _int(body: dict[str, Any], key: str, default: int | None = None) -> int:
     return v
 
 
-def _known_coin(v: Venue, coin: Any) -> bool:
+def _known_coin(coin: Any, v: Venue) -> TypeGuard[str]:
     return isinstance(coin, str) and coin in v.market.by_name
 
 
@@ -152,7 +152,7 @@ def candle_snapshot(v: Venue, req: Any) -> list[dict[str, object]]:
         if interval == "1M":
             return []
         raise InfoError(f"{DESERIALIZE_ERROR}: interval")
-    if not _known_coin(v, coin):
+    if not _known_coin(coin, v):
         return []
     return v.market.candle_snapshot(coin, interval, start, end, v.engine.t)
 
@@ -163,7 +163,7 @@ def funding_history(v: Venue, body: dict[str, Any]) -> list[dict[str, Any]]:
     end = body.get("endTime")
     now = v.engine.t
     end_t = now if not isinstance(end, int) else min(end, now)
-    if not _known_coin(v, coin):
+    if not _known_coin(coin, v):
         return []
     out = []
     for t, r in v.market.funding_history(coin, start, end_t):
@@ -270,7 +270,7 @@ def handle(v: Venue, body: Any) -> Any:
         n_sig_figs, mantissa = body.get("nSigFigs"), body.get("mantissa")
         if not book_params_ok(n_sig_figs, mantissa):
             raise InfoError(f"{DESERIALIZE_ERROR}: nSigFigs/mantissa")
-        if not _known_coin(v, coin):
+        if not _known_coin(coin, v):
             return None
         return l2_book(v, coin, n_sig_figs, mantissa)
     if t == "candleSnapshot":
