@@ -107,7 +107,7 @@ class SimServer:
             if "seed" in changes:
                 v.faults.reseed(int(changes.pop("seed")))
             v.faults.config.update(changes)
-            v.sync()
+            v.tick()
 
         self.call(go)
 

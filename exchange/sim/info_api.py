@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .book import Level
 from .clock import wall_ms
@@ -41,6 +41,10 @@ def _int(body: dict[str, Any], key: str, default: int | None = None) -> int:
     return v
 
 
+def _known_coin(coin: Any, v: Venue) -> TypeGuard[str]:
+    return isinstance(coin, str) and coin in v.market.by_name
+
+
 def meta(v: Venue) -> dict[str, Any]:
     universe = [
         {
@@ -66,11 +70,23 @@ def _levels_wire(levels: list[Level]) -> list[dict[str, Any]]:
     return [{"px": fmt(lv.px), "sz": fmt(lv.sz), "n": lv.n} for lv in levels]
 
 
-def _aggregate(levels: list[Level], sig: int, is_bid: bool) -> list[Level]:
+def book_params_ok(n_sig_figs: Any, mantissa: Any) -> bool:
+    """``nSigFigs`` 2|3|4|5|null; ``mantissa`` 1|2|5|null, and only with 5 (protocol section 2)."""
+    if isinstance(n_sig_figs, bool) or isinstance(mantissa, bool):
+        return False
+    if n_sig_figs is not None and n_sig_figs not in (2, 3, 4, 5):
+        return False
+    if mantissa is not None and (n_sig_figs != 5 or mantissa not in (1, 2, 5)):
+        return False
+    # ``in`` compares by value: 5.0 would pass, the venue's integer field would not.
+    return all(x is None or isinstance(x, int) for x in (n_sig_figs, mantissa))
+
+
+def _aggregate(levels: list[Level], sig: int, is_bid: bool, mantissa: int = 1) -> list[Level]:
     out: dict[Decimal, list[Decimal]] = {}
     for lv in levels:
         exp = lv.px.adjusted() - sig + 1
-        q = Decimal(1).scaleb(exp)
+        q = mantissa * Decimal(1).scaleb(exp)
         px = (lv.px / q).to_integral_value(ROUND_FLOOR if is_bid else ROUND_CEILING) * q
         cur = out.setdefault(px.normalize(), [ZERO, ZERO])
         cur[0] += lv.sz
@@ -79,11 +95,14 @@ def _aggregate(levels: list[Level], sig: int, is_bid: bool) -> list[Level]:
     return [Level(px, v[0], int(v[1])) for px, v in items]
 
 
-def l2_book(v: Venue, coin: str, n_sig_figs: Any = None) -> dict[str, Any]:
+def l2_book(
+    v: Venue, coin: str, n_sig_figs: int | None = None, mantissa: int | None = None
+) -> dict[str, Any]:
+    """The book, aggregated to ``n_sig_figs`` (and ``mantissa``) when given; callers check them first."""
     bids, asks = v.engine.l2(coin, 200 if n_sig_figs else 20)
-    if isinstance(n_sig_figs, int) and 2 <= n_sig_figs <= 5:
-        bids = _aggregate(bids, n_sig_figs, True)
-        asks = _aggregate(asks, n_sig_figs, False)
+    if n_sig_figs is not None:
+        bids = _aggregate(bids, n_sig_figs, True, mantissa or 1)
+        asks = _aggregate(asks, n_sig_figs, False, mantissa or 1)
     return {"coin": coin, "time": v.engine.t, "levels": [_levels_wire(bids[:20]), _levels_wire(asks[:20])]}
 
 
@@ -130,11 +149,11 @@ def candle_snapshot(v: Venue, req: Any) -> list[dict[str, object]]:
         end = v.engine.t
     if not isinstance(end, int):
         raise InfoError(f"{DESERIALIZE_ERROR}: endTime")
-    if interval not in INTERVAL_MS:
+    if not isinstance(interval, str) or interval not in INTERVAL_MS:
         if interval == "1M":
             return []
         raise InfoError(f"{DESERIALIZE_ERROR}: interval")
-    if coin not in v.market.by_name:
+    if not _known_coin(coin, v):
         return []
     return v.market.candle_snapshot(coin, interval, start, end, v.engine.t)
 
@@ -145,7 +164,7 @@ def funding_history(v: Venue, body: dict[str, Any]) -> list[dict[str, Any]]:
     end = body.get("endTime")
     now = v.engine.t
     end_t = now if not isinstance(end, int) else min(end, now)
-    if coin not in v.market.by_name:
+    if not _known_coin(coin, v):
         return []
     out = []
     for t, r in v.market.funding_history(coin, start, end_t):
@@ -262,9 +281,12 @@ def handle(v: Venue, body: Any) -> Any:
         return all_mids(v)
     if t == "l2Book":
         coin = body.get("coin")
-        if coin not in v.market.by_name:
+        n_sig_figs, mantissa = body.get("nSigFigs"), body.get("mantissa")
+        if not book_params_ok(n_sig_figs, mantissa):
+            raise InfoError(f"{DESERIALIZE_ERROR}: nSigFigs/mantissa")
+        if not _known_coin(coin, v):
             return None
-        return l2_book(v, coin, body.get("nSigFigs"))
+        return l2_book(v, coin, n_sig_figs, mantissa)
     if t == "candleSnapshot":
         return candle_snapshot(v, body.get("req"))
     if t == "clearinghouseState":

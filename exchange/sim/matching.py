@@ -40,6 +40,21 @@ ERR_CANCEL = "Order was never placed, already canceled, or filled."
 ERR_MODIFY = "Cannot modify canceled or filled order"
 ERR_TPSL = "Invalid TP/SL price."
 ERR_TRIGGER_COUNT = "Unexpected number of trigger orders"
+ERR_DESERIALIZE = "Failed to deserialize the JSON body into the target type"
+# Limits the protocol reference does not state; the venue is assumed to refuse past them
+# (docs/local-exchange.md lists them).
+MAX_BATCH = 1000  # orders, cancels or modifies in one action (the open-order cap)
+MAX_SCHEDULE_AHEAD_MS = DAY_MS
+ERR_SCHEDULE_TOO_LATE = "Scheduled cancel time too far in the future, must be at most 24 hours from now."
+
+
+def _batch(items: Any, what: str) -> list[Any]:
+    """The action's list, or the top-level error for a non-list or one past :data:`MAX_BATCH`."""
+    if not isinstance(items, list):
+        raise ActionError(ERR_DESERIALIZE)
+    if len(items) > MAX_BATCH:
+        raise ActionError(f"Too many {what} in one action: {len(items)} > {MAX_BATCH}.")
+    return items
 
 
 class ActionError(Exception):
@@ -388,8 +403,7 @@ class Engine:
     # ---- placing ----------------------------------------------------------------------------
     def place_orders(self, user: str, orders: Any, grouping: Any) -> list[Any]:
         """The ``order`` action. Returns the per-order statuses."""
-        if not isinstance(orders, list):
-            raise ActionError("Failed to deserialize the JSON body into the target type")
+        orders = _batch(orders, "orders")
         if grouping not in ("na", "normalTpsl", "positionTpsl") and not (
             isinstance(grouping, dict) and isinstance(grouping.get("p"), int)
         ):
@@ -595,8 +609,7 @@ class Engine:
                 self._set_status(c, status)
 
     def cancel(self, user: str, cancels: Any, by_cloid: bool) -> list[Any]:
-        if not isinstance(cancels, list):
-            raise ActionError("Failed to deserialize the JSON body into the target type")
+        cancels = _batch(cancels, "cancels")
         out: list[Any] = []
         for c in cancels:
             if not isinstance(c, dict):
@@ -626,8 +639,7 @@ class Engine:
         return o
 
     def modify(self, user: str, modifies: Any) -> list[Any]:
-        if not isinstance(modifies, list):
-            raise ActionError("Failed to deserialize the JSON body into the target type")
+        modifies = _batch(modifies, "modifies")
         out: list[Any] = []
         for m in modifies:
             if not isinstance(m, dict):
@@ -673,6 +685,8 @@ class Engine:
             raise ActionError("Failed to deserialize the JSON body into the target type")
         if when < self.t + 5_000:
             raise ActionError("Scheduled cancel time too early, must be at least 5 seconds from now.")
+        if when > self.t + MAX_SCHEDULE_AHEAD_MS:
+            raise ActionError(ERR_SCHEDULE_TOO_LATE)
         day = self.t // DAY_MS
         if acct.schedule_cancel_day != day:
             acct.schedule_cancel_day = day

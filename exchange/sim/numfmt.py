@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 
 ZERO = Decimal(0)
+# What ``float_to_wire`` sends (protocol section 5): digits with an optional fraction. Python's
+# Decimal() would also take "5e4", " 50000", "50_000", "+5", "NaN".
+WIRE_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 USD_Q = Decimal("0.000001")
 
 
@@ -29,16 +33,10 @@ def fmt_rate(value: Decimal) -> str:
 
 
 def parse_decimal(text: object) -> Decimal | None:
-    """Parse a wire decimal string; ``None`` when it is not a finite decimal string."""
-    if not isinstance(text, str) or not text or len(text) > 40:
+    """Parse a wire decimal string (digits, optional fraction); ``None`` for anything else."""
+    if not isinstance(text, str) or len(text) > 40 or not WIRE_DECIMAL.fullmatch(text):
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not value.is_finite():
-        return None
-    return value
+    return Decimal(text)
 
 
 def to_decimal(x: float) -> Decimal:

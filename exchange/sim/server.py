@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import exchange_api, info_api
+from . import exchange_api, info_api, jsonbody
 from .book import BookParams
 from .clock import Clock, wall_ms
 from .data import (
@@ -162,7 +162,11 @@ class Venue:
 
     # ---- time and state ---------------------------------------------------------------------
     def sync(self) -> None:
-        """Bring the engine up to the clock, push what happened, persist what changed."""
+        """Bring the engine up to the clock, push user events, persist what changed.
+
+        Market data is not pushed here: requests call this, and a market push costs one book per
+        subscribed channel. :meth:`tick` pushes it, once per clock tick.
+        """
         frozen = self.faults.config.freeze_mids
         if frozen and self.engine.frozen is None:
             self.engine.freeze(True)
@@ -179,7 +183,6 @@ class Venue:
             pass
         else:
             self.hub.publish_events(events)
-            self.hub.publish_market()
         if self.store is not None:
             self.store.flush(self.engine, self.nonces)
         else:
@@ -188,17 +191,26 @@ class Venue:
             self.engine.dirty_accounts.clear()
             self.engine.dirty_orders.clear()
 
+    def tick(self) -> None:
+        """One market tick: sync, then push the market-data channels that changed."""
+        self.sync()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.hub.publish_market()
+
     def advance(self, ms: int) -> int:
         """Stepped clock: move sim time forward and process everything in between."""
         self.clock.advance(ms)
-        self.sync()
+        self.tick()
         return self.engine.t
 
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.tick_ms / 1000.0)
             try:
-                self.sync()
+                self.tick()
             except Exception:  # keep the venue alive; the error is logged
                 log.exception("tick failed")
 
@@ -217,7 +229,7 @@ class Venue:
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
         try:
-            return json.loads(raw)
+            return jsonbody.loads(raw)
         except ValueError as exc:
             raise InfoError(f"{info_api.DESERIALIZE_ERROR}: {exc}") from exc
 
@@ -248,14 +260,17 @@ class Venue:
             result = exchange_api.handle(self, body, wall_ms())
         except InfoError as exc:
             return web.Response(status=422, text=str(exc), content_type="text/plain")
-        self.flush()
+        if self.clock.stepped:
+            self.tick()  # no clock ticks here: the action is the tick (resting orders change the book)
+        else:
+            self.flush()  # the next clock tick pushes the market data
         return web.json_response(result, dumps=_dumps)
 
     # ---- admin (only with --enable-admin) ---------------------------------------------------
     async def admin(self, request: web.Request) -> web.StreamResponse:
         op = request.match_info["op"]
         try:
-            body = await request.json() if request.can_read_body else {}
+            body = jsonbody.loads(await request.read()) if request.can_read_body else {}
         except ValueError:
             return web.json_response({"error": "invalid JSON"}, status=400)
         if not isinstance(body, dict):
@@ -281,7 +296,7 @@ class Venue:
             if "seed" in body:
                 self.faults.reseed(int(body.pop("seed")))
             self.faults.config.update(body)
-            self.sync()
+            self.tick()
             return {"faults": self.faults.config.__dict__}
         if op == "disconnect":
             return {"closed": await self.hub.disconnect_all()}

@@ -5,34 +5,74 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from . import jsonbody
 from .data import INTERVAL_MS
-from .info_api import ADDRESS_RE, all_mids, l2_book
+from .info_api import ADDRESS_RE, all_mids, book_params_ok, l2_book
 from .matching import NULL_ADDRESS, ZERO_HASH, Event
 from .numfmt import fmt, to_decimal
 
 if TYPE_CHECKING:
     from .server import Venue
 
+log = logging.getLogger("exchange.sim")
+
 COIN_SUBS = {"l2Book", "trades", "bbo", "candle", "activeAssetCtx"}
 USER_SUBS = {"userFills", "orderUpdates", "userEvents", "userFundings", "userNonFundingLedgerUpdates"}
+MARKET_SUBS = {"allMids", "l2Book", "bbo", "candle", "activeAssetCtx"}
+
+# The venue's WebSocket limits (protocol section 7.5) count per IP. Here they count per connection:
+# every local client (daemon, sidecar, tests) shares 127.0.0.1, and one misbehaving client must not
+# lock the others out.
+MAX_SUBSCRIPTIONS = 1000
+MAX_MESSAGES_PER_MINUTE = 2000
+# Frames queued for a client that does not read; past this the connection is dropped.
+MAX_QUEUED_FRAMES = 10_000
+ERR_TOO_MANY_SUBS = f"Too many subscriptions: at most {MAX_SUBSCRIPTIONS} per connection"
+ERR_TOO_MANY_MSGS = f"Too many messages: at most {MAX_MESSAGES_PER_MINUTE} per minute per connection"
 
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+@dataclass
+class MessageBudget:
+    """Token bucket: ``per_minute`` messages a minute, bursts up to ``per_minute``."""
+
+    per_minute: int
+    tokens: float = field(init=False)
+    last: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = float(self.per_minute)
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(float(self.per_minute), self.tokens + (now - self.last) * self.per_minute / 60.0)
+        self.last = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
 @dataclass(eq=False)
 class Conn:
     ws: web.WebSocketResponse
+    peer: str = "?"
+    transport: asyncio.Transport | None = None
     subs: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical key -> normalised subscription
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     sent: int = 0
+    budget: MessageBudget = field(default_factory=lambda: MessageBudget(MAX_MESSAGES_PER_MINUTE))
+    dropped: bool = False  # the client stopped reading; the connection is being dropped
 
 
 def normalise(sub: Any, venue: Venue) -> dict[str, Any] | str:
@@ -48,14 +88,16 @@ def normalise(sub: Any, venue: Venue) -> dict[str, Any] | str:
         return out
     if t in COIN_SUBS:
         coin = sub.get("coin")
-        if coin not in venue.market.by_name:
+        if not isinstance(coin, str) or coin not in venue.market.by_name:
             return bad
         out = {"type": t, "coin": coin}
         if t == "candle":
-            if sub.get("interval") not in INTERVAL_MS:
+            if not isinstance(sub.get("interval"), str) or sub["interval"] not in INTERVAL_MS:
                 return bad
             out["interval"] = sub["interval"]
         if t == "l2Book":
+            if not book_params_ok(sub.get("nSigFigs"), sub.get("mantissa")):
+                return bad
             for k in ("nSigFigs", "mantissa"):
                 if sub.get(k) is not None:
                     out[k] = sub[k]
@@ -80,6 +122,10 @@ class WsHub:
         self.venue = venue
         self.idle_timeout_s = idle_timeout_s
         self.conns: set[Conn] = set()
+        # Indexes kept by subscribe/unsubscribe/disconnect, so a push costs one build per distinct
+        # subscription, however many connections share it.
+        self.subscribers: dict[str, set[Conn]] = {}  # canonical key -> connections subscribed
+        self.sub_of: dict[str, dict[str, Any]] = {}  # canonical key -> normalised subscription
         self.last: dict[str, str] = {}  # per market-data key, the last payload pushed
         self.candle_open: dict[str, int] = {}
         self.last_trade: dict[str, tuple[Decimal, int]] = {}
@@ -89,26 +135,72 @@ class WsHub:
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 20)
         await ws.prepare(request)
-        conn = Conn(ws)
+        conn = Conn(ws, peer=request.remote or "?", transport=request.transport)
         self.conns.add(conn)
         writer = asyncio.create_task(self._writer(conn))
+        close_code = 1000
         try:
-            while True:
+            while not conn.dropped:
                 try:
                     msg = await ws.receive(timeout=self.idle_timeout_s)
                 except TimeoutError:
                     break  # no client message for idle_timeout_s
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_text(conn, msg.data)
+                    if not conn.budget.take(time.monotonic()):
+                        log.warning(
+                            "ws %s: over %d messages a minute, closed", conn.peer, MAX_MESSAGES_PER_MINUTE
+                        )
+                        self._send_now(conn, {"channel": "error", "data": ERR_TOO_MANY_MSGS})
+                        close_code = 1008  # policy violation
+                        break
+                    self._on_text(conn, msg.data)
+                    # Messages already buffered are returned without suspending; yield so one busy
+                    # client cannot hold the loop (and /info, and the other sockets) between them.
+                    await asyncio.sleep(0)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                     break
         finally:
-            self.conns.discard(conn)
+            self._drop_conn(conn)
             conn.queue.put_nowait(None)
             with contextlib.suppress(Exception):
-                await writer
-            await ws.close()
+                await asyncio.wait_for(writer, timeout=2.0)  # a client that does not read gets no more
+            await self._close(conn, 1008 if conn.dropped else close_code)
         return ws
+
+    async def _close(self, conn: Conn, code: int, message: bytes = b"") -> None:
+        try:
+            await asyncio.wait_for(conn.ws.close(code=code, message=message), timeout=2.0)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            self._abort(conn)  # the client does not read: the close frame cannot go out
+
+    @staticmethod
+    def _abort(conn: Conn) -> None:
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    def _drop_conn(self, conn: Conn) -> None:
+        self.conns.discard(conn)
+        for key in list(conn.subs):
+            self._unindex(conn, key)
+        conn.subs.clear()
+
+    def _index(self, conn: Conn, key: str, sub: dict[str, Any]) -> None:
+        conn.subs[key] = sub
+        self.subscribers.setdefault(key, set()).add(conn)
+        self.sub_of.setdefault(key, sub)
+
+    def _unindex(self, conn: Conn, key: str) -> None:
+        conn.subs.pop(key, None)
+        subs = self.subscribers.get(key)
+        if subs is None:
+            return
+        subs.discard(conn)
+        if not subs:
+            # Nobody left: forget the channel's state, so distinct keys cannot pile up.
+            del self.subscribers[key]
+            self.sub_of.pop(key, None)
+            self.last.pop(key, None)
+            self.candle_open.pop(key, None)
 
     async def _writer(self, conn: Conn) -> None:
         while True:
@@ -125,13 +217,27 @@ class WsHub:
     async def disconnect_all(self) -> int:
         conns = list(self.conns)
         for c in conns:
-            with contextlib.suppress(Exception):
-                await c.ws.close(code=1012, message=b"server disconnect")
+            await self._close(c, 1012, b"server disconnect")
         return len(conns)
 
     # ---- sending ----------------------------------------------------------------------------
     def _send_now(self, conn: Conn, payload: dict[str, Any]) -> None:
-        conn.queue.put_nowait(_dumps(payload))
+        self._enqueue(conn, _dumps(payload))
+
+    def _enqueue(self, conn: Conn, text: str) -> None:
+        if conn.dropped:
+            return
+        if conn.queue.qsize() >= MAX_QUEUED_FRAMES:
+            # The client stopped reading: drop it rather than queue without bound.
+            log.warning("ws %s: %d frames unread, connection dropped", conn.peer, MAX_QUEUED_FRAMES)
+            conn.dropped = True
+            while not conn.queue.empty():
+                conn.queue.get_nowait()
+            conn.queue.put_nowait(None)
+            self._drop_conn(conn)
+            self._abort(conn)  # its handler sees the socket closed and finishes
+            return
+        conn.queue.put_nowait(text)
 
     def send(self, conn: Conn, payload: dict[str, Any], delay_s: float = 0.0) -> None:
         """Queue a data frame, through the WS faults (drop, delay)."""
@@ -149,9 +255,9 @@ class WsHub:
             self._send_now(conn, payload)
 
     # ---- client messages --------------------------------------------------------------------
-    async def _on_text(self, conn: Conn, text: str) -> None:
+    def _on_text(self, conn: Conn, text: str) -> None:
         try:
-            msg = json.loads(text)
+            msg = jsonbody.loads(text)
         except ValueError:
             self._send_now(conn, {"channel": "error", "data": f"Invalid message: {text[:200]}"})
             return
@@ -175,7 +281,15 @@ class WsHub:
             if key in conn.subs:
                 self._send_now(conn, {"channel": "error", "data": "Already subscribed"})
                 return
-            conn.subs[key] = sub
+            if len(conn.subs) >= MAX_SUBSCRIPTIONS:
+                self._send_now(conn, {"channel": "error", "data": ERR_TOO_MANY_SUBS})
+                return
+            self._index(conn, key, sub)
+            if sub["type"] == "candle":
+                # The candle open now: the first tick past it pushes that candle closed, even when
+                # the subscription is new (the snapshot below is still the open candle).
+                iv = INTERVAL_MS[sub["interval"]]
+                self.candle_open.setdefault(key, self.venue.engine.t // iv * iv)
             self._send_now(
                 conn,
                 {"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}},
@@ -186,7 +300,7 @@ class WsHub:
                 raw = _dumps(msg.get("subscription"))
                 self._send_now(conn, {"channel": "error", "data": f"Already unsubscribed: {raw}"})
                 return
-            del conn.subs[key]
+            self._unindex(conn, key)
             self._send_now(
                 conn,
                 {"channel": "subscriptionResponse", "data": {"method": "unsubscribe", "subscription": sub}},
@@ -200,7 +314,8 @@ class WsHub:
         if t == "allMids":
             self.send(conn, {"channel": "allMids", "data": {"mids": all_mids(v)}})
         elif t == "l2Book":
-            self.send(conn, {"channel": "l2Book", "data": l2_book(v, sub["coin"], sub.get("nSigFigs"))})
+            book = l2_book(v, sub["coin"], sub.get("nSigFigs"), sub.get("mantissa"))
+            self.send(conn, {"channel": "l2Book", "data": book})
         elif t == "bbo":
             self.send(conn, {"channel": "bbo", "data": self._bbo(sub["coin"])})
         elif t == "candle":
@@ -254,17 +369,13 @@ class WsHub:
         return self.venue.market.candle(coin, interval, now // iv * iv, now)
 
     def _subscribers(self, key: str) -> list[Conn]:
-        return [c for c in self.conns if key in c.subs]
+        return list(self.subscribers.get(key, ()))
 
     def publish_market(self) -> None:
-        """Push market-data channels whose content changed since the last push."""
+        """Push market-data channels whose content changed since the last push (once per tick)."""
         if not self.conns:
             return
-        wanted: dict[str, dict[str, Any]] = {}
-        for c in self.conns:
-            for key, sub in c.subs.items():
-                if sub["type"] in ("allMids", "l2Book", "bbo", "candle", "activeAssetCtx"):
-                    wanted[key] = sub
+        wanted = {key: sub for key, sub in self.sub_of.items() if sub["type"] in MARKET_SUBS}
         if self.venue.faults.config.freeze_mids:
             return
         self._market_trades()
@@ -274,7 +385,7 @@ class WsHub:
                 data: Any = {"mids": all_mids(self.venue)}
                 compare = _dumps(data)
             elif t == "l2Book":
-                data = l2_book(self.venue, sub["coin"], sub.get("nSigFigs"))
+                data = l2_book(self.venue, sub["coin"], sub.get("nSigFigs"), sub.get("mantissa"))
                 compare = _dumps(data["levels"])
             elif t == "bbo":
                 data = self._bbo(sub["coin"])
@@ -307,7 +418,7 @@ class WsHub:
 
     def _market_trades(self) -> None:
         """Replay volume as anonymous trades on ``trades`` subscriptions when the price moves."""
-        coins = {sub["coin"] for c in self.conns for sub in c.subs.values() if sub["type"] == "trades"}
+        coins = {sub["coin"] for sub in self.sub_of.values() if sub["type"] == "trades"}
         e = self.venue.engine
         for coin in coins:
             px = e.oracle(coin)
@@ -343,7 +454,7 @@ class WsHub:
                 continue
             if text is None:
                 text = _dumps(payload)
-            c.queue.put_nowait(text)
+            self._enqueue(c, text)
 
     # ---- engine events ----------------------------------------------------------------------
     def publish_events(self, events: list[Event]) -> None:
@@ -355,13 +466,13 @@ class WsHub:
                 self._fan(sub_key({"type": "trades", "coin": ev.key}), {"channel": "trades", "data": ev.data})
                 continue
             user = ev.key
-            for c in list(self.conns):
-                for sub in c.subs.values():
-                    if sub.get("user") != user:
-                        continue
-                    payload = self._user_payload(sub["type"], user, ev)
-                    if payload is None:
-                        continue
+            for key, sub in list(self.sub_of.items()):
+                if sub.get("user") != user:
+                    continue
+                payload = self._user_payload(sub["type"], user, ev)
+                if payload is None:
+                    continue
+                for c in self._subscribers(key):
                     self.send(c, payload, delay)
                     if ev.kind == "fills" and self.venue.faults.duplicate_fill():
                         self.send(c, payload, delay)

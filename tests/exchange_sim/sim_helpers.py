@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from hyperliquid.utils.signing import sign_l1_action
 
 from exchange.sim.data import DAY_MS
+from exchange.sim.harness import SimServer
 from exchange.sim.server import SimConfig
 from tests.shared_data import HL_FUTURES, SHARED_DATA
 
@@ -39,3 +42,18 @@ _counter = [0]
 def new_wallet() -> LocalAccount:
     _counter[0] += 1
     return Account.from_key("0x" + f"{_counter[0] + 1000:064x}")
+
+
+def post_signed(
+    sim: SimServer, wallet: LocalAccount, action: dict[str, Any], nonce: int, expires_after: int | None = None
+) -> Any:
+    """POST one L1 action, signed as the SDK signs it (testnet source), exactly as given."""
+    sig = sign_l1_action(wallet, action, None, nonce, expires_after, False)
+    body = {
+        "action": action,
+        "nonce": nonce,
+        "signature": sig,
+        "vaultAddress": None,
+        "expiresAfter": expires_after,
+    }
+    return requests.post(sim.base_url + "/exchange", json=body, timeout=10).json()

@@ -13,7 +13,7 @@ from hyperliquid.exchange import Exchange
 from hyperliquid.info import Info
 from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
 from hyperliquid.utils.types import Cloid
-from sim_helpers import new_wallet
+from sim_helpers import new_wallet, post_signed
 
 from exchange.sim.harness import SimServer
 from exchange.sim.server import Venue
@@ -41,20 +41,6 @@ def future_range(sim: SimServer, coin: str, ms: int) -> tuple[float, float]:
 
 def px5(x: float) -> float:
     return float(f"{x:.5g}")
-
-
-def post_signed(
-    sim: SimServer, wallet: LocalAccount, action: dict[str, Any], nonce: int, expires_after: int | None = None
-) -> Any:
-    sig = sign_l1_action(wallet, action, None, nonce, expires_after, False)
-    body = {
-        "action": action,
-        "nonce": nonce,
-        "signature": sig,
-        "vaultAddress": None,
-        "expiresAfter": expires_after,
-    }
-    return requests.post(sim.base_url + "/exchange", json=body, timeout=10).json()
 
 
 def test_place_rest_query_cancel(sim: SimServer, wallet: LocalAccount) -> None:

@@ -173,20 +173,44 @@ def test_clock_modes() -> None:
     assert fast.now_ms() >= 0
 
 
-def test_fast_recovery_matches_eth_keys() -> None:
+def test_recovery_matches_eth_keys_pure_backend() -> None:
+    """coincurve's recovery against eth_keys' own pure-Python backend (named explicitly: with coincurve
+    installed, eth_keys' default backend is coincurve itself)."""
     import random
 
-    from eth_keys import keys
+    from eth_keys import KeyAPI
+    from eth_keys.backends import NativeECCBackend
 
-    from exchange.sim.secp256k1 import recover_pubkey
+    from exchange.sim.secp256k1 import N, recover_pubkey
 
+    native = KeyAPI(NativeECCBackend)
     rng = random.Random(1)
-    for _ in range(60):
-        pk = keys.PrivateKey(rng.randbytes(32))
+    for _ in range(20):
+        pk = native.PrivateKey(rng.randbytes(32))
         h = rng.randbytes(32)
-        sig = pk.sign_msg_hash(h)
-        assert recover_pubkey(h, sig.r, sig.s, sig.v) == pk.public_key.to_bytes()
+        sig = native.ecdsa_sign(h, pk)
+        want = native.ecdsa_recover(h, sig).to_bytes()
+        assert want == pk.public_key.to_bytes()
+        assert recover_pubkey(h, sig.r, sig.s, sig.v) == want
+        # The high-s twin of a signature recovers the same key with the other recovery id.
+        assert recover_pubkey(h, sig.r, N - sig.s, 1 - sig.v) == want
+        # The other recovery id gives some other key, never this one.
+        assert recover_pubkey(h, sig.r, sig.s, 1 - sig.v) != want
     with pytest.raises(ValueError):
         recover_pubkey(b"\x01" * 32, 0, 1, 0)
     with pytest.raises(ValueError):
         recover_pubkey(b"\x01" * 32, 5, 1, 2)
+    with pytest.raises(ValueError):
+        recover_pubkey(b"\x01" * 32, 5, 1, 0)  # no curve point has x = 5
+    with pytest.raises(ValueError):
+        recover_pubkey(b"\x01" * 32, N, 1, 0)
+
+
+def test_message_budget_refills_per_minute() -> None:
+    from exchange.sim.ws_api import MessageBudget
+
+    b = MessageBudget(120, last=0.0)  # 2 a second, bursts of 120
+    assert all(b.take(0.0) for _ in range(120))
+    assert not b.take(0.0)
+    assert b.take(0.5) and not b.take(0.5)  # half a second refills one
+    assert all(b.take(1000.0) for _ in range(120)) and not b.take(1000.0)  # never above the burst

@@ -274,3 +274,23 @@ def test_replay_trades_stream(sim: SimServer) -> None:
     t = frames[0]["data"][0]
     assert set(t) == {"coin", "side", "px", "sz", "hash", "time", "tid", "users"} and t["coin"] == "BTC"
     assert frames[0]["data"][0]["tid"] != frames[1]["data"][0]["tid"]
+
+
+def test_new_candle_subscription_gets_its_candle_closed(sim: SimServer) -> None:
+    """A candle subscribed to mid-minute is pushed closed at the first tick past the minute."""
+
+    async def go() -> None:
+        async with websockets.connect(sim.ws_url, open_timeout=5) as ws:
+            sub = {"type": "candle", "coin": "ETH", "interval": "1m"}
+            await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
+            snap = (await _recv_until(ws, lambda m: m["channel"] == "candle"))["data"]
+            now = await asyncio.to_thread(sim.now)
+            await asyncio.to_thread(sim.advance, 60_000 - now % 60_000 + 1_000)  # one tick, next minute
+            closed = (await _recv_until(ws, lambda m: m["channel"] == "candle"))["data"]
+            assert closed["t"] == snap["t"] and closed["T"] == snap["t"] + 59_999
+            final = await asyncio.to_thread(
+                Info(sim.base_url, skip_ws=True).candles_snapshot, "ETH", "1m", snap["t"], snap["t"]
+            )
+            assert final[0] == closed
+
+    asyncio.run(asyncio.wait_for(go(), 20))
