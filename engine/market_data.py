@@ -42,6 +42,7 @@ class MarketDataHub:
     candles_dir: Path | None = None
     sidecar: Any = None  # exchange.sidecar.SidecarClient or None
     use_venue_clock: bool = True
+    meter: Any = None  # exchange.venue_limits.WeightMeter on ``info``: the weight each loop spends
     stats: SourceStats = field(default_factory=SourceStats)
     _subscribed_at: float = -1e9
 

@@ -1,55 +1,19 @@
-"""Per-IP REST weight budget per minute (protocol reference section 9)."""
+"""Per-IP REST weight budget per minute (protocol reference section 9); the weights are the
+clients' own table (exchange/venue_limits.py)."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
-WINDOW_MS = 60_000
-_LIGHT = {
-    "l2Book",
-    "allMids",
-    "clearinghouseState",
-    "orderStatus",
-    "spotClearinghouseState",
-    "exchangeStatus",
-}
-_PER_20 = {"userFills", "userFillsByTime", "fundingHistory", "userFunding", "historicalOrders"}
+from exchange.venue_limits import BUDGET_PER_MIN, WINDOW_S, exchange_weight, info_extra_weight, info_weight
 
-
-def info_weight(req_type: str) -> int:
-    if req_type in _LIGHT:
-        return 2
-    if req_type == "userRole":
-        return 60
-    return 20
-
-
-def info_extra_weight(req_type: str, result: Any) -> int:
-    """Extra weight charged after the answer, per returned item."""
-    if not isinstance(result, list):
-        return 0
-    if req_type in _PER_20:
-        return len(result) // 20
-    if req_type == "candleSnapshot":
-        return len(result) // 60
-    return 0
-
-
-def exchange_weight(action: Any) -> int:
-    n = 1
-    if isinstance(action, dict):
-        for key in ("orders", "cancels", "modifies"):
-            batch = action.get(key)
-            if isinstance(batch, list):
-                n = len(batch)
-    return 1 + n // 40
+WINDOW_MS = int(WINDOW_S * 1000)
 
 
 @dataclass
 class RateLimiter:
-    budget: int = 1200  # weight per minute per IP; 0 disables
+    budget: int = BUDGET_PER_MIN  # weight per minute per IP; 0 disables
     spent: dict[str, deque[tuple[int, int]]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
 
@@ -76,3 +40,6 @@ class RateLimiter:
             return
         self.spent.setdefault(ip, deque()).append((now_ms, weight))
         self.totals[ip] = self.totals.get(ip, 0) + weight
+
+
+__all__ = ["WINDOW_MS", "RateLimiter", "exchange_weight", "info_extra_weight", "info_weight"]
