@@ -325,11 +325,18 @@ def _live_execution(
         sidecar_sock=env.ws_sidecar_sock,
     )  # fmt: skip
     trader = LiveTrader(cfg, ex, oms, alert=alert, crash=crash)
+
+    def reconciled() -> Any:
+        trader.shutdown()  # a start-up retried after a 429 opens its user stream afresh
+        return trader.startup(t_process_start=t_start)
+
     try:
-        rep = trader.startup(t_process_start=t_start)
-    except ExecutorError as exc:  # a 429 here exits (rc 1): the restart reconciles from scratch
+        rep = venue_call(url, "start-up: reconcile", reconciled)
+    except (VenueDown, ExecutorError) as exc:
         trader.shutdown()
         oms.close()
+        if isinstance(exc, VenueDown):
+            raise
         raise VenueDown(classify(exc, url), "start-up: reconcile") from None
     ms = trader.restart_to_reconciled_ms or 0.0
     db.audit(

@@ -114,8 +114,13 @@ def test_no_valid_symbol_is_one_line_with_the_prefix_and_rc_2(admin_venue: str, 
     )
 
 
-def test_429_at_start_is_waited_out_then_the_daemon_runs(admin_venue: str, tmp_path: Path) -> None:
-    d = Daemon(admin_venue, tmp_path)
+@pytest.mark.parametrize("mode", ["paper", "dry_live"])
+def test_429_at_start_is_waited_out_then_the_daemon_runs(admin_venue: str, tmp_path: Path, mode: str) -> None:
+    d = (
+        LiveDaemon(admin_venue, tmp_path, "dry", mode="dry_live")
+        if mode == "dry_live"
+        else Daemon(admin_venue, tmp_path)
+    )
     _faults(admin_venue, http_429_rate=1.0)
     try:
         with d.start("--max-loops", "2"):

@@ -182,3 +182,33 @@ def test_local_exchange_logs_each_minutes_weight_and_refusals(caplog: Any) -> No
         "REST weight in the last minute: 127.0.0.1 spent 65/100, 1 requests answered 429"
     ]
     assert lim.refused == 1
+
+
+def test_start_up_call_waits_out_429s_and_stops_on_anything_else(caplog: Any) -> None:
+    from engine.daemon import VenueDown, venue_call
+
+    url = "http://127.0.0.1:3001"
+    answers: list[BaseException | str] = [ClientError(429, None, "null", None, {})] * 2 + ["meta"]
+    slept: list[float] = []
+
+    def fn() -> str:
+        a = answers.pop(0)
+        if isinstance(a, BaseException):
+            raise a
+        return a
+
+    with caplog.at_level(logging.WARNING, "engine.daemon"):
+        assert venue_call(url, "start-up: reconcile", fn, sleep=slept.append) == "meta"
+    assert slept == [3.0, 6.0]
+    assert caplog.messages == [
+        f"venue {url} (start-up: reconcile): rate limited (429): retrying in 3 s",
+        f"venue {url} (start-up: reconcile): rate limited (429): retrying in 6 s",
+    ]
+    answers[:] = [ClientError(429, None, "null", None, {})] * 10
+    with pytest.raises(VenueDown) as down:  # waited max_wait_s in all, then gives up
+        venue_call(url, "start-up: meta", fn, max_wait_s=10.0, sleep=slept.append)
+    assert slept[2:] == [3.0, 6.0, 1.0] and down.value.problem.rate_limited
+    answers[:] = [ServerError(502, "Bad Gateway")]
+    with pytest.raises(VenueDown) as down:
+        venue_call(url, "start-up: meta", fn, sleep=slept.append)
+    assert str(down.value) == f"venue {url} (start-up: meta): HTTP 502: Bad Gateway" and len(slept) == 5
