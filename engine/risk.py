@@ -248,7 +248,7 @@ class RiskManager:
             self._file_text = text
             if state is None:
                 if changed:
-                    word = text.split()[0][:40] if text.split() else text[:40]
+                    word = text.split()[0][:40]  # blank is "off": an unknown text has a word
                     self.alert(
                         "kill_switch",
                         f"kill file {self.kill_file} holds an unknown word {word!r}; state kept "
