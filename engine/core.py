@@ -55,11 +55,17 @@ from engine.systemd_watchdog import Notifier
 from engine.trading_db import DecisionRow, PositionRow, TradeRow, TradingDB
 from engine.venue import iso_utc, unreachable_reason
 from exchange.meta import Meta
+from exchange.venue_errors import venue_problem
+from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
 
 log = logging.getLogger("engine.core")
 HOUR_MS = 3_600_000
 CONF_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+class WatchlistEmpty(ValueError):
+    """No symbol to trade: the message names the symbols asked for and why each was dropped."""
 
 
 @dataclass
@@ -185,6 +191,8 @@ class UnifiedEngine:
         self._stop = threading.Event()
         self._backoff_s = 0.0
         self._venue_down_alerted: int | None = None  # down_since_ms of the outage already alerted
+        self._rate_limited = 0  # 429s in a row
+        self._loop_weight = 60  # request weight of the last good loop (exchange/venue_limits.py)
 
     # ---- setup ----------------------------------------------------------------------------
     def _cfg(self, symbol: str | None = None) -> dict[str, Any]:
@@ -198,10 +206,27 @@ class UnifiedEngine:
             log.warning("not listed by the venue, skipped: %s", ",".join(missing))
         out = [s for s in wanted if s in self.meta and s not in exclude]
         if not out:
-            raise SystemExit(
-                "the watchlist is empty (AI_QUANT_SYMBOLS, watchlist_exclude and the venue's meta)"
-            )
+            raise WatchlistEmpty(self._why_empty(wanted, missing, exclude))
         return out
+
+    def _why_empty(self, wanted: Sequence[str], missing: Sequence[str], exclude: set[str]) -> str:
+        listed = sorted(self.meta.assets)
+        if not wanted:
+            return "the watchlist is empty: the venue lists no symbol"
+        if not self.s.symbols:
+            return f"the watchlist is empty: the venue's top {self.s.top_n} by volume are all in watchlist_exclude"
+        why = []
+        if missing:
+            upper = {s.upper(): s for s in listed}
+            hint = [upper[m.upper()] for m in missing if m.upper() in upper]
+            sample = ",".join(hint) if hint else ",".join(listed[:8]) + (",..." if len(listed) > 8 else "")
+            why.append(
+                f"{','.join(missing)} not listed by the venue (names are case-sensitive; "
+                + (f"did you mean {sample}?)" if hint else f"it lists {sample})")
+            )
+        if set(wanted) & exclude:
+            why.append(f"{','.join(s for s in wanted if s in exclude)} excluded by watchlist_exclude")
+        return f"the watchlist is empty: AI_QUANT_SYMBOLS={','.join(wanted)}: " + "; ".join(why)
 
     def startup(self) -> None:
         self.watchlist = self.resolve_watchlist()
@@ -290,6 +315,8 @@ class UnifiedEngine:
         t0 = time.perf_counter()
         self.loops += 1
         rep = LoopReport(self.loops, 0)
+        meter = getattr(self.hub, "meter", None)
+        spent0 = meter.total if meter is not None else 0
         before = (self.risk.status.label(), self.risk.status.reason)
         self.risk.poll_kill_file()
         after = (self.risk.status.label(), self.risk.status.reason)
@@ -316,27 +343,35 @@ class UnifiedEngine:
             self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
         except Exception as exc:
             self.errors += 1
-            status = getattr(exc, "status_code", None)
+            problem = venue_problem(exc, getattr(getattr(self.hub, "info", None), "base_url", "?"))
             unreachable = unreachable_reason(exc)
-            if status == 429:  # the venue's request-weight limit: back off, no traceback
-                self._backoff_s = min(60.0, max(2.0, self._backoff_s * 2))
-                rep.error = f"rate limited (429); backing off {self._backoff_s:.0f} s"
+            if problem is not None and problem.rate_limited:  # the venue's weight budget: back off
+                self._backoff_s = backoff_s(self._loop_weight, self._rate_limited)
+                self._rate_limited += 1
+                rep.error = problem.line(retry_s=self._backoff_s)
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
             elif unreachable is not None:  # an outage: one alert for it (_venue_alerts), no traceback
                 self.hub.venue.failed(unreachable)
                 rep.error = f"venue unreachable ({unreachable})"
+                said = problem.line() if problem is not None else rep.error
+                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, said)
+            elif problem is not None:  # the venue answered with an error: one line, no traceback
+                rep.error = problem.line()
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
+                self.alert("loop_error", f"loop {self.loops} failed: {rep.error}")
             else:
                 rep.error = f"{type(exc).__name__}"
                 log.exception("loop %d failed; state rolled back to the last commit", self.loops)
                 self.alert("loop_error", f"loop {self.loops} failed: {type(exc).__name__}")
             self._reload_after_error()
         else:
-            self._backoff_s = 0.0
+            self._backoff_s, self._rate_limited = 0.0, 0
             if self.hub.venue.failures == venue_failures:  # a loop without a venue failure: reachable
                 self.hub.venue.ok()
             if rep.bars or rep.fills:
                 self._write_state_file()
+        if meter is not None and not rep.error:  # what one loop costs of the venue's budget
+            self._loop_weight = max(1, meter.total - spent0)
         rep.seconds = self.last_loop_s = time.perf_counter() - t0
         self._venue_alerts()
         self._heartbeat(rep)
@@ -744,4 +779,4 @@ class UnifiedEngine:
         self.notifier.status(line)
 
 
-__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "breadth_pct", "gate_values"]
+__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "WatchlistEmpty", "breadth_pct", "gate_values"]

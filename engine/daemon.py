@@ -46,6 +46,45 @@ class Refused(Exception):
     """Start-up refused (live gates, secrets): the message says why, never a secret."""
 
 
+class VenueDown(Exception):
+    """A venue request at start failed, and retrying did not help: ``problem`` says how."""
+
+    def __init__(self, problem: Any, doing: str) -> None:
+        self.problem = problem
+        super().__init__(problem.line(doing))
+
+
+START_429_MAX_WAIT_S = 120.0  # at start, 429s are waited out this long, then the daemon exits (rc 1)
+
+
+def venue_call(
+    url: str, doing: str, fn: Any, *, weight: int = 60, max_wait_s: float = START_429_MAX_WAIT_S,
+    sleep: Any = time.sleep,
+) -> Any:  # fmt: skip
+    """``fn()``; a failed venue request becomes :class:`VenueDown` (one line, no traceback). A 429
+    is waited out first (exchange/venue_limits.py ``backoff_s`` for a request of ``weight``), up to
+    ``max_wait_s`` in all."""
+    import requests
+    from hyperliquid.utils.error import ClientError, ServerError
+
+    from exchange.executor import QueryError
+    from exchange.venue_errors import classify
+    from exchange.venue_limits import backoff_s
+
+    waited, attempt = 0.0, 0
+    while True:
+        try:
+            return fn()
+        except (ClientError, ServerError, requests.RequestException, QueryError) as exc:
+            problem = classify(exc, url)
+            if not problem.rate_limited or waited >= max_wait_s:
+                raise VenueDown(problem, doing) from None
+            wait = min(backoff_s(weight, attempt), max_wait_s - waited)
+            log.warning("%s", problem.line(doing, retry_s=wait))
+            sleep(wait)
+            waited, attempt = waited + wait, attempt + 1
+
+
 def process_age_s() -> float:
     """Seconds since this process was started (exec), from /proc; 0 where unknown."""
     try:
@@ -96,6 +135,7 @@ def _setup_logging(level: str, log_file: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from engine.core import WatchlistEmpty
     from engine.env import EnvError, read_env
 
     args = build_parser().parse_args(argv)
@@ -120,7 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )  # fmt: skip
             return EXIT_USAGE
-    return run(env, args)
+    try:
+        return run(env, args)
+    except VenueDown as exc:
+        print(f"ai-quant: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.problem.config_error else 1
+    except WatchlistEmpty as exc:
+        print(f"ai-quant: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def run(env: Any, args: argparse.Namespace) -> int:
@@ -136,6 +183,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
     from engine.systemd_watchdog import Notifier
     from engine.trading_db import TradingDB
     from exchange.meta import Meta
+    from exchange.venue_limits import WeightMeter
     from strategy.kernel_orchestrator import bt_runtime
 
     try:
@@ -180,8 +228,9 @@ def run(env: Any, args: argparse.Namespace) -> int:
             print(f"ai-quant: config file {config_path} not found (AI_QUANT_STRATEGY_YAML)", file=sys.stderr)
             return EXIT_USAGE
         url = (args.url or env.exchange_url).rstrip("/")
-        info = Info(url, skip_ws=True, timeout=10)
-        meta = Meta.fetch(info)
+        meter = WeightMeter()  # what this daemon spends of the venue's weight budget
+        info = venue_call(url, "start-up: meta", lambda: meter.attach(Info(url, skip_ws=True, timeout=10)))
+        meta = venue_call(url, "start-up: meta", lambda: Meta.fetch(info))
         interval = strategy.interval
         interval_ms = int(bt_runtime.intervals()[interval])
         link = (
@@ -194,7 +243,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
                 log.warning(line)
         hub = MarketDataHub(
             info, interval, interval_ms, candles_dir=env.candles_dir, sidecar=link.client,
-            use_venue_clock=not args.wall_clock, mids_max_age_s=env.mids_stale_s,
+            use_venue_clock=not args.wall_clock, mids_max_age_s=env.mids_stale_s, meter=meter,
         )  # fmt: skip
         env_kill = KillState(env.kill_switch) if env.kill_switch else KillState.OFF
         risk = RiskManager(
@@ -204,7 +253,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
         execution, crash = None, None
         if env.mode != "paper":
             try:
-                execution, crash = _live_execution(env, args, url, alerter, db)
+                execution, crash = _live_execution(env, args, url, alerter, db, meter)
             except Refused as exc:
                 print(f"ai-quant: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -221,7 +270,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
             settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier, execution=execution,
             crash=crash,
         )  # fmt: skip
-        engine.startup()
+        venue_call(url, "start-up: watchlist", engine.startup)
         wanted = list(symbols or ()) or engine.watchlist
         if execution is not None and not _preflight(env, execution, strategy, wanted, db):
             return EXIT_PREFLIGHT
@@ -246,12 +295,15 @@ def run(env: Any, args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any) -> tuple[Any, Any]:
+def _live_execution(
+    env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any, meter: Any
+) -> tuple[Any, Any]:
     """The dry_live/live backend: wallet, OMS, executor, trader; reconciled before the first loop."""
     from engine.live_gates import evaluate_gates
     from engine.oms import CrashPoints, LiveOms, no_crash
     from engine.secrets import SecretError, load_wallet_secrets, wallet_from
     from exchange.executor import ExecutorError, HyperliquidExecutor, MonotonicNonce
+    from exchange.venue_errors import classify
     from live.execution import LiveExecution
     from live.trader import LiveTrader, TraderConfig
 
@@ -271,19 +323,38 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
     oms_path = args.oms_db or env.db_path.parent / f"oms_{env.mode}.db"
     oms = LiveOms(oms_path, alert=alert, crash=crash)
     try:
-        ex = HyperliquidExecutor(
-            wallet, url, MonotonicNonce(oms), account_address=secrets.account_address, crash_hook=crash
-        )
+        ex = venue_call(
+            url, "start-up: account",
+            lambda: HyperliquidExecutor(
+                wallet, url, MonotonicNonce(oms), account_address=secrets.account_address, crash_hook=crash
+            ),
+        )  # fmt: skip
+    except VenueDown:
+        oms.close()
+        raise
     except ExecutorError as exc:
         oms.close()
         raise Refused(f"venue at {url} not usable: {exc}") from None
+    meter.attach(ex.info)
     cfg = TraderConfig(
         base_url=url, db_path=oms_path, want_live=want_live, reconcile_every_s=args.reconcile_s,
         dead_man_ms=int(args.dead_man_s * 1000), use_ws=not args.no_user_stream, min_gap_s=0.0,
         sidecar_sock=env.ws_sidecar_sock,
     )  # fmt: skip
     trader = LiveTrader(cfg, ex, oms, alert=alert, crash=crash)
-    rep = trader.startup(t_process_start=t_start)
+
+    def reconciled() -> Any:
+        trader.shutdown()  # a start-up retried after a 429 opens its user stream afresh
+        return trader.startup(t_process_start=t_start)
+
+    try:
+        rep = venue_call(url, "start-up: reconcile", reconciled)
+    except (VenueDown, ExecutorError) as exc:
+        trader.shutdown()
+        oms.close()
+        if isinstance(exc, VenueDown):
+            raise
+        raise VenueDown(classify(exc, url), "start-up: reconcile") from None
     ms = trader.restart_to_reconciled_ms or 0.0
     db.audit(
         "LIVE_RECONCILED",

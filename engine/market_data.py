@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.venue import VenueStatus, unreachable_reason
+from exchange.venue_errors import VenueProblem
+from exchange.venue_limits import backoff_s, info_weight
 from exchange.venue_url import same_venue
 from strategy.kernel_orchestrator import Bar
 
@@ -37,6 +39,7 @@ class SourceStats:
     sqlite: int = 0
     rest: int = 0
     errors: int = 0
+    deferred: int = 0  # REST candle fetches put off to a later loop after an HTTP 429
     last: str = ""
     mids: str = ""  # where the last mids came from: sidecar | rest
 
@@ -50,9 +53,12 @@ class MarketDataHub:
     sidecar: Any = None  # exchange.sidecar.SidecarClient or None
     use_venue_clock: bool = True
     mids_max_age_s: float | None = None  # sidecar mids older than this are stale (None: any age)
+    meter: Any = None  # exchange.venue_limits.WeightMeter on ``info``: the weight each loop spends
     stats: SourceStats = field(default_factory=SourceStats)
     venue: VenueStatus = field(default_factory=VenueStatus)
     _subscribed_at: float = -1e9
+    _rest_paused_until: float = 0.0  # monotonic: REST candles after an HTTP 429
+    _rest_429s: int = 0  # in a row
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """One venue REST call; its outcome updates :attr:`venue`."""
@@ -97,17 +103,34 @@ class MarketDataHub:
             ("sqlite", self._from_sqlite),
             ("rest", self._from_rest),
         ):
+            if name == "rest" and time.monotonic() < self._rest_paused_until:
+                self.stats.deferred += 1  # a 429 asked us to wait: the next loops fetch it
+                return []
             try:
                 bars = fetch(symbol, last_t, newest, want)
             except Exception as exc:
                 self.stats.errors += 1
+                if name == "rest" and getattr(exc, "status_code", None) == 429:
+                    self._pause_rest(want)
                 log.debug("%s candles for %s failed: %s", name, symbol, type(exc).__name__)
                 continue
+            if name == "rest":
+                self._rest_429s = 0
             if bars is not None and bars and bars[-1].t >= newest:
                 setattr(self.stats, name, getattr(self.stats, name) + 1)
                 self.stats.last = name
                 return bars
         return []
+
+    def _pause_rest(self, want: int) -> None:
+        """An HTTP 429 on candles: no REST candles for as long as the venue's minute window needs
+        to free one such request (exchange/venue_limits.py), doubled per 429 in a row; the other
+        symbols wait for a later loop instead of meeting 429s of their own."""
+        wait = backoff_s(info_weight("candleSnapshot") + want // 60, self._rest_429s)
+        self._rest_429s += 1
+        self._rest_paused_until = time.monotonic() + wait
+        url = str(getattr(self.info, "base_url", "?"))
+        log.warning("%s", VenueProblem("rate_limited", url, 429).line("candles", retry_s=wait))
 
     @staticmethod
     def _keep(rows: Iterable[Bar], last_t: int | None, newest: int, want: int) -> list[Bar]:

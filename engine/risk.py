@@ -68,6 +68,10 @@ _FILE_WORDS: dict[str, KillState] = {
 }
 
 
+#: The canonical words an operator writes (the aliases above are accepted too).
+KILL_FILE_WORDS = ("close_only", "halt_all", "clear")
+
+
 def parse_kill_word(text: str) -> KillState | None:
     """The kill state a kill-file holds (first word, any case); None for an unknown word."""
     words = text.strip().lower().split()
@@ -278,7 +282,12 @@ class RiskManager:
             self._file_text = text
             if state is None:
                 if changed:
-                    self.alert("kill_switch", "kill file holds an unknown word; state kept")
+                    word = text.split()[0][:40]  # blank is "off": an unknown text has a word
+                    self.alert(
+                        "kill_switch",
+                        f"kill file {self.kill_file} holds an unknown word {word!r}; state kept "
+                        f"({self.status.label()}). Known: {', '.join(KILL_FILE_WORDS)}",
+                    )
             else:
                 if state is KillState.OFF and changed and text.strip():
                     # Writing an explicit clear/resume/off also releases a tripped drawdown kill.

@@ -53,6 +53,8 @@ from exchange.meta import (
     round_size,
     slippage_price,
 )
+from exchange.venue_clock import VenueClock
+from exchange.venue_errors import VenueProblem, classify
 
 DEFAULT_SLIPPAGE = Decimal("0.001")  # 0.1 %, upstream broker default
 
@@ -124,6 +126,16 @@ class SendUnknownError(ExecutorError):
 
 class VenueRejectedError(ExecutorError):
     """The venue answered ``status: err``."""
+
+
+class QueryError(ExecutorError):
+    """A read-only query failed (after its retries); ``problem`` classifies it
+    (exchange/venue_errors.py) and ``status_code`` is the HTTP status, if any (429: rate limited)."""
+
+    def __init__(self, problem: VenueProblem) -> None:
+        self.problem = problem
+        self.status_code = problem.status
+        super().__init__(problem.line())
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +245,7 @@ class HyperliquidExecutor:
         self._is_mainnet = base_url == MAINNET_API_URL
         self._query_retries = query_retries
         self._crash = crash_hook or (lambda _name: None)
+        self.clock = VenueClock()  # learns the venue's clock rate from venue_time_ms()
         self._ex = self._retry_query(
             lambda: Exchange(wallet, base_url, account_address=account_address, timeout=timeout)
         )
@@ -251,17 +264,16 @@ class HyperliquidExecutor:
             raise ExecutorError(f"unknown symbol {symbol}") from None
 
     def _retry_query(self, fn: Callable[[], Any]) -> Any:
-        """Read-only calls are safe to repeat: 429, 5xx and timeouts get bounded retries."""
+        """Read-only calls are safe to repeat: 429, 5xx and timeouts get bounded retries. The
+        error raised after them says what failed (:class:`QueryError`, a 429 keeps its status)."""
         delay = 0.05
         for attempt in range(self._query_retries + 1):
             try:
                 return fn()
             except (ClientError, ServerError, requests.RequestException) as exc:
                 status = getattr(exc, "status_code", None)
-                if isinstance(exc, ClientError) and status != 429:
-                    raise ExecutorError(f"query failed: HTTP {status}") from None
-                if attempt == self._query_retries:
-                    raise ExecutorError(f"query failed after retries: {type(exc).__name__}") from None
+                if (isinstance(exc, ClientError) and status != 429) or attempt == self._query_retries:
+                    raise QueryError(classify(exc, self.base_url)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
@@ -442,8 +454,14 @@ class HyperliquidExecutor:
         """The venue's clock (``exchangeStatus``), or ours when it does not say."""
         st = self._retry_query(lambda: self.info.post("/info", {"type": "exchangeStatus"}))
         if isinstance(st, dict) and isinstance(st.get("time"), int):
+            self.clock.observe(int(st["time"]))
             return int(st["time"])
         return int(time.time() * 1000)
+
+    def venue_span_ms(self, wall_ms: float) -> int:
+        """A span of our clock in the venue's ms: ``wall_ms`` x the venue's clock rate (a local
+        exchange with ``--speed N`` runs N times faster; 1 on the real venue)."""
+        return self.clock.venue_span_ms(wall_ms)
 
     def positions(self) -> Mapping[str, VenuePosition]:
         return self.account().positions
@@ -508,6 +526,7 @@ __all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for th
     "NotSentError",
     "OrderAck",
     "OrderSpec",
+    "QueryError",
     "SendUnknownError",
     "VenueOrderStatus",
     "VenuePosition",

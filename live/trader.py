@@ -173,7 +173,10 @@ class LiveTrader:
         rep = TickReport(self.refresh_gates())
         if self.live and self.cfg.dead_man_ms > 0:
             try:
-                self.ex.schedule_cancel(self.ex.venue_time_ms() + self.cfg.dead_man_ms)
+                # Venue time (an accelerated local exchange runs ahead of ours), and the horizon
+                # in venue ms too, so it spans the same wall time between two ticks at any speed.
+                now = self.ex.venue_time_ms()
+                self.ex.schedule_cancel(now + self.ex.venue_span_ms(self.cfg.dead_man_ms))
                 rep.dead_man_set = True
             except ExecutorError as exc:
                 self.alert("dead_man_switch", f"scheduleCancel failed: {exc}")
