@@ -196,8 +196,8 @@ def test_live_daemon_trades_kernel_decisions_survives_sigkill_and_never_writes_t
     venue: str, tmp_path: Path
 ) -> None:
     d = LiveDaemon(venue, tmp_path, "live", AI_QUANT_ALERT_DRY_RUN="1")
-    # x300 replay: the dead man's horizon must outlast a loop in venue time (3600 s venue = 12 s wall)
-    d.start("--log-file", str(tmp_path / "daemon-file.log"), "--reconcile-s", "2", "--dead-man-s", "3600")
+    # x300 replay: the dead man's horizon (default 60 s of wall time) is scaled to the venue's clock
+    d.start("--log-file", str(tmp_path / "daemon-file.log"), "--reconcile-s", "2")
     with d:
         wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_fills") >= 2, 180, "live fills from kernel decisions")
         d.alive()
@@ -210,16 +210,14 @@ def test_live_daemon_trades_kernel_decisions_survives_sigkill_and_never_writes_t
         d.stop()
         timings = []
         for delay in (0.6, 1.3, 0.35):
-            wall, own_ms = _restart_and_time(
-                d, "--loop-s", "0.001", "--reconcile-s", "1", "--dead-man-s", "3600"
-            )
+            wall, own_ms = _restart_and_time(d, "--loop-s", "0.001", "--reconcile-s", "1")
             timings.append((wall, own_ms))
             at = d.loops()
             wait_for(lambda at=at: d.loops() > at + 3, 60, "loops after the restart")
             time.sleep(delay)
             d.alive()
             d.stop(signal.SIGKILL)
-        wall, own_ms = _restart_and_time(d, "--reconcile-s", "1", "--dead-man-s", "3600")
+        wall, own_ms = _restart_and_time(d, "--reconcile-s", "1")
         timings.append((wall, own_ms))
         before = d.on("SELECT COUNT(*) FROM oms_fills")
         wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_fills") > before, 150, "trading after the restarts")
@@ -252,7 +250,7 @@ def test_live_daemon_trades_with_an_api_wallet_for_the_master(venue: str, tmp_pa
     assert resp["status"] == "ok", resp
     agent = Account.from_key(agent_key).address.lower()
     d = LiveDaemon(venue, tmp_path, "master", agent_key=agent_key, AI_QUANT_ALERT_DRY_RUN="1")
-    d.start("--reconcile-s", "2", "--dead-man-s", "3600")
+    d.start("--reconcile-s", "2")
     with d:
         wait_for(
             lambda: d.on("SELECT COUNT(*) FROM oms_fills") >= 1, 180, "live fills signed by the API wallet"
@@ -353,7 +351,7 @@ def test_live_kill_switches_within_one_loop_and_a_foreign_position_is_flagged(
     from exchange.executor import HyperliquidExecutor, MemoryNonceStore, MonotonicNonce
 
     d = LiveDaemon(venue, tmp_path, "kill", AI_QUANT_ALERT_DRY_RUN="1")
-    d.start("--reconcile-s", "1", "--dead-man-s", "3600")
+    d.start("--reconcile-s", "1")
     with d:
         wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_intents") >= 1, 180, "a first live order")
         for word, want in (("close_only", "close_only"), ("halt_all", "halt_all")):

@@ -76,7 +76,7 @@ def test_the_daemon_leaves_the_operators_position_alone_until_it_is_handed_back(
     env = base_env(tmp_path, url, wallet=w, AI_QUANT_MODE="live", **LIVE_GATES)
     d = Daemon(env)
     d.db_path = tmp_path / "data" / "trading_engine_live.db"
-    args = ("--reconcile-s", "1", "--dead-man-s", "3600")
+    args = ("--reconcile-s", "1")
     with d.start(*args):
         wait_for(lambda: d.alive() and d.loops() >= 3, 120, "the live daemon's first loops")
         held = _venue_positions(url, w)
