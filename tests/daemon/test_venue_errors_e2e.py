@@ -156,7 +156,8 @@ def test_429_during_the_run_backs_off_with_one_line_dry_live(admin_venue: str, t
     assert all(f"venue {admin_venue}: rate limited (429): retrying in " in ln for ln in lines), lines
     waits = [int(ln.split("retrying in ")[1].split(" s")[0]) for ln in lines]
     assert len(waits) >= 2, log[-4000:]
-    assert waits[0] >= 2 and waits[1] == 2 * waits[0], waits  # doubled while the 429s last
+    # doubled while the 429s last (the line rounds to whole seconds: 3.4 s then 6.8 s print 3 and 7)
+    assert waits[0] >= 2 and abs(waits[1] - 2 * waits[0]) <= 1, waits
 
 
 def test_kill_file_alert_names_the_unknown_word(admin_venue: str, tmp_path: Path) -> None:
