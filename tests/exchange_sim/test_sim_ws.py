@@ -146,7 +146,7 @@ def test_raw_acks_errors_ping(sim: SimServer, wallet: LocalAccount) -> None:
 
 @pytest.fixture
 def short_idle() -> Iterator[SimServer]:
-    with SimServer(make_config(ws_idle_timeout_s=0.5)) as server:
+    with SimServer(make_config(ws_idle_timeout_s=1.0)) as server:
         yield server
 
 
@@ -156,8 +156,9 @@ def test_idle_connection_closed(short_idle: SimServer) -> None:
             start = time.monotonic()
             with pytest.raises(websockets.ConnectionClosed):
                 while True:
-                    await asyncio.wait_for(ws.recv(), timeout=5)
-            assert 0.4 < time.monotonic() - start < 4
+                    await asyncio.wait_for(ws.recv(), timeout=30)
+            # never before the idle timeout; the upper bound only catches "never closed"
+            assert 0.95 < time.monotonic() - start < 25
         # A client that pings stays connected.
         async with websockets.connect(short_idle.ws_url, open_timeout=5) as ws:
             for _ in range(4):
@@ -165,7 +166,7 @@ def test_idle_connection_closed(short_idle: SimServer) -> None:
                 await ws.send(json.dumps({"method": "ping"}))
                 assert json.loads(await asyncio.wait_for(ws.recv(), timeout=5)) == {"channel": "pong"}
 
-    asyncio.run(asyncio.wait_for(go(), 20))
+    asyncio.run(asyncio.wait_for(go(), 60))
 
 
 def test_reconnect_after_server_disconnect(sim: SimServer, wallet: LocalAccount) -> None:
