@@ -1,0 +1,72 @@
+"""A venue fill (protocol doc: userFills) read field by field into the OMS, money as exact decimals.
+
+The mutation run found that a fill's fee, fee token, realised PnL and direction could be read from
+the wrong key (or not at all) without any OMS unit test noticing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from engine.oms import Fill, LiveOms
+
+VENUE_FILL = {
+    "coin": "ETH",
+    "px": "2415.7",
+    "sz": "0.0123",
+    "side": "A",
+    "time": 1_743_508_812_345,
+    "startPosition": "0.05",
+    "dir": "Close Long",
+    "closedPnl": "-1.234567",
+    "hash": "0x" + "ab" * 32,
+    "oid": 987654,
+    "crossed": True,
+    "fee": "0.013372",
+    "tid": 112233445566,
+    "feeToken": "USDC",
+    "cloid": "0x6169715F00000000000000000000ABCD",
+    "twapId": None,
+}
+
+
+def test_every_field_is_read_exactly() -> None:
+    f = Fill.from_venue(VENUE_FILL)
+    assert (f.symbol, f.side, f.direction) == ("ETH", "SELL", "Close Long")
+    assert (f.price, f.size) == (Decimal("2415.7"), Decimal("0.0123"))
+    assert (f.fee, f.fee_token, f.closed_pnl) == (Decimal("0.013372"), "USDC", Decimal("-1.234567"))
+    assert (f.fill_hash, f.fill_tid, f.oid, f.ts_ms) == (
+        "0x" + "ab" * 32,
+        112233445566,
+        987654,
+        1_743_508_812_345,
+    )
+    assert f.cloid == "0x6169715f00000000000000000000abcd"  # cloids compare lower-case
+    assert f.signed_size == Decimal("-0.0123")
+    buy = Fill.from_venue({**VENUE_FILL, "side": "B", "feeToken": "HYPE"})
+    assert buy.side == "BUY" and buy.signed_size == Decimal("0.0123") and buy.fee_token == "HYPE"
+
+
+def test_missing_optional_fields_have_safe_defaults() -> None:
+    bare = {k: VENUE_FILL[k] for k in ("coin", "px", "sz", "side", "time")}
+    f = Fill.from_venue(bare)
+    assert (f.fee, f.fee_token, f.closed_pnl, f.direction) == (Decimal(0), "USDC", Decimal(0), "")
+    assert (f.fill_hash, f.fill_tid, f.oid, f.cloid) == ("", 0, None, None)
+
+
+def test_ingest_keeps_the_money_as_the_venue_wrote_it(tmp_path: Path) -> None:
+    oms = LiveOms(tmp_path / "o.db")
+    r = oms.ingest_fill(VENUE_FILL)
+    assert r.new and r.intent_id is None
+    row = oms.db.execute(
+        "SELECT symbol, side, price, size, fee_usd, fee_token, pnl_usd, fill_hash, fill_tid, order_id, cloid "
+        "FROM oms_fills WHERE id=?",
+        (r.fill_id,),
+    ).fetchone()
+    assert row == (
+        "ETH", "SELL", "2415.7", "0.0123", "0.013372", "USDC", "-1.234567",
+        "0x" + "ab" * 32, 112233445566, 987654, "0x6169715f00000000000000000000abcd",
+    )  # fmt: skip
+    assert oms.positions() == {"ETH": Decimal("-0.0123")}
+    oms.close()
