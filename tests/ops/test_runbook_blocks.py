@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -287,13 +288,16 @@ def run_one(cmd: str, env: dict[str, str], cwd: Path, state: Path) -> tuple[int 
     return proc.returncode, out
 
 
-def test_every_runbook_block_runs_as_written(tmp_path: Path) -> None:
+def test_every_runbook_block_runs_as_written(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if not DATA.exists():
         pytest.skip(f"real data not found under {DATA}")
     if not (REPO / "target" / "release" / "ai-quant-bt").is_file():
         pytest.skip("target/release/ai-quant-bt not built (make build)")
     co = sandbox(tmp_path)
-    home = tmp_path / "home"
+    # A short HOME: the sidecar's socket path under it must fit in 107 bytes (AF_UNIX), also under
+    # pytest-xdist's longer temp paths.
+    home = Path(tempfile.mkdtemp(prefix="aiq-rb-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     data = home / ".local" / "share" / "ai-quant"
     # The operator's candles, as the sidecar keeps them (5m, and 1h: the example config's interval).
     r = subprocess.run([str(co / ".venv/bin/python"), "tools/import_candles.py", "--db-dir", str(data / "candles_dbs"),
@@ -328,7 +332,12 @@ def test_every_runbook_block_runs_as_written(tmp_path: Path) -> None:
                 if not ok(rc, out):
                     failures.append(f"## {b.section} (docs/runbook.md line {b.line})\n```sh\n{b.text}\n```\n"
                                     f"$ {real}\nexit {rc} after {took:.1f} s\n{out[-3000:]}")  # fmt: skip
-                if "tools/install_systemd.py --user" in cmd and "--dry-run" not in cmd and not edited:
+                if (
+                    "tools/install_systemd.py --user" in cmd
+                    and "--dry-run" not in cmd
+                    and not edited
+                    and rc == 0
+                ):
                     operator_edits(home, venue.url)
                     edited = True
             if b.section.startswith("Environment for the commands below"):
@@ -336,5 +345,5 @@ def test_every_runbook_block_runs_as_written(tmp_path: Path) -> None:
     finally:
         venue.stop()
     print("\n".join(ran))
-    assert edited, "the runbook never installs the env files (tools/install_systemd.py --user)"
     assert failures == [], f"{len(failures)} runbook command(s) fail as written:\n\n" + "\n\n".join(failures)
+    assert edited, "the runbook never installs the env files (tools/install_systemd.py --user)"
