@@ -124,7 +124,8 @@ def open_report(
 ) -> tuple[Any, Opened]:
     """Open `url` in a new page and wait until every chart is drawn; collect console errors, page
     errors and every request other than the page itself (a self-contained report makes none)."""
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page = browser.new_page()  # a Browser or a BrowserContext (one that holds the monitor's cookie)
+    page.set_viewport_size({"width": 1366, "height": 900})
     errors: list[str] = []
     requests: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))

@@ -1,0 +1,139 @@
+"""Report pages in the monitor: replay reports (``ai-quant-bt replay --html``), sweep reports and
+factory-run reports found in ``<data dir>/reports/``, listed at ``/api/reports`` and served as
+pages at ``/api/reports/<kind>/<name>``.
+
+Read-only like the rest of the monitor: GET only, behind the same token (the ``/api/`` prefix), and
+a file is served only when its name is a plain file name in that folder (no path separator, no
+symlink, no dot file) and it carries the report generator's marker. The pages are self-contained
+(their script and data are inline), so they get their own Content-Security-Policy: inline script
+and style, nothing fetched (``default-src 'none'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+#: The ``<meta name="generator">`` content of each kind of report page (first 4 KiB of the file).
+GENERATORS = {
+    "replay": "ai-quant-bt replay report",
+    "sweep": "ai-quant sweep report",
+    "factory": "ai-quant factory report",
+}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.html$")
+REPORT_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
+    "font-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+MAX_LISTED = 500
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    kind: str
+    name: str
+    url: str
+    bytes: int
+    mtime_ms: int
+
+
+def reports_dir(data_dir: Path) -> Path:
+    return data_dir / "reports"
+
+
+def _kind(head: bytes) -> str | None:
+    m = re.search(rb'<meta name="generator" content="([^"]{1,80})">', head)
+    if not m:
+        return None
+    gen = m.group(1).decode("ascii", "replace")
+    return next((k for k, v in GENERATORS.items() if v == gen), None)
+
+
+def _open_plain(folder: Path, name: str) -> tuple[int, os.stat_result] | None:
+    """An fd for ``folder/name`` if it is a plain file there (a symlink is refused by O_NOFOLLOW)."""
+    if not NAME_RE.match(name):
+        return None
+    try:
+        fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st
+
+
+def list_reports(data_dir: Path) -> list[ReportFile]:
+    """Every report page in the reports folder, newest first."""
+    folder = reports_dir(data_dir)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        opened = _open_plain(folder, name)
+        if opened is None:
+            continue
+        fd, st = opened
+        with os.fdopen(fd, "rb") as f:
+            kind = _kind(f.read(4096))
+        if kind is not None:
+            out.append(
+                ReportFile(kind, name, f"/api/reports/{kind}/{name}", st.st_size, st.st_mtime_ns // 1_000_000)
+            )
+    out.sort(key=lambda r: (-r.mtime_ms, r.name))
+    return out[:MAX_LISTED]
+
+
+def read_report(data_dir: Path, kind: str, name: str) -> bytes | None:
+    """The page's bytes, or None unless it is a listed-kind report page in the folder."""
+    opened = _open_plain(reports_dir(data_dir), name)
+    if opened is None:
+        return None
+    fd, _ = opened
+    with os.fdopen(fd, "rb") as f:
+        body = f.read()
+    return body if kind in GENERATORS and _kind(body[:4096]) == kind else None
+
+
+def add_routes(app: web.Application, data_dir: Path) -> None:
+    async def index(request: web.Request) -> web.Response:
+        items = await asyncio.to_thread(list_reports, data_dir)
+        return web.json_response(
+            {"folder": str(reports_dir(data_dir)), "reports": [asdict(r) for r in items]},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def page(request: web.Request) -> web.Response:
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        body = await asyncio.to_thread(read_report, data_dir, kind, name)
+        if body is None:
+            return web.json_response({"error": f"no {kind} report named {name!r}"}, status=404)
+        return web.Response(
+            body=body,
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Content-Security-Policy": REPORT_CSP, "Cache-Control": "no-store"},
+        )
+
+    app.router.add_get("/api/reports", index)
+    app.router.add_get("/api/reports/{kind}/{name}", page)
+
+
+__all__ = [
+    "GENERATORS",
+    "REPORT_CSP",
+    "ReportFile",
+    "add_routes",
+    "list_reports",
+    "read_report",
+    "reports_dir",
+]
