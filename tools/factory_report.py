@@ -150,6 +150,7 @@ APP = r"""
   }
   function mark(td, ok, skipped) { td.textContent = skipped ? "skipped" : ok ? "pass" : "FAIL"; td.className = "l " + (skipped ? "na" : ok ? "pass" : "fail"); }
   const newTable = () => { const t = document.createElement("table"); t.createTHead(); t.createTBody(); return t; };
+  const wrap = (t) => { const d = document.createElement("div"); d.className = "tablewrap"; d.appendChild(t); return d; };
 
   $("meta").textContent = `run ${run.run_id} | profile ${run.profile} | status ${run.status} | ${f(run.wall_s)} s | promoted ${R.promoted || "none"}`;
   const sw = R.sweep || {};
@@ -199,7 +200,7 @@ APP = r"""
     const box = document.createElement("div");
     const h = document.createElement("h3"); h.textContent = `${i + 1}. ${c.lane} ${c.config_id.slice(0, 12)}: ${c.verdict}`; box.appendChild(h);
     const ov = document.createElement("code"); ov.textContent = "overrides " + JSON.stringify(c.overrides); box.appendChild(ov);
-    const t = newTable(); t.dataset.configId = c.config_id; t.className = "gates"; box.appendChild(t);
+    const t = newTable(); t.dataset.configId = c.config_id; t.className = "gates"; box.appendChild(wrap(t));
     table(t, [["name", "gate", 1], ["value", "value"], ["threshold", "threshold"], ["passed", "result", 1], ["detail", "detail", 1]], c.checks);
     [...t.tBodies[0].rows].forEach((tr, j) => mark(tr.cells[3], c.checks[j].passed, !c.checks[j].enabled));
     $("gates").appendChild(box);
@@ -213,11 +214,11 @@ APP = r"""
     if (x.ramp) { const p = document.createElement("p"); p.className = "ramp";
       p.textContent = `Live ramp: stage ${x.ramp.stage + 1} of ${x.ramp.stages.length} (size ${(x.ramp.size_multiplier * 100).toFixed(0)}%), ` +
         `${x.ramp.hours_in_stage.toFixed(1)} h of ${x.ramp.stage_hours} h in this stage; last action ${x.ramp.last_action}.`; box.appendChild(p); }
-    if (x.paper) { const t = newTable(); t.className = "paper-gates"; box.appendChild(t);
+    if (x.paper) { const t = newTable(); t.className = "paper-gates"; box.appendChild(wrap(t));
       table(t, [["name", "paper gate", 1], ["value", "now"], ["threshold", "threshold"], ["passed", "result", 1]], x.paper.gates);
       [...t.tBodies[0].rows].forEach((tr, j) => mark(tr.cells[3], x.paper.gates[j].passed, false));
       const p = document.createElement("p"); p.textContent = x.paper.passed ? "Paper gates met: promote_to_live may start the ramp." : "Not yet: " + x.paper.reasons.join("; "); box.appendChild(p); }
-    if (x.transitions.length) { const t = newTable(); box.appendChild(t);
+    if (x.transitions.length) { const t = newTable(); box.appendChild(wrap(t));
       table(t, [[(r) => new Date(r.timestamp * 1000).toISOString().slice(0, 16).replace("T", " "), "time (UTC)", 1], ["from", "from", 1], ["to", "to", 1], ["reason", "reason", 1]], x.transitions); }
     $("lifecycle").appendChild(box);
   }

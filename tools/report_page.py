@@ -27,7 +27,7 @@ section h2 { font-size: 15px; margin: 2px 0 8px; }
 table { border-collapse: collapse; width: 100%; font-size: 12px; }
 th, td { padding: 3px 6px; border-bottom: 1px solid #eceff3; text-align: right; white-space: nowrap; }
 th { cursor: pointer; background: #f0f2f5; position: sticky; top: 0; user-select: none; }
-td.l, th.l { text-align: left; } tr.chosen { background: #fff3cd; font-weight: 600; }
+td.l, th.l { text-align: left; } td.l { white-space: normal; } tr.chosen { background: #fff3cd; font-weight: 600; }
 .pass { color: #1e8449; font-weight: 600; } .fail { color: #c0392b; font-weight: 600; } .na { color: #667; }
 .tablewrap { max-height: 560px; overflow: auto; } code { font-size: 11px; word-break: break-all; }
 .note { color: #667; font-size: 11px; }

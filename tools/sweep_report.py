@@ -167,7 +167,7 @@ APP = r"""
     const z = ys.map((y) => xs.map((x) => { const g = G.objective.filter((o, i) => cx[i] === x && cy[i] === y && o !== null); return g.length ? best(...g) : null; }));
     const rev = !D.higher_is_better;
     return Plotly.react("chart-heatmap", [
-      { z, x: xs.map(String), y: ys.map(String), type: "heatmap", colorscale: "RdYlGn", reversescale: rev,
+      { z, x: xs.map(String), y: ys.map(String), type: "heatmap", colorscale: [[0, "#c0392b"], [0.5, "#f4e7a1"], [1, "#1e8449"]], reversescale: rev,
         colorbar: { title: D.objective }, hoverongaps: false },
       { x: [String(cx[ci])], y: [String(cy[ci])], type: "scatter", mode: "markers", name: `chosen ${D.chosen}`,
         marker: { symbol: "star", size: 18, color: "#1d2330" } },
