@@ -22,10 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from report_page import page
+
 from strategy.factory.thresholds import THRESHOLDS
-from tools.report_page import page
 
 GENERATOR = "ai-quant factory report"
 

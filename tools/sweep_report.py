@@ -26,9 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.report_page import page
+from report_page import page
 
 GENERATOR = "ai-quant sweep report"
 BIN = Path(
