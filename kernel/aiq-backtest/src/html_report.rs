@@ -349,3 +349,74 @@ pub fn write(path: &str, p: &Prepared, r: &RunResult, rep: &Report) -> Result<()
     let html = render(p, r, rep)?;
     std::fs::write(path, html).map_err(|e| BtError::new(format!("{path}: cannot write: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiq_kernel::kernel::Candle;
+
+    #[test]
+    fn six_significant_digits() {
+        assert_eq!(sig6(65_432.123_4), 65_432.1);
+        assert_eq!(sig6(0.001_234_567_8), 0.001_234_57);
+        assert_eq!(sig6(1_234_567.0), 1_234_570.0);
+        assert_eq!(sig6(-2.345_678_9), -2.345_68);
+        assert_eq!(sig6(0.0), 0.0);
+    }
+
+    #[test]
+    fn equity_downsampling_keeps_the_extremes_and_the_deepest_drawdown() {
+        let n = 100_000;
+        let mut curve: Vec<(i64, f64)> =
+            (0..n).map(|i| (i as i64 * 300_000, 10_000.0 + (i % 7) as f64)).collect();
+        curve[54_321].1 = 7_000.0; // a one-step crash, deepest drawdown
+        curve[77_777].1 = 12_000.0; // a one-step spike
+        let v = equity(&curve, 10_000.0);
+        let e: Vec<f64> = serde_json::from_value(v["equity"].clone()).unwrap();
+        let d: Vec<f64> = serde_json::from_value(v["drawdown_pct"].clone()).unwrap();
+        assert!(e.len() <= EQUITY_BUCKETS * 5 && e.len() < n / 5);
+        assert!(e.contains(&7_000.0) && e.contains(&12_000.0));
+        let max_dd = d.iter().cloned().fold(0.0, f64::max);
+        assert!((max_dd - (10_006.0 - 7_000.0) / 10_006.0 * 100.0).abs() < 1e-3, "{max_dd}");
+        assert_eq!(v["points_full"], n);
+    }
+
+    #[test]
+    fn candle_levels_keep_high_and_low() {
+        let bars: Vec<Candle> = (0..10_000)
+            .map(|i| {
+                let c = 100.0 + (i % 50) as f64;
+                Candle {
+                    t: i * 300_000,
+                    o: c,
+                    h: c + 1.0 + if i == 4_321 { 50.0 } else { 0.0 },
+                    l: c - 1.0,
+                    c,
+                    v: 1.0,
+                }
+            })
+            .collect();
+        let lv = pyramid(&bars, 300_000, 4);
+        let levels = lv.as_array().unwrap();
+        assert!(levels.len() >= 2);
+        let n0 = levels[0]["o"].as_array().unwrap().len();
+        assert_eq!(n0, 2_500);
+        let last = levels.last().unwrap();
+        assert!(last["o"].as_array().unwrap().len() <= COARSEST_MAX);
+        for l in levels {
+            let h: Vec<f64> = serde_json::from_value(l["h"].clone()).unwrap();
+            let lo: Vec<f64> = serde_json::from_value(l["l"].clone()).unwrap();
+            assert_eq!(h.iter().cloned().fold(f64::MIN, f64::max), 100.0 + 21.0 + 1.0 + 50.0);
+            assert_eq!(lo.iter().cloned().fold(f64::MAX, f64::min), 99.0);
+        }
+    }
+
+    #[test]
+    fn payload_text_cannot_close_its_script_element() {
+        let v = json!({"config_path": "</script><script>alert(1)</script>", "x": "a & b"});
+        let s = script_safe(&v).unwrap();
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'));
+        let back: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+    }
+}
