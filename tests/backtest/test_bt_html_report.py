@@ -139,6 +139,37 @@ def test_candles_zoom_to_finer_levels_and_show_trades(
     page.close()
 
 
+def payload(html: Path) -> dict[str, Any]:
+    text = html.read_text()
+    start = text.index('id="report-data">') + len('id="report-data">')
+    data: dict[str, Any] = json.loads(text[start : text.index("</script>", start)])
+    return data
+
+
+def test_stops_and_take_profits_are_the_kernels(report: tuple[Path, dict[str, Any]]) -> None:
+    """The drawn levels come from the kernel's own exit functions: every stop is on the losing side
+    of the entry and every take profit on the winning side, and every `take_profit` exit filled at
+    or beyond its drawn level (less the configured slippage and the 6-digit rounding)."""
+    html, rep = report
+    d = payload(html)
+    cols = d["trips"]["cols"]
+    rows = [dict(zip(cols, r, strict=True)) for r in d["trips"]["rows"]]
+    for col, values in d["trips"]["dict"].items():
+        for r in rows:
+            r[col] = values[r[col]]
+    assert len(rows) == rep["total_trades"]
+    tol = (d["config"]["trade"]["slippage_bps"] + 1) / 1e4
+    tp_exits = 0
+    for r in rows:
+        e, sl, tp = r["entry_price"], r["stop_loss"], r["take_profit"]
+        assert (sl < e < tp) if r["side"] == "long" else (tp < e < sl), r
+        if r["exit_reason"] == "take_profit" and r["adds"] == 0:
+            tp_exits += 1
+            x = r["exit_price"]
+            assert (x >= tp * (1 - tol)) if r["side"] == "long" else (x <= tp * (1 + tol)), r
+    assert tp_exits > 10
+
+
 def test_html_to_an_unwritable_path_is_one_line(report: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     html, rep = report
     cfg = rep["config_path"]
