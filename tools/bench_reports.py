@@ -32,7 +32,7 @@ BIN = Path(os.environ.get("AI_QUANT_BT", ROOT / "target" / "release" / "ai-quant
 CONFIG = ROOT / "config" / "strategy_overrides.example.yaml"
 COINS = ["BNB", "BTC", "DOGE", "ENA", "ETH", "HYPE", "SOL", "SUI", "XRP", "kPEPE"]
 CHROMIUM = Path("/usr/bin/chromium")
-MAX_BYTES = 10 * 1024 * 1024
+MAX_BYTES = 10_000_000
 MAX_SECONDS = 2.0
 
 
@@ -171,8 +171,10 @@ def main() -> int:
                 f"open+draw run {i + 1}: {o.seconds:.3f} s (page script starts at {o.start_ms:.0f} ms, draws in {o.draw_ms:.0f} ms)"
             )
         b.close()
-    best = min(times)
-    print(f"open+draw best {best:.3f} s (target <= {MAX_SECONDS} s); file {size / 1e6:.2f} MB")
+    best, median = min(times), sorted(times)[len(times) // 2]
+    print(
+        f"open+draw best {best:.3f} s, median {median:.3f} s (target <= {MAX_SECONDS} s); file {size / 1e6:.2f} MB"
+    )
     return 0 if size <= MAX_BYTES and best <= MAX_SECONDS else 1
 
 
