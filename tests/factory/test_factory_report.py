@@ -147,3 +147,32 @@ def test_factory_report_operator_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert factory_report([str(bad), "--html", str(tmp_path / "x.html"), "--registry", str(missing)]) == 2
     assert capsys.readouterr().err.strip() == f"factory_report: {missing}: no such file"
     assert not (tmp_path / "x.html").exists()
+
+
+def test_factory_report_shows_the_walk_forward_folds(browser: Any, tmp_path: Path) -> None:
+    """A real smoke-tpe run (re-optimised walk-forward): the page charts and lists every fold."""
+    import dataclasses
+
+    from strategy.factory.pipeline import PROFILES, RunOptions, run_factory
+
+    try:
+        find_binary()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    if not (default_data_src() / "hyperliquid" / "futures").is_dir():
+        pytest.skip("bundled data not found (AI_QUANT_SHARED_DATA)")
+    prof = dataclasses.replace(PROFILES["smoke-tpe"], tpe_trials=16, reopt_trials=6, per_lane=1)
+    run_factory(
+        RunOptions(prof, "tpe", tmp_path / "run", tmp_path / "reg.sqlite", default_data_src(), threads=2)
+    )
+    html = tmp_path / "factory_tpe.html"
+    assert factory_report([str(tmp_path / "run" / "report.json"), "--html", str(html)]) == 0
+    folds = json.loads((tmp_path / "run" / "report.json").read_text())["reopt_walk_forward"]["folds"]
+    page, opened = open_report(browser, html.as_uri(), shot=tmp_path / "factory_tpe.png")
+    assert opened.errors == [] and opened.requests == []
+    wf = page.evaluate("document.getElementById('chart-wf').data.map(d => d.y)")
+    assert wf == [[f["is_pnl"] for f in folds], [f["oos_pnl"] for f in folds]]
+    rows = page.eval_on_selector_all("#wf-folds tbody tr", "rs => rs.map(r => r.cells[3].textContent)")
+    assert rows == [f["config_id"][:12] for f in folds]
+    assert "No registry given" in page.inner_text("#lifecycle")
+    page.close()
