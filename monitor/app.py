@@ -552,7 +552,7 @@ def make_app(settings: Settings, *, start_mids: bool = True) -> web.Application:
     ]
     for path, handler in routes:
         app.router.add_get(path, handler)
-    add_report_routes(app, settings.dbs["paper"].parent)
+    add_report_routes(app, settings.dbs["paper"].parent, settings.dbs["paper"])
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
 
     async def on_startup(app: web.Application) -> None:

@@ -7,6 +7,8 @@ stage. The monitor lists the page."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import shutil
 import sqlite3
@@ -176,3 +178,69 @@ def test_factory_report_shows_the_walk_forward_folds(browser: Any, tmp_path: Pat
     assert rows == [f["config_id"][:12] for f in folds]
     assert "No registry given" in page.inner_text("#lifecycle")
     page.close()
+
+
+def test_the_monitor_renders_factory_runs_under_the_data_dir(
+    factory_run: tuple[Path, Path], browser: Any, tmp_path: Path
+) -> None:
+    """`<data dir>/artifacts/<day>/run_<id>/` (where the factory service writes) is listed and its
+    report and sweep pages are rendered read-only; a symlinked run is neither listed nor served."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from engine.env import HostPort
+    from monitor.app import make_app
+    from monitor.reports import REPORT_CSP
+    from monitor.settings import Settings
+
+    report_json, registry = factory_run
+    data = tmp_path / "data"
+    shutil.copytree(registry.parent.parent, data / "artifacts")
+    day = report_json.parent.parent.name
+    (data / "artifacts" / day / "run_evil").symlink_to(report_json.parent)
+    # SQLite's read-only open of a WAL DB may add its -shm/-wal side files; the files themselves stay
+    files = lambda: sorted(  # noqa: E731
+        (p, p.stat().st_mtime_ns, p.stat().st_size)
+        for p in (data / "artifacts").rglob("*")
+        if p.is_file() and not p.name.endswith(("-shm", "-wal"))
+    )
+    before = files()
+    s = Settings(
+        bind=HostPort("127.0.0.1", 61010), token=None,
+        dbs={"paper": data / "trading_engine.db", "live": data / "trading_engine_live.db"},
+        oms_db=data / "oms_live.db", candles_dir=data / "candles_dbs", sidecar_sock=data / "no.sock",
+        default_mode="paper", default_interval="5m",
+    )  # fmt: skip
+    name = f"{day}--run_rep"
+
+    async def serve() -> dict[str, bytes]:
+        c = TestClient(TestServer(make_app(s, start_mids=False), host="127.0.0.1"))
+        await c.start_server()
+        try:
+            listed = (await (await c.get("/api/reports")).json())["reports"]
+            assert [(x["kind"], x["name"]) for x in listed] == [
+                ("factory-run", name),
+                ("factory-sweep", name),
+            ]
+            pages = {}
+            for kind in ("factory-run", "factory-sweep"):
+                r = await c.get(f"/api/reports/{kind}/{name}")
+                assert r.status == 200 and r.headers["Content-Security-Policy"] == REPORT_CSP
+                pages[kind] = await r.read()
+                assert (await c.post(f"/api/reports/{kind}/{name}")).status == 405
+            for bad in (f"{day}--run_evil", "2020-01-01--run_rep", f"{day}--..", "x"):
+                assert (await c.get(f"/api/reports/factory-run/{bad}")).status == 404, bad
+            return pages
+        finally:
+            await c.close()
+
+    # the sync Playwright fixture owns this thread's event loop: serve from another thread
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pages = pool.submit(asyncio.run, serve()).result(timeout=120)
+    assert files() == before
+    for kind, body in pages.items():
+        f = tmp_path / f"{kind}.html"
+        f.write_bytes(body)
+        page, opened = open_report(browser, f.as_uri(), shot=tmp_path / f"{kind}.png")
+        assert opened.errors == [] and opened.requests == []
+        assert set(page.eval_on_selector_all("[data-chart]", "els => els.map(e => e.dataset.drawn)")) == {"1"}
+        page.close()
