@@ -39,7 +39,7 @@ MAX_LISTED = 500
 #: Kinds rendered from a factory run's artifacts (name: ``<day>--run_<id>``).
 RUN_KINDS = ("factory-run", "factory-sweep")
 RUN_NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})--(run_[A-Za-z0-9._-]{1,100})$")
-MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024  # a report page or a run artifact the monitor loads
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,10 @@ def read_report(data_dir: Path, kind: str, name: str) -> bytes | None:
     opened = _open_plain(reports_dir(data_dir), name)
     if opened is None:
         return None
-    fd, _ = opened
+    fd, st = opened
     with os.fdopen(fd, "rb") as f:
+        if st.st_size > MAX_ARTIFACT_BYTES:  # a report is a few MB; never load a giant file
+            return None
         body = f.read()
     return body if kind in GENERATORS and _kind(body[:4096]) == kind else None
 
