@@ -313,6 +313,9 @@ def main() -> int:
             prev = RUN / "paper.prev"
             shutil.rmtree(prev, ignore_errors=True)
             PAPER.rename(prev)
+            if (prev / "reports").is_dir():  # report pages (this run's replay) are not paper state
+                PAPER.mkdir(parents=True, exist_ok=True)
+                (prev / "reports").rename(PAPER / "reports")
             say(f"    previous paper run kept in {rel(prev)}; this run starts a fresh paper account")
 
         loop_s = max(2.0, interval_ms(a.interval) / 1000.0 / a.speed / 2.0)
