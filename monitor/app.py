@@ -25,6 +25,7 @@ from monitor import readers
 from monitor.db import DbUnavailable, ReadOnlyDB
 from monitor.metrics import render_metrics
 from monitor.mids import MidsHub, Version
+from monitor.reports import add_routes as add_report_routes
 from monitor.settings import INTERVAL_RE, MODES, SYMBOL_RE, Settings
 
 log = logging.getLogger("monitor")
@@ -114,7 +115,8 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("%s %s failed", request.method, request.path)
         resp = web.json_response({"error": "internal error; see the monitor log"}, status=500)
     if not resp.prepared:
-        resp.headers.update(SECURITY_HEADERS)
+        for k, v in SECURITY_HEADERS.items():  # a report page brings its own (inline-script) CSP
+            resp.headers.setdefault(k, v)
         if request.path.startswith("/api/") or request.path == "/metrics":
             resp.headers.setdefault("Cache-Control", "no-store")
     return resp
@@ -574,6 +576,7 @@ def make_app(settings: Settings, *, start_mids: bool = True) -> web.Application:
     ]
     for path, handler in routes:
         app.router.add_get(path, handler)
+    add_report_routes(app, settings.dbs["paper"].parent, settings.dbs["paper"])
     app.router.add_get("/static/{name}", static_file)
 
     async def on_startup(app: web.Application) -> None:
@@ -606,6 +609,7 @@ ROUTES = (
     "/api/decisions",
     "/api/oms",
     "/metrics",
+    "/api/reports",
 )
 
 __all__ = ["ROUTES", "STATE", "MonitorState", "build_snapshot", "make_app"]

@@ -77,11 +77,15 @@ def backtest(config: Path, symbols: list[str], interval: str) -> None:
     say(f"2/4 replaying {config.relative_to(ROOT)} over the imported candles with ai-quant-bt")
     RUN.mkdir(exist_ok=True)
     report_path = RUN / "replay_report.json"
+    # The page goes where the monitor finds reports (<its data dir>/reports, see docs/monitor.md).
+    html_path = PAPER / "reports" / "replay_report.html"
+    html_path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
             str(bt), "replay", "--config", str(config), "--candles-db", str(CANDLES / f"candles_{interval}.db"),
             "--interval", interval, "--funding-db", str(CANDLES / "funding_rates.db"), "--symbols", ",".join(symbols),
             "--output", str(report_path), "--export-trades", str(RUN / "replay_trades.csv"), "--quiet",
+            "--html", str(html_path),
         ],
         check=True,
     )  # fmt: skip
@@ -96,6 +100,11 @@ def backtest(config: Path, symbols: list[str], interval: str) -> None:
     say(
         f"    replay: {g('total_trades', 'trades')} trades, PnL {g('total_pnl', 'total_pnl_usd')}, "
         f"max DD {g('max_drawdown_pct')}%, PF {g('profit_factor')}; report {rel(report_path)}"
+    )
+    bind = os.environ.get("AI_QUANT_MONITOR_BIND", "127.0.0.1:61010")
+    say(
+        f"    replay report page: {html_path} (open the file in a browser, or in the monitor: "
+        f"http://{bind}/api/reports/replay/{html_path.name}, linked under Reports)"
     )
 
 
@@ -318,6 +327,9 @@ def main() -> int:
             prev = RUN / "paper.prev"
             shutil.rmtree(prev, ignore_errors=True)
             PAPER.rename(prev)
+            if (prev / "reports").is_dir():  # report pages (this run's replay) are not paper state
+                PAPER.mkdir(parents=True, exist_ok=True)
+                (prev / "reports").rename(PAPER / "reports")
             say(f"    previous paper run kept in {rel(prev)}; this run starts a fresh paper account")
 
         loop_s = max(2.0, interval_ms(a.interval) / 1000.0 / a.speed / 2.0)

@@ -299,9 +299,29 @@ document.querySelectorAll(".modes button").forEach((b) => b.addEventListener("cl
 $("candle-symbol").addEventListener("change", refreshCandles);
 $("candle-interval").addEventListener("change", refreshCandles);
 
+// Report pages (replay, sweep, factory) found in <data dir>/reports; each opens as its own page.
+async function refreshReports() {
+  const r = await fetch("/api/reports", { credentials: "same-origin", cache: "no-store" });
+  if (!r.ok) return;
+  const d = await r.json();
+  $("reports-folder").textContent = `from ${d.folder}`;
+  const body = $("reports").tBodies[0];
+  if (!d.reports.length) return;
+  body.replaceChildren(...d.reports.map((x) => {
+    const tr = document.createElement("tr");
+    tr.dataset.kind = x.kind;
+    const a = document.createElement("a");
+    a.href = x.url; a.target = "_blank"; a.rel = "noopener"; a.textContent = x.name;
+    const cells = [x.kind, a, new Date(x.mtime_ms).toISOString().slice(0, 16).replace("T", " "),
+      `${(x.bytes / 1e6).toFixed(2)} MB`];
+    for (const c of cells) { const td = tr.insertCell(); if (typeof c === "string") td.textContent = c; else td.appendChild(c); }
+    return tr;
+  }));
+}
+
 async function refreshAll() {
   await refreshSnapshot();
-  refreshEquity(); refreshCandles(); refreshDecisions(); refreshOms();
+  refreshEquity(); refreshCandles(); refreshDecisions(); refreshOms(); refreshReports();
 }
 const every = (ms, fn) => setInterval(() => { if (!document.hidden) fn(); }, ms);
 refreshAll();
@@ -310,3 +330,4 @@ every(5000, refreshDecisions);
 every(10000, refreshEquity);
 every(10000, refreshCandles);
 every(5000, refreshOms);
+every(30000, refreshReports);

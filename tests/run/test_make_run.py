@@ -67,5 +67,9 @@ def test_main_job_runs_and_stops_cleanly() -> None:
     text = "".join(lines)
     for step in ("1/4 importing", "2/4 replaying", "3/4 starting the local exchange", "4/4 paper loop"):
         assert step in text, text[-3000:]
+    # the replay's report page: its path is printed, it is where the monitor lists reports
+    page = ROOT / "run" / "paper" / "reports" / "replay_report.html"
+    assert f"replay report page: {page}" in text, text[-3000:]
+    assert '<meta name="generator" content="ai-quant-bt replay report">' in page.read_text()[:4096]
     time.sleep(1)
     assert _children_alive(port) == [], "make run left processes behind"

@@ -11,6 +11,8 @@ use aiq_backtest::sweep::{run_sweep, verify, SweepOpts, SweepSpec};
 use aiq_backtest::{dump, BtError};
 use clap::{Args, Parser, Subcommand};
 
+mod html_report;
+
 #[derive(Parser)]
 #[command(name = "ai-quant-bt", version, about = "ai-quant CPU backtester on the shared decision kernel")]
 struct Cli {
@@ -130,6 +132,9 @@ struct ReplayArgs {
     /// Write the final kernel state JSON here.
     #[arg(long)]
     export_state: Option<String>,
+    /// Write the report as one self-contained HTML page (charts, trades, config; no network).
+    #[arg(long)]
+    html: Option<String>,
     /// Compute indicators on the replay thread too (default: on a second thread, pipelined,
     /// when more than one CPU is available; the results are identical).
     #[arg(long)]
@@ -217,7 +222,7 @@ fn write_out(path: &str, text: &str) -> Result<(), BtError> {
 fn replay(a: ReplayArgs) -> Result<(), BtError> {
     let o = a.common.opts(a.init_state.clone());
     let p = prepare(&o)?;
-    let rec = Record { fills: true, equity_curve: a.equity_curve.is_some() };
+    let rec = Record { fills: true, equity_curve: a.equity_curve.is_some() || a.html.is_some() };
     let kernel = make_kernel(&p.base.cfg, &p.symbol_cfgs(), p.initial_balance, p.init_state.as_ref())?;
     let initial_equity = kernel.equity();
     let t0 = std::time::Instant::now();
@@ -254,6 +259,9 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
     let rep = report::build(meta, &r);
     let text = serde_json::to_string_pretty(&rep).map_err(|e| BtError::new(e.to_string()))?;
     write_out(&a.output, &text)?;
+    if let Some(path) = &a.html {
+        html_report::write(path, &p, &r, &rep)?;
+    }
     if let Some(path) = &a.export_trades {
         report::write_trades_csv(path, &r)?;
     }
