@@ -266,8 +266,10 @@ pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> 
     Ok(Grid::new(spec, base)?.iter_from(0).map(|(_, v)| v).collect())
 }
 
-/// Check every axis path exists and every value is valid for its field (`--verify-overrides`).
-/// Also reports axes whose values never change the base config.
+/// Check every axis path exists and every value fits its field's type (`--verify-overrides`).
+/// Also reports axes whose values never change the base config. Whether a value is valid can
+/// depend on other axes (`ema_fast_window < ema_slow_window`): that is [`check_combos`]'s job,
+/// on each combo's merged config, not on the base config with one axis changed.
 pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
     let mut notes = Vec::new();
     for a in &spec.axes {
@@ -275,7 +277,6 @@ pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
         for &v in &a.values {
             let mut j = p.base_json.clone();
             apply_override(&mut j, &a.path, v)?;
-            ResolvedConfig::from_json(j.clone(), &format!("override {} = {v}", a.path))?;
             changes |= j != p.base_json;
         }
         if !changes {
@@ -286,6 +287,85 @@ pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
         }
     }
     Ok(notes)
+}
+
+/// Why combo `values` is invalid (its merged base or symbol config fails validation), if it is.
+pub fn combo_error(p: &Prepared, spec: &SweepSpec, values: &[f64]) -> Result<Option<String>, BtError> {
+    let merged = |j: &Value| -> Result<Value, BtError> {
+        let mut j = j.clone();
+        for (a, &v) in spec.axes.iter().zip(values) {
+            apply_override(&mut j, &a.path, v)?;
+        }
+        Ok(j)
+    };
+    if let Err(e) = aiq_config::from_json_value(merged(&p.base_json)?) {
+        return Ok(Some(e.to_string()));
+    }
+    for (s, j) in &p.symbol_json {
+        if let Err(e) = aiq_config::from_json_value(merged(j)?) {
+            return Ok(Some(format!("symbol {s}: {e}")));
+        }
+    }
+    Ok(None)
+}
+
+/// The result of validating each combo's merged config over a range of the grid.
+#[derive(Debug, Default)]
+pub struct InvalidCombos {
+    /// Combos checked.
+    pub checked: u64,
+    /// Invalid combos among them.
+    pub count: u64,
+    /// The first few, in combo order: "combo N (path=value, ...): reason".
+    pub first: Vec<String>,
+}
+
+/// How many invalid combos an error message names.
+const NAMED_INVALID: usize = 3;
+
+impl InvalidCombos {
+    /// One line: how many, the first few, and what to do.
+    pub fn message(&self) -> String {
+        format!(
+            "{} of {} combos have an invalid merged config; first: {}",
+            self.count,
+            self.checked,
+            self.first.join("; ")
+        )
+    }
+}
+
+/// Validate the merged config of each combo in `start..end` (in parallel, streamed: memory does
+/// not grow with the range).
+pub fn check_combos(
+    p: &Prepared,
+    spec: &SweepSpec,
+    grid: &Grid,
+    start: u64,
+    end: u64,
+    pool: &rayon::ThreadPool,
+) -> Result<InvalidCombos, BtError> {
+    let mut out = InvalidCombos::default();
+    let mut it = grid.iter_from(start);
+    let mut i = start;
+    while i < end {
+        let j = (i + 4096).min(end);
+        let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
+        let errs: Vec<Option<String>> = pool
+            .install(|| batch.par_iter().map(|(_, v)| combo_error(p, spec, v)).collect::<Result<_, _>>())?;
+        for ((c, v), e) in batch.iter().zip(errs) {
+            let Some(e) = e else { continue };
+            out.count += 1;
+            if out.first.len() < NAMED_INVALID {
+                let vals: Vec<String> =
+                    spec.axes.iter().zip(v).map(|(a, x)| format!("{}={x}", a.path)).collect();
+                out.first.push(format!("combo {c} ({}): {e}", vals.join(", ")));
+            }
+        }
+        out.checked += j - i;
+        i = j;
+    }
+    Ok(out)
 }
 
 /// One line of the JSONL output.
@@ -388,6 +468,8 @@ pub struct SweepOpts {
     pub limit: Option<u64>,
     /// Print the indicator sharing figures on stderr.
     pub verbose: bool,
+    /// Skip combos whose merged config is invalid (counted and named); otherwise refuse to run.
+    pub skip_invalid: bool,
 }
 
 /// One combo's configs: the overrides applied to the base config and to every symbol's config.
@@ -621,7 +703,8 @@ fn read_resume(path: &str, sweep_id: &str) -> Result<(Vec<SweepRow>, u64), BtErr
                 row.sweep_id
             )));
         }
-        if row.combo != rows.len() as u64 {
+        // Rows come in combo order; gaps are combos skipped as invalid (`--skip-invalid`).
+        if rows.last().is_some_and(|l: &SweepRow| row.combo <= l.combo) {
             break;
         }
         keep += n as u64;
@@ -642,14 +725,29 @@ pub fn run_sweep(
     let sid = sweep_id(spec, p);
     // Fail fast on a bad path or value before any work.
     verify(spec, p)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(o.threads)
+        .build()
+        .map_err(|e| BtError::new(format!("thread pool: {e}")))?;
     let mut top = TopK::new(o.top_k);
-    let mut start = 0usize;
-    let file = if o.resume {
-        let (rows, keep) = read_resume(&o.output, &sid)?;
-        start = rows.len();
-        for r in rows {
-            top.push(r);
+    let (resumed, keep) = if o.resume { read_resume(&o.output, &sid)? } else { (Vec::new(), 0) };
+    let start = resumed.last().map_or(0, |r| r.combo + 1);
+    // Every combo's merged config is checked before anything runs (or is written).
+    let invalid = check_combos(p, spec, &grid, start.min(end), end, &pool)?;
+    if invalid.count > 0 {
+        if !o.skip_invalid {
+            return Err(BtError::new(format!(
+                "{}; fix the grid, or pass --skip-invalid to run only the valid combos",
+                invalid.message()
+            )));
         }
+        eprintln!("warning: skipping invalid combos: {}", invalid.message());
+    }
+    let kept = resumed.len();
+    for r in resumed {
+        top.push(r);
+    }
+    let file = if o.resume {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -660,8 +758,8 @@ pub fn run_sweep(
         let mut f = f;
         use std::io::Seek;
         f.seek(std::io::SeekFrom::End(0)).map_err(|e| BtError::new(format!("{}: {e}", o.output)))?;
-        if start > 0 {
-            eprintln!("resume: {start} of {total} combos already in {}", o.output);
+        if kept > 0 {
+            eprintln!("resume: {kept} of {total} combos already in {}", o.output);
         }
         f
     } else {
@@ -669,10 +767,6 @@ pub fn run_sweep(
             .map_err(|e| BtError::new(format!("{}: cannot create: {e}", o.output)))?
     };
     let mut w = std::io::BufWriter::new(file);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(o.threads)
-        .build()
-        .map_err(|e| BtError::new(format!("thread pool: {e}")))?;
     let bar = if o.progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -681,13 +775,13 @@ pub fn run_sweep(
             )
             .expect("template"),
         );
-        b.set_position(start as u64);
+        b.set_position(start);
         b
     } else {
         indicatif::ProgressBar::hidden()
     };
     let chunk = (o.threads.max(1) * 4).max(32) as u64;
-    let mut i = start as u64;
+    let mut i = start;
     let mut ran = 0u64;
     let mut cache = IndicatorCache::new(o.indicator_cache_mib);
     let mut it = grid.iter_from(i);
@@ -695,8 +789,16 @@ pub fn run_sweep(
         let j = (i + chunk).min(end);
         let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
         let rows: Vec<Result<SweepRow, BtError>> = pool.install(|| -> Result<_, BtError> {
-            let cfgs: Vec<ComboConfig> =
-                batch.par_iter().map(|(c, v)| combo_config(p, spec, *c, v)).collect::<Result<_, _>>()?;
+            // Invalid combos were counted above; with --skip-invalid they are left out here.
+            let cfgs: Vec<Option<ComboConfig>> = batch
+                .par_iter()
+                .map(|(c, v)| match combo_config(p, spec, *c, v) {
+                    Ok(cc) => Ok(Some(cc)),
+                    Err(_) if o.skip_invalid && combo_error(p, spec, v)?.is_some() => Ok(None),
+                    Err(e) => Err(e),
+                })
+                .collect::<Result<_, BtError>>()?;
+            let cfgs: Vec<ComboConfig> = cfgs.into_iter().flatten().collect();
             let shared =
                 if o.indicator_cache_mib > 0 { cache.prepare(p, &cfgs) } else { vec![None; cfgs.len()] };
             Ok(cfgs
@@ -724,13 +826,16 @@ pub fn run_sweep(
         );
     }
     let best = top.into_sorted();
-    let text = serde_json::to_string_pretty(&serde_json::json!({
+    let mut summary = serde_json::json!({
         "sweep_id": sid,
         "combos": total,
         "top_k": o.top_k,
         "rows": best,
-    }))
-    .map_err(|e| BtError::new(e.to_string()))?;
+    });
+    if invalid.count > 0 {
+        summary["skipped_invalid"] = Value::from(invalid.count);
+    }
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| BtError::new(e.to_string()))?;
     std::fs::write(&o.top_output, text + "\n").map_err(|e| BtError::new(format!("{}: {e}", o.top_output)))?;
     let _ = canonical_json;
     Ok((ran, total, best))
