@@ -281,9 +281,29 @@ pub fn run(kernel: Kernel, tl: &Timeline, rec: Record, initial_equity: f64) -> R
     run_with(kernel, tl, rec, initial_equity, None)
 }
 
-/// Precomputed indicator snapshots per timeline symbol (in bar order), shared by sweep combos
-/// whose indicator config is the same; see [`Kernel::step_snapshot`].
-pub type SharedSnapshots = [std::sync::Arc<Vec<aiq_indicators::IndicatorSnapshot>>];
+/// One symbol's precomputed indicator series for one config (shared read-only by sweep combos);
+/// [`SymbolSeries::source`] turns them back into the bank's snapshots, bar by bar.
+#[derive(Clone)]
+pub struct SymbolSeries {
+    pub base: std::sync::Arc<aiq_indicators::BaseSeries>,
+    pub ready_index: u64,
+    /// In the order of [`aiq_indicators::SeriesSet::keys`].
+    pub series: [std::sync::Arc<Vec<f64>>; 12],
+}
+
+impl SymbolSeries {
+    pub fn source(&self) -> aiq_indicators::SnapshotSource<'_> {
+        aiq_indicators::SnapshotSource {
+            base: &self.base,
+            ready_index: self.ready_index,
+            series: std::array::from_fn(|i| self.series[i].as_slice()),
+        }
+    }
+}
+
+/// Precomputed indicator series per timeline symbol (snapshots in bar order); see
+/// [`Kernel::step_snapshot`].
+pub type SharedSnapshots = [SymbolSeries];
 
 /// [`run`], optionally stepping with precomputed indicator snapshots instead of the kernel's own
 /// indicator banks (`snaps[symbol index][bar index]`). Decisions are identical either way.
@@ -294,8 +314,12 @@ pub fn run_with(
     initial_equity: f64,
     snaps: Option<&SharedSnapshots>,
 ) -> Result<RunResult, BtError> {
+    let sources: Vec<aiq_indicators::SnapshotSource<'_>>;
     let src = match snaps {
-        Some(sn) => Source::Shared(sn),
+        Some(sn) => {
+            sources = sn.iter().map(SymbolSeries::source).collect();
+            Source::Shared(&sources)
+        }
         None => Source::Own,
     };
     run_src(kernel, tl, rec, initial_equity, src)
@@ -306,7 +330,7 @@ enum Source<'a> {
     /// The kernel's own banks (`step_candle`).
     Own,
     /// Precomputed series per symbol (sweep sharing).
-    Shared(&'a SharedSnapshots),
+    Shared(&'a [aiq_indicators::SnapshotSource<'a>]),
     /// A producer thread computing them in timeline order, in chunks.
     Stream { rx: std::sync::mpsc::Receiver<Vec<IndicatorSnapshot>>, buf: Vec<IndicatorSnapshot>, pos: usize },
 }
@@ -447,7 +471,7 @@ fn run_src(
             let out = match &mut src {
                 Source::Own => kernel.step_candle(sym, *c),
                 Source::Shared(sn) => {
-                    let snap = sn[si][bar_idx[si]];
+                    let snap = sn[si].snapshot(bar_idx[si]);
                     bar_idx[si] += 1;
                     kernel.step_snapshot(sym, *c, snap)
                 }
