@@ -318,7 +318,11 @@ pub fn run_with(
     let src = match snaps {
         Some(sn) => {
             sources = sn.iter().map(SymbolSeries::source).collect();
-            Source::Shared(&sources)
+            Source::Shared {
+                srcs: &sources,
+                blocks: vec![Vec::new(); sources.len()],
+                starts: vec![0; sources.len()],
+            }
         }
         None => Source::Own,
     };
@@ -329,13 +333,22 @@ pub fn run_with(
 enum Source<'a> {
     /// The kernel's own banks (`step_candle`).
     Own,
-    /// Precomputed series per symbol (sweep sharing).
-    Shared(&'a [aiq_indicators::SnapshotSource<'a>]),
+    /// Precomputed series per symbol (sweep sharing), assembled into snapshots a block of bars
+    /// at a time (each series read sequentially: a per-bar gather over a dozen series per
+    /// symbol defeats the prefetcher).
+    Shared {
+        srcs: &'a [aiq_indicators::SnapshotSource<'a>],
+        blocks: Vec<Vec<IndicatorSnapshot>>,
+        /// Bar index of `blocks[s][0]`.
+        starts: Vec<usize>,
+    },
     /// A producer thread computing them in timeline order, in chunks.
     Stream { rx: std::sync::mpsc::Receiver<Vec<IndicatorSnapshot>>, buf: Vec<IndicatorSnapshot>, pos: usize },
 }
 
 const STREAM_CHUNK: usize = 4096;
+/// Bars per symbol assembled at a time from shared series (about 40 KB of snapshots).
+const SHARED_BLOCK: usize = 128;
 
 /// [`run`] with the indicator banks advanced on a second thread, pipelined with the kernel
 /// (`Kernel::step_snapshot`): the same decisions and the same final state (the producer's banks
@@ -470,10 +483,17 @@ fn run_src(
             let sym = &tl.symbols[si];
             let out = match &mut src {
                 Source::Own => kernel.step_candle(sym, *c),
-                Source::Shared(sn) => {
-                    let snap = sn[si].snapshot(bar_idx[si]);
+                Source::Shared { srcs, blocks, starts } => {
+                    let i = bar_idx[si];
                     bar_idx[si] += 1;
-                    kernel.step_snapshot(sym, *c, snap)
+                    let (block, start) = (&mut blocks[si], &mut starts[si]);
+                    if i < *start || i >= *start + block.len() {
+                        let end = (i + SHARED_BLOCK).min(srcs[si].base.len());
+                        block.clear();
+                        block.extend((i..end).map(|j| srcs[si].snapshot(j)));
+                        *start = i;
+                    }
+                    kernel.step_snapshot(sym, *c, block[i - *start])
                 }
                 Source::Stream { rx, buf, pos } => {
                     if *pos == buf.len() {
