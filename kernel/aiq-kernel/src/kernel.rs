@@ -373,7 +373,12 @@ impl Kernel {
 
         let mut candidates = Vec::new();
         for symbol in &dirty[..n] {
-            let cfg = self.config_arc(symbol);
+            // Plain copies of what this loop reads of the config (an `Arc` clone per symbol per
+            // bar was an atomic increment and decrement on the hot path); `analyze` borrows it.
+            let (strategy, allow_reverse) = {
+                let cfg = self.config(symbol);
+                (cfg.strategy, cfg.trade.allow_reverse)
+            };
             let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
             st.dirty = false;
             let (Some(px), Some(adx)) = (st.snap.as_ref().map(|s| s.close), st.snap.as_ref().map(|s| s.adx))
@@ -389,12 +394,12 @@ impl Kernel {
 
             let st = &self.state.symbols[symbol.as_str()];
             let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
-            let decision = match cfg.strategy {
-                StrategyName::MeiAlphaV1 => analyze(s, p, &cfg, symbol, btc_bullish),
+            let decision = match strategy {
+                StrategyName::MeiAlphaV1 => analyze(s, p, self.config(symbol), symbol, btc_bullish),
                 StrategyName::EmaCross => crate::ema_cross::analyze(s, p),
             };
             self.state.symbols.get_mut(symbol).expect("exists").last_decision = Some(decision);
-            if cfg.strategy == StrategyName::EmaCross {
+            if strategy == StrategyName::EmaCross {
                 out.extend(self.ema_cross_step(symbol, &decision, px, now_ms, equity_override));
                 continue;
             }
@@ -405,9 +410,9 @@ impl Kernel {
                     out.extend(self.try_pyramid(symbol, decision.confidence, px, now_ms, equity_override));
                 }
                 Some(_) => {
-                    let kind = if cfg.trade.allow_reverse { IntentKind::Reverse } else { IntentKind::Close };
+                    let kind = if allow_reverse { IntentKind::Reverse } else { IntentKind::Close };
                     out.extend(self.close_position(symbol, 1.0, px, now_ms, ReasonCode::SignalFlip, kind));
-                    if cfg.trade.allow_reverse {
+                    if allow_reverse {
                         candidates.push(Candidate {
                             symbol: symbol.clone(),
                             side,
