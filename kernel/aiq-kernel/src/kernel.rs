@@ -252,7 +252,11 @@ impl Kernel {
         given: Option<IndicatorSnapshot>,
     ) -> Result<StepOutput, KernelError> {
         validate_candle(symbol, &candle)?;
-        let st = self.symbol_state(symbol);
+        // One map lookup for a known symbol (`symbol_state` checks, then looks up again).
+        let st = match self.state.symbols.get_mut(symbol) {
+            Some(st) => st,
+            None => self.symbol_state(symbol),
+        };
         if let Some(last) = st.snap.as_ref().map(|s| s.t) {
             if candle.t <= last {
                 return Err(KernelError::OutOfOrder { symbol: symbol.to_string(), t: candle.t, last });
