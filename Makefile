@@ -20,7 +20,7 @@ help:
 	@echo "make run    build everything, then run the main job (see README)"
 	@echo "make test   build everything, then run every Rust and Python test"
 	@echo "make lint   cargo fmt/clippy, ruff, mypy"
-	@echo "make bench  kernel and exchange benchmarks (prints numbers)"
+	@echo "make bench  kernel, exchange and backtester benchmarks (prints numbers)"
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
@@ -75,6 +75,7 @@ fmt:
 
 bench: build
 	$(PY) tools/bench.py
+	$(PY) tools/bench_backtest.py
 
 run: build
 	$(PY) tools/run_main.py

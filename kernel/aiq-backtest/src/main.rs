@@ -7,7 +7,7 @@ use aiq_backtest::config::{canonical_json, ConfigFile};
 use aiq_backtest::prepare::{prepare, DataOpts};
 use aiq_backtest::report::{self, ReportMeta};
 use aiq_backtest::sim::{make_kernel, run, run_pipelined, Record};
-use aiq_backtest::sweep::{run_sweep, verify, SweepOpts, SweepSpec};
+use aiq_backtest::sweep::{check_combos, run_sweep, verify, Grid, SweepOpts, SweepSpec};
 use aiq_backtest::{dump, BtError};
 use clap::{Args, Parser, Subcommand};
 
@@ -161,9 +161,14 @@ struct SweepArgs {
     /// Continue a partial output (its complete rows are kept).
     #[arg(long)]
     resume: bool,
-    /// Check every axis path and value against the config schema, then exit.
+    /// Check every axis path and value against the config schema and each combo's merged config
+    /// (the first --limit combos, at most 100,000), then exit.
     #[arg(long)]
     verify_overrides: bool,
+    /// Skip combos whose merged config is invalid (they are counted and the first few named);
+    /// without it the sweep refuses to start when any combo is invalid.
+    #[arg(long)]
+    skip_invalid: bool,
     #[arg(long)]
     no_progress: bool,
     /// Memory budget (MiB) for indicator series shared across combos that differ only in
@@ -200,6 +205,9 @@ struct ConfigArgs {
     #[arg(long)]
     strategy_mode: Option<String>,
 }
+
+/// `--verify-overrides` checks the merged config of at most this many combos (a few seconds).
+const VERIFY_COMBOS_MAX: u64 = 100_000;
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
 fn peak_rss_mib() -> Option<u64> {
@@ -281,11 +289,27 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
     let p = prepare(&o)?;
     if a.verify_overrides {
         let notes = verify(&spec, &p)?;
-        let combos = aiq_backtest::sweep::Grid::new(&spec, &p.base_json)?.len();
+        let grid = Grid::new(&spec, &p.base_json)?;
+        let combos = grid.len();
         for n in &notes {
             eprintln!("warning: {n}");
         }
-        println!("overrides OK: {} axes, {combos} combos", spec.axes.len());
+        let upto = a.limit.unwrap_or(combos).min(combos).min(VERIFY_COMBOS_MAX);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(a.threads.unwrap_or(0))
+            .build()
+            .map_err(|e| BtError::new(format!("thread pool: {e}")))?;
+        let invalid = check_combos(&p, &spec, &grid, 0, upto, &pool)?;
+        if invalid.count > 0 {
+            let hint = if a.skip_invalid { "; --skip-invalid skips them" } else { "" };
+            return Err(BtError::new(format!("{}{hint}", invalid.message())));
+        }
+        let scope = if upto == combos {
+            String::new()
+        } else {
+            format!(" (merged configs of the first {upto} checked)")
+        };
+        println!("overrides OK: {} axes, {combos} combos{scope}", spec.axes.len());
         return Ok(());
     }
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -299,6 +323,7 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
         indicator_cache_mib: if a.no_share_indicators { 0 } else { a.indicator_cache_mb },
         limit: a.limit,
         verbose: !o.quiet,
+        skip_invalid: a.skip_invalid,
     };
     let t0 = std::time::Instant::now();
     let (ran, total, best) = run_sweep(&p, &spec, &so)?;

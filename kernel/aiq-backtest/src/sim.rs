@@ -281,9 +281,29 @@ pub fn run(kernel: Kernel, tl: &Timeline, rec: Record, initial_equity: f64) -> R
     run_with(kernel, tl, rec, initial_equity, None)
 }
 
-/// Precomputed indicator snapshots per timeline symbol (in bar order), shared by sweep combos
-/// whose indicator config is the same; see [`Kernel::step_snapshot`].
-pub type SharedSnapshots = [std::sync::Arc<Vec<aiq_indicators::IndicatorSnapshot>>];
+/// One symbol's precomputed indicator series for one config (shared read-only by sweep combos);
+/// [`SymbolSeries::source`] turns them back into the bank's snapshots, bar by bar.
+#[derive(Clone)]
+pub struct SymbolSeries {
+    pub base: std::sync::Arc<aiq_indicators::BaseSeries>,
+    pub ready_index: u64,
+    /// In the order of [`aiq_indicators::SeriesSet::keys`].
+    pub series: [std::sync::Arc<Vec<f64>>; 12],
+}
+
+impl SymbolSeries {
+    pub fn source(&self) -> aiq_indicators::SnapshotSource<'_> {
+        aiq_indicators::SnapshotSource {
+            base: &self.base,
+            ready_index: self.ready_index,
+            series: std::array::from_fn(|i| self.series[i].as_slice()),
+        }
+    }
+}
+
+/// Precomputed indicator series per timeline symbol (snapshots in bar order); see
+/// [`Kernel::step_snapshot`].
+pub type SharedSnapshots = [SymbolSeries];
 
 /// [`run`], optionally stepping with precomputed indicator snapshots instead of the kernel's own
 /// indicator banks (`snaps[symbol index][bar index]`). Decisions are identical either way.
@@ -294,8 +314,16 @@ pub fn run_with(
     initial_equity: f64,
     snaps: Option<&SharedSnapshots>,
 ) -> Result<RunResult, BtError> {
+    let sources: Vec<aiq_indicators::SnapshotSource<'_>>;
     let src = match snaps {
-        Some(sn) => Source::Shared(sn),
+        Some(sn) => {
+            sources = sn.iter().map(SymbolSeries::source).collect();
+            Source::Shared {
+                srcs: &sources,
+                blocks: vec![Vec::new(); sources.len()],
+                starts: vec![0; sources.len()],
+            }
+        }
         None => Source::Own,
     };
     run_src(kernel, tl, rec, initial_equity, src)
@@ -305,13 +333,22 @@ pub fn run_with(
 enum Source<'a> {
     /// The kernel's own banks (`step_candle`).
     Own,
-    /// Precomputed series per symbol (sweep sharing).
-    Shared(&'a SharedSnapshots),
+    /// Precomputed series per symbol (sweep sharing), assembled into snapshots a block of bars
+    /// at a time (each series read sequentially: a per-bar gather over a dozen series per
+    /// symbol defeats the prefetcher).
+    Shared {
+        srcs: &'a [aiq_indicators::SnapshotSource<'a>],
+        blocks: Vec<Vec<IndicatorSnapshot>>,
+        /// Bar index of `blocks[s][0]`.
+        starts: Vec<usize>,
+    },
     /// A producer thread computing them in timeline order, in chunks.
     Stream { rx: std::sync::mpsc::Receiver<Vec<IndicatorSnapshot>>, buf: Vec<IndicatorSnapshot>, pos: usize },
 }
 
 const STREAM_CHUNK: usize = 4096;
+/// Bars per symbol assembled at a time from shared series (about 40 KB of snapshots).
+const SHARED_BLOCK: usize = 128;
 
 /// [`run`] with the indicator banks advanced on a second thread, pipelined with the kernel
 /// (`Kernel::step_snapshot`): the same decisions and the same final state (the producer's banks
@@ -446,10 +483,17 @@ fn run_src(
             let sym = &tl.symbols[si];
             let out = match &mut src {
                 Source::Own => kernel.step_candle(sym, *c),
-                Source::Shared(sn) => {
-                    let snap = sn[si][bar_idx[si]];
+                Source::Shared { srcs, blocks, starts } => {
+                    let i = bar_idx[si];
                     bar_idx[si] += 1;
-                    kernel.step_snapshot(sym, *c, snap)
+                    let (block, start) = (&mut blocks[si], &mut starts[si]);
+                    if i < *start || i >= *start + block.len() {
+                        let end = (i + SHARED_BLOCK).min(srcs[si].base.len());
+                        block.clear();
+                        block.extend((i..end).map(|j| srcs[si].snapshot(j)));
+                        *start = i;
+                    }
+                    kernel.step_snapshot(sym, *c, block[i - *start])
                 }
                 Source::Stream { rx, buf, pos } => {
                     if *pos == buf.len() {

@@ -17,9 +17,9 @@ use serde_json::Value;
 use crate::config::{apply_override, canonical_json, config_id, ResolvedConfig};
 use crate::metrics::periods_per_year;
 use crate::prepare::Prepared;
-use crate::sim::{make_kernel, run_with, Record, SharedSnapshots};
+use crate::sim::{make_kernel, run_with, Record, SharedSnapshots, SymbolSeries};
 use crate::BtError;
-use aiq_indicators::{IndicatorBank, IndicatorSnapshot};
+use aiq_indicators::{BaseSeries, IndicatorBank, SeriesKey, SeriesSet};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -266,8 +266,10 @@ pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> 
     Ok(Grid::new(spec, base)?.iter_from(0).map(|(_, v)| v).collect())
 }
 
-/// Check every axis path exists and every value is valid for its field (`--verify-overrides`).
-/// Also reports axes whose values never change the base config.
+/// Check every axis path exists and every value fits its field's type (`--verify-overrides`).
+/// Also reports axes whose values never change the base config. Whether a value is valid can
+/// depend on other axes (`ema_fast_window < ema_slow_window`): that is [`check_combos`]'s job,
+/// on each combo's merged config, not on the base config with one axis changed.
 pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
     let mut notes = Vec::new();
     for a in &spec.axes {
@@ -275,7 +277,6 @@ pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
         for &v in &a.values {
             let mut j = p.base_json.clone();
             apply_override(&mut j, &a.path, v)?;
-            ResolvedConfig::from_json(j.clone(), &format!("override {} = {v}", a.path))?;
             changes |= j != p.base_json;
         }
         if !changes {
@@ -286,6 +287,85 @@ pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
         }
     }
     Ok(notes)
+}
+
+/// Why combo `values` is invalid (its merged base or symbol config fails validation), if it is.
+pub fn combo_error(p: &Prepared, spec: &SweepSpec, values: &[f64]) -> Result<Option<String>, BtError> {
+    let merged = |j: &Value| -> Result<Value, BtError> {
+        let mut j = j.clone();
+        for (a, &v) in spec.axes.iter().zip(values) {
+            apply_override(&mut j, &a.path, v)?;
+        }
+        Ok(j)
+    };
+    if let Err(e) = aiq_config::from_json_value(merged(&p.base_json)?) {
+        return Ok(Some(e.to_string()));
+    }
+    for (s, j) in &p.symbol_json {
+        if let Err(e) = aiq_config::from_json_value(merged(j)?) {
+            return Ok(Some(format!("symbol {s}: {e}")));
+        }
+    }
+    Ok(None)
+}
+
+/// The result of validating each combo's merged config over a range of the grid.
+#[derive(Debug, Default)]
+pub struct InvalidCombos {
+    /// Combos checked.
+    pub checked: u64,
+    /// Invalid combos among them.
+    pub count: u64,
+    /// The first few, in combo order: "combo N (path=value, ...): reason".
+    pub first: Vec<String>,
+}
+
+/// How many invalid combos an error message names.
+const NAMED_INVALID: usize = 3;
+
+impl InvalidCombos {
+    /// One line: how many, the first few, and what to do.
+    pub fn message(&self) -> String {
+        format!(
+            "{} of {} combos have an invalid merged config; first: {}",
+            self.count,
+            self.checked,
+            self.first.join("; ")
+        )
+    }
+}
+
+/// Validate the merged config of each combo in `start..end` (in parallel, streamed: memory does
+/// not grow with the range).
+pub fn check_combos(
+    p: &Prepared,
+    spec: &SweepSpec,
+    grid: &Grid,
+    start: u64,
+    end: u64,
+    pool: &rayon::ThreadPool,
+) -> Result<InvalidCombos, BtError> {
+    let mut out = InvalidCombos::default();
+    let mut it = grid.iter_from(start);
+    let mut i = start;
+    while i < end {
+        let j = (i + 4096).min(end);
+        let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
+        let errs: Vec<Option<String>> = pool
+            .install(|| batch.par_iter().map(|(_, v)| combo_error(p, spec, v)).collect::<Result<_, _>>())?;
+        for ((c, v), e) in batch.iter().zip(errs) {
+            let Some(e) = e else { continue };
+            out.count += 1;
+            if out.first.len() < NAMED_INVALID {
+                let vals: Vec<String> =
+                    spec.axes.iter().zip(v).map(|(a, x)| format!("{}={x}", a.path)).collect();
+                out.first.push(format!("combo {c} ({}): {e}", vals.join(", ")));
+            }
+        }
+        out.checked += j - i;
+        i = j;
+    }
+    Ok(out)
 }
 
 /// One line of the JSONL output.
@@ -388,6 +468,8 @@ pub struct SweepOpts {
     pub limit: Option<u64>,
     /// Print the indicator sharing figures on stderr.
     pub verbose: bool,
+    /// Skip combos whose merged config is invalid (counted and named); otherwise refuse to run.
+    pub skip_invalid: bool,
 }
 
 /// One combo's configs: the overrides applied to the base config and to every symbol's config.
@@ -484,105 +566,144 @@ pub fn run_config(
     })
 }
 
-/// The indicator key of a config: a fresh indicator bank built from it, serialised (it holds
-/// every window and parameter the bank uses, nothing else).
-fn indicator_key(cfg: &aiq_config::StrategyConfig) -> String {
-    serde_json::to_string(&IndicatorBank::from_config(cfg)).unwrap_or_default()
+/// The series a config's indicator bank reads, for one symbol.
+fn series_set(cfg: &aiq_config::StrategyConfig) -> SeriesSet {
+    SeriesSet::of_bank(&IndicatorBank::from_config(cfg))
 }
 
-/// One symbol's snapshot series for one indicator config, exactly as the kernel's own bank
-/// would produce them bar by bar.
-fn snapshot_series(p: &Prepared, si: usize, cfg: &aiq_config::StrategyConfig) -> Vec<IndicatorSnapshot> {
-    let mut bank = IndicatorBank::from_config(cfg);
-    p.candles.bars[si].iter().map(|c| bank.update(c.t, c.o, c.h, c.l, c.c, c.v)).collect()
-}
-
-/// Shared indicator series per (symbol index, indicator key), bounded by a memory budget.
-/// A chunk of combos computes a series set when at least two of its combos use it (or reuses
-/// the previous chunk's when still needed), so grids whose indicator axes come first (slowest)
-/// compute each indicator config once; combos left out run on their own banks (same results).
+/// Indicator series shared across combos: each distinct (symbol, indicator kind, parameters) is
+/// computed once and shared read-only by every combo that reads it (an EMA grid of 20 slow x 25
+/// fast windows computes 45 EMA series per symbol, not 500 banks). Series a chunk of combos no
+/// longer needs are dropped; a combo whose missing series do not fit in the memory budget runs
+/// on its own banks (same results).
 pub struct IndicatorCache {
     budget_bytes: usize,
-    map: BTreeMap<SeriesKey, Series>,
-    pub computed: u64,
+    bases: Vec<Option<Arc<BaseSeries>>>,
+    map: BTreeMap<CacheKey, Arc<Vec<f64>>>,
+    /// Series computed, by kind.
+    pub computed: BTreeMap<&'static str, u64>,
+    /// Combos run on shared series.
     pub reused: u64,
 }
 
-/// One symbol's indicator series, and its key (timeline symbol index, indicator key).
-type Series = Arc<Vec<IndicatorSnapshot>>;
-type SeriesKey = (usize, String);
-/// Shared series for one combo, one per timeline symbol (`None`: it runs on its own banks).
-type ComboSeries = Option<Vec<Series>>;
-
 impl IndicatorCache {
     pub fn new(budget_mib: usize) -> Self {
-        Self { budget_bytes: budget_mib << 20, map: BTreeMap::new(), computed: 0, reused: 0 }
+        Self {
+            budget_bytes: budget_mib << 20,
+            bases: Vec::new(),
+            map: BTreeMap::new(),
+            computed: BTreeMap::new(),
+            reused: 0,
+        }
+    }
+
+    /// Series computed, all kinds.
+    pub fn computed_total(&self) -> u64 {
+        self.computed.values().sum()
     }
 
     fn prepare(&mut self, p: &Prepared, chunk: &[ComboConfig]) -> Vec<ComboSeries> {
         let syms = &p.timeline.symbols;
-        let cfg_of = |cc: &ComboConfig, s: &str| -> aiq_config::StrategyConfig {
-            cc.per_symbol.get(s).cloned().unwrap_or_else(|| cc.base.cfg.clone())
-        };
-        let keys: Vec<Vec<String>> =
-            chunk.iter().map(|cc| syms.iter().map(|s| indicator_key(&cfg_of(cc, s))).collect()).collect();
-        let mut uses: BTreeMap<&Vec<String>, usize> = BTreeMap::new();
-        for k in &keys {
-            *uses.entry(k).or_default() += 1;
-        }
-        let series_bytes = |si: usize| p.candles.bars[si].len() * std::mem::size_of::<IndicatorSnapshot>();
-        // Keep what this chunk uses; drop the rest.
-        let needed: std::collections::BTreeSet<(usize, &String)> =
-            keys.iter().flat_map(|k| k.iter().enumerate()).collect();
-        self.map.retain(|(si, key), _| needed.contains(&(*si, key)));
-        let mut used: usize = self.map.keys().map(|(si, _)| series_bytes(*si)).sum();
-        let mut shared: std::collections::BTreeSet<&Vec<String>> = std::collections::BTreeSet::new();
-        let mut todo: Vec<(usize, usize)> = Vec::new(); // (symbol index, combo index holding the config)
-        for (ci, k) in keys.iter().enumerate() {
-            if shared.contains(k) {
-                continue;
+        let nsym = syms.len();
+        self.bases.resize(nsym, None);
+        let sets: Vec<Vec<SeriesSet>> = chunk
+            .par_iter()
+            .map(|cc| syms.iter().map(|s| series_set(cc.per_symbol.get(s).unwrap_or(&cc.base.cfg))).collect())
+            .collect();
+        let accepted = |si: usize| p.candles.bars[si].len();
+        let series_bytes = |si: usize, k: &SeriesKey| accepted(si) * k.width() * 8;
+        // Keep what this chunk reads; drop the rest.
+        let needed: std::collections::BTreeSet<(usize, SeriesKey)> = sets
+            .iter()
+            .flat_map(|v| v.iter().enumerate().flat_map(|(si, set)| set.keys().map(move |k| (si, k))))
+            .collect();
+        self.map.retain(|k, _| needed.contains(k));
+        let mut used: usize = self.map.keys().map(|(si, k)| series_bytes(*si, k)).sum::<usize>()
+            + self.bases.iter().flatten().map(|b| b.bytes()).sum::<usize>();
+        let mut todo: std::collections::BTreeSet<(usize, SeriesKey)> = Default::default();
+        let mut base_todo = vec![false; nsym];
+        let mut shared = vec![false; chunk.len()];
+        for (ci, set) in sets.iter().enumerate() {
+            let mut extra = 0usize;
+            let mut missing = Vec::new();
+            let mut bases = Vec::new();
+            for (si, ss) in set.iter().enumerate() {
+                if self.bases[si].is_none() && !base_todo[si] && !bases.contains(&si) {
+                    bases.push(si);
+                    extra += accepted(si) * 52;
+                }
+                for k in ss.keys() {
+                    if !self.map.contains_key(&(si, k))
+                        && !todo.contains(&(si, k))
+                        && !missing.contains(&(si, k))
+                    {
+                        extra += series_bytes(si, &k);
+                        missing.push((si, k));
+                    }
+                }
             }
-            let missing: Vec<usize> =
-                (0..syms.len()).filter(|&si| !self.map.contains_key(&(si, k[si].clone()))).collect();
-            if missing.is_empty() {
-                shared.insert(k);
-                continue;
-            }
-            if uses[k] < 2 {
-                continue;
-            }
-            let extra: usize = missing.iter().map(|&si| series_bytes(si)).sum();
             if used + extra > self.budget_bytes {
                 continue;
             }
             used += extra;
-            shared.insert(k);
-            todo.extend(missing.into_iter().map(|si| (si, ci)));
+            shared[ci] = true;
+            todo.extend(missing);
+            for si in bases {
+                base_todo[si] = true;
+            }
         }
-        todo.sort_unstable();
-        todo.dedup_by(|a, b| a.0 == b.0 && keys[a.1][a.0] == keys[b.1][b.0]);
-        let computed: Vec<(SeriesKey, Series)> = todo
-            .par_iter()
-            .map(|&(si, ci)| {
-                let cfg = cfg_of(&chunk[ci], &syms[si]);
-                ((si, keys[ci][si].clone()), Arc::new(snapshot_series(p, si, &cfg)))
+        let new_bases: Vec<(usize, Arc<BaseSeries>)> = (0..nsym)
+            .into_par_iter()
+            .filter(|&si| base_todo[si])
+            .map(|si| {
+                let bars = p.candles.bars[si].iter().map(|c| (c.t, c.o, c.h, c.l, c.c, c.v));
+                (si, Arc::new(BaseSeries::new(bars)))
             })
             .collect();
-        self.computed += computed.len() as u64;
+        for (si, b) in new_bases {
+            self.bases[si] = Some(b);
+        }
+        let bases = &self.bases;
+        let computed: Vec<(CacheKey, Arc<Vec<f64>>)> = todo
+            .par_iter()
+            .map(|&(si, k)| ((si, k), Arc::new(k.compute(bases[si].as_ref().expect("base computed")))))
+            .collect();
+        for ((_, k), _) in &computed {
+            *self.computed.entry(k.kind()).or_default() += 1;
+        }
         self.map.extend(computed);
-        keys.iter()
-            .map(|k| {
-                if !shared.contains(k) {
+        sets.iter()
+            .zip(shared)
+            .map(|(set, ok)| {
+                if !ok {
                     return None;
                 }
                 self.reused += 1;
                 Some(
-                    k.iter().enumerate().map(|(si, key)| Arc::clone(&self.map[&(si, key.clone())])).collect(),
+                    set.iter()
+                        .enumerate()
+                        .map(|(si, ss)| SymbolSeries {
+                            base: Arc::clone(self.bases[si].as_ref().expect("base computed")),
+                            ready_index: ss.ready_index,
+                            series: ss.keys().map(|k| Arc::clone(&self.map[&(si, k)])),
+                        })
+                        .collect(),
                 )
             })
             .collect()
     }
+
+    /// "ema 45, adx 1, ..." (kinds in name order).
+    pub fn by_kind(&self) -> String {
+        self.computed.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    }
 }
+
+/// A series of one timeline symbol (by index).
+type CacheKey = (usize, SeriesKey);
+
+/// Shared series for one combo, one per timeline symbol (`None`: it runs on its own banks).
+type ComboSeries = Option<Vec<SymbolSeries>>;
 
 /// An id for (spec, config, data), stored in each row so `--resume` refuses a different sweep.
 pub fn sweep_id(spec: &SweepSpec, p: &Prepared) -> String {
@@ -621,7 +742,8 @@ fn read_resume(path: &str, sweep_id: &str) -> Result<(Vec<SweepRow>, u64), BtErr
                 row.sweep_id
             )));
         }
-        if row.combo != rows.len() as u64 {
+        // Rows come in combo order; gaps are combos skipped as invalid (`--skip-invalid`).
+        if rows.last().is_some_and(|l: &SweepRow| row.combo <= l.combo) {
             break;
         }
         keep += n as u64;
@@ -642,14 +764,29 @@ pub fn run_sweep(
     let sid = sweep_id(spec, p);
     // Fail fast on a bad path or value before any work.
     verify(spec, p)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(o.threads)
+        .build()
+        .map_err(|e| BtError::new(format!("thread pool: {e}")))?;
     let mut top = TopK::new(o.top_k);
-    let mut start = 0usize;
-    let file = if o.resume {
-        let (rows, keep) = read_resume(&o.output, &sid)?;
-        start = rows.len();
-        for r in rows {
-            top.push(r);
+    let (resumed, keep) = if o.resume { read_resume(&o.output, &sid)? } else { (Vec::new(), 0) };
+    let start = resumed.last().map_or(0, |r| r.combo + 1);
+    // Every combo's merged config is checked before anything runs (or is written).
+    let invalid = check_combos(p, spec, &grid, start.min(end), end, &pool)?;
+    if invalid.count > 0 {
+        if !o.skip_invalid {
+            return Err(BtError::new(format!(
+                "{}; fix the grid, or pass --skip-invalid to run only the valid combos",
+                invalid.message()
+            )));
         }
+        eprintln!("warning: skipping invalid combos: {}", invalid.message());
+    }
+    let kept = resumed.len();
+    for r in resumed {
+        top.push(r);
+    }
+    let file = if o.resume {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -660,8 +797,8 @@ pub fn run_sweep(
         let mut f = f;
         use std::io::Seek;
         f.seek(std::io::SeekFrom::End(0)).map_err(|e| BtError::new(format!("{}: {e}", o.output)))?;
-        if start > 0 {
-            eprintln!("resume: {start} of {total} combos already in {}", o.output);
+        if kept > 0 {
+            eprintln!("resume: {kept} of {total} combos already in {}", o.output);
         }
         f
     } else {
@@ -669,10 +806,6 @@ pub fn run_sweep(
             .map_err(|e| BtError::new(format!("{}: cannot create: {e}", o.output)))?
     };
     let mut w = std::io::BufWriter::new(file);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(o.threads)
-        .build()
-        .map_err(|e| BtError::new(format!("thread pool: {e}")))?;
     let bar = if o.progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -681,13 +814,13 @@ pub fn run_sweep(
             )
             .expect("template"),
         );
-        b.set_position(start as u64);
+        b.set_position(start);
         b
     } else {
         indicatif::ProgressBar::hidden()
     };
     let chunk = (o.threads.max(1) * 4).max(32) as u64;
-    let mut i = start as u64;
+    let mut i = start;
     let mut ran = 0u64;
     let mut cache = IndicatorCache::new(o.indicator_cache_mib);
     let mut it = grid.iter_from(i);
@@ -695,8 +828,16 @@ pub fn run_sweep(
         let j = (i + chunk).min(end);
         let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
         let rows: Vec<Result<SweepRow, BtError>> = pool.install(|| -> Result<_, BtError> {
-            let cfgs: Vec<ComboConfig> =
-                batch.par_iter().map(|(c, v)| combo_config(p, spec, *c, v)).collect::<Result<_, _>>()?;
+            // Invalid combos were counted above; with --skip-invalid they are left out here.
+            let cfgs: Vec<Option<ComboConfig>> = batch
+                .par_iter()
+                .map(|(c, v)| match combo_config(p, spec, *c, v) {
+                    Ok(cc) => Ok(Some(cc)),
+                    Err(_) if o.skip_invalid && combo_error(p, spec, v)?.is_some() => Ok(None),
+                    Err(e) => Err(e),
+                })
+                .collect::<Result<_, BtError>>()?;
+            let cfgs: Vec<ComboConfig> = cfgs.into_iter().flatten().collect();
             let shared =
                 if o.indicator_cache_mib > 0 { cache.prepare(p, &cfgs) } else { vec![None; cfgs.len()] };
             Ok(cfgs
@@ -719,18 +860,24 @@ pub fn run_sweep(
     bar.finish_and_clear();
     if o.verbose && o.indicator_cache_mib > 0 {
         eprintln!(
-            "indicators: {} series computed and shared by {} of {ran} combos (budget {} MiB)",
-            cache.computed, cache.reused, o.indicator_cache_mib
+            "indicators: {} series computed and shared by {} of {ran} combos (budget {} MiB){}",
+            cache.computed_total(),
+            cache.reused,
+            o.indicator_cache_mib,
+            if cache.computed.is_empty() { String::new() } else { format!("; by kind: {}", cache.by_kind()) }
         );
     }
     let best = top.into_sorted();
-    let text = serde_json::to_string_pretty(&serde_json::json!({
+    let mut summary = serde_json::json!({
         "sweep_id": sid,
         "combos": total,
         "top_k": o.top_k,
         "rows": best,
-    }))
-    .map_err(|e| BtError::new(e.to_string()))?;
+    });
+    if invalid.count > 0 {
+        summary["skipped_invalid"] = Value::from(invalid.count);
+    }
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| BtError::new(e.to_string()))?;
     std::fs::write(&o.top_output, text + "\n").map_err(|e| BtError::new(format!("{}: {e}", o.top_output)))?;
     let _ = canonical_json;
     Ok((ran, total, best))

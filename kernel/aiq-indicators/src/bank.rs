@@ -284,6 +284,25 @@ pub const SNAPSHOT_COLUMNS: [&str; 40] = [
     "ready",
 ];
 
+/// Why the bank would reject a candle: a non-finite field, a price `<= 0` or a volume `< 0`.
+pub(crate) fn candle_error(
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+) -> Option<IndicatorError> {
+    for (field, value) in [("open", open), ("high", high), ("low", low), ("close", close)] {
+        if !(value.is_finite() && value > 0.0) {
+            return Some(IndicatorError::InvalidInput { field, value });
+        }
+    }
+    if !(volume.is_finite() && volume >= 0.0) {
+        return Some(IndicatorError::InvalidInput { field: "volume", value: volume });
+    }
+    None
+}
+
 /// Windows of an [`IndicatorBank`]: the `indicators` config section plus the two windows that
 /// live under `thresholds.entry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -458,13 +477,8 @@ impl IndicatorBank {
         close: f64,
         volume: f64,
     ) -> Result<IndicatorSnapshot, IndicatorError> {
-        for (field, value) in [("open", open), ("high", high), ("low", low), ("close", close)] {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(IndicatorError::InvalidInput { field, value });
-            }
-        }
-        if !(volume.is_finite() && volume >= 0.0) {
-            return Err(IndicatorError::InvalidInput { field: "volume", value: volume });
+        if let Some(e) = candle_error(open, high, low, close, volume) {
+            return Err(e);
         }
         Ok(self.update_unchecked(t, open, high, low, close, volume))
     }

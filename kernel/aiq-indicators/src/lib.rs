@@ -34,6 +34,7 @@ mod bank;
 mod ma;
 mod macd;
 pub mod num;
+mod series;
 mod stoch;
 mod wilder;
 
@@ -44,6 +45,7 @@ pub use bank::{BankConfig, IndicatorBank, IndicatorSnapshot, SNAPSHOT_COLUMNS};
 pub use ma::{Ema, Sma};
 pub use macd::{Macd, MacdOutput};
 pub use num::true_range;
+pub use series::{BaseSeries, SeriesKey, SeriesSet, SnapshotSource};
 pub use stoch::{RollingMinMax, StochOutput, StochRsi, StochRsiSmoothed, StochSmoothedOutput};
 pub use wilder::{Adx, AdxOutput, Atr, Rsi};
 

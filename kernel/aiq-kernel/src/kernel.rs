@@ -85,7 +85,12 @@ pub struct StepOutput {
 }
 
 impl StepOutput {
+    /// Most calls return nothing: skip the three vector moves then (a per-bar cost).
+    #[inline]
     fn extend(&mut self, other: StepOutput) {
+        if other.intents.is_empty() && other.fills.is_empty() && other.blocked.is_empty() {
+            return;
+        }
         self.intents.extend(other.intents);
         self.fills.extend(other.fills);
         self.blocked.extend(other.blocked);
@@ -247,7 +252,11 @@ impl Kernel {
         given: Option<IndicatorSnapshot>,
     ) -> Result<StepOutput, KernelError> {
         validate_candle(symbol, &candle)?;
-        let st = self.symbol_state(symbol);
+        // One map lookup for a known symbol (`symbol_state` checks, then looks up again).
+        let st = match self.state.symbols.get_mut(symbol) {
+            Some(st) => st,
+            None => self.symbol_state(symbol),
+        };
         if let Some(last) = st.snap.as_ref().map(|s| s.t) {
             if candle.t <= last {
                 return Err(KernelError::OutOfOrder { symbol: symbol.to_string(), t: candle.t, last });
@@ -373,7 +382,12 @@ impl Kernel {
 
         let mut candidates = Vec::new();
         for symbol in &dirty[..n] {
-            let cfg = self.config_arc(symbol);
+            // Plain copies of what this loop reads of the config (an `Arc` clone per symbol per
+            // bar was an atomic increment and decrement on the hot path); `analyze` borrows it.
+            let (strategy, allow_reverse) = {
+                let cfg = self.config(symbol);
+                (cfg.strategy, cfg.trade.allow_reverse)
+            };
             let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
             st.dirty = false;
             let (Some(px), Some(adx)) = (st.snap.as_ref().map(|s| s.close), st.snap.as_ref().map(|s| s.adx))
@@ -387,14 +401,16 @@ impl Kernel {
                 out.extend(self.run_exits(symbol, px, now_ms));
             }
 
-            let st = &self.state.symbols[symbol.as_str()];
+            // One lookup for the decision and its record (the config is a disjoint field).
+            let cfg: &StrategyConfig = self.per_symbol.get(symbol.as_str()).unwrap_or(&self.base);
+            let Some(st) = self.state.symbols.get_mut(symbol.as_str()) else { continue };
             let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
-            let decision = match cfg.strategy {
-                StrategyName::MeiAlphaV1 => analyze(s, p, &cfg, symbol, btc_bullish),
+            let decision = match strategy {
+                StrategyName::MeiAlphaV1 => analyze(s, p, cfg, symbol, btc_bullish),
                 StrategyName::EmaCross => crate::ema_cross::analyze(s, p),
             };
-            self.state.symbols.get_mut(symbol).expect("exists").last_decision = Some(decision);
-            if cfg.strategy == StrategyName::EmaCross {
+            st.last_decision = Some(decision);
+            if strategy == StrategyName::EmaCross {
                 out.extend(self.ema_cross_step(symbol, &decision, px, now_ms, equity_override));
                 continue;
             }
@@ -405,9 +421,9 @@ impl Kernel {
                     out.extend(self.try_pyramid(symbol, decision.confidence, px, now_ms, equity_override));
                 }
                 Some(_) => {
-                    let kind = if cfg.trade.allow_reverse { IntentKind::Reverse } else { IntentKind::Close };
+                    let kind = if allow_reverse { IntentKind::Reverse } else { IntentKind::Close };
                     out.extend(self.close_position(symbol, 1.0, px, now_ms, ReasonCode::SignalFlip, kind));
-                    if cfg.trade.allow_reverse {
+                    if allow_reverse {
                         candidates.push(Candidate {
                             symbol: symbol.clone(),
                             side,
