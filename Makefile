@@ -56,8 +56,11 @@ build: ext bins
 test-rust: build
 	$(CARGO) test --workspace --release
 
+# Two workers by default (the suites are independent: own temp dirs, free ports); each test file
+# stays on one worker so its module fixtures (a local exchange, a sidecar) start once.
+PYTEST_WORKERS ?= 2
 test-py: build
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: test-rust test-py
 
