@@ -8,15 +8,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.backtest.bt_helpers import BIN, HL, run_bt
-from tools.bench_reports import CHROMIUM, COINS, MAX_BYTES, launch, open_report, replay_html
+from tools.bench_reports import COINS, MAX_BYTES, open_report, replay_html
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,17 +30,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     folder = tmp_path_factory.mktemp("html_report")
     html = replay_html(folder, folder / "replay_report.html")
     return html, json.loads(html.with_suffix(".json").read_text())
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("chromium not found (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def test_report_is_self_contained_and_draws_every_chart(

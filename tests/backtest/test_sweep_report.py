@@ -6,8 +6,6 @@ makes that combo's replay report, whose config_id is the sweep row's, and the ro
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 
 from monitor.reports import list_reports
 from tests.backtest.bt_helpers import BIN, HL, hl_frames, run_bt, write_candles_db
-from tools.bench_reports import CHROMIUM, launch, open_report
+from tools.bench_reports import open_report
 from tools.sweep_report import main as sweep_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +42,6 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[di
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 9
     return out, db, rows
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("chromium not found (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def test_sweep_report_page(

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from monitor.reports import list_reports
 from strategy.factory.backtester import find_binary
 from strategy.factory.pipeline import default_data_src
 from strategy.factory.thresholds import THRESHOLDS
-from tools.bench_reports import CHROMIUM, launch, open_report
+from tools.bench_reports import open_report
 from tools.factory_report import main as factory_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,17 +48,6 @@ def factory_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )  # fmt: skip
     (run_dir,) = list(root.glob("*/run_rep"))
     return run_dir / "report.json", root / "registry" / "registry.sqlite"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("chromium not found (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def test_factory_report_page(factory_run: tuple[Path, Path], browser: Any, tmp_path: Path) -> None:

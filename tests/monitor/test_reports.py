@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +23,7 @@ from monitor.reports import REPORT_CSP
 from monitor.settings import Settings
 from tests.backtest.bt_helpers import BIN, HL, hl_frames, run_bt, write_candles_db
 from tests.monitor.conftest import TOKEN, Monitor, PaperRun
-from tools.bench_reports import CHROMIUM, launch, open_report
+from tools.bench_reports import open_report
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -135,17 +135,6 @@ def test_bind_refusal_covers_the_report_pages(data_dir: Path) -> None:
 
     with pytest.raises(BindRefused):
         settings(data_dir, bind=HostPort("0.0.0.0", 61010)).check_bind()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("chromium not found (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.mark.slow
