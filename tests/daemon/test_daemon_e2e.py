@@ -6,6 +6,7 @@ The venue replays real Hyperliquid 5m candles at x300 (one bar a second); the da
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,16 +67,17 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
+@contextlib.contextmanager
+def local_exchange(folder: Path, *extra: str) -> Iterator[str]:
+    """``python -m exchange.sim`` at x300 on real 5m candles in a subprocess; yields its URL once it
+    answers. ``extra``: more arguments (deposits, ``--enable-admin``)."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("venue") / "venue.log"
+    log = folder / "venue.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
-             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0"],
+             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0",
+             *extra],
             cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -97,6 +99,14 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not DATA.exists():
+        pytest.skip(f"real data not found under {DATA}")
+    with local_exchange(tmp_path_factory.mktemp("venue")) as url:
+        yield url
 
 
 class Daemon:

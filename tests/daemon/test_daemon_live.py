@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,7 +21,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from test_daemon_e2e import DATA, ROOT, SYMBOLS, Daemon, _free_port, wait_for
+from test_daemon_e2e import DATA, Daemon, local_exchange, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,35 +38,9 @@ DEPOSIT_USD = 10_000
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not DATA.exists():
         pytest.skip(f"real data not found under {DATA}")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("venue") / "venue.log"
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
-             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0",
-             *deposits],
-            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        from hyperliquid.info import Info
-
-        def up() -> bool:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                return bool(Info(url, skip_ws=True, timeout=2).all_mids())
-            except Exception:
-                return False
-
-        wait_for(up, 90, "the local exchange")
+    with local_exchange(tmp_path_factory.mktemp("venue"), *deposits) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 class LiveDaemon(Daemon):

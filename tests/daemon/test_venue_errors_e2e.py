@@ -11,14 +11,12 @@ through the venue's ``/admin/faults`` (``--enable-admin``), so each wait is on a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_daemon_e2e import DATA, ROOT, SYMBOLS, Daemon, _free_port, wait_for
+from test_daemon_e2e import DATA, Daemon, _free_port, local_exchange, wait_for
 from test_daemon_live import ADDR, DEPOSIT_USD, LiveDaemon
 
 from exchange.venue_limits import backoff_s
@@ -30,34 +28,9 @@ pytestmark = pytest.mark.slow
 def admin_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not DATA.exists():
         pytest.skip(f"real data not found under {DATA}")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("venue") / "venue.log"
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
-             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0",
-             "--enable-admin", *deposits],
-            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def up() -> bool:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                return bool(_post(url, "/info", {"type": "allMids"}))
-            except OSError:
-                return False
-
-        wait_for(up, 90, "the local exchange")
+    with local_exchange(tmp_path_factory.mktemp("venue"), "--enable-admin", *deposits) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _post(url: str, path: str, body: dict[str, object]) -> object:
