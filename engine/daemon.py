@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(env: Any, args: argparse.Namespace) -> int:
+    import bt_runtime
     from hyperliquid.info import Info
 
     from engine.alerting import Alerter
@@ -184,7 +185,6 @@ def run(env: Any, args: argparse.Namespace) -> int:
     from engine.trading_db import TradingDB
     from exchange.meta import Meta
     from exchange.venue_limits import WeightMeter
-    from strategy.kernel_orchestrator import bt_runtime
 
     try:
         lock = DaemonLock(env.lock_path).acquire()

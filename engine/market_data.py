@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.venue import VenueStatus, unreachable_reason
+from exchange.model import Bar
 from exchange.venue_errors import VenueProblem
 from exchange.venue_limits import backoff_s, info_weight
 from exchange.venue_url import same_venue
-from strategy.kernel_orchestrator import Bar
 
 log = logging.getLogger("engine.market_data")
 

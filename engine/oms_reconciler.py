@@ -25,16 +25,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
-from engine.oms import IntentStatus, LiveOms, is_bot_cloid, log_alert
+from engine.oms import Intent, IntentStatus, LiveOms, is_bot_cloid, log_alert
 from exchange.executor import ExecutorError, HyperliquidExecutor
-from strategy.broker_adapter import BrokerAdapter
 
 log = logging.getLogger(__name__)
 
 FILL_CURSOR_KEY = "fill_cursor_ms"
 DEFAULT_STALE_ORDER_MS = 30_000
 DEFAULT_FILL_OVERLAP_MS = 60_000
+
+
+class IntentResolver(Protocol):
+    """What the reconciler needs of the broker adapter (strategy.broker_adapter.BrokerAdapter):
+    settle an open intent from the venue's orderStatus by cloid, never sending an order."""
+
+    def resolve(self, intent: Intent) -> Intent: ...
 
 
 @dataclass(slots=True)
@@ -63,7 +70,7 @@ class OmsReconciler:
         self,
         oms: LiveOms,
         executor: HyperliquidExecutor,
-        adapter: BrokerAdapter,
+        adapter: IntentResolver,
         *,
         dry_run: bool,
         stale_order_ms: int = DEFAULT_STALE_ORDER_MS,

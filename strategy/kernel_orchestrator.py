@@ -19,23 +19,12 @@ from typing import Any
 
 import bt_runtime
 
+from exchange.model import Bar  # re-exported: engine/core.py and tools still import it from here
+
 
 class KernelMode(StrEnum):
     KERNEL_ONLY = "kernel_only"
     SHADOW = "shadow"
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One closed candle; ``t`` is the open time in milliseconds."""
-
-    symbol: str
-    t: int
-    o: float
-    h: float
-    l: float  # noqa: E741 - OHLC naming
-    c: float
-    v: float
 
 
 @dataclass(frozen=True, slots=True)

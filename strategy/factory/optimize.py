@@ -30,9 +30,9 @@ from . import stats
 from .backtester import DataScope, _run, find_binary
 from .stats import RunningVariance
 from .sweep_stream import SweepRow
+from .window import INTERVAL_MS, iso_ms
 
 Metric = Literal["pnl", "sharpe", "dsr"]
-INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
 
 
 # --------------------------------------------------------------------------- search space
@@ -232,9 +232,7 @@ def _row_json(row: SweepRow, number: int, score: float) -> str:
 
 
 def steps_in(scope: DataScope) -> int:
-    from .pipeline import _ms
-
-    return max(2, (_ms(scope.end) - _ms(scope.start)) // INTERVAL_MS[scope.interval] + 1)
+    return max(2, (iso_ms(scope.end) - iso_ms(scope.start)) // INTERVAL_MS[scope.interval] + 1)
 
 
 def run_tpe(

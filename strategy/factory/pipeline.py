@@ -52,8 +52,7 @@ from .validation import (
     walk_forward,
     walk_forward_checks,
 )
-
-INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+from .window import INTERVAL_MS, iso_ms, ms_iso
 
 
 @dataclass(frozen=True)
@@ -175,18 +174,6 @@ def import_data(p: Profile, src: Path, db_dir: Path) -> None:
         raise RuntimeError(f"import_candles failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
 
 
-def _ms(iso: str) -> int:
-    import datetime as dt
-
-    return int(dt.datetime.fromisoformat(iso).replace(tzinfo=dt.UTC).timestamp() * 1000)
-
-
-def _iso(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def resolve_window(p: Profile, db_dir: Path) -> Profile:
     """A profile with ``window_days`` gets ``[last bar - window_days, last bar]``, the last bar
     being the newest candle of the profile's symbols (all symbols when none are listed). A fixed
@@ -209,13 +196,13 @@ def resolve_window(p: Profile, db_dir: Path) -> Profile:
     step = INTERVAL_MS[p.interval]
     end = int(last) // step * step
     start = (end - int(p.window_days * 86_400_000)) // step * step
-    return dataclasses.replace(p, start=_iso(start), end=_iso(end))
+    return dataclasses.replace(p, start=ms_iso(start), end=ms_iso(end))
 
 
 def data_checks(p: Profile, db_dir: Path, now_ms: int | None = None) -> tuple[list[Check], tuple[str, ...]]:
     """Gaps and coverage inside the run's window, funding coverage, freshness."""
     step = INTERVAL_MS[p.interval]
-    a, b = _ms(p.start), _ms(p.end)
+    a, b = iso_ms(p.start), iso_ms(p.end)
     checks: list[Check] = []
     with sqlite3.connect(f"file:{db_dir / f'candles_{p.interval}.db'}?mode=ro", uri=True) as c:
         syms = tuple(p.symbols) or tuple(

@@ -12,7 +12,6 @@ carried as it would be live.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +24,7 @@ from .deploy import overrides_to_doc, write_yaml_atomic
 from .optimize import Backend, Objective, Param, run_tpe, steps_in
 from .thresholds import Thresholds
 from .validation import DAY_MS, Check, WalkForward, WFWindow, walk_forward_checks
-
-
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ms(iso: str) -> int:
-    d = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return int((d if d.tzinfo else d.replace(tzinfo=dt.UTC)).timestamp() * 1000)
+from .window import INTERVAL_MS, iso_ms, ms_iso
 
 
 @dataclass(frozen=True)
@@ -81,8 +72,8 @@ class FoldResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "train": [_iso(self.fold.train_start_ms), _iso(self.fold.test_start_ms)],
-            "test": [_iso(self.fold.test_start_ms), _iso(self.fold.test_end_ms)],
+            "train": [ms_iso(self.fold.train_start_ms), ms_iso(self.fold.test_start_ms)],
+            "test": [ms_iso(self.fold.test_start_ms), ms_iso(self.fold.test_end_ms)],
             "params": self.params, "config_id": self.config_id, "is_score": self.is_score,
             "is_pnl": self.is_pnl, "is_trades": self.is_trades, "is_daily_return": self.is_daily_return,
             "oos_pnl": self.oos_pnl, "oos_daily_return": self.oos_daily_return,
@@ -139,15 +130,13 @@ def reoptimising_walk_forward(
     seed: int,
     defaults: dict[str, Any] | None = None,
 ) -> ReoptWalkForward:
-    from .pipeline import INTERVAL_MS
-
     step = INTERVAL_MS[scope.interval]
-    folds = rolling_folds(_ms(scope.start), _ms(scope.end), n_folds, train_share, step)
+    folds = rolling_folds(iso_ms(scope.start), iso_ms(scope.end), n_folds, train_share, step)
     out: list[FoldResult] = []
     for i, f in enumerate(folds):
         fdir = workdir / f"fold{i}"
         is_scope = DataScope(scope.candles_db, scope.funding_db, scope.interval, scope.symbols,
-                             _iso(f.train_start_ms), _iso(f.test_start_ms - step))  # fmt: skip
+                             ms_iso(f.train_start_ms), ms_iso(f.test_start_ms - step))  # fmt: skip
         r = run_tpe(space, backend_for(is_scope, fdir / "tpe"), objective, n_trials=trials_per_fold,
                     batch_size=batch_size, seed=seed + i, top_k=1, steps=steps_in(is_scope),
                     interval=scope.interval, jsonl=fdir / "trials.jsonl")  # fmt: skip
@@ -155,7 +144,7 @@ def reoptimising_walk_forward(
         cfg = fdir / "chosen.yaml"
         write_yaml_atomic(cfg, overrides_to_doc(base_doc, best.row.overrides, defaults))
         full = DataScope(scope.candles_db, scope.funding_db, scope.interval, scope.symbols,
-                         _iso(f.train_start_ms), _iso(f.test_end_ms))  # fmt: skip
+                         ms_iso(f.train_start_ms), ms_iso(f.test_end_ms))  # fmt: skip
         res = replay(cfg, full, fdir / "replay")
         t = np.asarray(res.equity_t_ms, dtype=np.int64)
         e = np.asarray(res.equity, dtype=np.float64)

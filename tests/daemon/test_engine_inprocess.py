@@ -16,7 +16,7 @@ from engine.risk import RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.trading_db import TradingDB
 from exchange.meta import AssetMeta, Meta
-from strategy.kernel_orchestrator import Bar
+from exchange.model import Bar
 
 STEP = 300_000
 T0 = 1_700_000_000_000 // STEP * STEP

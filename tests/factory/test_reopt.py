@@ -14,8 +14,10 @@ import pytest
 from strategy.factory.deploy import write_yaml_atomic
 from strategy.factory.optimize import CpuBackend, Objective, Param
 from strategy.factory.pipeline import PROFILES, resolve_window
-from strategy.factory.reopt import _ms, reopt_checks, reoptimising_walk_forward, rolling_folds
+from strategy.factory.reopt import reopt_checks, reoptimising_walk_forward, rolling_folds
 from strategy.factory.thresholds import THRESHOLDS
+from strategy.factory.window import iso_ms as _ms
+from strategy.factory.window import ms_iso as _iso
 
 from .conftest import scope_of
 
@@ -81,8 +83,6 @@ def test_reoptimising_walk_forward_on_real_data(hl_db: Path, tmp_path: Path) -> 
 
 
 def _is_window(a_ms: int, b_ms: int) -> tuple[str, str]:
-    from strategy.factory.reopt import _iso
-
     return _iso(a_ms), _iso(b_ms - STEP)
 
 
@@ -112,3 +112,18 @@ def test_relative_window_follows_the_data(hl_db: Path, tmp_path: Path) -> None:
     assert resolve_window(PROFILES["smoke"], db) is PROFILES["smoke"]
     with pytest.raises(ValueError, match="window_days"):
         resolve_window(dataclasses.replace(prof, window_days=None), db)
+
+
+def test_one_window_arithmetic_for_pipeline_optimize_and_reopt() -> None:
+    """The three modules share strategy.factory.window (they used to import each other's private
+    copies, a runtime import circle): a naive, a Z and a +00:00 timestamp are the same instant."""
+    import strategy.factory.optimize as opt
+    import strategy.factory.pipeline as pipe
+    import strategy.factory.reopt as reopt
+    from strategy.factory import window
+
+    assert pipe.INTERVAL_MS is opt.INTERVAL_MS is reopt.INTERVAL_MS is window.INTERVAL_MS
+    t = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+    for text in ("2025-01-01", "2025-01-01T00:00:00", "2025-01-01T00:00:00Z", "2025-01-01T00:00:00+00:00"):
+        assert _ms(text) == t, text
+    assert _iso(t) == "2025-01-01T00:00:00Z" and _ms(_iso(t + 300_000)) == t + 300_000

@@ -35,40 +35,19 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 DAEMON_MODULES = ("engine.daemon", "engine.core", "engine.cli")
 
 # (importing module, imported layer) -> why it is still there. Issue #24 removes them.
-LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("engine.market_data", "strategy"): "#24: Bar is defined in strategy.kernel_orchestrator",
-    (
-        "engine.oms_reconciler",
-        "strategy",
-    ): "#24: it types its adapter as strategy.broker_adapter.BrokerAdapter",
-}
+LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 # Cycles between top-level packages (folders) that the layers above do not have, because the daemon
 # layer sits in engine/: (importing module, imported package) -> why.
 PACKAGE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("engine.core", "strategy"): "#24: the loop drives strategy.kernel_orchestrator and shadow_mode; "
     "engine/core.py is being changed by another helper, so it cannot move out of engine/ today",
-    ("engine.market_data", "strategy"): "#24: Bar is defined in strategy.kernel_orchestrator",
-    (
-        "engine.oms_reconciler",
-        "strategy",
-    ): "#24: it types its adapter as strategy.broker_adapter.BrokerAdapter",
-    ("engine.daemon", "strategy"): "#24: it takes bt_runtime from strategy.kernel_orchestrator",
     ("engine.daemon", "live"): "#24: `python -m engine.daemon` (systemd units, runbook, crash harness) "
     "wires live execution in; the daemon layer gets a folder of its own when engine/core.py can move",
 }
 
 # Cycles between modules (type-only imports under TYPE_CHECKING do not count): frozenset -> why.
-MODULE_CYCLE_EXCEPTIONS: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "strategy.factory.optimize",
-            "strategy.factory.pipeline",
-            "strategy.factory.ray_backend",
-            "strategy.factory.reopt",
-        }
-    ): "#24: optimize, pipeline and reopt share pipeline._ms and INTERVAL_MS through lazy imports",
-}
+MODULE_CYCLE_EXCEPTIONS: dict[frozenset[str], str] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from strategy.kernel_orchestrator import Bar, Decision, KernelMode, KernelOrchestrator
+from exchange.model import Bar
+from strategy.kernel_orchestrator import Decision, KernelMode, KernelOrchestrator
 from strategy.mei_alpha_v1 import Confidence, Signal
 from strategy.shadow_mode import ShadowAlert, ShadowDecision, ShadowDecisionTracker
 

@@ -205,7 +205,7 @@ def fetch_candles(
 
 def read_bars(candles: Path, symbols: list[str], interval: str, start: int, end: int) -> list[Any]:
     """Bars of every symbol in [start, end] from a candle DB file or partition directory."""
-    from strategy.kernel_orchestrator import Bar
+    from exchange.model import Bar
 
     files = sorted(candles.glob(f"candles_{interval}*.db")) if candles.is_dir() else [candles]
     if not files:
