@@ -1,6 +1,6 @@
 """Live and dry_live trading: kernel intents -> OMS -> broker adapter -> executor (official SDK).
 
-Interface for the daemon (``engine/core.py``), kept small on purpose:
+Interface for the daemon (``engine/core.py`` through ``live/execution.py``), kept small on purpose:
 
 * ``LiveTrader.startup()`` once: reconcile with the venue (adopt missed fills, resolve open intents)
   and record ``restart_to_reconciled_ms``.
@@ -11,19 +11,13 @@ Interface for the daemon (``engine/core.py``), kept small on purpose:
   unexplained mismatch.
 * ``LiveTrader.account()``: equity and positions from the venue (what sizing must use).
 
-Until the daemon lands, ``python -m live.trader`` runs its own loop with :class:`KernelIntentSource`
-(the Rust kernel in ``fill_mode="external"``; real fills are fed back with ``apply_fill`` exactly
-once, committed with the kernel state in one OMS transaction).
+The daemon (``engine/daemon.py``) builds it and ``live/execution.py`` plugs it into the engine's
+loop; there is no second loop here.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import signal
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +33,6 @@ from exchange.executor import (
     AccountState,
     ExecutorError,
     HyperliquidExecutor,
-    MonotonicNonce,
 )
 from exchange.ws import FillStream, SidecarUserFills, UserFillStream
 from strategy.broker_adapter import BrokerAdapter, OrderIntent, SubmitOutcome
@@ -217,140 +210,4 @@ class LiveTrader:
         return out
 
 
-# ---- standalone loop with the Rust kernel ----------------------------------------------------
-
-
-class KernelIntentSource:
-    """Candles from the venue -> kernel (external fills) -> OrderIntents; OMS fills -> apply_fill."""
-
-    def __init__(self, trader: LiveTrader, config_path: Path, symbols: list[str], interval: str) -> None:
-        from engine.config import load_config
-        from strategy.kernel_orchestrator import KernelOrchestrator
-
-        mode = "live" if trader.cfg.want_live else "dry_live"
-        base = load_config(config_path, None, mode)
-        per = {s: load_config(config_path, s, mode).merged for s in symbols}
-        equity = float(trader.account().account_value) or 10_000.0
-        self.orch = KernelOrchestrator(base.merged, per, initial_cash=equity, fill_mode="external")
-        self.trader = trader
-        self.symbols = symbols
-        self.interval = interval
-        self.last: dict[str, int] = {}
-        saved = trader.oms.get_kv("kernel_state")
-        if saved:
-            self.orch.kernel.load_state(saved)
-            for s in symbols:
-                snap = self.orch.kernel.snapshot_json(s)
-                if snap:
-                    self.last[s] = int(json.loads(snap).get("t", 0))
-
-    def poll(self) -> list[OrderIntent]:
-        from engine.data.intervals import interval_ms
-        from strategy.kernel_orchestrator import Bar
-
-        step = interval_ms(self.interval)
-        warmup = not self.last
-        now = self.trader.ex.venue_time_ms()
-        bars: list[Bar] = []
-        for s in self.symbols:
-            since = self.last[s] + 1 if s in self.last else now - 4000 * step
-            candles = self.trader.ex.info.candles_snapshot(s, self.interval, since, now + step)
-            for c in candles[:-1]:
-                if int(c["t"]) > self.last.get(s, 0):
-                    bars.append(Bar(s, int(c["t"]), *(float(c[k]) for k in "ohlcv")))
-        bars.sort(key=lambda b: (b.t, b.symbol))
-        intents: list[OrderIntent] = []
-        equity = float(self.trader.account().account_value)
-        i = 0
-        while i < len(bars):
-            t = bars[i].t
-            while i < len(bars) and bars[i].t == t:
-                self.orch.on_candle(bars[i])
-                self.last[bars[i].symbol] = t
-                i += 1
-            res = self.orch.evaluate(t + step, equity)
-            if not warmup:
-                intents.extend(OrderIntent.from_kernel(x) for x in res.intents)
-        return intents
-
-    def absorb_fills(self) -> int:
-        """Apply matched, not yet applied OMS fills to the kernel; commit state + marks together."""
-        oms = self.trader.oms
-        applied: list[int] = []
-        for fid, f, intent_id in oms.fills_for_kernel():
-            if intent_id is None:
-                continue  # unmatched: waits for a match (never dropped)
-            intent = oms.intent(intent_id)
-            self.orch.kernel.apply_fill(
-                f.symbol,
-                "buy" if f.side == "BUY" else "sell",
-                float(f.size),
-                float(f.price),
-                float(f.fee),
-                f.ts_ms,
-                intent.confidence if intent else "medium",
-                float(intent.leverage) if intent and intent.leverage and intent.leverage >= 1 else 1.0,
-                int(intent.kernel_intent_id or 0) if intent else 0,
-            )
-            applied.append(fid)
-        oms.commit_kernel_state(self.orch.kernel.save_state(), applied)
-        return len(applied)
-
-
-def _build(args: argparse.Namespace) -> tuple[LiveTrader, LiveOms]:
-    from engine.secrets import load_wallet_secrets, wallet_from
-
-    secrets = load_wallet_secrets()
-    wallet = wallet_from(secrets.key)
-    oms = LiveOms(Path(args.db))
-    ex = HyperliquidExecutor(wallet, args.url, MonotonicNonce(oms), account_address=secrets.account_address)
-    cfg = TraderConfig(base_url=args.url, db_path=Path(args.db), want_live=args.mode == "live")
-    return LiveTrader(cfg, ex, oms), oms
-
-
-def main(argv: list[str] | None = None) -> int:
-    from engine.env import read_env
-
-    env = read_env()
-    p = argparse.ArgumentParser(prog="python -m live.trader", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--mode", choices=("live", "dry_live"), default="dry_live" if env.mode != "live" else "live"
-    )
-    p.add_argument("--url", default=env.exchange_url)
-    p.add_argument("--db", default=str(env.db_path))
-    p.add_argument("--config", default=str(env.strategy_yaml))
-    p.add_argument("--symbols", default=",".join(env.symbols or ("BTC", "ETH", "SOL")))
-    p.add_argument("--interval", default="5m")
-    p.add_argument("--loop-s", type=float, default=10.0)
-    p.add_argument("--max-loops", type=int, default=0, help="stop after N loops (0: run until SIGTERM)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=env.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    trader, oms = _build(args)
-    stop = [False]
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
-    trader.startup()
-    source = KernelIntentSource(trader, Path(args.config), args.symbols.split(","), args.interval)
-    loops = 0
-    try:
-        while not stop[0] and (args.max_loops <= 0 or loops < args.max_loops):
-            loops += 1
-            trader.tick()
-            outcomes = trader.execute(source.poll())
-            for o in outcomes:
-                log.info("intent %s -> %s %s", o.intent_id, o.status, o.detail)
-            source.absorb_fills()
-            time.sleep(args.loop_s)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        trader.shutdown()
-        oms.close()
-    return 0
-
-
-if __name__ == "__main__":
-    os.umask(0o077)
-    sys.exit(main())
-
-
-__all__ = ["KernelIntentSource", "LiveTrader", "TickReport", "TraderConfig", "main"]
+__all__ = ["LiveTrader", "TickReport", "TraderConfig"]

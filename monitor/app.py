@@ -522,8 +522,8 @@ async def decisions(request: web.Request) -> web.Response:
 
 
 async def oms(request: web.Request) -> web.Response:
-    """The live OMS: its own DB (``oms_live.db``), else OMS tables in the live trading DB (the older
-    ``live.trader`` layout). Paper mode has no OMS: the paper trader fills directly."""
+    """The live OMS: the DB the live daemon names in its kv ``live_account``, else ``oms_live.db``
+    beside the live trading DB. Paper mode has no OMS: the paper trader fills directly."""
     state = _state(request)
     limit = q_int(request, "limit", 50, 1, 1000)
 
@@ -539,8 +539,8 @@ async def oms(request: web.Request) -> web.Response:
         if acct and acct["oms"]:
             oms_db = ReadOnlyDB(Path(acct["oms"]), "live OMS")
         if not oms_db.path.exists():
-            w.add(f"live OMS DB {oms_db.path} does not exist; reading OMS tables of the live trading DB")
-            oms_db = state.dbs["live"]
+            w.add(f"live OMS DB {oms_db.path} does not exist (no live daemon has run here)")
+            return None
         return readers.oms(oms_db, w, limit)
 
     return await _db_call(request, run, "oms")

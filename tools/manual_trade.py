@@ -25,7 +25,7 @@ The kill switch applies as to every sender (engine.risk.order_allowed): with ``c
 The live gates apply (``AI_QUANT_LIVE_ENABLE=1``, ``AI_QUANT_LIVE_CONFIRM``, hard kill off);
 ``--dry-run`` records nothing and sends nothing (it prints the order). The wallet comes from the
 secrets file (``AI_QUANT_SECRETS_PATH``), the OMS DB is the live daemon's (``oms_live.db`` next to
-the trading DB; ``--db`` for another, e.g. ``python -m live.trader``'s ``trading_engine_live.db``). Exit status: 0 done (or already done), 1 the venue
+the trading DB; ``--db`` for another). Exit status: 0 done (or already done), 1 the venue
 rejected it or it did not fill, 2 bad input, closed gates or a kill switch that refuses it.
 """
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from .rules import round_price_down, round_price_up, tick_size
@@ -23,11 +23,6 @@ class Level:
     px: Decimal
     sz: Decimal
     n: int
-
-
-@dataclass
-class SyntheticSide:
-    levels: list[Level] = field(default_factory=list)
 
 
 def _jitter(seed: int, coin: str, key: int, level: int) -> tuple[Decimal, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 MAX_DECIMALS_PERP = 6
 MAX_SIG_FIGS = 5
@@ -81,7 +81,3 @@ def round_price_down(px: Decimal, sz_decimals: int) -> Decimal:
 
 def round_price_up(px: Decimal, sz_decimals: int) -> Decimal:
     return round_price(px, sz_decimals, ROUND_CEILING)
-
-
-def round_size_down(sz: Decimal, sz_decimals: int) -> Decimal:
-    return sz.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN)

@@ -199,8 +199,7 @@ async def test_trades_decisions_equity_candles_oms(paper_run: PaperRun) -> None:
         if paper_run.sock is not None:
             assert len(cd["candles"]) == 50 and cd["candles"] == sorted(cd["candles"])
         o = await (await c.get("/api/oms", params={"mode": "live"})).json()
-        assert any("oms_live.db does not exist" in w for w in o["warnings"])
-        assert any("live trading DB" in w and "does not exist" in w for w in o["warnings"])
+        assert any("oms_live.db does not exist" in w for w in o["warnings"]) and o["oms"] is None
 
 
 async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> None:
@@ -235,6 +234,23 @@ async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> N
         o = await (await c.get("/api/oms")).json()
     assert snap["mode"] == "live" and snap["balances"]["equity"] == 1234.5
     assert o["warnings"] == [] and [i["intent_id"] for i in o["oms"]["intents"]] == [intent.intent_id]
+
+
+async def test_oms_is_only_read_from_the_oms_db(paper_run: PaperRun, tmp_path: Path) -> None:
+    """OMS tables inside a live trading DB (the layout of the removed ``python -m live.trader``) are
+    not read: without the OMS DB /api/oms says so and shows nothing."""
+    from decimal import Decimal
+
+    live = tmp_path / "trading_engine_live.db"
+    env = read_env({"AI_QUANT_MODE": "live", "AI_QUANT_DB_PATH": str(live)})
+    settings = from_env(env, paper_db=paper_run.db)
+    oms = LiveOms(live)  # OMS tables in the trading DB itself, no oms_live.db beside it
+    oms.create_intent(IntentRequest("BTC", "OPEN", "BUY", Decimal("0.01"), 1_700_000_000_000, reason="t"))
+    oms.close()
+    assert not settings.oms_db.exists()
+    async with client(settings) as c:
+        o = await (await c.get("/api/oms")).json()
+    assert o["oms"] is None and any("oms_live.db does not exist" in w for w in o["warnings"])
 
 
 async def test_bad_parameters_are_400_with_a_reason(paper_run: PaperRun) -> None:

@@ -59,21 +59,6 @@ class Export:
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
 
-def read_export(path: Path) -> dict[str, Any]:
-    """Load and check an export (format and version), for tools that consume one."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise OpsError(f"{path}: not a readable JSON state export ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise OpsError(
-            f"{path}: not an {FORMAT} file (format={doc.get('format') if isinstance(doc, dict) else None})"
-        )
-    if doc.get("version") != VERSION:
-        raise OpsError(f"{path}: version {doc.get('version')} is not supported (this tool reads {VERSION})")
-    return doc
-
-
 def kernel_positions(state: dict[str, Any]) -> dict[str, tuple[str, float]]:
     return {s: (str(p["side"]), float(p["quantity"])) for s, p in (state.get("positions") or {}).items()}
 
