@@ -64,19 +64,17 @@ def venue_call(
     """``fn()``; a failed venue request becomes :class:`VenueDown` (one line, no traceback). A 429
     is waited out first (exchange/venue_limits.py ``backoff_s`` for a request of ``weight``), up to
     ``max_wait_s`` in all."""
-    import requests
-    from hyperliquid.utils.error import ClientError, ServerError
-
-    from exchange.executor import QueryError
-    from exchange.venue_errors import classify
+    from exchange.venue_errors import venue_problem
     from exchange.venue_limits import backoff_s
 
     waited, attempt = 0.0, 0
     while True:
         try:
             return fn()
-        except (ClientError, ServerError, requests.RequestException, QueryError) as exc:
-            problem = classify(exc, url)
+        except Exception as exc:
+            problem = venue_problem(exc, url)
+            if problem is None:  # not a failed venue request: a bug or a refusal, raised as it is
+                raise
             if not problem.rate_limited or waited >= max_wait_s:
                 raise VenueDown(problem, doing) from None
             wait = min(backoff_s(weight, attempt), max_wait_s - waited)

@@ -1,7 +1,7 @@
 """Whether the venue is reachable (which venue a URL names: exchange/venue_url.py).
 
-* :func:`unreachable_reason`: whether an exception means the venue could not be reached (no
-  connection, a timeout, an HTTP 5xx), as opposed to a refusal or a bug.
+* ``unreachable_reason``: whether an exception means the venue could not be reached; it is
+  exchange/venue_errors.py's (the one classifier of venue failures), named here for the loop.
 * :class:`VenueStatus`: the daemon's view of reachability over time, fed by every venue call of the
   market-data hub and by failed loops; ``down_since_ms`` is the wall-clock time of the first failure
   of the current outage (the venue's own clock is what is unreachable).
@@ -9,40 +9,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-
-def unreachable_reason(exc: BaseException) -> str | None:
-    """A short reason when ``exc`` (or an exception it was raised from) means the venue did not
-    answer: a refused or broken connection, a timeout, a name that does not resolve, an HTTP 5xx.
-    None for anything else (a 4xx, a 429, bad data, a bug, a sidecar failure)."""
-    import requests
-
-    from exchange.sidecar import SidecarError, SidecarTimeout, SidecarUnavailable
-
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, SidecarUnavailable | SidecarTimeout | SidecarError):
-            return None
-        status = getattr(cur, "status_code", None)
-        if isinstance(status, int) and status >= 500:
-            return f"HTTP {status}"
-        if isinstance(
-            cur,
-            requests.exceptions.ConnectionError
-            | requests.exceptions.Timeout
-            | ConnectionError
-            | TimeoutError
-            | socket.gaierror,
-        ):
-            return type(cur).__name__
-        cur = cur.__cause__ or cur.__context__
-    return None
+from exchange.venue_errors import unreachable_reason
 
 
 def iso_utc(ms: int) -> str:

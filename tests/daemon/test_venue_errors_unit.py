@@ -23,7 +23,7 @@ from test_market_data_core import STEP, FakeInfo
 from engine.market_data import MarketDataHub
 from exchange.sim.ratelimit import RateLimiter
 from exchange.venue_clock import VenueClock
-from exchange.venue_errors import classify, venue_problem
+from exchange.venue_errors import Failure, classify, diagnose, venue_problem
 from exchange.venue_limits import (
     BUDGET_PER_MIN,
     LIGHT_INFO,
@@ -212,3 +212,43 @@ def test_start_up_call_waits_out_429s_and_stops_on_anything_else(caplog: Any) ->
     with pytest.raises(VenueDown) as down:
         venue_call(url, "start-up: meta", fn, sleep=slept.append)
     assert str(down.value) == f"venue {url} (start-up: meta): HTTP 502: Bad Gateway" and len(slept) == 5
+
+
+def test_one_classifier_for_every_venue_failure(plain_http: str) -> None:
+    """engine.venue's reachability test is exchange.venue_errors' (one classifier, #24), and
+    :func:`diagnose` gives each failure one meaning: the loop backs off on a 429, counts an outage
+    when the venue did not answer, reports a rejection, and leaves a bug alone."""
+    import engine.venue
+    import exchange.venue_errors
+    from exchange.executor import QueryError
+    from exchange.sidecar import SidecarUnavailable
+
+    assert engine.venue.unreachable_reason is exchange.venue_errors.unreachable_reason
+    url = "http://127.0.0.1:3001"
+    cases: list[tuple[BaseException, Failure | None, str | None]] = [
+        (ClientError(429, None, "null", None, {}), Failure.RATE_LIMITED, None),
+        (QueryError(classify(ClientError(429, None, "null", None, {}), url)), Failure.RATE_LIMITED, None),
+        (ServerError(502, "Bad Gateway"), Failure.UNREACHABLE, "HTTP 502"),
+        (requests.exceptions.ReadTimeout("slow"), Failure.UNREACHABLE, "ReadTimeout"),
+        (_fail(f"http://127.0.0.1:{_free_port()}"), Failure.UNREACHABLE, "ConnectionError"),
+        (_fail(f"https://{plain_http}"), Failure.UNREACHABLE, "SSLError"),  # as the loop has it
+        (ClientError(422, None, "Failed to deserialize the JSON body", None, {}), Failure.REJECTED, None),
+        (requests.exceptions.InvalidURL("x"), Failure.CONFIG, None),
+        (SidecarUnavailable("sidecar gone"), None, None),
+        (ValueError("bug"), None, None),
+    ]
+    for exc, failure, reason in cases:
+        d = diagnose(exc, url)
+        assert (d.failure if d else None) == failure, exc
+        assert (d.unreachable if d else None) == reason, exc
+        if d is not None and d.problem is not None:
+            assert d.line() == d.problem.line() and d.line().startswith(f"venue {url}")
+    try:  # a dropped socket under an error of ours: unreachable, with no venue line of its own
+        try:
+            raise ConnectionRefusedError(111, "refused")
+        except OSError as exc:
+            raise RuntimeError("reconcile failed") from exc
+    except RuntimeError as wrapped:
+        d = diagnose(wrapped, url)
+        assert d is not None and d.failure is Failure.UNREACHABLE and d.problem is None
+        assert d.line() == "venue unreachable (ConnectionRefusedError)"

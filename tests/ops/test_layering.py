@@ -46,6 +46,13 @@ PACKAGE_EXCEPTIONS: dict[tuple[str, str], str] = {
     "wires live execution in; the daemon layer gets a folder of its own when engine/core.py can move",
 }
 
+# The venue seam: only exchange/ (and tools, tests) may import the Hyperliquid SDK or ``requests``.
+VENUE_LIBRARIES = ("hyperliquid", "requests")
+VENUE_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("engine.daemon", "hyperliquid"): "#24: the daemon builds the SDK's Info for the market-data hub; "
+    "a market-data Protocol in exchange/ removes it",
+}
+
 # Cycles between modules (type-only imports under TYPE_CHECKING do not count): frozenset -> why.
 MODULE_CYCLE_EXCEPTIONS: dict[frozenset[str], str] = {}
 
@@ -188,6 +195,26 @@ def test_every_import_respects_the_layers() -> None:
     assert not bad, "imports that break the layering of docs/architecture.md:\n" + "\n".join(bad)
     stale = sorted(set(LAYER_EXCEPTIONS) - used)
     assert not stale, f"layering exceptions no longer needed (delete them): {stale}"
+
+
+def test_only_exchange_talks_to_the_venue_libraries() -> None:
+    bad: list[str] = []
+    used: set[tuple[str, str]] = set()
+    for module, path in MODULES.items():
+        if layer_of(module) not in {"engine", "strategy", "live", "daemon", "monitor"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for lib in {n.split(".", 1)[0] for n in names} & set(VENUE_LIBRARIES):
+                if (module, lib) in VENUE_EXCEPTIONS:
+                    used.add((module, lib))
+                else:
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {module} imports {lib}")
+    assert not bad, "venue libraries outside exchange/:\n" + "\n".join(bad)
+    stale = sorted(set(VENUE_EXCEPTIONS) - used)
+    assert not stale, f"venue-seam exceptions no longer needed (delete them): {stale}"
 
 
 def test_the_layers_form_no_cycle() -> None:
