@@ -9,14 +9,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from monitor.report_page import page
+from monitor.report_page import ReportError, page
 from strategy.factory.thresholds import THRESHOLDS
 
 GENERATOR = "ai-quant factory report"
-
-
-class ReportError(Exception):
-    """An operator error, printed as one line."""
 
 
 def load_report(path: Path) -> dict[str, Any]:

@@ -6,8 +6,30 @@ its data inline, so it opens with no network access. The replay report is writte
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+class ReportError(Exception):
+    """An operator error in a report's input, printed as one line."""
+
+
+def report_cli(prog: str, write: Callable[[], str]) -> int:
+    """Run a report command's ``write`` (it writes the page and returns the line to print): a
+    :class:`ReportError` or an unreadable/unwritable file is one line on stderr and exit status 2."""
+    try:
+        line = write()
+    except ReportError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{prog}: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(line)
+    return 0
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PLOTLY = ROOT / "kernel" / "aiq-backtest" / "assets" / "vendor" / "plotly" / "plotly.min.js"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monitor.report_page import page
+from monitor.report_page import ReportError, page
 
 GENERATOR = "ai-quant sweep report"
 #: Objectives and whether higher is better.
@@ -15,10 +15,6 @@ OBJECTIVES = {"total_pnl": True, "sharpe_ratio": True, "profit_factor": True, "w
               "max_drawdown_pct": False}  # fmt: skip
 METRICS = ["total_pnl", "total_trades", "win_rate", "profit_factor", "max_drawdown_pct", "sharpe_ratio",
            "total_fees", "total_funding", "liquidations"]  # fmt: skip
-
-
-class ReportError(Exception):
-    """An operator error, printed as one line."""
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.factory_page import ReportError, lifecycle, load_report, render
+from monitor.factory_page import lifecycle, load_report, render
+from monitor.report_page import report_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,20 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--registry", type=Path, default=None, help="the factory registry (read-only)")
     ap.add_argument("--paper-db", type=Path, default=None, help="the paper daemon's trading DB (paper gates)")
     a = ap.parse_args(argv)
-    try:
+
+    def write() -> str:
         r = load_report(a.report)
         life = None
         if a.registry is not None:
             life = lifecycle(a.registry, [c["config_id"] for c in r["candidates"]], a.paper_db, time.time())
         a.html.write_text(render(r, life))
-    except ReportError as exc:
-        print(f"factory_report: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"factory_report: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
-    print(f"factory report: {a.html} ({len(r['candidates'])} candidates)")
-    return 0
+        return f"factory report: {a.html} ({len(r['candidates'])} candidates)"
+
+    return report_cli("factory_report", write)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,6 @@ failed), 2 bad input, closed live gates or the hard kill, 3 the paper daemon hol
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 from decimal import Decimal
@@ -49,9 +47,9 @@ from ops.common import (
     OpsError,
     check_kill,
     engage_kill_file,
-    fail,
     kill_status,
     kill_word_after,
+    report_main,
 )
 
 PROG = "flat_now.py"
@@ -144,20 +142,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    a = build_parser().parse_args(argv)
-    from engine.operator_positions import OperatorMarkError
-
-    try:
-        report, code = run(a)
-    except OpsError as exc:
-        return fail(PROG, exc)
-    except OperatorMarkError as exc:
-        return fail(PROG, OpsError(str(exc)))
-    print(json.dumps(report, indent=2, default=str))
-    return code
+    return report_main(PROG, build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ rejected it or it did not fill, 2 bad input, closed gates or a kill switch that 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 from decimal import Decimal, InvalidOperation
@@ -42,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_FAILED, EXIT_OK, OpsError, check_kill, fail, kill_status
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, check_kill, kill_status, report_main
 
 PROG = "manual_trade.py"
 
@@ -195,20 +193,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    a = build_parser().parse_args(argv)
-    from engine.operator_positions import OperatorMarkError
-
-    try:
-        report, code = run(a)
-    except OpsError as exc:
-        return fail(PROG, exc)
-    except OperatorMarkError as exc:
-        return fail(PROG, OpsError(str(exc)))
-    print(json.dumps(report, indent=2, default=str))
-    return code
+    return report_main(PROG, build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.sweep_page import OBJECTIVES, ReportError, choose, load_rows, render
+from monitor.report_page import ReportError, report_cli
+from monitor.sweep_page import OBJECTIVES, choose, load_rows, render
 
 BIN = Path(
     os.environ.get("AI_QUANT_BT", Path(__file__).resolve().parents[1] / "target" / "release" / "ai-quant-bt")
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replay", default=None, help="combo id to replay into replay_<id>.html beside the page")
     ap.add_argument("--config", type=Path, default=None, help="the sweep's config YAML (with --replay)")
     a = ap.parse_args(argv)
-    try:
+
+    def write() -> str:
         if a.top_k < 1:
             raise ReportError("--top-k must be >= 1")
         rows = load_rows(a.results)
@@ -112,14 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         chosen = choose(rows, a.objective, a.chosen)
         cmd = f"python tools/sweep_report.py {a.results} --html {a.html} --replay {{id}} --config CONFIG -- --candles-db DB ..."
         a.html.write_text(render(rows, a.objective, chosen, a.top_k, folder, cmd))
-    except ReportError as exc:
-        print(f"sweep_report: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"sweep_report: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
-    print(f"sweep report: {a.html} ({len(rows)} combos, chosen {chosen['id']} by {a.objective})")
-    return 0
+        return f"sweep report: {a.html} ({len(rows)} combos, chosen {chosen['id']} by {a.objective})"
+
+    return report_cli("sweep_report", write)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,30 @@ class OpsError(Exception):
 def fail(prog: str, exc: OpsError) -> int:
     print(f"{prog}: {exc}", file=sys.stderr)
     return exc.code
+
+
+def report_main(
+    prog: str,
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], tuple[dict[str, Any], int]],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The ``main`` of an operator tool that prints a JSON report: ``run(args)`` gives the report
+    and the exit status; an operator error is one line on stderr with its exit status."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    a = parser.parse_args(argv)
+    from engine.operator_positions import OperatorMarkError
+
+    try:
+        report, code = run(a)
+    except OpsError as exc:
+        return fail(prog, exc)
+    except OperatorMarkError as exc:
+        return fail(prog, OpsError(str(exc)))
+    print(json.dumps(report, indent=2, default=str))
+    return code
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
