@@ -3,9 +3,9 @@
 The protocol is newline-delimited JSON: a request ``{"id", "method", "params"}`` gets one response
 ``{"id", "ok", "result" | "error"}``. See ``docs/sidecar.md``.
 
-Both clients (:class:`SidecarClient`, blocking, and :class:`AsyncSidecarClient`, asyncio) put a
-timeout on every read, reconnect on the next call after the sidecar restarted, and return typed
-dataclasses. Candles are not sent over the socket: :func:`read_candles` reads the candle DB that the
+One client, :class:`SidecarClient` (blocking), puts a timeout on every read, reconnects on the next
+call after the sidecar restarted, and returns typed dataclasses; :class:`AsyncSidecarClient` is its
+thin asyncio face (each call on a worker thread). Candles are not sent over the socket: :func:`read_candles` reads the candle DB that the
 sidecar writes, read-only.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -20,9 +21,10 @@ import socket
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AsyncSidecarClient",
@@ -40,6 +42,8 @@ __all__ = [
     "default_socket_path",
     "read_candles",
 ]
+
+T = TypeVar("T")
 
 MAX_LINE = 1 << 20
 #: Extra read time a long-poll gets on top of its own ``timeout_ms``.
@@ -291,6 +295,7 @@ class SidecarClient:
         self._sock: socket.socket | None = None
         self._buf = b""
         self._ids = itertools.count(1)
+        self._aborted = False  # set by abort() from another thread, cleared by resume()
 
     # -- connection --
     def connect(self) -> None:
@@ -313,6 +318,23 @@ class SidecarClient:
                 self._sock = None
                 self._buf = b""
 
+    def abort(self) -> None:
+        """From another thread: make the call in progress fail at once with SidecarUnavailable (a
+        long-poll blocked in ``recv`` included) and every call after it until :meth:`resume`."""
+        self._aborted = True
+        s = self._sock
+        if s is not None:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def resume(self) -> None:
+        """Undo :meth:`abort` (once no call is in progress)."""
+        self._aborted = False
+
+    def _check_aborted(self) -> None:
+        if self._aborted:
+            raise SidecarUnavailable("sidecar call aborted")
+
     def __enter__(self) -> SidecarClient:
         return self
 
@@ -322,6 +344,7 @@ class SidecarClient:
     def _readline(self, deadline: float) -> bytes:
         assert self._sock is not None
         while b"\n" not in self._buf:
+            self._check_aborted()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SidecarTimeout("sidecar did not answer in time")
@@ -344,6 +367,7 @@ class SidecarClient:
         req_id = next(self._ids)
         data = _encode(req_id, method, params)
         for attempt in (0, 1):
+            self._check_aborted()
             if self._sock is None:
                 self.connect()
             assert self._sock is not None
@@ -468,9 +492,10 @@ class SidecarClient:
 
 
 class AsyncSidecarClient:
-    """asyncio client with the same methods as :class:`SidecarClient` (as coroutines).
-
-    Requests on one client are serialised by a lock; use separate clients for concurrent long-polls.
+    """The asyncio face of :class:`SidecarClient`: the same methods as coroutines, each run on a
+    worker thread. Calls on one client are serialised by a lock (use separate clients for
+    concurrent long-polls). A cancelled call, or :meth:`close`, aborts the call in progress: the
+    worker's socket is shut down, so a long-poll does not hold the thread for its ``timeout_ms``.
     """
 
     def __init__(
@@ -481,30 +506,43 @@ class AsyncSidecarClient:
         connect_timeout: float = 2.0,
         client_id: str | None = None,
     ) -> None:
-        self.path = Path(path) if path is not None else default_socket_path()
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.client_id = client_id or f"py-async-{os.getpid()}-{id(self):x}"
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self.client = SidecarClient(
+            path,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            client_id=client_id or f"py-async-{os.getpid()}-{id(self):x}",
+        )
         self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
+
+    @property
+    def path(self) -> Path:
+        return self.client.path
+
+    @property
+    def client_id(self) -> str:
+        return self.client.client_id
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._lock:
+            fut = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                self.client.abort()  # wake the worker, and wait for it: the client is not thread-safe
+                with contextlib.suppress(Exception):
+                    await fut
+                self.client.close()
+                self.client.resume()
+                raise
 
     async def connect(self) -> None:
-        await self.close()
-        try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.path), limit=64 * MAX_LINE), self.connect_timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise SidecarUnavailable(f"cannot connect to sidecar at {self.path}: {exc}") from exc
+        await self._run(self.client.connect)
 
     async def close(self) -> None:
-        w, self._writer, self._reader = self._writer, None, None
-        if w is not None:
-            w.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(w.wait_closed(), 1.0)
+        self.client.abort()  # a call in progress ends now; then the lock is free
+        async with self._lock:
+            self.client.close()
+            self.client.resume()
 
     async def __aenter__(self) -> AsyncSidecarClient:
         return self
@@ -515,36 +553,7 @@ class AsyncSidecarClient:
     async def call(
         self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> Any:
-        params = params or {}
-        async with self._lock:
-            req_id = next(self._ids)
-            data = _encode(req_id, method, params)
-            for attempt in (0, 1):
-                if self._writer is None:
-                    await self.connect()
-                assert self._writer is not None
-                try:
-                    self._writer.write(data)
-                    await asyncio.wait_for(self._writer.drain(), self.timeout)
-                    break
-                except (OSError, TimeoutError) as exc:
-                    await self.close()
-                    if attempt == 1:
-                        raise SidecarUnavailable(f"send to sidecar failed: {exc}") from exc
-            assert self._reader is not None
-            read_timeout = timeout if timeout is not None else _read_timeout(method, params, self.timeout)
-            try:
-                line = await asyncio.wait_for(self._reader.readline(), read_timeout)
-            except TimeoutError as exc:
-                await self.close()
-                raise SidecarTimeout("sidecar did not answer in time") from exc
-            except (OSError, ValueError) as exc:
-                await self.close()
-                raise SidecarUnavailable(str(exc)) from exc
-            if not line.endswith(b"\n"):
-                await self.close()
-                raise SidecarUnavailable("sidecar closed the connection")
-            return _decode(line, req_id)
+        return await self._run(self.client.call, method, params, timeout=timeout)
 
     async def ensure_started(
         self,
@@ -554,27 +563,18 @@ class AsyncSidecarClient:
         candle_limit: int | None = None,
         user: str | None = None,
     ) -> dict[str, Any]:
-        params = _drop_none(
-            {
-                "client_id": self.client_id,
-                "symbols": _syms(symbols),
-                "interval": interval,
-                "candle_limit": candle_limit,
-                "user": user,
-            }
+        return await self._run(
+            self.client.ensure_started, symbols, interval, candle_limit=candle_limit, user=user
         )
-        return dict(await self.call("ensure_started", params))
 
     async def health(self, symbols: list[str] | None = None, interval: str = "1h") -> Health:
-        r = await self.call("health", _drop_none({"symbols": _syms(symbols), "interval": interval}))
-        return Health.from_json(r)
+        return await self._run(self.client.health, symbols, interval)
 
     async def ws_stats(self) -> dict[str, Any]:
-        return dict(await self.call("ws_stats"))
+        return await self._run(self.client.ws_stats)
 
     async def get_mids(self, symbols: list[str] | None = None, max_age_s: float | None = None) -> Mids:
-        r = await self.call("get_mids", _drop_none({"symbols": _syms(symbols), "max_age_s": max_age_s}))
-        return Mids.from_json(r)
+        return await self._run(self.client.get_mids, symbols, max_age_s)
 
     async def wait_mids(
         self,
@@ -585,48 +585,33 @@ class AsyncSidecarClient:
         max_age_s: float | None = None,
         timeout_ms: int = 25_000,
     ) -> Mids:
-        params = _drop_none(
-            {
-                "symbols": _syms(symbols),
-                "after_seq": after_seq,
-                "after_bbo_seq": after_bbo_seq,
-                "max_age_s": max_age_s,
-                "timeout_ms": timeout_ms,
-            }
-        )
-        return Mids.from_json(await self.call("wait_mids", params))
+        return await self._run(
+            self.client.wait_mids, after_seq, symbols=symbols, after_bbo_seq=after_bbo_seq,
+            max_age_s=max_age_s, timeout_ms=timeout_ms,
+        )  # fmt: skip
 
     async def get_bbo(self, symbol: str, max_age_s: float | None = None) -> Bbo | None:
-        r = await self.call("get_bbo", _drop_none({"symbol": symbol, "max_age_s": max_age_s}))
-        return None if r is None else Bbo.from_json(r)
+        return await self._run(self.client.get_bbo, symbol, max_age_s)
 
     async def candles_ready(self, symbols: list[str], interval: str = "1h") -> CandlesReady:
-        r = await self.call("candles_ready", {"symbols": _syms(symbols), "interval": interval})
-        return CandlesReady(ready=bool(r["ready"]), not_ready=[str(s) for s in r["not_ready"]])
+        return await self._run(self.client.candles_ready, symbols, interval)
 
     async def get_latest_candle_times(self, symbol: str, interval: str = "1h") -> CandleTimes:
-        r = await self.call("get_latest_candle_times", {"symbol": symbol, "interval": interval})
-        return CandleTimes(_opt_int(r.get("t")), _opt_int(r.get("t_close")))
+        return await self._run(self.client.get_latest_candle_times, symbol, interval)
 
     async def get_last_closed_candle_times(
         self, symbol: str, interval: str = "1h", grace_ms: int = 0
     ) -> CandleTimes:
-        params = {"symbol": symbol, "interval": interval, "grace_ms": grace_ms}
-        r = await self.call("get_last_closed_candle_times", params)
-        return CandleTimes(_opt_int(r.get("t")), _opt_int(r.get("t_close")))
-
-    async def _drain(self, method: str, max_items: int) -> Drained:
-        r = await self.call(method, {"max_items": max_items})
-        return Drained(items=list(r["items"]), remaining=int(r["remaining"]), dropped=int(r["dropped"]))
+        return await self._run(self.client.get_last_closed_candle_times, symbol, interval, grace_ms)
 
     async def drain_user_fills(self, max_items: int = 500) -> Drained:
-        return await self._drain("drain_user_fills", max_items)
+        return await self._run(self.client.drain_user_fills, max_items)
 
     async def drain_order_updates(self, max_items: int = 500) -> Drained:
-        return await self._drain("drain_order_updates", max_items)
+        return await self._run(self.client.drain_order_updates, max_items)
 
     async def drain_user_fundings(self, max_items: int = 500) -> Drained:
-        return await self._drain("drain_user_fundings", max_items)
+        return await self._run(self.client.drain_user_fundings, max_items)
 
 
 # ---- candle DB (read-only) ---------------------------------------------------------------------

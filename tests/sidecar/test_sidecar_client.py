@@ -114,6 +114,45 @@ def test_async_client(fake: tuple[Path, list[str]]) -> None:
     asyncio.run(go())
 
 
+def test_async_client_is_the_sync_one_and_a_cancelled_long_poll_ends_at_once(
+    fake: tuple[Path, list[str]],
+) -> None:
+    """AsyncSidecarClient runs SidecarClient's calls on a worker thread (one client, #24). A call
+    the server never answers, with a 30 s read timeout, is cancelled (or the client closed): the
+    worker's socket is shut down, so it ends at once and the client serves the next call."""
+    path, seen = fake
+
+    async def wait_seen(n: int) -> None:
+        for _ in range(200):  # bounded: 2 s
+            if seen.count("silent") >= n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the server never saw the request")
+
+    async def go() -> None:
+        c = AsyncSidecarClient(path, timeout=30.0)
+        assert isinstance(c.client, SidecarClient) and c.path == path
+        task = asyncio.create_task(c.call("silent"))
+        await wait_seen(1)
+        t0 = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - t0 < 2.0
+        assert await c.call("y", {"b": 2}) == {"echo": {"b": 2}}  # fresh connection, not aborted
+        task = asyncio.create_task(c.call("silent"))
+        await wait_seen(2)
+        t0 = time.monotonic()
+        await c.close()  # closing ends the call in progress with one clear error
+        with pytest.raises(SidecarUnavailable):
+            await task
+        assert time.monotonic() - t0 < 2.0
+        assert (await c.get_mids()).mids == {"BTC": 1.5}
+        await c.close()
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+
+
 def test_read_candles_is_read_only_and_ordered(tmp_path: Path) -> None:
     assert read_candles(tmp_path, "BTC", "1m") == []
     assert list(tmp_path.iterdir()) == []  # a missing DB is not created
