@@ -1,11 +1,9 @@
-"""LiveOms: the durable order-management store for live and dry_live trading.
+"""LiveOms: the durable order-management system for live and dry_live trading.
 
-SQLite in WAL mode with ``synchronous=FULL``; the file is created with mode 0600. Every state change
-is one transaction, so a SIGKILL at any point leaves either the old or the new state.
-
-Tables: ``oms_intents`` (one row per kernel decision, unique ``dedupe_key``), ``oms_orders``,
-``oms_fills`` (``UNIQUE(fill_hash, fill_tid)``: a duplicated push is ignored), ``oms_open_orders``,
-``oms_reconcile_events`` and ``oms_kv`` (persisted nonce, fill cursor, kernel state).
+Three modules: the vocabulary (``engine/oms_model.py``: statuses, intents, fills, ids), the SQLite
+store (``engine/oms_store.py``: tables, kv, reads, events; every state change is one transaction,
+so a SIGKILL at any point leaves either the old or the new state) and, here, the intent status
+machine and fill matching (:class:`LiveOms`). Everything is importable from here as before.
 
 Intent status machine::
 
@@ -25,58 +23,40 @@ restart recognises an order that went out before the crash (by cloid at the venu
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
 import signal
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.oms_model import (
+    CLOID_PREFIX,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    Fill,
+    IllegalTransition,
+    IngestResult,
+    Intent,
+    IntentRequest,
+    IntentStatus,
+    S,
+    cloid_for,
+    dedupe_key,
+    intent_id_for,
+    is_bot_cloid,
+    now_ms,
+)
+from engine.oms_store import SCHEMA, OmsStore, open_private_db
+
 log = logging.getLogger(__name__)
 
-CLOID_PREFIX = b"aiq_"
 DEFAULT_MATCH_TTL_MS = 10 * 60 * 1000
 UNMATCHED_ALERT_AFTER_MS = 60_000
 UNMATCHED_ALERT_AFTER_ATTEMPTS = 3
-
-
-class IntentStatus(StrEnum):
-    NEW = "NEW"
-    SENT = "SENT"
-    WOULD = "WOULD"
-    REJECTED = "REJECTED"
-    UNKNOWN = "UNKNOWN"
-    PARTIAL = "PARTIAL"
-    FILLED = "FILLED"
-    CANCELLED = "CANCELLED"
-    EXPIRED = "EXPIRED"
-
-
-S = IntentStatus
-TRANSITIONS: Mapping[IntentStatus, frozenset[IntentStatus]] = {
-    S.NEW: frozenset({S.SENT, S.WOULD, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.PARTIAL, S.FILLED, S.CANCELLED}),
-    S.UNKNOWN: frozenset({S.SENT, S.PARTIAL, S.FILLED, S.REJECTED, S.EXPIRED, S.CANCELLED}),
-    S.SENT: frozenset({S.PARTIAL, S.FILLED, S.CANCELLED, S.EXPIRED}),
-    S.PARTIAL: frozenset({S.PARTIAL, S.FILLED, S.CANCELLED, S.EXPIRED}),
-    S.EXPIRED: frozenset({S.PARTIAL, S.FILLED}),
-    S.WOULD: frozenset(),
-    S.REJECTED: frozenset(),
-    S.FILLED: frozenset(),
-    S.CANCELLED: frozenset({S.FILLED}),  # a fill that raced the cancel
-}
-OPEN_STATUSES = (S.NEW, S.SENT, S.UNKNOWN, S.PARTIAL)
-
-
-class IllegalTransition(RuntimeError):
-    pass
 
 
 class Alerter(Protocol):
@@ -107,292 +87,9 @@ def no_crash(_name: str) -> None:
     return None
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def dedupe_key(kind: str, symbol: str, side: str, decision_ts_ms: int) -> str:
-    """One key per kernel decision: ``OPEN:ETH:BUY:1700000000000``."""
-    return f"{kind.upper()}:{symbol.upper()}:{side.upper()}:{int(decision_ts_ms)}"
-
-
-def intent_id_for(key: str) -> str:
-    """Deterministic from the decision, so a re-emitted decision maps to the same intent."""
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def cloid_for(intent_id: str, prefix: bytes = CLOID_PREFIX) -> str:
-    """``0x`` + 16 bytes: the ASCII prefix, then the start of sha256(intent_id)."""
-    if len(prefix) >= 16:
-        raise ValueError("cloid prefix must be shorter than 16 bytes")
-    body = prefix + hashlib.sha256(intent_id.encode()).digest()[: 16 - len(prefix)]
-    return "0x" + body.hex()
-
-
-def is_bot_cloid(cloid: str | None, prefix: bytes = CLOID_PREFIX) -> bool:
-    return bool(cloid) and str(cloid).lower().startswith("0x" + prefix.hex())
-
-
-@dataclass(frozen=True, slots=True)
-class IntentRequest:
-    """What the broker adapter asks the OMS to record (sizes already rounded)."""
-
-    symbol: str
-    action: str  # OPEN | ADD | REDUCE | CLOSE | REVERSE
-    side: str  # BUY | SELL (the order side)
-    size: Decimal
-    decision_ts_ms: int
-    reduce_only: bool = False
-    limit_px: Decimal | None = None
-    notional: Decimal | None = None
-    leverage: Decimal | None = None
-    kernel_intent_id: int | None = None
-    reason: str = ""
-    reason_code: str = ""
-    confidence: str = "medium"
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    intent_id: str
-    symbol: str
-    action: str
-    side: str
-    size: Decimal
-    reduce_only: bool
-    limit_px: Decimal | None
-    status: IntentStatus
-    cloid: str
-    exchange_order_id: int | None
-    filled_size: Decimal
-    venue_total: Decimal | None
-    send_attempts: int
-    created_ts_ms: int
-    sent_ts_ms: int | None
-    decision_ts_ms: int
-    kernel_intent_id: int | None
-    confidence: str
-    leverage: Decimal | None
-    last_error: str | None
-
-    @property
-    def is_buy(self) -> bool:
-        return self.side == "BUY"
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One venue fill in our terms (Decimal money)."""
-
-    symbol: str
-    side: str  # BUY | SELL
-    price: Decimal
-    size: Decimal
-    ts_ms: int
-    fee: Decimal
-    fee_token: str
-    closed_pnl: Decimal
-    fill_hash: str
-    fill_tid: int
-    oid: int | None
-    cloid: str | None
-    direction: str
-    raw: Mapping[str, Any]
-
-    @staticmethod
-    def from_venue(f: Mapping[str, Any]) -> Fill:
-        return Fill(
-            symbol=str(f["coin"]),
-            side="BUY" if f["side"] == "B" else "SELL",
-            price=Decimal(str(f["px"])),
-            size=Decimal(str(f["sz"])),
-            ts_ms=int(f["time"]),
-            fee=Decimal(str(f.get("fee", "0"))),
-            fee_token=str(f.get("feeToken", "USDC")),
-            closed_pnl=Decimal(str(f.get("closedPnl", "0"))),
-            fill_hash=str(f.get("hash", "")),
-            fill_tid=int(f.get("tid", 0)),
-            oid=int(f["oid"]) if f.get("oid") is not None else None,
-            cloid=str(f["cloid"]).lower() if f.get("cloid") else None,
-            direction=str(f.get("dir", "")),
-            raw=dict(f),
-        )
-
-    @property
-    def signed_size(self) -> Decimal:
-        return self.size if self.side == "BUY" else -self.size
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    new: bool
-    fill_id: int | None
-    intent_id: str | None
-    matched_via: str | None
-
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS oms_intents (
-    intent_id TEXT PRIMARY KEY,
-    created_ts_ms INTEGER NOT NULL,
-    sent_ts_ms INTEGER,
-    updated_ts_ms INTEGER NOT NULL,
-    symbol TEXT NOT NULL,
-    action TEXT NOT NULL,
-    side TEXT NOT NULL,
-    requested_size TEXT NOT NULL,
-    requested_notional TEXT,
-    limit_px TEXT,
-    reduce_only INTEGER NOT NULL DEFAULT 0,
-    leverage TEXT,
-    decision_ts_ms INTEGER NOT NULL,
-    kernel_intent_id INTEGER,
-    reason TEXT,
-    reason_code TEXT,
-    confidence TEXT,
-    status TEXT NOT NULL,
-    dedupe_key TEXT NOT NULL UNIQUE,
-    client_order_id TEXT NOT NULL UNIQUE,
-    exchange_order_id INTEGER,
-    filled_size TEXT NOT NULL DEFAULT '0',
-    venue_total TEXT,
-    send_attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    meta_json TEXT
-);
-CREATE INDEX IF NOT EXISTS oms_intents_sym_status ON oms_intents(symbol, status, sent_ts_ms);
-CREATE INDEX IF NOT EXISTS oms_intents_oid ON oms_intents(exchange_order_id);
-CREATE TABLE IF NOT EXISTS oms_orders (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    intent_id TEXT NOT NULL,
-    created_ts_ms INTEGER NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    requested_size TEXT NOT NULL,
-    limit_px TEXT,
-    reduce_only INTEGER NOT NULL,
-    client_order_id TEXT NOT NULL,
-    exchange_order_id INTEGER,
-    status TEXT NOT NULL,
-    raw_json TEXT
-);
-CREATE INDEX IF NOT EXISTS oms_orders_oid ON oms_orders(exchange_order_id);
-CREATE INDEX IF NOT EXISTS oms_orders_cloid ON oms_orders(client_order_id);
-CREATE TABLE IF NOT EXISTS oms_fills (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts_ms INTEGER NOT NULL,
-    symbol TEXT NOT NULL,
-    intent_id TEXT,
-    order_id INTEGER,
-    cloid TEXT,
-    action TEXT,
-    side TEXT NOT NULL,
-    pos_type TEXT,
-    price TEXT NOT NULL,
-    size TEXT NOT NULL,
-    notional TEXT NOT NULL,
-    fee_usd TEXT NOT NULL,
-    fee_token TEXT,
-    pnl_usd TEXT,
-    fill_hash TEXT NOT NULL,
-    fill_tid INTEGER NOT NULL,
-    matched_via TEXT,
-    match_attempts INTEGER NOT NULL DEFAULT 0,
-    first_seen_ms INTEGER NOT NULL,
-    alerted INTEGER NOT NULL DEFAULT 0,
-    kernel_applied INTEGER NOT NULL DEFAULT 0,
-    source TEXT,
-    raw_json TEXT,
-    UNIQUE(fill_hash, fill_tid)
-);
-CREATE INDEX IF NOT EXISTS oms_fills_intent ON oms_fills(intent_id);
-CREATE INDEX IF NOT EXISTS oms_fills_unmatched ON oms_fills(intent_id) WHERE intent_id IS NULL;
-CREATE TABLE IF NOT EXISTS oms_open_orders (
-    exchange_order_id INTEGER PRIMARY KEY,
-    first_seen_ms INTEGER NOT NULL,
-    last_seen_ms INTEGER NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    price TEXT,
-    orig_size TEXT,
-    remaining_size TEXT,
-    reduce_only INTEGER,
-    cloid TEXT,
-    intent_id TEXT,
-    venue_ts_ms INTEGER,
-    raw_json TEXT
-);
-CREATE TABLE IF NOT EXISTS oms_reconcile_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts_ms INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    symbol TEXT,
-    intent_id TEXT,
-    client_order_id TEXT,
-    exchange_order_id INTEGER,
-    result TEXT,
-    detail_json TEXT
-);
-CREATE TABLE IF NOT EXISTS oms_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-_INTENT_COLS = (
-    "intent_id, symbol, action, side, requested_size, reduce_only, limit_px, status, client_order_id, "
-    "exchange_order_id, filled_size, venue_total, send_attempts, created_ts_ms, sent_ts_ms, "
-    "decision_ts_ms, kernel_intent_id, confidence, leverage, last_error"
-)
-
-
-def _dec(x: Any) -> Decimal | None:
-    return None if x is None else Decimal(str(x))
-
-
-def _row_to_intent(r: tuple[Any, ...]) -> Intent:
-    return Intent(
-        intent_id=r[0],
-        symbol=r[1],
-        action=r[2],
-        side=r[3],
-        size=Decimal(r[4]),
-        reduce_only=bool(r[5]),
-        limit_px=_dec(r[6]),
-        status=IntentStatus(r[7]),
-        cloid=r[8],
-        exchange_order_id=r[9],
-        filled_size=Decimal(r[10]),
-        venue_total=_dec(r[11]),
-        send_attempts=int(r[12]),
-        created_ts_ms=int(r[13]),
-        sent_ts_ms=r[14],
-        decision_ts_ms=int(r[15]),
-        kernel_intent_id=r[16],
-        confidence=r[17] or "medium",
-        leverage=_dec(r[18]),
-        last_error=r[19],
-    )
-
-
-def open_private_db(path: Path) -> sqlite3.Connection:
-    """Create the file with mode 0600 (before SQLite touches it), then WAL + synchronous=FULL."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    for suffix in ("-wal", "-shm"):
-        side = Path(str(path) + suffix)
-        if side.exists():
-            os.chmod(side, 0o600)
-    return conn
-
-
-class LiveOms:
-    """The OMS store. One instance per process; methods are not re-entrant across threads."""
+class LiveOms(OmsStore):
+    """The OMS: the intent status machine and fill matching over :class:`OmsStore`. One instance
+    per process; methods are not re-entrant across threads."""
 
     def __init__(
         self,
@@ -404,69 +101,13 @@ class LiveOms:
         match_ttl_ms: int = DEFAULT_MATCH_TTL_MS,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
-        self.path = Path(path)
-        self.db = open_private_db(self.path)
-        self.db.executescript(SCHEMA)
+        super().__init__(path, clock_ms=clock_ms)
         self.alert = alert
         self.crash = crash
         self.cloid_prefix = cloid_prefix
         self.match_ttl_ms = match_ttl_ms
-        self.clock = clock_ms
 
-    def close(self) -> None:
-        self.db.close()
-
-    @contextlib.contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    # ---- kv (nonce, cursors, kernel state) -------------------------------------------------
-    def get_kv(self, key: str, default: str | None = None) -> str | None:
-        r = self.db.execute("SELECT value FROM oms_kv WHERE key=?", (key,)).fetchone()
-        return default if r is None else str(r[0])
-
-    def set_kv(self, key: str, value: str) -> None:
-        with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO oms_kv(key, value) VALUES (?, ?)", (key, value))
-
-    def load_nonce(self) -> int:
-        return int(self.get_kv("last_nonce", "0") or 0)
-
-    def save_nonce(self, nonce: int) -> None:
-        self.set_kv("last_nonce", str(int(nonce)))
-
-    # ---- intents ---------------------------------------------------------------------------
-    def intent(self, intent_id: str) -> Intent | None:
-        r = self.db.execute(
-            f"SELECT {_INTENT_COLS} FROM oms_intents WHERE intent_id=?", (intent_id,)
-        ).fetchone()
-        return None if r is None else _row_to_intent(r)
-
-    def intent_by_cloid(self, cloid: str) -> Intent | None:
-        r = self.db.execute(
-            f"SELECT {_INTENT_COLS} FROM oms_intents WHERE client_order_id=?", (cloid.lower(),)
-        ).fetchone()
-        return None if r is None else _row_to_intent(r)
-
-    def intents(self, statuses: tuple[IntentStatus, ...] | None = None) -> list[Intent]:
-        if statuses is None:
-            rows = self.db.execute(
-                f"SELECT {_INTENT_COLS} FROM oms_intents ORDER BY created_ts_ms"
-            ).fetchall()
-        else:
-            marks = ",".join("?" * len(statuses))
-            rows = self.db.execute(
-                f"SELECT {_INTENT_COLS} FROM oms_intents WHERE status IN ({marks}) ORDER BY created_ts_ms",
-                tuple(s.value for s in statuses),
-            ).fetchall()
-        return [_row_to_intent(r) for r in rows]
-
+    # ---- intents: the status machine -----------------------------------------------------
     def create_intent(self, req: IntentRequest) -> tuple[Intent, bool]:
         """Commit a NEW intent (durably) and return it, or return the existing one for this decision."""
         key = dedupe_key(req.action, req.symbol, req.side, req.decision_ts_ms)
@@ -793,149 +434,32 @@ class LiveOms:
                 )
         return matched, alerted
 
-    def unmatched_fills(self) -> list[Fill]:
-        rows = self.db.execute(
-            "SELECT raw_json FROM oms_fills WHERE intent_id IS NULL ORDER BY id"
-        ).fetchall()
-        return [Fill.from_venue(json.loads(r[0])) for r in rows]
 
-    def fill_keys(self) -> set[tuple[str, int]]:
-        return {(str(h), int(t)) for h, t in self.db.execute("SELECT fill_hash, fill_tid FROM oms_fills")}
-
-    def fills_for_kernel(self) -> list[tuple[int, Fill, str | None]]:
-        rows = self.db.execute(
-            "SELECT id, raw_json, intent_id FROM oms_fills WHERE kernel_applied=0 ORDER BY ts_ms, id"
-        ).fetchall()
-        return [(int(i), Fill.from_venue(json.loads(raw)), iid) for i, raw, iid in rows]
-
-    def commit_kernel_state(self, state_json: str, applied_fill_ids: list[int]) -> None:
-        """Kernel state and the fills it has absorbed, in one transaction (exactly-once apply)."""
-        with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO oms_kv(key, value) VALUES ('kernel_state', ?)", (state_json,))
-            db.executemany(
-                "UPDATE oms_fills SET kernel_applied=1 WHERE id=?", [(i,) for i in applied_fill_ids]
-            )
-
-    def mark_kernel_applied(self, fill_ids: Sequence[int]) -> None:
-        """Mark fills the kernel already holds (its state was committed elsewhere first)."""
-        with self.tx() as db:
-            db.executemany("UPDATE oms_fills SET kernel_applied=1 WHERE id=?", [(int(i),) for i in fill_ids])
-
-    def positions(self) -> dict[str, Decimal]:
-        """Net position per symbol from every recorded fill (what the OMS believes)."""
-        out: dict[str, Decimal] = {}
-        for sym, side, size in self.db.execute("SELECT symbol, side, size FROM oms_fills"):
-            d = Decimal(size) if side == "BUY" else -Decimal(size)
-            out[sym] = out.get(sym, Decimal(0)) + d
-        return {s: v for s, v in out.items() if v != 0}
-
-    def last_fill_ms(self) -> int | None:
-        r = self.db.execute("SELECT MAX(ts_ms) FROM oms_fills").fetchone()
-        return None if r is None or r[0] is None else int(r[0])
-
-    # ---- open orders and events ------------------------------------------------------------
-    def upsert_open_orders(self, orders: Sequence[Mapping[str, Any]]) -> None:
-        now = self.clock()
-        with self.tx() as db:
-            seen = []
-            for o in orders:
-                oid = int(o["oid"])
-                seen.append(oid)
-                cloid = str(o["cloid"]).lower() if o.get("cloid") else None
-                iid = None
-                if cloid:
-                    r = db.execute(
-                        "SELECT intent_id FROM oms_intents WHERE client_order_id=?", (cloid,)
-                    ).fetchone()
-                    iid = r[0] if r else None
-                db.execute(
-                    "INSERT INTO oms_open_orders (exchange_order_id, first_seen_ms, last_seen_ms, symbol, side, "
-                    "price, orig_size, remaining_size, reduce_only, cloid, intent_id, venue_ts_ms, raw_json) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(exchange_order_id) DO UPDATE SET "
-                    "last_seen_ms=excluded.last_seen_ms, remaining_size=excluded.remaining_size, "
-                    "raw_json=excluded.raw_json",
-                    (
-                        oid,
-                        now,
-                        now,
-                        o.get("coin"),
-                        o.get("side"),
-                        o.get("limitPx"),
-                        o.get("origSz"),
-                        o.get("sz"),
-                        int(bool(o.get("reduceOnly"))),
-                        cloid,
-                        iid,
-                        o.get("timestamp"),
-                        json.dumps(dict(o), default=str),
-                    ),
-                )
-            if seen:
-                marks = ",".join("?" * len(seen))
-                db.execute(f"DELETE FROM oms_open_orders WHERE exchange_order_id NOT IN ({marks})", seen)
-            else:
-                db.execute("DELETE FROM oms_open_orders")
-
-    def open_orders(self) -> list[dict[str, Any]]:
-        cols = ("exchange_order_id", "first_seen_ms", "symbol", "cloid", "intent_id", "venue_ts_ms")
-        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM oms_open_orders").fetchall()
-        return [dict(zip(cols, r, strict=True)) for r in rows]
-
-    def _event(
-        self,
-        db: sqlite3.Connection,
-        kind: str,
-        symbol: str | None,
-        intent_id: str | None,
-        cloid: str | None,
-        oid: int | None,
-        result: str,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        db.execute(
-            "INSERT INTO oms_reconcile_events (ts_ms, kind, symbol, intent_id, client_order_id, "
-            "exchange_order_id, result, detail_json) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                self.clock(),
-                kind,
-                symbol,
-                intent_id,
-                cloid,
-                oid,
-                result,
-                json.dumps(dict(detail or {}), default=str),
-            ),
-        )
-
-    def event(
-        self,
-        kind: str,
-        *,
-        symbol: str | None = None,
-        intent_id: str | None = None,
-        cloid: str | None = None,
-        oid: int | None = None,
-        result: str = "",
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        with self.tx() as db:
-            self._event(db, kind, symbol, intent_id, cloid, oid, result, detail)
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        cols = (
-            "ts_ms",
-            "kind",
-            "symbol",
-            "intent_id",
-            "client_order_id",
-            "exchange_order_id",
-            "result",
-            "detail_json",
-        )
-        q = f"SELECT {', '.join(cols)} FROM oms_reconcile_events"
-        rows = (
-            self.db.execute(q + " WHERE kind=? ORDER BY id", (kind,))
-            if kind
-            else self.db.execute(q + " ORDER BY id")
-        ).fetchall()
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+__all__ = [
+    "CLOID_PREFIX",
+    "DEFAULT_MATCH_TTL_MS",
+    "OPEN_STATUSES",
+    "SCHEMA",
+    "TRANSITIONS",
+    "UNMATCHED_ALERT_AFTER_ATTEMPTS",
+    "UNMATCHED_ALERT_AFTER_MS",
+    "Alerter",
+    "CrashPoints",
+    "Fill",
+    "IllegalTransition",
+    "IngestResult",
+    "Intent",
+    "IntentRequest",
+    "IntentStatus",
+    "LiveOms",
+    "OmsStore",
+    "S",
+    "cloid_for",
+    "dedupe_key",
+    "intent_id_for",
+    "is_bot_cloid",
+    "log_alert",
+    "no_crash",
+    "now_ms",
+    "open_private_db",
+]
