@@ -119,6 +119,8 @@ def imports_of(module: str, path: Path) -> Iterator[Edge]:
                 base = ".".join([*up, base] if base else up)
             names = [f"{base}.{a.name}" for a in node.names]
         for name in names:
+            if module.startswith("tools.") and name.startswith("ops."):
+                name = "tools." + name  # tools put tools/ on sys.path and import ``ops.common``
             dst = _resolve(name)
             if dst is not None and dst != module:
                 where = f"{path.relative_to(REPO)}:{node.lineno}"
