@@ -1,6 +1,9 @@
 //! The sweep's decision core in C++, compiled for the host (here) and for the GPU (NVRTC).
 #![allow(unsafe_code)] // FFI to the host-compiled core and, later, the CUDA driver.
 
+pub mod gpu;
+pub mod nvrtc;
+
 mod ffi {
     extern "C" {
         pub fn aiq_host_core_abi() -> u32;

@@ -1,0 +1,202 @@
+//! The GPU backend: the decision core (cuda/aiq_core.h through cuda/sweep.cu) run by the CUDA
+//! driver, one thread per combo. Inputs are uploaded once per sweep; combos run in batches sized
+//! to the device's free memory; only result rows come back.
+//!
+//! Everything up to the first driver call is plain Rust that runs (and is tested) on machines
+//! with no CUDA: missing libraries and devices are [`GpuError`]s with one line naming what is
+//! missing, never a panic (cudarc panics when it cannot find a library, so presence is checked
+//! first).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cudarc::driver::{sys, CudaContext, DriverError};
+
+use crate::nvrtc::{self, KernelImage, Target};
+
+/// Why the GPU path cannot run; each message is one line naming what is missing or wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no CUDA driver: libcuda.so.1 was not found (install the NVIDIA driver on a machine with a GPU)"
+    )]
+    NoDriver,
+    #[error("no CUDA device: {0}")]
+    NoDevice(String),
+    #[error("CUDA driver error in {what}: {reason}")]
+    Driver { what: String, reason: String },
+    #[error(
+        "NVRTC not found: libnvrtc.so.12 is not on the library path (pip install nvidia-cuda-nvrtc-cu12==12.9.86 and pass \
+         --nvrtc-lib .../nvidia/cuda_nvrtc/lib/libnvrtc.so.12 or set AIQ_NVRTC_LIB), or load a kernel made by \
+         `ai-quant-bt gpu-compile` with --gpu-kernel FILE"
+    )]
+    NoNvrtc,
+    #[error("{origin} {}: cannot load NVRTC: {reason}", path.display())]
+    NvrtcLib { origin: &'static str, path: PathBuf, reason: String },
+    #[error("NVRTC: {0}")]
+    Nvrtc(String),
+    #[error("NVRTC could not compile the kernel for {target}: {}", log.replace('\n', " | "))]
+    Compile { target: String, log: String },
+    #[error("--gpu-kernel {}: {reason}", path.display())]
+    KernelFile { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Usage(String),
+    #[error("device memory: {0}")]
+    Memory(String),
+}
+
+impl GpuError {
+    fn driver(what: &str, e: DriverError) -> Self {
+        let reason = match e.error_string() {
+            Ok(s) => format!("{} ({:?})", s.to_string_lossy(), e.0),
+            Err(_) => format!("{:?}", e.0),
+        };
+        GpuError::Driver { what: what.to_string(), reason }
+    }
+}
+
+/// Is libcuda loadable? (cudarc panics on its first call when it is not.)
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to open the library by its usual names.
+    unsafe { sys::is_culib_present() }
+}
+
+/// Open device `ordinal` after checking, in order, the driver library, the driver's init and the
+/// device count; each failure is its own one-line error.
+pub fn open_device(ordinal: usize) -> Result<Arc<CudaContext>, GpuError> {
+    if !driver_present() {
+        return Err(GpuError::NoDriver);
+    }
+    let count = match CudaContext::device_count() {
+        Ok(n) => n,
+        Err(e) if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE => {
+            return Err(GpuError::NoDevice("the driver is installed but reports no CUDA device".into()))
+        }
+        Err(e) => return Err(GpuError::driver("cuInit", e)),
+    };
+    if count <= 0 {
+        return Err(GpuError::NoDevice("the driver is installed but reports no CUDA device".into()));
+    }
+    if ordinal >= count as usize {
+        return Err(GpuError::NoDevice(format!(
+            "--gpu-device {ordinal}: the driver reports {count} device(s)"
+        )));
+    }
+    CudaContext::new(ordinal).map_err(|e| GpuError::driver("cuCtx (device open)", e))
+}
+
+/// Where the kernel comes from: a file made by `ai-quant-bt gpu-compile` (PTX or cubin), or
+/// NVRTC at run time (compiled for the opened device's compute capability).
+#[derive(Debug, Clone)]
+pub enum KernelSource {
+    File(PathBuf),
+    Nvrtc { lib: Option<PathBuf> },
+}
+
+impl KernelSource {
+    /// The image for a device of compute capability `cc` (e.g. 90).
+    pub fn image(&self, cc: u32) -> Result<KernelImage, GpuError> {
+        match self {
+            KernelSource::File(p) => KernelImage::from_file(p),
+            KernelSource::Nvrtc { lib } => {
+                nvrtc::load_nvrtc(lib.as_deref())?;
+                Ok(KernelImage::from_compiled(nvrtc::compile(Target::Cubin(cc))?))
+            }
+        }
+    }
+}
+
+/// How many combos one launch runs.
+///
+/// `free_bytes`: the device's free memory after the shared inputs are uploaded;
+/// `per_combo_bytes`: what one combo needs on the device (its result row and its scratch);
+/// a `headroom` fraction of free memory is left for the driver. At most `max_batch` combos
+/// (a launch of fewer combos keeps the progress and the output flowing).
+pub fn batch_size(
+    combos: u64,
+    per_combo_bytes: u64,
+    free_bytes: u64,
+    headroom: f64,
+    max_batch: u32,
+) -> Result<u32, GpuError> {
+    if combos == 0 {
+        return Ok(0);
+    }
+    let usable = (free_bytes as f64 * (1.0 - headroom.clamp(0.0, 0.99))) as u64;
+    let fit = usable / per_combo_bytes.max(1);
+    if fit == 0 {
+        return Err(GpuError::Memory(format!(
+            "one combo needs {per_combo_bytes} bytes on the device, {free_bytes} bytes are free after the inputs"
+        )));
+    }
+    Ok(fit.min(combos).min(u64::from(max_batch.max(1))) as u32)
+}
+
+/// The launches that cover combos `first .. first + n` in batches of `batch`: (first, count).
+pub fn batches(first: u32, n: u32, batch: u32) -> impl Iterator<Item = (u32, u32)> {
+    let batch = batch.max(1);
+    let end = first + n;
+    (first..end).step_by(batch as usize).map(move |s| (s, batch.min(end - s)))
+}
+
+/// Threads per block: one combo per thread; 128 keeps occupancy up for a register-heavy kernel.
+pub const BLOCK_THREADS: u32 = 128;
+
+/// Blocks for `n` combos.
+pub fn grid_blocks(n: u32) -> u32 {
+    n.div_ceil(BLOCK_THREADS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fit_free_memory_and_cover_every_combo_once() {
+        // 1000 combos of 1 MiB each, 100 MiB free, 10% headroom: 90 per launch.
+        assert_eq!(batch_size(1000, 1 << 20, 100 << 20, 0.1, u32::MAX).unwrap(), 90);
+        // Capped by the grid and by max_batch.
+        assert_eq!(batch_size(7, 1, 1 << 30, 0.1, 1 << 20).unwrap(), 7);
+        assert_eq!(batch_size(1 << 40, 1, 1 << 40, 0.0, 65_536).unwrap(), 65_536);
+        assert_eq!(batch_size(0, 1, 0, 0.1, 10).unwrap(), 0);
+        // Not even one combo fits: an error naming both sizes.
+        let e = batch_size(10, 1 << 30, 1 << 20, 0.1, 10).unwrap_err().to_string();
+        assert!(e.contains("1073741824") && e.contains("1048576") && e.starts_with("device memory"), "{e}");
+        let v: Vec<(u32, u32)> = batches(5, 10, 4).collect();
+        assert_eq!(v, vec![(5, 4), (9, 4), (13, 2)]);
+        assert_eq!(batches(0, 0, 4).count(), 0);
+        let covered: u32 = batches(3, 1001, 90).map(|(_, c)| c).sum();
+        assert_eq!(covered, 1001);
+        assert_eq!(grid_blocks(1), 1);
+        assert_eq!(grid_blocks(BLOCK_THREADS + 1), 2);
+    }
+
+    #[test]
+    fn without_a_driver_opening_a_device_is_one_line_naming_libcuda() {
+        if driver_present() {
+            // A machine with the driver: the device may or may not be there, but no panic.
+            match open_device(0) {
+                Ok(_) | Err(GpuError::NoDevice(_)) | Err(GpuError::Driver { .. }) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+            return;
+        }
+        let e = open_device(0).unwrap_err();
+        assert_eq!(e, GpuError::NoDriver);
+        let msg = e.to_string();
+        assert!(msg.contains("libcuda") && !msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let errs = [
+            GpuError::NoNvrtc,
+            GpuError::Compile { target: "sm_90".into(), log: "a.cu(1): error\nb\n".into() },
+            GpuError::NoDevice("x".into()),
+        ];
+        for e in errs {
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        assert!(GpuError::NoNvrtc.to_string().contains("nvidia-cuda-nvrtc-cu12==12.9.86"));
+    }
+}
