@@ -30,6 +30,9 @@ enum Cmd {
     DumpIndicators(DumpArgs),
     /// Print the merged config of a symbol/mode and its config_id (canonical JSON).
     Config(ConfigArgs),
+    /// Compile the GPU sweep kernel with NVRTC to PTX (compute_XY) or a cubin (sm_XY), for
+    /// `sweep --gpu --gpu-kernel FILE` on a machine without NVRTC.
+    GpuCompile(GpuCompileArgs),
 }
 
 #[derive(Args, Clone)]
@@ -181,6 +184,67 @@ struct SweepArgs {
     /// Run only the first N combos of the grid (`--resume` later continues from there).
     #[arg(long)]
     limit: Option<u64>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// Which engine runs the sweep's combos (docs/backtester.md, "CUDA sweep").
+#[derive(Args, Clone)]
+struct BackendArgs {
+    /// cpu: the Rust kernel (default); host-cuda: the C++ decision core compiled for this CPU;
+    /// gpu: the same core on a CUDA device.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Same as --backend gpu.
+    #[arg(long)]
+    gpu: bool,
+    /// When the GPU cannot be used (no driver, device or NVRTC), run the CPU sweep instead.
+    #[arg(long)]
+    allow_cpu_fallback: bool,
+    /// Kernel made by `ai-quant-bt gpu-compile` (PTX or cubin); default: compile with NVRTC.
+    #[arg(long)]
+    gpu_kernel: Option<PathBuf>,
+    /// libnvrtc.so.12 to compile the kernel with (default: $AIQ_NVRTC_LIB, then the library path).
+    #[arg(long)]
+    nvrtc_lib: Option<PathBuf>,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    gpu_device: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendKind {
+    Cpu,
+    HostCuda,
+    Gpu,
+}
+
+impl BackendArgs {
+    fn kind(&self) -> Result<BackendKind, BtError> {
+        match (self.gpu, self.backend) {
+            (true, Some(k)) if k != BackendKind::Gpu => {
+                Err(BtError::new("--gpu means --backend gpu; it contradicts the --backend given"))
+            }
+            (true, _) => Ok(BackendKind::Gpu),
+            (false, k) => Ok(k.unwrap_or(BackendKind::Cpu)),
+        }
+    }
+}
+
+#[derive(Args)]
+struct GpuCompileArgs {
+    /// compute_XY: PTX (the driver finishes it for the device); sm_XY: a cubin for that GPU.
+    #[arg(long, default_value = "compute_90")]
+    arch: String,
+    /// Output file (PTX text or cubin).
+    #[arg(long)]
+    out: PathBuf,
+    /// libnvrtc.so.12 (default: $AIQ_NVRTC_LIB, then the library path).
+    #[arg(long)]
+    nvrtc_lib: Option<PathBuf>,
+    /// Also write NVRTC's log here (for a cubin: ptxas's registers and spills per kernel).
+    #[arg(long)]
+    log: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -283,9 +347,53 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
     Ok(())
 }
 
+/// The engine a sweep runs on, opened before any data is read so that a missing GPU is reported
+/// at once; `None`: the CPU sweep.
+fn open_backend(b: &BackendArgs) -> Result<Option<CoreEngine>, BtError> {
+    use aiq_cuda::gpu::{GpuDevice, KernelSource};
+    match b.kind()? {
+        BackendKind::Cpu => Ok(None),
+        BackendKind::HostCuda => Ok(Some(CoreEngine::Host)),
+        BackendKind::Gpu => {
+            let src = match &b.gpu_kernel {
+                Some(p) => KernelSource::File(p.clone()),
+                None => KernelSource::Nvrtc { lib: b.nvrtc_lib.clone() },
+            };
+            match GpuDevice::open(b.gpu_device, &src) {
+                Ok(dev) => Ok(Some(CoreEngine::Gpu(Box::new(dev)))),
+                Err(e) if b.allow_cpu_fallback => {
+                    eprintln!(
+                        "warning: GPU unavailable: {e}; --allow-cpu-fallback: running the CPU sweep instead"
+                    );
+                    Ok(None)
+                }
+                Err(e) => Err(BtError::new(format!("--backend gpu: {e}"))),
+            }
+        }
+    }
+}
+
+/// A sweep engine other than the CPU sweep: the C++ decision core on the host or on a GPU.
+enum CoreEngine {
+    Host,
+    Gpu(Box<aiq_cuda::gpu::GpuDevice>),
+}
+
 fn sweep(a: SweepArgs) -> Result<(), BtError> {
     let o = a.common.opts(None);
     let spec = SweepSpec::load(&a.sweep_spec)?;
+    let engine = if a.verify_overrides { None } else { open_backend(&a.backend)? };
+    if let Some(CoreEngine::Gpu(dev)) = &engine {
+        if !o.quiet {
+            eprintln!(
+                "gpu: {} (compute {}.{}), kernel {}",
+                dev.name,
+                dev.cc / 10,
+                dev.cc % 10,
+                dev.kernel_origin
+            );
+        }
+    }
     let p = prepare(&o)?;
     if a.verify_overrides {
         let notes = verify(&spec, &p)?;
@@ -326,7 +434,12 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
         skip_invalid: a.skip_invalid,
     };
     let t0 = std::time::Instant::now();
-    let (ran, total, best) = run_sweep(&p, &spec, &so)?;
+    let (ran, total, best) = match engine {
+        None => run_sweep(&p, &spec, &so)?,
+        Some(_) => return Err(BtError::new(
+            "--backend host-cuda/gpu: the C++ decision core is not wired to the sweep yet (kernel/aiq-cuda)",
+        )),
+    };
     let secs = t0.elapsed().as_secs_f64();
     if !o.quiet {
         let bars = p.timeline.bars() as f64;
@@ -338,6 +451,33 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
             peak_rss_mib().unwrap_or(0)
         );
     }
+    Ok(())
+}
+
+fn gpu_compile(a: GpuCompileArgs) -> Result<(), BtError> {
+    use aiq_cuda::nvrtc;
+    let gpu = |e: aiq_cuda::gpu::GpuError| BtError::new(e.to_string());
+    let target = nvrtc::Target::parse(&a.arch).map_err(gpu)?;
+    nvrtc::load_nvrtc(a.nvrtc_lib.as_deref()).map_err(gpu)?;
+    let (major, minor) = nvrtc::nvrtc_version().map_err(gpu)?;
+    let c = nvrtc::compile(target).map_err(gpu)?;
+    std::fs::write(&a.out, &c.image)
+        .map_err(|e| BtError::new(format!("--out {}: cannot write: {e}", a.out.display())))?;
+    if let Some(p) = &a.log {
+        std::fs::write(p, &c.log)
+            .map_err(|e| BtError::new(format!("--log {}: cannot write: {e}", p.display())))?;
+    }
+    let log = c.log.trim();
+    if !log.is_empty() {
+        eprintln!("{log}");
+    }
+    eprintln!(
+        "wrote {} ({} bytes, {}, NVRTC {major}.{minor}, options {})",
+        a.out.display(),
+        c.image.len(),
+        target.arch(),
+        target.options().join(" ")
+    );
     Ok(())
 }
 
@@ -379,6 +519,7 @@ fn main() -> ExitCode {
         Cmd::Sweep(a) => sweep(a),
         Cmd::DumpIndicators(a) => dump_indicators(a),
         Cmd::Config(a) => config_cmd(a),
+        Cmd::GpuCompile(a) => gpu_compile(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cudarc::driver::{sys, CudaContext, DriverError};
+use cudarc::driver::{sys, CudaContext, CudaFunction, CudaStream, DriverError};
 
 use crate::nvrtc::{self, KernelImage, Target};
 
@@ -103,6 +103,51 @@ impl KernelSource {
                 Ok(KernelImage::from_compiled(nvrtc::compile(Target::Cubin(cc))?))
             }
         }
+    }
+}
+
+/// An opened device with the sweep kernel loaded.
+pub struct GpuDevice {
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub func: CudaFunction,
+    /// The device's name, e.g. "NVIDIA H200".
+    pub name: String,
+    /// Compute capability as major * 10 + minor (90 for an H100/H200).
+    pub cc: u32,
+    /// Where the kernel came from (a file, or NVRTC and the architecture).
+    pub kernel_origin: String,
+}
+
+impl GpuDevice {
+    /// Open device `ordinal` and load the kernel: the driver, the device, then the kernel source
+    /// (a file, or NVRTC), each checked before cudarc is asked to use it.
+    pub fn open(ordinal: usize, src: &KernelSource) -> Result<Self, GpuError> {
+        let ctx = open_device(ordinal)?;
+        let attr =
+            |a: sys::CUdevice_attribute, what: &str| ctx.attribute(a).map_err(|e| GpuError::driver(what, e));
+        use sys::CUdevice_attribute::{
+            CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR as MAJOR,
+            CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR as MINOR,
+        };
+        let cc = (attr(MAJOR, "cuDeviceGetAttribute")? * 10 + attr(MINOR, "cuDeviceGetAttribute")?) as u32;
+        let name = ctx.name().map_err(|e| GpuError::driver("cuDeviceGetName", e))?;
+        let img = src.image(cc)?;
+        let origin = img.origin.clone();
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(img.bytes))
+            .map_err(|e| GpuError::driver(&format!("cuModuleLoadData ({origin})"), e))?;
+        let func = module.load_function(nvrtc::KERNEL_NAME).map_err(|e| {
+            GpuError::driver(&format!("cuModuleGetFunction {} ({origin})", nvrtc::KERNEL_NAME), e)
+        })?;
+        let stream = ctx.default_stream();
+        Ok(Self { ctx, stream, func, name, cc, kernel_origin: origin })
+    }
+
+    /// (free, total) device memory in bytes.
+    pub fn memory(&self) -> Result<(u64, u64), GpuError> {
+        let (free, total) = self.ctx.mem_get_info().map_err(|e| GpuError::driver("cuMemGetInfo", e))?;
+        Ok((free as u64, total as u64))
     }
 }
 
