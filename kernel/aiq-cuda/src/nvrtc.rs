@@ -14,12 +14,13 @@ use cudarc::nvrtc::{result, sys};
 
 use crate::gpu::GpuError;
 
-/// The decision core's header, as compiled for the host and the GPU.
-pub const CORE_HEADER: &str = include_str!("../cuda/aiq_core.h");
+/// The decision core's headers (include name, text), as compiled for the host and the GPU.
+pub const HEADERS: [(&str, &str); 2] = [
+    ("aiq_abi.h", include_str!("../cuda/aiq_abi.h")),
+    ("aiq_core.h", include_str!("../cuda/aiq_core.h")),
+];
 /// The `__global__` wrapper.
 pub const SWEEP_CU: &str = include_str!("../cuda/sweep.cu");
-/// The name `sweep.cu` includes the header by.
-pub const HEADER_NAME: &str = "aiq_core.h";
 /// The kernel's entry point.
 pub const KERNEL_NAME: &str = "aiq_sweep";
 /// Options of every GPU build (besides the target).
@@ -132,7 +133,7 @@ pub fn nvrtc_version() -> Result<(i32, i32), GpuError> {
 
 /// Compile the embedded kernel source for `target`. Call [`load_nvrtc`] first.
 pub fn compile(target: Target) -> Result<Compiled, GpuError> {
-    compile_source(SWEEP_CU, &[(HEADER_NAME, CORE_HEADER)], &target.options(), target)
+    compile_source(SWEEP_CU, &HEADERS, &target.options(), target)
 }
 
 /// Compile `src` (with in-memory `headers`: (include name, text)) with exactly `options`.
@@ -282,9 +283,20 @@ mod tests {
     #[test]
     fn the_embedded_source_is_the_repository_text() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cuda");
-        assert_eq!(CORE_HEADER, std::fs::read_to_string(dir.join("aiq_core.h")).unwrap());
+        // Every header in cuda/ is embedded (NVRTC sees no file system), with its current text.
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".h"))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<String> = HEADERS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(embedded, on_disk);
+        for (name, text) in HEADERS {
+            assert_eq!(text, std::fs::read_to_string(dir.join(name)).unwrap(), "{name}");
+        }
         assert_eq!(SWEEP_CU, std::fs::read_to_string(dir.join("sweep.cu")).unwrap());
-        assert!(SWEEP_CU.contains(&format!("#include \"{HEADER_NAME}\"")));
+        assert!(SWEEP_CU.contains("#include \"aiq_core.h\""));
         assert!(SWEEP_CU.contains(&format!("__global__ void {KERNEL_NAME}(")));
     }
 
