@@ -10,7 +10,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cudarc::driver::{sys, CudaContext, CudaFunction, CudaStream, DriverError};
+use cudarc::driver::{
+    sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError, LaunchConfig,
+    PushKernelArg,
+};
+
+use crate::abi::{AiqParams, AiqResult, AiqSnap, AiqSweepArgs};
+use crate::{CoreBackend, CoreError, CoreInputs};
 
 use crate::nvrtc::{self, KernelImage, Target};
 
@@ -148,6 +154,192 @@ impl GpuDevice {
     pub fn memory(&self) -> Result<(u64, u64), GpuError> {
         let (free, total) = self.ctx.mem_get_info().map_err(|e| GpuError::driver("cuMemGetInfo", e))?;
         Ok((free as u64, total as u64))
+    }
+}
+
+// SAFETY: plain `#[repr(C)]` structs of integers, doubles and pointers (checked against the C++
+// layout by lib.rs's test); the kernel reads them with the same layout.
+unsafe impl DeviceRepr for AiqSweepArgs {}
+unsafe impl DeviceRepr for AiqSnap {}
+unsafe impl DeviceRepr for AiqParams {}
+unsafe impl DeviceRepr for AiqResult {}
+
+/// Launch and memory settings of [`GpuBackend`].
+#[derive(Debug, Clone)]
+pub struct GpuSettings {
+    /// Share of free device memory left unused (driver, fragmentation).
+    pub headroom: f64,
+    /// At most this many combos per launch.
+    pub max_batch: u32,
+}
+
+impl Default for GpuSettings {
+    fn default() -> Self {
+        Self { headroom: 0.10, max_batch: 1 << 20 }
+    }
+}
+
+/// The decision core on a CUDA device. Each [`CoreBackend::run`] uploads its [`CoreInputs`]
+/// once, then runs the requested combos in launches sized to the device's free memory (result
+/// row + scratch per combo) and copies back only the result rows.
+pub struct GpuBackend {
+    dev: GpuDevice,
+    label: String,
+    settings: GpuSettings,
+    /// Launches made, and combos run, since the backend was opened.
+    pub launches: u64,
+    pub combos: u64,
+}
+
+impl GpuBackend {
+    pub fn new(dev: GpuDevice, settings: GpuSettings) -> Self {
+        let label = format!("gpu ({}, {})", dev.name, dev.kernel_origin);
+        Self { dev, label, settings, launches: 0, combos: 0 }
+    }
+
+    pub fn device(&self) -> &GpuDevice {
+        &self.dev
+    }
+
+    fn run_gpu(&mut self, inputs: &CoreInputs, first: u32, out: &mut [AiqResult]) -> Result<(), GpuError> {
+        let stream = Arc::clone(&self.dev.stream);
+        let d = |what: &'static str| move |e: DriverError| GpuError::driver(what, e);
+        // The shared inputs, once for this call. Empty arrays (no sub-bars, no funding) upload one
+        // padding element: the driver refuses zero-byte allocations; the counts say 0.
+        fn up<T: DeviceRepr + Copy + Default>(
+            s: &Arc<CudaStream>,
+            v: &[T],
+        ) -> Result<CudaSlice<T>, DriverError> {
+            if v.is_empty() {
+                s.clone_htod(&[T::default()][..])
+            } else {
+                s.clone_htod(v)
+            }
+        }
+        let times = up(&stream, &inputs.times).map_err(d("upload times"))?;
+        let step_start = up(&stream, &inputs.step_start).map_err(d("upload step_start"))?;
+        let step_symbol = up(&stream, &inputs.step_symbol).map_err(d("upload step_symbol"))?;
+        let fund_start = up(&stream, &inputs.fund_start).map_err(d("upload fund_start"))?;
+        let fund_symbol = up(&stream, &inputs.fund_symbol).map_err(d("upload fund_symbol"))?;
+        let fund_time = up(&stream, &inputs.fund_time).map_err(d("upload fund_time"))?;
+        let fund_rate = up(&stream, &inputs.fund_rate).map_err(d("upload fund_rate"))?;
+        let sub_times = up(&stream, &inputs.sub_times).map_err(d("upload sub_times"))?;
+        let sub_start = up(&stream, &inputs.sub_start).map_err(d("upload sub_start"))?;
+        let sub_symbol = up(&stream, &inputs.sub_symbol).map_err(d("upload sub_symbol"))?;
+        let sub_entry_px = up(&stream, &inputs.sub_entry_px).map_err(d("upload sub_entry_px"))?;
+        let sub_exit_px = up(&stream, &inputs.sub_exit_px).map_err(d("upload sub_exit_px"))?;
+        let name_order = up(&stream, &inputs.name_order).map_err(d("upload name_order"))?;
+        let snaps = up(&stream, &inputs.snaps).map_err(d("upload snaps"))?;
+        let combo_snap_off = up(&stream, &inputs.combo_snap_off).map_err(d("upload combo_snap_off"))?;
+        let params = up(&stream, &inputs.params).map_err(d("upload params"))?;
+        let combo_params = up(&stream, &inputs.combo_params).map_err(d("upload combo_params"))?;
+
+        let stride = inputs.scratch_stride();
+        let per_combo = std::mem::size_of::<AiqResult>() as u64 + stride;
+        let (free, _) = self.dev.memory()?;
+        let batch =
+            batch_size(out.len() as u64, per_combo, free, self.settings.headroom, self.settings.max_batch)?;
+        // SAFETY: every result row and scratch byte a launch reads is written by the kernel first
+        // (aiq_run_combo zeroes its row and its scratch before use).
+        let results = unsafe { stream.alloc::<AiqResult>(batch as usize) }.map_err(d("alloc results"))?;
+        let scratch = unsafe { stream.alloc::<u8>((u64::from(batch) * stride) as usize) }
+            .map_err(d("alloc scratch"))?;
+
+        let mut args = inputs.args_template();
+        {
+            let ptr = |p: u64| p as usize;
+            let (p, _g) = times.device_ptr(&stream);
+            args.times = ptr(p) as *const i64;
+            let (p, _g) = step_start.device_ptr(&stream);
+            args.step_start = ptr(p) as *const u32;
+            let (p, _g) = step_symbol.device_ptr(&stream);
+            args.step_symbol = ptr(p) as *const u32;
+            let (p, _g) = fund_start.device_ptr(&stream);
+            args.fund_start = ptr(p) as *const u32;
+            let (p, _g) = fund_symbol.device_ptr(&stream);
+            args.fund_symbol = ptr(p) as *const u32;
+            let (p, _g) = fund_time.device_ptr(&stream);
+            args.fund_time = ptr(p) as *const i64;
+            let (p, _g) = fund_rate.device_ptr(&stream);
+            args.fund_rate = ptr(p) as *const f64;
+            let (p, _g) = sub_times.device_ptr(&stream);
+            args.sub_times = ptr(p) as *const i64;
+            let (p, _g) = sub_start.device_ptr(&stream);
+            args.sub_start = ptr(p) as *const u32;
+            let (p, _g) = sub_symbol.device_ptr(&stream);
+            args.sub_symbol = ptr(p) as *const u32;
+            let (p, _g) = sub_entry_px.device_ptr(&stream);
+            args.sub_entry_px = ptr(p) as *const f64;
+            let (p, _g) = sub_exit_px.device_ptr(&stream);
+            args.sub_exit_px = ptr(p) as *const f64;
+            let (p, _g) = name_order.device_ptr(&stream);
+            args.name_order = ptr(p) as *const u32;
+            let (p, _g) = snaps.device_ptr(&stream);
+            args.snaps = ptr(p) as *const AiqSnap;
+            let (p, _g) = combo_snap_off.device_ptr(&stream);
+            args.combo_snap_off = ptr(p) as *const u64;
+            let (p, _g) = params.device_ptr(&stream);
+            args.params = ptr(p) as *const AiqParams;
+            let (p, _g) = combo_params.device_ptr(&stream);
+            args.combo_params = ptr(p) as *const u32;
+            let (p, _g) = results.device_ptr(&stream);
+            args.results = ptr(p) as *mut AiqResult;
+            let (p, _g) = scratch.device_ptr(&stream);
+            args.scratch = ptr(p) as *mut u8;
+        }
+        // The event log is host-only.
+        args.events = std::ptr::null_mut();
+        args.event_counts = std::ptr::null_mut();
+        args.events_cap = 0;
+
+        for (start, count) in batches(first, out.len() as u32, batch) {
+            args.result_base = start;
+            let cfg = LaunchConfig {
+                grid_dim: (grid_blocks(count), 1, 1),
+                block_dim: (BLOCK_THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let mut launch = stream.launch_builder(&self.dev.func);
+            launch.arg(&args).arg(&start).arg(&count);
+            // SAFETY: `args` holds device pointers to buffers that live until the end of this
+            // function, sized for its counts and for `count` combos from `result_base`; the kernel's
+            // signature is (AiqSweepArgs, uint32_t, uint32_t).
+            unsafe { launch.launch(cfg) }.map_err(d("kernel launch"))?;
+            let lo = (start - first) as usize;
+            let view = results.slice(0..count as usize);
+            stream.memcpy_dtoh(&view, &mut out[lo..lo + count as usize]).map_err(d("copy results"))?;
+            stream.synchronize().map_err(d("kernel run"))?;
+            self.launches += 1;
+            self.combos += u64::from(count);
+        }
+        // Keep the uploads alive until the last launch has finished (synchronised above).
+        drop((times, step_start, step_symbol, fund_start, fund_symbol, fund_time, fund_rate));
+        drop((sub_times, sub_start, sub_symbol, sub_entry_px, sub_exit_px, name_order));
+        drop((snaps, combo_snap_off, params, combo_params, scratch));
+        drop(results);
+        Ok(())
+    }
+}
+
+impl CoreBackend for GpuBackend {
+    fn name(&self) -> &str {
+        &self.label
+    }
+
+    fn run(&mut self, inputs: &CoreInputs, first: u32, out: &mut [AiqResult]) -> Result<(), CoreError> {
+        inputs.validate()?;
+        let n = out.len() as u64;
+        if u64::from(first) + n > u64::from(inputs.n_combos()) {
+            return Err(CoreError::Invalid(format!(
+                "combos {first}..{} requested of {}",
+                u64::from(first) + n,
+                inputs.n_combos()
+            )));
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.run_gpu(inputs, first, out).map_err(|e| CoreError::Backend(e.to_string()))
     }
 }
 
