@@ -4,6 +4,8 @@
 //! Spec YAML: `{axes: [{path, values: [f64...], gate?: {path, eq}}], initial_balance?}`.
 //! A gated axis expands only when its gate equals `eq` (the gate is a swept axis listed earlier,
 //! or else the base config's value); otherwise it stays at its first value.
+//! With `points: [[f64...]]` the combos are those rows instead of a grid (one value per axis, in
+//! axis order; the axes then list no values): how a batch of optimiser trials runs as one sweep.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -33,6 +35,7 @@ pub struct Gate {
 #[serde(deny_unknown_fields)]
 pub struct Axis {
     pub path: String,
+    #[serde(default)]
     pub values: Vec<f64>,
     #[serde(default)]
     pub gate: Option<Gate>,
@@ -47,6 +50,9 @@ pub struct SweepSpec {
     /// Accepted for compatibility; the kernel warms up on its own bars (unused).
     #[serde(default)]
     pub lookback: Option<u32>,
+    /// Explicit combos instead of the grid: one value per axis each, in axis order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<Vec<f64>>>,
 }
 
 impl SweepSpec {
@@ -63,8 +69,28 @@ impl SweepSpec {
         if self.axes.is_empty() {
             return Err(BtError::new(format!("{origin}: `axes` is empty")));
         }
+        if let Some(points) = &self.points {
+            if points.is_empty() {
+                return Err(BtError::new(format!("{origin}: `points` is empty")));
+            }
+            for a in &self.axes {
+                if !a.values.is_empty() || a.gate.is_some() {
+                    return Err(BtError::new(format!(
+                        "{origin}: axis {}: with `points` the values are in the points (no values, no gate)",
+                        a.path
+                    )));
+                }
+            }
+            if let Some((j, p)) = points.iter().enumerate().find(|(_, p)| p.len() != self.axes.len()) {
+                return Err(BtError::new(format!(
+                    "{origin}: point {j} has {} values for {} axes",
+                    p.len(),
+                    self.axes.len()
+                )));
+            }
+        }
         for (i, a) in self.axes.iter().enumerate() {
-            if a.values.is_empty() {
+            if a.values.is_empty() && self.points.is_none() {
                 return Err(BtError::new(format!("{origin}: axis {} has no values", a.path)));
             }
             if self.axes[..i].iter().any(|b| b.path == a.path) {
@@ -119,6 +145,8 @@ pub struct Grid {
     is_gate: Vec<bool>,
     memo: std::cell::RefCell<std::collections::HashMap<(usize, Vec<u32>), u128>>,
     total: u64,
+    /// The spec's explicit combos (then the grid fields are empty).
+    points: Option<Vec<Vec<f64>>>,
 }
 
 /// A gated axis is open on the base config's value (`Fixed`) or when axis `j` equals `eq`.
@@ -130,6 +158,16 @@ enum GateRef {
 
 impl Grid {
     pub fn new(spec: &SweepSpec, base: &Value) -> Result<Self, BtError> {
+        if let Some(points) = &spec.points {
+            return Ok(Grid {
+                values: Vec::new(),
+                gates: Vec::new(),
+                is_gate: Vec::new(),
+                memo: Default::default(),
+                total: points.len() as u64,
+                points: Some(points.clone()),
+            });
+        }
         let mut gates = Vec::new();
         let mut is_gate = vec![false; spec.axes.len()];
         for (i, a) in spec.axes.iter().enumerate() {
@@ -150,6 +188,7 @@ impl Grid {
             is_gate,
             memo: Default::default(),
             total: 0,
+            points: None,
         };
         let total = grid.count_from(0, &[]);
         grid.total = u64::try_from(total)
@@ -207,9 +246,9 @@ impl Grid {
         c
     }
 
-    /// Digits of combo `n` (0-based, grid order), `None` past the end.
+    /// Digits of combo `n` (0-based, grid order), `None` past the end (and for `points`).
     pub fn nth_digits(&self, n: u64) -> Option<Vec<u32>> {
-        if n >= self.total {
+        if n >= self.total || self.points.is_some() {
             return None;
         }
         let mut n = u128::from(n);
@@ -246,10 +285,14 @@ impl Grid {
     }
 
     /// Combos `start..` as `(index, values)`.
-    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (u64, Vec<f64>)> + '_ {
+    pub fn iter_from(&self, start: u64) -> Box<dyn Iterator<Item = (u64, Vec<f64>)> + '_> {
+        if let Some(points) = &self.points {
+            let skip = usize::try_from(start).unwrap_or(usize::MAX);
+            return Box::new(points.iter().enumerate().skip(skip).map(|(i, v)| (i as u64, v.clone())));
+        }
         let mut cur = self.nth_digits(start);
         let mut n = start;
-        std::iter::from_fn(move || {
+        Box::new(std::iter::from_fn(move || {
             let d = cur.as_mut()?;
             let out = (n, self.values_of(d));
             n += 1;
@@ -257,7 +300,7 @@ impl Grid {
                 cur = None;
             }
             Some(out)
-        })
+        }))
     }
 }
 
@@ -272,9 +315,18 @@ pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> 
 /// on each combo's merged config, not on the base config with one axis changed.
 pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
     let mut notes = Vec::new();
-    for a in &spec.axes {
+    for (i, a) in spec.axes.iter().enumerate() {
         let mut changes = false;
-        for &v in &a.values {
+        let values: Vec<f64> = match &spec.points {
+            Some(points) => {
+                let mut v: Vec<f64> = points.iter().map(|p| p[i]).collect();
+                v.sort_by(f64::total_cmp);
+                v.dedup_by(|a, b| a.to_bits() == b.to_bits());
+                v
+            }
+            None => a.values.clone(),
+        };
+        for &v in &values {
             let mut j = p.base_json.clone();
             apply_override(&mut j, &a.path, v)?;
             changes |= j != p.base_json;
@@ -946,6 +998,34 @@ axes:
             assert_eq!(tail, c[n as usize..].to_vec());
         }
         assert!(g.nth_digits(8).is_none());
+    }
+
+    #[test]
+    fn points_are_the_combos_in_order_and_checked() {
+        let spec: SweepSpec = serde_norway::from_str(
+            "axes: [{path: trade.sl_atr_mult}, {path: trade.leverage}]\npoints: [[1.5, 2], [3.0, 1], [1.5, 2]]\n",
+        )
+        .unwrap();
+        spec.check("s").unwrap();
+        let g = Grid::new(&spec, &aiq_config::defaults_json()).unwrap();
+        assert_eq!(g.len(), 3);
+        let all: Vec<(u64, Vec<f64>)> = g.iter_from(0).collect();
+        assert_eq!(all, vec![(0, vec![1.5, 2.0]), (1, vec![3.0, 1.0]), (2, vec![1.5, 2.0])]);
+        assert_eq!(g.iter_from(2).collect::<Vec<_>>(), vec![(2, vec![1.5, 2.0])]);
+        assert_eq!(g.iter_from(9).count(), 0);
+        // Without points the spec serialises as before (sweep_id of existing sweeps unchanged).
+        let grid: SweepSpec = serde_norway::from_str("axes: [{path: a, values: [1]}]\n").unwrap();
+        assert!(!serde_json::to_string(&grid).unwrap().contains("points"));
+        for (text, needle) in [
+            ("axes: [{path: a}]\npoints: [[1, 2]]\n", "point 0 has 2 values for 1 axes"),
+            ("axes: [{path: a, values: [1]}]\npoints: [[1]]\n", "the values are in the points"),
+            ("axes: [{path: a}]\npoints: []\n", "`points` is empty"),
+            ("axes: [{path: a}]\n", "axis a has no values"),
+        ] {
+            let spec: SweepSpec = serde_norway::from_str(text).unwrap();
+            let e = spec.check("s").unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]
