@@ -15,10 +15,8 @@ use cudarc::nvrtc::{result, sys};
 use crate::gpu::GpuError;
 
 /// The decision core's headers (include name, text), as compiled for the host and the GPU.
-pub const HEADERS: [(&str, &str); 2] = [
-    ("aiq_abi.h", include_str!("../cuda/aiq_abi.h")),
-    ("aiq_core.h", include_str!("../cuda/aiq_core.h")),
-];
+pub const HEADERS: [(&str, &str); 2] =
+    [("aiq_abi.h", include_str!("../cuda/aiq_abi.h")), ("aiq_core.h", include_str!("../cuda/aiq_core.h"))];
 /// The `__global__` wrapper.
 pub const SWEEP_CU: &str = include_str!("../cuda/sweep.cu");
 /// The kernel's entry point.
