@@ -82,7 +82,9 @@ def spec_yaml(axes: list[tuple[str, list[float]]]) -> str:
 # ---- bundle (runs here) ---------------------------------------------------------------------------
 
 
-def make_bundle(out: Path, root: Path, nvrtc_lib: Path | None) -> dict[str, Any]:
+def make_bundle(
+    out: Path, root: Path, nvrtc_lib: Path | None, coins: list[str] = COINS, bars: int | None = None
+) -> dict[str, Any]:
     sys.path.insert(0, str(root))
     sys.path.insert(0, str(root / "tests" / "backtest"))
     from bt_helpers import HL, hl_frames, hl_funding, write_candles_db, write_funding_db
@@ -104,13 +106,14 @@ def make_bundle(out: Path, root: Path, nvrtc_lib: Path | None) -> dict[str, Any]
         shutil.move(stage / "k.cubin", stage / CUBIN_NAME)
         (stage / "k.log").unlink()
         subprocess.run(["strip", "-o", str(stage / BIN_NAME), str(binary)], check=True)
-        write_candles_db(stage / "candles_5m.db", hl_frames(COINS, "5m"), "5m")
-        funded = [c for c in COINS if (HL / f"{c}_USDC_USDC-1h-funding_rate.feather").exists()]
+        write_candles_db(stage / "candles_5m.db", hl_frames(coins, "5m", n=bars), "5m")
+        funded = [c for c in coins if (HL / f"{c}_USDC_USDC-1h-funding_rate.feather").exists()]
         write_funding_db(stage / "funding.db", hl_funding(funded))
         (stage / "config.yaml").write_text(CONFIG)
         shutil.copy(Path(__file__), stage / "gpu_device_check.py")
         manifest = {
-            "coins": COINS,
+            "coins": coins,
+            "bars": bars,
             "funding_coins": funded,
             "kernel_registers": rep.registers,
             "git": subprocess.run(
@@ -293,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bundle", help="build the bundle here (binary, kernels, data, this script)")
     b.add_argument("--out", type=Path, required=True)
     b.add_argument("--nvrtc-lib", type=Path, default=None)
+    b.add_argument("--coins", default=",".join(COINS), help="comma-separated (default: the 10 HL 5m coins)")
+    b.add_argument("--bars", type=int, default=None, help="first N bars per coin (default: all)")
     r = sub.add_parser("run", help="run the check from an unpacked bundle; writes one JSON")
     r.add_argument("--bundle", type=Path, required=True)
     r.add_argument("--out", type=Path, required=True)
@@ -305,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == "bundle":
         root = Path(__file__).resolve().parents[1]
-        m = make_bundle(a.out, root, a.nvrtc_lib)
+        m = make_bundle(a.out, root, a.nvrtc_lib, a.coins.split(","), a.bars)
         print(f"wrote {a.out} ({m['bytes'] >> 20} MiB; kernel registers {m['kernel_registers']})")
         return 0
     try:
