@@ -123,6 +123,8 @@ pub struct GpuDevice {
     pub cc: u32,
     /// Where the kernel came from (a file, or NVRTC and the architecture).
     pub kernel_origin: String,
+    /// The buffers of the current run ([`LaunchTarget`]).
+    bufs: Vec<CudaSlice<u8>>,
 }
 
 impl GpuDevice {
@@ -147,7 +149,7 @@ impl GpuDevice {
             GpuError::driver(&format!("cuModuleGetFunction {} ({origin})", nvrtc::KERNEL_NAME), e)
         })?;
         let stream = ctx.default_stream();
-        Ok(Self { ctx, stream, func, name, cc, kernel_origin: origin })
+        Ok(Self { ctx, stream, func, name, cc, kernel_origin: origin, bufs: Vec::new() })
     }
 
     /// (free, total) device memory in bytes.
@@ -160,168 +162,173 @@ impl GpuDevice {
 // SAFETY: plain `#[repr(C)]` structs of integers, doubles and pointers (checked against the C++
 // layout by lib.rs's test); the kernel reads them with the same layout.
 unsafe impl DeviceRepr for AiqSweepArgs {}
-unsafe impl DeviceRepr for AiqSnap {}
-unsafe impl DeviceRepr for AiqParams {}
-unsafe impl DeviceRepr for AiqResult {}
 
-/// Launch and memory settings of [`GpuBackend`].
+/// Launch and memory settings of a [`BatchedBackend`].
 #[derive(Debug, Clone)]
-pub struct GpuSettings {
-    /// Share of free device memory left unused (driver, fragmentation).
+pub struct BatchSettings {
+    /// Share of free memory left unused (driver, fragmentation).
     pub headroom: f64,
     /// At most this many combos per launch.
     pub max_batch: u32,
 }
 
-impl Default for GpuSettings {
+impl Default for BatchSettings {
     fn default() -> Self {
         Self { headroom: 0.10, max_batch: 1 << 20 }
     }
 }
 
-/// The decision core on a CUDA device. Each [`CoreBackend::run`] uploads its [`CoreInputs`]
-/// once, then runs the requested combos in launches sized to the device's free memory (result
-/// row + scratch per combo) and copies back only the result rows.
-pub struct GpuBackend {
-    dev: GpuDevice,
+/// A buffer of a [`LaunchTarget`] (index into its buffers for the current run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufId(usize);
+
+/// Where the core's launches run: the memory they read and write, and the launch itself. The GPU
+/// is one ([`GpuDevice`]); [`HostTarget`] is the same thing in host memory with the host build of
+/// the core, so the batching, the args with target addresses and the result copies that the GPU
+/// runs are exercised on machines without one.
+pub trait LaunchTarget {
+    fn label(&self) -> String;
+    /// Bytes free for results and scratch now.
+    fn free_bytes(&self) -> Result<u64, GpuError>;
+    /// Copy `bytes` in (8-byte aligned on the target; at least 8 bytes are allocated).
+    fn upload(&mut self, bytes: &[u8]) -> Result<BufId, GpuError>;
+    /// Uninitialised space of `bytes` (at least 8).
+    fn alloc(&mut self, bytes: usize) -> Result<BufId, GpuError>;
+    /// The target address of a buffer (what the core's pointers hold).
+    fn addr(&self, b: BufId) -> u64;
+    /// Run combos `first..first + n` of `args`.
+    ///
+    /// # Safety
+    /// Every pointer in `args` must be a target address of a live buffer, sized for the counts
+    /// in `args` and for combos `first..first + n` from `args.result_base`.
+    unsafe fn launch(&mut self, args: &AiqSweepArgs, first: u32, n: u32) -> Result<(), GpuError>;
+    /// Copy the first `out.len()` bytes of buffer `b` out (after the launches before it finished).
+    fn download(&mut self, b: BufId, out: &mut [u8]) -> Result<(), GpuError>;
+    /// Free every buffer of this run.
+    fn release(&mut self);
+}
+
+/// The bytes of a slice of plain `#[repr(C)]` values (integers, doubles, the ABI structs).
+fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
+    // SAFETY: T is Copy plain data without padding-sensitive invariants; any byte view is valid.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+fn bytes_of_mut(v: &mut [AiqResult]) -> &mut [u8] {
+    // SAFETY: AiqResult is plain data (integers and doubles); every byte pattern is a valid value.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// The decision core on a [`LaunchTarget`]. Each [`CoreBackend::run`] uploads its
+/// [`CoreInputs`] once, then runs the requested combos in launches sized to the target's free
+/// memory (result row + scratch per combo) and copies back only the result rows.
+pub struct BatchedBackend<T: LaunchTarget> {
+    target: T,
     label: String,
-    settings: GpuSettings,
-    /// Launches made, and combos run, since the backend was opened.
+    settings: BatchSettings,
+    /// Launches made, and combos run, since the backend was made.
     pub launches: u64,
     pub combos: u64,
 }
 
-impl GpuBackend {
-    pub fn new(dev: GpuDevice, settings: GpuSettings) -> Self {
-        let label = format!("gpu ({}, {})", dev.name, dev.kernel_origin);
-        Self { dev, label, settings, launches: 0, combos: 0 }
+/// The GPU backend.
+pub type GpuBackend = BatchedBackend<GpuDevice>;
+
+impl<T: LaunchTarget> BatchedBackend<T> {
+    pub fn new(target: T, settings: BatchSettings) -> Self {
+        let label = target.label();
+        Self { target, label, settings, launches: 0, combos: 0 }
     }
 
-    pub fn device(&self) -> &GpuDevice {
-        &self.dev
+    pub fn target(&self) -> &T {
+        &self.target
     }
 
-    fn run_gpu(&mut self, inputs: &CoreInputs, first: u32, out: &mut [AiqResult]) -> Result<(), GpuError> {
-        let stream = Arc::clone(&self.dev.stream);
-        let d = |what: &'static str| move |e: DriverError| GpuError::driver(what, e);
-        // The shared inputs, once for this call. Empty arrays (no sub-bars, no funding) upload one
-        // padding element: the driver refuses zero-byte allocations; the counts say 0.
-        fn up<T: DeviceRepr + Copy + Default>(
-            s: &Arc<CudaStream>,
-            v: &[T],
-        ) -> Result<CudaSlice<T>, DriverError> {
-            if v.is_empty() {
-                s.clone_htod(&[T::default()][..])
-            } else {
-                s.clone_htod(v)
-            }
-        }
-        let times = up(&stream, &inputs.times).map_err(d("upload times"))?;
-        let step_start = up(&stream, &inputs.step_start).map_err(d("upload step_start"))?;
-        let step_symbol = up(&stream, &inputs.step_symbol).map_err(d("upload step_symbol"))?;
-        let fund_start = up(&stream, &inputs.fund_start).map_err(d("upload fund_start"))?;
-        let fund_symbol = up(&stream, &inputs.fund_symbol).map_err(d("upload fund_symbol"))?;
-        let fund_time = up(&stream, &inputs.fund_time).map_err(d("upload fund_time"))?;
-        let fund_rate = up(&stream, &inputs.fund_rate).map_err(d("upload fund_rate"))?;
-        let sub_times = up(&stream, &inputs.sub_times).map_err(d("upload sub_times"))?;
-        let sub_start = up(&stream, &inputs.sub_start).map_err(d("upload sub_start"))?;
-        let sub_symbol = up(&stream, &inputs.sub_symbol).map_err(d("upload sub_symbol"))?;
-        let sub_entry_px = up(&stream, &inputs.sub_entry_px).map_err(d("upload sub_entry_px"))?;
-        let sub_exit_px = up(&stream, &inputs.sub_exit_px).map_err(d("upload sub_exit_px"))?;
-        let name_order = up(&stream, &inputs.name_order).map_err(d("upload name_order"))?;
-        let snaps = up(&stream, &inputs.snaps).map_err(d("upload snaps"))?;
-        let combo_snap_off = up(&stream, &inputs.combo_snap_off).map_err(d("upload combo_snap_off"))?;
-        let params = up(&stream, &inputs.params).map_err(d("upload params"))?;
-        let combo_params = up(&stream, &inputs.combo_params).map_err(d("upload combo_params"))?;
+    fn run_batched(
+        &mut self,
+        inputs: &CoreInputs,
+        first: u32,
+        out: &mut [AiqResult],
+    ) -> Result<(), GpuError> {
+        let r = self.run_inner(inputs, first, out);
+        self.target.release();
+        r
+    }
+
+    fn run_inner(&mut self, inputs: &CoreInputs, first: u32, out: &mut [AiqResult]) -> Result<(), GpuError> {
+        let t = &mut self.target;
+        // The shared inputs, once for this call.
+        let times = t.upload(bytes_of(&inputs.times))?;
+        let step_start = t.upload(bytes_of(&inputs.step_start))?;
+        let step_symbol = t.upload(bytes_of(&inputs.step_symbol))?;
+        let fund_start = t.upload(bytes_of(&inputs.fund_start))?;
+        let fund_symbol = t.upload(bytes_of(&inputs.fund_symbol))?;
+        let fund_time = t.upload(bytes_of(&inputs.fund_time))?;
+        let fund_rate = t.upload(bytes_of(&inputs.fund_rate))?;
+        let sub_times = t.upload(bytes_of(&inputs.sub_times))?;
+        let sub_start = t.upload(bytes_of(&inputs.sub_start))?;
+        let sub_symbol = t.upload(bytes_of(&inputs.sub_symbol))?;
+        let sub_entry_px = t.upload(bytes_of(&inputs.sub_entry_px))?;
+        let sub_exit_px = t.upload(bytes_of(&inputs.sub_exit_px))?;
+        let name_order = t.upload(bytes_of(&inputs.name_order))?;
+        let snaps = t.upload(bytes_of(&inputs.snaps))?;
+        let combo_snap_off = t.upload(bytes_of(&inputs.combo_snap_off))?;
+        let params = t.upload(bytes_of(&inputs.params))?;
+        let combo_params = t.upload(bytes_of(&inputs.combo_params))?;
 
         let stride = inputs.scratch_stride();
-        let per_combo = std::mem::size_of::<AiqResult>() as u64 + stride;
-        let (free, _) = self.dev.memory()?;
-        let batch =
-            batch_size(out.len() as u64, per_combo, free, self.settings.headroom, self.settings.max_batch)?;
-        // SAFETY: every result row and scratch byte a launch reads is written by the kernel first
-        // (aiq_run_combo zeroes its row and its scratch before use).
-        let results = unsafe { stream.alloc::<AiqResult>(batch as usize) }.map_err(d("alloc results"))?;
-        let scratch = unsafe { stream.alloc::<u8>((u64::from(batch) * stride) as usize) }
-            .map_err(d("alloc scratch"))?;
+        let row = std::mem::size_of::<AiqResult>() as u64;
+        let free = t.free_bytes()?;
+        let batch = batch_size(
+            out.len() as u64,
+            row + stride,
+            free,
+            self.settings.headroom,
+            self.settings.max_batch,
+        )?;
+        let results = t.alloc((u64::from(batch) * row) as usize)?;
+        let scratch = t.alloc((u64::from(batch) * stride) as usize)?;
 
         let mut args = inputs.args_template();
-        {
-            let ptr = |p: u64| p as usize;
-            let (p, _g) = times.device_ptr(&stream);
-            args.times = ptr(p) as *const i64;
-            let (p, _g) = step_start.device_ptr(&stream);
-            args.step_start = ptr(p) as *const u32;
-            let (p, _g) = step_symbol.device_ptr(&stream);
-            args.step_symbol = ptr(p) as *const u32;
-            let (p, _g) = fund_start.device_ptr(&stream);
-            args.fund_start = ptr(p) as *const u32;
-            let (p, _g) = fund_symbol.device_ptr(&stream);
-            args.fund_symbol = ptr(p) as *const u32;
-            let (p, _g) = fund_time.device_ptr(&stream);
-            args.fund_time = ptr(p) as *const i64;
-            let (p, _g) = fund_rate.device_ptr(&stream);
-            args.fund_rate = ptr(p) as *const f64;
-            let (p, _g) = sub_times.device_ptr(&stream);
-            args.sub_times = ptr(p) as *const i64;
-            let (p, _g) = sub_start.device_ptr(&stream);
-            args.sub_start = ptr(p) as *const u32;
-            let (p, _g) = sub_symbol.device_ptr(&stream);
-            args.sub_symbol = ptr(p) as *const u32;
-            let (p, _g) = sub_entry_px.device_ptr(&stream);
-            args.sub_entry_px = ptr(p) as *const f64;
-            let (p, _g) = sub_exit_px.device_ptr(&stream);
-            args.sub_exit_px = ptr(p) as *const f64;
-            let (p, _g) = name_order.device_ptr(&stream);
-            args.name_order = ptr(p) as *const u32;
-            let (p, _g) = snaps.device_ptr(&stream);
-            args.snaps = ptr(p) as *const AiqSnap;
-            let (p, _g) = combo_snap_off.device_ptr(&stream);
-            args.combo_snap_off = ptr(p) as *const u64;
-            let (p, _g) = params.device_ptr(&stream);
-            args.params = ptr(p) as *const AiqParams;
-            let (p, _g) = combo_params.device_ptr(&stream);
-            args.combo_params = ptr(p) as *const u32;
-            let (p, _g) = results.device_ptr(&stream);
-            args.results = ptr(p) as *mut AiqResult;
-            let (p, _g) = scratch.device_ptr(&stream);
-            args.scratch = ptr(p) as *mut u8;
-        }
-        // The event log is host-only.
+        args.times = t.addr(times) as usize as *const i64;
+        args.step_start = t.addr(step_start) as usize as *const u32;
+        args.step_symbol = t.addr(step_symbol) as usize as *const u32;
+        args.fund_start = t.addr(fund_start) as usize as *const u32;
+        args.fund_symbol = t.addr(fund_symbol) as usize as *const u32;
+        args.fund_time = t.addr(fund_time) as usize as *const i64;
+        args.fund_rate = t.addr(fund_rate) as usize as *const f64;
+        args.sub_times = t.addr(sub_times) as usize as *const i64;
+        args.sub_start = t.addr(sub_start) as usize as *const u32;
+        args.sub_symbol = t.addr(sub_symbol) as usize as *const u32;
+        args.sub_entry_px = t.addr(sub_entry_px) as usize as *const f64;
+        args.sub_exit_px = t.addr(sub_exit_px) as usize as *const f64;
+        args.name_order = t.addr(name_order) as usize as *const u32;
+        args.snaps = t.addr(snaps) as usize as *const AiqSnap;
+        args.combo_snap_off = t.addr(combo_snap_off) as usize as *const u64;
+        args.params = t.addr(params) as usize as *const AiqParams;
+        args.combo_params = t.addr(combo_params) as usize as *const u32;
+        args.results = t.addr(results) as usize as *mut AiqResult;
+        args.scratch = t.addr(scratch) as usize as *mut u8;
+        // The event log is host-only (the differential tests read it through HostBackend).
         args.events = std::ptr::null_mut();
         args.event_counts = std::ptr::null_mut();
         args.events_cap = 0;
 
         for (start, count) in batches(first, out.len() as u32, batch) {
             args.result_base = start;
-            let cfg = LaunchConfig {
-                grid_dim: (grid_blocks(count), 1, 1),
-                block_dim: (BLOCK_THREADS, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let mut launch = stream.launch_builder(&self.dev.func);
-            launch.arg(&args).arg(&start).arg(&count);
-            // SAFETY: `args` holds device pointers to buffers that live until the end of this
-            // function, sized for its counts and for `count` combos from `result_base`; the kernel's
-            // signature is (AiqSweepArgs, uint32_t, uint32_t).
-            unsafe { launch.launch(cfg) }.map_err(d("kernel launch"))?;
+            // SAFETY: every pointer in `args` is a live buffer of this run sized from `inputs`
+            // (validated by the caller) and for `batch >= count` combos from `result_base`.
+            unsafe { t.launch(&args, start, count)? };
             let lo = (start - first) as usize;
-            let view = results.slice(0..count as usize);
-            stream.memcpy_dtoh(&view, &mut out[lo..lo + count as usize]).map_err(d("copy results"))?;
-            stream.synchronize().map_err(d("kernel run"))?;
+            t.download(results, bytes_of_mut(&mut out[lo..lo + count as usize]))?;
             self.launches += 1;
             self.combos += u64::from(count);
         }
-        // Keep the uploads alive until the last launch has finished (synchronised above).
-        drop((times, step_start, step_symbol, fund_start, fund_symbol, fund_time, fund_rate));
-        drop((sub_times, sub_start, sub_symbol, sub_entry_px, sub_exit_px, name_order));
-        drop((snaps, combo_snap_off, params, combo_params, scratch));
-        drop(results);
         Ok(())
     }
 }
 
-impl CoreBackend for GpuBackend {
+impl<T: LaunchTarget> CoreBackend for BatchedBackend<T> {
     fn name(&self) -> &str {
         &self.label
     }
@@ -339,9 +346,144 @@ impl CoreBackend for GpuBackend {
         if out.is_empty() {
             return Ok(());
         }
-        self.run_gpu(inputs, first, out).map_err(|e| CoreError::Backend(e.to_string()))
+        self.run_batched(inputs, first, out).map_err(|e| CoreError::Backend(e.to_string()))
     }
 }
+
+impl LaunchTarget for GpuDevice {
+    fn label(&self) -> String {
+        format!("gpu ({}, {})", self.name, self.kernel_origin)
+    }
+
+    fn free_bytes(&self) -> Result<u64, GpuError> {
+        Ok(self.memory()?.0)
+    }
+
+    fn upload(&mut self, bytes: &[u8]) -> Result<BufId, GpuError> {
+        // The driver refuses zero-byte allocations: an empty array (no sub-bars) gets 8 bytes.
+        let pad = [0u8; 8];
+        let src = if bytes.is_empty() { &pad[..] } else { bytes };
+        let b = self.stream.clone_htod(src).map_err(|e| GpuError::driver("upload (cuMemcpyHtoD)", e))?;
+        self.bufs.push(b);
+        Ok(BufId(self.bufs.len() - 1))
+    }
+
+    fn alloc(&mut self, bytes: usize) -> Result<BufId, GpuError> {
+        // SAFETY: the kernel writes every result row and scratch byte before it reads them
+        // (aiq_run_combo zeroes its row and its scratch first).
+        let b = unsafe { self.stream.alloc::<u8>(bytes.max(8)) }
+            .map_err(|e| GpuError::driver("cuMemAlloc", e))?;
+        self.bufs.push(b);
+        Ok(BufId(self.bufs.len() - 1))
+    }
+
+    fn addr(&self, b: BufId) -> u64 {
+        let (p, _sync) = self.bufs[b.0].device_ptr(&self.stream);
+        p
+    }
+
+    unsafe fn launch(&mut self, args: &AiqSweepArgs, first: u32, n: u32) -> Result<(), GpuError> {
+        let cfg = LaunchConfig {
+            grid_dim: (grid_blocks(n), 1, 1),
+            block_dim: (BLOCK_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut l = self.stream.launch_builder(&self.func);
+        l.arg(args).arg(&first).arg(&n);
+        // SAFETY: the kernel's signature is (AiqSweepArgs, uint32_t, uint32_t); the caller
+        // guarantees the pointers in `args`.
+        unsafe { l.launch(cfg) }.map_err(|e| GpuError::driver("kernel launch", e))?;
+        Ok(())
+    }
+
+    fn download(&mut self, b: BufId, out: &mut [u8]) -> Result<(), GpuError> {
+        let view = self.bufs[b.0].slice(0..out.len());
+        self.stream
+            .memcpy_dtoh(&view, out)
+            .map_err(|e| GpuError::driver("copy results (cuMemcpyDtoH)", e))?;
+        // A failed launch surfaces here at the latest.
+        self.stream.synchronize().map_err(|e| GpuError::driver("kernel run", e))
+    }
+
+    fn release(&mut self) {
+        let _ = self.stream.synchronize();
+        self.bufs.clear();
+    }
+}
+
+/// The host build of the core behind the same [`LaunchTarget`] interface: buffers in host memory
+/// (addresses are host pointers), a launch split across `threads` (each runs its own combos, so
+/// results and scratch, indexed by combo, are disjoint), a fixed memory budget.
+pub struct HostTarget {
+    threads: usize,
+    budget_bytes: u64,
+    bufs: Vec<Vec<u64>>,
+}
+
+impl HostTarget {
+    pub fn new(threads: usize, budget_bytes: u64) -> Self {
+        Self { threads: threads.max(1), budget_bytes, bufs: Vec::new() }
+    }
+}
+
+impl LaunchTarget for HostTarget {
+    fn label(&self) -> String {
+        "host-cuda".to_string()
+    }
+
+    fn free_bytes(&self) -> Result<u64, GpuError> {
+        Ok(self.budget_bytes)
+    }
+
+    fn upload(&mut self, bytes: &[u8]) -> Result<BufId, GpuError> {
+        let id = self.alloc(bytes.len())?;
+        let dst = &mut self.bufs[id.0];
+        // SAFETY: `dst` holds at least `bytes.len()` bytes (alloc rounds up to whole u64s).
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.as_mut_ptr().cast::<u8>(), bytes.len()) };
+        Ok(id)
+    }
+
+    fn alloc(&mut self, bytes: usize) -> Result<BufId, GpuError> {
+        self.bufs.push(vec![0u64; bytes.div_ceil(8).max(1)]);
+        Ok(BufId(self.bufs.len() - 1))
+    }
+
+    fn addr(&self, b: BufId) -> u64 {
+        self.bufs[b.0].as_ptr() as usize as u64
+    }
+
+    unsafe fn launch(&mut self, args: &AiqSweepArgs, first: u32, n: u32) -> Result<(), GpuError> {
+        let per = n.div_ceil(self.threads as u32).max(1);
+        /// The args cross to worker threads: each only touches its own combos' rows and scratch.
+        struct Shared(*const AiqSweepArgs);
+        // SAFETY: see above; the buffers outlive the scope.
+        unsafe impl Sync for Shared {}
+        let shared = Shared(args);
+        std::thread::scope(|s| {
+            for start in (first..first + n).step_by(per as usize) {
+                let count = per.min(first + n - start);
+                let a = &shared;
+                s.spawn(move || {
+                    // SAFETY: the caller's guarantee, for a disjoint range of combos.
+                    unsafe { crate::host::ffi::aiq_host_run(a.0, start, count) }
+                });
+            }
+        });
+        Ok(())
+    }
+
+    fn download(&mut self, b: BufId, out: &mut [u8]) -> Result<(), GpuError> {
+        out.copy_from_slice(&bytes_of(&self.bufs[b.0])[..out.len()]);
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.bufs.clear();
+    }
+}
+
+/// The `host-cuda` backend: the host build through the GPU's batching.
+pub type HostBatchedBackend = BatchedBackend<HostTarget>;
 
 /// How many combos one launch runs.
 ///
