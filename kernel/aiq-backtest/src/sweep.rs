@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::config::{apply_override, canonical_json, config_id, ResolvedConfig};
 use crate::metrics::periods_per_year;
 use crate::prepare::Prepared;
-use crate::sim::{make_kernel, run_with, Record, SharedSnapshots, SymbolSeries};
+use crate::sim::{make_kernel, run_with, Record, RunResult, SharedSnapshots, SymbolSeries};
 use crate::BtError;
 use aiq_indicators::{BaseSeries, IndicatorBank, SeriesKey, SeriesSet};
 use std::sync::Arc;
@@ -577,10 +577,22 @@ pub fn run_config(
     sweep_id: &str,
     snaps: Option<&SharedSnapshots>,
 ) -> Result<SweepRow, BtError> {
+    run_config_with(p, spec, cc, sweep_id, snaps, Record::default()).map(|(row, _)| row)
+}
+
+/// [`run_config`] that also returns the run (with what `rec` asks to keep).
+pub fn run_config_with(
+    p: &Prepared,
+    spec: &SweepSpec,
+    cc: &ComboConfig,
+    sweep_id: &str,
+    snaps: Option<&SharedSnapshots>,
+    rec: Record,
+) -> Result<(SweepRow, RunResult), BtError> {
     let combo = cc.combo;
     let initial = spec.initial_balance.unwrap_or(p.initial_balance);
     let kernel = make_kernel(&cc.base.cfg, &cc.per_symbol, initial, None)?;
-    let r = run_with(kernel, &p.timeline, Record::default(), initial, snaps)?;
+    let r = run_with(kernel, &p.timeline, rec, initial, snaps)?;
     let (mut wins, mut gp, mut gl) = (0u64, 0.0, 0.0);
     for t in &r.trips {
         if t.net_pnl > 0.0 {
@@ -591,7 +603,7 @@ pub fn run_config(
         }
     }
     let n = r.trips.len() as u64;
-    Ok(SweepRow {
+    let row = SweepRow {
         combo,
         id: format!("sweep_{combo:06}"),
         sweep_id: sweep_id.to_string(),
@@ -615,11 +627,12 @@ pub fn run_config(
         total_funding: r.funding,
         liquidations: r.liquidations,
         bars: r.bars,
-    })
+    };
+    Ok((row, r))
 }
 
 /// The series a config's indicator bank reads, for one symbol.
-fn series_set(cfg: &aiq_config::StrategyConfig) -> SeriesSet {
+pub(crate) fn series_set(cfg: &aiq_config::StrategyConfig) -> SeriesSet {
     SeriesSet::of_bank(&IndicatorBank::from_config(cfg))
 }
 
@@ -654,7 +667,8 @@ impl IndicatorCache {
         self.computed.values().sum()
     }
 
-    fn prepare(&mut self, p: &Prepared, chunk: &[ComboConfig]) -> Vec<ComboSeries> {
+    /// Shared series for each combo of `chunk` (`None`: over the budget, it runs on its own banks).
+    pub fn prepare(&mut self, p: &Prepared, chunk: &[ComboConfig]) -> Vec<ComboSeries> {
         let syms = &p.timeline.symbols;
         let nsym = syms.len();
         self.bases.resize(nsym, None);
@@ -755,7 +769,7 @@ impl IndicatorCache {
 type CacheKey = (usize, SeriesKey);
 
 /// Shared series for one combo, one per timeline symbol (`None`: it runs on its own banks).
-type ComboSeries = Option<Vec<SymbolSeries>>;
+pub type ComboSeries = Option<Vec<SymbolSeries>>;
 
 /// An id for (spec, config, data), stored in each row so `--resume` refuses a different sweep.
 pub fn sweep_id(spec: &SweepSpec, p: &Prepared) -> String {
@@ -809,6 +823,47 @@ pub fn run_sweep(
     p: &Prepared,
     spec: &SweepSpec,
     o: &SweepOpts,
+) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
+    let chunk = (o.threads.max(1) * 4).max(32) as u64;
+    let mut cache = IndicatorCache::new(o.indicator_cache_mib);
+    let sid = sweep_id(spec, p);
+    let out = run_sweep_with(p, spec, o, chunk, &mut |cfgs, pool| {
+        pool.install(|| {
+            let shared =
+                if o.indicator_cache_mib > 0 { cache.prepare(p, cfgs) } else { vec![None; cfgs.len()] };
+            let rows: Vec<Result<SweepRow, BtError>> = cfgs
+                .par_iter()
+                .zip(shared.par_iter())
+                .map(|(cc, sn)| run_config(p, spec, cc, &sid, sn.as_deref()))
+                .collect();
+            // The first error in combo order.
+            rows.into_iter().collect()
+        })
+    })?;
+    if o.verbose && o.indicator_cache_mib > 0 {
+        eprintln!(
+            "indicators: {} series computed and shared by {} of {} combos (budget {} MiB){}",
+            cache.computed_total(),
+            cache.reused,
+            out.0,
+            o.indicator_cache_mib,
+            if cache.computed.is_empty() { String::new() } else { format!("; by kind: {}", cache.by_kind()) }
+        );
+    }
+    Ok(out)
+}
+
+/// The rows of a batch of combos (in their order), computed by some engine.
+pub type RowsOf<'a> = dyn FnMut(&[ComboConfig], &rayon::ThreadPool) -> Result<Vec<SweepRow>, BtError> + 'a;
+
+/// The sweep driver shared by the CPU sweep and the decision-core backends: grid, validation,
+/// resume, JSONL output in combo order, top-K; `rows` runs each batch of at most `chunk` combos.
+pub fn run_sweep_with(
+    p: &Prepared,
+    spec: &SweepSpec,
+    o: &SweepOpts,
+    chunk: u64,
+    rows: &mut RowsOf<'_>,
 ) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
     let grid = Grid::new(spec, &p.base_json)?;
     let total = grid.len();
@@ -871,15 +926,14 @@ pub fn run_sweep(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let chunk = (o.threads.max(1) * 4).max(32) as u64;
+    let chunk = chunk.max(1);
     let mut i = start;
     let mut ran = 0u64;
-    let mut cache = IndicatorCache::new(o.indicator_cache_mib);
     let mut it = grid.iter_from(i);
     while i < end {
         let j = (i + chunk).min(end);
         let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
-        let rows: Vec<Result<SweepRow, BtError>> = pool.install(|| -> Result<_, BtError> {
+        let cfgs: Vec<ComboConfig> = pool.install(|| -> Result<_, BtError> {
             // Invalid combos were counted above; with --skip-invalid they are left out here.
             let cfgs: Vec<Option<ComboConfig>> = batch
                 .par_iter()
@@ -889,17 +943,9 @@ pub fn run_sweep(
                     Err(e) => Err(e),
                 })
                 .collect::<Result<_, BtError>>()?;
-            let cfgs: Vec<ComboConfig> = cfgs.into_iter().flatten().collect();
-            let shared =
-                if o.indicator_cache_mib > 0 { cache.prepare(p, &cfgs) } else { vec![None; cfgs.len()] };
-            Ok(cfgs
-                .par_iter()
-                .zip(shared.par_iter())
-                .map(|(cc, sn)| run_config(p, spec, cc, &sid, sn.as_deref()))
-                .collect())
+            Ok(cfgs.into_iter().flatten().collect())
         })?;
-        for r in rows {
-            let row = r?;
+        for row in rows(&cfgs, &pool)? {
             let line = serde_json::to_string(&row).map_err(|e| BtError::new(e.to_string()))?;
             writeln!(w, "{line}").map_err(|e| BtError::new(format!("{}: write failed: {e}", o.output)))?;
             top.push(row);
@@ -910,15 +956,6 @@ pub fn run_sweep(
         i = j;
     }
     bar.finish_and_clear();
-    if o.verbose && o.indicator_cache_mib > 0 {
-        eprintln!(
-            "indicators: {} series computed and shared by {} of {ran} combos (budget {} MiB){}",
-            cache.computed_total(),
-            cache.reused,
-            o.indicator_cache_mib,
-            if cache.computed.is_empty() { String::new() } else { format!("; by kind: {}", cache.by_kind()) }
-        );
-    }
     let best = top.into_sorted();
     let mut summary = serde_json::json!({
         "sweep_id": sid,
