@@ -77,11 +77,18 @@ def cpu_rows(data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
+@pytest.mark.parametrize(
+    "batching",
+    [[], ["--core-batch", "7", "--core-chunk", "30"]],
+    ids=["default", "launches_of_7_calls_of_30"],
+)
 def test_host_cuda_rows_equal_cpu_rows_field_for_field(
-    data: dict[str, Path], cpu_rows: Path, tmp_path: Path
+    data: dict[str, Path], cpu_rows: Path, tmp_path: Path, batching: list[str]
 ) -> None:
+    # The second case cuts the grid into backend calls of 30 combos and launches of 7 (uneven
+    # remainders), as the GPU's memory would: result rows are placed by combo all the same.
     out = tmp_path / "host.jsonl"
-    res = _sweep(data, out, "--backend", "host-cuda", "-q")
+    res = _sweep(data, out, "--backend", "host-cuda", "-q", *batching)
     assert res.returncode == 0, res.stderr
     cpu = [json.loads(x) for x in cpu_rows.read_text().splitlines()]
     host = [json.loads(x) for x in out.read_text().splitlines()]

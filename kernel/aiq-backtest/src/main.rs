@@ -210,6 +210,13 @@ struct BackendArgs {
     /// CUDA device ordinal.
     #[arg(long, default_value_t = 0)]
     gpu_device: usize,
+    /// host-cuda/gpu: combos per backend call, i.e. per upload of the shared inputs (default:
+    /// 65,536 on the GPU, 4,096 on the host).
+    #[arg(long)]
+    core_chunk: Option<u64>,
+    /// host-cuda/gpu: at most this many combos per launch (default: what fits in memory).
+    #[arg(long)]
+    core_batch: Option<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -373,6 +380,32 @@ fn open_backend(b: &BackendArgs) -> Result<Option<CoreEngine>, BtError> {
     }
 }
 
+/// Results and scratch of the host-cuda backend's launches (what "free memory" is on the host).
+const HOST_CORE_BUDGET: u64 = 1 << 30;
+
+/// [`aiq_backtest::core_sweep::run_core_sweep`] with `chunk` combos per backend call (a GPU wants
+/// many at once to fill the device).
+fn run_core_sweep_chunked(
+    p: &aiq_backtest::prepare::Prepared,
+    spec: &SweepSpec,
+    o: &SweepOpts,
+    backend: &mut dyn aiq_cuda::CoreBackend,
+    chunk: u64,
+) -> Result<(u64, u64, Vec<aiq_backtest::sweep::SweepRow>), BtError> {
+    use aiq_backtest::core_sweep::core_rows;
+    use aiq_backtest::sweep::{run_sweep_with, sweep_id, IndicatorCache};
+    if p.init_state.is_some() {
+        return Err(BtError::new(format!("--backend {}: --init-state is not supported", backend.name())));
+    }
+    let sid = sweep_id(spec, p);
+    let mib = o.indicator_cache_mib.max(64);
+    let mut cache = IndicatorCache::new(mib);
+    let budget = (mib as u64) << 20;
+    run_sweep_with(p, spec, o, chunk, &mut |cfgs, _pool| {
+        core_rows(p, spec, cfgs, &sid, &mut cache, budget, backend)
+    })
+}
+
 /// A sweep engine other than the CPU sweep: the C++ decision core on the host or on a GPU.
 enum CoreEngine {
     Host,
@@ -436,9 +469,22 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
     let t0 = std::time::Instant::now();
     let (ran, total, best) = match engine {
         None => run_sweep(&p, &spec, &so)?,
-        Some(_) => return Err(BtError::new(
-            "--backend host-cuda/gpu: the C++ decision core is not wired to the sweep yet (kernel/aiq-cuda)",
-        )),
+        Some(engine) => {
+            use aiq_cuda::gpu::{BatchSettings, GpuBackend, HostBatchedBackend, HostTarget};
+            let mut settings = BatchSettings::default();
+            if let Some(b) = a.backend.core_batch {
+                settings.max_batch = b.max(1);
+            }
+            let (mut backend, chunk): (Box<dyn aiq_cuda::CoreBackend>, u64) = match engine {
+                CoreEngine::Host => {
+                    let target = HostTarget::new(threads, HOST_CORE_BUDGET);
+                    (Box::new(HostBatchedBackend::new(target, settings)), 4096)
+                }
+                CoreEngine::Gpu(dev) => (Box::new(GpuBackend::new(*dev, settings)), 65_536),
+            };
+            let chunk = a.backend.core_chunk.unwrap_or(chunk).max(1);
+            run_core_sweep_chunked(&p, &spec, &so, backend.as_mut(), chunk)?
+        }
     };
     let secs = t0.elapsed().as_secs_f64();
     if !o.quiet {
