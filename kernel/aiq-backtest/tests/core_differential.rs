@@ -537,7 +537,7 @@ fn compare(
 }
 
 fn run_suite(p: &Prepared, combos: &[ComboConfig]) -> Tally {
-    let spec = SweepSpec { axes: Vec::new(), initial_balance: None, lookback: None };
+    let spec = SweepSpec { axes: Vec::new(), initial_balance: None, lookback: None, points: None };
     let mut cache = IndicatorCache::new(256);
     let series = combo_series(&mut cache, p, combos);
     let inputs = build_inputs(p, p.initial_balance, combos, &series).expect("core inputs");
