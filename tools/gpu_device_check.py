@@ -51,7 +51,7 @@ global:
 
 # The speed grid: decision parameters only (indicator series are shared by every combo);
 # 10^5 combos, first axis slowest; --limit takes the first 1k / 10k.
-SPEED_AXES = [
+SPEED_AXES: list[tuple[str, list[float]]] = [
     ("trade.sl_atr_mult", [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5]),
     ("thresholds.entry.min_adx", [12, 14, 16, 18, 20, 22, 24, 26, 28, 30]),
     ("trade.tp_atr_mult", [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0]),
@@ -67,7 +67,7 @@ PARITY_RANGES = [
     ("thresholds.entry.min_adx", 8.0, 30.0),
     ("trade.leverage", 1.0, 10.0),
 ]
-PARITY_INDICATOR = ("indicators.ema_fast_window", [8, 12])
+PARITY_INDICATOR: tuple[str, list[float]] = ("indicators.ema_fast_window", [8, 12])
 
 STATS = re.compile(r"sweep: (\d+) combos run .*? in ([0-9.]+) s; ([0-9.]+) M bar-combos/s")
 GPU_LINE = re.compile(r"^gpu: (.+?) \(compute ([0-9.]+)\), kernel (.+)$", re.M)
@@ -85,11 +85,10 @@ def spec_yaml(axes: list[tuple[str, list[float]]]) -> str:
 def make_bundle(
     out: Path, root: Path, nvrtc_lib: Path | None, coins: list[str] = COINS, bars: int | None = None
 ) -> dict[str, Any]:
-    sys.path.insert(0, str(root))
+    sys.path.insert(0, str(root / "tools"))
     sys.path.insert(0, str(root / "tests" / "backtest"))
     from bt_helpers import HL, hl_frames, hl_funding, write_candles_db, write_funding_db
-
-    from tools.gpu_kernel_check import check_binary, nvrtc_lib_path
+    from gpu_kernel_check import check_binary, nvrtc_lib_path
 
     binary = root / "target" / "release" / BIN_NAME
     lib = nvrtc_lib or nvrtc_lib_path()

@@ -51,7 +51,7 @@ def nvrtc_lib_path() -> Path | None:
     if env:
         return Path(env)
     try:
-        import nvidia.cuda_nvrtc as pkg  # type: ignore[import-not-found]
+        import nvidia.cuda_nvrtc as pkg
     except ImportError:
         return None
     for base in pkg.__path__:
