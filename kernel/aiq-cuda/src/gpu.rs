@@ -61,6 +61,23 @@ impl GpuError {
     }
 }
 
+/// Run `f`, turning a panic (cudarc's answer to a missing library or symbol) into an error, with
+/// the default panic message suppressed so the operator sees one line.
+pub fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T, GpuError>) -> Result<T, GpuError> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    r.unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(GpuError::Driver { what: what.to_string(), reason: msg.replace('\n', " ") })
+    })
+}
+
 /// Is libcuda loadable? (cudarc panics on its first call when it is not.)
 pub fn driver_present() -> bool {
     // SAFETY: only tries to open the library by its usual names.
@@ -131,6 +148,11 @@ impl GpuDevice {
     /// Open device `ordinal` and load the kernel: the driver, the device, then the kernel source
     /// (a file, or NVRTC), each checked before cudarc is asked to use it.
     pub fn open(ordinal: usize, src: &KernelSource) -> Result<Self, GpuError> {
+        // cudarc panics on a symbol an old driver lacks: that too becomes one line.
+        no_panic("opening the device", || Self::open_inner(ordinal, src))
+    }
+
+    fn open_inner(ordinal: usize, src: &KernelSource) -> Result<Self, GpuError> {
         let ctx = open_device(ordinal)?;
         let attr =
             |a: sys::CUdevice_attribute, what: &str| ctx.attribute(a).map_err(|e| GpuError::driver(what, e));
@@ -346,7 +368,8 @@ impl<T: LaunchTarget> CoreBackend for BatchedBackend<T> {
         if out.is_empty() {
             return Ok(());
         }
-        self.run_batched(inputs, first, out).map_err(|e| CoreError::Backend(e.to_string()))
+        no_panic("running the kernel", || self.run_batched(inputs, first, out))
+            .map_err(|e| CoreError::Backend(e.to_string()))
     }
 }
 
@@ -564,6 +587,19 @@ mod tests {
         assert_eq!(e, GpuError::NoDriver);
         let msg = e.to_string();
         assert!(msg.contains("libcuda") && !msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn a_panic_in_the_driver_layer_is_one_line() {
+        let e = no_panic::<()>("opening the device", || panic!("Unable to find cuCtxCreate_v4\nin libcuda"))
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("CUDA driver error in opening the device: Unable to find cuCtxCreate_v4"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'));
+        assert_eq!(no_panic("x", || Ok(3)).unwrap(), 3);
     }
 
     #[test]
