@@ -238,7 +238,15 @@ def run_check(a: argparse.Namespace) -> dict[str, Any]:
         axes = [(p, [float(int(v)) if p == "trade.leverage" else v for v in vals]) for p, vals in axes]
         spec = spec_yaml(axes)
         limit = 40 if a.dry_run else None
-        got = r.sweep("parity_dev", spec, dev, limit)
+        try:
+            got = r.sweep("parity_dev", spec, dev, limit)
+        except RuntimeError as e:
+            if a.backend != "gpu" or a.kernel != "cubin":
+                raise
+            # The cubin did not load or run: record why and go on with the PTX (driver JIT).
+            out["cubin_error"] = str(e)
+            dev = ["--gpu", "--gpu-kernel", str(bundle / PTX_NAME)]
+            got = r.sweep("parity_dev", spec, dev, limit)
         ref = r.sweep("parity_host", spec, ["--backend", "host-cuda"], limit)
         out["gpu"] = got["gpu"]
         out["parity"] = {"seed": a.seed, "axes": dict(axes), **compare_rows(got["rows"], ref["rows"])}
@@ -254,7 +262,11 @@ def run_check(a: argparse.Namespace) -> dict[str, Any]:
                     {"combos": n, "skipped": f"estimated {est:.0f} s, {left():.0f} s left"}
                 )
                 continue
-            res = r.sweep(f"speed_{n}", speed_spec, dev, n)
+            try:
+                res = r.sweep(f"speed_{n}", speed_spec, dev, n)
+            except RuntimeError as e:
+                out["throughput"].append({"combos": n, "error": str(e)})
+                break
             res.pop("rows")
             out["throughput"].append(res)
             out["bars_per_combo"] = res["bars_per_combo"]
@@ -268,12 +280,16 @@ def run_check(a: argparse.Namespace) -> dict[str, Any]:
             if est is not None and est > left():
                 out["cpu"].append({"combos": n, "skipped": f"estimated {est:.0f} s, {left():.0f} s left"})
                 continue
-            res = r.sweep(f"cpu_{n}", speed_spec, ["--backend", "cpu"], n)
+            try:
+                res = r.sweep(f"cpu_{n}", speed_spec, ["--backend", "cpu"], n)
+            except RuntimeError as e:
+                out["cpu"].append({"combos": n, "error": str(e)})
+                break
             res.pop("rows")
             out["cpu"].append(res)
             if res["bar_combos_per_s"]:
                 cpu_rate = res["bar_combos_per_s"]
-    best = max((t["bar_combos_per_s"] or 0 for t in out["throughput"] if "skipped" not in t), default=0)
+    best = max((t.get("bar_combos_per_s") or 0 for t in out["throughput"]), default=0)
     out["best_bar_combos_per_s"] = best
     out["cpu_bar_combos_per_s"] = cpu_rate
     out["speedup_vs_cpu"] = round(best / cpu_rate, 2) if cpu_rate else None
