@@ -487,10 +487,9 @@ struct Tally {
 }
 
 fn rel_err(a: f64, b: f64) -> f64 {
-    if a.to_bits() == b.to_bits() {
+    // Equal bits, or +0 against -0.
+    if a.to_bits() == b.to_bits() || a == b {
         0.0
-    } else if a == b {
-        0.0 // +0 / -0
     } else {
         (a - b).abs() / a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
     }
