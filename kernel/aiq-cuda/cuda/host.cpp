@@ -86,3 +86,17 @@ extern "C" uint64_t aiq_host_layout(uint32_t which, uint32_t i, const char** nam
     }
     return size;
 }
+
+// ---- the core's Rust-semantics helpers, exported for tests (NaN, ±0, infinities) ----------------
+// op 0: f64::min(a, b); 1: f64::max(a, b); 2: a.clamp(b, c).
+extern "C" double aiq_host_math(uint32_t op, double a, double b, double c) {
+    switch (op) {
+        case 0: return aiq_min(a, b);
+        case 1: return aiq_max(a, b);
+        default: return aiq_clamp(a, b, c);
+    }
+}
+// `x as i64`
+extern "C" int64_t aiq_host_f64_to_i64(double x) { return aiq_f64_to_i64(x); }
+// A key whose integer order is f64::total_cmp's order.
+extern "C" int64_t aiq_host_total_key(double x) { return aiq_total_key(x); }

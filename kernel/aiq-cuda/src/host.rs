@@ -11,6 +11,13 @@ pub(crate) mod ffi {
         pub fn aiq_host_scratch_bytes(n_symbols: u32) -> u64;
         pub fn aiq_host_run(a: *const AiqSweepArgs, first: u32, n: u32);
         pub fn aiq_host_layout(which: u32, i: u32, name: *mut *const c_char, offset: *mut u64) -> u64;
+        // Test hooks (the float helpers' Rust semantics).
+        #[cfg(test)]
+        pub fn aiq_host_math(op: u32, a: f64, b: f64, c: f64) -> f64;
+        #[cfg(test)]
+        pub fn aiq_host_f64_to_i64(x: f64) -> i64;
+        #[cfg(test)]
+        pub fn aiq_host_total_key(x: f64) -> i64;
     }
 }
 

@@ -39,6 +39,51 @@ mod tests {
     use super::*;
     use std::mem::{offset_of, size_of};
 
+    /// The core's float helpers follow Rust's semantics where C's differ: `f64::min`/`max`
+    /// return the non-NaN operand, `clamp` passes NaN through, `as i64` saturates (NaN -> 0),
+    /// and candidates rank by `f64::total_cmp` (-NaN < -inf < -0 < +0 < +inf < NaN).
+    #[test]
+    fn float_helpers_have_rust_semantics() {
+        use host::ffi;
+        let vals = [
+            f64::NAN,
+            -f64::NAN,
+            f64::NEG_INFINITY,
+            -1e308,
+            -2.5,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            5e-324,
+            1.0,
+            2.5,
+            9.3e18,
+            -9.3e18,
+            f64::INFINITY,
+        ];
+        let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b;
+        for &a in &vals {
+            // SAFETY: pure functions of their arguments.
+            let (ci, ck) = unsafe { (ffi::aiq_host_f64_to_i64(a), ffi::aiq_host_total_key(a)) };
+            assert_eq!(ci, a as i64, "{a} as i64");
+            for &b in &vals {
+                // SAFETY: as above.
+                let (mn, mx) =
+                    unsafe { (ffi::aiq_host_math(0, a, b, 0.0), ffi::aiq_host_math(1, a, b, 0.0)) };
+                assert!(same(mn, a.min(b)), "min({a}, {b}): {mn}");
+                assert!(same(mx, a.max(b)), "max({a}, {b}): {mx}");
+                // SAFETY: as above.
+                let kb = unsafe { ffi::aiq_host_total_key(b) };
+                assert_eq!(ck.cmp(&kb), a.total_cmp(&b), "total_cmp({a}, {b})");
+            }
+            for (lo, hi) in [(0.0, 1.0), (-2.0, 3.0), (0.5, 0.5)] {
+                // SAFETY: as above.
+                let c = unsafe { ffi::aiq_host_math(2, a, lo, hi) };
+                assert!(same(c, a.clamp(lo, hi)), "{a}.clamp({lo}, {hi}): {c}");
+            }
+        }
+    }
+
     #[test]
     fn host_core_links_with_this_abi() {
         assert_eq!(host_core_abi(), CORE_ABI);
