@@ -70,6 +70,10 @@ PARITY_RANGES = [
 PARITY_INDICATOR: tuple[str, list[float]] = ("indicators.ema_fast_window", [8, 12])
 
 STATS = re.compile(r"sweep: (\d+) combos run .*? in ([0-9.]+) s; ([0-9.]+) M bar-combos/s")
+CORE_LINE = re.compile(
+    r"^(?:gpu \(.*\)|host-cuda): (\d+) launches, (\d+) combos; upload ([0-9.]+) s, launches ([0-9.]+) s$",
+    re.M,
+)
 GPU_LINE = re.compile(r"^gpu: (.+?) \(compute ([0-9.]+)\), kernel (.+)$", re.M)
 
 
@@ -165,6 +169,17 @@ class Runner:
         rows = [json.loads(x) for x in out.read_text().splitlines()]
         bars = rows[0]["bars"] if rows else 0
         g = GPU_LINE.search(res.stderr)
+        c = CORE_LINE.search(res.stderr)
+        core = None
+        if c:
+            launches_s = float(c.group(4))
+            core = {
+                "launches": int(c.group(1)),
+                "upload_s": float(c.group(3)),
+                "launch_s": launches_s,
+                # The decision core alone (no config building, indicators or I/O around it).
+                "kernel_bar_combos_per_s": round(bars * len(rows) / launches_s) if launches_s > 0 else None,
+            }
         return {
             "name": name,
             "backend": " ".join(backend),
@@ -174,6 +189,7 @@ class Runner:
             "sweep_s": float(m.group(2)) if m else None,
             "bar_combos_per_s": round(float(m.group(3)) * 1e6) if m else None,
             "gpu": {"name": g.group(1), "compute": g.group(2), "kernel": g.group(3)} if g else None,
+            "core": core,
             "rows": rows,
         }
 

@@ -51,5 +51,7 @@ def test_bundle_and_dry_run_on_the_host_core(tmp_path: Path) -> None:
     assert r["parity"]["trades"] > 0 and "final_equity" in r["parity"]["fields"]
     sizes = [t["combos"] for t in r["throughput"]]
     assert sizes == [20, 60] and all(t["bar_combos_per_s"] > 0 for t in r["throughput"])
+    # Where the time went: the core's own launches, parsed from the binary's stats line.
+    assert all(t["core"]["launches"] >= 1 and t["core"]["launch_s"] >= 0 for t in r["throughput"])
     assert r["cpu"][0]["combos"] == 20 and r["cpu_bar_combos_per_s"] > 0
     assert r["bars_per_combo"] > 0 and set(r["goals"]) == {"bar_combos_per_s_1e9", "speedup_100x"}

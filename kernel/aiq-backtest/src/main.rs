@@ -475,15 +475,25 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
             if let Some(b) = a.backend.core_batch {
                 settings.max_batch = b.max(1);
             }
-            let (mut backend, chunk): (Box<dyn aiq_cuda::CoreBackend>, u64) = match engine {
+            let res = match engine {
                 CoreEngine::Host => {
                     let target = HostTarget::new(threads, HOST_CORE_BUDGET);
-                    (Box::new(HostBatchedBackend::new(target, settings)), 4096)
+                    let mut b = HostBatchedBackend::new(target, settings);
+                    let chunk = a.backend.core_chunk.unwrap_or(4096).max(1);
+                    let res = run_core_sweep_chunked(&p, &spec, &so, &mut b, chunk);
+                    (res, b.stats())
                 }
-                CoreEngine::Gpu(dev) => (Box::new(GpuBackend::new(*dev, settings)), 65_536),
+                CoreEngine::Gpu(dev) => {
+                    let mut b = GpuBackend::new(*dev, settings);
+                    let chunk = a.backend.core_chunk.unwrap_or(65_536).max(1);
+                    let res = run_core_sweep_chunked(&p, &spec, &so, &mut b, chunk);
+                    (res, b.stats())
+                }
             };
-            let chunk = a.backend.core_chunk.unwrap_or(chunk).max(1);
-            run_core_sweep_chunked(&p, &spec, &so, backend.as_mut(), chunk)?
+            if !o.quiet {
+                eprintln!("{}", res.1);
+            }
+            res.0?
         }
     };
     let secs = t0.elapsed().as_secs_f64();

@@ -251,6 +251,9 @@ pub struct BatchedBackend<T: LaunchTarget> {
     /// Launches made, and combos run, since the backend was made.
     pub launches: u64,
     pub combos: u64,
+    /// Seconds spent uploading inputs, and in launches (run and result copy), since then.
+    pub upload_s: f64,
+    pub launch_s: f64,
 }
 
 /// The GPU backend.
@@ -259,11 +262,19 @@ pub type GpuBackend = BatchedBackend<GpuDevice>;
 impl<T: LaunchTarget> BatchedBackend<T> {
     pub fn new(target: T, settings: BatchSettings) -> Self {
         let label = target.label();
-        Self { target, label, settings, launches: 0, combos: 0 }
+        Self { target, label, settings, launches: 0, combos: 0, upload_s: 0.0, launch_s: 0.0 }
     }
 
     pub fn target(&self) -> &T {
         &self.target
+    }
+
+    /// One line: launches, combos, upload and launch time (where a sweep's time went).
+    pub fn stats(&self) -> String {
+        format!(
+            "{}: {} launches, {} combos; upload {:.2} s, launches {:.2} s",
+            self.label, self.launches, self.combos, self.upload_s, self.launch_s
+        )
     }
 
     fn run_batched(
@@ -279,6 +290,7 @@ impl<T: LaunchTarget> BatchedBackend<T> {
 
     fn run_inner(&mut self, inputs: &CoreInputs, first: u32, out: &mut [AiqResult]) -> Result<(), GpuError> {
         let t = &mut self.target;
+        let t0 = std::time::Instant::now();
         // The shared inputs, once for this call.
         let times = t.upload(bytes_of(&inputs.times))?;
         let step_start = t.upload(bytes_of(&inputs.step_start))?;
@@ -298,6 +310,7 @@ impl<T: LaunchTarget> BatchedBackend<T> {
         let params = t.upload(bytes_of(&inputs.params))?;
         let combo_params = t.upload(bytes_of(&inputs.combo_params))?;
 
+        self.upload_s += t0.elapsed().as_secs_f64();
         let stride = inputs.scratch_stride();
         let row = std::mem::size_of::<AiqResult>() as u64;
         let free = t.free_bytes()?;
@@ -336,6 +349,7 @@ impl<T: LaunchTarget> BatchedBackend<T> {
         args.event_counts = std::ptr::null_mut();
         args.events_cap = 0;
 
+        let t1 = std::time::Instant::now();
         for (start, count) in batches(first, out.len() as u32, batch) {
             args.result_base = start;
             // SAFETY: every pointer in `args` is a live buffer of this run sized from `inputs`
@@ -346,6 +360,7 @@ impl<T: LaunchTarget> BatchedBackend<T> {
             self.launches += 1;
             self.combos += u64::from(count);
         }
+        self.launch_s += t1.elapsed().as_secs_f64();
         Ok(())
     }
 }
