@@ -266,6 +266,9 @@ def run_check(a: argparse.Namespace) -> dict[str, Any]:
         ref = r.sweep("parity_host", spec, ["--backend", "host-cuda"], limit)
         out["gpu"] = got["gpu"]
         out["parity"] = {"seed": a.seed, "axes": dict(axes), **compare_rows(got["rows"], ref["rows"])}
+        # And against the CPU sweep (the Rust kernel itself), the differential suite's reference.
+        cpu_ref = r.sweep("parity_cpu", spec, ["--backend", "cpu"], limit)
+        out["parity_vs_cpu_sweep"] = compare_rows(got["rows"], cpu_ref["rows"])
 
         # Throughput: the decision-parameter grid at each size, while the budget allows.
         speed_spec = spec_yaml(SPEED_AXES)
@@ -351,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("throughput", "cpu")}, indent=1))
-    return 1 if "error" in result or not result.get("parity", {}).get("ok") else 0
+    ok = result.get("parity", {}).get("ok") and result.get("parity_vs_cpu_sweep", {}).get("ok")
+    return 1 if "error" in result or not ok else 0
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def test_bundle_and_dry_run_on_the_host_core(tmp_path: Path) -> None:
     assert "error" not in r, r
     assert r["parity"]["ok"] and r["parity"]["combos"] == 40 and r["parity"]["mismatched_rows"] == 0
     assert r["parity"]["trades"] > 0 and "final_equity" in r["parity"]["fields"]
+    assert r["parity_vs_cpu_sweep"]["ok"] and r["parity_vs_cpu_sweep"]["combos"] == 40
     sizes = [t["combos"] for t in r["throughput"]]
     assert sizes == [20, 60] and all(t["bar_combos_per_s"] > 0 for t in r["throughput"])
     # Where the time went: the core's own launches, parsed from the binary's stats line.
