@@ -136,3 +136,22 @@ def test_contradictory_backend_flags_are_one_line(data: dict[str, Path], tmp_pat
     assert res.stderr.strip().splitlines() == [
         "error: --gpu means --backend gpu; it contradicts the --backend given"
     ]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(NO_DRIVER, reason="needs a CUDA driver and device")
+def test_gpu_rows_equal_cpu_rows(data: dict[str, Path], cpu_rows: Path, tmp_path: Path) -> None:
+    # The kernel both ways in: compiled here by gpu-compile (PTX, the driver finishes it), and
+    # compiled at start by NVRTC from the pinned wheel.
+    from tools.gpu_kernel_check import nvrtc_lib_path
+
+    lib = nvrtc_lib_path()
+    assert lib is not None, "pip install nvidia-cuda-nvrtc-cu12==12.9.86"
+    ptx = tmp_path / "k.ptx"
+    subprocess.run([str(BIN), "gpu-compile", "--arch", "compute_90", "--out", str(ptx), "--nvrtc-lib", str(lib)],
+                   check=True, capture_output=True)  # fmt: skip
+    for flags in (["--gpu-kernel", str(ptx)], ["--nvrtc-lib", str(lib)]):
+        out = tmp_path / "gpu.jsonl"
+        res = _sweep(data, out, "--gpu", "-q", *flags)
+        assert res.returncode == 0, res.stderr
+        assert out.read_bytes() == cpu_rows.read_bytes()
