@@ -104,6 +104,35 @@ def test_host_cuda_rows_equal_cpu_rows_field_for_field(
     assert out.read_bytes() == cpu_rows.read_bytes()
 
 
+@pytest.mark.parametrize("backend", ["cpu", "host-cuda"])
+def test_points_spec_rows_equal_the_grid_rows_of_the_same_combos(
+    data: dict[str, Path], cpu_rows: Path, tmp_path: Path, backend: str
+) -> None:
+    grid = [json.loads(x) for x in cpu_rows.read_text().splitlines()]
+    picked = [grid[i] for i in (41, 3, 17, 3)]  # any order, repeats allowed
+    paths = sorted(picked[0]["overrides"])
+    spec = tmp_path / "points.yaml"
+    spec.write_text(
+        "axes:\n"
+        + "".join(f"  - {{path: {p}}}\n" for p in paths)
+        + "points:\n"
+        + "".join(f"  - [{', '.join(repr(r['overrides'][p]) for p in paths)}]\n" for r in picked)
+    )
+    out = tmp_path / "p.jsonl"
+    args = [str(BIN), "sweep", "--config", str(data["cfg"]), "--candles-db", str(data["db"]),
+            "--funding-db", str(data["funding"]), "--sweep-spec", str(spec), "--output", str(out),
+            "--threads", "2", "--no-progress", "-q", "--backend", backend]  # fmt: skip
+    res = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["combo"] for r in rows] == [0, 1, 2, 3]
+    skip = {"combo", "id", "sweep_id"}
+    for got, want in zip(rows, picked, strict=True):
+        assert {k: v for k, v in got.items() if k not in skip} == {
+            k: v for k, v in want.items() if k not in skip
+        }
+
+
 @pytest.mark.skipif(not NO_DRIVER, reason="this machine has a CUDA driver: the no-GPU errors do not apply")
 def test_gpu_without_a_driver_is_one_line_and_exit_2(data: dict[str, Path], tmp_path: Path) -> None:
     for flags in (["--gpu"], ["--backend", "gpu"], ["--gpu", "--gpu-kernel", str(tmp_path / "k.ptx")]):
