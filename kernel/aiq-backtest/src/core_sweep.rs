@@ -83,19 +83,21 @@ fn split_by_snapshot_bytes(p: &Prepared, cfgs: &[ComboConfig], budget_bytes: u64
     let mut seen = std::collections::BTreeSet::<SnapKey>::new();
     let mut used = 0u64;
     for (i, cc) in cfgs.iter().enumerate() {
-        let new: Vec<SnapKey> = snap_keys(p, cc).into_iter().filter(|k| !seen.contains(k)).collect();
-        let extra: u64 = new.iter().map(|k| bars[k.0] * per_bar).sum();
-        if i > 0 && used + extra > budget_bytes && ends.last() != Some(&i) {
+        let mut keys = snap_keys(p, cc);
+        keys.sort();
+        keys.dedup();
+        let bytes = |ks: &[SnapKey]| ks.iter().map(|k| bars[k.0] * per_bar).sum::<u64>();
+        let new: Vec<SnapKey> = keys.iter().filter(|k| !seen.contains(k)).copied().collect();
+        if i > 0 && used + bytes(&new) > budget_bytes {
+            // Start a new run with this combo.
             ends.push(i);
             seen.clear();
-            used = 0;
-            let all = snap_keys(p, cc);
-            used += all.iter().map(|k| bars[k.0] * per_bar).sum::<u64>();
-            seen.extend(all);
-            continue;
+            used = bytes(&keys);
+            seen.extend(keys);
+        } else {
+            used += bytes(&new);
+            seen.extend(new);
         }
-        used += extra;
-        seen.extend(new);
     }
     ends.push(cfgs.len());
     ends

@@ -15,10 +15,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use aiq_backtest::config::{apply_override, ResolvedConfig};
-use aiq_backtest::core_sweep::{build_inputs, combo_series, run_core_sweep, sweep_row};
+use aiq_backtest::core_sweep::{build_inputs, combo_series, core_rows, run_core_sweep, sweep_row};
 use aiq_backtest::prepare::{prepare, DataOpts, Prepared};
 use aiq_backtest::sim::Record;
-use aiq_backtest::sweep::{run_config_with, run_sweep, ComboConfig, IndicatorCache, SweepOpts, SweepSpec};
+use aiq_backtest::sweep::{
+    combo_config, run_config_with, run_sweep, sweep_id, ComboConfig, Grid, IndicatorCache, SweepOpts,
+    SweepSpec,
+};
 use aiq_cuda::abi::EVENT_BLOCK;
 use aiq_cuda::host::run_logged;
 use aiq_cuda::HostBackend;
@@ -719,6 +722,15 @@ axes:
     assert_eq!(read(&core_o.output), read(&cpu_o.output));
     assert_eq!(serde_json::to_string(&top2).unwrap(), serde_json::to_string(&top1).unwrap());
     assert!(top1.iter().any(|r| r.total_trades > 0), "the grid trades");
+    // The same rows when every backend call gets one combo (a snapshot budget of 1 byte).
+    let grid = Grid::new(&spec, &p.base_json).expect("grid");
+    let cfgs: Vec<ComboConfig> =
+        grid.iter_from(0).map(|(c, v)| combo_config(&p, &spec, c, &v).expect("combo")).collect();
+    let sid = sweep_id(&spec, &p);
+    let mut cache = IndicatorCache::new(64);
+    let rows = core_rows(&p, &spec, &cfgs, &sid, &mut cache, 1, &mut backend).expect("core rows");
+    let text: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+    assert_eq!(text, read(&cpu_o.output));
 }
 
 /// Sub-bar entries (`evaluate_sub_bar`) and exits (`on_mid`): 15m main bars with 5m sub-bars,
