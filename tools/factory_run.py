@@ -41,11 +41,23 @@ def main(argv: list[str] | None = None) -> int:
         help="run the trials as Ray tasks: 'local' starts a local cluster, else a cluster address "
         "(optional dependency: pip install 'ai-quant[ray]')",
     )
+    ap.add_argument(
+        "--backend",
+        choices=("cpu", "host-cuda", "gpu"),
+        default="cpu",
+        help="what evaluates the trials: cpu (one backtest per trial), or a batch of trials as one "
+        "sweep on the decision core: gpu (a CUDA device) or host-cuda (the same core on this CPU)",
+    )
+    ap.add_argument("--gpu-kernel", type=Path, default=None, help="--backend gpu: kernel from gpu-compile")
     ap.add_argument("--search", choices=("grid", "tpe"), default=None, help="override the profile's search")
     ap.add_argument("--trials", type=int, default=None, help="TPE trials (search tpe)")
     ap.add_argument("--seed", type=int, default=None, help="TPE seed")
     ap.add_argument("--objective", choices=("pnl", "sharpe", "dsr"), default=None, help="TPE objective")
     a = ap.parse_args(argv)
+    if a.backend != "cpu" and a.ray_address:
+        ap.error(
+            "--ray-address runs trials on the CPU backtester; it does not combine with --backend " + a.backend
+        )
     prof = PROFILES[a.profile]
     if a.trials is not None and a.trials < 1:
         ap.error("--trials must be >= 1")
@@ -76,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         threads=a.threads,
         stages=frozenset(STAGES) - set(a.skip),
         ray_address=a.ray_address,
+        core_backend=None if a.backend == "cpu" else a.backend,
+        core_backend_args=("--gpu-kernel", str(a.gpu_kernel)) if a.gpu_kernel else (),
     )
     report = run_factory(opts)
     run = report["run"]

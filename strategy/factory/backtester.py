@@ -151,9 +151,11 @@ def sweep(
     top_k: int,
     threads: int | None = None,
     timeout: float = 3600.0,
+    backend_args: tuple[str, ...] = (),
 ) -> Path:
+    """The grid sweep; ``backend_args`` e.g. ("--backend", "gpu") (docs/backtester.md "CUDA sweep")."""
     cmd = [str(find_binary()), "sweep", "--config", str(config), "--sweep-spec", str(spec), *scope.args()]
-    cmd += ["--output", str(output), "--top-k", str(top_k), "--no-progress", "--resume"]
+    cmd += ["--output", str(output), "--top-k", str(top_k), "--no-progress", "--resume", *backend_args]
     if threads:
         cmd += ["--threads", str(threads)]
     _run(cmd, timeout)

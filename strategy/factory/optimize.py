@@ -235,6 +235,19 @@ def steps_in(scope: DataScope) -> int:
     return max(2, (iso_ms(scope.end) - iso_ms(scope.start)) // INTERVAL_MS[scope.interval] + 1)
 
 
+@dataclass
+class _Batch:
+    """One asked batch: its trials, their parameters and keys, which of them run (``todo``, the
+    rest repeat a trial already run or asked), and the running backend call (``submit``)."""
+
+    asked: list[Any]
+    params: list[dict[str, float]]
+    keys: list[tuple[tuple[str, float], ...]]
+    todo: list[int]
+    batch: list[dict[str, float]]
+    future: Any
+
+
 def run_tpe(
     space: Sequence[Param],
     backend: Backend,
@@ -282,14 +295,44 @@ def run_tpe(
         jsonl.parent.mkdir(parents=True, exist_ok=True)
     fh: IO[str] | None = jsonl.open("w") if jsonl is not None else None
     done = 0
+    asked_n = 0
+    # A backend with `submit` runs a batch while the next one is asked (the sampler's constant
+    # liar covers the trials still running); batches are told in ask order either way.
+    submit = getattr(backend, "submit", None)
+    inflight: set[tuple[tuple[str, float], ...]] = set()
+    pending: _Batch | None = None
     try:
-        while done < n_trials:
-            asked = [study.ask() for _ in range(min(batch_size, n_trials - done))]
-            params = [{p.path: p.suggest(t) for p in space} for t in asked]
-            keys = [tuple(sorted(p.items())) for p in params]
-            todo = [i for i, k in enumerate(keys) if k not in seen and k not in keys[:i]]
-            for i, row in zip(todo, backend.evaluate([params[i] for i in todo]), strict=True):
+        while asked_n < n_trials or pending is not None:
+            nxt: _Batch | None = None
+            if asked_n < n_trials:
+                asked = [study.ask() for _ in range(min(batch_size, n_trials - asked_n))]
+                params = [{p.path: p.suggest(t) for p in space} for t in asked]
+                keys = [tuple(sorted(p.items())) for p in params]
+                todo = [
+                    i for i, k in enumerate(keys) if k not in seen and k not in inflight and k not in keys[:i]
+                ]
+                batch = [params[i] for i in todo]
+                fut = submit(batch) if submit is not None and batch else None
+                inflight.update(keys[i] for i in todo)
+                asked_n += len(asked)
+                nxt = _Batch(asked, params, keys, todo, batch, fut)
+                if submit is None:
+                    pending, nxt = nxt, None
+            if pending is None:
+                pending = nxt
+                continue
+            cur, pending = pending, nxt
+            asked, params, keys = cur.asked, cur.params, cur.keys
+            rows = (
+                cur.future.result()
+                if cur.future is not None
+                else backend.evaluate(cur.batch)
+                if cur.batch
+                else []
+            )
+            for i, row in zip(cur.todo, rows, strict=True):
                 seen[keys[i]] = row
+                inflight.discard(keys[i])
             for t, p, k in zip(asked, params, keys, strict=True):
                 row = seen[k]
                 if k in scored:

@@ -142,6 +142,9 @@ class RunOptions:
     threads: int | None = None
     stages: frozenset[str] = ALL_STAGES
     ray_address: str | None = None  # "local" or a cluster address: trials run as Ray tasks
+    # "gpu" or "host-cuda": each batch of trials is one sweep on the decision core (sweep_backend.py)
+    core_backend: str | None = None
+    core_backend_args: tuple[str, ...] = ()  # e.g. ("--gpu-kernel", "aiq_sweep.sm_90.cubin")
 
 
 def log(msg: str) -> None:
@@ -354,7 +357,11 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
 
     def make_backend(sc: DataScope, work: Path) -> Backend:
         b: Backend
-        if o.ray_address:
+        if o.core_backend:
+            from .sweep_backend import SweepBackend
+
+            b = SweepBackend(base_path, sc, work, o.core_backend, o.threads, o.core_backend_args)
+        elif o.ray_address:
             from .ray_backend import RayBackend
 
             b = RayBackend(base_path, sc, work, o.ray_address, num_cpus=o.threads)
@@ -402,7 +409,8 @@ def _search_and_validate(
         spec = art / "sweep_spec.yaml"
         spec.write_text(yaml.safe_dump({"axes": [dict(a) for a in p.axes]}, sort_keys=False))
         log(f"sweep: {math.prod(len(a['values']) for a in p.axes)} combos")
-        sweep(base_path, spec, scope, jsonl, p.top_k, o.threads)
+        core = ("--backend", o.core_backend, *o.core_backend_args) if o.core_backend else ()
+        sweep(base_path, spec, scope, jsonl, p.top_k, o.threads, backend_args=core)
     else:
         raise ValueError(f"profile {p.name}: unknown search {p.search!r} (grid or tpe)")
     with jsonl.open() as fh:

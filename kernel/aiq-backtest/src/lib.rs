@@ -5,6 +5,7 @@
 //! per bar. The calling convention is documented in [`sim`] and docs/backtester.md.
 
 pub mod config;
+pub mod core_sweep;
 pub mod data;
 pub mod dump;
 pub mod metrics;

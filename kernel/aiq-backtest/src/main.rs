@@ -30,6 +30,9 @@ enum Cmd {
     DumpIndicators(DumpArgs),
     /// Print the merged config of a symbol/mode and its config_id (canonical JSON).
     Config(ConfigArgs),
+    /// Compile the GPU sweep kernel with NVRTC to PTX (compute_XY) or a cubin (sm_XY), for
+    /// `sweep --gpu --gpu-kernel FILE` on a machine without NVRTC.
+    GpuCompile(GpuCompileArgs),
 }
 
 #[derive(Args, Clone)]
@@ -181,6 +184,74 @@ struct SweepArgs {
     /// Run only the first N combos of the grid (`--resume` later continues from there).
     #[arg(long)]
     limit: Option<u64>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// Which engine runs the sweep's combos (docs/backtester.md, "CUDA sweep").
+#[derive(Args, Clone)]
+struct BackendArgs {
+    /// cpu: the Rust kernel (default); host-cuda: the C++ decision core compiled for this CPU;
+    /// gpu: the same core on a CUDA device.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Same as --backend gpu.
+    #[arg(long)]
+    gpu: bool,
+    /// When the GPU cannot be used (no driver, device or NVRTC), run the CPU sweep instead.
+    #[arg(long)]
+    allow_cpu_fallback: bool,
+    /// Kernel made by `ai-quant-bt gpu-compile` (PTX or cubin); default: compile with NVRTC.
+    #[arg(long)]
+    gpu_kernel: Option<PathBuf>,
+    /// libnvrtc.so.12 to compile the kernel with (default: $AIQ_NVRTC_LIB, then the library path).
+    #[arg(long)]
+    nvrtc_lib: Option<PathBuf>,
+    /// CUDA device ordinal.
+    #[arg(long, default_value_t = 0)]
+    gpu_device: usize,
+    /// host-cuda/gpu: combos per backend call, i.e. per upload of the shared inputs (default:
+    /// 65,536 on the GPU, 4,096 on the host).
+    #[arg(long)]
+    core_chunk: Option<u64>,
+    /// host-cuda/gpu: at most this many combos per launch (default: what fits in memory).
+    #[arg(long)]
+    core_batch: Option<u32>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendKind {
+    Cpu,
+    HostCuda,
+    Gpu,
+}
+
+impl BackendArgs {
+    fn kind(&self) -> Result<BackendKind, BtError> {
+        match (self.gpu, self.backend) {
+            (true, Some(k)) if k != BackendKind::Gpu => {
+                Err(BtError::new("--gpu means --backend gpu; it contradicts the --backend given"))
+            }
+            (true, _) => Ok(BackendKind::Gpu),
+            (false, k) => Ok(k.unwrap_or(BackendKind::Cpu)),
+        }
+    }
+}
+
+#[derive(Args)]
+struct GpuCompileArgs {
+    /// compute_XY: PTX (the driver finishes it for the device); sm_XY: a cubin for that GPU.
+    #[arg(long, default_value = "compute_90")]
+    arch: String,
+    /// Output file (PTX text or cubin).
+    #[arg(long)]
+    out: PathBuf,
+    /// libnvrtc.so.12 (default: $AIQ_NVRTC_LIB, then the library path).
+    #[arg(long)]
+    nvrtc_lib: Option<PathBuf>,
+    /// Also write NVRTC's log here (for a cubin: ptxas's registers and spills per kernel).
+    #[arg(long)]
+    log: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -283,9 +354,79 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
     Ok(())
 }
 
+/// The engine a sweep runs on, opened before any data is read so that a missing GPU is reported
+/// at once; `None`: the CPU sweep.
+fn open_backend(b: &BackendArgs) -> Result<Option<CoreEngine>, BtError> {
+    use aiq_cuda::gpu::{GpuDevice, KernelSource};
+    match b.kind()? {
+        BackendKind::Cpu => Ok(None),
+        BackendKind::HostCuda => Ok(Some(CoreEngine::Host)),
+        BackendKind::Gpu => {
+            let src = match &b.gpu_kernel {
+                Some(p) => KernelSource::File(p.clone()),
+                None => KernelSource::Nvrtc { lib: b.nvrtc_lib.clone() },
+            };
+            match GpuDevice::open(b.gpu_device, &src) {
+                Ok(dev) => Ok(Some(CoreEngine::Gpu(Box::new(dev)))),
+                Err(e) if b.allow_cpu_fallback => {
+                    eprintln!(
+                        "warning: GPU unavailable: {e}; --allow-cpu-fallback: running the CPU sweep instead"
+                    );
+                    Ok(None)
+                }
+                Err(e) => Err(BtError::new(format!("--backend gpu: {e}"))),
+            }
+        }
+    }
+}
+
+/// Results and scratch of the host-cuda backend's launches (what "free memory" is on the host).
+const HOST_CORE_BUDGET: u64 = 1 << 30;
+
+/// [`aiq_backtest::core_sweep::run_core_sweep`] with `chunk` combos per backend call (a GPU wants
+/// many at once to fill the device).
+fn run_core_sweep_chunked(
+    p: &aiq_backtest::prepare::Prepared,
+    spec: &SweepSpec,
+    o: &SweepOpts,
+    backend: &mut dyn aiq_cuda::CoreBackend,
+    chunk: u64,
+) -> Result<(u64, u64, Vec<aiq_backtest::sweep::SweepRow>), BtError> {
+    use aiq_backtest::core_sweep::core_rows;
+    use aiq_backtest::sweep::{run_sweep_with, sweep_id, IndicatorCache};
+    if p.init_state.is_some() {
+        return Err(BtError::new(format!("--backend {}: --init-state is not supported", backend.name())));
+    }
+    let sid = sweep_id(spec, p);
+    let mib = o.indicator_cache_mib.max(64);
+    let mut cache = IndicatorCache::new(mib);
+    let budget = (mib as u64) << 20;
+    run_sweep_with(p, spec, o, chunk, &mut |cfgs, _pool| {
+        core_rows(p, spec, cfgs, &sid, &mut cache, budget, backend)
+    })
+}
+
+/// A sweep engine other than the CPU sweep: the C++ decision core on the host or on a GPU.
+enum CoreEngine {
+    Host,
+    Gpu(Box<aiq_cuda::gpu::GpuDevice>),
+}
+
 fn sweep(a: SweepArgs) -> Result<(), BtError> {
     let o = a.common.opts(None);
     let spec = SweepSpec::load(&a.sweep_spec)?;
+    let engine = if a.verify_overrides { None } else { open_backend(&a.backend)? };
+    if let Some(CoreEngine::Gpu(dev)) = &engine {
+        if !o.quiet {
+            eprintln!(
+                "gpu: {} (compute {}.{}), kernel {}",
+                dev.name,
+                dev.cc / 10,
+                dev.cc % 10,
+                dev.kernel_origin
+            );
+        }
+    }
     let p = prepare(&o)?;
     if a.verify_overrides {
         let notes = verify(&spec, &p)?;
@@ -326,7 +467,35 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
         skip_invalid: a.skip_invalid,
     };
     let t0 = std::time::Instant::now();
-    let (ran, total, best) = run_sweep(&p, &spec, &so)?;
+    let (ran, total, best) = match engine {
+        None => run_sweep(&p, &spec, &so)?,
+        Some(engine) => {
+            use aiq_cuda::gpu::{BatchSettings, GpuBackend, HostBatchedBackend, HostTarget};
+            let mut settings = BatchSettings::default();
+            if let Some(b) = a.backend.core_batch {
+                settings.max_batch = b.max(1);
+            }
+            let res = match engine {
+                CoreEngine::Host => {
+                    let target = HostTarget::new(threads, HOST_CORE_BUDGET);
+                    let mut b = HostBatchedBackend::new(target, settings);
+                    let chunk = a.backend.core_chunk.unwrap_or(4096).max(1);
+                    let res = run_core_sweep_chunked(&p, &spec, &so, &mut b, chunk);
+                    (res, b.stats())
+                }
+                CoreEngine::Gpu(dev) => {
+                    let mut b = GpuBackend::new(*dev, settings);
+                    let chunk = a.backend.core_chunk.unwrap_or(65_536).max(1);
+                    let res = run_core_sweep_chunked(&p, &spec, &so, &mut b, chunk);
+                    (res, b.stats())
+                }
+            };
+            if !o.quiet {
+                eprintln!("{}", res.1);
+            }
+            res.0?
+        }
+    };
     let secs = t0.elapsed().as_secs_f64();
     if !o.quiet {
         let bars = p.timeline.bars() as f64;
@@ -338,6 +507,33 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
             peak_rss_mib().unwrap_or(0)
         );
     }
+    Ok(())
+}
+
+fn gpu_compile(a: GpuCompileArgs) -> Result<(), BtError> {
+    use aiq_cuda::nvrtc;
+    let gpu = |e: aiq_cuda::gpu::GpuError| BtError::new(e.to_string());
+    let target = nvrtc::Target::parse(&a.arch).map_err(gpu)?;
+    nvrtc::load_nvrtc(a.nvrtc_lib.as_deref()).map_err(gpu)?;
+    let (major, minor) = nvrtc::nvrtc_version().map_err(gpu)?;
+    let c = nvrtc::compile(target).map_err(gpu)?;
+    std::fs::write(&a.out, &c.image)
+        .map_err(|e| BtError::new(format!("--out {}: cannot write: {e}", a.out.display())))?;
+    if let Some(p) = &a.log {
+        std::fs::write(p, &c.log)
+            .map_err(|e| BtError::new(format!("--log {}: cannot write: {e}", p.display())))?;
+    }
+    let log = c.log.trim();
+    if !log.is_empty() {
+        eprintln!("{log}");
+    }
+    eprintln!(
+        "wrote {} ({} bytes, {}, NVRTC {major}.{minor}, options {})",
+        a.out.display(),
+        c.image.len(),
+        target.arch(),
+        target.options().join(" ")
+    );
     Ok(())
 }
 
@@ -379,6 +575,7 @@ fn main() -> ExitCode {
         Cmd::Sweep(a) => sweep(a),
         Cmd::DumpIndicators(a) => dump_indicators(a),
         Cmd::Config(a) => config_cmd(a),
+        Cmd::GpuCompile(a) => gpu_compile(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,23 @@ impl EquityStats {
         }
     }
 
+    /// Stats from accumulators another engine computed with [`EquityStats::push`]'s arithmetic
+    /// (the decision core's `AiqResult`), so the ratios come from this one implementation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_accumulators(
+        initial: f64,
+        last: f64,
+        peak: f64,
+        max_dd_usd: f64,
+        max_dd_frac: f64,
+        n: u64,
+        mean: f64,
+        m2: f64,
+        down_sq: f64,
+    ) -> Self {
+        Self { initial, last, peak, max_dd_usd, max_dd_frac, n, mean, m2, down_sq }
+    }
+
     pub fn mean_return(&self) -> f64 {
         self.mean
     }

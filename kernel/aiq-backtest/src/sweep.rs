@@ -4,6 +4,8 @@
 //! Spec YAML: `{axes: [{path, values: [f64...], gate?: {path, eq}}], initial_balance?}`.
 //! A gated axis expands only when its gate equals `eq` (the gate is a swept axis listed earlier,
 //! or else the base config's value); otherwise it stays at its first value.
+//! With `points: [[f64...]]` the combos are those rows instead of a grid (one value per axis, in
+//! axis order; the axes then list no values): how a batch of optimiser trials runs as one sweep.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -17,7 +19,7 @@ use serde_json::Value;
 use crate::config::{apply_override, canonical_json, config_id, ResolvedConfig};
 use crate::metrics::periods_per_year;
 use crate::prepare::Prepared;
-use crate::sim::{make_kernel, run_with, Record, SharedSnapshots, SymbolSeries};
+use crate::sim::{make_kernel, run_with, Record, RunResult, SharedSnapshots, SymbolSeries};
 use crate::BtError;
 use aiq_indicators::{BaseSeries, IndicatorBank, SeriesKey, SeriesSet};
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub struct Gate {
 #[serde(deny_unknown_fields)]
 pub struct Axis {
     pub path: String,
+    #[serde(default)]
     pub values: Vec<f64>,
     #[serde(default)]
     pub gate: Option<Gate>,
@@ -47,6 +50,9 @@ pub struct SweepSpec {
     /// Accepted for compatibility; the kernel warms up on its own bars (unused).
     #[serde(default)]
     pub lookback: Option<u32>,
+    /// Explicit combos instead of the grid: one value per axis each, in axis order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<Vec<f64>>>,
 }
 
 impl SweepSpec {
@@ -63,8 +69,28 @@ impl SweepSpec {
         if self.axes.is_empty() {
             return Err(BtError::new(format!("{origin}: `axes` is empty")));
         }
+        if let Some(points) = &self.points {
+            if points.is_empty() {
+                return Err(BtError::new(format!("{origin}: `points` is empty")));
+            }
+            for a in &self.axes {
+                if !a.values.is_empty() || a.gate.is_some() {
+                    return Err(BtError::new(format!(
+                        "{origin}: axis {}: with `points` the values are in the points (no values, no gate)",
+                        a.path
+                    )));
+                }
+            }
+            if let Some((j, p)) = points.iter().enumerate().find(|(_, p)| p.len() != self.axes.len()) {
+                return Err(BtError::new(format!(
+                    "{origin}: point {j} has {} values for {} axes",
+                    p.len(),
+                    self.axes.len()
+                )));
+            }
+        }
         for (i, a) in self.axes.iter().enumerate() {
-            if a.values.is_empty() {
+            if a.values.is_empty() && self.points.is_none() {
                 return Err(BtError::new(format!("{origin}: axis {} has no values", a.path)));
             }
             if self.axes[..i].iter().any(|b| b.path == a.path) {
@@ -119,6 +145,8 @@ pub struct Grid {
     is_gate: Vec<bool>,
     memo: std::cell::RefCell<std::collections::HashMap<(usize, Vec<u32>), u128>>,
     total: u64,
+    /// The spec's explicit combos (then the grid fields are empty).
+    points: Option<Vec<Vec<f64>>>,
 }
 
 /// A gated axis is open on the base config's value (`Fixed`) or when axis `j` equals `eq`.
@@ -130,6 +158,16 @@ enum GateRef {
 
 impl Grid {
     pub fn new(spec: &SweepSpec, base: &Value) -> Result<Self, BtError> {
+        if let Some(points) = &spec.points {
+            return Ok(Grid {
+                values: Vec::new(),
+                gates: Vec::new(),
+                is_gate: Vec::new(),
+                memo: Default::default(),
+                total: points.len() as u64,
+                points: Some(points.clone()),
+            });
+        }
         let mut gates = Vec::new();
         let mut is_gate = vec![false; spec.axes.len()];
         for (i, a) in spec.axes.iter().enumerate() {
@@ -150,6 +188,7 @@ impl Grid {
             is_gate,
             memo: Default::default(),
             total: 0,
+            points: None,
         };
         let total = grid.count_from(0, &[]);
         grid.total = u64::try_from(total)
@@ -207,9 +246,9 @@ impl Grid {
         c
     }
 
-    /// Digits of combo `n` (0-based, grid order), `None` past the end.
+    /// Digits of combo `n` (0-based, grid order), `None` past the end (and for `points`).
     pub fn nth_digits(&self, n: u64) -> Option<Vec<u32>> {
-        if n >= self.total {
+        if n >= self.total || self.points.is_some() {
             return None;
         }
         let mut n = u128::from(n);
@@ -246,10 +285,14 @@ impl Grid {
     }
 
     /// Combos `start..` as `(index, values)`.
-    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (u64, Vec<f64>)> + '_ {
+    pub fn iter_from(&self, start: u64) -> Box<dyn Iterator<Item = (u64, Vec<f64>)> + '_> {
+        if let Some(points) = &self.points {
+            let skip = usize::try_from(start).unwrap_or(usize::MAX);
+            return Box::new(points.iter().enumerate().skip(skip).map(|(i, v)| (i as u64, v.clone())));
+        }
         let mut cur = self.nth_digits(start);
         let mut n = start;
-        std::iter::from_fn(move || {
+        Box::new(std::iter::from_fn(move || {
             let d = cur.as_mut()?;
             let out = (n, self.values_of(d));
             n += 1;
@@ -257,7 +300,7 @@ impl Grid {
                 cur = None;
             }
             Some(out)
-        })
+        }))
     }
 }
 
@@ -272,9 +315,18 @@ pub fn expand(spec: &SweepSpec, base: &Value) -> Result<Vec<Vec<f64>>, BtError> 
 /// on each combo's merged config, not on the base config with one axis changed.
 pub fn verify(spec: &SweepSpec, p: &Prepared) -> Result<Vec<String>, BtError> {
     let mut notes = Vec::new();
-    for a in &spec.axes {
+    for (i, a) in spec.axes.iter().enumerate() {
         let mut changes = false;
-        for &v in &a.values {
+        let values: Vec<f64> = match &spec.points {
+            Some(points) => {
+                let mut v: Vec<f64> = points.iter().map(|p| p[i]).collect();
+                v.sort_by(f64::total_cmp);
+                v.dedup_by(|a, b| a.to_bits() == b.to_bits());
+                v
+            }
+            None => a.values.clone(),
+        };
+        for &v in &values {
             let mut j = p.base_json.clone();
             apply_override(&mut j, &a.path, v)?;
             changes |= j != p.base_json;
@@ -525,10 +577,22 @@ pub fn run_config(
     sweep_id: &str,
     snaps: Option<&SharedSnapshots>,
 ) -> Result<SweepRow, BtError> {
+    run_config_with(p, spec, cc, sweep_id, snaps, Record::default()).map(|(row, _)| row)
+}
+
+/// [`run_config`] that also returns the run (with what `rec` asks to keep).
+pub fn run_config_with(
+    p: &Prepared,
+    spec: &SweepSpec,
+    cc: &ComboConfig,
+    sweep_id: &str,
+    snaps: Option<&SharedSnapshots>,
+    rec: Record,
+) -> Result<(SweepRow, RunResult), BtError> {
     let combo = cc.combo;
     let initial = spec.initial_balance.unwrap_or(p.initial_balance);
     let kernel = make_kernel(&cc.base.cfg, &cc.per_symbol, initial, None)?;
-    let r = run_with(kernel, &p.timeline, Record::default(), initial, snaps)?;
+    let r = run_with(kernel, &p.timeline, rec, initial, snaps)?;
     let (mut wins, mut gp, mut gl) = (0u64, 0.0, 0.0);
     for t in &r.trips {
         if t.net_pnl > 0.0 {
@@ -539,7 +603,7 @@ pub fn run_config(
         }
     }
     let n = r.trips.len() as u64;
-    Ok(SweepRow {
+    let row = SweepRow {
         combo,
         id: format!("sweep_{combo:06}"),
         sweep_id: sweep_id.to_string(),
@@ -563,11 +627,12 @@ pub fn run_config(
         total_funding: r.funding,
         liquidations: r.liquidations,
         bars: r.bars,
-    })
+    };
+    Ok((row, r))
 }
 
 /// The series a config's indicator bank reads, for one symbol.
-fn series_set(cfg: &aiq_config::StrategyConfig) -> SeriesSet {
+pub(crate) fn series_set(cfg: &aiq_config::StrategyConfig) -> SeriesSet {
     SeriesSet::of_bank(&IndicatorBank::from_config(cfg))
 }
 
@@ -602,7 +667,8 @@ impl IndicatorCache {
         self.computed.values().sum()
     }
 
-    fn prepare(&mut self, p: &Prepared, chunk: &[ComboConfig]) -> Vec<ComboSeries> {
+    /// Shared series for each combo of `chunk` (`None`: over the budget, it runs on its own banks).
+    pub fn prepare(&mut self, p: &Prepared, chunk: &[ComboConfig]) -> Vec<ComboSeries> {
         let syms = &p.timeline.symbols;
         let nsym = syms.len();
         self.bases.resize(nsym, None);
@@ -703,7 +769,7 @@ impl IndicatorCache {
 type CacheKey = (usize, SeriesKey);
 
 /// Shared series for one combo, one per timeline symbol (`None`: it runs on its own banks).
-type ComboSeries = Option<Vec<SymbolSeries>>;
+pub type ComboSeries = Option<Vec<SymbolSeries>>;
 
 /// An id for (spec, config, data), stored in each row so `--resume` refuses a different sweep.
 pub fn sweep_id(spec: &SweepSpec, p: &Prepared) -> String {
@@ -757,6 +823,47 @@ pub fn run_sweep(
     p: &Prepared,
     spec: &SweepSpec,
     o: &SweepOpts,
+) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
+    let chunk = (o.threads.max(1) * 4).max(32) as u64;
+    let mut cache = IndicatorCache::new(o.indicator_cache_mib);
+    let sid = sweep_id(spec, p);
+    let out = run_sweep_with(p, spec, o, chunk, &mut |cfgs, pool| {
+        pool.install(|| {
+            let shared =
+                if o.indicator_cache_mib > 0 { cache.prepare(p, cfgs) } else { vec![None; cfgs.len()] };
+            let rows: Vec<Result<SweepRow, BtError>> = cfgs
+                .par_iter()
+                .zip(shared.par_iter())
+                .map(|(cc, sn)| run_config(p, spec, cc, &sid, sn.as_deref()))
+                .collect();
+            // The first error in combo order.
+            rows.into_iter().collect()
+        })
+    })?;
+    if o.verbose && o.indicator_cache_mib > 0 {
+        eprintln!(
+            "indicators: {} series computed and shared by {} of {} combos (budget {} MiB){}",
+            cache.computed_total(),
+            cache.reused,
+            out.0,
+            o.indicator_cache_mib,
+            if cache.computed.is_empty() { String::new() } else { format!("; by kind: {}", cache.by_kind()) }
+        );
+    }
+    Ok(out)
+}
+
+/// The rows of a batch of combos (in their order), computed by some engine.
+pub type RowsOf<'a> = dyn FnMut(&[ComboConfig], &rayon::ThreadPool) -> Result<Vec<SweepRow>, BtError> + 'a;
+
+/// The sweep driver shared by the CPU sweep and the decision-core backends: grid, validation,
+/// resume, JSONL output in combo order, top-K; `rows` runs each batch of at most `chunk` combos.
+pub fn run_sweep_with(
+    p: &Prepared,
+    spec: &SweepSpec,
+    o: &SweepOpts,
+    chunk: u64,
+    rows: &mut RowsOf<'_>,
 ) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
     let grid = Grid::new(spec, &p.base_json)?;
     let total = grid.len();
@@ -819,15 +926,14 @@ pub fn run_sweep(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let chunk = (o.threads.max(1) * 4).max(32) as u64;
+    let chunk = chunk.max(1);
     let mut i = start;
     let mut ran = 0u64;
-    let mut cache = IndicatorCache::new(o.indicator_cache_mib);
     let mut it = grid.iter_from(i);
     while i < end {
         let j = (i + chunk).min(end);
         let batch: Vec<(u64, Vec<f64>)> = it.by_ref().take((j - i) as usize).collect();
-        let rows: Vec<Result<SweepRow, BtError>> = pool.install(|| -> Result<_, BtError> {
+        let cfgs: Vec<ComboConfig> = pool.install(|| -> Result<_, BtError> {
             // Invalid combos were counted above; with --skip-invalid they are left out here.
             let cfgs: Vec<Option<ComboConfig>> = batch
                 .par_iter()
@@ -837,17 +943,9 @@ pub fn run_sweep(
                     Err(e) => Err(e),
                 })
                 .collect::<Result<_, BtError>>()?;
-            let cfgs: Vec<ComboConfig> = cfgs.into_iter().flatten().collect();
-            let shared =
-                if o.indicator_cache_mib > 0 { cache.prepare(p, &cfgs) } else { vec![None; cfgs.len()] };
-            Ok(cfgs
-                .par_iter()
-                .zip(shared.par_iter())
-                .map(|(cc, sn)| run_config(p, spec, cc, &sid, sn.as_deref()))
-                .collect())
+            Ok(cfgs.into_iter().flatten().collect())
         })?;
-        for r in rows {
-            let row = r?;
+        for row in rows(&cfgs, &pool)? {
             let line = serde_json::to_string(&row).map_err(|e| BtError::new(e.to_string()))?;
             writeln!(w, "{line}").map_err(|e| BtError::new(format!("{}: write failed: {e}", o.output)))?;
             top.push(row);
@@ -858,15 +956,6 @@ pub fn run_sweep(
         i = j;
     }
     bar.finish_and_clear();
-    if o.verbose && o.indicator_cache_mib > 0 {
-        eprintln!(
-            "indicators: {} series computed and shared by {} of {ran} combos (budget {} MiB){}",
-            cache.computed_total(),
-            cache.reused,
-            o.indicator_cache_mib,
-            if cache.computed.is_empty() { String::new() } else { format!("; by kind: {}", cache.by_kind()) }
-        );
-    }
     let best = top.into_sorted();
     let mut summary = serde_json::json!({
         "sweep_id": sid,
@@ -946,6 +1035,34 @@ axes:
             assert_eq!(tail, c[n as usize..].to_vec());
         }
         assert!(g.nth_digits(8).is_none());
+    }
+
+    #[test]
+    fn points_are_the_combos_in_order_and_checked() {
+        let spec: SweepSpec = serde_norway::from_str(
+            "axes: [{path: trade.sl_atr_mult}, {path: trade.leverage}]\npoints: [[1.5, 2], [3.0, 1], [1.5, 2]]\n",
+        )
+        .unwrap();
+        spec.check("s").unwrap();
+        let g = Grid::new(&spec, &aiq_config::defaults_json()).unwrap();
+        assert_eq!(g.len(), 3);
+        let all: Vec<(u64, Vec<f64>)> = g.iter_from(0).collect();
+        assert_eq!(all, vec![(0, vec![1.5, 2.0]), (1, vec![3.0, 1.0]), (2, vec![1.5, 2.0])]);
+        assert_eq!(g.iter_from(2).collect::<Vec<_>>(), vec![(2, vec![1.5, 2.0])]);
+        assert_eq!(g.iter_from(9).count(), 0);
+        // Without points the spec serialises as before (sweep_id of existing sweeps unchanged).
+        let grid: SweepSpec = serde_norway::from_str("axes: [{path: a, values: [1]}]\n").unwrap();
+        assert!(!serde_json::to_string(&grid).unwrap().contains("points"));
+        for (text, needle) in [
+            ("axes: [{path: a}]\npoints: [[1, 2]]\n", "point 0 has 2 values for 1 axes"),
+            ("axes: [{path: a, values: [1]}]\npoints: [[1]]\n", "the values are in the points"),
+            ("axes: [{path: a}]\npoints: []\n", "`points` is empty"),
+            ("axes: [{path: a}]\n", "axis a has no values"),
+        ] {
+            let spec: SweepSpec = serde_norway::from_str(text).unwrap();
+            let e = spec.check("s").unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]
