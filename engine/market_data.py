@@ -196,9 +196,10 @@ class MarketDataHub:
         self._subscribed_at = now
         try:
             self.sidecar.ensure_started(symbols, self.interval, candle_limit=candle_limit)
-            for iv in sub_intervals:
+            for iv in sub_intervals:  # one registration per interval (the sidecar keeps one per client)
                 if iv != self.interval:
-                    self.sidecar.ensure_started(symbols, iv, candle_limit=candle_limit)
+                    cid = f"{self.sidecar.client_id}-{iv}"
+                    self.sidecar.ensure_started(symbols, iv, candle_limit=candle_limit, client_id=cid)
             return True
         except Exception as exc:
             log.warning(

@@ -375,10 +375,13 @@ class SidecarClient:
         *,
         candle_limit: int | None = None,
         user: str | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
+        """Register (or refresh) this client's symbols at one interval. The sidecar keeps one
+        interval per client id: a second interval needs its own ``client_id``."""
         params = _drop_none(
             {
-                "client_id": self.client_id,
+                "client_id": client_id or self.client_id,
                 "symbols": _syms(symbols),
                 "interval": interval,
                 "candle_limit": candle_limit,
@@ -553,10 +556,13 @@ class AsyncSidecarClient:
         *,
         candle_limit: int | None = None,
         user: str | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
+        """Register (or refresh) this client's symbols at one interval. The sidecar keeps one
+        interval per client id: a second interval needs its own ``client_id``."""
         params = _drop_none(
             {
-                "client_id": self.client_id,
+                "client_id": client_id or self.client_id,
                 "symbols": _syms(symbols),
                 "interval": interval,
                 "candle_limit": candle_limit,
