@@ -4,7 +4,8 @@ exits) over three days of real Binance 1m candles each, and ``tools/reality_chec
 ``ai-quant-bt replay`` of the same candles matches every entry and exit: same tick, side, kind,
 reason code, fill price equal to the sub-bar close (no slippage configured), quantity within the
 venue's lot (the paper trader rounds sizes down to szDecimals, the replay does not); nothing
-missing, nothing extra.
+missing, nothing extra. Funding (Binance's 8-hourly rates, served by the venue and given to the
+replay) is booked by both between the sub-bar ticks.
 
 The venue's clock is stepped (``--stepped``): the test advances it an hour at a time and waits for
 two more daemon loops, so several 3m ticks and one or two main bars arrive per loop (the catch-up
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,7 @@ class SteppedVenue:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root / "venue.log"
+        self.funding_db = db.parent / "funding_rates.db"
         with self.log.open("wb") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(self.port),
@@ -133,6 +136,21 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SteppedVenue]:
         )  # fmt: skip
     con.commit()
     con.close()
+    # Funding beside it (the venue reads funding_rates.db next to --candles-db): Binance's 8-hourly
+    # rates at the venue's published precision (8 decimals), so the replay books what the daemon saw.
+    con = sqlite3.connect(root / "funding_rates.db")
+    con.execute("CREATE TABLE funding_rates (symbol TEXT, time INTEGER, funding_rate REAL, premium REAL,"
+                " PRIMARY KEY(symbol, time))")  # fmt: skip
+    for sym in SYMS.split(","):
+        df = pd.read_feather(BINANCE_1M / f"{sym}_USDT_USDT-8h-funding_rate.feather")
+        ts = df["date"].astype("int64") // 1_000_000 // HOUR * HOUR
+        con.executemany(
+            "INSERT OR REPLACE INTO funding_rates VALUES (?,?,?,0.0)",
+            [(sym, int(t), float(Decimal(repr(float(r))).quantize(Decimal("1e-8"), ROUND_HALF_EVEN)))
+             for t, r in zip(ts, df["open"], strict=True)],
+        )  # fmt: skip
+    con.commit()
+    con.close()
     v = SteppedVenue(root, db)
     try:
         yield v
@@ -169,15 +187,17 @@ def _run_mode(
     return env, d
 
 
-def _check(env: dict[str, str], d: Daemon, step_ms: int) -> dict[str, float]:
+def _check(env: dict[str, str], d: Daemon, step_ms: int, funding_db: Path) -> dict[str, float]:
     trades = d.q(
         "SELECT ts_ms, symbol, action, price, size, reason_code FROM trades WHERE action != 'FUNDING'"
     )
+    funded = d.q("SELECT COUNT(*) FROM trades WHERE action = 'FUNDING'")[0][0]
     assert len(trades) >= 8, f"too few trades to prove anything: {trades}"
     assert [t for t in trades if t[0] % step_ms], "no fill between main-bar closes: sub-bars unused"
     out = {"matched": 0, "total": 0, "max_price_diff": 0.0, "max_size_diff_lots": 0.0, "sub_bar_fills": 0}
     for sym in SYMS.split(","):
-        rep = tool_json("reality_check.py", "--symbol", sym, "--hours", str(DAYS * 24 + 1), env=env)
+        rep = tool_json("reality_check.py", "--symbol", sym, "--hours", str(DAYS * 24 + 1), "--funding-db",
+                        str(funding_db), env=env)  # fmt: skip
         s = rep["summary"]
         assert s["missing_in_daemon"] == 0 and s["extra_in_daemon"] == 0, json.dumps(
             {k: rep[k] for k in ("summary", "missing_in_daemon", "extra_in_daemon", "notes")}, indent=1
@@ -209,8 +229,9 @@ def _check(env: dict[str, str], d: Daemon, step_ms: int) -> dict[str, float]:
         assert s["matched"] == len(mine) > 0
         out["matched"] += s["matched"]
         out["total"] += len(mine)
-    # the sub-bar closes: every matched sub-bar fill is at a 3m close time
     assert out["sub_bar_fills"] > 0
+    assert funded >= 1, "no funding booked: the interleaved funding path is untested"
+    out["funding_payments"] = funded
     return out
 
 
@@ -228,5 +249,5 @@ def test_daemon_sub_bar_mode_matches_the_replay(
     t0 = time.monotonic()
     begin = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
     env, d = _run_mode(venue, tmp_path / mode, mode, wallet, begin)
-    got = _check(env, d, step_ms)
+    got = _check(env, d, step_ms, venue.funding_db)
     print(f"\n{mode}: {got} in {time.monotonic() - t0:.0f} s")
