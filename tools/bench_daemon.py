@@ -79,7 +79,9 @@ class BenchHub(MarketDataHub):
         i = off + (t - self.t0) // STEP + 400
         return Bar(sym, t, cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i])
 
-    def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
+    def closed_bars(
+        self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int, interval: str | None = None
+    ) -> list[Bar]:
         newest = self.last_closed_open_time(now_ms)
         first = newest - (warmup_bars - 1) * STEP if last_t is None else last_t + STEP
         self.stats.last = "bench"
@@ -183,7 +185,8 @@ def bench_sub(
         for _ in range(M30 // M3):  # sub-bar ticks start after the first live 30m decision
             hub.now += M3
             eng.run_once()
-        tick_times, bar_times = [], []
+        tick_times: list[float] = []
+        bar_times: list[float] = []
         fills = 0
         for _ in range(loops):
             hub.now += M3
