@@ -1,6 +1,7 @@
 """The blueprint's sub-bar modes live: the paper daemon (a process) on the local exchange runs the
-primary mode (30m bars, 3m entries and exits) and then the fallback mode (1h bars, 3m entries and
-exits) over three days of real Binance 1m candles each, and ``tools/reality_check.py`` against
+primary mode (30m bars, 3m entries and exits), then the fallback mode (1h bars, 3m entries and
+exits), then the conservative mode's intervals (1h bars, 15m entries and exits) over three days of
+real Binance 1m candles each, and ``tools/reality_check.py`` against
 ``ai-quant-bt replay`` of the same candles matches every entry and exit: same tick, side, kind,
 reason code, fill price equal to the sub-bar close (no slippage configured), quantity within the
 venue's lot (the paper trader rounds sizes down to szDecimals, the replay does not); nothing
@@ -9,8 +10,8 @@ replay) is booked by both between the sub-bar ticks.
 
 The venue's clock is stepped (``--stepped``): the test advances it an hour at a time and waits for
 two more daemon loops, so several 3m ticks and one or two main bars arrive per loop (the catch-up
-path) and nothing depends on the machine's speed. 3m and 30m candles are the venue's exact
-aggregation of the 1m file.
+path) and nothing depends on the machine's speed. 3m, 15m, 30m and 1h candles are the venue's
+exact aggregation of the 1m file.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ modes:
     engine: {interval: 30m, entry_interval: 3m, exit_interval: 3m}
   fallback:
     engine: {interval: 1h, entry_interval: 3m, exit_interval: 3m}
+  conservative:
+    engine: {interval: 1h, entry_interval: 15m, exit_interval: 15m}
 """
 
 
@@ -187,7 +190,7 @@ def _run_mode(
     return env, d
 
 
-def _check(env: dict[str, str], d: Daemon, step_ms: int, funding_db: Path) -> dict[str, float]:
+def _check(env: dict[str, str], d: Daemon, step_ms: int, funding_db: Path, sub: str) -> dict[str, float]:
     trades = d.q(
         "SELECT ts_ms, symbol, action, price, size, reason_code FROM trades WHERE action != 'FUNDING'"
     )
@@ -203,7 +206,7 @@ def _check(env: dict[str, str], d: Daemon, step_ms: int, funding_db: Path) -> di
             {k: rep[k] for k in ("summary", "missing_in_daemon", "extra_in_daemon", "notes")}, indent=1
         )
         assert s["unexplained"] == 0 and s["reason_mismatches"] == 0
-        assert rep["inputs"]["entry_interval"] == rep["inputs"]["exit_interval"] == "3m"
+        assert rep["inputs"]["entry_interval"] == rep["inputs"]["exit_interval"] == sub
         legs = 0
         for m in sorted(rep["matched"], key=lambda m: m["daemon"]["ts_ms"]):
             dm, rp = m["daemon"], m["replay"]
@@ -235,13 +238,18 @@ def _check(env: dict[str, str], d: Daemon, step_ms: int, funding_db: Path) -> di
     return out
 
 
-# (mode, main interval, wallet, first day): the fallback's 220 1h bars of warm-up need 9.2 days.
-MODES = [("primary", 1_800_000, 4, "2025-05-10"), ("fallback", HOUR, 5, "2025-05-14")]
+# (mode, main interval, sub-bar interval, wallet, first day): the 220 1h bars of warm-up need 9.2
+# days; each mode starts where the previous one stopped (one venue, one clock).
+MODES = [
+    ("primary", 1_800_000, "3m", 4, "2025-05-10"),
+    ("fallback", HOUR, "3m", 5, "2025-05-14"),
+    ("conservative", HOUR, "15m", 3, "2025-05-17"),
+]
 
 
-@pytest.mark.parametrize(("mode", "step_ms", "wallet", "day"), MODES)
+@pytest.mark.parametrize(("mode", "step_ms", "sub", "wallet", "day"), MODES)
 def test_daemon_sub_bar_mode_matches_the_replay(
-    venue: SteppedVenue, tmp_path: Path, mode: str, step_ms: int, wallet: int, day: str
+    venue: SteppedVenue, tmp_path: Path, mode: str, step_ms: int, sub: str, wallet: int, day: str
 ) -> None:
     from datetime import UTC, datetime
 
@@ -249,5 +257,5 @@ def test_daemon_sub_bar_mode_matches_the_replay(
     t0 = time.monotonic()
     begin = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
     env, d = _run_mode(venue, tmp_path / mode, mode, wallet, begin)
-    got = _check(env, d, step_ms, venue.funding_db)
+    got = _check(env, d, step_ms, venue.funding_db, sub)
     print(f"\n{mode}: {got} in {time.monotonic() - t0:.0f} s")
