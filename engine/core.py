@@ -19,7 +19,12 @@ Each loop:
 4. every order passes the RiskManager (fails closed), is filled by the PaperTrader and reported
    back to the kernel with ``apply_fill``, so the kernel's account mirrors the paper account;
 5. sub-bar exits: the mid of every open position goes to the kernel (``on_mid``); funding at the
-   venue's hourly rates;
+   venue's hourly rates. With ``engine.entry_interval``/``exit_interval`` set (sub-bar mode), the
+   loop instead follows the sub-bar closes exactly as ``ai-quant-bt replay --entry-interval
+   --exit-interval`` does (strategy/sub_bars.py): each closed sub-bar tick in time order between
+   the main decisions, funding booked per tick, ``on_mid`` with the exit sub-bar close,
+   ``evaluate_sub_bar`` with the entry sub-bar closes; the paper trader fills at the decision's
+   close. Exits on the live mid between sub-bar closes only with ``AI_QUANT_MID_EXITS=1``;
 6. one DB transaction commits the loop's trades, positions, decisions and the kernel and paper
    state; the kernel state file is also rewritten atomically. A crash loses a whole loop or
    nothing;
@@ -58,6 +63,7 @@ from exchange.meta import Meta
 from exchange.venue_errors import venue_problem
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
+from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
 
 log = logging.getLogger("engine.core")
 HOUR_MS = 3_600_000
@@ -81,6 +87,32 @@ class EngineSettings:
     kernel_mode: str = "kernel_only"
     risk_overrides: dict[str, Any] = field(default_factory=dict)
     stale_bars: int = 2
+    mid_exits: bool = False  # sub-bar mode: also run the exits on the live mid each loop
+
+
+@dataclass
+class SubBarState:
+    """Where the sub-bar schedule stands (persisted with the kernel state, kv ``sub_bars``)."""
+
+    entry: str  # engine.entry_interval ("" = none)
+    exit: str  # engine.exit_interval ("" = none)
+    last_eval: int | None = None  # decision time of the last live main evaluate
+    done: int | None = None  # ticks up to here are run or skipped
+    funded_to: int | None = None  # funding events up to here are booked
+    last_px: dict[str, float] = field(default_factory=dict)  # latest bar or sub-bar close
+
+    @property
+    def intervals(self) -> list[str]:
+        return sorted({i for i in (self.entry, self.exit) if i})
+
+    def to_json(self) -> str:
+        return json.dumps({"last_eval": self.last_eval, "done": self.done, "funded_to": self.funded_to,
+                           "last_px": self.last_px}, sort_keys=True)  # fmt: skip
+
+    def load_json(self, text: str | None) -> None:
+        d = json.loads(text) if text else {}
+        self.last_eval, self.done, self.funded_to = d.get("last_eval"), d.get("done"), d.get("funded_to")
+        self.last_px = {str(k): float(v) for k, v in (d.get("last_px") or {}).items()}
 
 
 @dataclass
@@ -91,6 +123,7 @@ class LoopReport:
     fills: int = 0
     rejected: int = 0
     blocked: int = 0
+    ticks: int = 0  # sub-bar ticks run
     seconds: float = 0.0
     error: str = ""
 
@@ -193,6 +226,10 @@ class UnifiedEngine:
         self._venue_down_alerted: int | None = None  # down_since_ms of the outage already alerted
         self._rate_limited = 0  # 429s in a row
         self._loop_weight = 60  # request weight of the last good loop (exchange/venue_limits.py)
+        eng = self._cfg()["engine"]
+        entry_iv, exit_iv = str(eng.get("entry_interval") or ""), str(eng.get("exit_interval") or "")
+        # Sub-bar mode (engine.entry_interval / exit_interval): see the module docstring.
+        self.sub: SubBarState | None = SubBarState(entry_iv, exit_iv) if (entry_iv or exit_iv) else None
 
     # ---- setup ----------------------------------------------------------------------------
     def _cfg(self, symbol: str | None = None) -> dict[str, Any]:
@@ -281,6 +318,8 @@ class UnifiedEngine:
         self.exec.load_json(p)
         self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
         self.loops = int(self.db.get("loops") or 0)
+        if self.sub is not None:
+            self.sub.load_json(self.db.get("sub_bars"))
         self.restored_digest = state_digest(k, p)
         for s in self.watchlist:
             snap = self.orch.kernel.snapshot_json(s)
@@ -404,8 +443,12 @@ class UnifiedEngine:
             self.orch.kernel.load_state(k)
             self.exec.load_json(p)
             self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
+            if self.sub is not None:
+                self.sub.load_json(self.db.get("sub_bars"))
         else:  # nothing committed yet: start again from scratch
             self.last_t = {}
+            if self.sub is not None:
+                self.sub.load_json(None)
             self.startup_kernel_reset()
 
     def startup_kernel_reset(self) -> None:
@@ -440,7 +483,10 @@ class UnifiedEngine:
         warmup = not self.last_t
         self.exec.begin_loop(now)  # live: gates, dead man's switch, reconcile, venue account
         lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
-        self.hub.keep_subscribed(self.watchlist, lookback)
+        if self.sub is None:
+            self.hub.keep_subscribed(self.watchlist, lookback)
+        else:
+            self.hub.keep_subscribed(self.watchlist, lookback, sub_intervals=self.sub.intervals)
         bars: list[Bar] = []
         for s in self.watchlist:
             if self.hub.due(self.last_t.get(s), now):
@@ -450,30 +496,24 @@ class UnifiedEngine:
         need_mids = bool(bars) or bool(self.exec.positions)
         self.mids = self.hub.mids(self.watchlist) if need_mids else self.mids
         step = self.hub.interval_ms
-        last_of = {b.symbol: n for n, b in enumerate(bars)}
-        i = 0
-        while i < len(bars):
-            t = bars[i].t
-            while i < len(bars) and bars[i].t == t:
-                b = bars[i]
-                res = self.orch.on_candle(b)
-                self.last_t[b.symbol] = b.t
-                if not warmup or last_of[b.symbol] == i:
-                    snap = self.orch.kernel.snapshot_json(b.symbol)
-                    if snap:
-                        self.snaps[b.symbol] = json.loads(snap)
-                if not warmup and res.intents:  # liquidations
-                    self._execute(res.intents, now, rep, phase="liquidation", entries_ok=False)
-                i += 1
-            res = self.orch.evaluate(t + step, self._equity())
-            if warmup:
-                continue
-            fresh = t + step >= now - self.s.stale_bars * step
-            self._execute(res.intents, now, rep, phase="bar", entries_ok=fresh)
-            self._record_blocked(res.blocked, now, rep)
-            if fresh:
-                self._record_signals({b.symbol for b in bars if b.t == t}, now)
-        if not warmup:
+        if self.sub is not None and not warmup:
+            self._step_sub_bars(now, rep, bars)
+        else:
+            last_of = {b.symbol: n for n, b in enumerate(bars)}
+            i = 0
+            while i < len(bars):
+                t = bars[i].t
+                j = i
+                while j < len(bars) and bars[j].t == t:
+                    j += 1
+                self._main_step(t, bars[i:j], now, rep, warmup=warmup, last_of=last_of, first=i)
+                i = j
+            if warmup and self.sub is not None and bars:
+                # Sub-bar ticks start after the first live main decision (as a replay from here).
+                end = max(b.t for b in bars) + step
+                self.sub.done = self.sub.funded_to = end
+                self.sub.last_px.update({b.symbol: b.c for b in bars})
+        if not warmup and self.sub is None:
             self._sub_bar_exits(now, rep)
             if self.exec.simulates_funding:
                 self._funding(now)
@@ -485,8 +525,137 @@ class UnifiedEngine:
                 "RISK_KILL_SWITCH", level="WARNING", ts_ms=now,
                 data={"from": before, "to": self.risk.status.label(), "reason": self.risk.status.reason},
             )  # fmt: skip
-        if rep.bars or rep.fills or self.exec.positions or not self.db.get("kernel_state"):
+        if rep.bars or rep.fills or rep.ticks or self.exec.positions or not self.db.get("kernel_state"):
             self._persist(now)  # flat and no new bar: nothing changed, nothing to write
+
+    def _main_step(
+        self, t: int, group: Sequence[Bar], now: int, rep: LoopReport, *, warmup: bool,
+        last_of: Mapping[str, int] | None = None, first: int = 0, at: int | None = None,
+    ) -> None:  # fmt: skip
+        """One main bar time: every symbol's candle, then one ``evaluate`` at the close ``t + step``.
+        ``at`` is the time fills are stamped with (default ``now``). In sub-bar mode funding due is
+        booked before the ``evaluate`` and entries are sized on the account at the latest closes."""
+        assert self.orch is not None
+        step = self.hub.interval_ms
+        ts = now if at is None else at
+        for k, b in enumerate(group):
+            res = self.orch.on_candle(b)
+            self.last_t[b.symbol] = b.t
+            if not warmup or last_of is None or last_of[b.symbol] == first + k:
+                snap = self.orch.kernel.snapshot_json(b.symbol)
+                if snap:
+                    self.snaps[b.symbol] = json.loads(snap)
+            if not warmup and res.intents:  # liquidations
+                self._execute(res.intents, ts, rep, phase="liquidation", entries_ok=False)
+        if self.sub is not None and not warmup:
+            self.sub.last_px.update({b.symbol: b.c for b in group})
+            self._funding_until(t + step)
+            res = self.orch.evaluate(t + step, self._sizing_equity())
+        else:
+            res = self.orch.evaluate(t + step, self._equity())
+        if warmup:
+            return
+        fresh = t + step >= now - self.s.stale_bars * step
+        self._execute(res.intents, ts, rep, phase="bar", entries_ok=fresh)
+        self._record_blocked(res.blocked, ts, rep)
+        if fresh:
+            self._record_signals({b.symbol for b in group}, ts)
+
+    # ---- sub-bar mode ---------------------------------------------------------------------------
+    def _fetch_ticks(self, now: int) -> list[Tick]:
+        """Closed entry and exit sub-bars after the last consumed tick, as ticks."""
+        assert self.sub is not None
+        done = self.sub.done
+        lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
+        got: dict[str, list[SubBar]] = {}
+        for iv in self.sub.intervals:
+            iv_ms = int(bt_runtime.intervals()[iv])
+            out: list[SubBar] = []
+            for s in self.watchlist:
+                last = None if done is None else done - iv_ms
+                for b in self.hub.closed_bars(s, last, now, lookback, interval=iv):
+                    out.append(SubBar(s, b.t + iv_ms, b.c))
+            got[iv] = out
+        return merge(got.get(self.sub.entry, []), got.get(self.sub.exit, []))
+
+    def _step_sub_bars(self, now: int, rep: LoopReport, bars: Sequence[Bar]) -> None:
+        """The replay's schedule (strategy/sub_bars.py) over this loop's main bars and sub-bar ticks."""
+        assert self.sub is not None and self.orch is not None and self.exec is not None
+        step = self.hub.interval_ms
+        groups: dict[int, list[Bar]] = {}
+        for b in bars:
+            groups.setdefault(b.t, []).append(b)
+        ticks = self._fetch_ticks(now)
+        steps, last_eval, done = schedule([t + step for t in sorted(groups)], ticks, self.sub.last_eval, step)
+        paper = self.paper is not None
+        for st in steps:
+            at = st.t if paper else now  # paper fills at the decision's close, stamped with its time
+            self._entries_this_loop = 0  # the per-loop entry limit counts per decision, as the kernel's
+            if st.tick is None:
+                self._main_step(st.t - step, groups[st.t - step], now, rep, warmup=False, at=at)
+            else:
+                # stale as main bars are: older than stale_bars main intervals on arrival
+                self._sub_tick(st, now, at, rep, fresh=st.t >= now - self.s.stale_bars * step)
+                rep.ticks += 1
+        self.sub.last_eval = last_eval
+        if done is not None:
+            self.sub.done = max(done, self.sub.done or done)
+        if self.s.mid_exits:
+            self._sub_bar_exits(now, rep)
+
+    def _sub_tick(self, st: Step, now: int, at: int, rep: LoopReport, *, fresh: bool) -> None:
+        """One sub-bar tick: funding due, exits at the exit sub-bar closes, entries at the entry ones."""
+        assert (
+            self.sub is not None and self.orch is not None and self.exec is not None and st.tick is not None
+        )
+        tick, tau = st.tick, st.t
+        self._funding_until(tau)
+        operator = self.exec.operator_symbols() if self.exec.positions else frozenset()
+        held = set(json.loads(self.orch.kernel.positions_json()))
+        for sym, px in tick.exits:
+            self.sub.last_px[sym] = px
+            if sym in held and sym not in operator:
+                res = self.orch.on_mid(sym, px, tau)
+                if res.intents:
+                    self._execute(res.intents, at, rep, phase="sub_exit", entries_ok=False)
+                    held = set(json.loads(self.orch.kernel.positions_json()))
+        for sym, px in tick.entries:
+            self.sub.last_px[sym] = px
+        if tick.entries:
+            res = self.orch.kernel.evaluate_sub_bar(list(tick.entries), tau, self._sizing_equity())
+            self._execute(res.intents, at, rep, phase="sub_entry", entries_ok=fresh)
+            self._record_blocked(res.blocked, at, rep)
+
+    def _sizing_equity(self) -> float:
+        """Sub-bar mode: the account marked at the latest bar and sub-bar closes (the kernel's prices,
+        as in a replay), not at the loop's mids."""
+        assert self.exec is not None and self.sub is not None
+        return self.exec.equity({**self.mids, **self.sub.last_px})
+
+    def _funding_until(self, until: int) -> None:
+        """Sub-bar mode (paper): funding events in ``(funded_to, until]`` on the positions held now,
+        in (time, symbol) order, at each symbol's latest close."""
+        assert self.sub is not None and self.orch is not None
+        lo = self.sub.funded_to
+        if lo is not None and until // HOUR_MS * HOUR_MS <= lo:
+            return  # no funding hour in (lo, until]
+        self.sub.funded_to = until
+        if self.paper is None or lo is None:
+            return
+        events: list[tuple[int, str, float]] = []
+        for sym in sorted(self.paper.positions):
+            if self._cfg(sym)["trade"]["enable_funding"]:
+                events += [
+                    (t, sym, r) for t, r in self.hub.funding_history(sym, lo + 1, until) if lo < t <= until
+                ]
+        for t, sym, rate in sorted(events):
+            pos = self.paper.positions.get(sym)
+            px = self.sub.last_px.get(sym)
+            if pos is None or not px:
+                continue
+            paid = self.paper.apply_funding(sym, rate, px, t)
+            self.orch.on_funding(sym, rate, px, t)
+            self._funding_row(sym, pos, t, px, paid, rate)
 
     # ---- execution ----------------------------------------------------------------------------
     def _equity(self) -> float:
@@ -547,7 +716,10 @@ class UnifiedEngine:
         self, it: bt_runtime.Intent, side: str, now: int, rep: LoopReport, extra: dict[str, Any], phase: str
     ) -> None:
         assert self.exec is not None and self.orch is not None
-        quote = self._quote(it.symbol, it.price)
+        if self.sub is not None and self.paper is not None:
+            quote = Quote(it.symbol, it.price, None, None)  # the bar or sub-bar close, as the replay
+        else:
+            quote = self._quote(it.symbol, it.price)
         out: ExecResult = self.exec.submit(it, side, quote, now, self.mids)
         if out.oms_intent_id:
             extra["oms_intent_id"] = out.oms_intent_id
@@ -714,15 +886,19 @@ class UnifiedEngine:
                     continue
                 paid = self.paper.apply_funding(sym, rate, mark, t)
                 self.orch.on_funding(sym, rate, mark, t)
-                self.db.insert_trade(
-                    TradeRow(
-                        ts_ms=t, symbol=sym, type=pos.side.upper(), action="FUNDING", price=mark, size=pos.size,
-                        notional=pos.size * mark, fill_hash=f"funding|{sym}|{t}", fill_tid=0, pnl=paid,
-                        reason="funding", reason_code="funding", balance=self.paper.balance,
-                        leverage=pos.leverage, margin_used=pos.margin_used, meta={"rate": rate},
-                    )
-                )  # fmt: skip
+                self._funding_row(sym, pos, t, mark, paid, rate)
             pos.last_funding_ms = max(pos.last_funding_ms, now // HOUR_MS * HOUR_MS)
+
+    def _funding_row(self, sym: str, pos: Any, t: int, mark: float, paid: float, rate: float) -> None:
+        assert self.paper is not None
+        self.db.insert_trade(
+            TradeRow(
+                ts_ms=t, symbol=sym, type=pos.side.upper(), action="FUNDING", price=mark, size=pos.size,
+                notional=pos.size * mark, fill_hash=f"funding|{sym}|{t}", fill_tid=0, pnl=paid,
+                reason="funding", reason_code="funding", balance=self.paper.balance,
+                leverage=pos.leverage, margin_used=pos.margin_used, meta={"rate": rate},
+            )
+        )  # fmt: skip
 
     def _persist(self, now: int) -> None:
         assert self.orch is not None and self.exec is not None
@@ -742,6 +918,8 @@ class UnifiedEngine:
         self.db.put("kernel_state", self.orch.kernel.save_state())
         self.db.put(self.exec.state_key, self.exec.to_json())
         self.db.put("last_bar_t", json.dumps(self.last_t, sort_keys=True))
+        if self.sub is not None:
+            self.db.put("sub_bars", self.sub.to_json())
 
     def _write_state_file(self) -> None:
         if self.s.state_file is None or self.orch is None:

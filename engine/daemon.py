@@ -111,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-notional-per-order-usd", type=float, default=0.0)
     p.add_argument("--max-total-notional-usd", type=float, default=0.0)
     p.add_argument("--slippage-guard-bps", type=float, default=0.0)
+    p.add_argument(
+        "--entries-per-min", type=float, default=0.0, help="entry orders per wall minute (default 30)"
+    )
+    p.add_argument(
+        "--entries-per-symbol-per-min",
+        type=float,
+        default=0.0,
+        help="entry orders per symbol per wall minute (default 6; an accelerated venue clock needs more)",
+    )
     p.add_argument("--log-file", type=Path, help="also log to this file")
     live = p.add_argument_group("dry_live / live")
     live.add_argument("--oms-db", type=Path, help="OMS SQLite file (default: oms_<mode>.db next to the DB)")
@@ -262,7 +271,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
         settings = EngineSettings(
             mode=env.mode, symbols=symbols, top_n=env.top_n, loop_s=args.loop_s, warmup_bars=args.warmup_bars,
             paper_balance=env.paper_balance, state_file=env.data_dir / f"kernel_state_{env.mode}.json",
-            version=__version__, kernel_mode=env.kernel_mode, risk_overrides=overrides,
+            version=__version__, kernel_mode=env.kernel_mode, risk_overrides=overrides, mid_exits=env.mid_exits,
         )  # fmt: skip
         engine = UnifiedEngine(
             settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier, execution=execution,
@@ -412,6 +421,8 @@ def risk_overrides(from_env: dict[str, float], args: argparse.Namespace) -> dict
         "max_notional_per_order_usd": args.max_notional_per_order_usd,
         "max_total_notional_usd": args.max_total_notional_usd,
         "slippage_guard_bps": args.slippage_guard_bps,
+        "entries_per_min": args.entries_per_min,
+        "entries_per_symbol_per_min": args.entries_per_symbol_per_min,
     }
     return dict(from_env) | {k: float(v) for k, v in flags.items() if v}
 

@@ -79,6 +79,7 @@ ENV_VARS: Final = (
     "AI_QUANT_KERNEL_MODE",
     "AI_QUANT_LIVE_MAX_OPEN_POSITIONS",
     "AI_QUANT_MIDS_STALE_S",
+    "AI_QUANT_MID_EXITS",
     *RISK_VARS,
     # read by the Rust sidecar binary (ws_sidecar/src/config.rs), listed so they are not "unknown"
     "AI_QUANT_SIDECAR_SYMBOLS",
@@ -207,6 +208,8 @@ class Env:
     live_max_open_positions: int
     #: Seconds after which a mid is stale (the daemon does not use it, the monitor warns).
     mids_stale_s: float
+    #: Sub-bar mode: also run the exits on the live mid between sub-bar closes (not replayable).
+    mid_exits: bool
     #: Risk limits from RISK_VARS, keyed by RiskLimits field (only the ones set and > 0).
     risk_limits: dict[str, float]
     #: Tests and benchmarks: the shared market-data folder, and the backtester binary to test.
@@ -476,6 +479,7 @@ def read_env(environ: Mapping[str, str] | None = None, *, strict: bool = False) 
             DEFAULT_LIVE_MAX_OPEN_POSITIONS,
         ),
         mids_stale_s=opt("AI_QUANT_MIDS_STALE_S", _float_positive, DEFAULT_MIDS_STALE_S),
+        mid_exits=opt("AI_QUANT_MID_EXITS", _bool, False),
         risk_limits={
             var.removeprefix(PREFIX).lower(): v
             for var in RISK_VARS

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.data.intervals import interval_ms
 from engine.venue import VenueStatus, unreachable_reason
 from exchange.model import Bar
 from exchange.venue_errors import VenueProblem
@@ -84,20 +85,27 @@ class MarketDataHub:
                 log.debug("exchangeStatus failed: %s", type(exc).__name__)
         return int(time.time() * 1000)
 
-    def last_closed_open_time(self, now_ms: int) -> int:
-        """Open time of the newest bar that has closed at ``now_ms``."""
-        return (now_ms // self.interval_ms) * self.interval_ms - self.interval_ms
+    def last_closed_open_time(self, now_ms: int, interval_ms: int | None = None) -> int:
+        """Open time of the newest bar (of ``interval_ms``, default the main interval) closed at ``now_ms``."""
+        iv = interval_ms or self.interval_ms
+        return (now_ms // iv) * iv - iv
 
     def due(self, last_t: int | None, now_ms: int) -> bool:
         return last_t is None or last_t < self.last_closed_open_time(now_ms)
 
     # ---- candles -----------------------------------------------------------------------------
-    def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
-        """Closed bars newer than ``last_t`` (or the last ``warmup_bars`` when None), oldest first."""
-        newest = self.last_closed_open_time(now_ms)
+    def closed_bars(
+        self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int, interval: str | None = None
+    ) -> list[Bar]:
+        """Closed bars newer than ``last_t`` (or the last ``warmup_bars`` when None), oldest first;
+        of ``interval`` (a sub-bar interval, ``engine.entry_interval``/``exit_interval``) when given,
+        else of the main interval."""
+        iv = interval or self.interval
+        iv_ms = interval_ms(iv) if interval else self.interval_ms
+        newest = self.last_closed_open_time(now_ms, iv_ms)
         if last_t is not None and last_t >= newest:
             return []
-        want = warmup_bars if last_t is None else min(SNAPSHOT_CAP, (newest - last_t) // self.interval_ms + 1)
+        want = warmup_bars if last_t is None else min(SNAPSHOT_CAP, (newest - last_t) // iv_ms + 1)
         for name, fetch in (
             ("sidecar", self._from_sidecar),
             ("sqlite", self._from_sqlite),
@@ -107,7 +115,7 @@ class MarketDataHub:
                 self.stats.deferred += 1  # a 429 asked us to wait: the next loops fetch it
                 return []
             try:
-                bars = fetch(symbol, last_t, newest, want)
+                bars = fetch(symbol, last_t, newest, want, iv)
             except Exception as exc:
                 self.stats.errors += 1
                 if name == "rest" and getattr(exc, "status_code", None) == 429:
@@ -137,29 +145,34 @@ class MarketDataHub:
         out = [b for b in rows if (last_t is None or b.t > last_t) and b.t <= newest]
         return out[-want:] if want > 0 else out
 
-    def _from_sidecar(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar] | None:
+    def _from_sidecar(
+        self, symbol: str, last_t: int | None, newest: int, want: int, iv: str
+    ) -> list[Bar] | None:
         if self.sidecar is None or self.candles_dir is None:
             return None
-        times = self.sidecar.get_last_closed_candle_times(symbol, self.interval)
+        times = self.sidecar.get_last_closed_candle_times(symbol, iv)
         if times.t is None or times.t < newest:
             return None
-        return self._read_db(symbol, last_t, newest, want)
+        return self._read_db(symbol, last_t, newest, want, iv)
 
-    def _from_sqlite(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar] | None:
+    def _from_sqlite(
+        self, symbol: str, last_t: int | None, newest: int, want: int, iv: str
+    ) -> list[Bar] | None:
         if self.candles_dir is None:
             return None
-        return self._read_db(symbol, last_t, newest, want)
+        return self._read_db(symbol, last_t, newest, want, iv)
 
-    def _read_db(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar]:
+    def _read_db(self, symbol: str, last_t: int | None, newest: int, want: int, iv: str) -> list[Bar]:
         from exchange.sidecar import read_candles
 
-        rows = read_candles(self.candles_dir or Path("."), symbol, self.interval, limit=want + 2)
+        rows = read_candles(self.candles_dir or Path("."), symbol, iv, limit=want + 2)
         bars = (Bar(symbol, c.t, c.o, c.h, c.low, c.c, c.v) for c in rows)
         return self._keep(bars, last_t, newest, want)
 
-    def _from_rest(self, symbol: str, last_t: int | None, newest: int, want: int) -> list[Bar]:
-        start = (last_t + 1) if last_t is not None else newest - (want - 1) * self.interval_ms
-        raw = self._call(self.info.candles_snapshot, symbol, self.interval, start, newest + self.interval_ms)
+    def _from_rest(self, symbol: str, last_t: int | None, newest: int, want: int, iv: str) -> list[Bar]:
+        iv_ms = interval_ms(iv)
+        start = (last_t + 1) if last_t is not None else newest - (want - 1) * iv_ms
+        raw = self._call(self.info.candles_snapshot, symbol, iv, start, newest + iv_ms)
         bars = (
             Bar(
                 symbol, int(c["t"]), float(c["o"]), float(c["h"]), float(c["l"]), float(c["c"]), float(c["v"])
@@ -169,9 +182,12 @@ class MarketDataHub:
         return self._keep(bars, last_t, newest, want)
 
     # ---- sidecar subscription ---------------------------------------------------------------
-    def keep_subscribed(self, symbols: list[str], candle_limit: int, every_s: float = 30.0) -> bool:
-        """Tell the sidecar which symbols and interval this daemon needs (``ensure_started``),
-        renewed every ``every_s`` so the sidecar's client TTL never drops us. True when sent."""
+    def keep_subscribed(
+        self, symbols: list[str], candle_limit: int, every_s: float = 30.0, sub_intervals: Iterable[str] = ()
+    ) -> bool:
+        """Tell the sidecar which symbols and intervals (the main one, then any sub-bar interval)
+        this daemon needs (``ensure_started``), renewed every ``every_s`` so the sidecar's client
+        TTL never drops us. True when sent."""
         if self.sidecar is None:
             return False
         now = time.monotonic()
@@ -180,6 +196,10 @@ class MarketDataHub:
         self._subscribed_at = now
         try:
             self.sidecar.ensure_started(symbols, self.interval, candle_limit=candle_limit)
+            for iv in sub_intervals:  # one registration per interval (the sidecar keeps one per client)
+                if iv != self.interval:
+                    cid = f"{self.sidecar.client_id}-{iv}"
+                    self.sidecar.ensure_started(symbols, iv, candle_limit=candle_limit, client_id=cid)
             return True
         except Exception as exc:
             log.warning(

@@ -2,8 +2,9 @@
 
 A thin layer over ``engine.config.ConfigWatcher`` (stat-only polling, full validation, last good
 config kept). It adds what the daemon needs: an alert and an audit line when an edit is rejected,
-a warning when a key that needs a restart changed (``engine.interval``: the running interval stays
-in force), and the set of symbols whose kernel config must be replaced.
+a warning when a key that needs a restart changed (``engine.interval``, ``entry_interval``,
+``exit_interval``: the running intervals stay in force), and the set of symbols whose kernel
+config must be replaced.
 """
 
 from __future__ import annotations
@@ -31,26 +32,30 @@ class ReloadOutcome:
 
 
 def refuse_unsupported(source: Path, configs: Iterable[LoadedConfig]) -> None:
-    """Keys the daemon cannot honour as a replay would: refused, so backtest and daemon never
-    silently disagree. `engine.entry_interval` makes `ai-quant-bt` enter on sub-bar closes; the
-    daemon enters on `engine.interval` closes only (its exits already follow every mid)."""
-    configs = list(configs)
-    base_has = any(c.symbol is None and c.merged["engine"].get("entry_interval") for c in configs)
+    """Sub-bar intervals the daemon cannot follow as a replay would: refused, so backtest and daemon
+    never silently disagree. ``engine.entry_interval`` / ``exit_interval`` must divide
+    ``engine.interval`` (``ai-quant-bt replay`` refuses the same)."""
+    from engine.data.intervals import INTERVALS
+
     problems = []
     for cfg in configs:
-        # a symbol that only inherits the base's value is covered by the base's problem
-        if cfg.merged["engine"].get("entry_interval") and (cfg.symbol is None or not base_has):
-            where = f" (symbols.{cfg.symbol})" if cfg.symbol else ""
-            problems.append(
-                Problem(
-                    "engine.entry_interval",
-                    f"sub-bar entries{where} are not supported by the daemon, which enters on "
-                    "engine.interval closes only; a replay of this config would enter on sub-bars "
-                    "and disagree with it. Remove the key for the daemon's config.",
+        eng = cfg.merged["engine"]
+        main = INTERVALS.get(str(eng["interval"]))
+        for key in ("entry_interval", "exit_interval"):
+            sub = str(eng.get(key) or "")
+            if not sub or main is None or sub not in INTERVALS:
+                continue  # unset, or an unknown name the schema already reports
+            if INTERVALS[sub] > main or main % INTERVALS[sub]:
+                where = f" (symbols.{cfg.symbol})" if cfg.symbol else ""
+                problems.append(
+                    Problem(
+                        f"engine.{key}",
+                        f"{sub}{where} must divide engine.interval {eng['interval']} (sub-bars close "
+                        "inside each main bar)",
+                    )
                 )
-            )
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, problems[:1] if len({p.message for p in problems}) == 1 else problems)
 
 
 class StrategyManager:

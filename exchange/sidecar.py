@@ -399,10 +399,13 @@ class SidecarClient:
         *,
         candle_limit: int | None = None,
         user: str | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
+        """Register (or refresh) this client's symbols at one interval. The sidecar keeps one
+        interval per client id: a second interval needs its own ``client_id``."""
         params = _drop_none(
             {
-                "client_id": self.client_id,
+                "client_id": client_id or self.client_id,
                 "symbols": _syms(symbols),
                 "interval": interval,
                 "candle_limit": candle_limit,
@@ -562,9 +565,17 @@ class AsyncSidecarClient:
         *,
         candle_limit: int | None = None,
         user: str | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
+        """Register (or refresh) this client's symbols at one interval. The sidecar keeps one
+        interval per client id: a second interval needs its own ``client_id``."""
         return await self._run(
-            self.client.ensure_started, symbols, interval, candle_limit=candle_limit, user=user
+            self.client.ensure_started,
+            symbols,
+            interval,
+            candle_limit=candle_limit,
+            user=user,
+            client_id=client_id,
         )
 
     async def health(self, symbols: list[str] | None = None, interval: str = "1h") -> Health:

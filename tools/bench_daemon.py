@@ -6,10 +6,12 @@ symbols). Everything else is the real daemon code: kernel (bt_runtime), RiskMana
 decision rows and the one-transaction-per-loop SQLite commit (kernel state included).
 
 Prints, per symbol count: loop time p50 / p95 / max, the time of the commit alone, and the bench
-process RSS after the run (it holds pandas and the bar data too). ``--daemon-rss S`` also runs the
+process RSS after the run (it holds pandas and the bar data too). ``--sub-bars`` adds the
+blueprint's primary mode in the same run: 30m bars with 3m entries and exits (engine.entry_interval
+/ exit_interval, real HL 1m bars aggregated), one 3m tick per loop and a 30m bar every tenth loop. ``--daemon-rss S`` also runs the
 real daemon process for S seconds against the local exchange (all bundled symbols, x300 clock) and
 prints its own RSS (current and peak).
-Usage: ``python tools/bench_daemon.py [--loops 60] [--symbols 10,50,200] [--daemon-rss 30]``.
+Usage: ``python tools/bench_daemon.py [--loops 60] [--symbols 10,50,200] [--sub-bars] [--daemon-rss 30]``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class BenchHub(MarketDataHub):
         i = off + (t - self.t0) // STEP + 400
         return Bar(sym, t, cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i])
 
-    def closed_bars(self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int) -> list[Bar]:
+    def closed_bars(
+        self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int, interval: str | None = None
+    ) -> list[Bar]:
         newest = self.last_closed_open_time(now_ms)
         first = newest - (warmup_bars - 1) * STEP if last_t is None else last_t + STEP
         self.stats.last = "bench"
@@ -92,6 +96,116 @@ class BenchHub(MarketDataHub):
 
     def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
         return []
+
+
+M3, M30 = 180_000, 1_800_000
+SUB_CONFIG = CONFIG.replace(
+    "engine: {interval: 5m, loop_target_s: 1, lookback_bars: 300}",
+    "engine: {interval: 30m, entry_interval: 3m, exit_interval: 3m, loop_target_s: 1, lookback_bars: 60}\n"
+    "  filters: {require_btc_alignment: false}",
+).replace(
+    "indicators: {ema_fast_window: 8, ema_slow_window: 15}",
+    "indicators: {ema_fast_window: 8, ema_slow_window: 15, ema_macro_window: 50}",
+)
+
+
+def load_sub_series() -> list[tuple[str, dict[int, list[list[float]]]]]:
+    """Real HL 1m bars of each coin as 3m and 30m columns (exact aggregation, aligned to 30m)."""
+    import numpy as np
+
+    out = []
+    for f in sorted(DATA.glob("*_USDC_USDC-1m-futures.feather")):
+        df = pd.read_feather(f)
+        t = (df["date"].astype("int64") // 1_000_000).to_numpy()
+        start = int(np.argmax(t % M30 == 0))
+        n = (len(t) - start) // 30 * 30
+        cols = {}
+        for iv, k in ((M3, 3), (M30, 30)):
+            o, h, lo, c, v = (df[x].to_numpy(float)[start : start + n].reshape(-1, k)
+                              for x in ("open", "high", "low", "close", "volume"))  # fmt: skip
+            cols[iv] = [
+                o[:, 0].tolist(),
+                h.max(1).tolist(),
+                lo.min(1).tolist(),
+                c[:, -1].tolist(),
+                v.sum(1).tolist(),
+            ]
+        out.append((f.name.split("_")[0], cols))
+    if not out:
+        raise SystemExit(f"no 1m data under {DATA}")
+    return out
+
+
+class SubBenchHub(BenchHub):
+    """30m bars and 3m sub-bars: bar ``k`` of a symbol's series at loop ``k`` (3m per loop)."""
+
+    def __init__(self, series: dict[str, Any], t0: int) -> None:
+        MarketDataHub.__init__(self, info=None, interval="30m", interval_ms=M30)
+        self.series = series
+        self.t0 = t0
+        self.now = t0
+
+    def _sub(self, sym: str, t: int, iv: int) -> Bar:
+        cols, off = self.series[sym]
+        i = off * (M30 // iv) + (t - self.t0) // iv + 70 * (M30 // iv)
+        c = cols[iv]
+        return Bar(sym, t, c[0][i], c[1][i], c[2][i], c[3][i], c[4][i])
+
+    def _bar(self, sym: str, t: int) -> Bar:
+        return self._sub(sym, t, M30)
+
+    def closed_bars(
+        self, symbol: str, last_t: int | None, now_ms: int, warmup_bars: int, interval: str | None = None
+    ) -> list[Bar]:
+        iv = M3 if interval == "3m" else M30
+        newest = self.last_closed_open_time(now_ms, iv)
+        first = newest - (warmup_bars - 1) * iv if last_t is None else last_t + iv
+        self.stats.last = "bench"
+        return [self._sub(symbol, t, iv) for t in range(first, newest + 1, iv)]
+
+
+def bench_sub(
+    n_symbols: int, loops: int, raw: list[tuple[str, dict[int, list[list[float]]]]]
+) -> dict[str, float]:
+    names = [f"{raw[i % len(raw)][0]}{'' if i < len(raw) else i}" for i in range(n_symbols)]
+    series = {name: (raw[i % len(raw)][1], (i // len(raw)) * 3) for i, name in enumerate(names)}
+    t0 = 1_700_000_000_000 // M30 * M30
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "strategy.yaml"
+        cfg.write_text(SUB_CONFIG)
+        hub = SubBenchHub(series, t0)
+        db = TradingDB(Path(tmp) / "trading_engine.db")
+        eng = UnifiedEngine(
+            EngineSettings(symbols=tuple(names), loop_s=0.0), hub, StrategyManager(cfg), RiskManager(), db,
+            Meta(AssetMeta(n, 2, 20) for n in names), alert=lambda k, m: None,
+        )  # fmt: skip
+        eng.startup()
+        hub.now = t0 + M30
+        eng.run_once()  # warm-up: 60 30m bars per symbol
+        for _ in range(M30 // M3):  # sub-bar ticks start after the first live 30m decision
+            hub.now += M3
+            eng.run_once()
+        tick_times: list[float] = []
+        bar_times: list[float] = []
+        fills = 0
+        for _ in range(loops):
+            hub.now += M3
+            t = time.perf_counter()
+            rep = eng.run_once()
+            (bar_times if rep.bars else tick_times).append(time.perf_counter() - t)
+            fills += rep.fills
+            assert rep.ticks == 1 or rep.bars == n_symbols, rep
+        db.close()
+    tick_times.sort()
+    both = sorted(tick_times + bar_times)
+    return {
+        "symbols": n_symbols,
+        "p50_ms": statistics.median(tick_times) * 1000,
+        "p95_ms": both[int(0.95 * (len(both) - 1))] * 1000,
+        "max_ms": both[-1] * 1000,
+        "bar_loop_p50_ms": statistics.median(bar_times) * 1000 if bar_times else 0.0,
+        "fills": fills,
+    }
 
 
 def rss_mb() -> float:
@@ -217,6 +331,7 @@ def main() -> int:
     ap.add_argument("--loops", type=int, default=60)
     ap.add_argument("--symbols", default="10,50,200")
     ap.add_argument("--daemon-rss", type=float, default=0.0, metavar="S", help="also measure the real daemon")
+    ap.add_argument("--sub-bars", action="store_true", help="also the 30m/3m sub-bar mode (HL 1m data)")
     a = ap.parse_args()
     counts = [int(x) for x in a.symbols.split(",")]
     raw = load_series(a.loops + 800)
@@ -230,6 +345,18 @@ def main() -> int:
             f"{r['symbols']:>7} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['max_ms']:>8.2f}"
             f" {r['persist_p50_ms']:>10.2f}  {r['fills']:>6} {r['rss_mb']:>7.1f}"
         )
+    if a.sub_bars:
+        sub_raw = load_sub_series()
+        print(
+            f"\nsub-bar mode 30m/3m (entries and exits), one 3m tick per loop, a 30m bar every 10th, {a.loops} loops"
+        )
+        print(f"{'symbols':>7} {'tick p50':>9} {'p95 ms':>8} {'max ms':>8} {'bar loop p50':>13} {'fills':>6}")
+        for n in counts:
+            r = bench_sub(n, a.loops, sub_raw)
+            print(
+                f"{r['symbols']:>7} {r['p50_ms']:>9.2f} {r['p95_ms']:>8.2f} {r['max_ms']:>8.2f}"
+                f" {r['bar_loop_p50_ms']:>12.2f}  {r['fills']:>6}"
+            )
     if a.daemon_rss > 0:
         n, rss, peak, hb = daemon_rss(a.daemon_rss)
         print(

@@ -22,6 +22,10 @@ blocked or rejected intent in ``decision_events``, what dry_live would have sent
 ``flat_now.py``, ``manual_trade.py``, a venue fill the live daemon adopted). The full method is in
 tools/ops/reality.py.
 
+With ``engine.entry_interval`` / ``exit_interval`` (the daemon's sub-bar mode) the replay runs the
+same sub-bars (``--entry-interval`` / ``--exit-interval``, candles from the same source) and the
+daemon's actions after the last replayed main-bar close are left out (the replay stops there).
+
 Exit status: 0 no unexplained divergence, 1 unexplained divergence (or the replay failed),
 2 bad input.
 """
@@ -102,6 +106,9 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
         raise OpsError(f"config {config}: {exc}") from None
     interval = strategy.interval
     step = int(bt_runtime.intervals()[interval])
+    eng = strategy.merged()["engine"]
+    subs = {k: str(eng.get(f"{k}_interval") or "") for k in ("entry", "exit")}
+    sub_ivs = sorted({iv for iv in subs.values() if iv})
     warmup = a.warmup_bars or int(strategy.merged()["engine"]["lookback_bars"])
     first = {s: run_.last_bar_t[s] - (run_.bars_fed[s] - 1) * step for s in run_.symbols}
     start, end = min(first.values()), max(run_.last_bar_t.values())
@@ -115,7 +122,8 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
                 "hours": a.hours, "first_bar_ms": start, "first_live_bar_ms": live_from, "last_bar_ms": end},
         inputs={"mode": env.mode, "db": str(run_.db), "config": str(config), "config_id": strategy.config_id,
                 "daemon_config_id": run_.config_id, "watchlist": run_.symbols, "interval": interval,
-                "warmup_bars": warmup, "initial_balance": balance},
+                "warmup_bars": warmup, "initial_balance": balance,
+                **({"entry_interval": subs["entry"], "exit_interval": subs["exit"]} if sub_ivs else {})},
     )  # fmt: skip
     if run_.config_id and run_.config_id != strategy.config_id:
         report.notes.append(
@@ -143,6 +151,16 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
             end,
             work / f"candles_{interval}.db",
         )
+        sub_args: list[str] = []
+        for iv in sub_ivs:
+            iv_ms = int(bt_runtime.intervals()[iv])
+            db = a.candles_db or fetch_candles(
+                (a.url or env.exchange_url).rstrip("/"), run_.symbols, iv, iv_ms, live_from, end + step - iv_ms,
+                work / f"candles_{iv}.db",
+            )  # fmt: skip
+            for k, v in subs.items():
+                if v == iv:
+                    sub_args += [f"--{k}-interval", iv, f"--{k}-candles-db", str(db)]
         bars = read_bars(candles, run_.symbols, interval, start, live_from - step)
         have = {b.symbol for b in bars}
         if have != set(run_.symbols):
@@ -151,14 +169,21 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
             )
         state = work / "warm_state.json"
         state.write_text(warm_state(strategy, run_.symbols, bars, step, balance))
-        overlay = (["--live"] if env.mode != "paper" else []) + (
-            ["--strategy-mode", env.strategy_mode] if env.strategy_mode else []
+        overlay = (
+            (["--live"] if env.mode != "paper" else [])
+            + (["--strategy-mode", env.strategy_mode] if env.strategy_mode else [])
+            + sub_args
         )
         replay = replay_actions(bt, config, candles, interval, run_.symbols, live_from, end, state, balance, work,
                                 a.funding_db, overlay)  # fmt: skip
     lo, hi = report.window["from_ms"], report.window["to_ms"]
     tol = a.tolerance_bars * step
-    daemon = [t for t in run_.trades if t.symbol == a.symbol and lo <= t.ts_ms <= hi + tol]
+    # Sub-bar mode: the daemon's ticks after the last main close are not in the replay.
+    upper = hi if sub_ivs else hi + tol
+    daemon = [t for t in run_.trades if t.symbol == a.symbol and lo <= t.ts_ms <= upper]
+    if sub_ivs:
+        report.notes.append(f"sub-bars {subs}: the replay runs them too; daemon actions after {hi} "
+                            "(the last replayed main-bar close) are not compared")  # fmt: skip
     mine = [r for r in replay if lo <= r.ts_ms <= hi and r.symbol == a.symbol]
     report.matched, report.missing_in_daemon, report.extra_in_daemon = compare(
         daemon, mine, run_.decisions, a.symbol, tol

@@ -11,7 +11,9 @@
    read-only monitor (`python -m monitor`, http://127.0.0.1:61010/). It prints the daemon's heartbeat and
    every new paper trade from the trading DB.
 
-Ctrl-C stops everything. Flags: `--speed`, `--interval`, `--symbols`, `--config`, `--no-exchange`.
+Ctrl-C stops everything. Flags: `--speed`, `--interval`, `--sub-interval` (e.g. `--interval 30m
+--sub-interval 3m`, the blueprint's primary mode: replayed from the 1m files, 30m and 3m candles
+exactly aggregated), `--symbols`, `--config`, `--no-exchange`.
 """
 
 from __future__ import annotations
@@ -47,7 +49,20 @@ def say(msg: str) -> None:
     print(f"[make run] {msg}", flush=True)
 
 
-def import_data(symbols: list[str], interval: str) -> None:
+def base_interval(intervals: list[str]) -> str:
+    """The shipped interval to replay: the coarsest with files that divides every one of
+    ``intervals`` (the others are its exact aggregation, by the import and by the exchange)."""
+    from engine.data.intervals import INTERVALS
+
+    ms = [INTERVALS[i] for i in intervals]
+    fits = [i for i, m in INTERVALS.items() if all(x % m == 0 for x in ms)]
+    have = [i for i in fits if (HL / f"BTC_USDC_USDC-{i}-futures.feather").exists()]
+    if not have:
+        raise SystemExit(f"no shipped interval divides {','.join(intervals)} under {HL}")
+    return max(have, key=INTERVALS.__getitem__)
+
+
+def import_data(symbols: list[str], interval: str, aggregate: list[str] | None = None) -> None:
     files = [HL / f"{s}_USDC_USDC-{interval}-futures.feather" for s in symbols]
     files += [HL / f"{s}_USDC_USDC-1h-funding_rate.feather" for s in symbols]
     missing = [f for f in files if not f.exists()]
@@ -64,12 +79,13 @@ def import_data(symbols: list[str], interval: str) -> None:
             str(CANDLES),
             "--quiet",
             *map(str, files),
+            *(["--aggregate", ",".join(aggregate)] if aggregate else []),
         ],
         check=True,
     )
 
 
-def backtest(config: Path, symbols: list[str], interval: str) -> None:
+def backtest(config: Path, symbols: list[str], interval: str, sub: str = "") -> None:
     bt = ROOT / "target" / "release" / "ai-quant-bt"
     if not bt.exists():
         say("2/4 skipped: target/release/ai-quant-bt is not built")
@@ -86,6 +102,8 @@ def backtest(config: Path, symbols: list[str], interval: str) -> None:
             "--interval", interval, "--funding-db", str(CANDLES / "funding_rates.db"), "--symbols", ",".join(symbols),
             "--output", str(report_path), "--export-trades", str(RUN / "replay_trades.csv"), "--quiet",
             "--html", str(html_path),
+            *([x for w in ("entry", "exit") for x in (f"--{w}-interval", sub, f"--{w}-candles-db",
+                                                      str(CANDLES / f"candles_{sub}.db"))] if sub else []),
         ],
         check=True,
     )  # fmt: skip
@@ -183,13 +201,16 @@ def wait_for_sidecar_candles(sock: Path, symbols: list[str], interval: str, time
     say(f"    WS sidecar still backfilling after {timeout_s:.0f} s; the daemon starts anyway (REST fallback)")
 
 
-def paper_config(config: Path, interval: str, loop_s: float) -> Path:
-    """The chosen config with the daemon's interval set to the replayed one (written to run/paper)."""
+def paper_config(config: Path, interval: str, loop_s: float, sub: str = "") -> Path:
+    """The chosen config with the daemon's interval (and sub-bar intervals) set to the replayed
+    ones (written to run/paper)."""
     import yaml
 
     doc = yaml.safe_load(config.read_text()) or {}
     engine = doc.setdefault("global", {}).setdefault("engine", {})
     engine.update({"interval": interval, "loop_target_s": loop_s})
+    if sub:
+        engine.update({"entry_interval": sub, "exit_interval": sub})
     PAPER.mkdir(parents=True, exist_ok=True)
     out = PAPER / "strategy.yaml"
     out.write_text(
@@ -259,6 +280,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--symbols", default="BTC,ETH,SOL")
     ap.add_argument("--interval", default="5m")
+    ap.add_argument(
+        "--sub-interval",
+        default="",
+        help="sub-bar entries and exits, e.g. 3m with --interval 30m (the blueprint's primary mode)",
+    )
     ap.add_argument("--speed", type=float, default=60.0, help="exchange clock speed (x real time)")
     ap.add_argument("--port", type=int, default=3001)
     ap.add_argument(
@@ -283,19 +309,20 @@ def main() -> int:
     say(
         f"config {config.relative_to(ROOT) if config.is_relative_to(ROOT) else config}; symbols {','.join(symbols)}"
     )
-    import_data(symbols, a.interval)
-    backtest(config, symbols, a.interval)
+    base = base_interval([a.interval, a.sub_interval] if a.sub_interval else [a.interval])
+    import_data(symbols, base, [i for i in (a.interval, a.sub_interval) if i and i != base])
+    backtest(config, symbols, a.interval, a.sub_interval)
     if a.no_exchange:
         return 0
     url = f"http://127.0.0.1:{a.port}"
     with ExitStack() as stack:
-        say(f"3/4 starting the local exchange on {url} (real {a.interval} candles replayed at x{a.speed:g})")
+        say(f"3/4 starting the local exchange on {url} (real {base} candles replayed at x{a.speed:g})")
         exchange_log = RUN / "logs" / "exchange.log"
         exchange = start(
             stack,
             "local exchange",
             [PY, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(a.port), "--symbols", ",".join(symbols),
-             "--data-dir", str(HL), "--interval", a.interval, "--speed", str(a.speed)],
+             "--data-dir", str(HL), "--interval", base, "--speed", str(a.speed)],
             exchange_log,
         )  # fmt: skip
         wait_for_exchange(url, exchange, exchange_log)
@@ -309,7 +336,8 @@ def main() -> int:
                 stack,
                 "WS sidecar",
                 [str(sidecar), "--sock", env_sock, "--exchange-url", url, "--candles-dir", str(RUN / "sidecar_candles"),
-                 "--symbols", ",".join(symbols), "--intervals", a.interval, *SIDECAR_BUDGET_ARGS],
+                 "--symbols", ",".join(symbols), "--intervals", ",".join(dict.fromkeys(x for x in (a.interval, a.sub_interval) if x)),
+                 *SIDECAR_BUDGET_ARGS],
                 RUN / "logs" / "sidecar.log",
             )  # fmt: skip
             deadline = time.monotonic() + 15
@@ -332,8 +360,8 @@ def main() -> int:
                 (prev / "reports").rename(PAPER / "reports")
             say(f"    previous paper run kept in {rel(prev)}; this run starts a fresh paper account")
 
-        loop_s = max(2.0, interval_ms(a.interval) / 1000.0 / a.speed / 2.0)
-        cfg = paper_config(config, a.interval, loop_s)
+        loop_s = max(2.0, interval_ms(a.sub_interval or a.interval) / 1000.0 / a.speed / 2.0)
+        cfg = paper_config(config, a.interval, loop_s, a.sub_interval)
         say(
             f"4/4 paper loop: the trading daemon (python -m engine.daemon, paper mode) on {url}, loop {loop_s:g} s"
         )

@@ -13,7 +13,7 @@ from engine.config.modes import RunMode, StrategyMode, canonical_strategy_mode, 
 from engine.config.yaml_file import FileStamp, stamp
 
 #: Merged keys the daemon reads once at start; a change is reported as needing a restart.
-RESTART_KEYS: Final = ("engine.interval",)
+RESTART_KEYS: Final = ("engine.interval", "engine.entry_interval", "engine.exit_interval")
 
 ReloadStatus = Literal["unchanged", "reloaded", "same_content", "invalid"]
 

@@ -38,6 +38,10 @@ class DataScope:
     symbols: tuple[str, ...]
     start: str
     end: str
+    # sub-bar entries / exits (engine.entry_interval / exit_interval): candles_<iv>.db beside
+    # candles_db; "" = none
+    entry_interval: str = ""
+    exit_interval: str = ""
 
     def args(self) -> list[str]:
         a = ["--candles-db", str(self.candles_db), "--interval", self.interval]
@@ -45,6 +49,14 @@ class DataScope:
             a += ["--funding-db", str(self.funding_db)]
         if self.symbols:
             a += ["--symbols", ",".join(self.symbols)]
+        for what, iv in (("entry", self.entry_interval), ("exit", self.exit_interval)):
+            if iv:
+                a += [
+                    f"--{what}-interval",
+                    iv,
+                    f"--{what}-candles-db",
+                    str(self.candles_db.parent / f"candles_{iv}.db"),
+                ]
         return [*a, "--start", self.start, "--end", self.end]
 
 

@@ -78,6 +78,9 @@ class Profile:
     objective: Objective = field(default_factory=Objective)
     reopt_folds: int = 0  # re-optimising walk-forward folds (0: stage not run)
     reopt_trials: int = 0  # TPE trials per fold's in-sample window
+    # sub-bar entries / exits (the blueprint's 30m/3m): every replay and sweep runs them
+    entry_interval: str = ""
+    exit_interval: str = ""
 
 
 _HL5 = ("BTC", "ETH", "SOL", "DOGE", "XRP")
@@ -95,6 +98,13 @@ TPE_SPACE = (
     Param("indicators.ema_slow_window", 30, 120, kind="int", step=5),
     Param("thresholds.entry.min_adx", 10.0, 35.0, step=1.0),
     Param("trade.allocation_pct", 0.01, 0.05, step=0.005),
+)
+DEEP_AXES = (
+    *SMOKE_AXES,
+    {"path": "trade.allocation_pct", "values": [0.01, 0.02, 0.03, 0.05]},
+    {"path": "thresholds.entry.min_adx", "values": [12.0, 15.0, 20.0, 25.0, 30.0]},
+    {"path": "indicators.ema_slow_window", "values": [30, 50, 80, 120]},
+    {"path": "trade.entry_min_confidence", "values": [0, 1, 2]},
 )
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", _HL5, "5m", "2025-05-01", "2025-06-30", SMOKE_AXES, 64, 2, 36, None),
@@ -116,12 +126,16 @@ PROFILES: dict[str, Profile] = {
     ),
     "deep": Profile(
         "deep", (), "5m", "", "",
-        (*SMOKE_AXES,
-         {"path": "trade.allocation_pct", "values": [0.01, 0.02, 0.03, 0.05]},
-         {"path": "thresholds.entry.min_adx", "values": [12.0, 15.0, 20.0, 25.0, 30.0]},
-         {"path": "indicators.ema_slow_window", "values": [30, 50, 80, 120]},
-         {"path": "trade.entry_min_confidence", "values": [0, 1, 2]}),
+        DEEP_AXES,
         1000, 10, 200, 2.0, window_days=120.0, reopt_folds=4, reopt_trials=128,
+    ),
+    # deep on the blueprint's primary mode: 30m bars (exact aggregation of 5m files), 3m entries and
+    # exits (of 1m files); the replays keep the main bars the 3m bars cover (auto-scope)
+    "deep-primary": Profile(
+        "deep-primary", (), "30m", "", "",
+        DEEP_AXES,
+        1000, 10, 200, 2.0, window_days=120.0, reopt_folds=4, reopt_trials=128,
+        entry_interval="3m", exit_interval="3m",
     ),
 }  # fmt: skip
 
@@ -154,27 +168,48 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- data
 
 
+def _source_interval(fut: Path, iv: str) -> str:
+    """The shipped interval ``iv`` is read from: its own files, else the coarsest shipped interval
+    that divides it (the longest history), aggregated exactly by the import."""
+    if any(fut.glob(f"*-{iv}-futures.feather")):
+        return iv
+    ms = INTERVAL_MS[iv]
+    native = [x for x in INTERVAL_MS if INTERVAL_MS[x] < ms and ms % INTERVAL_MS[x] == 0]
+    have = [x for x in native if any(fut.glob(f"*-{x}-futures.feather"))]
+    if not have:
+        raise ValueError(f"no {iv} candles and none to aggregate them from in {fut}")
+    return max(have, key=INTERVAL_MS.__getitem__)
+
+
 def import_data(p: Profile, src: Path, db_dir: Path) -> None:
+    """The profile's intervals (main and sub-bar) into ``db_dir``, each from its own files or
+    aggregated exactly from a finer shipped interval (tools/import_candles.py --aggregate)."""
     fut = src / "hyperliquid" / "futures"
-    files: list[str] = []
-    for sym in p.symbols or tuple(
-        sorted({f.name.split("_")[0] for f in fut.glob(f"*-{p.interval}-futures.feather")})
-    ):
-        files += [
-            str(fut / f"{sym}_USDC_USDC-{p.interval}-futures.feather"),
-            str(fut / f"{sym}_USDC_USDC-1h-funding_rate.feather"),
+    targets: dict[str, list[str]] = {}
+    for iv in dict.fromkeys(x for x in (p.interval, p.entry_interval, p.exit_interval) if x):
+        targets.setdefault(_source_interval(fut, iv), []).append(iv)
+    main_src = _source_interval(fut, p.interval)
+    syms = p.symbols or tuple(
+        sorted({f.name.split("_")[0] for f in fut.glob(f"*-{main_src}-futures.feather")})
+    )
+    for source, ivs in targets.items():
+        files = [str(fut / f"{sym}_USDC_USDC-{source}-futures.feather") for sym in syms]
+        if source == main_src:
+            files += [str(fut / f"{sym}_USDC_USDC-1h-funding_rate.feather") for sym in syms]
+        agg = [iv for iv in ivs if iv != source]
+        cmd = [
+            sys.executable,
+            str(REPO / "tools" / "import_candles.py"),
+            *files,
+            "--db-dir",
+            str(db_dir),
+            "--quiet",
         ]
-    cmd = [
-        sys.executable,
-        str(REPO / "tools" / "import_candles.py"),
-        *files,
-        "--db-dir",
-        str(db_dir),
-        "--quiet",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"import_candles failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+        if agg:
+            cmd += ["--aggregate", ",".join(agg)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"import_candles failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
 
 
 def resolve_window(p: Profile, db_dir: Path) -> Profile:
@@ -340,14 +375,19 @@ def _run(o: RunOptions, p: Profile, th: Thresholds, reg: Registry, report: dict[
         log("data not fit: " + "; ".join(f"{c.name}: {c.detail}" for c in bad))
         return
     scope = DataScope(
-        db_dir / f"candles_{p.interval}.db", db_dir / "funding_rates.db", p.interval, syms, p.start, p.end
-    )
+        db_dir / f"candles_{p.interval}.db", db_dir / "funding_rates.db", p.interval, syms, p.start, p.end,
+        p.entry_interval, p.exit_interval,
+    )  # fmt: skip
     # 2. sweep
     base_doc: dict[str, Any]
     if o.base_config is not None:
         base_doc = yaml.safe_load(o.base_config.read_text()) or {}
     else:
-        base_doc = {"global": {"strategy": "mei_alpha_v1", "engine": {"interval": p.interval}}}
+        engine = {"interval": p.interval}
+        engine.update(
+            {k: v for k, v in (("entry_interval", p.entry_interval), ("exit_interval", p.exit_interval)) if v}
+        )
+        base_doc = {"global": {"strategy": "mei_alpha_v1", "engine": engine}}
     base_path = art / "base_config.yaml"
     write_yaml_atomic(base_path, base_doc)
     jsonl = art / "sweep.jsonl"

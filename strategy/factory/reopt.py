@@ -12,6 +12,7 @@ carried as it would be live.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,16 +136,16 @@ def reoptimising_walk_forward(
     out: list[FoldResult] = []
     for i, f in enumerate(folds):
         fdir = workdir / f"fold{i}"
-        is_scope = DataScope(scope.candles_db, scope.funding_db, scope.interval, scope.symbols,
-                             ms_iso(f.train_start_ms), ms_iso(f.test_start_ms - step))  # fmt: skip
+        is_scope = dataclasses.replace(
+            scope, start=ms_iso(f.train_start_ms), end=ms_iso(f.test_start_ms - step)
+        )
         r = run_tpe(space, backend_for(is_scope, fdir / "tpe"), objective, n_trials=trials_per_fold,
                     batch_size=batch_size, seed=seed + i, top_k=1, steps=steps_in(is_scope),
                     interval=scope.interval, jsonl=fdir / "trials.jsonl")  # fmt: skip
         best = r.best
         cfg = fdir / "chosen.yaml"
         write_yaml_atomic(cfg, overrides_to_doc(base_doc, best.row.overrides, defaults))
-        full = DataScope(scope.candles_db, scope.funding_db, scope.interval, scope.symbols,
-                         ms_iso(f.train_start_ms), ms_iso(f.test_end_ms))  # fmt: skip
+        full = dataclasses.replace(scope, start=ms_iso(f.train_start_ms), end=ms_iso(f.test_end_ms))
         res = replay(cfg, full, fdir / "replay")
         t = np.asarray(res.equity_t_ms, dtype=np.int64)
         e = np.asarray(res.equity, dtype=np.float64)

@@ -15,7 +15,7 @@ HL = DATA / "hyperliquid" / "futures"
 BINANCE = DATA / "binance" / "futures"
 BIN = Path(os.environ.get("AI_QUANT_BT", ROOT / "target" / "release" / "ai-quant-bt"))
 
-INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
 
 
 def feather_bars(path: Path) -> pd.DataFrame:

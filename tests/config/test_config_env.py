@@ -380,3 +380,11 @@ def test_the_daemon_runs_the_env_limits_and_its_flags_win() -> None:
     assert risk_overrides(env.risk_limits, args) == {
         "max_drawdown_pct": 8.0, "daily_loss_limit_usd": 500.0, "max_notional_per_order_usd": 100.0,
     }  # fmt: skip
+
+
+def test_mid_exits_is_off_unless_asked() -> None:
+    """AI_QUANT_MID_EXITS (sub-bar modes: exits on the live mid between sub-bar closes)."""
+    assert read_env({}).mid_exits is False
+    assert read_env({"AI_QUANT_MID_EXITS": "1"}).mid_exits is True
+    assert read_env({"AI_QUANT_MID_EXITS": "off"}).mid_exits is False
+    assert _error({"AI_QUANT_MID_EXITS": "sometimes"}).startswith("AI_QUANT_MID_EXITS: ")

@@ -119,16 +119,17 @@ def test_engine_interval_change_requires_restart(cfg: Path) -> None:
     )
     event = watcher.poll()
     assert event.status == "reloaded"
-    assert event.restart_required == ("engine.interval",)
+    assert event.restart_required == ("engine.interval", "engine.entry_interval")
     assert set(event.changed_keys) == {"engine.interval", "engine.entry_interval", "trade.tp_atr_mult"}
     assert event.changed_symbols == ("BTC",)
 
 
-def test_entry_interval_change_is_hot(cfg: Path) -> None:
+def test_sub_bar_interval_change_needs_a_restart(cfg: Path) -> None:
+    """The daemon's sub-bar schedule (engine/core.py) is fixed at start, like engine.interval."""
     watcher = ConfigWatcher(cfg)
     _write(cfg, "global:\n  trade: {sl_atr_mult: 1.5}\n  engine: {exit_interval: 3m}\n", bump=1)
     event = watcher.poll()
-    assert event.restart_required == ()
+    assert event.restart_required == ("engine.exit_interval",)
     assert "engine.exit_interval" in event.changed_keys
 
 

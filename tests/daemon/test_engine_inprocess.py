@@ -267,15 +267,19 @@ def test_hourly_funding_from_venue_rates_moves_both_accounts(tmp_path: Path) -> 
     assert len(calls) == len(eng.paper.positions)  # the second call had nothing due: no venue request
 
 
-def test_sub_bar_entries_are_refused_at_start_and_on_reload(tmp_path: Path) -> None:
-    """A replay with engine.entry_interval enters on sub-bars; the daemon does not, so it refuses the
-    key instead of silently disagreeing with the backtest."""
+def test_sub_bar_intervals_must_divide_the_main_interval(tmp_path: Path) -> None:
+    """engine.entry_interval / exit_interval are followed exactly as a replay does (sub-bar mode);
+    one that does not divide engine.interval is refused at start and as an edit, as the replay
+    refuses it."""
     from engine.config import ConfigError
 
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, entry_interval: 1m, exit_interval: 1m,"))
+    assert StrategyManager(ok).merged()["engine"]["entry_interval"] == "1m"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, entry_interval: 1m,"))
-    assert "entry_interval: 1m" in bad.read_text()  # the replacement happened
-    with pytest.raises(ConfigError, match=r"engine\.entry_interval: sub-bar entries"):
+    bad.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, exit_interval: 3m,"))
+    assert "exit_interval: 3m" in bad.read_text()  # the replacement happened
+    with pytest.raises(ConfigError, match=r"engine\.exit_interval: 3m must divide engine\.interval 5m"):
         StrategyManager(bad)
 
     alerts: list[tuple[str, str]] = []
@@ -283,7 +287,7 @@ def test_sub_bar_entries_are_refused_at_start_and_on_reload(tmp_path: Path) -> N
     cfg.write_text(CONFIG)
     sm = StrategyManager(cfg, alert=lambda k, m: alerts.append((k, m)))
     good_id = sm.config_id
-    cfg.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, entry_interval: 1m,") + "\n")
+    cfg.write_text(CONFIG.replace("interval: 5m,", "interval: 5m, entry_interval: 15m,") + "\n")
     out = sm.poll(SYMS)
     assert out.event.status == "invalid" and not out.applied
     assert sm.config_id == good_id and not sm.merged()["engine"]["entry_interval"]
@@ -294,7 +298,13 @@ def test_sub_bar_entries_are_refused_at_start_and_on_reload(tmp_path: Path) -> N
 def test_the_example_config_starts_the_daemon_in_every_strategy_mode(
     tmp_path: Path, strategy_mode: str | None
 ) -> None:
+    """The example carries the blueprint's modes (primary 30m/3m, fallback 1h/3m, conservative and
+    flat 1h/15m: bars / sub-bar entries and exits); each validates for the daemon, paper and live."""
     example = Path(__file__).resolve().parents[2] / "config" / "strategy_overrides.example.yaml"
+    want = {None: ("1h", "", ""), "primary": ("30m", "3m", "3m"), "fallback": ("1h", "3m", "3m"),
+            "conservative": ("1h", "15m", "15m"), "flat": ("1h", "15m", "15m")}  # fmt: skip
     for mode in ("paper", "live"):
         sm = StrategyManager(example, mode=mode, strategy_mode=strategy_mode)
-        assert not sm.merged()["engine"]["entry_interval"]
+        eng = sm.merged()["engine"]
+        assert (eng["interval"], eng["entry_interval"], eng["exit_interval"]) == want[strategy_mode]
+        assert sm.interval == want[strategy_mode][0]

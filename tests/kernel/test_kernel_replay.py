@@ -223,3 +223,37 @@ def test_json_envelope_api() -> None:
     assert badp["error"]["code"] == "INVALID_PARAMS" and "trade.leverage" in badp["error"]["message"]
     badev = json.loads(bt_runtime.step_json(state, json.dumps({"schema_version": 1, "type": "warp"}), params))
     assert badev["error"]["code"] == "INVALID_EVENT"
+
+
+def test_evaluate_sub_bar_enters_at_the_sub_bar_close_and_keeps_the_main_bar(rows: list) -> None:
+    """``evaluate_sub_bar`` (the replay's ``--entry-interval``): entries fill at the given close,
+    the main bar's snapshot is restored afterwards, and bad input is one clear ValueError."""
+    cfg = json.dumps({**ACTIVE, "trade": {**ACTIVE["trade"], "slippage_bps": 0.0}})
+    kernel = bt_runtime.Kernel(cfg, initial_cash=10_000.0)
+    entered = []
+    for k in range(len(rows)):
+        sym, t, o, h, lo, c, v = rows[k]
+        kernel.step_candle(sym, t, o, h, lo, c, v)
+        if k + 1 < len(rows) and rows[k + 1][1] == t:
+            continue
+        kernel.evaluate(t + 300_000)
+        close_before = json.loads(kernel.snapshot_json("BTC") or "{}").get("close")
+        # A sub-bar close 0.1% above the main close, between this bar's close and the next.
+        prices = [
+            (s, json.loads(kernel.snapshot_json(s) or "{}").get("close", 1.0) * 1.001) for s in ("BTC", "ETH")
+        ]
+        res = kernel.evaluate_sub_bar(prices, t + 300_000 + 60_000)
+        assert json.loads(kernel.snapshot_json("BTC") or "{}").get("close") == close_before
+        px = dict(prices)
+        for f in res.fills:
+            assert f.price == px[f.symbol] and f.timestamp_ms == t + 360_000
+            if f.kind == "open":
+                entered.append(f.symbol)
+        assert not [f for f in res.fills if f.kind in ("close", "reduce")]  # no exits on entry ticks
+        if len(entered) >= 2:
+            break
+    assert entered, "no sub-bar entry on 8000 real bars"
+    with pytest.raises(ValueError, match="sub-bar price for BTC"):
+        kernel.evaluate_sub_bar([("BTC", float("nan"))], 0)
+    with pytest.raises(ValueError, match="equity must be finite"):
+        kernel.evaluate_sub_bar([("BTC", 1.0)], 0, float("inf"))

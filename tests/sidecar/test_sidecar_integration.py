@@ -332,3 +332,24 @@ def test_python_client_reconnects_to_a_restarted_sidecar(
             asyncio.run(go())
     finally:
         sc.stop()
+
+
+def test_the_hub_registers_every_sub_bar_interval(sidecar_binary: Path, venue: Venue, tmp_path: Path) -> None:
+    """A sub-bar mode needs the main interval and each sub-bar interval: the sidecar keeps one
+    interval per client registration, so the hub registers each under its own client id (a second
+    ``ensure_started`` on one id would replace the first and drop the main interval's candles)."""
+    from engine.market_data import MarketDataHub
+
+    sc = Sidecar(sidecar_binary, tmp_path, venue, "--symbols", "BTC")
+    try:
+        with sc.client() as c:
+            base = wait_for(lambda: c.ws_stats()["active_subscriptions"], what="subscriptions")
+            hub = MarketDataHub(None, "15m", 900_000, sidecar=c)
+            assert hub.keep_subscribed(["ETH"], 60, sub_intervals=["5m", "15m"])
+            stats = wait_for(lambda: (s := c.ws_stats())["clients"] == 2 and s, what="both intervals")
+            assert stats["candle_pairs"] == 2 and stats["active_subscriptions"] > base  # ETH 15m and 5m
+            for iv in ("15m", "5m"):
+                wait_for(lambda iv=iv: c.candles_ready(["ETH"], iv).ready, what=f"ETH {iv} backfill")
+                assert len(sc.db_rows("ETH", iv)) >= 1
+    finally:
+        sc.stop()

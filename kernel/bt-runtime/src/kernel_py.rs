@@ -229,6 +229,26 @@ impl PyKernel {
         Ok(self.inner.evaluate(now_ms, equity).into())
     }
 
+    /// Entries on a sub-bar close (`engine.entry_interval`): each listed symbol's latest main-bar
+    /// snapshot with its close replaced by the sub-bar close goes through the same signal, gates
+    /// and ranking as `evaluate` and fills at that close; no protective exits run here. The
+    /// replay's `--entry-interval` calls exactly this (docs/backtester.md).
+    #[pyo3(signature = (prices, now_ms, equity=None))]
+    fn evaluate_sub_bar(
+        &mut self,
+        prices: Vec<(String, f64)>,
+        now_ms: i64,
+        equity: Option<f64>,
+    ) -> PyResult<StepResult> {
+        if let Some(e) = equity {
+            if !e.is_finite() {
+                return Err(value_err("equity must be finite"));
+            }
+        }
+        let refs: Vec<(&str, f64)> = prices.iter().map(|(s, p)| (s.as_str(), *p)).collect();
+        self.inner.evaluate_sub_bar(&refs, now_ms, equity).map(StepResult::from).map_err(value_err)
+    }
+
     /// Apply a real fill (live trading, `fill_mode="external"`). Returns the realised PnL.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (symbol, side, quantity, price, fee_usd, timestamp_ms, confidence="medium", leverage=1.0, intent_id=0))]
