@@ -695,7 +695,7 @@ fn gate_hits(
                     .collect();
                 for j in 1..n {
                     let b = &snaps[btc][j];
-                    let btc_bullish = b.ready.then(|| b.ema_fast > b.ema_slow);
+                    let btc_bullish = b.ready.then_some(b.ema_fast > b.ema_slow);
                     let (s, prev) = (&snaps[si][j], &snaps[si][j - 1]);
                     let d = aiq_kernel::signal::analyze(s, prev, cfg, sym, btc_bullish);
                     for (g, c) in toggled.iter().enumerate() {
