@@ -35,6 +35,8 @@ const BARS: usize = 4000;
 const MEI_COMBOS: usize = 460;
 const EMA_CROSS_COMBOS: usize = 60;
 const MIN_HITS: u64 = 20;
+/// Mei Alpha v1 combos whose entry gates are counted (every bar of every coin).
+const GATE_COMBOS: usize = 150;
 const SEED: u64 = 0x5eed_a1c0_2026_0001;
 
 /// Every `ReasonCode`, in declaration order (the core's `AIQ_RC_*` numbering).
@@ -375,6 +377,8 @@ fn mei_overrides(r: &mut Rng) -> Vec<(&'static str, f64)> {
         ("thresholds.entry.slow_drift_min_slope_pct", r.range(0.0001, 0.002)),
         ("thresholds.entry.slow_drift_min_adx", r.range(5.0, 25.0)),
         ("thresholds.ranging.min_signals", r.pick(&[1.0, 2.0, 3.0])),
+        ("thresholds.anomaly.price_change_pct_gt", r.range(0.002, 0.03)),
+        ("thresholds.anomaly.ema_fast_dev_pct_gt", r.range(0.005, 0.05)),
         ("thresholds.tp_and_momentum.adx_strong_gt", r.range(30.0, 50.0)),
         ("thresholds.tp_and_momentum.adx_weak_lt", r.range(10.0, 25.0)),
     ];
@@ -634,6 +638,78 @@ fn run_suite(p: &Prepared, combos: &[ComboConfig]) -> Tally {
     total
 }
 
+// ---- entry-gate coverage ------------------------------------------------------------------------
+
+type Toggle = fn(&mut aiq_config::StrategyConfig);
+
+/// The entry gates of `signal::analyze`, each with the change that switches it off. A gate is
+/// decisive on a bar when switching it off changes that bar's (signal, confidence).
+const GATES: &[(&str, Toggle)] = &[
+    ("ranging_filter", |c| c.filters.enable_ranging_filter = false),
+    ("anomaly_filter", |c| c.filters.enable_anomaly_filter = false),
+    ("extension_filter", |c| c.filters.enable_extension_filter = false),
+    ("adx_rising", |c| c.filters.require_adx_rising = false),
+    ("volume_confirmation", |c| c.filters.require_volume_confirmation = false),
+    ("stoch_rsi_filter", |c| c.filters.use_stoch_rsi_filter = false),
+    ("btc_alignment", |c| c.filters.require_btc_alignment = false),
+    ("macro_alignment", |c| c.filters.require_macro_alignment = false),
+    ("min_adx", |c| c.thresholds.entry.min_adx = 0.0),
+    ("ave_adx_mult", |c| c.thresholds.entry.ave_enabled = false),
+    ("macd_entry_mode", |c| c.thresholds.entry.macd_hist_entry_mode = aiq_config::MacdMode::None),
+    ("rsi_limits", |c| {
+        let t = &mut c.thresholds.tp_and_momentum;
+        (t.rsi_long_weak, t.rsi_long_strong, t.rsi_short_weak, t.rsi_short_strong) = (0.0, 0.0, 100.0, 100.0);
+    }),
+    ("high_confidence_volume", |c| c.thresholds.entry.high_conf_volume_mult = f64::INFINITY),
+    ("pullback_entries", |c| c.thresholds.entry.enable_pullback_entries = false),
+    ("slow_drift_entries", |c| c.thresholds.entry.enable_slow_drift_entries = false),
+    ("reverse_entry_signal", |c| c.trade.reverse_entry_signal = false),
+];
+
+/// Decisive firings of each gate over `combos` (Mei Alpha v1) on their shared snapshots.
+fn gate_hits(
+    p: &Prepared,
+    combos: &[ComboConfig],
+    series: &[Vec<aiq_backtest::sim::SymbolSeries>],
+) -> Vec<u64> {
+    let syms = &p.timeline.symbols;
+    let btc = syms.iter().position(|s| s == "BTC").expect("BTC in the coins");
+    let n = p.candles.bars[0].len();
+    assert!(p.candles.bars.iter().all(|b| b.len() == n), "the coins' bars are aligned");
+    let per_combo: Vec<Vec<u64>> = combos
+        .par_iter()
+        .zip(series)
+        .map(|(cc, ser)| {
+            let mut hits = vec![0u64; GATES.len()];
+            let snaps: Vec<Vec<aiq_indicators::IndicatorSnapshot>> =
+                ser.iter().map(|s| (0..n).map(|j| s.source().snapshot(j)).collect()).collect();
+            for (si, sym) in syms.iter().enumerate() {
+                let cfg = cc.per_symbol.get(sym).unwrap_or(&cc.base.cfg);
+                let toggled: Vec<aiq_config::StrategyConfig> = GATES
+                    .iter()
+                    .map(|(_, off)| {
+                        let mut c = cfg.clone();
+                        off(&mut c);
+                        c
+                    })
+                    .collect();
+                for j in 1..n {
+                    let b = &snaps[btc][j];
+                    let btc_bullish = b.ready.then_some(b.ema_fast > b.ema_slow);
+                    let (s, prev) = (&snaps[si][j], &snaps[si][j - 1]);
+                    let d = aiq_kernel::signal::analyze(s, prev, cfg, sym, btc_bullish);
+                    for (g, c) in toggled.iter().enumerate() {
+                        let e = aiq_kernel::signal::analyze(s, prev, c, sym, btc_bullish);
+                        hits[g] += u64::from((e.signal, e.confidence) != (d.signal, d.confidence));
+                    }
+                }
+            }
+            hits
+        })
+        .collect();
+    (0..GATES.len()).map(|g| per_combo.iter().map(|h| h[g]).sum()).collect()
+}
+
 #[test]
 fn reason_codes_are_numbered_in_declaration_order() {
     for (i, c) in ALL_CODES.iter().enumerate() {
@@ -678,6 +754,15 @@ fn core_matches_the_rust_sweep_on_random_combos() {
     }
     eprintln!("coverage: {}", line.join(", "));
     assert!(missing.is_empty(), "reason codes the suite does not exercise enough: {}", missing.join(", "));
+    // Entry gates: each must decide some bars' signal in the Mei Alpha v1 combos.
+    let mei = &combos[..GATE_COMBOS];
+    let series = combo_series(&mut IndicatorCache::new(256), &p, mei);
+    let hits = gate_hits(&p, mei, &series);
+    let line: Vec<String> = GATES.iter().zip(&hits).map(|((g, _), h)| format!("{g} {h}")).collect();
+    eprintln!("entry gates decisive (first {GATE_COMBOS} combos): {}", line.join(", "));
+    let weak: Vec<&str> =
+        GATES.iter().zip(&hits).filter(|(_, h)| **h < MIN_HITS).map(|((g, _), _)| *g).collect();
+    assert!(weak.is_empty(), "entry gates the suite does not exercise enough: {}", weak.join(", "));
     assert!(
         t.bit_identical,
         "results agree within 1e-12 but are not bit-identical (max {:e})",
