@@ -58,9 +58,9 @@ from engine.risk import AccountView, OrderRequest, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import DecisionRow, PositionRow, TradeRow, TradingDB
-from engine.venue import iso_utc, unreachable_reason
+from engine.venue import iso_utc
 from exchange.meta import Meta
-from exchange.venue_errors import venue_problem
+from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
 from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
@@ -382,20 +382,19 @@ class UnifiedEngine:
             self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
         except Exception as exc:
             self.errors += 1
-            problem = venue_problem(exc, getattr(getattr(self.hub, "info", None), "base_url", "?"))
-            unreachable = unreachable_reason(exc)
-            if problem is not None and problem.rate_limited:  # the venue's weight budget: back off
+            found = diagnose(exc, getattr(getattr(self.hub, "info", None), "base_url", "?"))
+            failure = found.failure if found is not None else None
+            if found is not None and failure is Failure.RATE_LIMITED:  # the weight budget: back off
                 self._backoff_s = backoff_s(self._loop_weight, self._rate_limited)
                 self._rate_limited += 1
-                rep.error = problem.line(retry_s=self._backoff_s)
+                rep.error = found.line(retry_s=self._backoff_s)
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
-            elif unreachable is not None:  # an outage: one alert for it (_venue_alerts), no traceback
-                self.hub.venue.failed(unreachable)
-                rep.error = f"venue unreachable ({unreachable})"
-                said = problem.line() if problem is not None else rep.error
-                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, said)
-            elif problem is not None:  # the venue answered with an error: one line, no traceback
-                rep.error = problem.line()
+            elif found is not None and failure is Failure.UNREACHABLE:  # an outage: one alert, no traceback
+                self.hub.venue.failed(found.unreachable or "")
+                rep.error = f"venue unreachable ({found.unreachable})"
+                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, found.line())
+            elif found is not None:  # the venue answered with an error: one line, no traceback
+                rep.error = found.line()
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
                 self.alert("loop_error", f"loop {self.loops} failed: {rep.error}")
             else:

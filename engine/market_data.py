@@ -25,7 +25,7 @@ from typing import Any
 from engine.data.intervals import interval_ms
 from engine.venue import VenueStatus, unreachable_reason
 from exchange.model import Bar
-from exchange.venue_errors import VenueProblem
+from exchange.venue_errors import Failure, VenueProblem, diagnose
 from exchange.venue_limits import backoff_s, info_weight
 from exchange.venue_url import same_venue
 
@@ -118,7 +118,7 @@ class MarketDataHub:
                 bars = fetch(symbol, last_t, newest, want, iv)
             except Exception as exc:
                 self.stats.errors += 1
-                if name == "rest" and getattr(exc, "status_code", None) == 429:
+                if name == "rest" and self._rate_limited(exc):
                     self._pause_rest(want)
                 log.debug("%s candles for %s failed: %s", name, symbol, type(exc).__name__)
                 continue
@@ -130,6 +130,13 @@ class MarketDataHub:
                 return bars
         return []
 
+    def _rate_limited(self, exc: BaseException) -> bool:
+        found = diagnose(exc, self._url())
+        return found is not None and found.failure is Failure.RATE_LIMITED
+
+    def _url(self) -> str:
+        return str(getattr(self.info, "base_url", "?"))
+
     def _pause_rest(self, want: int) -> None:
         """An HTTP 429 on candles: no REST candles for as long as the venue's minute window needs
         to free one such request (exchange/venue_limits.py), doubled per 429 in a row; the other
@@ -137,8 +144,7 @@ class MarketDataHub:
         wait = backoff_s(info_weight("candleSnapshot") + want // 60, self._rest_429s)
         self._rest_429s += 1
         self._rest_paused_until = time.monotonic() + wait
-        url = str(getattr(self.info, "base_url", "?"))
-        log.warning("%s", VenueProblem("rate_limited", url, 429).line("candles", retry_s=wait))
+        log.warning("%s", VenueProblem("rate_limited", self._url(), 429).line("candles", retry_s=wait))
 
     @staticmethod
     def _keep(rows: Iterable[Bar], last_t: int | None, newest: int, want: int) -> list[Bar]:
