@@ -382,7 +382,7 @@ class UnifiedEngine:
             self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
         except Exception as exc:
             self.errors += 1
-            found = diagnose(exc, getattr(getattr(self.hub, "info", None), "base_url", "?"))
+            found = diagnose(exc, self.hub.url or "?")
             failure = found.failure if found is not None else None
             if found is not None and failure is Failure.RATE_LIMITED:  # the weight budget: back off
                 self._backoff_s = backoff_s(self._loop_weight, self._rate_limited)
@@ -418,7 +418,7 @@ class UnifiedEngine:
     def _venue_alerts(self) -> None:
         """One alert (and audit row) when the venue stops answering, one when it answers again."""
         v = self.hub.venue
-        url = getattr(self.hub.info, "base_url", "") or "the venue"
+        url = self.hub.url or "the venue"
         if v.down_since_ms is not None and self._venue_down_alerted != v.down_since_ms:
             self._venue_down_alerted = v.down_since_ms
             msg = f"{url} unreachable since {iso_utc(v.down_since_ms)} ({v.reason})"

@@ -179,7 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(env: Any, args: argparse.Namespace) -> int:
     import bt_runtime
-    from hyperliquid.info import Info
 
     from engine.alerting import Alerter
     from engine.config import ConfigError
@@ -190,7 +189,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
     from engine.strategy_manager import StrategyManager
     from engine.systemd_watchdog import Notifier
     from engine.trading_db import TradingDB
-    from exchange.meta import Meta
+    from exchange.hl_market_data import HyperliquidMarketData
     from exchange.venue_limits import WeightMeter
 
     try:
@@ -236,8 +235,8 @@ def run(env: Any, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         url = (args.url or env.exchange_url).rstrip("/")
         meter = WeightMeter()  # what this daemon spends of the venue's weight budget
-        info = venue_call(url, "start-up: meta", lambda: meter.attach(Info(url, skip_ws=True, timeout=10)))
-        meta = venue_call(url, "start-up: meta", lambda: Meta.fetch(info))
+        info = venue_call(url, "start-up: meta", lambda: HyperliquidMarketData.connect(url, meter=meter))
+        meta = venue_call(url, "start-up: meta", info.meta)
         interval = strategy.interval
         interval_ms = int(bt_runtime.intervals()[interval])
         link = (
@@ -309,7 +308,8 @@ def _live_execution(
     from engine.live_gates import evaluate_gates
     from engine.oms import CrashPoints, LiveOms, no_crash
     from engine.secrets import SecretError, load_wallet_secrets, wallet_from
-    from exchange.executor import ExecutorError, HyperliquidExecutor, MonotonicNonce
+    from exchange.executor import HyperliquidExecutor, MonotonicNonce
+    from exchange.venue import ExecutorError
     from exchange.venue_errors import classify
     from live.execution import LiveExecution
     from live.trader import LiveTrader, TraderConfig

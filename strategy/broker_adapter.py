@@ -22,17 +22,17 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from engine.oms import Intent, IntentRequest, IntentStatus, LiveOms, log_alert, no_crash
-from exchange.executor import (
+from exchange.meta import round_size
+from exchange.venue import (
     DEFAULT_SLIPPAGE,
+    Execution,
     ExecutorError,
-    HyperliquidExecutor,
     NotSentError,
     OrderAck,
     OrderSpec,
     SendUnknownError,
     VenueOrderStatus,
     VenueRejectedError,
-    round_size,
 )
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class BrokerAdapter:
     def __init__(
         self,
         oms: LiveOms,
-        executor: HyperliquidExecutor,
+        executor: Execution,
         *,
         live: bool,
         slippage: Decimal = DEFAULT_SLIPPAGE,

@@ -48,10 +48,13 @@ PACKAGE_EXCEPTIONS: dict[tuple[str, str], str] = {
 
 # The venue seam: only exchange/ (and tools, tests) may import the Hyperliquid SDK or ``requests``.
 VENUE_LIBRARIES = ("hyperliquid", "requests")
-VENUE_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("engine.daemon", "hyperliquid"): "#24: the daemon builds the SDK's Info for the market-data hub; "
-    "a market-data Protocol in exchange/ removes it",
-}
+VENUE_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+# Inside exchange/, the Hyperliquid adapters sit behind the venue seam (exchange/venue.py: the
+# MarketData and Execution Protocols and their typed values). Above exchange/, only the daemon's
+# wiring module constructs them (and tools, tests); everything else types against the seam.
+HYPERLIQUID_MODULES = ("exchange.executor", "exchange.hl_market_data", "exchange.ws")
+ADAPTER_WIRING = frozenset({"engine.daemon"})
 
 # Cycles between modules (type-only imports under TYPE_CHECKING do not count): frozenset -> why.
 MODULE_CYCLE_EXCEPTIONS: dict[frozenset[str], str] = {}
@@ -217,6 +220,23 @@ def test_only_exchange_talks_to_the_venue_libraries() -> None:
     assert not bad, "venue libraries outside exchange/:\n" + "\n".join(bad)
     stale = sorted(set(VENUE_EXCEPTIONS) - used)
     assert not stale, f"venue-seam exceptions no longer needed (delete them): {stale}"
+
+
+def test_only_the_wiring_constructs_the_hyperliquid_adapters() -> None:
+    assert set(HYPERLIQUID_MODULES) <= set(MODULES)
+    bad = [
+        f"{e.where}: {e.src} imports {e.dst} (use exchange.venue)"
+        for e in EDGES
+        if e.dst in HYPERLIQUID_MODULES
+        and layer_of(e.src) in {"engine", "strategy", "live", "daemon", "monitor"}
+        and e.src not in ADAPTER_WIRING
+    ]
+    assert not bad, "Hyperliquid adapters imported past the venue seam:\n" + "\n".join(bad)
+    # the wiring module does construct them (else the exception above is stale)
+    assert {e.dst for e in EDGES if e.src in ADAPTER_WIRING} >= {
+        "exchange.executor",
+        "exchange.hl_market_data",
+    }
 
 
 def test_the_layers_form_no_cycle() -> None:
