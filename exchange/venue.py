@@ -157,7 +157,9 @@ class Execution(Protocol):
     base_url: str
     address: str  # the account traded
     signer: str  # the key that signs: the account's or an API wallet's
-    assets: Mapping[str, AssetMeta]
+
+    @property
+    def assets(self) -> Mapping[str, AssetMeta]: ...
 
     def asset(self, symbol: str) -> AssetMeta: ...
     def slippage_price(
