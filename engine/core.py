@@ -145,7 +145,6 @@ class UnifiedEngine:
         alert: Callable[[str, str], None],
         notifier: Notifier | None = None,
         execution: Execution | None = None,
-        crash: Callable[[str], None] | None = None,
     ) -> None:
         self.s = settings
         self.hub = hub
@@ -168,7 +167,6 @@ class UnifiedEngine:
         self.paper: PaperTrader | None = None  # paper mode's trader (None in dry_live/live)
         self.exec: Execution | None = execution  # None: paper, built at startup
         self._applied_fill_ids: list[int] = []
-        self._crash = crash or (lambda _point: None)  # crash harness: SIGKILL at a named point
         self.mids: dict[str, float] = {}
         self.restored_digest: str | None = None
         self._entries_this_loop = 0
@@ -330,9 +328,9 @@ class UnifiedEngine:
                 self._step(now, rep)
                 self.db.put("loops", str(self.loops))
                 if self._applied_fill_ids:
-                    self._crash("before_loop_commit")
+                    self.exec.crash("before_loop_commit")
             if self._applied_fill_ids:
-                self._crash("after_loop_commit")
+                self.exec.crash("after_loop_commit")
             # after the commit: the OMS learns which fills the kernel holds (live; paper: no-op)
             self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
         except Exception as exc:

@@ -250,5 +250,8 @@ class LiveExecution:
     def close(self) -> None:
         self.trader.shutdown()
 
+    def crash(self, point: str) -> None:
+        self.trader.oms.crash(point)
+
 
 __all__ = ["LiveExecution", "daily_summary"]

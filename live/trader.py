@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.live_gates import GateDecision, evaluate_gates
-from engine.oms import LiveOms, log_alert, no_crash
+from engine.oms import LiveOms, log_alert
 from engine.oms_reconciler import OmsReconciler, ReconcileReport
 from exchange.venue import DEFAULT_SLIPPAGE, AccountState, Execution, ExecutorError, FillStream
 from strategy.broker_adapter import BrokerAdapter, OrderIntent, SubmitOutcome
@@ -71,7 +71,6 @@ class LiveTrader:
         *,
         environ: Mapping[str, str] | None = None,
         alert: Alert = log_alert,
-        crash: Callable[[str], None] = no_crash,
         entries_allowed: Callable[[], bool] = lambda: True,
     ) -> None:
         self.cfg = cfg
@@ -89,7 +88,6 @@ class LiveTrader:
             retries=cfg.retries,
             min_gap_s=cfg.min_gap_s,
             alert=alert,
-            crash=crash,
         )
         self.reconciler = OmsReconciler(
             oms, executor, self.adapter, dry_run=not self.gates.live_orders, alert=alert
