@@ -34,6 +34,10 @@ Each loop:
 
 Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
 exits only: a stale entry signal is not traded.
+
+This module is the loop; its parts each have a module: engine/booking.py (fills into the kernel
+and the trades table, paper funding), engine/decision_log.py (decision, gate-block and signal rows)
+and engine/persistence.py (the loop's commit, restore, state file and heartbeat line).
 """
 
 from __future__ import annotations
