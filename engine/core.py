@@ -34,11 +34,14 @@ Each loop:
 
 Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
 exits only: a stale entry signal is not traded.
+
+This module is the loop; its parts each have a module: engine/booking.py (fills into the kernel
+and the trades table, paper funding), engine/decision_log.py (decision, gate-block and signal rows)
+and engine/persistence.py (the loop's commit, restore, state file and heartbeat line).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -50,24 +53,26 @@ from typing import Any
 
 import bt_runtime
 
+from engine import persistence
+from engine.booking import Booking, vwap
+from engine.decision_log import DecisionLog, breadth_pct, gate_values
 from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
-from engine.paper_trader import PaperFill, PaperTrader, Quote
+from engine.paper_trader import PaperTrader, Quote
+from engine.persistence import state_digest
 from engine.risk import AccountView, OrderRequest, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
-from engine.trading_db import DecisionRow, PositionRow, TradeRow, TradingDB
-from engine.venue import iso_utc, unreachable_reason
+from engine.trading_db import TradingDB
+from engine.venue import iso_utc
 from exchange.meta import Meta
-from exchange.venue_errors import venue_problem
+from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
 from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
 
 log = logging.getLogger("engine.core")
-HOUR_MS = 3_600_000
-CONF_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 class WatchlistEmpty(ValueError):
@@ -128,57 +133,6 @@ class LoopReport:
     error: str = ""
 
 
-# ---- pure helpers ------------------------------------------------------------------------------
-
-
-def breadth_pct(snaps: Mapping[str, Mapping[str, Any]]) -> float | None:
-    """Share (%) of ready symbols whose fast EMA is above the slow one."""
-    ready = [s for s in snaps.values() if s.get("ready")]
-    if not ready:
-        return None
-    return 100.0 * sum(1 for s in ready if s["ema_fast"] > s["ema_slow"]) / len(ready)
-
-
-def gate_values(
-    snap: Mapping[str, Any] | None, cfg: Mapping[str, Any], extra: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The indicator values and thresholds behind a decision (recorded, not re-decided)."""
-    if not snap:
-        return dict(extra or {})
-    trade, entry = cfg["trade"], cfg["thresholds"]["entry"]
-    close = snap.get("close") or 0.0
-    out: dict[str, Any] = {
-        "adx": {"value": snap.get("adx"), "threshold": entry["min_adx"], "op": ">="},
-        "adx_slope": {"value": snap.get("adx_slope")},
-        "ema_alignment": {"ema_fast": snap.get("ema_fast"), "ema_slow": snap.get("ema_slow"),
-                          "bullish": bool(snap.get("ema_fast", 0) > snap.get("ema_slow", 0))},
-        "ema_macro": {"value": snap.get("ema_macro"), "close": close},
-        "rsi": {"value": snap.get("rsi")},
-        "macd_hist": {"value": snap.get("macd_hist"), "prev": snap.get("prev_macd_hist"),
-                      "mode": entry["macd_hist_entry_mode"]},
-        "stoch_rsi_k": {"value": snap.get("stoch_rsi_k")},
-        "extension": {"value": abs(close - snap["ema_fast"]) / snap["ema_fast"] if snap.get("ema_fast") else None,
-                      "threshold": entry["max_dist_ema_fast"], "op": "<="},
-        "atr_pct": {"value": (snap.get("atr") or 0.0) / close if close else None,
-                    "threshold": trade["min_atr_pct"], "op": "floor"},
-        "bb_width_ratio": {"value": snap.get("bb_width_ratio")},
-        "volume": {"value": snap.get("volume"), "vol_sma": snap.get("vol_sma"), "trend": snap.get("vol_trend")},
-        "entry_min_confidence": trade["entry_min_confidence"],
-        "bar_t": snap.get("t"),
-    }  # fmt: skip
-    out.update(extra or {})
-    return out
-
-
-def _vwap(fills: Sequence[PaperFill]) -> float:
-    size = sum(f.size for f in fills)
-    return sum(f.price * f.size for f in fills) / size if size else fills[-1].price
-
-
-def state_digest(kernel_state: str, paper_state: str) -> str:
-    return hashlib.sha256((kernel_state + "\n" + paper_state).encode()).hexdigest()
-
-
 # ---- the engine --------------------------------------------------------------------------------
 
 
@@ -195,7 +149,6 @@ class UnifiedEngine:
         alert: Callable[[str, str], None],
         notifier: Notifier | None = None,
         execution: Execution | None = None,
-        crash: Callable[[str], None] | None = None,
     ) -> None:
         self.s = settings
         self.hub = hub
@@ -210,17 +163,17 @@ class UnifiedEngine:
         self.last_loop_s = 0.0
         self.last_t: dict[str, int] = {}
         self.snaps: dict[str, dict[str, Any]] = {}
+        self.decisions = DecisionLog(db, self._cfg, self.snaps)  # shares ``snaps``
+        self.book: Booking | None = None  # built at startup, with the execution backend
         self.watchlist: list[str] = []
         self.shadow = None
         self.orch: KernelOrchestrator | None = None
         self.paper: PaperTrader | None = None  # paper mode's trader (None in dry_live/live)
         self.exec: Execution | None = execution  # None: paper, built at startup
         self._applied_fill_ids: list[int] = []
-        self._crash = crash or (lambda _point: None)  # crash harness: SIGKILL at a named point
         self.mids: dict[str, float] = {}
         self.restored_digest: str | None = None
         self._entries_this_loop = 0
-        self._decision_seq = 0
         self._stop = threading.Event()
         self._backoff_s = 0.0
         self._venue_down_alerted: int | None = None  # down_since_ms of the outage already alerted
@@ -290,6 +243,10 @@ class UnifiedEngine:
                 slippage_bps=float(trade["slippage_bps"]), use_bbo=bool(trade["use_bbo_for_fills"]),
             )  # fmt: skip
             self.exec = PaperExecution(self.paper)
+        self.book = Booking(
+            self.db, self.risk, self.exec, self.paper, self._cfg,
+            lambda sym, start, end: self.hub.funding_history(sym, start, end), self.alert,
+        )  # fmt: skip
         self.orch = KernelOrchestrator(
             base, per, initial_cash=self.exec.initial_cash(), fill_mode="external", mode=mode,
             shadow_recorder=recorder,
@@ -311,16 +268,16 @@ class UnifiedEngine:
 
     def _restore(self) -> None:
         assert self.orch is not None and self.exec is not None
-        k, p, lt = self.db.get("kernel_state"), self.db.get(self.exec.state_key), self.db.get("last_bar_t")
-        if not (k and p and lt):
+        saved = persistence.load(self.db, self.exec.state_key)
+        if saved is None:
             return
-        self.orch.kernel.load_state(k)
-        self.exec.load_json(p)
-        self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
-        self.loops = int(self.db.get("loops") or 0)
+        self.orch.kernel.load_state(saved.kernel)
+        self.exec.load_json(saved.account)
+        self.last_t = saved.last_t
+        self.loops = saved.loops
         if self.sub is not None:
-            self.sub.load_json(self.db.get("sub_bars"))
-        self.restored_digest = state_digest(k, p)
+            self.sub.load_json(saved.sub_bars)
+        self.restored_digest = saved.digest
         for s in self.watchlist:
             snap = self.orch.kernel.snapshot_json(s)
             if snap:
@@ -375,27 +332,26 @@ class UnifiedEngine:
                 self._step(now, rep)
                 self.db.put("loops", str(self.loops))
                 if self._applied_fill_ids:
-                    self._crash("before_loop_commit")
+                    self.exec.crash("before_loop_commit")
             if self._applied_fill_ids:
-                self._crash("after_loop_commit")
+                self.exec.crash("after_loop_commit")
             # after the commit: the OMS learns which fills the kernel holds (live; paper: no-op)
             self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
         except Exception as exc:
             self.errors += 1
-            problem = venue_problem(exc, getattr(getattr(self.hub, "info", None), "base_url", "?"))
-            unreachable = unreachable_reason(exc)
-            if problem is not None and problem.rate_limited:  # the venue's weight budget: back off
+            found = diagnose(exc, self.hub.url or "?")
+            failure = found.failure if found is not None else None
+            if found is not None and failure is Failure.RATE_LIMITED:  # the weight budget: back off
                 self._backoff_s = backoff_s(self._loop_weight, self._rate_limited)
                 self._rate_limited += 1
-                rep.error = problem.line(retry_s=self._backoff_s)
+                rep.error = found.line(retry_s=self._backoff_s)
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
-            elif unreachable is not None:  # an outage: one alert for it (_venue_alerts), no traceback
-                self.hub.venue.failed(unreachable)
-                rep.error = f"venue unreachable ({unreachable})"
-                said = problem.line() if problem is not None else rep.error
-                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, said)
-            elif problem is not None:  # the venue answered with an error: one line, no traceback
-                rep.error = problem.line()
+            elif found is not None and failure is Failure.UNREACHABLE:  # an outage: one alert, no traceback
+                self.hub.venue.failed(found.unreachable or "")
+                rep.error = f"venue unreachable ({found.unreachable})"
+                log.warning("loop %d: %s; state rolled back to the last commit", self.loops, found.line())
+            elif found is not None:  # the venue answered with an error: one line, no traceback
+                rep.error = found.line()
                 log.warning("loop %d: %s; state rolled back to the last commit", self.loops, rep.error)
                 self.alert("loop_error", f"loop {self.loops} failed: {rep.error}")
             else:
@@ -419,7 +375,7 @@ class UnifiedEngine:
     def _venue_alerts(self) -> None:
         """One alert (and audit row) when the venue stops answering, one when it answers again."""
         v = self.hub.venue
-        url = getattr(self.hub.info, "base_url", "") or "the venue"
+        url = self.hub.url or "the venue"
         if v.down_since_ms is not None and self._venue_down_alerted != v.down_since_ms:
             self._venue_down_alerted = v.down_since_ms
             msg = f"{url} unreachable since {iso_utc(v.down_since_ms)} ({v.reason})"
@@ -438,13 +394,13 @@ class UnifiedEngine:
     def _reload_after_error(self) -> None:
         """Undo the in-memory effects of a failed loop: the DB holds the last good state."""
         assert self.orch is not None and self.exec is not None
-        k, p, lt = self.db.get("kernel_state"), self.db.get(self.exec.state_key), self.db.get("last_bar_t")
-        if k and p and lt:
-            self.orch.kernel.load_state(k)
-            self.exec.load_json(p)
-            self.last_t = {s: int(t) for s, t in json.loads(lt).items()}
+        saved = persistence.load(self.db, self.exec.state_key)
+        if saved is not None:
+            self.orch.kernel.load_state(saved.kernel)
+            self.exec.load_json(saved.account)
+            self.last_t = saved.last_t
             if self.sub is not None:
-                self.sub.load_json(self.db.get("sub_bars"))
+                self.sub.load_json(saved.sub_bars)
         else:  # nothing committed yet: start again from scratch
             self.last_t = {}
             if self.sub is not None:
@@ -557,9 +513,9 @@ class UnifiedEngine:
             return
         fresh = t + step >= now - self.s.stale_bars * step
         self._execute(res.intents, ts, rep, phase="bar", entries_ok=fresh)
-        self._record_blocked(res.blocked, ts, rep)
+        self.decisions.blocked(res.blocked, ts, self.loops)
         if fresh:
-            self._record_signals({b.symbol for b in group}, ts)
+            self.decisions.signals(self.orch.kernel, {b.symbol for b in group}, ts)
 
     # ---- sub-bar mode ---------------------------------------------------------------------------
     def _fetch_ticks(self, now: int) -> list[Tick]:
@@ -624,7 +580,7 @@ class UnifiedEngine:
         if tick.entries:
             res = self.orch.kernel.evaluate_sub_bar(list(tick.entries), tau, self._sizing_equity())
             self._execute(res.intents, at, rep, phase="sub_entry", entries_ok=fresh)
-            self._record_blocked(res.blocked, at, rep)
+            self.decisions.blocked(res.blocked, at, self.loops)
 
     def _sizing_equity(self) -> float:
         """Sub-bar mode: the account marked at the latest bar and sub-bar closes (the kernel's prices,
@@ -633,29 +589,12 @@ class UnifiedEngine:
         return self.exec.equity({**self.mids, **self.sub.last_px})
 
     def _funding_until(self, until: int) -> None:
-        """Sub-bar mode (paper): funding events in ``(funded_to, until]`` on the positions held now,
-        in (time, symbol) order, at each symbol's latest close."""
         assert self.sub is not None and self.orch is not None
-        lo = self.sub.funded_to
-        if lo is not None and until // HOUR_MS * HOUR_MS <= lo:
-            return  # no funding hour in (lo, until]
-        self.sub.funded_to = until
-        if self.paper is None or lo is None:
-            return
-        events: list[tuple[int, str, float]] = []
-        for sym in sorted(self.paper.positions):
-            if self._cfg(sym)["trade"]["enable_funding"]:
-                events += [
-                    (t, sym, r) for t, r in self.hub.funding_history(sym, lo + 1, until) if lo < t <= until
-                ]
-        for t, sym, rate in sorted(events):
-            pos = self.paper.positions.get(sym)
-            px = self.sub.last_px.get(sym)
-            if pos is None or not px:
-                continue
-            paid = self.paper.apply_funding(sym, rate, px, t)
-            self.orch.on_funding(sym, rate, px, t)
-            self._funding_row(sym, pos, t, px, paid, rate)
+        self._booking().funding_until(self.orch, self.sub, until)
+
+    def _booking(self) -> Booking:
+        assert self.book is not None, "startup() builds the booking"
+        return self.book
 
     # ---- execution ----------------------------------------------------------------------------
     def _equity(self) -> float:
@@ -681,16 +620,18 @@ class UnifiedEngine:
             side = it.side
             extra: dict[str, Any] = {"breadth_pct": breadth, "score": it.score, "kernel_reason": it.reason}
             if it.symbol in operator:  # the operator's coin (manual_trade.py): no entries, no exits
-                self._decide(it, now, "blocked", "operator_position", extra, phase)
+                self.decisions.intent(it, now, self.loops, "blocked", "operator_position", extra, phase)
                 rep.blocked += 1
                 continue
             if not closing:
                 if not entries_ok:
-                    self._decide(it, now, "rejected", "stale_bar", extra, phase)
+                    self.decisions.intent(it, now, self.loops, "rejected", "stale_bar", extra, phase)
                     rep.blocked += 1
                     continue
                 if limit and self._entries_this_loop >= limit:
-                    self._decide(it, now, "blocked", "max_entry_orders_per_loop", extra, phase)
+                    self.decisions.intent(
+                        it, now, self.loops, "blocked", "max_entry_orders_per_loop", extra, phase
+                    )
                     rep.blocked += 1
                     continue
             req = OrderRequest(it.symbol, "exit" if closing else "entry", it.notional_usd,
@@ -702,7 +643,7 @@ class UnifiedEngine:
                 "kill": self.risk.status.label(),
             }
             if not verdict.allowed:
-                self._decide(it, now, "blocked", verdict.reason, extra, phase)
+                self.decisions.intent(it, now, self.loops, "blocked", verdict.reason, extra, phase)
                 rep.blocked += 1
                 continue
             self._fill(it, side, now, rep, extra, phase)
@@ -729,81 +670,36 @@ class UnifiedEngine:
                 rep.blocked += out.status == "blocked"
             elif not it.reduce_only:  # a dry_live WOULD (or an order still working) uses the entry slot
                 self._entries_this_loop += 1
-            self._decide(it, now, out.status, out.reason, extra, phase)
+            self.decisions.intent(it, now, self.loops, out.status, out.reason, extra, phase)
             return
-        trade_id = self._book_fills(out.fills, reason=it.reason, kind=it.kind, score=it.score)
+        trade_id = self._booking().book_fills(
+            self.orch, out.fills, reason=it.reason, kind=it.kind, score=it.score
+        )
         self._applied_fill_ids.extend(out.fill_ids)
         f = out.fills[-1]
         extra["fill"] = {
-            "price": f.price if len(out.fills) == 1 else _vwap(out.fills),
+            "price": f.price if len(out.fills) == 1 else vwap(out.fills),
             "size": sum(x.size for x in out.fills),
             "fee": sum(x.fee for x in out.fills),
             "pnl": sum(x.pnl for x in out.fills),
             "slippage_bps": f.slippage_bps,
             "fills": len(out.fills),
         }
-        self._decide(it, f.ts_ms, "executed", "", extra, phase, trade_id=trade_id, action=f.action)
+        self.decisions.intent(
+            it, f.ts_ms, self.loops, "executed", "", extra, phase, trade_id=trade_id, action=f.action
+        )
         rep.fills += len(out.fills)
         if not it.reduce_only:
             self._entries_this_loop += 1
-
-    def _book_fills(self, fills: Sequence[PaperFill], *, reason: str, kind: str, score: float) -> int | None:
-        """Feed one order's fills to the kernel (one ``apply_fill``: several venue fills of one
-        order are one kernel fill at their average price) and store a trades row per fill, in the
-        loop's transaction. Returns the first new trade id."""
-        assert self.orch is not None and self.exec is not None
-        first = fills[0]
-        size = sum(f.size for f in fills)
-        self.orch.kernel.apply_fill(
-            first.symbol, "buy" if first.is_buy else "sell", size, _vwap(fills), sum(f.fee for f in fills),
-            fills[-1].ts_ms, first.confidence if first.confidence in CONF_RANK else "medium",
-            max(1.0, first.leverage), first.intent_id,
-        )  # fmt: skip
-        if self.paper is not None:
-            drift = abs(self.orch.kernel.cash - self.paper.balance)
-            if drift > 1e-6 * max(1.0, abs(self.paper.balance)):
-                log.warning(
-                    "kernel cash %.6f differs from paper cash %.6f", self.orch.kernel.cash, self.paper.balance
-                )
-        pos = json.loads(self.orch.kernel.positions_json()).get(first.symbol, {})
-        trade_id: int | None = None
-        for f in fills:
-            self.risk.record_slippage(f.slippage_bps)
-            fee_rate = (
-                self.paper.taker_fee_bps / 10_000
-                if self.paper is not None
-                else f.fee / max(f.notional, 1e-12)
-            )
-            tid = self.db.insert_trade(
-                TradeRow(
-                    ts_ms=f.ts_ms, symbol=f.symbol, type=f.position_side.upper(), action=f.action, price=f.price,
-                    size=f.size, notional=f.notional, fill_hash=f.fill_hash, fill_tid=f.fill_tid, reason=reason,
-                    reason_code=f.reason_code, confidence=f.confidence, pnl=f.pnl, fee_usd=f.fee,
-                    fee_rate=fee_rate, balance=f.balance_after,
-                    entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
-                    meta={"intent_id": f.intent_id, "kind": kind, "ref_price": f.ref_price,
-                          "slippage_bps": round(f.slippage_bps, 4), "score": score},
-                )
-            )  # fmt: skip
-            trade_id = trade_id if trade_id is not None else tid
-            log.info(
-                "fill %s %s %s %.6g @ %.6g fee %.4f pnl %+.4f (%s)",
-                f.action, f.position_side, f.symbol, f.size, f.price, f.fee, f.pnl, f.reason_code,
-            )  # fmt: skip
-            if self.paper is None:
-                self.alert(
-                    "fill",
-                    f"{f.action} {f.position_side} {f.symbol} {f.size:g} @ {f.price:g} pnl {f.pnl:+.2f}",
-                )
-        return trade_id
 
     def _absorb_pending(self, now: int, rep: LoopReport) -> None:
         """Venue fills the kernel has not seen (adopted by the reconciler, the user stream, or
         after a restart): booked here, in the loop's transaction, each exactly once (a fill is
         booked iff its trades row exists, and that row commits with the kernel state)."""
-        assert self.exec is not None
-        for p in self.exec.pending_fills(self._recorded):
-            self._book_fills(p.fills, reason="adopted", kind=p.fills[0].action.lower(), score=0.0)
+        assert self.exec is not None and self.orch is not None
+        book = self._booking()
+        for p in self.exec.pending_fills(book.recorded):
+            book.book_fills(self.orch, p.fills, reason="adopted", kind=p.fills[0].action.lower(), score=0.0)
             self._applied_fill_ids.extend(p.fill_ids)
             rep.fills += len(p.fills)
             self.db.audit(
@@ -811,56 +707,6 @@ class UnifiedEngine:
                 data={"oms_intent_id": p.oms_intent_id, "fills": len(p.fills),
                       "size": sum(f.size for f in p.fills)},
             )  # fmt: skip
-
-    def _recorded(self, fill_hash: str, fill_tid: int) -> bool:
-        row = self.db.conn.execute(
-            "SELECT 1 FROM trades WHERE fill_hash=? AND fill_tid=?", (fill_hash, int(fill_tid))
-        ).fetchone()
-        return row is not None
-
-    def _decide(
-        self, it: bt_runtime.Intent, now: int, status: str, why: str, extra: Mapping[str, Any], phase: str,
-        *, trade_id: int | None = None, action: str = "",
-    ) -> None:  # fmt: skip
-        self._decision_seq += 1
-        event_type = "exit_check" if it.reduce_only else "entry_signal"
-        gates = gate_values(self.snaps.get(it.symbol), self._cfg(it.symbol), {
-            "confidence": {"value": it.confidence, "rank": CONF_RANK.get(it.confidence)},
-            **extra,
-        })  # fmt: skip
-        self.db.insert_decision(
-            DecisionRow(
-                id=f"{now}-{self.loops}-{it.intent_id}-{self._decision_seq}", timestamp_ms=now, symbol=it.symbol,
-                event_type=event_type, status=status, decision_phase=phase, intent_id=it.intent_id,
-                trade_id=trade_id, action_taken=action or it.kind, rejection_reason=why,
-                reason_code=it.reason_code,
-                gates=gates,
-                context={"side": it.side, "quantity": it.quantity, "price": it.price, "notional": it.notional_usd,
-                         "leverage": it.leverage, "kernel_reason": it.reason},
-            )
-        )  # fmt: skip
-
-    def _record_blocked(self, blocked: Sequence[tuple[str, str]], now: int, rep: LoopReport) -> None:
-        for sym, code in blocked:
-            self._decision_seq += 1
-            self.db.insert_decision(
-                DecisionRow(
-                    id=f"{now}-{self.loops}-b-{self._decision_seq}", timestamp_ms=now, symbol=sym,
-                    event_type="gate_block", status="blocked", decision_phase="kernel", reason_code=code,
-                    rejection_reason=code, gates=gate_values(self.snaps.get(sym), self._cfg(sym)),
-                )
-            )  # fmt: skip
-
-    def _record_signals(self, symbols: set[str], now: int) -> None:
-        assert self.orch is not None
-        for s in sorted(symbols):
-            d = self.orch.kernel.last_decision(s)
-            if d is None or d[0] == 0:
-                continue
-            snap = self.snaps.get(s, {})
-            sig = "BUY" if d[0] > 0 else "SELL"
-            conf = {0: "low", 1: "medium", 2: "high"}.get(d[1], "?")
-            self.db.insert_signal(now, s, sig, conf, float(snap.get("close") or 0.0), snap)
 
     def _sub_bar_exits(self, now: int, rep: LoopReport) -> None:
         assert self.orch is not None and self.exec is not None
@@ -875,59 +721,15 @@ class UnifiedEngine:
 
     def _funding(self, now: int) -> None:
         assert self.orch is not None and self.paper is not None
-        for sym, pos in sorted(self.paper.positions.items()):
-            if not self._cfg(sym)["trade"]["enable_funding"]:
-                continue
-            if now // HOUR_MS <= pos.last_funding_ms // HOUR_MS:
-                continue
-            mark = self.mids.get(sym) or pos.entry_price
-            for t, rate in self.hub.funding_history(sym, pos.last_funding_ms + 1, now):
-                if t <= pos.last_funding_ms or t > now:
-                    continue
-                paid = self.paper.apply_funding(sym, rate, mark, t)
-                self.orch.on_funding(sym, rate, mark, t)
-                self._funding_row(sym, pos, t, mark, paid, rate)
-            pos.last_funding_ms = max(pos.last_funding_ms, now // HOUR_MS * HOUR_MS)
-
-    def _funding_row(self, sym: str, pos: Any, t: int, mark: float, paid: float, rate: float) -> None:
-        assert self.paper is not None
-        self.db.insert_trade(
-            TradeRow(
-                ts_ms=t, symbol=sym, type=pos.side.upper(), action="FUNDING", price=mark, size=pos.size,
-                notional=pos.size * mark, fill_hash=f"funding|{sym}|{t}", fill_tid=0, pnl=paid,
-                reason="funding", reason_code="funding", balance=self.paper.balance,
-                leverage=pos.leverage, margin_used=pos.margin_used, meta={"rate": rate},
-            )
-        )  # fmt: skip
+        self._booking().funding(self.orch, now, self.mids)
 
     def _persist(self, now: int) -> None:
         assert self.orch is not None and self.exec is not None
-        kpos = json.loads(self.orch.kernel.positions_json())
-        rows = []
-        for sym, p in sorted(self.exec.positions.items()):
-            k = kpos.get(sym, {})
-            rows.append(
-                PositionRow(
-                    symbol=sym, side=p.side, size=p.size, entry_price=p.entry_price, leverage=p.leverage,
-                    margin_used=p.margin_used, trailing_sl=k.get("trailing_sl"), last_funding_time=p.last_funding_ms,
-                    adds_count=p.adds, tp1_taken=bool(k.get("tp1_taken")), last_add_time=p.last_add_ms or None,
-                    entry_adx_threshold=k.get("entry_adx_threshold"),
-                )
-            )  # fmt: skip
-        self.db.replace_positions(rows, now)
-        self.db.put("kernel_state", self.orch.kernel.save_state())
-        self.db.put(self.exec.state_key, self.exec.to_json())
-        self.db.put("last_bar_t", json.dumps(self.last_t, sort_keys=True))
-        if self.sub is not None:
-            self.db.put("sub_bars", self.sub.to_json())
+        sub = self.sub.to_json() if self.sub is not None else None
+        persistence.save(self.db, self.orch, self.exec, self.last_t, sub, now)
 
     def _write_state_file(self) -> None:
-        if self.s.state_file is None or self.orch is None:
-            return
-        try:
-            self.orch.save_state(self.s.state_file)
-        except OSError as exc:
-            log.warning("kernel state file not written: %s", exc)
+        persistence.write_state_file(self.orch, self.s.state_file)
 
     # ---- heartbeat -----------------------------------------------------------------------------
     def heartbeat(self) -> Heartbeat:
@@ -945,16 +747,15 @@ class UnifiedEngine:
         )  # fmt: skip
 
     def _heartbeat(self, rep: LoopReport) -> None:
-        line = self.heartbeat().line()
-        log.info("%s%s", line, f" error={rep.error}" if rep.error else "")
-        try:
-            self.db.log(line)
-        except Exception as exc:
-            log.warning("heartbeat not stored: %s", type(exc).__name__)
-        if not rep.error:
-            self.notifier.ready(line)
-        self.notifier.watchdog()
-        self.notifier.status(line)
+        persistence.publish_heartbeat(self.heartbeat().line(), rep.error, self.db, self.notifier)
 
 
-__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "WatchlistEmpty", "breadth_pct", "gate_values"]
+__all__ = [  # breadth_pct, gate_values (engine/decision_log.py) and state_digest (engine/persistence.py): re-exported
+    "EngineSettings",
+    "LoopReport",
+    "UnifiedEngine",
+    "WatchlistEmpty",
+    "breadth_pct",
+    "gate_values",
+    "state_digest",
+]

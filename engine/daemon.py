@@ -179,7 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(env: Any, args: argparse.Namespace) -> int:
     import bt_runtime
-    from hyperliquid.info import Info
 
     from engine.alerting import Alerter
     from engine.config import ConfigError
@@ -190,7 +189,7 @@ def run(env: Any, args: argparse.Namespace) -> int:
     from engine.strategy_manager import StrategyManager
     from engine.systemd_watchdog import Notifier
     from engine.trading_db import TradingDB
-    from exchange.meta import Meta
+    from exchange.hl_market_data import HyperliquidMarketData
     from exchange.venue_limits import WeightMeter
 
     try:
@@ -236,8 +235,8 @@ def run(env: Any, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         url = (args.url or env.exchange_url).rstrip("/")
         meter = WeightMeter()  # what this daemon spends of the venue's weight budget
-        info = venue_call(url, "start-up: meta", lambda: meter.attach(Info(url, skip_ws=True, timeout=10)))
-        meta = venue_call(url, "start-up: meta", lambda: Meta.fetch(info))
+        info = venue_call(url, "start-up: meta", lambda: HyperliquidMarketData.connect(url, meter=meter))
+        meta = venue_call(url, "start-up: meta", info.meta)
         interval = strategy.interval
         interval_ms = int(bt_runtime.intervals()[interval])
         link = (
@@ -257,10 +256,10 @@ def run(env: Any, args: argparse.Namespace) -> int:
             alert=alerter, env_kill=env_kill, kill_file=env.kill_switch_file, hard_kill=env.hard_kill_switch
         )
         db = TradingDB(env.db_path, mode=env.mode, run_fingerprint=f"{os.getpid()}-{int(time.time())}")
-        execution, crash = None, None
+        execution = None
         if env.mode != "paper":
             try:
-                execution, crash = _live_execution(env, args, url, alerter, db, meter)
+                execution = _live_execution(env, args, url, alerter, db, meter)
             except Refused as exc:
                 print(f"ai-quant: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -275,7 +274,6 @@ def run(env: Any, args: argparse.Namespace) -> int:
         )  # fmt: skip
         engine = UnifiedEngine(
             settings, hub, strategy, risk, db, meta, alert=alerter, notifier=notifier, execution=execution,
-            crash=crash,
         )  # fmt: skip
         venue_call(url, "start-up: watchlist", engine.startup)
         wanted = list(symbols or ()) or engine.watchlist
@@ -302,14 +300,15 @@ def run(env: Any, args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _live_execution(
-    env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any, meter: Any
-) -> tuple[Any, Any]:
-    """The dry_live/live backend: wallet, OMS, executor, trader; reconciled before the first loop."""
+def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db: Any, meter: Any) -> Any:
+    """The dry_live/live backend: wallet, OMS, executor, trader; reconciled before the first loop.
+    ``--crash-at`` (the crash harness) installs its hook once, in the OMS: the broker adapter, the
+    trader and the loop call the OMS's; the executor (exchange/, below the OMS) gets it too."""
     from engine.live_gates import evaluate_gates
     from engine.oms import CrashPoints, LiveOms, no_crash
     from engine.secrets import SecretError, load_wallet_secrets, wallet_from
-    from exchange.executor import ExecutorError, HyperliquidExecutor, MonotonicNonce
+    from exchange.executor import HyperliquidExecutor, MonotonicNonce
+    from exchange.venue import ExecutorError
     from exchange.venue_errors import classify
     from live.execution import LiveExecution
     from live.trader import LiveTrader, TraderConfig
@@ -348,7 +347,7 @@ def _live_execution(
         dead_man_ms=int(args.dead_man_s * 1000), use_ws=not args.no_user_stream, min_gap_s=0.0,
         sidecar_sock=env.ws_sidecar_sock,
     )  # fmt: skip
-    trader = LiveTrader(cfg, ex, oms, alert=alert, crash=crash)
+    trader = LiveTrader(cfg, ex, oms, alert=alert)
 
     def reconciled() -> Any:
         trader.shutdown()  # a start-up retried after a 429 opens its user stream afresh
@@ -372,7 +371,7 @@ def _live_execution(
               "foreign_positions": rep.foreign_positions, "entries_blocked": rep.entries_blocked},
     )  # fmt: skip
     log.info("restart_to_reconciled_ms=%.0f (since process start), oms %s", ms, oms_path)
-    return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert), crash
+    return LiveExecution(trader, mode=env.mode, recorded=_recorded_in(db), alert=alert)
 
 
 def _preflight(env: Any, execution: Any, strategy: Any, watchlist: list[str], db: Any) -> bool:

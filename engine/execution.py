@@ -70,6 +70,9 @@ class Execution(Protocol):
     def load_json(self, text: str) -> None: ...
     def reset(self) -> None: ...
     def close(self) -> None: ...
+    def crash(self, point: str) -> None:
+        """The process's crash hook (the crash harness SIGKILLs at a named point; else nothing)."""
+        ...
 
 
 class PaperExecution:
@@ -138,6 +141,9 @@ class PaperExecution:
         self.trader.balance, self.trader.positions = self._start_balance, {}
 
     def close(self) -> None:
+        return None
+
+    def crash(self, point: str) -> None:
         return None
 
 

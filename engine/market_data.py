@@ -25,7 +25,8 @@ from typing import Any
 from engine.data.intervals import interval_ms
 from engine.venue import VenueStatus, unreachable_reason
 from exchange.model import Bar
-from exchange.venue_errors import VenueProblem
+from exchange.venue import MarketData
+from exchange.venue_errors import Failure, VenueProblem, diagnose
 from exchange.venue_limits import backoff_s, info_weight
 from exchange.venue_url import same_venue
 
@@ -47,7 +48,7 @@ class SourceStats:
 
 @dataclass
 class MarketDataHub:
-    info: Any  # hyperliquid.info.Info
+    info: MarketData | None  # the venue (exchange/venue.py): Hyperliquid's is exchange/hl_market_data.py
     interval: str
     interval_ms: int
     candles_dir: Path | None = None
@@ -78,9 +79,9 @@ class MarketDataHub:
         """The venue's clock (the local exchange may run faster than real time), else ours."""
         if self.use_venue_clock:
             try:
-                st = self._call(self.info.post, "/info", {"type": "exchangeStatus"})
-                if isinstance(st, dict) and isinstance(st.get("time"), int):
-                    return int(st["time"])
+                t = self._call(self.rest.time_ms)
+                if t is not None:
+                    return t
             except Exception as exc:
                 log.debug("exchangeStatus failed: %s", type(exc).__name__)
         return int(time.time() * 1000)
@@ -118,7 +119,7 @@ class MarketDataHub:
                 bars = fetch(symbol, last_t, newest, want, iv)
             except Exception as exc:
                 self.stats.errors += 1
-                if name == "rest" and getattr(exc, "status_code", None) == 429:
+                if name == "rest" and self._rate_limited(exc):
                     self._pause_rest(want)
                 log.debug("%s candles for %s failed: %s", name, symbol, type(exc).__name__)
                 continue
@@ -130,6 +131,21 @@ class MarketDataHub:
                 return bars
         return []
 
+    def _rate_limited(self, exc: BaseException) -> bool:
+        found = diagnose(exc, self.url or "?")
+        return found is not None and found.failure is Failure.RATE_LIMITED
+
+    @property
+    def url(self) -> str:
+        """The venue's URL ("" without a venue)."""
+        return self.info.base_url if self.info is not None else ""
+
+    @property
+    def rest(self) -> MarketData:
+        if self.info is None:
+            raise RuntimeError("no venue REST API configured")
+        return self.info
+
     def _pause_rest(self, want: int) -> None:
         """An HTTP 429 on candles: no REST candles for as long as the venue's minute window needs
         to free one such request (exchange/venue_limits.py), doubled per 429 in a row; the other
@@ -137,8 +153,7 @@ class MarketDataHub:
         wait = backoff_s(info_weight("candleSnapshot") + want // 60, self._rest_429s)
         self._rest_429s += 1
         self._rest_paused_until = time.monotonic() + wait
-        url = str(getattr(self.info, "base_url", "?"))
-        log.warning("%s", VenueProblem("rate_limited", url, 429).line("candles", retry_s=wait))
+        log.warning("%s", VenueProblem("rate_limited", self.url or "?", 429).line("candles", retry_s=wait))
 
     @staticmethod
     def _keep(rows: Iterable[Bar], last_t: int | None, newest: int, want: int) -> list[Bar]:
@@ -172,13 +187,7 @@ class MarketDataHub:
     def _from_rest(self, symbol: str, last_t: int | None, newest: int, want: int, iv: str) -> list[Bar]:
         iv_ms = interval_ms(iv)
         start = (last_t + 1) if last_t is not None else newest - (want - 1) * iv_ms
-        raw = self._call(self.info.candles_snapshot, symbol, iv, start, newest + iv_ms)
-        bars = (
-            Bar(
-                symbol, int(c["t"]), float(c["o"]), float(c["h"]), float(c["l"]), float(c["c"]), float(c["v"])
-            )
-            for c in raw
-        )
+        bars = self._call(self.rest.candles, symbol, iv, start, newest + iv_ms)
         return self._keep(bars, last_t, newest, want)
 
     # ---- sidecar subscription ---------------------------------------------------------------
@@ -219,9 +228,9 @@ class MarketDataHub:
                     return got
             except Exception as exc:
                 log.debug("sidecar mids failed: %s", type(exc).__name__)
-        raw = self._call(self.info.all_mids)
+        raw = self._call(self.rest.mids)
         self.stats.mids = "rest"
-        return {s: float(p) for s, p in raw.items() if s in wanted}
+        return {s: p for s, p in raw.items() if s in wanted}
 
     def bbo(self, symbol: str) -> tuple[float | None, float | None]:
         """(bid, ask) or (None, None)."""
@@ -233,26 +242,17 @@ class MarketDataHub:
             except Exception as exc:
                 log.debug("sidecar bbo failed: %s", type(exc).__name__)
         try:
-            book = self._call(self.info.l2_snapshot, symbol)
-            levels = book.get("levels") if isinstance(book, dict) else None
-            if levels and levels[0] and levels[1]:
-                return float(levels[0][0]["px"]), float(levels[1][0]["px"])
+            return self._call(self.rest.top_of_book, symbol)
         except Exception as exc:
             log.debug("l2Book for %s failed: %s", symbol, type(exc).__name__)
         return None, None
 
     def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
-        raw = self._call(self.info.funding_history, symbol, start_ms, end_ms)
-        return sorted((int(r["time"]), float(r["fundingRate"])) for r in raw)
+        return self._call(self.rest.funding_history, symbol, start_ms, end_ms)
 
     def top_by_volume(self, n: int, exclude: Iterable[str] = ()) -> list[str]:
-        meta, ctxs = self._call(self.info.meta_and_asset_ctxs)
         skip = set(exclude)
-        vols = []
-        for asset, ctx in zip(meta["universe"], ctxs, strict=False):
-            if asset.get("isDelisted") or asset["name"] in skip:
-                continue
-            vols.append((float(ctx.get("dayNtlVlm") or 0.0), asset["name"]))
+        vols = [(vol, name) for name, vol in self._call(self.rest.day_volumes) if name not in skip]
         vols.sort(key=lambda x: (-x[0], x[1]))
         return [name for _, name in vols[:n]]
 

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from engine.oms import Intent, IntentStatus, LiveOms, is_bot_cloid, log_alert
-from exchange.executor import ExecutorError, HyperliquidExecutor
+from exchange.venue import Execution, ExecutorError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class OmsReconciler:
     def __init__(
         self,
         oms: LiveOms,
-        executor: HyperliquidExecutor,
+        executor: Execution,
         adapter: IntentResolver,
         *,
         dry_run: bool,

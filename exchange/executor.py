@@ -25,9 +25,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -53,12 +53,24 @@ from exchange.meta import (
     round_size,
     slippage_price,
 )
+from exchange.venue import (
+    DEFAULT_SLIPPAGE,
+    AccountState,
+    ExecutorError,
+    FillStream,
+    NotSentError,
+    OrderAck,
+    OrderSpec,
+    QueryError,
+    SendUnknownError,
+    Tif,
+    VenueOrderStatus,
+    VenuePosition,
+    VenueRejectedError,
+)
 from exchange.venue_clock import VenueClock
-from exchange.venue_errors import VenueProblem, classify
-
-DEFAULT_SLIPPAGE = Decimal("0.001")  # 0.1 %, upstream broker default
-
-Tif = Literal["Gtc", "Ioc", "Alo"]
+from exchange.venue_errors import classify
+from exchange.ws import open_user_fills
 
 
 def wire_float(x: Decimal) -> float:
@@ -107,91 +119,6 @@ class MonotonicNonce:
             self._store.save_nonce(n)
             self._last = n
             return n
-
-
-# ---- typed results ---------------------------------------------------------------------------
-
-
-class ExecutorError(Exception):
-    """Base class; messages never contain key material."""
-
-
-class NotSentError(ExecutorError):
-    """The venue did not process the action: safe to retry."""
-
-
-class SendUnknownError(ExecutorError):
-    """The action may or may not have been processed: resolve, never resend blindly."""
-
-
-class VenueRejectedError(ExecutorError):
-    """The venue answered ``status: err``."""
-
-
-class QueryError(ExecutorError):
-    """A read-only query failed (after its retries); ``problem`` classifies it
-    (exchange/venue_errors.py) and ``status_code`` is the HTTP status, if any (429: rate limited)."""
-
-    def __init__(self, problem: VenueProblem) -> None:
-        self.problem = problem
-        self.status_code = problem.status
-        super().__init__(problem.line())
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAck:
-    """One order's answer: ``resting``, ``filled`` or ``error``."""
-
-    kind: Literal["resting", "filled", "error"]
-    oid: int | None = None
-    total_sz: Decimal = Decimal(0)
-    avg_px: Decimal | None = None
-    error: str | None = None
-    cloid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
-    symbol: str
-    is_buy: bool
-    size: Decimal
-    limit_px: Decimal
-    tif: Tif = "Gtc"
-    reduce_only: bool = False
-    cloid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VenuePosition:
-    symbol: str
-    size: Decimal  # signed: > 0 long, < 0 short
-    entry_px: Decimal
-    unrealized_pnl: Decimal
-    leverage: int
-
-
-@dataclass(frozen=True, slots=True)
-class AccountState:
-    account_value: Decimal
-    withdrawable: Decimal
-    total_margin_used: Decimal
-    positions: Mapping[str, VenuePosition]
-
-
-@dataclass(frozen=True, slots=True)
-class VenueOrderStatus:
-    """``orderStatus`` answer; ``status`` is None for ``unknownOid``."""
-
-    status: str | None
-    oid: int | None = None
-    cloid: str | None = None
-    symbol: str | None = None
-    orig_sz: Decimal | None = None
-    remaining_sz: Decimal | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.status is not None
 
 
 def _d(x: Any) -> Decimal:
@@ -420,6 +347,9 @@ class HyperliquidExecutor:
                 raise NotSentError(msg)
             raise VenueRejectedError(msg[:300])
 
+    def open_fill_stream(self, sidecar_sock: Path | None) -> FillStream | None:
+        return open_user_fills(sidecar_sock, self.address, self.base_url)
+
     # ---- account queries -------------------------------------------------------------------
     def account(self) -> AccountState:
         st = self._retry_query(lambda: self.info.user_state(self.address))
@@ -519,6 +449,7 @@ __all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for th
     "AccountState",
     "AssetMeta",
     "ExecutorError",
+    "FillStream",
     "HyperliquidExecutor",
     "MemoryNonceStore",
     "MonotonicNonce",
@@ -528,6 +459,7 @@ __all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for th
     "OrderSpec",
     "QueryError",
     "SendUnknownError",
+    "Tif",
     "VenueOrderStatus",
     "VenuePosition",
     "VenueRejectedError",

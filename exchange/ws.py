@@ -20,25 +20,16 @@ import logging
 import queue
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hyperliquid.info import Info
+
+from exchange.venue import FillStream
 
 log = logging.getLogger(__name__)
 
 _EMPTY_META: Any = {"universe": []}
 _EMPTY_SPOT: Any = {"universe": [], "tokens": []}
-
-
-class FillStream(Protocol):
-    """What the live trader needs from a user fill source."""
-
-    connects: int
-
-    def start(self) -> None: ...
-    def ensure(self) -> bool: ...
-    def drain(self, limit: int = 10_000) -> list[dict[str, Any]]: ...
-    def stop(self) -> None: ...
 
 
 class UserFillStream:
@@ -178,3 +169,23 @@ class SidecarUserFills:
             except Exception:
                 log.debug("sidecar client already closed")
         self._client = None
+
+
+def open_user_fills(sock: Path | None, address: str, base_url: str) -> FillStream | None:
+    """The sidecar's user fills where it serves this account (``sock``), else the SDK's own
+    WebSocket; None if neither starts (the reconciler's userFillsByTime pass still adopts every fill)."""
+    if sock is not None and sock.exists():
+        side = SidecarUserFills(sock, address, base_url)
+        try:
+            side.start()
+            log.info("user fills from the sidecar at %s", sock)
+            return side
+        except Exception as exc:
+            log.warning("sidecar user fills unavailable (%s); using the SDK stream", exc)
+    sdk = UserFillStream(base_url, address)
+    try:
+        sdk.start()
+        return sdk
+    except Exception as exc:
+        log.warning("user fill stream unavailable: %s", type(exc).__name__)
+        return None

@@ -26,7 +26,7 @@ from engine.execution import ExecResult, PendingFills
 from engine.oms import Fill, Intent, IntentStatus
 from engine.operator_positions import operator_symbols
 from engine.paper_trader import PaperFill, PaperPosition, Quote
-from exchange.executor import AccountState
+from exchange.venue import AccountState
 from live.trader import LiveTrader
 from strategy.broker_adapter import OrderIntent
 
@@ -249,6 +249,9 @@ class LiveExecution:
 
     def close(self) -> None:
         self.trader.shutdown()
+
+    def crash(self, point: str) -> None:
+        self.trader.oms.crash(point)
 
 
 __all__ = ["LiveExecution", "daily_summary"]

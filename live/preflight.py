@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from exchange.executor import ExecutorError, HyperliquidExecutor
+from exchange.venue import Execution, ExecutorError
 
 MIN_ORDER_USD = Decimal(10)  # the venue's minimum order value (protocol reference section 5)
 LEVERAGE_KEYS = ("leverage", "leverage_low", "leverage_medium", "leverage_high")
@@ -157,7 +157,7 @@ def check(
     return Report(tuple(problems), tuple(symbols))
 
 
-def gather_venue(ex: HyperliquidExecutor) -> VenueFacts:
+def gather_venue(ex: Execution) -> VenueFacts:
     """Read the account through the executor; a failed read becomes a problem line, not an exception."""
     errors: list[str] = []
 
@@ -226,7 +226,7 @@ def trade_sections(strategy: Any, symbols: Iterable[str]) -> dict[str, Mapping[s
 
 
 def run(
-    ex: HyperliquidExecutor,
+    ex: Execution,
     oms: OmsFacts,
     watchlist: Sequence[str],
     trade_config: Mapping[str, Mapping[str, Any]],

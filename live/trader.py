@@ -26,15 +26,9 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.live_gates import GateDecision, evaluate_gates
-from engine.oms import LiveOms, log_alert, no_crash
+from engine.oms import LiveOms, log_alert
 from engine.oms_reconciler import OmsReconciler, ReconcileReport
-from exchange.executor import (
-    DEFAULT_SLIPPAGE,
-    AccountState,
-    ExecutorError,
-    HyperliquidExecutor,
-)
-from exchange.ws import FillStream, SidecarUserFills, UserFillStream
+from exchange.venue import DEFAULT_SLIPPAGE, AccountState, Execution, ExecutorError, FillStream
 from strategy.broker_adapter import BrokerAdapter, OrderIntent, SubmitOutcome
 
 log = logging.getLogger("live.trader")
@@ -72,12 +66,11 @@ class LiveTrader:
     def __init__(
         self,
         cfg: TraderConfig,
-        executor: HyperliquidExecutor,
+        executor: Execution,
         oms: LiveOms,
         *,
         environ: Mapping[str, str] | None = None,
         alert: Alert = log_alert,
-        crash: Callable[[str], None] = no_crash,
         entries_allowed: Callable[[], bool] = lambda: True,
     ) -> None:
         self.cfg = cfg
@@ -95,7 +88,6 @@ class LiveTrader:
             retries=cfg.retries,
             min_gap_s=cfg.min_gap_s,
             alert=alert,
-            crash=crash,
         )
         self.reconciler = OmsReconciler(
             oms, executor, self.adapter, dry_run=not self.gates.live_orders, alert=alert
@@ -110,30 +102,10 @@ class LiveTrader:
         return self.gates.live_orders
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def _open_stream(self) -> FillStream | None:
-        """The sidecar's user fills where it serves this account, else the SDK's own WebSocket;
-        None if neither starts (the reconciler's userFillsByTime pass still adopts every fill)."""
-        sock = self.cfg.sidecar_sock
-        if sock is not None and sock.exists():
-            side = SidecarUserFills(sock, self.ex.address, self.cfg.base_url)
-            try:
-                side.start()
-                log.info("user fills from the sidecar at %s", sock)
-                return side
-            except Exception as exc:
-                log.warning("sidecar user fills unavailable (%s); using the SDK stream", exc)
-        sdk = UserFillStream(self.cfg.base_url, self.ex.address)
-        try:
-            sdk.start()
-            return sdk
-        except Exception as exc:
-            log.warning("user fill stream unavailable: %s", type(exc).__name__)
-            return None
-
     def startup(self, t_process_start: float | None = None) -> ReconcileReport:
         t0 = self._t_start if t_process_start is None else t_process_start
         if self.cfg.use_ws:
-            self.stream = self._open_stream()
+            self.stream = self.ex.open_fill_stream(self.cfg.sidecar_sock)
         rep = self.reconciler.reconcile()
         self._last_reconcile = time.monotonic()
         self.restart_to_reconciled_ms = (time.perf_counter() - t0) * 1000

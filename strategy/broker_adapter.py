@@ -21,18 +21,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from engine.oms import Intent, IntentRequest, IntentStatus, LiveOms, log_alert, no_crash
-from exchange.executor import (
+from engine.oms import Intent, IntentRequest, IntentStatus, LiveOms, log_alert
+from exchange.meta import round_size
+from exchange.venue import (
     DEFAULT_SLIPPAGE,
+    Execution,
     ExecutorError,
-    HyperliquidExecutor,
     NotSentError,
     OrderAck,
     OrderSpec,
     SendUnknownError,
     VenueOrderStatus,
     VenueRejectedError,
-    round_size,
 )
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class BrokerAdapter:
     def __init__(
         self,
         oms: LiveOms,
-        executor: HyperliquidExecutor,
+        executor: Execution,
         *,
         live: bool,
         slippage: Decimal = DEFAULT_SLIPPAGE,
@@ -113,7 +113,7 @@ class BrokerAdapter:
         retry_delay_s: float = 0.25,
         min_gap_s: float = 0.25,
         alert: Callable[[str, str], None] = log_alert,
-        crash: Callable[[str], None] = no_crash,
+        crash: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.oms = oms
@@ -124,7 +124,7 @@ class BrokerAdapter:
         self.retry_delay_s = retry_delay_s
         self.min_gap_s = min_gap_s
         self.alert = alert
-        self.crash = crash
+        self.crash = crash if crash is not None else oms.crash  # the OMS holds the process's hook
         self.sleep = sleep
         self._last_send = 0.0
 

@@ -57,6 +57,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, Any], int]:
     from engine.secrets import SecretError, load_wallet_secrets, wallet_from
     from engine.strategy_manager import StrategyManager
     from exchange.executor import ExecutorError, HyperliquidExecutor, MemoryNonceStore, MonotonicNonce
+    from exchange.hl_market_data import HyperliquidMarketData
     from live.preflight import check, gather_venue, read_oms, trade_sections
 
     try:
@@ -92,7 +93,9 @@ def run(a: argparse.Namespace) -> tuple[dict[str, Any], int]:
         watchlist = list(env.symbols)
     else:
         exclude = strategy.merged().get("watchlist_exclude", [])
-        watchlist = MarketDataHub(ex.info, strategy.interval, 0).top_by_volume(env.top_n, exclude)
+        watchlist = MarketDataHub(HyperliquidMarketData(ex.info), strategy.interval, 0).top_by_volume(
+            env.top_n, exclude
+        )
     oms_path = a.oms_db or env.db_path.parent / f"oms_{mode}.db"
     report = check(gather_venue(ex), read_oms(oms_path), watchlist, trade_sections(strategy, watchlist))
     out = {

@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.core import breadth_pct
 from engine.market_data import MarketDataHub
+from exchange.hl_market_data import HyperliquidMarketData
 from exchange.sidecar import CandleTimes
 
 STEP = 300_000
@@ -57,7 +58,7 @@ def write_db(d: Path, last_t: int) -> None:
 
 def hub(tmp: Path | None, sidecar: Any = None) -> tuple[MarketDataHub, FakeInfo]:
     info = FakeInfo()
-    return MarketDataHub(info, "5m", STEP, candles_dir=tmp, sidecar=sidecar), info
+    return MarketDataHub(HyperliquidMarketData(info), "5m", STEP, candles_dir=tmp, sidecar=sidecar), info
 
 
 def test_due_and_no_fetch_when_nothing_closed() -> None:

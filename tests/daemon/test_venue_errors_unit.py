@@ -21,6 +21,7 @@ from test_daemon_e2e import _free_port
 from test_market_data_core import STEP, FakeInfo
 
 from engine.market_data import MarketDataHub
+from exchange.hl_market_data import HyperliquidMarketData
 from exchange.sim.ratelimit import RateLimiter
 from exchange.venue_clock import VenueClock
 from exchange.venue_errors import Failure, classify, diagnose, venue_problem
@@ -158,7 +159,7 @@ class Limited(FakeInfo):
 
 def test_candle_hub_pauses_rest_after_a_429(monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
     info = Limited()
-    hub = MarketDataHub(info, "5m", STEP)
+    hub = MarketDataHub(HyperliquidMarketData(info), "5m", STEP)
     now = hub.now_ms()
     clock = [1000.0]
     monkeypatch.setattr("engine.market_data.time.monotonic", lambda: clock[0])

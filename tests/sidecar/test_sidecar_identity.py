@@ -13,6 +13,7 @@ from hyperliquid.info import Info
 from sidecar_helpers import Sidecar, Venue, wait_for
 
 from engine.market_data import MarketDataHub, connect_sidecar
+from exchange.hl_market_data import HyperliquidMarketData
 from exchange.venue_url import same_venue
 
 MIN = 60_000
@@ -79,7 +80,7 @@ def test_hub_does_not_price_from_stale_sidecar_mids(
     try:
         with sc.client() as c:
             info = Info(venue.base_url, skip_ws=True, timeout=10)
-            hub = MarketDataHub(info, "1m", MIN, sidecar=c, mids_max_age_s=1.0)
+            hub = MarketDataHub(HyperliquidMarketData(info), "1m", MIN, sidecar=c, mids_max_age_s=1.0)
 
             def source() -> str:
                 hub.mids(SYMS)

@@ -62,20 +62,18 @@ class Closed:
 
 
 def _engine(env: Any, url: str, config: Any) -> Any:
-    from hyperliquid.info import Info
-
     from engine.core import EngineSettings, UnifiedEngine
     from engine.market_data import MarketDataHub
     from engine.risk import RiskManager
     from engine.strategy_manager import StrategyManager
     from engine.trading_db import TradingDB
     from engine.version import __version__
-    from exchange.meta import Meta
+    from exchange.hl_market_data import HyperliquidMarketData
     from strategy.kernel_orchestrator import bt_runtime
 
     strategy = StrategyManager(config, mode="paper", strategy_mode=env.strategy_mode)
-    info = Info(url, skip_ws=True, timeout=10)
-    meta = Meta.fetch(info)
+    info = HyperliquidMarketData.connect(url)
+    meta = info.meta()
     interval_ms = int(bt_runtime.intervals()[strategy.interval])
     hub = MarketDataHub(info, strategy.interval, interval_ms, candles_dir=None, sidecar=None)
     db = TradingDB(env.db_path, mode="paper", run_fingerprint=f"flat_now-{os.getpid()}-{int(time.time())}")
