@@ -210,6 +210,52 @@ fn reef_uses_the_extreme_rsi_limit_from_adx_45() {
     let out = at(45.0, 72.0);
     assert!(eth_open(&out).is_some(), "{:?}", out.blocked);
     assert_eq!(blocked(&at(45.0, 76.0)), [ReasonCode::Reef]);
+    // The limit itself is allowed: RSI 70 at ADX 30.
+    assert!(eth_open(&at(30.0, 70.0)).is_some());
+}
+
+/// bull() mirrored for a medium-confidence sell at 100: fast EMA 101 under slow 103, RSI 40,
+/// MACD histogram -0.2 falling from -0.1.
+fn bear() -> IndicatorSnapshot {
+    let mut s = bull();
+    (s.open, s.high, s.low, s.prev_close) = (100.5, 101.0, 99.5, 100.5);
+    (s.ema_fast, s.ema_slow, s.ema_macro, s.prev_ema_fast, s.prev_ema_slow) =
+        (101.0, 103.0, 110.0, 101.1, 103.1);
+    (s.adx_pos, s.adx_neg, s.rsi) = (10.0, 30.0, 40.0);
+    (s.macd, s.macd_signal, s.macd_hist, s.prev_macd_hist) = (-0.5, -0.3, -0.2, -0.1);
+    s.ema_slow_slope_pct = -0.001;
+    s
+}
+
+fn eth_short(s: IndicatorSnapshot) -> StepOutput {
+    kernel_with(&[("ETH", s)], medium()).evaluate(NOW, None)
+}
+
+#[test]
+fn reef_and_ssf_for_shorts_mirror_the_long_limits() {
+    let out = eth_short(bear());
+    assert_eq!(eth_open(&out).map(|i| i.side), Some(Side::Short), "{:?}", out.blocked);
+    // REEF: a short is blocked under RSI 30 below ADX 45 (the limit itself is allowed) ...
+    let at = |adx: f64, rsi: f64| {
+        let mut s = bear();
+        (s.adx, s.rsi) = (adx, rsi);
+        eth_short(s)
+    };
+    assert_eq!(blocked(&at(30.0, 29.0)), [ReasonCode::Reef]);
+    assert!(eth_open(&at(30.0, 30.0)).is_some());
+    // ... and under 25 from ADX 45.
+    assert!(eth_open(&at(45.0, 29.0)).is_some());
+    assert_eq!(blocked(&at(45.0, 24.0)), [ReasonCode::Reef]);
+
+    // SSF: a short needs a histogram at or below zero, a long one at or above zero.
+    let mut s = bear();
+    (s.macd_hist, s.prev_macd_hist) = (0.05, 0.1); // still falling, but above zero
+    assert_eq!(blocked(&eth_short(s)), [ReasonCode::Ssf]);
+    (s.macd_hist, s.prev_macd_hist) = (0.0, 0.1);
+    assert!(eth_open(&eth_short(s)).is_some());
+    let mut s = bull();
+    (s.macd_hist, s.prev_macd_hist) = (0.0, -0.1);
+    assert!(eth_open(&kernel_with(&[("ETH", s)], medium()).evaluate(NOW, None)).is_some());
 }
 
 // ---- try_pyramid through evaluate ----
