@@ -414,3 +414,40 @@ fn rsi_overextension_limits_switch_at_one_and_a_half_atr() {
     );
     assert_eq!(reason(&long, &rsi(76.0), 100.2, &lc), None);
 }
+
+#[test]
+fn smart_exit_thresholds_are_strict() {
+    // Each comparison at its exact threshold: not an exit (long 100, ATR 1, price 100.2).
+    let c = cfg();
+    let long = long_pos(100.0, 1.0);
+    let short = short_pos(100.0, 1.0);
+    // Equal EMAs are not a cross, even at ADX 20 (where a weak cross does not excuse one).
+    let flat = snap(|s| (s.ema_fast, s.ema_slow, s.adx) = (97.0, 97.0, 20.0));
+    assert_eq!(reason(&long, &flat, 100.2, &c), None);
+    let mut flat_bear = flat;
+    flat_bear.rsi = 40.0;
+    assert_eq!(reason(&short, &flat_bear, 99.8, &c), None);
+    // A gap of exactly 0.1% of the slow EMA (999 vs 1000: 1 / 1000) is not weak: breakdown.
+    let gap = snap(|s| (s.ema_fast, s.ema_slow) = (999.0, 1000.0));
+    assert_eq!(reason(&long, &gap, 100.2, &c), Some(ReasonCode::TrendBreakdown));
+    // Close on the macro EMA is not a macro breakdown, for either side.
+    let mut macro_cfg = cfg();
+    macro_cfg.filters.require_macro_alignment = true;
+    assert_eq!(reason(&long, &snap(|s| s.ema_macro = 100.0), 100.2, &macro_cfg), None);
+    assert_eq!(reason(&short, &bear_at_macro(), 99.8, &macro_cfg), None);
+    // Low ATR at exactly break-even is not stagnation (the loss must be real).
+    assert_eq!(reason(&long, &snap(|s| s.atr = 0.6), 100.0, &c), None);
+    // A flat ADX (slope 0) is not the falling ADX that TSME requires.
+    let mut tsme = snap(|s| (s.adx, s.adx_slope) = (51.0, 0.0));
+    hist(&mut tsme, [0.1, 0.2, 0.3, 0.3]);
+    assert_eq!(reason(&long, &tsme, 101.0, &c), None);
+    // RSI exactly at the 80 limit is not overextended.
+    assert_eq!(reason(&long, &snap(|s| s.rsi = 80.0), 100.2, &c), None);
+}
+
+/// bear() with the close (100) on the macro EMA.
+fn bear_at_macro() -> IndicatorSnapshot {
+    let mut s = bear();
+    s.ema_macro = 100.0;
+    s
+}
