@@ -259,6 +259,9 @@ fn exits_are_held_on_a_price_far_from_the_bar_when_the_guard_is_on() {
     // ATR 10: 55 is 4.5 ATR but 45% away (> 40%): held.
     let wide = snap(|s| s.atr = 10.0);
     assert_eq!(check_exit(&long_pos(100.0, 10.0), &wide, 55.0, &c).0, None);
+    // Exactly 12 ATR (88), or exactly 40% (60 with ATR 10), is not beyond the limit: stops fire.
+    assert_eq!(reason(&pos, &bull(), 88.0, &c), Some(ReasonCode::StopLoss));
+    assert_eq!(reason(&long_pos(100.0, 10.0), &wide, 60.0, &c), Some(ReasonCode::StopLoss));
     // Guard off: 85 is a stop.
     assert_eq!(reason(&pos, &bull(), 85.0, &cfg()), Some(ReasonCode::StopLoss));
 }
@@ -441,8 +444,11 @@ fn smart_exit_thresholds_are_strict() {
     let mut tsme = snap(|s| (s.adx, s.adx_slope) = (51.0, 0.0));
     hist(&mut tsme, [0.1, 0.2, 0.3, 0.3]);
     assert_eq!(reason(&long, &tsme, 101.0, &c), None);
-    // RSI exactly at the 80 limit is not overextended.
+    // RSI exactly at the 80 limit is not overextended, nor a short at exactly 20.
     assert_eq!(reason(&long, &snap(|s| s.rsi = 80.0), 100.2, &c), None);
+    let mut at_20 = bear();
+    at_20.rsi = 20.0;
+    assert_eq!(reason(&short, &at_20, 99.8, &c), None);
 }
 
 /// bear() with the close (100) on the macro EMA.
