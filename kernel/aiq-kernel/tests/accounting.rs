@@ -311,3 +311,32 @@ fn a_short_entry_fills_below_the_reference_price() {
     assert_eq!(out.fills[0].side, Side::Short, "{out:?}");
     assert_close(out.fills[0].price, 99.9, "sell at 100 - 10 bps");
 }
+
+#[test]
+fn a_partial_take_profit_sells_half_and_keeps_the_rest_open() {
+    // Long 10 @ 100 on a bull() bar (entry ATR 1, tp_mult 4): the target is 104.
+    let mut k = kernel_with(&[("ETH", bull())], StrategyConfig::default());
+    let mut f = fill("ETH", Side::Long, 10.0, 100.0, 0.0, 0);
+    f.leverage = 3.0;
+    k.apply_fill(f);
+    let out = k.on_mid("ETH", 104.0, 3_600_000).unwrap();
+    let (i, f) = (&out.intents[0], &out.fills[0]);
+    // Half of 10 (tp_partial_pct 0.5) at 104: a reduce of 5, 520 USD.
+    assert_eq!(
+        (i.kind, i.side, i.reason_code),
+        (IntentKind::Reduce, Side::Short, ReasonCode::TakeProfitPartial)
+    );
+    assert_eq!((i.quantity, i.price, i.notional_usd), (5.0, 104.0, 520.0));
+    assert_eq!(i.reason, "exit: take_profit_partial");
+    // Sold at 104 - 10 bps = 103.896: 519.48 USD, fee 0.233766, PnL 5 * 3.896 = 19.48.
+    assert_close(f.price, 103.896, "fill price");
+    assert_close(f.notional_usd, 519.48, "fill notional");
+    assert_close(f.fee_usd, 0.233766, "fee");
+    assert_close(f.pnl_usd, 19.48, "pnl");
+    assert_close(k.state.cash_usd, 10_000.0 - 0.233766 + 19.48, "cash");
+    // 5 left, marked as past the first target; the trailing stop armed at 4 ATR profit is
+    // 104 - 0.7 ATR = 103.3 (above the 100.05 breakeven the partial would set).
+    let p = &k.state.positions["ETH"];
+    assert_eq!((p.quantity, p.tp1_taken), (5.0, true));
+    assert_close(p.trailing_sl.unwrap(), 103.3, "trailing stop");
+}

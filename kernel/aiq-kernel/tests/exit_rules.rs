@@ -209,6 +209,17 @@ fn take_profit_partial_full_and_after_the_first_partial() {
     let mut big_min = cfg();
     big_min.trade.tp_partial_min_notional_usd = 521.0;
     assert_eq!(reason(&pos, &bull(), 104.0, &big_min), Some(ReasonCode::TakeProfit));
+    // The minimum is inclusive: halves of exactly 520 with a 520 minimum (or 500) stay partial.
+    for min in [520.0, 500.0] {
+        let mut at_min = cfg();
+        at_min.trade.tp_partial_min_notional_usd = min;
+        assert_eq!(reason(&pos, &bull(), 104.0, &at_min), Some(ReasonCode::TakeProfitPartial), "{min}");
+    }
+    // A 40% part is 10 * 0.4 * 104 = 416 < 500 (the rest, 624, is enough): close it all.
+    let mut small_part = cfg();
+    small_part.trade.tp_partial_pct = 0.4;
+    small_part.trade.tp_partial_min_notional_usd = 500.0;
+    assert_eq!(reason(&pos, &bull(), 104.0, &small_part), Some(ReasonCode::TakeProfit));
     let mut lopsided = cfg();
     lopsided.trade.tp_partial_pct = 0.99; // rest 0.1 * 104 = 10.4 ... with min 11: full
     lopsided.trade.tp_partial_min_notional_usd = 11.0;
@@ -262,6 +273,12 @@ fn exits_are_held_on_a_price_far_from_the_bar_when_the_guard_is_on() {
     // Exactly 12 ATR (88), or exactly 40% (60 with ATR 10), is not beyond the limit: stops fire.
     assert_eq!(reason(&pos, &bull(), 88.0, &c), Some(ReasonCode::StopLoss));
     assert_eq!(reason(&long_pos(100.0, 10.0), &wide, 60.0, &c), Some(ReasonCode::StopLoss));
+    // The ATR limit scales with the bar's ATR: with ATR 2 it is 24, so 79 (21 away) is a stop
+    // and 75 (25 away, 25%) is held.
+    let atr2 = snap(|s| s.atr = 2.0);
+    let pos2 = long_pos(100.0, 2.0); // stop 96
+    assert_eq!(reason(&pos2, &atr2, 79.0, &c), Some(ReasonCode::StopLoss));
+    assert_eq!(check_exit(&pos2, &atr2, 75.0, &c).0, None);
     // Guard off: 85 is a stop.
     assert_eq!(reason(&pos, &bull(), 85.0, &cfg()), Some(ReasonCode::StopLoss));
 }
