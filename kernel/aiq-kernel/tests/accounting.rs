@@ -285,6 +285,7 @@ fn simulated_entries_and_exits_pay_slippage_and_the_taker_fee() {
     assert_close(i.quantity, 4.725, "quantity");
     // Buy at 100 + 10 bps = 100.1; fee 4.725 * 100.1 * 4.5 bps = 0.212837625.
     assert_close(f.price, 100.1, "entry fill price");
+    assert_close(f.notional_usd, 4.725 * 100.1, "entry fill notional");
     assert_close(f.fee_usd, 0.212837625, "entry fee");
     assert_close(k.state.cash_usd, 10_000.0 - 0.212837625, "cash after entry");
 

@@ -195,6 +195,31 @@ fn pesc_blocks_a_same_side_reentry_for_the_adx_scaled_window_only() {
     // A flip is not a loss to cool down from, and a short's close does not hold back a long.
     assert!(eth_open(&after_close(1, Side::Long, ReasonCode::SignalFlip)).is_some());
     assert!(eth_open(&after_close(1, Side::Short, ReasonCode::StopLoss)).is_some());
+
+    // At ADX 40 the window is exactly 45 minutes, and it ends at 45:00.
+    let at_adx_40 = |ms_ago: i64| {
+        let mut s = bull();
+        s.adx = 40.0;
+        let mut k = kernel_with(&[("ETH", s)], medium());
+        let close =
+            CloseInfo { timestamp_ms: NOW - ms_ago, side: Side::Long, reason_code: ReasonCode::StopLoss };
+        k.state.symbols.get_mut("ETH").unwrap().last_close = Some(close);
+        k.evaluate(NOW, None)
+    };
+    assert_eq!(blocked(&at_adx_40(2_699_999)), [ReasonCode::Pesc]);
+    assert!(eth_open(&at_adx_40(2_700_000)).is_some());
+}
+
+#[test]
+fn an_entry_of_exactly_the_minimum_notional_goes_through_unbumped() {
+    // Static sizing, 50% allocation at 4x on an equity of 5: margin 2.5, notional exactly 10.
+    let mut c = medium();
+    c.trade.enable_dynamic_sizing = false;
+    c.trade.allocation_pct = 0.5;
+    c.trade.leverage_medium = 4.0;
+    let out = kernel_with(&[("ETH", bull())], c).evaluate(NOW, Some(5.0));
+    let i = eth_open(&out).expect("10 USD is enough");
+    assert_eq!((i.notional_usd, i.leverage), (10.0, 4.0));
 }
 
 #[test]
@@ -354,4 +379,45 @@ fn a_pyramid_add_respects_headroom_and_the_minimum_notional() {
     // ... and not when the headroom (35 - 33 = 2) is below the 3.33 needed.
     c.trade.max_total_margin_pct = 0.35;
     assert!(add(&pyramid(99.0, c, bull(), 100.0).1).is_none());
+}
+
+#[test]
+fn pyramid_thresholds_at_their_exact_values() {
+    // RSI exactly 65 is not extreme: the halved 0.25 ATR applies to a 0.3 ATR profit.
+    let mut s = bull();
+    s.rsi = 65.0;
+    assert!(add(&pyramid(99.7, medium(), s, 10_000.0).1).is_some());
+    // Exactly the full 0.5 ATR (entry 99.5, RSI 66 so no halving) is enough.
+    s.rsi = 66.0;
+    assert!(add(&pyramid(99.5, medium(), s, 10_000.0).1).is_some());
+    // The size multiplier scales adds too: 10,000 * 3% * 0.5 * 2 = 300 margin, 900 at 3x.
+    let mut c = medium();
+    c.trade.size_multiplier = 2.0;
+    assert_close(add(&pyramid(99.0, c, bull(), 10_000.0).1).expect("adds").notional_usd, 900.0, "x2");
+
+    // An add of exactly the 10 USD minimum goes through unbumped: a 0.01 @ 99 position at 4x
+    // (0.2475 margin), equity 10, allocation 50%: 10 * 0.5 * 0.5 = 2.5 margin, 10 notional.
+    let mut c = medium();
+    c.trade.allocation_pct = 0.5;
+    let mut k = kernel_with(&[("ETH", bull())], c);
+    k.apply_fill(long_fill("ETH", 0.01, 99.0, 4.0));
+    let out = k.evaluate(NOW, Some(10.0));
+    let i = add(&out).expect("10 USD is enough");
+    assert_eq!((i.notional_usd, i.leverage), (10.0, 4.0));
+}
+
+#[test]
+fn a_short_pyramid_treats_rsi_under_35_as_extreme() {
+    // Short 1 @ 100.3, bear() sells at 100: 0.3 ATR of profit, enough only at the halved 0.25.
+    let short_add = |rsi: f64| {
+        let mut s = bear();
+        s.rsi = rsi;
+        let mut k = kernel_with(&[("ETH", s)], medium());
+        k.apply_fill(Fill { side: Side::Short, ..long_fill("ETH", 1.0, 100.3, 3.0) });
+        k.evaluate(NOW, Some(10_000.0))
+    };
+    let out = short_add(40.0);
+    assert_eq!(add(&out).map(|i| i.side), Some(Side::Short), "{out:?}");
+    assert!(add(&short_add(35.0)).is_some(), "35 is not extreme");
+    assert!(add(&short_add(34.0)).is_none(), "34 is: the full 0.5 ATR is needed");
 }
