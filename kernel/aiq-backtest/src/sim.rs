@@ -253,19 +253,21 @@ impl Recorder {
 }
 
 /// Book one funding event on a symbol that holds a position (at its latest price).
+#[allow(clippy::too_many_arguments)]
 fn apply_funding(
     kernel: &mut Kernel,
     r: &mut Recorder,
     tl: &Timeline,
+    idx: &[usize],
     s: u32,
     ft: i64,
     rate: f64,
     px: f64,
 ) -> Result<(), BtError> {
-    let sym = &tl.symbols[s as usize];
-    if px > 0.0 && kernel.state.positions.contains_key(sym) {
-        let paid = kernel.on_funding(sym, rate, px, ft).map_err(|e| ctx(e, tl))?;
-        if let Some(o) = r.open.get_mut(sym) {
+    let ki = idx[s as usize];
+    if px > 0.0 && kernel.position_at(ki).is_some() {
+        let paid = kernel.on_funding_at(ki, rate, px, ft).map_err(|e| ctx(e, tl))?;
+        if let Some(o) = r.open.get_mut(&tl.symbols[s as usize]) {
             o.trip.funding += paid;
         }
     }
@@ -419,6 +421,8 @@ fn run_src(
         })
         .collect();
     let any_seen = seen.iter().any(|&t| t != i64::MIN);
+    // Kernel symbol index of each timeline symbol: the per-bar calls below go by index.
+    let idx: Vec<usize> = tl.symbols.iter().map(|s| kernel.symbol_index(s)).collect();
     if any_seen && !matches!(src, Source::Own) {
         return Err(BtError::new("shared indicator snapshots cannot be used with --init-state"));
     }
@@ -431,7 +435,7 @@ fn run_src(
     // Decision time of the last evaluated main step (sub-bar ticks run strictly after it).
     let mut last_eval: Option<i64> = None;
     let mut fcur = 0usize;
-    let mut prices: Vec<(&str, f64)> = Vec::new();
+    let mut prices: Vec<(usize, f64)> = Vec::new();
     for (k, &t) in tl.times.iter().enumerate() {
         let t_close = t + tl.interval_ms;
         let fb = tl.fund_start[k + 1] as usize;
@@ -444,15 +448,14 @@ fn run_src(
                 let items = &sub.items[sub.start[sub_j] as usize..sub.start[sub_j + 1] as usize];
                 while fcur < fb && tl.fund_items[fcur].1 <= tau {
                     let (s, ft, rate) = tl.fund_items[fcur];
-                    apply_funding(&mut kernel, &mut r, tl, s, ft, rate, last_px[s as usize])?;
+                    apply_funding(&mut kernel, &mut r, tl, &idx, s, ft, rate, last_px[s as usize])?;
                     fcur += 1;
                 }
                 for it in items.iter().filter(|it| !it.exit_px.is_nan()) {
                     let si = it.symbol as usize;
                     last_px[si] = it.exit_px;
-                    let sym = &tl.symbols[si];
-                    if kernel.state.positions.contains_key(sym) {
-                        let out = kernel.on_mid(sym, it.exit_px, tau).map_err(|e| ctx(e, tl))?;
+                    if kernel.position_at(idx[si]).is_some() {
+                        let out = kernel.on_mid_at(idx[si], it.exit_px, tau).map_err(|e| ctx(e, tl))?;
                         if !out.fills.is_empty() || !out.blocked.is_empty() {
                             r.on_output(&out, &kernel);
                         }
@@ -461,10 +464,10 @@ fn run_src(
                 prices.clear();
                 for it in items.iter().filter(|it| !it.entry_px.is_nan()) {
                     last_px[it.symbol as usize] = it.entry_px;
-                    prices.push((tl.symbols[it.symbol as usize].as_str(), it.entry_px));
+                    prices.push((idx[it.symbol as usize], it.entry_px));
                 }
                 if !prices.is_empty() {
-                    let out = kernel.evaluate_sub_bar(&prices, tau, None).map_err(|e| ctx(e, tl))?;
+                    let out = kernel.evaluate_sub_bar_at(&prices, tau, None).map_err(|e| ctx(e, tl))?;
                     if !out.fills.is_empty() || !out.blocked.is_empty() {
                         r.on_output(&out, &kernel);
                     }
@@ -480,9 +483,9 @@ fn run_src(
             if any_seen && c.t <= seen[si] {
                 continue;
             }
-            let sym = &tl.symbols[si];
+            let ki = idx[si];
             let out = match &mut src {
-                Source::Own => kernel.step_candle(sym, *c),
+                Source::Own => kernel.step_candle_at(ki, *c),
                 Source::Shared { srcs, blocks, starts } => {
                     let i = bar_idx[si];
                     bar_idx[si] += 1;
@@ -493,7 +496,7 @@ fn run_src(
                         block.extend((i..end).map(|j| srcs[si].snapshot(j)));
                         *start = i;
                     }
-                    kernel.step_snapshot(sym, *c, block[i - *start])
+                    kernel.step_snapshot_at(ki, *c, block[i - *start])
                 }
                 Source::Stream { rx, buf, pos } => {
                     if *pos == buf.len() {
@@ -501,7 +504,7 @@ fn run_src(
                         *pos = 0;
                     }
                     *pos += 1;
-                    kernel.step_snapshot(sym, *c, buf[*pos - 1])
+                    kernel.step_snapshot_at(ki, *c, buf[*pos - 1])
                 }
             }
             .map_err(|e| ctx(e, tl))?;
@@ -517,7 +520,7 @@ fn run_src(
         r.r.bars += stepped;
         while fcur < fb {
             let (s, ft, rate) = tl.fund_items[fcur];
-            apply_funding(&mut kernel, &mut r, tl, s, ft, rate, last_px[s as usize])?;
+            apply_funding(&mut kernel, &mut r, tl, &idx, s, ft, rate, last_px[s as usize])?;
             fcur += 1;
         }
         let out = kernel.evaluate(t_close, None);
@@ -527,8 +530,10 @@ fn run_src(
         }
         if rec.fills {
             for (s, _) in &tl.step_items[a..b] {
-                let sym = &tl.symbols[*s as usize];
-                match kernel.state.symbols.get(sym).and_then(|st| st.last_decision.as_ref()).map(|d| d.signal)
+                match kernel
+                    .symbol_at(idx[*s as usize])
+                    .and_then(|st| st.last_decision.as_ref())
+                    .map(|d| d.signal)
                 {
                     Some(aiq_kernel::Signal::Buy) => r.r.signals.0 += 1,
                     Some(aiq_kernel::Signal::Sell) => r.r.signals.1 += 1,

@@ -3,7 +3,7 @@
 //! Every method is deterministic: the same sequence of calls on the same state gives bit-identical
 //! results, and [`KernelState`] round-trips through JSON mid-stream.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aiq_config::{Confidence, StrategyConfig, StrategyName};
@@ -14,6 +14,7 @@ use crate::exits::check_exit;
 use crate::regime::{self, RegimeAction};
 use crate::signal::{analyze, SignalDecision};
 use crate::sizing::{entry_margin, pesc_cooldown_minutes, tier_leverage};
+use crate::symbol_map::SymbolMap;
 use crate::types::{
     CloseInfo, Fill, IntentKind, OrderIntent, Position, ReasonCode, Side, Signal, SCHEMA_VERSION,
 };
@@ -60,8 +61,8 @@ pub struct KernelState {
     pub timestamp_ms: i64,
     pub cash_usd: f64,
     pub next_intent_id: u64,
-    pub positions: BTreeMap<String, Position>,
-    pub symbols: BTreeMap<String, SymbolState>,
+    pub positions: SymbolMap<Position>,
+    pub symbols: SymbolMap<SymbolState>,
     pub fill_mode: FillMode,
     pub realized_pnl_usd: f64,
     pub fees_usd: f64,
@@ -110,17 +111,34 @@ pub enum KernelError {
 }
 
 /// The decision kernel.
+///
+/// Symbols are interned to dense indices ([`Kernel::symbol_index`]) when the kernel first sees
+/// them; `state.symbols`, `state.positions` and the per-symbol configs are kept aligned to those
+/// indices, so the per-bar paths (`*_at` entry points, `evaluate`) do no string comparison or
+/// map lookup. The name-keyed methods stay for callers that hold names.
 #[derive(Debug, Clone)]
 pub struct Kernel {
     // Arc: decisions borrow a config while the kernel mutates its state, without copying it.
     base: Arc<StrategyConfig>,
-    per_symbol: BTreeMap<String, Arc<StrategyConfig>>,
-    scratch: Vec<String>,
+    /// Symbol-specific configs by symbol index (`None`: the base config).
+    per_symbol: Vec<Option<Arc<StrategyConfig>>>,
+    /// Interned symbol names by index, and the way back.
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    /// Index of "BTC" (the alignment filter and the regime rules read its snapshot).
+    btc: Option<usize>,
+    /// Some config (base or per symbol) enables a market-regime rule.
+    any_regime: bool,
+    /// Layout tags of `state.symbols` and `state.positions` when they were last aligned to
+    /// `names`: a map whose tag differs was replaced or given a new name from outside.
+    layouts: (u64, u64),
+    scratch: Vec<usize>,
+    sub_saved: Vec<(usize, f64)>,
     pub state: KernelState,
 }
 
 struct Candidate {
-    symbol: String,
+    idx: usize,
     side: Side,
     confidence: Confidence,
     score: f64,
@@ -128,37 +146,137 @@ struct Candidate {
 
 impl Kernel {
     pub fn new(cfg: StrategyConfig, initial_cash: f64, fill_mode: FillMode) -> Self {
+        let state = KernelState {
+            schema_version: SCHEMA_VERSION,
+            step: 0,
+            timestamp_ms: 0,
+            cash_usd: initial_cash,
+            next_intent_id: 1,
+            positions: SymbolMap::new(),
+            symbols: SymbolMap::new(),
+            fill_mode,
+            realized_pnl_usd: 0.0,
+            fees_usd: 0.0,
+            funding_usd: 0.0,
+        };
         Self {
+            any_regime: regime::any_enabled(&cfg.market_regime),
             base: Arc::new(cfg),
-            per_symbol: BTreeMap::new(),
+            per_symbol: Vec::new(),
+            names: Vec::new(),
+            index: HashMap::new(),
+            btc: None,
+            layouts: (state.symbols.layout(), state.positions.layout()),
             scratch: Vec::new(),
-            state: KernelState {
-                schema_version: SCHEMA_VERSION,
-                step: 0,
-                timestamp_ms: 0,
-                cash_usd: initial_cash,
-                next_intent_id: 1,
-                positions: BTreeMap::new(),
-                symbols: BTreeMap::new(),
-                fill_mode,
-                realized_pnl_usd: 0.0,
-                fees_usd: 0.0,
-                funding_usd: 0.0,
-            },
+            sub_saved: Vec::new(),
+            state,
         }
     }
 
     /// Use a symbol-specific merged config (overrides from `symbols.<SYM>`).
     pub fn set_symbol_config(&mut self, symbol: &str, cfg: StrategyConfig) {
-        self.per_symbol.insert(symbol.to_string(), Arc::new(cfg));
+        let i = self.symbol_index(symbol);
+        self.per_symbol[i] = Some(Arc::new(cfg));
+        self.any_regime = regime::any_enabled(&self.base.market_regime)
+            || self.per_symbol.iter().flatten().any(|c| regime::any_enabled(&c.market_regime));
     }
 
     pub fn config(&self, symbol: &str) -> &StrategyConfig {
-        self.per_symbol.get(symbol).unwrap_or(&self.base)
+        self.index.get(symbol).map_or(&self.base, |&i| self.cfg(i))
     }
 
-    fn config_arc(&self, symbol: &str) -> Arc<StrategyConfig> {
-        Arc::clone(self.per_symbol.get(symbol).unwrap_or(&self.base))
+    #[inline]
+    fn cfg(&self, i: usize) -> &StrategyConfig {
+        self.per_symbol[i].as_deref().unwrap_or(&self.base)
+    }
+
+    fn cfg_arc(&self, i: usize) -> Arc<StrategyConfig> {
+        Arc::clone(self.per_symbol[i].as_ref().unwrap_or(&self.base))
+    }
+
+    /// The dense index of `symbol`, interning it if the kernel has not seen it yet. Indices are
+    /// stable for the kernel's lifetime (also across `load_state`); use them with the `*_at`
+    /// methods on the per-bar path.
+    pub fn symbol_index(&mut self, symbol: &str) -> usize {
+        self.sync();
+        if let Some(&i) = self.index.get(symbol) {
+            return i;
+        }
+        let i = self.push_name(symbol);
+        let (s, p) = (self.state.symbols.intern(symbol), self.state.positions.intern(symbol));
+        debug_assert!(s == i && p == i, "state maps aligned to the kernel's symbol indices");
+        self.layouts = (self.state.symbols.layout(), self.state.positions.layout());
+        i
+    }
+
+    /// The name of symbol index `i`.
+    pub fn symbol_name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    fn push_name(&mut self, symbol: &str) -> usize {
+        let i = self.names.len();
+        self.names.push(symbol.to_string());
+        self.index.insert(symbol.to_string(), i);
+        self.per_symbol.push(None);
+        if symbol == "BTC" {
+            self.btc = Some(i);
+        }
+        i
+    }
+
+    #[inline]
+    fn aligned(&self) -> bool {
+        self.layouts == (self.state.symbols.layout(), self.state.positions.layout())
+    }
+
+    /// Re-align the state's maps to the kernel's symbol indices if they were replaced or given
+    /// new names from outside (`state` is public, and `load_state` replaces it). O(1) otherwise.
+    #[inline]
+    fn sync(&mut self) {
+        if !self.aligned() {
+            self.realign();
+        }
+    }
+
+    #[cold]
+    fn realign(&mut self) {
+        let mut extra: Vec<String> = self
+            .state
+            .symbols
+            .names()
+            .iter()
+            .chain(self.state.positions.names())
+            .filter(|n| !self.index.contains_key(n.as_str()))
+            .cloned()
+            .collect();
+        extra.sort();
+        extra.dedup();
+        for n in &extra {
+            self.push_name(n);
+        }
+        self.state.symbols = std::mem::take(&mut self.state.symbols).aligned_to(&self.names);
+        self.state.positions = std::mem::take(&mut self.state.positions).aligned_to(&self.names);
+        self.layouts = (self.state.symbols.layout(), self.state.positions.layout());
+    }
+
+    /// The symbol state at index `i` (also when the maps were changed from outside since the
+    /// last call that aligned them).
+    pub fn symbol_at(&self, i: usize) -> Option<&SymbolState> {
+        if self.aligned() {
+            self.state.symbols.at(i)
+        } else {
+            self.state.symbols.get(&self.names[i])
+        }
+    }
+
+    /// The open position at symbol index `i`, if any (see [`Kernel::symbol_at`]).
+    pub fn position_at(&self, i: usize) -> Option<&Position> {
+        if self.aligned() {
+            self.state.positions.at(i)
+        } else {
+            self.state.positions.get(&self.names[i])
+        }
     }
 
     /// Replace the state (restore). Indicator windows in the state must match the config.
@@ -167,14 +285,23 @@ impl Kernel {
             return Err(KernelError::SchemaVersion { found: state.schema_version, expected: SCHEMA_VERSION });
         }
         self.state = state;
+        self.realign();
         Ok(())
     }
 
-    fn symbol_state(&mut self, symbol: &str) -> &mut SymbolState {
-        if !self.state.symbols.contains_key(symbol) {
-            let bank = IndicatorBank::from_config(self.config(symbol));
-            self.state.symbols.insert(
-                symbol.to_string(),
+    fn check_index(&self, i: usize) -> Result<(), KernelError> {
+        if i < self.names.len() {
+            Ok(())
+        } else {
+            Err(KernelError::Invalid(format!("unknown symbol index {i}")))
+        }
+    }
+
+    fn symbol_state(&mut self, i: usize) -> &mut SymbolState {
+        if self.state.symbols.at(i).is_none() {
+            let bank = IndicatorBank::from_config(self.cfg(i));
+            self.state.symbols.put_at(
+                i,
                 SymbolState {
                     bank,
                     snap: None,
@@ -188,7 +315,7 @@ impl Kernel {
                 },
             );
         }
-        self.state.symbols.get_mut(symbol).expect("inserted above")
+        self.state.symbols.at_mut(i).expect("inserted above")
     }
 
     /// Latest indicator snapshot of a symbol.
@@ -198,19 +325,34 @@ impl Kernel {
 
     /// Equity: cash plus unrealised PnL at the last known prices.
     pub fn equity(&self) -> f64 {
-        let upnl: f64 = self
-            .state
-            .positions
-            .values()
-            .map(|p| {
-                let px = self.state.symbols.get(&p.symbol).map_or(0.0, |s| s.last_price);
-                if px > 0.0 {
-                    p.unrealized_pnl(px)
-                } else {
-                    0.0
-                }
-            })
-            .sum();
+        // Positions in name order either way (the sum's order is part of the result).
+        let upnl: f64 = if self.aligned() {
+            self.state
+                .positions
+                .iter_indexed()
+                .map(|(i, p)| {
+                    let px = self.state.symbols.at(i).map_or(0.0, |s| s.last_price);
+                    if px > 0.0 {
+                        p.unrealized_pnl(px)
+                    } else {
+                        0.0
+                    }
+                })
+                .sum()
+        } else {
+            self.state
+                .positions
+                .values()
+                .map(|p| {
+                    let px = self.state.symbols.get(&p.symbol).map_or(0.0, |s| s.last_price);
+                    if px > 0.0 {
+                        p.unrealized_pnl(px)
+                    } else {
+                        0.0
+                    }
+                })
+                .sum()
+        };
         self.state.cash_usd + upnl
     }
 
@@ -221,7 +363,15 @@ impl Kernel {
     /// Feed one closed candle. Updates indicators, MAE/MFE, and checks liquidation on the bar's
     /// adverse extreme. Entry and exit decisions happen in [`Kernel::evaluate`].
     pub fn step_candle(&mut self, symbol: &str, candle: Candle) -> Result<StepOutput, KernelError> {
-        self.step_with(symbol, candle, None)
+        let i = self.symbol_index(symbol);
+        self.step_with(i, candle, None)
+    }
+
+    /// [`Kernel::step_candle`] by symbol index ([`Kernel::symbol_index`]).
+    pub fn step_candle_at(&mut self, i: usize, candle: Candle) -> Result<StepOutput, KernelError> {
+        self.sync();
+        self.check_index(i)?;
+        self.step_with(i, candle, None)
     }
 
     /// [`Kernel::step_candle`] with the bar's indicator snapshot computed elsewhere: the
@@ -236,30 +386,49 @@ impl Kernel {
         candle: Candle,
         snap: IndicatorSnapshot,
     ) -> Result<StepOutput, KernelError> {
+        let i = self.symbol_index(symbol);
+        self.step_snapshot_inner(i, candle, snap)
+    }
+
+    /// [`Kernel::step_snapshot`] by symbol index ([`Kernel::symbol_index`]).
+    pub fn step_snapshot_at(
+        &mut self,
+        i: usize,
+        candle: Candle,
+        snap: IndicatorSnapshot,
+    ) -> Result<StepOutput, KernelError> {
+        self.sync();
+        self.check_index(i)?;
+        self.step_snapshot_inner(i, candle, snap)
+    }
+
+    fn step_snapshot_inner(
+        &mut self,
+        i: usize,
+        candle: Candle,
+        snap: IndicatorSnapshot,
+    ) -> Result<StepOutput, KernelError> {
         if snap.t != candle.t {
             return Err(KernelError::Invalid(format!(
-                "snapshot for {symbol} is for t={}, not the candle's t={}",
-                snap.t, candle.t
+                "snapshot for {} is for t={}, not the candle's t={}",
+                self.names[i], snap.t, candle.t
             )));
         }
-        self.step_with(symbol, candle, Some(snap))
+        self.step_with(i, candle, Some(snap))
     }
 
     fn step_with(
         &mut self,
-        symbol: &str,
+        i: usize,
         candle: Candle,
         given: Option<IndicatorSnapshot>,
     ) -> Result<StepOutput, KernelError> {
-        validate_candle(symbol, &candle)?;
-        // One map lookup for a known symbol (`symbol_state` checks, then looks up again).
-        let st = match self.state.symbols.get_mut(symbol) {
-            Some(st) => st,
-            None => self.symbol_state(symbol),
-        };
+        validate_candle(&self.names[i], &candle)?;
+        self.symbol_state(i);
+        let st = self.state.symbols.at_mut(i).expect("created above");
         if let Some(last) = st.snap.as_ref().map(|s| s.t) {
             if candle.t <= last {
-                return Err(KernelError::OutOfOrder { symbol: symbol.to_string(), t: candle.t, last });
+                return Err(KernelError::OutOfOrder { symbol: self.names[i].clone(), t: candle.t, last });
             }
         }
         let snap = match given {
@@ -274,14 +443,14 @@ impl Kernel {
         self.state.timestamp_ms = self.state.timestamp_ms.max(candle.t);
 
         let mut out = StepOutput::default();
-        if let Some(pos) = self.state.positions.get_mut(symbol) {
+        if let Some(pos) = self.state.positions.at_mut(i) {
             let (worst, best) = match pos.side {
                 Side::Long => (candle.l, candle.h),
                 Side::Short => (candle.h, candle.l),
             };
             pos.mae_usd = pos.mae_usd.min(pos.unrealized_pnl(worst));
             pos.mfe_usd = pos.mfe_usd.max(pos.unrealized_pnl(best));
-            out.extend(self.check_liquidation(symbol, worst, candle.t));
+            out.extend(self.check_liquidation(i, worst, candle.t));
         }
         Ok(out)
     }
@@ -291,10 +460,25 @@ impl Kernel {
         if !rate.is_finite() || !px.is_finite() || px <= 0.0 {
             return Err(KernelError::Invalid(format!("funding for {symbol}: rate={rate} px={px}")));
         }
-        if !self.config(symbol).trade.enable_funding {
+        let i = self.symbol_index(symbol);
+        self.funding_inner(i, rate, px, t)
+    }
+
+    /// [`Kernel::on_funding`] by symbol index ([`Kernel::symbol_index`]).
+    pub fn on_funding_at(&mut self, i: usize, rate: f64, px: f64, t: i64) -> Result<f64, KernelError> {
+        self.sync();
+        self.check_index(i)?;
+        if !rate.is_finite() || !px.is_finite() || px <= 0.0 {
+            return Err(KernelError::Invalid(format!("funding for {}: rate={rate} px={px}", self.names[i])));
+        }
+        self.funding_inner(i, rate, px, t)
+    }
+
+    fn funding_inner(&mut self, i: usize, rate: f64, px: f64, t: i64) -> Result<f64, KernelError> {
+        if !self.cfg(i).trade.enable_funding {
             return Ok(0.0);
         }
-        let Some(pos) = self.state.positions.get_mut(symbol) else { return Ok(0.0) };
+        let Some(pos) = self.state.positions.at_mut(i) else { return Ok(0.0) };
         // A long pays when the rate is positive; a short receives.
         let payment = -pos.side.sign() * pos.quantity * px * rate;
         pos.funding_paid_usd -= payment;
@@ -309,17 +493,33 @@ impl Kernel {
         if !px.is_finite() || px <= 0.0 {
             return Err(KernelError::Invalid(format!("mid for {symbol}: {px}")));
         }
-        let st = self.symbol_state(symbol);
+        let i = self.symbol_index(symbol);
+        Ok(self.mid_inner(i, px, t))
+    }
+
+    /// [`Kernel::on_mid`] by symbol index ([`Kernel::symbol_index`]).
+    pub fn on_mid_at(&mut self, i: usize, px: f64, t: i64) -> Result<StepOutput, KernelError> {
+        self.sync();
+        self.check_index(i)?;
+        if !px.is_finite() || px <= 0.0 {
+            return Err(KernelError::Invalid(format!("mid for {}: {px}", self.names[i])));
+        }
+        Ok(self.mid_inner(i, px, t))
+    }
+
+    fn mid_inner(&mut self, i: usize, px: f64, t: i64) -> StepOutput {
+        let st = self.symbol_state(i);
         st.last_price = px;
         self.state.timestamp_ms = self.state.timestamp_ms.max(t);
-        let mut out = self.check_liquidation(symbol, px, t);
-        out.extend(self.run_exits(symbol, px, t));
-        Ok(out)
+        let mut out = self.check_liquidation(i, px, t);
+        out.extend(self.run_exits(i, px, t));
+        out
     }
 
     /// Exits, then ranked entries, for every symbol that received a candle since the last call.
     /// `equity_override` is the real account equity in live trading (sizing uses it).
     pub fn evaluate(&mut self, now_ms: i64, equity_override: Option<f64>) -> StepOutput {
+        self.sync();
         self.evaluate_inner(now_ms, equity_override, true)
     }
 
@@ -340,55 +540,79 @@ impl Kernel {
                 return Err(KernelError::Invalid(format!("sub-bar price for {symbol}: {px}")));
             }
         }
-        let mut saved: Vec<(String, f64)> = Vec::with_capacity(prices.len());
-        for &(symbol, px) in prices {
-            let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
+        self.sync();
+        // Symbols the kernel does not know have no snapshot: skipped, as below.
+        let at: Vec<(usize, f64)> =
+            prices.iter().filter_map(|&(s, px)| self.index.get(s).map(|&i| (i, px))).collect();
+        Ok(self.sub_bar_inner(&at, now_ms, equity_override))
+    }
+
+    /// [`Kernel::evaluate_sub_bar`] by symbol index ([`Kernel::symbol_index`]).
+    pub fn evaluate_sub_bar_at(
+        &mut self,
+        prices: &[(usize, f64)],
+        now_ms: i64,
+        equity_override: Option<f64>,
+    ) -> Result<StepOutput, KernelError> {
+        self.sync();
+        for &(i, px) in prices {
+            self.check_index(i)?;
+            if !px.is_finite() || px <= 0.0 {
+                return Err(KernelError::Invalid(format!("sub-bar price for {}: {px}", self.names[i])));
+            }
+        }
+        Ok(self.sub_bar_inner(prices, now_ms, equity_override))
+    }
+
+    fn sub_bar_inner(
+        &mut self,
+        prices: &[(usize, f64)],
+        now_ms: i64,
+        equity_override: Option<f64>,
+    ) -> StepOutput {
+        let mut saved = std::mem::take(&mut self.sub_saved);
+        saved.clear();
+        for &(i, px) in prices {
+            let Some(st) = self.state.symbols.at_mut(i) else { continue };
             let Some(snap) = st.snap.as_mut() else { continue };
-            saved.push((symbol.to_string(), snap.close));
+            saved.push((i, snap.close));
             snap.close = px;
             st.last_price = px;
             st.dirty = true;
         }
         self.state.timestamp_ms = self.state.timestamp_ms.max(now_ms);
         let out = self.evaluate_inner(now_ms, equity_override, false);
-        for (symbol, close) in saved {
-            if let Some(snap) = self.state.symbols.get_mut(&symbol).and_then(|s| s.snap.as_mut()) {
+        for &(i, close) in &saved {
+            if let Some(snap) = self.state.symbols.at_mut(i).and_then(|s| s.snap.as_mut()) {
                 snap.close = close;
             }
         }
-        Ok(out)
+        self.sub_saved = saved;
+        out
+    }
+
+    fn btc_snap(&self) -> Option<&IndicatorSnapshot> {
+        self.btc.and_then(|b| self.state.symbols.at(b)).and_then(|s| s.snap.as_ref())
     }
 
     fn evaluate_inner(&mut self, now_ms: i64, equity_override: Option<f64>, exits: bool) -> StepOutput {
         let mut out = StepOutput::default();
-        // Names of the symbols to evaluate, copied into reused buffers (no allocation per bar).
+        // Indices of the symbols to evaluate, in name order, in a reused buffer.
         let mut dirty = std::mem::take(&mut self.scratch);
-        let mut n = 0;
-        for (name, _) in self.state.symbols.iter().filter(|(_, s)| s.dirty) {
-            if n == dirty.len() {
-                dirty.push(String::new());
-            }
-            dirty[n].clear();
-            dirty[n].push_str(name);
-            n += 1;
-        }
-        let btc_bullish = self
-            .state
-            .symbols
-            .get("BTC")
-            .and_then(|s| s.snap.as_ref())
-            .filter(|s| s.ready)
-            .map(|s| s.ema_fast > s.ema_slow);
+        dirty.clear();
+        dirty.extend(self.state.symbols.iter_indexed().filter(|(_, s)| s.dirty).map(|(i, _)| i));
+        let btc_bullish = self.btc_snap().filter(|s| s.ready).map(|s| s.ema_fast > s.ema_slow);
 
+        // Pushed in name order, at most one per symbol.
         let mut candidates = Vec::new();
-        for symbol in &dirty[..n] {
+        for &i in &dirty {
             // Plain copies of what this loop reads of the config (an `Arc` clone per symbol per
             // bar was an atomic increment and decrement on the hot path); `analyze` borrows it.
             let (strategy, allow_reverse) = {
-                let cfg = self.config(symbol);
+                let cfg = self.cfg(i);
                 (cfg.strategy, cfg.trade.allow_reverse)
             };
-            let Some(st) = self.state.symbols.get_mut(symbol) else { continue };
+            let Some(st) = self.state.symbols.at_mut(i) else { continue };
             st.dirty = false;
             let (Some(px), Some(adx)) = (st.snap.as_ref().map(|s| s.close), st.snap.as_ref().map(|s| s.adx))
             else {
@@ -398,64 +622,52 @@ impl Kernel {
                 continue;
             }
             if exits {
-                out.extend(self.run_exits(symbol, px, now_ms));
+                out.extend(self.run_exits(i, px, now_ms));
             }
 
-            // One lookup for the decision and its record (the config is a disjoint field).
-            let cfg: &StrategyConfig = self.per_symbol.get(symbol.as_str()).unwrap_or(&self.base);
-            let Some(st) = self.state.symbols.get_mut(symbol.as_str()) else { continue };
+            // The config, the name and the state are disjoint fields.
+            let cfg: &StrategyConfig = self.per_symbol[i].as_deref().unwrap_or(&self.base);
+            let Some(st) = self.state.symbols.at_mut(i) else { continue };
             let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
             let decision = match strategy {
-                StrategyName::MeiAlphaV1 => analyze(s, p, cfg, symbol, btc_bullish),
+                StrategyName::MeiAlphaV1 => analyze(s, p, cfg, &self.names[i], btc_bullish),
                 StrategyName::EmaCross => crate::ema_cross::analyze(s, p),
             };
             st.last_decision = Some(decision);
             if strategy == StrategyName::EmaCross {
-                out.extend(self.ema_cross_step(symbol, &decision, px, now_ms, equity_override));
+                out.extend(self.ema_cross_step(i, &decision, px, now_ms, equity_override));
                 continue;
             }
             let Some(side) = decision.signal.side() else { continue };
             let score = f64::from(decision.confidence.rank()) * 100.0 + adx;
-            match self.state.positions.get(symbol).map(|p| p.side) {
+            match self.state.positions.at(i).map(|p| p.side) {
                 Some(existing) if existing == side => {
-                    out.extend(self.try_pyramid(symbol, decision.confidence, px, now_ms, equity_override));
+                    out.extend(self.try_pyramid(i, decision.confidence, px, now_ms, equity_override));
                 }
                 Some(_) => {
                     let kind = if allow_reverse { IntentKind::Reverse } else { IntentKind::Close };
-                    out.extend(self.close_position(symbol, 1.0, px, now_ms, ReasonCode::SignalFlip, kind));
+                    out.extend(self.close_position(i, 1.0, px, now_ms, ReasonCode::SignalFlip, kind));
                     if allow_reverse {
-                        candidates.push(Candidate {
-                            symbol: symbol.clone(),
-                            side,
-                            confidence: decision.confidence,
-                            score,
-                        });
+                        candidates.push(Candidate { idx: i, side, confidence: decision.confidence, score });
                     }
                 }
-                None => candidates.push(Candidate {
-                    symbol: symbol.clone(),
-                    side,
-                    confidence: decision.confidence,
-                    score,
-                }),
+                None => candidates.push(Candidate { idx: i, side, confidence: decision.confidence, score }),
             }
         }
 
-        // Rank: score descending, then symbol ascending (stable sort over symbol-sorted input).
-        candidates.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        // Rank: score descending, then symbol ascending (a stable sort of input in name order).
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         let max_orders = self.base.trade.max_entry_orders_per_loop as usize;
         let mut executed = 0usize;
         let breadth = self.regime_breadth();
         for mut c in candidates {
-            let cfg = self.config_arc(&c.symbol);
-            if regime::any_enabled(&cfg.market_regime) {
-                let btc = self.state.symbols.get("BTC").and_then(|s| s.snap.as_ref());
-                match regime::regime_action(c.side, breadth, &cfg.market_regime, btc) {
+            let regime_cfg = &self.cfg(c.idx).market_regime;
+            if regime::any_enabled(regime_cfg) {
+                match regime::regime_action(c.side, breadth, regime_cfg, self.btc_snap()) {
                     RegimeAction::Enter { side, .. } => c.side = side,
                     RegimeAction::Block(code) => {
                         out.blocked.push(EntryBlock {
-                            symbol: c.symbol.clone(),
+                            symbol: self.names[c.idx].clone(),
                             signal: side_signal(c.side),
                             reason_code: code,
                         });
@@ -465,19 +677,19 @@ impl Kernel {
             }
             if executed >= max_orders {
                 out.blocked.push(EntryBlock {
-                    symbol: c.symbol.clone(),
+                    symbol: self.names[c.idx].clone(),
                     signal: side_signal(c.side),
                     reason_code: ReasonCode::MaxPositions,
                 });
                 continue;
             }
-            match self.try_open(&c.symbol, c.side, c.confidence, c.score, now_ms, equity_override) {
+            match self.try_open(c.idx, c.side, c.confidence, c.score, now_ms, equity_override) {
                 Ok(o) => {
                     executed += 1;
                     out.extend(o);
                 }
                 Err(code) => out.blocked.push(EntryBlock {
-                    symbol: c.symbol.clone(),
+                    symbol: self.names[c.idx].clone(),
                     signal: side_signal(c.side),
                     reason_code: code,
                 }),
@@ -490,9 +702,7 @@ impl Kernel {
     /// Market breadth over every symbol the kernel tracks, computed only when some symbol's
     /// config enables a market-regime rule (it is the same value for every candidate of a step).
     fn regime_breadth(&self) -> Option<f64> {
-        let any = regime::any_enabled(&self.base.market_regime)
-            || self.per_symbol.values().any(|c| regime::any_enabled(&c.market_regime));
-        if !any {
+        if !self.any_regime {
             return None;
         }
         regime::breadth_pct(self.state.symbols.values().filter_map(|s| s.snap.as_ref()))
@@ -500,20 +710,20 @@ impl Kernel {
 
     fn ema_cross_step(
         &mut self,
-        symbol: &str,
+        i: usize,
         decision: &SignalDecision,
         px: f64,
         now_ms: i64,
         equity_override: Option<f64>,
     ) -> StepOutput {
-        match (decision.signal, self.state.positions.contains_key(symbol)) {
+        match (decision.signal, self.state.positions.at(i).is_some()) {
             (Signal::Buy, false) => {
                 let equity = equity_override.unwrap_or_else(|| self.equity());
-                let t = &self.config(symbol).trade;
+                let t = &self.cfg(i).trade;
                 let notional = equity * t.allocation_pct * t.leverage;
                 let leverage = t.leverage;
                 self.execute_open(
-                    symbol,
+                    i,
                     Side::Long,
                     notional,
                     leverage,
@@ -525,34 +735,34 @@ impl Kernel {
                 )
             }
             (Signal::Sell, true) => {
-                self.close_position(symbol, 1.0, px, now_ms, ReasonCode::EmaCrossDown, IntentKind::Close)
+                self.close_position(i, 1.0, px, now_ms, ReasonCode::EmaCrossDown, IntentKind::Close)
             }
             _ => StepOutput::default(),
         }
     }
 
-    fn run_exits(&mut self, symbol: &str, px: f64, now_ms: i64) -> StepOutput {
-        let cfg = self.config(symbol);
+    fn run_exits(&mut self, i: usize, px: f64, now_ms: i64) -> StepOutput {
+        let cfg = self.cfg(i);
         if cfg.strategy != StrategyName::MeiAlphaV1 {
             return StepOutput::default();
         }
         let exit_cooldown_ms = (cfg.trade.exit_cooldown_s * 1000.0) as i64;
-        let Some(pos) = self.state.positions.get(symbol) else { return StepOutput::default() };
-        let Some(s) = self.state.symbols.get(symbol).and_then(|s| s.snap.as_ref()) else {
+        let Some(pos) = self.state.positions.at(i) else { return StepOutput::default() };
+        let Some(s) = self.state.symbols.at(i).and_then(|s| s.snap.as_ref()) else {
             return StepOutput::default();
         };
         if now_ms - pos.last_add_ms.max(pos.opened_at_ms) < exit_cooldown_ms {
             return StepOutput::default();
         }
         let (decision, update) = check_exit(pos, s, px, cfg);
-        if let Some(p) = self.state.positions.get_mut(symbol) {
+        if let Some(p) = self.state.positions.at_mut(i) {
             p.trailing_sl = update.trailing_sl;
         }
         let Some(d) = decision else { return StepOutput::default() };
         let kind = if d.fraction < 1.0 { IntentKind::Reduce } else { IntentKind::Close };
-        let mut out = self.close_position(symbol, d.fraction, px, now_ms, d.reason_code, kind);
+        let mut out = self.close_position(i, d.fraction, px, now_ms, d.reason_code, kind);
         if d.reason_code == ReasonCode::TakeProfitPartial {
-            if let Some(p) = self.state.positions.get_mut(symbol) {
+            if let Some(p) = self.state.positions.at_mut(i) {
                 p.tp1_taken = true;
             }
         }
@@ -560,30 +770,29 @@ impl Kernel {
         out
     }
 
-    fn check_liquidation(&mut self, symbol: &str, px: f64, t: i64) -> StepOutput {
+    fn check_liquidation(&mut self, i: usize, px: f64, t: i64) -> StepOutput {
         if self.state.positions.is_empty() {
             return StepOutput::default();
         }
         let mut equity = self.state.cash_usd;
         let mut maintenance = 0.0;
-        for p in self.state.positions.values() {
-            let mark = if p.symbol == symbol {
+        for (j, p) in self.state.positions.iter_indexed() {
+            let mark = if j == i {
                 px
             } else {
-                self.state.symbols.get(&p.symbol).map_or(p.avg_entry_price, |s| s.last_price)
+                self.state.symbols.at(j).map_or(p.avg_entry_price, |s| s.last_price)
             };
             equity += p.unrealized_pnl(mark);
-            maintenance += p.notional_at(mark) * self.config(&p.symbol).trade.maintenance_margin_pct;
+            maintenance += p.notional_at(mark) * self.cfg(j).trade.maintenance_margin_pct;
         }
         if equity >= maintenance {
             return StepOutput::default();
         }
         let mut out = StepOutput::default();
-        let symbols: Vec<String> = self.state.positions.keys().cloned().collect();
-        for s in symbols {
-            let mark =
-                if s == symbol { px } else { self.state.symbols.get(&s).map_or(0.0, |st| st.last_price) };
-            out.extend(self.close_position(&s, 1.0, mark, t, ReasonCode::Liquidation, IntentKind::Close));
+        let held: Vec<usize> = self.state.positions.iter_indexed().map(|(j, _)| j).collect();
+        for j in held {
+            let mark = if j == i { px } else { self.state.symbols.at(j).map_or(0.0, |st| st.last_price) };
+            out.extend(self.close_position(j, 1.0, mark, t, ReasonCode::Liquidation, IntentKind::Close));
         }
         out
     }
@@ -594,27 +803,28 @@ impl Kernel {
         id
     }
 
-    fn slipped(&self, symbol: &str, side: Side, px: f64) -> f64 {
-        let bps = self.config(symbol).trade.slippage_bps;
+    fn slipped(&self, i: usize, side: Side, px: f64) -> f64 {
+        let bps = self.cfg(i).trade.slippage_bps;
         px * (1.0 + side.sign() * bps / 10_000.0)
     }
 
     /// Close `fraction` of the position at reference price `px`.
     fn close_position(
         &mut self,
-        symbol: &str,
+        i: usize,
         fraction: f64,
         px: f64,
         now_ms: i64,
         code: ReasonCode,
         kind: IntentKind,
     ) -> StepOutput {
-        let Some(pos) = self.state.positions.get(symbol).cloned() else { return StepOutput::default() };
-        let qty = if fraction >= 1.0 { pos.quantity } else { pos.quantity * fraction };
-        let order_side = pos.side.opposite();
+        let Some(pos) = self.state.positions.at(i) else { return StepOutput::default() };
+        let (quantity, side, confidence, leverage) = (pos.quantity, pos.side, pos.confidence, pos.leverage);
+        let qty = if fraction >= 1.0 { quantity } else { quantity * fraction };
+        let order_side = side.opposite();
         let intent = OrderIntent {
             intent_id: self.next_id(),
-            symbol: symbol.to_string(),
+            symbol: self.names[i].clone(),
             kind,
             side: order_side,
             quantity: qty,
@@ -622,19 +832,19 @@ impl Kernel {
             notional_usd: qty * px,
             reason: code.as_str().to_string(),
             reason_code: code,
-            confidence: pos.confidence,
+            confidence,
             score: 0.0,
             timestamp_ms: now_ms,
             reduce_only: true,
-            leverage: pos.leverage,
+            leverage,
         };
         let mut out = StepOutput::default();
         if self.state.fill_mode == FillMode::Simulate {
-            let fill_px = self.slipped(symbol, order_side, px);
-            let fee = qty * fill_px * self.config(symbol).trade.taker_fee_bps / 10_000.0;
+            let fill_px = self.slipped(i, order_side, px);
+            let fee = qty * fill_px * self.cfg(i).trade.taker_fee_bps / 10_000.0;
             let fill = Fill {
                 intent_id: intent.intent_id,
-                symbol: symbol.to_string(),
+                symbol: self.names[i].clone(),
                 kind,
                 side: order_side,
                 quantity: qty,
@@ -644,10 +854,10 @@ impl Kernel {
                 pnl_usd: 0.0,
                 reason_code: code,
                 timestamp_ms: now_ms,
-                confidence: pos.confidence,
-                leverage: pos.leverage,
+                confidence,
+                leverage,
             };
-            out.fills.push(self.apply_fill(fill));
+            out.fills.push(self.apply_fill_at(i, fill));
         }
         out.intents.push(intent);
         out
@@ -655,39 +865,40 @@ impl Kernel {
 
     /// Apply an execution to positions and cash. Used for simulated fills and, in live trading,
     /// for real fills reported by the exchange. Returns the fill with its realised PnL filled in.
-    pub fn apply_fill(&mut self, mut fill: Fill) -> Fill {
-        let symbol = fill.symbol.clone();
+    pub fn apply_fill(&mut self, fill: Fill) -> Fill {
+        let i = self.symbol_index(&fill.symbol);
+        self.apply_fill_at(i, fill)
+    }
+
+    fn apply_fill_at(&mut self, i: usize, mut fill: Fill) -> Fill {
         self.state.cash_usd -= fill.fee_usd;
         self.state.fees_usd += fill.fee_usd;
-        let existing = self.state.positions.get(&symbol).cloned();
-        match existing {
-            Some(mut pos) if pos.side != fill.side => {
+        match self.state.positions.at_mut(i) {
+            Some(pos) if pos.side != fill.side => {
                 let qty = fill.quantity.min(pos.quantity);
                 let pnl = pos.side.sign() * (fill.price - pos.avg_entry_price) * qty;
                 fill.pnl_usd = pnl;
-                self.state.cash_usd += pnl;
-                self.state.realized_pnl_usd += pnl;
                 pos.quantity -= qty;
                 pos.fees_paid_usd += fill.fee_usd;
-                let st = self.state.symbols.get_mut(&symbol);
-                if pos.quantity <= pos.quantity.abs() * 1e-12 || pos.quantity * fill.price < 1e-9 {
-                    self.state.positions.remove(&symbol);
-                    if let Some(st) = st {
-                        st.last_exit_ms = Some(fill.timestamp_ms);
+                let closed = pos.quantity <= pos.quantity.abs() * 1e-12 || pos.quantity * fill.price < 1e-9;
+                let side = pos.side;
+                self.state.cash_usd += pnl;
+                self.state.realized_pnl_usd += pnl;
+                if closed {
+                    self.state.positions.take_at(i);
+                }
+                if let Some(st) = self.state.symbols.at_mut(i) {
+                    st.last_exit_ms = Some(fill.timestamp_ms);
+                    if closed {
                         st.last_close = Some(CloseInfo {
                             timestamp_ms: fill.timestamp_ms,
-                            side: pos.side,
+                            side,
                             reason_code: fill.reason_code,
                         });
                     }
-                } else {
-                    if let Some(st) = st {
-                        st.last_exit_ms = Some(fill.timestamp_ms);
-                    }
-                    self.state.positions.insert(symbol, pos);
                 }
             }
-            Some(mut pos) => {
+            Some(pos) => {
                 let total = pos.quantity + fill.quantity;
                 pos.avg_entry_price =
                     (pos.avg_entry_price * pos.quantity + fill.price * fill.quantity) / total;
@@ -695,41 +906,38 @@ impl Kernel {
                 pos.adds_count += 1;
                 pos.last_add_ms = fill.timestamp_ms;
                 pos.fees_paid_usd += fill.fee_usd;
-                self.state.positions.insert(symbol.clone(), pos);
-                if let Some(st) = self.state.symbols.get_mut(&symbol) {
+                if let Some(st) = self.state.symbols.at_mut(i) {
                     st.last_entry_ms = Some(fill.timestamp_ms);
                 }
             }
             None => {
-                let cfg = self.config_arc(&symbol);
-                let snap = self.state.symbols.get(&symbol).and_then(|s| s.snap);
+                let cfg = self.cfg(i);
+                let snap = self.state.symbols.at(i).and_then(|s| s.snap);
                 let (atr, adx, min_adx) = snap.map_or((0.0, 0.0, cfg.thresholds.entry.min_adx), |s| {
                     (s.atr.max(s.close * cfg.trade.min_atr_pct), s.adx, cfg.thresholds.entry.min_adx)
                 });
-                self.state.positions.insert(
-                    symbol.clone(),
-                    Position {
-                        symbol: symbol.clone(),
-                        side: fill.side,
-                        quantity: fill.quantity,
-                        avg_entry_price: fill.price,
-                        entry_atr: atr,
-                        leverage: fill.leverage,
-                        confidence: fill.confidence,
-                        opened_at_ms: fill.timestamp_ms,
-                        last_add_ms: fill.timestamp_ms,
-                        adds_count: 0,
-                        tp1_taken: false,
-                        trailing_sl: None,
-                        tp_mult: crate::signal::dynamic_tp_mult(adx, &cfg),
-                        entry_adx_threshold: min_adx,
-                        mae_usd: 0.0,
-                        mfe_usd: 0.0,
-                        funding_paid_usd: 0.0,
-                        fees_paid_usd: fill.fee_usd,
-                    },
-                );
-                if let Some(st) = self.state.symbols.get_mut(&symbol) {
+                let pos = Position {
+                    symbol: self.names[i].clone(),
+                    side: fill.side,
+                    quantity: fill.quantity,
+                    avg_entry_price: fill.price,
+                    entry_atr: atr,
+                    leverage: fill.leverage,
+                    confidence: fill.confidence,
+                    opened_at_ms: fill.timestamp_ms,
+                    last_add_ms: fill.timestamp_ms,
+                    adds_count: 0,
+                    tp1_taken: false,
+                    trailing_sl: None,
+                    tp_mult: crate::signal::dynamic_tp_mult(adx, cfg),
+                    entry_adx_threshold: min_adx,
+                    mae_usd: 0.0,
+                    mfe_usd: 0.0,
+                    funding_paid_usd: 0.0,
+                    fees_paid_usd: fill.fee_usd,
+                };
+                self.state.positions.put_at(i, pos);
+                if let Some(st) = self.state.symbols.at_mut(i) {
                     st.last_entry_ms = Some(fill.timestamp_ms);
                 }
             }
@@ -740,7 +948,7 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     fn execute_open(
         &mut self,
-        symbol: &str,
+        i: usize,
         side: Side,
         notional: f64,
         leverage: f64,
@@ -750,11 +958,10 @@ impl Kernel {
         now_ms: i64,
         kind: IntentKind,
     ) -> StepOutput {
-        let cfg = self.config_arc(symbol);
         let qty = notional / px;
         let intent = OrderIntent {
             intent_id: self.next_id(),
-            symbol: symbol.to_string(),
+            symbol: self.names[i].clone(),
             kind,
             side,
             quantity: qty,
@@ -774,11 +981,11 @@ impl Kernel {
         };
         let mut out = StepOutput::default();
         if self.state.fill_mode == FillMode::Simulate {
-            let fill_px = self.slipped(symbol, side, px);
-            let fee = qty * fill_px * cfg.trade.taker_fee_bps / 10_000.0;
+            let fill_px = self.slipped(i, side, px);
+            let fee = qty * fill_px * self.cfg(i).trade.taker_fee_bps / 10_000.0;
             let fill = Fill {
                 intent_id: intent.intent_id,
-                symbol: symbol.to_string(),
+                symbol: self.names[i].clone(),
                 kind,
                 side,
                 quantity: qty,
@@ -791,28 +998,28 @@ impl Kernel {
                 confidence,
                 leverage,
             };
-            out.fills.push(self.apply_fill(fill));
+            out.fills.push(self.apply_fill_at(i, fill));
         }
         out.intents.push(intent);
         out
     }
 
-    fn headroom(&self, equity: f64, symbol: &str) -> f64 {
-        equity * self.config(symbol).trade.max_total_margin_pct - self.used_margin()
+    fn headroom(&self, equity: f64, i: usize) -> f64 {
+        equity * self.cfg(i).trade.max_total_margin_pct - self.used_margin()
     }
 
     fn try_open(
         &mut self,
-        symbol: &str,
+        i: usize,
         side: Side,
         confidence: Confidence,
         score: f64,
         now_ms: i64,
         equity_override: Option<f64>,
     ) -> Result<StepOutput, ReasonCode> {
-        let cfg = self.config_arc(symbol);
+        let cfg = self.cfg_arc(i);
         let t = &cfg.trade;
-        let st = self.state.symbols.get(symbol).ok_or(ReasonCode::NotReady)?;
+        let st = self.state.symbols.at(i).ok_or(ReasonCode::NotReady)?;
         let s = st.snap.ok_or(ReasonCode::NotReady)?;
         if confidence < t.entry_min_confidence {
             return Err(ReasonCode::LowConfidence);
@@ -858,7 +1065,7 @@ impl Kernel {
             return Err(ReasonCode::MaxPositions);
         }
         let equity = equity_override.unwrap_or_else(|| self.equity());
-        let headroom = self.headroom(equity, symbol);
+        let headroom = self.headroom(equity, i);
         let leverage = tier_leverage(t, confidence);
         let mut margin = entry_margin(&cfg, &s, confidence, equity).min(headroom);
         if margin <= 0.0 {
@@ -873,7 +1080,7 @@ impl Kernel {
             }
         }
         Ok(self.execute_open(
-            symbol,
+            i,
             side,
             margin * leverage,
             leverage,
@@ -887,16 +1094,16 @@ impl Kernel {
 
     fn try_pyramid(
         &mut self,
-        symbol: &str,
+        i: usize,
         confidence: Confidence,
         px: f64,
         now_ms: i64,
         equity_override: Option<f64>,
     ) -> StepOutput {
-        let cfg = self.config_arc(symbol);
+        let cfg = self.cfg_arc(i);
         let t = &cfg.trade;
         let (Some(pos), Some(s)) =
-            (self.state.positions.get(symbol), self.state.symbols.get(symbol).and_then(|s| s.snap))
+            (self.state.positions.at(i), self.state.symbols.at(i).and_then(|s| s.snap))
         else {
             return StepOutput::default();
         };
@@ -923,7 +1130,7 @@ impl Kernel {
         let leverage = pos.leverage;
         let side = pos.side;
         let equity = equity_override.unwrap_or_else(|| self.equity());
-        let headroom = self.headroom(equity, symbol);
+        let headroom = self.headroom(equity, i);
         let mut margin =
             (equity * t.allocation_pct * t.add_fraction_of_base_margin * t.size_multiplier).min(headroom);
         if margin <= 0.0 {
@@ -937,17 +1144,7 @@ impl Kernel {
                 return StepOutput::default();
             }
         }
-        self.execute_open(
-            symbol,
-            side,
-            margin * leverage,
-            leverage,
-            confidence,
-            0.0,
-            px,
-            now_ms,
-            IntentKind::Add,
-        )
+        self.execute_open(i, side, margin * leverage, leverage, confidence, 0.0, px, now_ms, IntentKind::Add)
     }
 }
 

@@ -12,9 +12,11 @@ pub mod kernel;
 pub mod regime;
 pub mod signal;
 pub mod sizing;
+pub mod symbol_map;
 pub mod types;
 
 pub use aiq_config as config;
 pub use aiq_indicators as indicators;
 pub use kernel::{Candle, FillMode, Kernel, KernelError, KernelState, StepOutput};
+pub use symbol_map::SymbolMap;
 pub use types::*;
