@@ -116,6 +116,8 @@ pub struct Kernel {
     base: Arc<StrategyConfig>,
     per_symbol: BTreeMap<String, Arc<StrategyConfig>>,
     scratch: Vec<String>,
+    /// New symbols get banks computing only what the decisions read ([`crate::reads`]).
+    reads_only: bool,
     pub state: KernelState,
 }
 
@@ -132,6 +134,7 @@ impl Kernel {
             base: Arc::new(cfg),
             per_symbol: BTreeMap::new(),
             scratch: Vec::new(),
+            reads_only: false,
             state: KernelState {
                 schema_version: SCHEMA_VERSION,
                 step: 0,
@@ -170,9 +173,26 @@ impl Kernel {
         Ok(())
     }
 
+    /// Build the indicator banks of symbols not seen yet from what the decisions read
+    /// ([`crate::reads::symbol_reads`]; the other fields of their snapshots are NaN) instead of
+    /// every indicator. For the replay and the sweep: the same fills, faster. Off by default:
+    /// the daemon's audit records every gate value, and a saved state keeps its banks.
+    pub fn set_reads_only_banks(&mut self, on: bool) {
+        self.reads_only = on;
+    }
+
+    /// The indicator groups a new bank for `symbol` computes.
+    pub fn bank_outputs(&self, symbol: &str) -> aiq_indicators::Outputs {
+        if !self.reads_only {
+            return aiq_indicators::Outputs::ALL;
+        }
+        let all = std::iter::once(&*self.base).chain(self.per_symbol.values().map(|c| &**c));
+        crate::reads::symbol_reads(symbol, self.config(symbol), all)
+    }
+
     fn symbol_state(&mut self, symbol: &str) -> &mut SymbolState {
         if !self.state.symbols.contains_key(symbol) {
-            let bank = IndicatorBank::from_config(self.config(symbol));
+            let bank = IndicatorBank::from_config_reading(self.config(symbol), self.bank_outputs(symbol));
             self.state.symbols.insert(
                 symbol.to_string(),
                 SymbolState {
