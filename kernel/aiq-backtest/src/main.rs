@@ -302,7 +302,9 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
     let o = a.common.opts(a.init_state.clone());
     let p = prepare(&o)?;
     let rec = Record { fills: true, equity_curve: a.equity_curve.is_some() || a.html.is_some() };
-    let kernel = make_kernel(&p.base.cfg, &p.symbol_cfgs(), p.initial_balance, p.init_state.as_ref())?;
+    let mut kernel = make_kernel(&p.base.cfg, &p.symbol_cfgs(), p.initial_balance, p.init_state.as_ref())?;
+    // An exported state may be continued by the daemon, whose audit records every indicator.
+    kernel.set_reads_only_banks(a.export_state.is_none());
     let initial_equity = kernel.equity();
     let t0 = std::time::Instant::now();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

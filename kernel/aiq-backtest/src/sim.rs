@@ -114,6 +114,9 @@ pub fn make_kernel(
     init_state: Option<&KernelState>,
 ) -> Result<Kernel, BtError> {
     let mut k = Kernel::new(base.clone(), initial_balance, FillMode::Simulate);
+    // Banks compute only what the decisions read (same fills; see `aiq_kernel::reads`). A run
+    // whose state is exported turns this off (`Kernel::set_reads_only_banks`).
+    k.set_reads_only_banks(true);
     for (s, c) in per_symbol {
         if c != base {
             k.set_symbol_config(s, c.clone());
@@ -365,11 +368,13 @@ pub fn run_pipelined(
     if kernel.state.symbols.values().any(|s| s.snap.is_some()) {
         return run(kernel, tl, rec, initial_equity);
     }
-    let cfgs: Vec<aiq_config::StrategyConfig> = tl.symbols.iter().map(|s| kernel.config(s).clone()).collect();
+    let cfgs: Vec<(aiq_config::StrategyConfig, aiq_indicators::Outputs)> =
+        tl.symbols.iter().map(|s| (kernel.config(s).clone(), kernel.bank_outputs(s))).collect();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<IndicatorSnapshot>>(8);
         let producer = scope.spawn(move || {
-            let mut banks: Vec<IndicatorBank> = cfgs.iter().map(IndicatorBank::from_config).collect();
+            let mut banks: Vec<IndicatorBank> =
+                cfgs.iter().map(|(c, o)| IndicatorBank::from_config_reading(c, *o)).collect();
             let mut buf = Vec::with_capacity(STREAM_CHUNK);
             for (s, c) in &tl.step_items {
                 buf.push(banks[*s as usize].update(c.t, c.o, c.h, c.l, c.c, c.v));

@@ -636,6 +636,15 @@ pub(crate) fn series_set(cfg: &aiq_config::StrategyConfig) -> SeriesSet {
     SeriesSet::of_bank(&IndicatorBank::from_config(cfg))
 }
 
+/// [`series_set`] of the bank a combo's kernel builds for `symbol` (`make_kernel`: only what
+/// the decisions read; the rest are NaN series, see `aiq_kernel::reads`).
+pub(crate) fn series_set_reading(cc: &ComboConfig, symbol: &str) -> SeriesSet {
+    let cfg = cc.per_symbol.get(symbol).unwrap_or(&cc.base.cfg);
+    let all = std::iter::once(&cc.base.cfg).chain(cc.per_symbol.values());
+    let reads = aiq_kernel::reads::symbol_reads(symbol, cfg, all);
+    SeriesSet::of_bank(&IndicatorBank::from_config_reading(cfg, reads))
+}
+
 /// Indicator series shared across combos: each distinct (symbol, indicator kind, parameters) is
 /// computed once and shared read-only by every combo that reads it (an EMA grid of 20 slow x 25
 /// fast windows computes 45 EMA series per symbol, not 500 banks). Series a chunk of combos no
@@ -649,6 +658,9 @@ pub struct IndicatorCache {
     pub computed: BTreeMap<&'static str, u64>,
     /// Combos run on shared series.
     pub reused: u64,
+    /// Only the series the decisions read ([`series_set_reading`]; the CPU sweep), or every
+    /// series (the decision-core backends, which take whole snapshots).
+    pub reads_only: bool,
 }
 
 impl IndicatorCache {
@@ -659,6 +671,7 @@ impl IndicatorCache {
             map: BTreeMap::new(),
             computed: BTreeMap::new(),
             reused: 0,
+            reads_only: false,
         }
     }
 
@@ -672,9 +685,20 @@ impl IndicatorCache {
         let syms = &p.timeline.symbols;
         let nsym = syms.len();
         self.bases.resize(nsym, None);
+        let reads_only = self.reads_only;
         let sets: Vec<Vec<SeriesSet>> = chunk
             .par_iter()
-            .map(|cc| syms.iter().map(|s| series_set(cc.per_symbol.get(s).unwrap_or(&cc.base.cfg))).collect())
+            .map(|cc| {
+                syms.iter()
+                    .map(|s| {
+                        if reads_only {
+                            series_set_reading(cc, s)
+                        } else {
+                            series_set(cc.per_symbol.get(s).unwrap_or(&cc.base.cfg))
+                        }
+                    })
+                    .collect()
+            })
             .collect();
         let accepted = |si: usize| p.candles.bars[si].len();
         let series_bytes = |si: usize, k: &SeriesKey| accepted(si) * k.width() * 8;
@@ -734,7 +758,7 @@ impl IndicatorCache {
             .par_iter()
             .map(|&(si, k)| ((si, k), Arc::new(k.compute(bases[si].as_ref().expect("base computed")))))
             .collect();
-        for ((_, k), _) in &computed {
+        for ((_, k), _) in computed.iter().filter(|((_, k), _)| !matches!(k, SeriesKey::Unread(_))) {
             *self.computed.entry(k.kind()).or_default() += 1;
         }
         self.map.extend(computed);
@@ -826,6 +850,7 @@ pub fn run_sweep(
 ) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
     let chunk = (o.threads.max(1) * 4).max(32) as u64;
     let mut cache = IndicatorCache::new(o.indicator_cache_mib);
+    cache.reads_only = true;
     let sid = sweep_id(spec, p);
     let out = run_sweep_with(p, spec, o, chunk, &mut |cfgs, pool| {
         pool.install(|| {

@@ -330,6 +330,121 @@ impl BankConfig {
     }
 }
 
+/// Which indicator groups an [`IndicatorBank`] computes. A group left out holds NaN in every
+/// snapshot; `t`, OHLCV, `prev_close`, `bar_count` and `ready` are always set (`ready` keeps the
+/// full config's warm-up, so it does not depend on the selection). The replay and the sweep build
+/// banks from what the configured strategy reads (`aiq_kernel::reads`); everything else (the
+/// daemon, `dump-indicators`, the Python bindings) uses [`Outputs::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Outputs(u16);
+
+impl Outputs {
+    /// `ema_fast`, `prev_ema_fast`.
+    pub const EMA_FAST: Self = Self(1);
+    /// `ema_slow`, `prev_ema_slow`.
+    pub const EMA_SLOW: Self = Self(1 << 1);
+    /// `ema_macro`.
+    pub const EMA_MACRO: Self = Self(1 << 2);
+    /// `ema_slow_slope_pct` (computes `ema_slow` too).
+    pub const EMA_SLOPE: Self = Self(1 << 3);
+    /// `adx`, `adx_pos`, `adx_neg`, `adx_slope`.
+    pub const ADX: Self = Self(1 << 4);
+    /// `bb_upper`, `bb_middle`, `bb_lower`, `bb_width`, `bb_width_avg`, `bb_width_ratio`.
+    pub const BB: Self = Self(1 << 5);
+    /// `atr`, `atr_slope`.
+    pub const ATR: Self = Self(1 << 6);
+    /// `avg_atr` (computes `atr` too).
+    pub const AVG_ATR: Self = Self(1 << 7);
+    /// `rsi`.
+    pub const RSI: Self = Self(1 << 8);
+    /// `stoch_rsi_k`, `stoch_rsi_d`.
+    pub const STOCH_RSI: Self = Self(1 << 9);
+    /// `macd`, `macd_signal`, `macd_hist` and its three previous values.
+    pub const MACD: Self = Self(1 << 10);
+    /// `vol_sma`, `vol_trend_sma`, `vol_trend`.
+    pub const VOL: Self = Self(1 << 11);
+    /// Every group.
+    pub const ALL: Self = Self((1 << 12) - 1);
+    /// No group (OHLCV, `prev_close`, `bar_count` and `ready` only).
+    pub const NONE: Self = Self(0);
+
+    /// Every group with its name, in declaration order.
+    pub const GROUPS: [(&'static str, Self); 12] = [
+        ("ema_fast", Self::EMA_FAST),
+        ("ema_slow", Self::EMA_SLOW),
+        ("ema_macro", Self::EMA_MACRO),
+        ("ema_slope", Self::EMA_SLOPE),
+        ("adx", Self::ADX),
+        ("bb", Self::BB),
+        ("atr", Self::ATR),
+        ("avg_atr", Self::AVG_ATR),
+        ("rsi", Self::RSI),
+        ("stoch_rsi", Self::STOCH_RSI),
+        ("macd", Self::MACD),
+        ("vol", Self::VOL),
+    ];
+
+    #[inline]
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub fn is_all(&self) -> bool {
+        *self == Self::ALL
+    }
+
+    /// The group that computes a [`SNAPSHOT_COLUMNS`] column (`None`: always computed).
+    pub fn of_column(column: &str) -> Option<Self> {
+        Some(match column {
+            "ema_fast" | "prev_ema_fast" => Self::EMA_FAST,
+            "ema_slow" | "prev_ema_slow" => Self::EMA_SLOW,
+            "ema_macro" => Self::EMA_MACRO,
+            "ema_slow_slope_pct" => Self::EMA_SLOPE,
+            "adx" | "adx_pos" | "adx_neg" | "adx_slope" => Self::ADX,
+            "bb_upper" | "bb_middle" | "bb_lower" | "bb_width" | "bb_width_avg" | "bb_width_ratio" => {
+                Self::BB
+            }
+            "atr" | "atr_slope" => Self::ATR,
+            "avg_atr" => Self::AVG_ATR,
+            "rsi" => Self::RSI,
+            "stoch_rsi_k" | "stoch_rsi_d" => Self::STOCH_RSI,
+            "macd" | "macd_signal" | "macd_hist" | "prev_macd_hist" | "prev2_macd_hist"
+            | "prev3_macd_hist" => Self::MACD,
+            "vol_sma" | "vol_trend_sma" | "vol_trend" => Self::VOL,
+            _ => return None,
+        })
+    }
+
+    /// Names of the groups in the selection.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::GROUPS.iter().filter(|(_, g)| self.contains(*g)).map(|(n, _)| *n).collect()
+    }
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl std::ops::BitOr for Outputs {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        self.union(rhs)
+    }
+}
+
+impl std::ops::BitOrAssign for Outputs {
+    fn bitor_assign(&mut self, rhs: Self) {
+        *self = self.union(rhs);
+    }
+}
+
 /// All of Mei Alpha v1's indicators for one symbol. Feed closed candles in time order with
 /// [`update`](Self::update) / [`try_update`](Self::try_update); each call is O(1) and
 /// allocation-free. `Clone + Serialize + Deserialize`: a bank restored from JSON continues
@@ -337,6 +452,10 @@ impl BankConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndicatorBank {
     config: BankConfig,
+    /// Groups computed (all unless built with [`IndicatorBank::from_config_reading`]); not
+    /// written when all, so a full bank's JSON is unchanged.
+    #[serde(default, skip_serializing_if = "Outputs::is_all")]
+    outputs: Outputs,
     ready_index: u64,
     ema_fast: Ema,
     ema_slow: Ema,
@@ -364,6 +483,7 @@ impl IndicatorBank {
         let w = config.slow_drift_slope_window;
         crate::check_window("slow_drift_slope_window", w, 1)?;
         let mut bank = Self {
+            outputs: Outputs::ALL,
             ready_index: 0,
             ema_fast: Ema::new(i.ema_fast_window)?,
             ema_slow: Ema::new(i.ema_slow_window)?,
@@ -418,6 +538,27 @@ impl IndicatorBank {
             c.indicators.bb_std = 2.0;
         }
         Self::new(c).expect("windows clamped to >= 1 and bb_std finite")
+    }
+
+    /// [`from_config`](Self::from_config) computing only the groups in `outputs` (every other
+    /// field of its snapshots is NaN; `ready` is the full bank's). The values of the groups it
+    /// computes are bit-identical to the full bank's.
+    pub fn from_config_reading(cfg: &StrategyConfig, outputs: Outputs) -> Self {
+        let mut bank = Self::from_config(cfg);
+        let mut o = outputs;
+        if o.contains(Outputs::EMA_SLOPE) {
+            o |= Outputs::EMA_SLOW;
+        }
+        if o.contains(Outputs::AVG_ATR) {
+            o |= Outputs::ATR;
+        }
+        bank.outputs = o;
+        bank
+    }
+
+    /// The groups this bank computes.
+    pub fn outputs(&self) -> Outputs {
+        self.outputs
     }
 
     pub fn config(&self) -> &BankConfig {
@@ -525,57 +666,80 @@ impl IndicatorBank {
         s.volume = volume;
         s.bar_count = last.bar_count + 1;
 
-        s.ema_fast = self.ema_fast.update(close).unwrap_or(NAN);
-        s.ema_slow = self.ema_slow.update(close).unwrap_or(NAN);
-        s.ema_macro = self.ema_macro.update(close).unwrap_or(NAN);
-
-        if let Some(a) = self.adx.update(high, low, close) {
-            s.adx_pos = a.plus_di;
-            s.adx_neg = a.minus_di;
-            s.adx = a.adx.unwrap_or(NAN);
+        let o = self.outputs;
+        if o.contains(Outputs::EMA_FAST) {
+            s.ema_fast = self.ema_fast.update(close).unwrap_or(NAN);
         }
-        s.adx_slope = s.adx - last.adx;
+        if o.contains(Outputs::EMA_SLOW) {
+            s.ema_slow = self.ema_slow.update(close).unwrap_or(NAN);
+        }
+        if o.contains(Outputs::EMA_MACRO) {
+            s.ema_macro = self.ema_macro.update(close).unwrap_or(NAN);
+        }
 
-        if let Some(b) = self.bb.update(close) {
-            s.bb_upper = b.upper;
-            s.bb_middle = b.middle;
-            s.bb_lower = b.lower;
-            s.bb_width = (b.upper - b.lower) / close;
-            if let Some(avg) = self.bb_width_avg.update(s.bb_width) {
-                s.bb_width_avg = avg;
-                s.bb_width_ratio = if avg == 0.0 { 1.0 } else { s.bb_width / avg };
+        if o.contains(Outputs::ADX) {
+            if let Some(a) = self.adx.update(high, low, close) {
+                s.adx_pos = a.plus_di;
+                s.adx_neg = a.minus_di;
+                s.adx = a.adx.unwrap_or(NAN);
+            }
+            s.adx_slope = s.adx - last.adx;
+        }
+
+        if o.contains(Outputs::BB) {
+            if let Some(b) = self.bb.update(close) {
+                s.bb_upper = b.upper;
+                s.bb_middle = b.middle;
+                s.bb_lower = b.lower;
+                s.bb_width = (b.upper - b.lower) / close;
+                if let Some(avg) = self.bb_width_avg.update(s.bb_width) {
+                    s.bb_width_avg = avg;
+                    s.bb_width_ratio = if avg == 0.0 { 1.0 } else { s.bb_width / avg };
+                }
             }
         }
 
-        if let Some(atr) = self.atr.update(high, low, close) {
-            s.atr = atr;
-            s.avg_atr = self.avg_atr.update(atr).unwrap_or(NAN);
+        if o.contains(Outputs::ATR) {
+            if let Some(atr) = self.atr.update(high, low, close) {
+                s.atr = atr;
+                if o.contains(Outputs::AVG_ATR) {
+                    s.avg_atr = self.avg_atr.update(atr).unwrap_or(NAN);
+                }
+            }
+            s.atr_slope = s.atr - last.atr;
         }
-        s.atr_slope = s.atr - last.atr;
 
-        s.rsi = self.rsi.update(close).unwrap_or(NAN);
-        let st = self.stoch.update(close);
-        s.stoch_rsi_k = st.k.unwrap_or(NAN);
-        s.stoch_rsi_d = st.d.unwrap_or(NAN);
-
-        if let Some(m) = self.macd.update(close) {
-            s.macd = m.macd;
-            s.macd_signal = m.signal;
-            s.macd_hist = m.hist;
+        if o.contains(Outputs::RSI) {
+            s.rsi = self.rsi.update(close).unwrap_or(NAN);
         }
-        s.prev_macd_hist = last.macd_hist;
-        s.prev2_macd_hist = last.prev_macd_hist;
-        s.prev3_macd_hist = last.prev2_macd_hist;
+        if o.contains(Outputs::STOCH_RSI) {
+            let st = self.stoch.update(close);
+            s.stoch_rsi_k = st.k.unwrap_or(NAN);
+            s.stoch_rsi_d = st.d.unwrap_or(NAN);
+        }
 
-        s.vol_sma = self.vol_sma.update(volume).unwrap_or(NAN);
-        s.vol_trend_sma = self.vol_trend_sma.update(volume).unwrap_or(NAN);
-        s.vol_trend = s.vol_trend_sma > s.vol_sma;
+        if o.contains(Outputs::MACD) {
+            if let Some(m) = self.macd.update(close) {
+                s.macd = m.macd;
+                s.macd_signal = m.signal;
+                s.macd_hist = m.hist;
+            }
+            s.prev_macd_hist = last.macd_hist;
+            s.prev2_macd_hist = last.prev_macd_hist;
+            s.prev3_macd_hist = last.prev2_macd_hist;
+        }
+
+        if o.contains(Outputs::VOL) {
+            s.vol_sma = self.vol_sma.update(volume).unwrap_or(NAN);
+            s.vol_trend_sma = self.vol_trend_sma.update(volume).unwrap_or(NAN);
+            s.vol_trend = s.vol_trend_sma > s.vol_sma;
+        }
 
         s.prev_close = last.close;
         s.prev_ema_fast = last.ema_fast;
         s.prev_ema_slow = last.ema_slow;
 
-        if !s.ema_slow.is_nan() {
+        if o.contains(Outputs::EMA_SLOPE) && !s.ema_slow.is_nan() {
             if self.ema_slow_hist_len >= self.config.slow_drift_slope_window as u64 {
                 let old = self.ema_slow_hist.oldest();
                 s.ema_slow_slope_pct = (s.ema_slow - old) / old;

@@ -13,7 +13,7 @@
 //! previous snapshot.
 
 use crate::bands::Bollinger;
-use crate::bank::{candle_error, BankConfig, IndicatorBank, IndicatorSnapshot};
+use crate::bank::{candle_error, BankConfig, IndicatorBank, IndicatorSnapshot, Outputs};
 use crate::ma::{Ema, Ring, Sma};
 use crate::macd::Macd;
 use crate::stoch::StochRsiSmoothed;
@@ -87,6 +87,8 @@ pub enum SeriesKey {
     Macd(u32, u32, u32),
     /// SMA(volume, window): vol_sma and vol_trend_sma.
     VolSma(u32),
+    /// A group the bank does not compute (see [`crate::Outputs`]): NaN, this many values wide.
+    Unread(u8),
 }
 
 impl SeriesKey {
@@ -102,6 +104,7 @@ impl SeriesKey {
             SeriesKey::Stoch(..) => "stoch_rsi",
             SeriesKey::Macd(..) => "macd",
             SeriesKey::VolSma(_) => "vol_sma",
+            SeriesKey::Unread(_) => "unread",
         }
     }
 
@@ -112,6 +115,7 @@ impl SeriesKey {
             SeriesKey::Atr(..) | SeriesKey::Stoch(..) => 2,
             SeriesKey::Adx(_) | SeriesKey::Macd(..) => 3,
             SeriesKey::Bb(..) => 6,
+            SeriesKey::Unread(w) => *w as usize,
         }
     }
 
@@ -203,6 +207,7 @@ impl SeriesKey {
                 let mut s = Sma::new(w).expect(err);
                 out.extend(base.col(4).map(|v| s.update(v).unwrap_or(NAN)));
             }
+            SeriesKey::Unread(w) => out.resize(n * w as usize, NAN),
         }
         out
     }
@@ -232,24 +237,33 @@ impl SeriesSet {
     pub fn of_bank(bank: &IndicatorBank) -> Self {
         let c: &BankConfig = bank.config();
         let i = &c.indicators;
+        let o = bank.outputs();
+        // A group the bank skips is a NaN series of the same width (shared by every such combo).
+        let pick =
+            |g: Outputs, k: SeriesKey| if o.contains(g) { k } else { SeriesKey::Unread(k.width() as u8) };
         Self {
-            ema_fast: SeriesKey::Ema(i.ema_fast_window),
-            ema_slow: SeriesKey::Ema(i.ema_slow_window),
-            ema_macro: SeriesKey::Ema(i.ema_macro_window),
-            ema_slope: SeriesKey::EmaSlope(i.ema_slow_window, c.slow_drift_slope_window),
-            adx: SeriesKey::Adx(i.adx_window),
-            bb: SeriesKey::Bb(i.bb_window, i.bb_std.to_bits(), i.bb_width_avg_window),
-            atr: SeriesKey::Atr(i.atr_window, c.ave_avg_atr_window),
-            rsi: SeriesKey::Rsi(i.rsi_window),
-            stoch: SeriesKey::Stoch(i.stoch_rsi_window, i.stoch_rsi_smooth1, i.stoch_rsi_smooth2),
-            macd: SeriesKey::Macd(i.macd_fast, i.macd_slow, i.macd_signal),
-            vol_sma: SeriesKey::VolSma(i.vol_sma_window),
-            vol_trend_sma: SeriesKey::VolSma(i.vol_trend_window),
+            ema_fast: pick(Outputs::EMA_FAST, SeriesKey::Ema(i.ema_fast_window)),
+            ema_slow: pick(Outputs::EMA_SLOW, SeriesKey::Ema(i.ema_slow_window)),
+            ema_macro: pick(Outputs::EMA_MACRO, SeriesKey::Ema(i.ema_macro_window)),
+            ema_slope: pick(
+                Outputs::EMA_SLOPE,
+                SeriesKey::EmaSlope(i.ema_slow_window, c.slow_drift_slope_window),
+            ),
+            adx: pick(Outputs::ADX, SeriesKey::Adx(i.adx_window)),
+            bb: pick(Outputs::BB, SeriesKey::Bb(i.bb_window, i.bb_std.to_bits(), i.bb_width_avg_window)),
+            atr: pick(Outputs::ATR, SeriesKey::Atr(i.atr_window, c.ave_avg_atr_window)),
+            rsi: pick(Outputs::RSI, SeriesKey::Rsi(i.rsi_window)),
+            stoch: pick(
+                Outputs::STOCH_RSI,
+                SeriesKey::Stoch(i.stoch_rsi_window, i.stoch_rsi_smooth1, i.stoch_rsi_smooth2),
+            ),
+            macd: pick(Outputs::MACD, SeriesKey::Macd(i.macd_fast, i.macd_slow, i.macd_signal)),
+            vol_sma: pick(Outputs::VOL, SeriesKey::VolSma(i.vol_sma_window)),
+            vol_trend_sma: pick(Outputs::VOL, SeriesKey::VolSma(i.vol_trend_window)),
             ready_index: bank.ready_index(),
         }
     }
 
-    /// Every key, by role (some may be equal).
     pub fn keys(&self) -> [SeriesKey; 12] {
         [
             self.ema_fast,
@@ -402,5 +416,66 @@ mod tests {
         }
         // EMA windows 20/50/200, 8/15/200, 12/12/200: six series, EMA(12) serving fast and slow.
         assert_eq!(cache.keys().filter(|k| k.kind() == "ema").count(), 6);
+    }
+
+    /// A bank computing only some groups: those groups (and the always-set fields) are
+    /// bit-identical to the full bank's, every other column is NaN (`vol_trend` false), and the
+    /// sweep's series assembled from its [`SeriesSet`] agree with it on the groups it computes.
+    #[test]
+    fn reads_only_bank_computes_its_groups_bit_identically_and_nan_elsewhere() {
+        let data = bars(1500);
+        let base = BaseSeries::new(data.iter().copied());
+        let cfg = aiq_config::StrategyConfig::default();
+        let mut seed = 7u64;
+        let mut selections: Vec<Outputs> = Outputs::GROUPS.iter().map(|(_, g)| *g).collect();
+        selections.push(Outputs::NONE);
+        selections.push(Outputs::EMA_FAST | Outputs::EMA_SLOW);
+        for _ in 0..20 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut o = Outputs::NONE;
+            for (k, (_, g)) in Outputs::GROUPS.iter().enumerate() {
+                if (seed >> (20 + k)) & 1 == 1 {
+                    o |= *g;
+                }
+            }
+            selections.push(o);
+        }
+        for sel in selections {
+            let mut full = IndicatorBank::from_config(&cfg);
+            let mut part = IndicatorBank::from_config_reading(&cfg, sel);
+            assert_eq!(part.ready_index(), full.ready_index());
+            let got = part.outputs();
+            let set = SeriesSet::of_bank(&part);
+            let computed: Vec<(SeriesKey, Vec<f64>)> =
+                set.keys().iter().map(|k| (*k, k.compute(&base))).collect();
+            let src = SnapshotSource {
+                base: &base,
+                ready_index: set.ready_index,
+                series: std::array::from_fn(|i| computed[i].1.as_slice()),
+            };
+            for (i, &(t, o, h, l, c, v)) in data.iter().enumerate() {
+                let want = full.update(t, o, h, l, c, v);
+                let have = part.update(t, o, h, l, c, v);
+                let assembled = src.snapshot(i);
+                let cols = have.columns();
+                for (k, ((name, x), (_, y))) in cols.iter().zip(want.columns().iter()).enumerate() {
+                    let z = assembled.columns()[k].1;
+                    match Outputs::of_column(name) {
+                        Some(g) if !got.contains(g) => {
+                            let unset = if *name == "vol_trend" { 0.0 } else { f64::NAN };
+                            assert_eq!(x.to_bits(), unset.to_bits(), "{sel:?} bar {i}: {name} = {x}");
+                        }
+                        _ => {
+                            assert_eq!(x.to_bits(), y.to_bits(), "{sel:?} bar {i}: {name}: {x} != {y}");
+                            assert_eq!(
+                                z.to_bits(),
+                                y.to_bits(),
+                                "{sel:?} bar {i}: series {name}: {z} != {y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

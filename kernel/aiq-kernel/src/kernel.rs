@@ -134,6 +134,8 @@ pub struct Kernel {
     layouts: (u64, u64),
     scratch: Vec<usize>,
     sub_saved: Vec<(usize, f64)>,
+    /// New symbols get banks computing only what the decisions read ([`crate::reads`]).
+    reads_only: bool,
     pub state: KernelState,
 }
 
@@ -169,6 +171,7 @@ impl Kernel {
             layouts: (state.symbols.layout(), state.positions.layout()),
             scratch: Vec::new(),
             sub_saved: Vec::new(),
+            reads_only: false,
             state,
         }
     }
@@ -297,9 +300,26 @@ impl Kernel {
         }
     }
 
+    /// Build the indicator banks of symbols not seen yet from what the decisions read
+    /// ([`crate::reads::symbol_reads`]; the other fields of their snapshots are NaN) instead of
+    /// every indicator. For the replay and the sweep: the same fills, faster. Off by default:
+    /// the daemon's audit records every gate value, and a saved state keeps its banks.
+    pub fn set_reads_only_banks(&mut self, on: bool) {
+        self.reads_only = on;
+    }
+
+    /// The indicator groups a new bank for `symbol` computes.
+    pub fn bank_outputs(&self, symbol: &str) -> aiq_indicators::Outputs {
+        if !self.reads_only {
+            return aiq_indicators::Outputs::ALL;
+        }
+        let all = std::iter::once(&*self.base).chain(self.per_symbol.iter().flatten().map(|c| &**c));
+        crate::reads::symbol_reads(symbol, self.config(symbol), all)
+    }
+
     fn symbol_state(&mut self, i: usize) -> &mut SymbolState {
         if self.state.symbols.at(i).is_none() {
-            let bank = IndicatorBank::from_config(self.cfg(i));
+            let bank = IndicatorBank::from_config_reading(self.cfg(i), self.bank_outputs(&self.names[i]));
             self.state.symbols.put_at(
                 i,
                 SymbolState {

@@ -9,6 +9,7 @@ pub mod ema_cross;
 pub mod envelope;
 pub mod exits;
 pub mod kernel;
+pub mod reads;
 pub mod regime;
 pub mod signal;
 pub mod sizing;
