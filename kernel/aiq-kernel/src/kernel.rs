@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exits::check_exit;
 use crate::regime::{self, RegimeAction};
-use crate::signal::{analyze, SignalDecision};
+use crate::signal::{analyze_for, SignalDecision};
 use crate::sizing::{entry_margin, pesc_cooldown_minutes, tier_leverage};
 use crate::symbol_map::SymbolMap;
 use crate::types::{
@@ -650,7 +650,7 @@ impl Kernel {
             let Some(st) = self.state.symbols.at_mut(i) else { continue };
             let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
             let decision = match strategy {
-                StrategyName::MeiAlphaV1 => analyze(s, p, cfg, &self.names[i], btc_bullish),
+                StrategyName::MeiAlphaV1 => analyze_for(s, p, cfg, self.btc == Some(i), btc_bullish),
                 StrategyName::EmaCross => crate::ema_cross::analyze(s, p),
             };
             st.last_decision = Some(decision);

@@ -48,6 +48,17 @@ pub fn gates(
     symbol: &str,
     btc_bullish: Option<bool>,
 ) -> Gates {
+    gates_for(s, p, cfg, symbol == "BTC", btc_bullish)
+}
+
+/// [`gates`] for a symbol known to be BTC or not (the kernel's per-bar path: no string compare).
+pub fn gates_for(
+    s: &IndicatorSnapshot,
+    p: &IndicatorSnapshot,
+    cfg: &StrategyConfig,
+    is_btc: bool,
+    btc_bullish: Option<bool>,
+) -> Gates {
     let f = &cfg.filters;
     let th = &cfg.thresholds;
     let e = &th.entry;
@@ -85,7 +96,7 @@ pub fn gates(
     let bullish_alignment = s.ema_fast > s.ema_slow && macro_long;
     let bearish_alignment = s.ema_fast < s.ema_slow && macro_short;
 
-    let btc_free = !f.require_btc_alignment || symbol == "BTC" || s.adx > e.btc_adx_override;
+    let btc_free = !f.require_btc_alignment || is_btc || s.adx > e.btc_adx_override;
     let btc_ok_long = btc_free || btc_bullish != Some(false);
     let btc_ok_short = btc_free || btc_bullish != Some(true);
 
@@ -153,10 +164,21 @@ pub fn analyze(
     symbol: &str,
     btc_bullish: Option<bool>,
 ) -> SignalDecision {
+    analyze_for(s, p, cfg, symbol == "BTC", btc_bullish)
+}
+
+/// [`analyze`] for a symbol known to be BTC or not (the kernel's per-bar path: no string compare).
+pub fn analyze_for(
+    s: &IndicatorSnapshot,
+    p: &IndicatorSnapshot,
+    cfg: &StrategyConfig,
+    is_btc: bool,
+    btc_bullish: Option<bool>,
+) -> SignalDecision {
     if !s.ready || !p.ready {
         return SignalDecision::neutral();
     }
-    let g = gates(s, p, cfg, symbol, btc_bullish);
+    let g = gates_for(s, p, cfg, is_btc, btc_bullish);
     let e = &cfg.thresholds.entry;
     let sr = &cfg.thresholds.stoch_rsi;
     let use_stoch = cfg.filters.use_stoch_rsi_filter;
