@@ -270,8 +270,9 @@ global:
 """
 #: Replay speed of the venue for --daemon: a 5m bar every 0.15 s, so the kernel trades about once
 #: a second and a life reaches its crash point in a few seconds. The daemon's loop (10-150 ms on a
-#: loaded 2-core box) keeps up; the 33,500 bars after the venue's warm-up last about 80 minutes.
+#: loaded 2-core box) keeps up; the 38,000 bars after DAEMON_HISTORY_BARS last about 95 minutes.
 DAEMON_SPEED = 2000.0
+DAEMON_HISTORY_BARS = 500  # lookback_bars above plus a margin
 
 
 class DaemonRig:
@@ -434,13 +435,18 @@ def run_daemon(
 
     from eth_account import Account
 
+    from exchange.sim.data import load_feather_bars
     from exchange.sim.harness import SimServer
     from exchange.sim.server import SimConfig
 
     rng = random.Random(seed)
+    data_dir = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"
+    # Replay from DAEMON_HISTORY_BARS into the data (the daemon's look-back plus a margin) rather than
+    # the venue's default 5,000: a long soak gets the most replay time before the candles run out.
+    first = max(load_feather_bars(data_dir, s, "5m").t[0] for s in SYMBOLS)
     cfg = SimConfig(
-        clock_mode="realtime", speed=speed, data_dir=ROOT.parent / "shared" / "data" / "hyperliquid" / "futures",
-        symbols=list(SYMBOLS), rate_limit=0, seed=seed,
+        clock_mode="realtime", speed=speed, data_dir=data_dir, symbols=list(SYMBOLS), rate_limit=0, seed=seed,
+        start=first + DAEMON_HISTORY_BARS * 300_000,
     )  # fmt: skip
     key = "0x" + f"{(seed * 104729 + 0xDAE40) % (2**255):064x}"
     addr = Account.from_key(key).address.lower()
