@@ -26,16 +26,17 @@ Two drivers:
   come from a small deterministic script (open when flat, close when not). Fast (~0.2 s an
   iteration), so 1,000 injections take minutes.
 * ``--daemon``: the real ``python -m engine.daemon`` in live mode, trading the Rust kernel's
-  decisions on real candles replayed at x300 by the local exchange. Each life is started with
-  ``--crash-at POINT:N`` (the N-th time POINT is reached the process SIGKILLs itself; the points of
-  the order path plus ``before_loop_commit``/``after_loop_commit`` around the loop's commit of
-  booked fills and kernel state); a life that does not reach its point within ``--life-s`` is
-  SIGKILLed by the harness at that moment instead. Then a verification run of the daemon
-  (``--max-loops 2`` with the kill file at ``halt_all``: it reconciles, books pending fills and
-  sends nothing) leaves a quiet state, and the harness checks the invariants above plus: every
-  venue fill booked exactly once in ``trades`` and the kernel's positions equal to the venue's.
-  The restart-to-reconciled time of every daemon start is collected (the daemon's own measure
-  from process start).
+  decisions on real candles replayed at x2000 by one local exchange that serves every life. Each
+  life is one fresh daemon process started with ``--crash-at POINT:N`` (the N-th time POINT is
+  reached the process SIGKILLs itself; the points of the order path plus
+  ``before_loop_commit``/``after_loop_commit`` around the loop's commit of booked fills and kernel
+  state) and the kill file at ``halt_all``: it recovers (reconciles, books pending fills, sends
+  nothing), the harness checks the quiet state after two committed loops (the invariants above
+  plus: every venue fill booked exactly once in ``trades`` and the kernel's positions equal to the
+  venue's), then clears the kill file and the daemon trades until its point, or the harness
+  SIGKILLs it after ``--life-s``. A final start is checked and stopped with SIGTERM. The
+  restart-to-reconciled time of every daemon start is collected (the daemon's own measure from
+  process start), with the seconds each life took.
 """
 
 from __future__ import annotations
