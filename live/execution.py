@@ -198,8 +198,12 @@ class LiveExecution:
         """Matched OMS fills the kernel has not absorbed, grouped by intent (unmatched fills wait
         for a match: the reconciler retries and alerts; they are never dropped)."""
         oms = self.trader.oms
+        # In the venue's order: a close and the next entry both pending (a crash before the loop
+        # that booked them committed) must reach the kernel close first, or it books the entry
+        # against the open position and the close as a new one (kernel != venue).
         rows = oms.db.execute(
-            "SELECT DISTINCT intent_id FROM oms_fills WHERE kernel_applied=0 AND intent_id IS NOT NULL"
+            "SELECT intent_id FROM oms_fills WHERE kernel_applied=0 AND intent_id IS NOT NULL "
+            "GROUP BY intent_id ORDER BY MIN(ts_ms), MIN(id)"
         ).fetchall()
         out: list[PendingFills] = []
         stale: list[int] = []

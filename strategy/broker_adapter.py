@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from engine.oms import Intent, IntentRequest, IntentStatus, LiveOms, log_alert
@@ -101,6 +101,16 @@ def venue_total(st: VenueOrderStatus) -> Decimal | None:
     return st.orig_sz - st.remaining_sz
 
 
+def close_size(quantity: Decimal, sz_decimals: int) -> Decimal:
+    """The size of a closing order: ``quantity`` rounded to the NEAREST size unit.
+
+    A close's quantity is the kernel's float sum of the position's fills (0.04466 + 0.05327 =
+    0.09792999999999999); rounded down like an entry it would leave one unit at the venue, a dust
+    position that no later close can reach (it rounds to 0) and that a later entry flips through.
+    """
+    return quantity.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_HALF_EVEN)
+
+
 class BrokerAdapter:
     def __init__(
         self,
@@ -131,7 +141,11 @@ class BrokerAdapter:
     # ---- submit ----------------------------------------------------------------------------
     def submit(self, oi: OrderIntent) -> SubmitOutcome:
         meta = self.ex.asset(oi.symbol)
-        size = round_size(oi.quantity, meta.sz_decimals)
+        size = (
+            close_size(oi.quantity, meta.sz_decimals)
+            if oi.closing
+            else round_size(oi.quantity, meta.sz_decimals)
+        )
         req = IntentRequest(
             symbol=oi.symbol,
             action=oi.kind.upper(),

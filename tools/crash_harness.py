@@ -26,16 +26,17 @@ Two drivers:
   come from a small deterministic script (open when flat, close when not). Fast (~0.2 s an
   iteration), so 1,000 injections take minutes.
 * ``--daemon``: the real ``python -m engine.daemon`` in live mode, trading the Rust kernel's
-  decisions on real candles replayed at x300 by the local exchange. Each life is started with
-  ``--crash-at POINT:N`` (the N-th time POINT is reached the process SIGKILLs itself; the points of
-  the order path plus ``before_loop_commit``/``after_loop_commit`` around the loop's commit of
-  booked fills and kernel state); a life that does not reach its point within ``--life-s`` is
-  SIGKILLed by the harness at that moment instead. Then a verification run of the daemon
-  (``--max-loops 2`` with the kill file at ``halt_all``: it reconciles, books pending fills and
-  sends nothing) leaves a quiet state, and the harness checks the invariants above plus: every
-  venue fill booked exactly once in ``trades`` and the kernel's positions equal to the venue's.
-  The restart-to-reconciled time of every daemon start is collected (the daemon's own measure
-  from process start).
+  decisions on real candles replayed at x2000 by one local exchange that serves every life. Each
+  life is one fresh daemon process started with ``--crash-at POINT:N`` (the N-th time POINT is
+  reached the process SIGKILLs itself; the points of the order path plus
+  ``before_loop_commit``/``after_loop_commit`` around the loop's commit of booked fills and kernel
+  state) and the kill file at ``halt_all``: it recovers (reconciles, books pending fills, sends
+  nothing), the harness checks the quiet state after two committed loops (the invariants above
+  plus: every venue fill booked exactly once in ``trades`` and the kernel's positions equal to the
+  venue's), then clears the kill file and the daemon trades until its point, or the harness
+  SIGKILLs it after ``--life-s``. A final start is checked and stopped with SIGTERM. The
+  restart-to-reconciled time of every daemon start is collected (the daemon's own measure from
+  process start), with the seconds each life took.
 """
 
 from __future__ import annotations
@@ -265,9 +266,14 @@ global:
       min_adx: 15.0
   engine:
     interval: 5m
-    loop_target_s: 0.2
+    loop_target_s: 0.05
     lookback_bars: 300
 """
+#: Replay speed of the venue for --daemon: a 5m bar every 0.15 s, so the kernel trades about once
+#: a second and a life reaches its crash point in a few seconds. The daemon's loop (10-150 ms on a
+#: loaded 2-core box) keeps up; the 38,000 bars after DAEMON_HISTORY_BARS last about 95 minutes.
+DAEMON_SPEED = 2000.0
+DAEMON_HISTORY_BARS = 500  # lookback_bars above plus a margin
 
 
 class DaemonRig:
@@ -303,6 +309,45 @@ class DaemonRig:
                 [sys.executable, "-m", "engine.daemon", *base, *args], cwd=ROOT, env=self.env, stdout=fh,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
+
+    def set_kill(self, word: str) -> None:
+        """Write the kill file whole (a reader never sees it half-written)."""
+        tmp = self.kill_file.with_suffix(".tmp")
+        tmp.write_text(word + "\n")
+        tmp.replace(self.kill_file)
+
+    def loops(self) -> int:
+        """Loops committed to the trading DB so far (0 before the first)."""
+        if not self.db.exists():
+            return 0
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            row = conn.execute("SELECT value FROM kv WHERE key='loops'").fetchone()
+        except sqlite3.OperationalError:  # the daemon has not created its tables yet
+            return 0
+        finally:
+            conn.close()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def replay_left_s(sim: Any) -> float:
+        """Wall seconds until the venue's replay runs out of candles."""
+        left_ms: int = sim.call(lambda v: min(a.bars.t[-1] for a in v.market.assets) - v.clock.now_ms())
+        return left_ms / 1000 / float(sim.cfg.speed)
+
+    def snapshot(self, name: str) -> Path:
+        """Consistent copies of the daemon's DBs (SQLite backup, the daemon may be running)."""
+        out = self.root / name
+        out.mkdir(exist_ok=True)
+        for db in (self.db, self.oms):
+            src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+            dst = sqlite3.connect(out / db.name)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+                src.close()
+        return out
 
     def reconcile_times_ms(self) -> list[float]:
         if not self.db.exists():
@@ -341,89 +386,199 @@ def _check_daemon(sim: Any, addr: str, rig: DaemonRig) -> dict[str, Any]:
     c["kernel_mismatch"] = int(
         set(kernel) != set(venue_pos) or any(abs(kernel[s] - venue_pos[s]) > Decimal("1e-9") for s in kernel)
     )
+    if c["kernel_mismatch"] or c["position_mismatch"]:  # what differs, for the report
+        c["kernel_positions"] = {s: str(q) for s, q in kernel.items()}
+        c["venue_positions"] = {s: str(q) for s, q in venue_pos.items()}
     return c
 
 
+#: What a check counts as a violation (each one fails the run).
+VIOLATIONS = (
+    "duplicates",
+    "lost",
+    "double",
+    "position_mismatch",
+    "unbooked",
+    "double_booked",
+    "kernel_mismatch",
+)
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    """The nearest-rank ``q`` percentile of sorted ``xs``."""
+    return xs[min(len(xs) - 1, max(0, int(-(-q * len(xs) // 1)) - 1))]
+
+
 def run_daemon(
-    iterations: int, seed: int, deadline_s: float | None = None, verbose: bool = False, life_s: float = 20.0
-) -> dict[str, Any]:
-    """SIGKILL the real live daemon at random points of the order path; check after every restart."""
+    iterations: int, seed: int, deadline_s: float | None = None, verbose: bool = False, life_s: float = 20.0,
+    speed: float = DAEMON_SPEED, quiet_timeout_s: float = 90.0, workdir: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """SIGKILL the real live daemon at random points of the order path; check after every restart.
+
+    One venue serves every life. Life ``i`` is one fresh daemon process, started on the files the
+    previous life's SIGKILL left, with ``--crash-at POINT:N`` and the kill file at ``halt_all``:
+
+    1. recovery: it reconciles and books what is pending, sending nothing; the harness waits for two
+       committed loops of this process (what ``--max-loops 2`` used to wait for) and checks the
+       invariants on that quiet state. A crash point of the loop commit may fire here, in the
+       middle of recovery: that is this life's injection, and the next life's start is checked;
+    2. trading: the kill file goes to ``clear``; the daemon trades until it reaches POINT for the
+       N-th time and SIGKILLs itself, or the harness SIGKILLs it after ``life_s``.
+
+    After the last life a final start (no crash point) recovers, is checked, and stops on SIGTERM.
+    The checks compare the whole history (every venue order and fill), so a check skipped after a
+    crash during recovery is covered by the next one. ``workdir`` (empty or new) keeps the daemon's
+    files and log for a post-mortem; by default they go to a temporary directory.
+    """
+    import contextlib
+    import os
+    import signal
+
     from eth_account import Account
 
+    from exchange.sim.data import load_feather_bars
     from exchange.sim.harness import SimServer
     from exchange.sim.server import SimConfig
 
     rng = random.Random(seed)
+    data_dir = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"
+    # Replay from DAEMON_HISTORY_BARS into the data (the daemon's look-back plus a margin) rather than
+    # the venue's default 5,000: a long soak gets the most replay time before the candles run out.
+    first = max(load_feather_bars(data_dir, s, "5m").t[0] for s in SYMBOLS)
     cfg = SimConfig(
-        clock_mode="realtime", speed=300, data_dir=ROOT.parent / "shared" / "data" / "hyperliquid" / "futures",
-        symbols=list(SYMBOLS), rate_limit=0, seed=seed,
+        clock_mode="realtime", speed=speed, data_dir=data_dir, symbols=list(SYMBOLS), rate_limit=0, seed=seed,
+        start=first + DAEMON_HISTORY_BARS * 300_000,
     )  # fmt: skip
     key = "0x" + f"{(seed * 104729 + 0xDAE40) % (2**255):064x}"
     addr = Account.from_key(key).address.lower()
     stats: dict[str, Any] = {
-        "driver": "daemon", "seed": seed, "iterations": 0, "injections": 0, "by_point": {p: 0 for p in DAEMON_POINTS},
-        "harness_kills": 0, "duplicates": 0, "lost_fills": 0, "double_counted": 0, "unbooked_fills": 0,
-        "double_booked": 0, "position_mismatches": 0, "kernel_mismatches": 0, "recovery_failures": 0,
+        "driver": "daemon", "seed": seed, "speed": speed, "iterations": 0, "injections": 0,
+        "by_point": {p: 0 for p in DAEMON_POINTS}, "in_recovery": 0, "harness_kills": 0, "checks": 0,
+        "duplicates": 0, "lost_fills": 0, "double_counted": 0, "unbooked_fills": 0, "double_booked": 0,
+        "position_mismatches": 0, "kernel_mismatches": 0, "recovery_failures": 0,
     }  # fmt: skip
+    life_secs: list[float] = []
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="aiq-crash-daemon-") as tmp, SimServer(cfg) as sim:
+
+    def check(tag: str) -> dict[str, Any]:
+        c = _check_daemon(sim, addr, rig)
+        stats["checks"] += 1
+        stats["duplicates"] = max(stats["duplicates"], c["duplicates"])
+        stats["lost_fills"] = max(stats["lost_fills"], c["lost"])
+        stats["double_counted"] = max(stats["double_counted"], c["double"])
+        stats["unbooked_fills"] = max(stats["unbooked_fills"], c["unbooked"])
+        stats["double_booked"] = max(stats["double_booked"], c["double_booked"])
+        stats["position_mismatches"] += c["position_mismatch"]
+        stats["kernel_mismatches"] += c["kernel_mismatch"]
+        stats.update(venue_orders=c["venue_orders"], venue_fills=c["venue_fills"], intents=c["intents"])
+        if any(c[k] for k in VIOLATIONS):
+            snap = rig.snapshot(f"violation-{tag}")
+            print(json.dumps({"violation": tag, "snapshot": str(snap), **c}), flush=True)
+        return c
+
+    def recover(p: subprocess.Popen[bytes], loops0: int) -> str:
+        """Wait (bounded) for two committed loops of ``p``: "quiet", "crashed" (-9) or "failed"."""
+        end = time.monotonic() + quiet_timeout_s
+        while time.monotonic() < end:
+            if p.poll() is not None:
+                return "crashed" if p.returncode == -signal.SIGKILL else "failed"
+            if rig.loops() >= loops0 + 2:
+                return "quiet"
+            time.sleep(0.02)
+        p.kill()
+        p.wait(10)
+        return "failed"
+
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if any(workdir.iterdir()):
+            raise SystemExit(f"crash_harness: --workdir {workdir} is not empty")
+    keep = contextlib.nullcontext(str(workdir)) if workdir is not None else None
+    with keep or tempfile.TemporaryDirectory(prefix="aiq-crash-daemon-") as tmp, SimServer(cfg) as sim:
         sim.deposit(addr, 100_000)
         rig = DaemonRig(Path(tmp), sim.base_url, key, Path(tmp) / "daemon.log")
         for it in range(iterations):
             if deadline_s is not None and time.monotonic() - t0 > deadline_s:
                 break
-            rig.kill_file.write_text("clear\n")
+            if rig.replay_left_s(sim) < 2 * life_s + quiet_timeout_s:
+                stats["stopped"] = "the venue's replay data is used up: run the rest as another part"
+                break
+            t_life = time.monotonic()
             target, countdown = rng.choice(DAEMON_POINTS), rng.randint(1, 3)
+            rig.set_kill("halt_all")
+            loops0 = rig.loops()
             p = rig.spawn("--crash-at", f"{target}:{countdown}")
-            try:
-                p.wait(life_s)
-            except subprocess.TimeoutExpired:
-                p.kill()  # the point was not reached in time: a SIGKILL at an arbitrary moment instead
-                p.wait(10)
-                stats["harness_kills"] += 1
-            else:
-                if p.returncode == -9:
-                    stats["injections"] += 1
-                    stats["by_point"][target] += 1
+            phase = recover(p, loops0)
+            c: dict[str, Any] = {}
+            if phase == "quiet":
+                c = check(f"life{it}")
+                rig.set_kill("clear")
+                try:
+                    p.wait(life_s)
+                except subprocess.TimeoutExpired:
+                    p.kill()  # the point was not reached in time: a SIGKILL at an arbitrary moment instead
+                    p.wait(10)
+                    stats["harness_kills"] += 1
                 else:
-                    stats["recovery_failures"] += 1
-            # Verification restart: reconcile, book what is pending, send nothing (halt_all), stop.
-            rig.kill_file.write_text("halt_all\n")
-            v = rig.spawn("--max-loops", "2")
-            try:
-                rc = v.wait(90)
-            except subprocess.TimeoutExpired:
-                v.kill()
-                v.wait(10)
-                rc = -1
-            if rc != 0:
+                    if p.returncode == -signal.SIGKILL:
+                        stats["injections"] += 1
+                        stats["by_point"][target] += 1
+                    else:
+                        stats["recovery_failures"] += 1
+            elif phase == "crashed":  # the point fired while recovering (a loop commit booking fills)
+                stats["injections"] += 1
+                stats["in_recovery"] += 1
+                stats["by_point"][target] += 1
+            else:
                 stats["recovery_failures"] += 1
-            c = _check_daemon(sim, addr, rig)
-            stats["duplicates"] = max(stats["duplicates"], c["duplicates"])
-            stats["lost_fills"] = max(stats["lost_fills"], c["lost"])
-            stats["double_counted"] = max(stats["double_counted"], c["double"])
-            stats["unbooked_fills"] = max(stats["unbooked_fills"], c["unbooked"])
-            stats["double_booked"] = max(stats["double_booked"], c["double_booked"])
-            stats["position_mismatches"] += c["position_mismatch"]
-            stats["kernel_mismatches"] += c["kernel_mismatch"]
             stats["iterations"] += 1
-            stats.update(venue_orders=c["venue_orders"], venue_fills=c["venue_fills"], intents=c["intents"])
+            life_secs.append(time.monotonic() - t_life)
             if verbose:
-                print(
-                    json.dumps({"it": it, "target": target, "n": countdown, "rc": p.returncode, **c}),
-                    flush=True,
-                )
-        times = sorted(rig.reconcile_times_ms())
-        if times:
-            stats["restart_to_reconciled_ms"] = {
-                "starts": len(times), "median": round(times[len(times) // 2]), "max": round(times[-1]),
-            }  # fmt: skip
-    stats["seconds"] = round(time.monotonic() - t0, 1)
+                line = {"it": it, "target": target, "n": countdown, "phase": phase, "rc": p.returncode,
+                        "s": round(life_secs[-1], 2), **c}  # fmt: skip
+                print(json.dumps(line), flush=True)
+                if (it + 1) % 50 == 0:
+                    progress = {k: v for k, v in stats.items() if k != "by_point"}
+                    print(json.dumps({"progress": progress | _summary(rig, life_secs, t0)}), flush=True)
+        # The final recovery: no crash point; checked on the quiet state, then a clean stop.
+        rig.set_kill("halt_all")
+        loops0 = rig.loops()
+        p = rig.spawn()
+        if recover(p, loops0) == "quiet":
+            c = check("final")
+            if verbose:
+                print(json.dumps({"final": True, **c}), flush=True)
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                if p.wait(60) != 0:
+                    stats["recovery_failures"] += 1
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+                stats["recovery_failures"] += 1
+        else:
+            stats["recovery_failures"] += 1
+        stats.update(_summary(rig, life_secs, t0))
     stats["ok"] = not any(
         stats[k] for k in ("duplicates", "lost_fills", "double_counted", "unbooked_fills", "double_booked",
                            "position_mismatches", "kernel_mismatches", "recovery_failures")
-    )  # fmt: skip
+    ) and stats["checks"] > 0  # fmt: skip
     return stats
+
+
+def _summary(rig: DaemonRig, life_secs: list[float], t0: float) -> dict[str, Any]:
+    """Wall time, seconds a life (median, max) and restart-to-reconciled over every daemon start."""
+    out: dict[str, Any] = {"seconds": round(time.monotonic() - t0, 1)}
+    if life_secs:
+        ls = sorted(life_secs)
+        out["life_s"] = {"median": round(ls[len(ls) // 2], 2), "max": round(ls[-1], 2)}
+    times = sorted(rig.reconcile_times_ms())
+    if times:
+        out["restart_to_reconciled_ms"] = {
+            "starts": len(times), "median": round(times[len(times) // 2]), "p99": round(_percentile(times, 0.99)),
+            "max": round(times[-1]),
+        }  # fmt: skip
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,10 +588,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadline-s", type=float, default=None, help="stop early after this many seconds")
     ap.add_argument("--daemon", action="store_true", help="drive the real live daemon (kernel decisions)")
     ap.add_argument("--life-s", type=float, default=20.0, help="--daemon: harness SIGKILL after this long")
+    ap.add_argument("--speed", type=float, default=DAEMON_SPEED, help="--daemon: the venue's replay speed")
+    ap.add_argument(
+        "--workdir", type=Path, help="--daemon: keep the daemon's files and log here (empty or new)"
+    )
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     if args.daemon:
-        stats = run_daemon(args.iterations, args.seed, args.deadline_s, args.verbose, args.life_s)
+        stats = run_daemon(
+            args.iterations,
+            args.seed,
+            args.deadline_s,
+            args.verbose,
+            args.life_s,
+            args.speed,
+            workdir=args.workdir,
+        )
     else:
         stats = run(args.iterations, args.seed, args.deadline_s, args.verbose)
     print(json.dumps(stats), flush=True)

@@ -227,3 +227,23 @@ def test_stale_bot_order_cancelled_foreign_flagged_mismatch_blocks(
     rep2 = rec.reconcile()
     assert rep2.mismatches == {"SOL": ("0.5", "1.0")} and rec.entries_blocked
     assert oms.events("MISMATCH")
+
+
+def test_a_close_of_a_float_sum_leaves_no_dust_at_the_venue(
+    sim: SimServer, executor: HyperliquidExecutor, oms: LiveOms
+) -> None:
+    """Found by the daemon crash soak: a position opened as 0.04466 + 0.05327 BTC is 0.09793 at the
+    venue but 0.09792999999999999 in the kernel (a float sum). Its close went out as 0.09792 (rounded
+    down like an entry): 0.00001 BTC stayed open, every later close of it rounded to 0 and was
+    refused, and the next entry flipped through it, so the kernel and the venue disagreed."""
+    ad, rec = make(oms, executor)
+    for ts, qty in ((1, "0.04466"), (2, "0.05327")):
+        assert ad.submit(oi("open", "long", qty, ts=ts, sym="BTC")).status is IntentStatus.SENT
+    rec.reconcile()
+    assert {s: p.size for s, p in executor.positions().items()} == {"BTC": D("0.09793")}
+    kernel_qty = repr(0.04466 + 0.05327)
+    assert kernel_qty == "0.09792999999999999"
+    close = ad.submit(oi("close", "short", kernel_qty, ts=3, sym="BTC"))
+    assert close.status is IntentStatus.SENT
+    rec.reconcile()
+    assert executor.positions() == {} and oms.positions() == {}

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from engine.live_gates import LIVE_CONFIRM_PHRASE
-from engine.oms import LiveOms
+from engine.oms import LiveOms, dedupe_key, intent_id_for
 from engine.paper_trader import Quote
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
 from exchange.sim.harness import SimServer
@@ -111,3 +111,29 @@ def test_dry_live_submit_is_would_and_sends_nothing(sim: SimServer, oms: LiveOms
     assert out.status == "would" and out.fills == [] and out.oms_intent_id
     assert sim.call(lambda v: [o for o in v.engine.orders.values() if o.user == le.trader.ex.address]) == []
     assert sim.call(lambda v: v.engine.accounts[le.trader.ex.address].schedule_cancel_at) is None
+
+
+def test_pending_fills_of_two_intents_come_in_the_venue_order(sim: SimServer, oms: LiveOms) -> None:
+    """Found by the daemon crash soak (life 910 of seed 2026): a SIGKILL before the loop commit left
+    a close and the next entry both unbooked; the restart offered them by intent id, the entry
+    first, and the kernel booked the entry against the open position and the close as a new one
+    (kernel short 21.44 SOL, venue short 21.71). The timestamps are picked so that the close's
+    intent id sorts before the entry's: the order the old query returned them in."""
+    le, _ = build(sim, oms, dict(LIVE_ENV), want_live=True)
+    now = sim.now()
+    le.begin_loop(now)
+    opened = intent_id_for(dedupe_key("OPEN", "ETH", "BUY", now))
+    close_ts = next(
+        now + k for k in range(1, 200) if intent_id_for(dedupe_key("CLOSE", "ETH", "SELL", now + k)) < opened
+    )
+    q = Quote("ETH", 1900.0)
+    out = le.submit(kernel_intent("open", "long", 0.2, now, 7), "long", q, now, {})
+    assert out.status == "filled" and out.oms_intent_id == opened
+    sim.advance(1000)
+    close = kernel_intent("close", "short", 0.2, close_ts, 8, reduce_only=True)
+    out2 = le.submit(close, "short", q, now + 1000, {})
+    assert out2.status == "filled" and out2.oms_intent_id is not None and out2.oms_intent_id < opened
+    # Neither was booked (the loop that booked them never committed): both are pending, in order.
+    pend = le.pending_fills()
+    assert [p.oms_intent_id for p in pend] == [opened, out2.oms_intent_id]
+    assert [p.fills[0].action for p in pend] == ["OPEN", "CLOSE"]
