@@ -7,23 +7,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+from exchange.intervals import DAY_MS as DAY_MS
+from exchange.intervals import HOUR_MS as HOUR_MS
+from exchange.intervals import INTERVALS
+
+# The candle store's interval list (the one list, ``exchange/intervals.py``).
+INTERVAL_MS = INTERVALS
 
 # Real per-asset metadata (szDecimals, maxLeverage) for the symbols shipped in shared/data.
 KNOWN_META: dict[str, tuple[int, int]] = {
