@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exchange.candle_db import CandleReader
 from exchange.intervals import DAY_MS as DAY_MS
 from exchange.intervals import HOUR_MS as HOUR_MS
 from exchange.intervals import INTERVALS
@@ -112,14 +113,8 @@ def load_feather_funding(data_dir: Path, symbol: str) -> Funding:
 
 
 def load_sqlite_bars(db_path: Path, symbol: str, interval: str) -> Bars:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT t, o, h, l, c, v, n FROM candles WHERE symbol = ? AND interval = ? ORDER BY t",
-            (symbol, interval),
-        ).fetchall()
-    finally:
-        conn.close()
+    with CandleReader(db_path) as db:
+        rows = db.bars(symbol, interval)
     bars = Bars(symbol=symbol, interval_ms=INTERVAL_MS[interval])
     for t, o, h, lo, c, v, n in rows:
         if o is None or h is None or lo is None or c is None:
