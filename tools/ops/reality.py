@@ -174,14 +174,12 @@ def fetch_candles(
     """The venue's closed candles [start, end] (bar open times) into an engine-layout candles DB."""
     from hyperliquid.info import Info
 
+    from exchange.candle_db import CANDLE_TABLE_SQL
+
     info = Info(url, skip_ws=True, timeout=20)
     out.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(out)
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS candles (symbol TEXT NOT NULL, interval TEXT NOT NULL, t INTEGER NOT NULL, "
-        "t_close INTEGER NOT NULL, o REAL, h REAL, l REAL, c REAL, v REAL, n INTEGER, updated_at TEXT, "
-        "PRIMARY KEY (symbol, interval, t))"
-    )
+    conn.execute(CANDLE_TABLE_SQL.format(table="candles"))
     for s in symbols:
         t = start
         while t <= end:
