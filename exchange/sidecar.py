@@ -18,13 +18,14 @@ import itertools
 import json
 import os
 import socket
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from exchange.candle_db import CandleReader
 
 __all__ = [
     "AsyncSidecarClient",
@@ -638,16 +639,9 @@ def read_candles(
     path = Path(candles_dir) / f"candles_{interval}.db"
     if not path.exists():
         return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-    try:
-        rows = conn.execute(
-            "SELECT t, t_close, o, h, l, c, v, COALESCE(n, 0) FROM candles"
-            " WHERE symbol = ? AND interval = ? ORDER BY t DESC LIMIT ?",
-            (symbol, interval, int(limit)),
-        ).fetchall()
-    finally:
-        conn.close()
+    with CandleReader(path) as db:
+        rows = db.newest(symbol, interval, limit)
     return [
         Candle(int(t), int(tc), float(o), float(h), float(lo), float(c), float(v), int(n))
-        for t, tc, o, h, lo, c, v, n in reversed(rows)
+        for t, tc, o, h, lo, c, v, n in rows
     ]

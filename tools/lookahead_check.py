@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.data.intervals import interval_ms  # noqa: E402
+from exchange.candle_db import CandleReader  # noqa: E402
 
 DEFAULT_BIN = ROOT / "target" / "release" / "ai-quant-bt"
 PATHS = ("replay", "replay-exit", "replay-sub", "indicators", "kernel")
@@ -106,18 +107,11 @@ def read_bars(db: Path, interval: str, symbols: Sequence[str], start: int, end: 
     """Bars of ``symbols`` with ``start <= t`` and ``t + interval <= end``, by (t, symbol)."""
     if not db.is_file():
         raise InputError(f"no such candle DB: {db}")
-    marks = ",".join("?" * len(symbols))
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = con.execute(
-            f"SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ? AND symbol IN ({marks}) "
-            "AND t >= ? AND t + ? <= ?",
-            (interval, *symbols, start, interval_ms(interval), end),
-        ).fetchall()
+        with CandleReader(db) as cdb:
+            rows = cdb.window(interval, symbols, start, end - interval_ms(interval))
     except sqlite3.Error as exc:
         raise InputError(f"{db}: cannot read candles: {exc}") from None
-    finally:
-        con.close()
     missing = set(symbols) - {r[0] for r in rows}
     if missing:
         raise InputError(f"{db}: no {interval} bars for {', '.join(sorted(missing))} in the window")

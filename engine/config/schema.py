@@ -7,10 +7,12 @@ validates the complete result here. Ranges and cross-field rules mirror
 in agreement.
 """
 
-from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from exchange.intervals import INTERVALS
 
 U32_MAX: Final = 2**32 - 1
 
@@ -28,11 +30,16 @@ Level = Annotated[float, Field(ge=0, le=100)]
 Confidence = Literal["low", "medium", "high"]
 MacdMode = Literal["accel", "sign", "none"]
 StrategyName = Literal["mei_alpha_v1", "ema_cross"]
-#: Interval names the kernel, the data layer and the sidecar understand
-#: (`aiq_config::INTERVALS`; the parity test checks the kernel agrees).
-Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d"]
-#: An interval, or "" for "same as engine.interval".
-OptionalInterval = Literal["", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d"]
+if TYPE_CHECKING:
+    Interval = str
+    OptionalInterval = str
+else:
+    #: Interval names the kernel, the data layer and the sidecar understand: the one list
+    #: (`kernel/aiq-config/intervals.txt`, also `aiq_config::INTERVALS`), as a Literal so a bad
+    #: value's error lists the choices.
+    Interval = Literal[tuple(INTERVALS)]
+    #: An interval, or "" for "same as engine.interval".
+    OptionalInterval = Literal[("", *INTERVALS)]
 
 
 class OrderRule:

@@ -11,7 +11,8 @@ Files (in one directory, ``candles_dbs/`` by default):
   venue publishes it, never converted; ``funding_meta.period_hours`` says what period one rate covers
   (1 for Hyperliquid, 8 for Binance).
 
-The tables ``candles``, ``candle_meta`` and ``funding_rates`` are shared with the Rust sidecar, the
+The candle tables' SQL and file names live in ``exchange/candle_db.py`` (the one Python copy). The
+tables ``candles``, ``candle_meta`` and ``funding_rates`` are shared with the Rust sidecar, the
 backtester and the local exchange: their columns are fixed. Every database carries
 ``schema_migrations(version, applied_at)``; migrations are applied in order, once.
 """
@@ -23,37 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.data.intervals import interval_ms
-
-CANDLE_TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    symbol TEXT NOT NULL,
-    interval TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    t_close INTEGER NOT NULL,
-    o REAL,
-    h REAL,
-    l REAL,
-    c REAL,
-    v REAL,
-    n INTEGER,
-    updated_at TEXT,
-    PRIMARY KEY (symbol, interval, t)
-)
-"""
-
-META_TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    symbol TEXT NOT NULL,
-    interval TEXT NOT NULL,
-    first_t INTEGER,
-    last_t INTEGER,
-    rows INTEGER,
-    source TEXT,
-    updated_at TEXT,
-    PRIMARY KEY (symbol, interval)
-)
-"""
+from exchange.candle_db import CANDLE_TABLE_SQL, META_TABLE_SQL, candle_db_path
 
 CANDLE_MIGRATIONS: Sequence[tuple[int, Sequence[str]]] = (
     (
@@ -101,11 +72,6 @@ FUNDING_DB_NAME = "funding_rates.db"
 def utc_now_iso() -> str:
     """Current UTC time, ISO 8601 with milliseconds and a ``Z``."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def candle_db_path(db_dir: Path, interval: str) -> Path:
-    interval_ms(interval)
-    return Path(db_dir) / f"candles_{interval}.db"
 
 
 def funding_db_path(db_dir: Path) -> Path:

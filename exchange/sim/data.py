@@ -7,23 +7,13 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+from exchange.candle_db import CandleReader
+from exchange.intervals import DAY_MS as DAY_MS
+from exchange.intervals import HOUR_MS as HOUR_MS
+from exchange.intervals import INTERVALS
+
+# The candle store's interval list (the one list, ``exchange/intervals.py``).
+INTERVAL_MS = INTERVALS
 
 # Real per-asset metadata (szDecimals, maxLeverage) for the symbols shipped in shared/data.
 KNOWN_META: dict[str, tuple[int, int]] = {
@@ -123,14 +113,8 @@ def load_feather_funding(data_dir: Path, symbol: str) -> Funding:
 
 
 def load_sqlite_bars(db_path: Path, symbol: str, interval: str) -> Bars:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT t, o, h, l, c, v, n FROM candles WHERE symbol = ? AND interval = ? ORDER BY t",
-            (symbol, interval),
-        ).fetchall()
-    finally:
-        conn.close()
+    with CandleReader(db_path) as db:
+        rows = db.bars(symbol, interval)
     bars = Bars(symbol=symbol, interval_ms=INTERVAL_MS[interval])
     for t, o, h, lo, c, v, n in rows:
         if o is None or h is None or lo is None or c is None:

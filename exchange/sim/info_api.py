@@ -6,6 +6,8 @@ import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from exchange.intervals import VENUE_INTERVALS
+
 from .book import Level
 from .clock import wall_ms
 from .data import DAY_MS, INTERVAL_MS
@@ -150,7 +152,7 @@ def candle_snapshot(v: Venue, req: Any) -> list[dict[str, object]]:
     if not isinstance(end, int):
         raise InfoError(f"{DESERIALIZE_ERROR}: endTime")
     if not isinstance(interval, str) or interval not in INTERVAL_MS:
-        if interval == "1M":
+        if interval in VENUE_INTERVALS:  # served by the venue, not replayed here (1M, 3d, 1w)
             return []
         raise InfoError(f"{DESERIALIZE_ERROR}: interval")
     if not _known_coin(coin, v):

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from exchange.candle_db import CandleReader
+
 from . import report as rpt
 from .backtester import REPO, DataScope, ReplayResult, replay, sweep
 from .deploy import overrides_to_doc, paper_deploy, write_yaml_atomic
@@ -222,13 +224,8 @@ def resolve_window(p: Profile, db_dir: Path) -> Profile:
         return p
     if p.window_days <= 0:
         raise ValueError(f"profile {p.name}: window_days must be > 0")
-    with sqlite3.connect(f"file:{db_dir / f'candles_{p.interval}.db'}?mode=ro", uri=True) as c:
-        q = "SELECT MAX(t) FROM candles WHERE interval=?"
-        args: list[Any] = [p.interval]
-        if p.symbols:
-            q += f" AND symbol IN ({','.join('?' * len(p.symbols))})"
-            args += list(p.symbols)
-        (last,) = c.execute(q, args).fetchone()
+    with CandleReader(db_dir / f"candles_{p.interval}.db") as db:
+        last = db.last_t(p.interval, tuple(p.symbols))
     if last is None:
         raise ValueError(f"profile {p.name}: no {p.interval} candles in {db_dir} to anchor the window")
     step = INTERVAL_MS[p.interval]
@@ -242,19 +239,12 @@ def data_checks(p: Profile, db_dir: Path, now_ms: int | None = None) -> tuple[li
     step = INTERVAL_MS[p.interval]
     a, b = iso_ms(p.start), iso_ms(p.end)
     checks: list[Check] = []
-    with sqlite3.connect(f"file:{db_dir / f'candles_{p.interval}.db'}?mode=ro", uri=True) as c:
-        syms = tuple(p.symbols) or tuple(
-            r[0] for r in c.execute("SELECT DISTINCT symbol FROM candles ORDER BY symbol")
-        )
+    with CandleReader(db_dir / f"candles_{p.interval}.db") as db:
+        syms = tuple(p.symbols) or tuple(db.symbols())
         last_all = 0
         for s in syms:
-            (n,) = c.execute(
-                "SELECT COUNT(*) FROM candles WHERE symbol=? AND interval=? AND t>=? AND t<=?",
-                (s, p.interval, a, b),
-            ).fetchone()
-            last_all = max(
-                last_all, int(c.execute("SELECT MAX(t) FROM candles WHERE symbol=?", (s,)).fetchone()[0] or 0)
-            )
+            n = db.count(s, p.interval, a, b)
+            last_all = max(last_all, db.last_t(symbols=(s,)) or 0)
             expected = (b - a) // step + 1
             missing = expected - int(n)
             share = missing / expected

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-# The intervals a factory profile may use (a subset of engine.data.intervals.INTERVALS).
-INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+from exchange.intervals import HOUR_MS, INTERVALS
+
+# The intervals a factory profile may use: those of the one list up to an hour.
+INTERVAL_MS = {name: ms for name, ms in INTERVALS.items() if ms <= HOUR_MS}
 
 
 def iso_ms(iso: str) -> int:

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from exchange.intervals import INTERVALS
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 HL = DATA / "hyperliquid" / "futures"
 BINANCE = DATA / "binance" / "futures"
 BIN = Path(os.environ.get("AI_QUANT_BT", ROOT / "target" / "release" / "ai-quant-bt"))
 
-INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+INTERVAL_MS = INTERVALS
 
 
 def feather_bars(path: Path) -> pd.DataFrame:

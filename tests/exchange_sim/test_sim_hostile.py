@@ -138,6 +138,9 @@ def test_deep_json_over_ws_is_an_error_frame(venue: Proc) -> None:
         ({"type": "l2Book", "coin": ["BTC"]}, None),
         ({"type": "fundingHistory", "coin": [], "startTime": 0}, []),
         ({"type": "candleSnapshot", "req": {"coin": [1], "interval": "1m", "startTime": 0}}, []),
+        # Venue intervals the candle store does not keep (kernel/aiq-config/intervals.txt): empty.
+        ({"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1M", "startTime": 0}}, []),
+        ({"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "1w", "startTime": 0}}, []),
     ],
 )
 def test_info_odd_json_types_answer(venue: Proc, body: dict[str, Any], answer: Any) -> None:

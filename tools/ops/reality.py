@@ -174,14 +174,12 @@ def fetch_candles(
     """The venue's closed candles [start, end] (bar open times) into an engine-layout candles DB."""
     from hyperliquid.info import Info
 
+    from exchange.candle_db import CANDLE_TABLE_SQL
+
     info = Info(url, skip_ws=True, timeout=20)
     out.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(out)
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS candles (symbol TEXT NOT NULL, interval TEXT NOT NULL, t INTEGER NOT NULL, "
-        "t_close INTEGER NOT NULL, o REAL, h REAL, l REAL, c REAL, v REAL, n INTEGER, updated_at TEXT, "
-        "PRIMARY KEY (symbol, interval, t))"
-    )
+    conn.execute(CANDLE_TABLE_SQL.format(table="candles"))
     for s in symbols:
         t = start
         while t <= end:
@@ -205,26 +203,22 @@ def fetch_candles(
 
 def read_bars(candles: Path, symbols: list[str], interval: str, start: int, end: int) -> list[Any]:
     """Bars of every symbol in [start, end] from a candle DB file or partition directory."""
+    from exchange.candle_db import CandleReader
     from exchange.model import Bar
 
     files = sorted(candles.glob(f"candles_{interval}*.db")) if candles.is_dir() else [candles]
     if not files:
         raise OpsError(f"{candles}: no candles_{interval}*.db files")
     by_key: dict[tuple[int, str], Any] = {}
-    marks = ",".join("?" * len(symbols))
     for f in files:
-        conn = sqlite3.connect(f"file:{f}?mode=ro", uri=True)
         try:
-            for s, t, o, h, lo, c, v in conn.execute(
-                f"SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval=? AND symbol IN ({marks}) "
-                "AND t BETWEEN ? AND ?", (interval, *symbols, start, end)):  # fmt: skip
-                by_key[(int(t), str(s))] = Bar(
-                    str(s), int(t), float(o), float(h), float(lo), float(c), float(v)
-                )
+            with CandleReader(f) as db:
+                for s, t, o, h, lo, c, v in db.window(interval, symbols, start, end):
+                    by_key[(int(t), str(s))] = Bar(
+                        str(s), int(t), float(o), float(h), float(lo), float(c), float(v)
+                    )
         except sqlite3.DatabaseError as exc:
             raise OpsError(f"{f}: not a candles DB ({exc})") from None
-        finally:
-            conn.close()
     return [by_key[k] for k in sorted(by_key)]
 
 

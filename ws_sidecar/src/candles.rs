@@ -7,38 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The shared table, column for column as the data layer (`engine/data/schema.py`) creates it.
-pub const CANDLES_SQL: &str = "CREATE TABLE IF NOT EXISTS candles (
-    symbol TEXT NOT NULL,
-    interval TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    t_close INTEGER NOT NULL,
-    o REAL,
-    h REAL,
-    l REAL,
-    c REAL,
-    v REAL,
-    n INTEGER,
-    updated_at TEXT,
-    PRIMARY KEY (symbol, interval, t)
-)";
-
-const UPSERT: &str = "INSERT INTO candles (symbol, interval, t, t_close, o, h, l, c, v, n, updated_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-    ON CONFLICT (symbol, interval, t) DO UPDATE SET
-      t_close = excluded.t_close, o = excluded.o, h = excluded.h, l = excluded.l, c = excluded.c,
-      v = excluded.v, n = excluded.n, updated_at = excluded.updated_at";
-
-/// A bar's volume and trade count only grow while it is open, so a write that carries less is an
-/// older state of the bar (a late or replayed frame) and must not overwrite a newer one.
-const UPSERT_MONOTONE: &str =
-    "INSERT INTO candles (symbol, interval, t, t_close, o, h, l, c, v, n, updated_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-    ON CONFLICT (symbol, interval, t) DO UPDATE SET
-      t_close = excluded.t_close, o = excluded.o, h = excluded.h, l = excluded.l, c = excluded.c,
-      v = excluded.v, n = excluded.n, updated_at = excluded.updated_at
-    WHERE candles.v IS NULL OR excluded.v > candles.v
-       OR (excluded.v = candles.v AND COALESCE(excluded.n, 0) >= COALESCE(candles.n, 0))";
+use aiq_candles::{UPSERT, UPSERT_MONOTONE};
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -63,10 +32,6 @@ pub fn iso_utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
-pub fn db_path(dir: &Path, interval: &str) -> PathBuf {
-    dir.join(format!("candles_{interval}.db"))
-}
-
 /// One write: the candle and whether it is authoritative (a closed bar read over REST).
 #[derive(Debug, Clone)]
 pub struct Write {
@@ -86,12 +51,7 @@ impl CandleDb {
 
     pub fn conn(&mut self, interval: &str) -> rusqlite::Result<&mut Connection> {
         if !self.conns.contains_key(interval) {
-            let _ = std::fs::create_dir_all(&self.dir);
-            let c = Connection::open(db_path(&self.dir, interval))?;
-            c.busy_timeout(std::time::Duration::from_secs(30))?;
-            c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
-            c.execute_batch("PRAGMA synchronous=NORMAL;")?;
-            c.execute_batch(CANDLES_SQL)?;
+            let c = aiq_candles::open_rw(&self.dir, interval)?;
             self.conns.insert(interval.to_string(), c);
         }
         Ok(self.conns.get_mut(interval).expect("inserted above"))
@@ -124,20 +84,14 @@ impl CandleDb {
     /// (t, t_close) of the newest bar.
     pub fn latest(&mut self, symbol: &str, interval: &str) -> rusqlite::Result<Option<(i64, i64)>> {
         let c = self.conn(interval)?;
-        c.query_row(
-            "SELECT t, t_close FROM candles WHERE symbol = ?1 AND interval = ?2 ORDER BY t DESC LIMIT 1",
-            params![symbol, interval],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
+        c.query_row(aiq_candles::SELECT_LATEST, params![symbol, interval], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
     }
 
     /// Open times at or after `from_t`, ascending.
     pub fn times_since(&mut self, symbol: &str, interval: &str, from_t: i64) -> rusqlite::Result<Vec<i64>> {
         let c = self.conn(interval)?;
-        let mut st = c.prepare_cached(
-            "SELECT t FROM candles WHERE symbol = ?1 AND interval = ?2 AND t >= ?3 ORDER BY t",
-        )?;
+        let mut st = c.prepare_cached(aiq_candles::SELECT_TIMES_SINCE)?;
         let rows = st.query_map(params![symbol, interval, from_t], |r| r.get::<_, i64>(0))?;
         rows.collect()
     }
@@ -163,10 +117,7 @@ impl CandleDb {
 
     pub fn prune(&mut self, symbol: &str, interval: &str, before_t: i64) -> rusqlite::Result<usize> {
         let c = self.conn(interval)?;
-        c.execute(
-            "DELETE FROM candles WHERE symbol = ?1 AND interval = ?2 AND t < ?3",
-            params![symbol, interval, before_t],
-        )
+        c.execute(aiq_candles::DELETE_BEFORE, params![symbol, interval, before_t])
     }
 
     /// Checkpoint and close every connection.

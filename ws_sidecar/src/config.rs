@@ -5,30 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_EXCHANGE_URL: &str = "http://127.0.0.1:3001";
-pub const INTERVALS: &[&str] =
-    &["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M"];
 
-/// Milliseconds in one bar of `interval`, or `None` for an unknown interval.
-pub fn interval_ms(interval: &str) -> Option<i64> {
-    const MIN: i64 = 60_000;
-    Some(match interval {
-        "1m" => MIN,
-        "3m" => 3 * MIN,
-        "5m" => 5 * MIN,
-        "15m" => 15 * MIN,
-        "30m" => 30 * MIN,
-        "1h" => 60 * MIN,
-        "2h" => 120 * MIN,
-        "4h" => 240 * MIN,
-        "8h" => 480 * MIN,
-        "12h" => 720 * MIN,
-        "1d" => 1440 * MIN,
-        "3d" => 3 * 1440 * MIN,
-        "1w" => 7 * 1440 * MIN,
-        "1M" => 30 * 1440 * MIN,
-        _ => return None,
-    })
-}
+/// Milliseconds in one bar of `interval`, or `None` for an interval the candle store does not
+/// keep (the one list: `kernel/aiq-config/intervals.txt`).
+pub use aiq_config::interval_ms;
 
 /// Default retention horizon of an interval in days (upstream facts: 1m 1 d, 3m/5m 7 d,
 /// 15m/30m 30 d, 1h 120 d); longer intervals keep what the venue serves (5000 bars).
@@ -216,7 +196,13 @@ impl Config {
             pick("--intervals", "AI_QUANT_SIDECAR_INTERVALS").map(|s| split_list(&s)).unwrap_or_default();
         for iv in &intervals {
             if interval_ms(iv).is_none() {
-                return Err(format!("unknown interval {iv:?}; known: {}", INTERVALS.join(" ")));
+                let known: Vec<&str> = aiq_config::INTERVALS.iter().map(|r| r.0).collect();
+                let venue_only = if aiq_config::VENUE_INTERVALS.contains(&iv.as_str()) {
+                    " (the venue serves it, the candle store does not keep it)"
+                } else {
+                    ""
+                };
+                return Err(format!("unknown interval {iv:?}{venue_only}; known: {}", known.join(" ")));
             }
         }
         let user = pick("--user", "AI_QUANT_SIDECAR_USER").map(|u| u.to_lowercase());
@@ -334,6 +320,17 @@ mod tests {
         assert!(parse(&[], &["--nope", "1"]).is_err());
         assert!(parse(&[], &["--flush-ms", "-3"]).is_err());
         assert!(parse(&[], &["stray"]).is_err());
+    }
+
+    #[test]
+    fn venue_only_intervals_are_refused_by_name() {
+        // The one list (kernel/aiq-config/intervals.txt): the venue serves 3d/1w/1M, the store does not.
+        for iv in ["3d", "1w", "1M"] {
+            let err = parse(&[], &["--intervals", iv]).unwrap_err();
+            assert!(err.contains("the candle store does not keep it") && err.contains("1m 3m 5m"), "{err}");
+        }
+        assert!(!parse(&[], &["--intervals", "7m"]).unwrap_err().contains("venue serves"));
+        assert_eq!(interval_ms("1d"), Some(86_400_000));
     }
 
     #[test]

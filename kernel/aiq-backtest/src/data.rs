@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use aiq_kernel::Candle;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::BtError;
@@ -22,7 +22,7 @@ pub fn resolve_db_paths(spec: &str, interval: &str) -> Result<Vec<PathBuf>, BtEr
                 .filter(|f| f.extension().is_some_and(|x| x == "db"))
                 .collect();
             all.sort();
-            let prefix = format!("candles_{interval}");
+            let prefix = aiq_candles::db_stem(interval);
             let named: Vec<PathBuf> = all
                 .iter()
                 .filter(|f| {
@@ -55,7 +55,7 @@ fn open_ro(path: &Path) -> Result<Connection, BtError> {
     if !path.is_file() {
         return Err(BtError::new(format!("{} does not exist", path.display())));
     }
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    aiq_candles::open_ro(path)
         .map_err(|e| BtError::new(format!("{}: cannot open as SQLite: {e}", path.display())))
 }
 
@@ -135,8 +135,8 @@ impl CandleSet {
     pub fn load(paths: &[PathBuf], interval: &str, symbols: Option<&[String]>) -> Result<Self, BtError> {
         let interval_ms = aiq_config::interval_ms(interval)
             .ok_or_else(|| BtError::new(format!("unknown interval {interval:?}")))?;
-        // Rows in file order per symbol; sorted (stable, so later files win) at the end. No
-        // ORDER BY: the sort in SQLite spilled to a temporary file and dominated load time.
+        // Rows in file order per symbol (SELECT_BARS has no ORDER BY); sorted (stable, so later
+        // files win) at the end.
         let mut by_sym: BTreeMap<String, Vec<Candle>> = BTreeMap::new();
         let mut cur = String::new();
         let mut fingerprints = Vec::new();
@@ -144,7 +144,7 @@ impl CandleSet {
         for path in paths {
             let conn = open_ro(path)?;
             let mut stmt = conn
-                .prepare("SELECT symbol, t, o, h, l, c, v FROM candles WHERE interval = ?1")
+                .prepare(aiq_candles::SELECT_BARS)
                 .map_err(|e| BtError::new(format!("{}: not a candles DB: {e}", path.display())))?;
             let mut rows = stmt
                 .query([interval])
@@ -259,9 +259,8 @@ impl CandleSet {
         let mut out = std::collections::BTreeSet::new();
         for p in paths {
             let conn = open_ro(p)?;
-            let mut stmt = conn
-                .prepare("SELECT DISTINCT symbol FROM candles WHERE interval = ?1")
-                .map_err(|e| BtError::new(e.to_string()))?;
+            let mut stmt =
+                conn.prepare(aiq_candles::SELECT_SYMBOLS).map_err(|e| BtError::new(e.to_string()))?;
             let it = stmt
                 .query_map([interval], |r| r.get::<_, String>(0))
                 .map_err(|e| BtError::new(e.to_string()))?;

@@ -5,6 +5,7 @@
 //! Field names match the YAML keys in `config/strategy_overrides.example.yaml` one to one.
 
 use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 
 mod validate;
 pub use validate::{validate, ConfigError};
@@ -555,20 +556,30 @@ impl Default for EngineConfig {
     }
 }
 
-/// Intervals the data layer, sidecar and engine understand, with their length in milliseconds.
-pub const INTERVALS: &[(&str, i64)] = &[
-    ("1m", 60_000),
-    ("3m", 180_000),
-    ("5m", 300_000),
-    ("15m", 900_000),
-    ("30m", 1_800_000),
-    ("1h", 3_600_000),
-    ("2h", 7_200_000),
-    ("4h", 14_400_000),
-    ("8h", 28_800_000),
-    ("12h", 43_200_000),
-    ("1d", 86_400_000),
-];
+/// The interval file (`intervals.txt`): the one list both languages read.
+pub const INTERVALS_FILE: &str = include_str!("../intervals.txt");
+
+/// `(name, milliseconds, stored)` for every row of [`INTERVALS_FILE`] (1M: 0 ms, not stored).
+fn interval_rows() -> impl Iterator<Item = (&'static str, i64, bool)> {
+    INTERVALS_FILE.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let bad = || panic!("intervals.txt: bad row {line:?}");
+        if f.len() != 3 || !matches!(f[2], "store" | "venue") {
+            bad();
+        }
+        let ms = if f[1] == "-" { 0 } else { f[1].parse().unwrap_or_else(|_| bad()) };
+        (f[0], ms, f[2] == "store")
+    })
+}
+
+/// Intervals the candle store keeps (sidecar, data layer, engine, backtester), with their length
+/// in milliseconds, shortest first.
+pub static INTERVALS: LazyLock<Vec<(&'static str, i64)>> =
+    LazyLock::new(|| interval_rows().filter(|r| r.2).map(|(n, ms, _)| (n, ms)).collect());
+
+/// Every interval name the venue serves, stored or not (`1m` ... `1M`).
+pub static VENUE_INTERVALS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| interval_rows().map(|r| r.0).collect());
 
 /// Milliseconds in `interval`, or `None` for an unknown interval name.
 pub fn interval_ms(interval: &str) -> Option<i64> {
@@ -642,5 +653,9 @@ mod tests {
     fn interval_lookup() {
         assert_eq!(interval_ms("5m"), Some(300_000));
         assert_eq!(interval_ms("7m"), None);
+        assert_eq!(interval_ms("1M"), None);
+        assert_eq!((INTERVALS.len(), INTERVALS[0].0, INTERVALS[10].0), (11, "1m", "1d"));
+        assert!(INTERVALS.windows(2).all(|w| w[0].1 < w[1].1));
+        assert_eq!(VENUE_INTERVALS.len(), 14);
     }
 }
