@@ -214,7 +214,10 @@ fn reads_only_banks_decide_fill_for_fill_like_full_banks() {
             k.set_reads_only_banks(reads_only);
             k
         };
+        // The daemon's kernel (`Kernel::new`, as bt_runtime builds it) keeps full banks.
+        let daemon = aiq_kernel::Kernel::new(cc.base.cfg.clone(), 10_000.0, aiq_kernel::FillMode::External);
         for s in &symbols {
+            assert!(daemon.bank_outputs(s).is_all() && kernel(false).bank_outputs(s).is_all());
             let o = kernel(true).bank_outputs(s);
             for (name, g) in Outputs::GROUPS {
                 if !o.contains(g) {
