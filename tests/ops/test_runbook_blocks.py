@@ -184,7 +184,8 @@ def test_the_runbook_has_a_quick_rehearsal() -> None:
 # ---- the run ------------------------------------------------------------------------------------
 
 SANDBOX_DIRS = ("engine", "strategy", "exchange", "live", "monitor", "tools", "config", "systemd")
-SANDBOX_FILES = ("pyproject.toml", "VERSION")
+# kernel/aiq-config/intervals.txt: the one interval list, which the Python packages read at import.
+SANDBOX_FILES = ("pyproject.toml", "VERSION", "kernel/aiq-config/intervals.txt")
 
 
 def sandbox(root: Path) -> Path:
@@ -198,6 +199,7 @@ def sandbox(root: Path) -> Path:
         )  # fmt: skip
     for f in SANDBOX_FILES:
         if (REPO / f).exists():
+            (co / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(REPO / f, co / f)
     for link in (".venv", "target"):
         (co / link).symlink_to((REPO / link).resolve())
