@@ -32,7 +32,7 @@ def test_hidden():
 """
 
 
-def _run(tmp: Path, source: str, strict: bool) -> subprocess.CompletedProcess[str]:
+def _run(tmp: Path, source: str, strict: bool, *extra: str) -> subprocess.CompletedProcess[str]:
     (tmp / "test_sample.py").write_text(source)
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "AI_QUANT_STRICT_SKIPS")}
     env["PYTHONPATH"] = str(ROOT)
@@ -49,6 +49,7 @@ def _run(tmp: Path, source: str, strict: bool) -> subprocess.CompletedProcess[st
             "-p",
             "no:cacheprovider",
             "test_sample.py",
+            *extra,
         ],
         cwd=tmp,
         env=env,
@@ -83,3 +84,16 @@ def test_developer_run_only_reports_skips(tmp_path: Path) -> None:
     r = _run(tmp_path, SUITE, strict=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "skip guard" not in r.stdout
+
+
+def test_the_guard_holds_under_xdist(tmp_path: Path) -> None:
+    # `make test` runs on xdist workers: the controller collects nothing, so the allowlist must come
+    # from the reports (a gpu-marked skip passes, an unlisted one still fails the run).
+    allowed = SUITE.replace('pytest.skip("chromium', 'print("chromium')
+    r = _run(tmp_path, allowed, True, "-n", "2", "-p", "xdist")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "skip guard" not in r.stdout
+    r = _run(tmp_path, SUITE, True, "-n", "2", "-p", "xdist")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "test_sample.py::test_needs_chromium" in r.stdout.split("skip guard:")[1]
+    assert "test_needs_gpu" not in r.stdout.split("skip guard:")[1]
