@@ -9,11 +9,12 @@ use std::sync::Arc;
 use aiq_cuda::{AiqParams, AiqResult, AiqSnap, CoreBackend, CoreInputs};
 use aiq_indicators::{BaseSeries, SeriesKey};
 
-use crate::metrics::{periods_per_year, EquityStats};
+use crate::metrics::EquityStats;
 use crate::prepare::Prepared;
 use crate::sim::SymbolSeries;
 use crate::sweep::{
-    run_sweep_with, series_set, sweep_id, ComboConfig, IndicatorCache, SweepOpts, SweepRow, SweepSpec,
+    run_sweep_with, series_set, sweep_id, ComboConfig, ComboTotals, IndicatorCache, SweepOpts, SweepRow,
+    SweepSpec,
 };
 use crate::BtError;
 
@@ -224,32 +225,18 @@ pub fn sweep_row(
         r.eq_m2,
         r.eq_down_sq,
     );
-    let (n, wins, gp, gl) = (r.trades, r.wins, r.gross_profit, r.gross_loss);
-    Ok(SweepRow {
-        combo: cc.combo,
-        id: format!("sweep_{:06}", cc.combo),
-        sweep_id: sweep_id.to_string(),
-        config_id: cc.base.config_id.clone(),
-        overrides: cc.overrides.clone(),
-        total_pnl: r.final_equity - initial,
+    let totals = ComboTotals {
         final_equity: r.final_equity,
-        total_trades: n,
-        wins,
-        win_rate: if n > 0 { wins as f64 / n as f64 } else { 0.0 },
-        profit_factor: if gl > 0.0 {
-            Some(gp / gl)
-        } else if gp > 0.0 {
-            None
-        } else {
-            Some(0.0)
-        },
-        max_drawdown_pct: r.max_dd_frac * 100.0,
-        sharpe_ratio: stats.sharpe(periods_per_year(p.timeline.interval_ms)),
-        total_fees: r.fees,
-        total_funding: r.funding,
+        trades: r.trades,
+        wins: r.wins,
+        gross_profit: r.gross_profit,
+        gross_loss: r.gross_loss,
+        fees: r.fees,
+        funding: r.funding,
         liquidations: r.liquidations,
         bars: r.bars,
-    })
+    };
+    Ok(SweepRow::of_combo(p, spec, cc, sweep_id, &totals, &stats))
 }
 
 /// Rows for a batch of combos on `backend`, split so the snapshots of one call stay within

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{apply_override, canonical_json, config_id, ResolvedConfig};
-use crate::metrics::periods_per_year;
+use crate::metrics::{periods_per_year, EquityStats};
 use crate::prepare::Prepared;
 use crate::sim::{make_kernel, run_with, Record, RunResult, SharedSnapshots, SymbolSeries};
 use crate::BtError;
@@ -442,6 +442,59 @@ pub struct SweepRow {
     pub bars: u64,
 }
 
+/// What one combo's run adds up to: the Rust sweep and the decision-core backends both fill it, and
+/// [`SweepRow::of_combo`] is the one place a row is derived from it.
+pub struct ComboTotals {
+    pub final_equity: f64,
+    pub trades: u64,
+    pub wins: u64,
+    pub gross_profit: f64,
+    pub gross_loss: f64,
+    pub fees: f64,
+    pub funding: f64,
+    pub liquidations: u64,
+    pub bars: u64,
+}
+
+impl SweepRow {
+    pub fn of_combo(
+        p: &Prepared,
+        spec: &SweepSpec,
+        cc: &ComboConfig,
+        sweep_id: &str,
+        t: &ComboTotals,
+        stats: &EquityStats,
+    ) -> Self {
+        let initial = spec.initial_balance.unwrap_or(p.initial_balance);
+        let (n, wins, gp, gl) = (t.trades, t.wins, t.gross_profit, t.gross_loss);
+        SweepRow {
+            combo: cc.combo,
+            id: format!("sweep_{:06}", cc.combo),
+            sweep_id: sweep_id.to_string(),
+            config_id: cc.base.config_id.clone(),
+            overrides: cc.overrides.clone(),
+            total_pnl: t.final_equity - initial,
+            final_equity: t.final_equity,
+            total_trades: n,
+            wins,
+            win_rate: if n > 0 { wins as f64 / n as f64 } else { 0.0 },
+            profit_factor: if gl > 0.0 {
+                Some(gp / gl)
+            } else if gp > 0.0 {
+                None
+            } else {
+                Some(0.0)
+            },
+            max_drawdown_pct: stats.max_dd_frac * 100.0,
+            sharpe_ratio: stats.sharpe(periods_per_year(p.timeline.interval_ms)),
+            total_fees: t.fees,
+            total_funding: t.funding,
+            liquidations: t.liquidations,
+            bars: t.bars,
+        }
+    }
+}
+
 /// Heap entry ordered so that the *worst* row is on top (min-heap of the best K).
 struct Ranked(SweepRow);
 
@@ -589,7 +642,6 @@ pub fn run_config_with(
     snaps: Option<&SharedSnapshots>,
     rec: Record,
 ) -> Result<(SweepRow, RunResult), BtError> {
-    let combo = cc.combo;
     let initial = spec.initial_balance.unwrap_or(p.initial_balance);
     let kernel = make_kernel(&cc.base.cfg, &cc.per_symbol, initial, None)?;
     let r = run_with(kernel, &p.timeline, rec, initial, snaps)?;
@@ -602,32 +654,18 @@ pub fn run_config_with(
             gl -= t.net_pnl;
         }
     }
-    let n = r.trips.len() as u64;
-    let row = SweepRow {
-        combo,
-        id: format!("sweep_{combo:06}"),
-        sweep_id: sweep_id.to_string(),
-        config_id: cc.base.config_id.clone(),
-        overrides: cc.overrides.clone(),
-        total_pnl: r.equity - initial,
+    let totals = ComboTotals {
         final_equity: r.equity,
-        total_trades: n,
+        trades: r.trips.len() as u64,
         wins,
-        win_rate: if n > 0 { wins as f64 / n as f64 } else { 0.0 },
-        profit_factor: if gl > 0.0 {
-            Some(gp / gl)
-        } else if gp > 0.0 {
-            None
-        } else {
-            Some(0.0)
-        },
-        max_drawdown_pct: r.stats.max_dd_frac * 100.0,
-        sharpe_ratio: r.stats.sharpe(periods_per_year(p.timeline.interval_ms)),
-        total_fees: r.fees,
-        total_funding: r.funding,
+        gross_profit: gp,
+        gross_loss: gl,
+        fees: r.fees,
+        funding: r.funding,
         liquidations: r.liquidations,
         bars: r.bars,
     };
+    let row = SweepRow::of_combo(p, spec, cc, sweep_id, &totals, &r.stats);
     Ok((row, r))
 }
 
