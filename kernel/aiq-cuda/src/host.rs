@@ -105,15 +105,7 @@ impl CoreBackend for HostBackend {
     }
 
     fn run(&mut self, inputs: &CoreInputs, first: u32, out: &mut [AiqResult]) -> Result<(), CoreError> {
-        inputs.validate()?;
-        let n = out.len() as u64;
-        if u64::from(first) + n > u64::from(inputs.n_combos()) {
-            return Err(CoreError::Invalid(format!(
-                "combos {first}..{} requested of {}",
-                u64::from(first) + n,
-                inputs.n_combos()
-            )));
-        }
+        inputs.validate_range(first, out.len())?;
         if out.is_empty() {
             return Ok(());
         }

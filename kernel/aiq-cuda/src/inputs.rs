@@ -65,6 +65,20 @@ impl CoreInputs {
     }
 
     /// Check array lengths and indices (a bad input would read out of bounds in the core).
+    /// [`CoreInputs::validate`], and combos `first..first + n` exist: what every backend checks
+    /// before it runs a batch.
+    pub fn validate_range(&self, first: u32, n: usize) -> Result<(), CoreError> {
+        self.validate()?;
+        let end = u64::from(first) + n as u64;
+        if end > u64::from(self.n_combos()) {
+            return Err(CoreError::Invalid(format!(
+                "combos {first}..{end} requested of {}",
+                self.n_combos()
+            )));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: String| Err(CoreError::Invalid(m));
         let (ns, nt) = (self.symbols.len(), self.times.len());
