@@ -144,14 +144,11 @@ impl Recorder {
         }
         for b in &out.blocked {
             let code = b.reason_code.as_str();
-            *self.r.blocked.entry(code.to_string()).or_default() += 1;
-            *self
-                .r
-                .blocked_by_symbol
-                .entry(b.symbol.clone())
-                .or_default()
-                .entry(code.to_string())
-                .or_default() += 1;
+            count(&mut self.r.blocked, code);
+            match self.r.blocked_by_symbol.get_mut(&b.symbol) {
+                Some(m) => count(m, code),
+                None => count(self.r.blocked_by_symbol.entry(b.symbol.clone()).or_default(), code),
+            }
         }
     }
 
@@ -255,6 +252,16 @@ impl Recorder {
     }
 }
 
+/// One more of `key` (allocating its name only the first time: blocks are counted per bar).
+fn count(m: &mut BTreeMap<String, u64>, key: &str) {
+    match m.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            m.insert(key.to_string(), 1);
+        }
+    }
+}
+
 /// Book one funding event on a symbol that holds a position (at its latest price).
 #[allow(clippy::too_many_arguments)]
 fn apply_funding(
@@ -347,6 +354,8 @@ enum Source<'a> {
         /// Bar index of `blocks[s][0]`.
         starts: Vec<usize>,
     },
+    /// A block of steps assembled once for a group of runs ([`run_group`]).
+    Group(&'a GroupBlock),
     /// A producer thread computing them in timeline order, in chunks.
     Stream { rx: std::sync::mpsc::Receiver<Vec<IndicatorSnapshot>>, buf: Vec<IndicatorSnapshot>, pos: usize },
 }
@@ -365,7 +374,7 @@ pub fn run_pipelined(
     rec: Record,
     initial_equity: f64,
 ) -> Result<RunResult, BtError> {
-    if kernel.state.symbols.values().any(|s| s.snap.is_some()) {
+    if kernel.state.symbols.values().any(|s| s.snap().is_some()) {
         return run(kernel, tl, rec, initial_equity);
     }
     let cfgs: Vec<(aiq_config::StrategyConfig, aiq_indicators::Outputs)> =
@@ -406,168 +415,304 @@ pub fn run_pipelined(
 }
 
 fn run_src(
-    mut kernel: Kernel,
+    kernel: Kernel,
     tl: &Timeline,
     rec: Record,
     initial_equity: f64,
     mut src: Source<'_>,
 ) -> Result<RunResult, BtError> {
-    let mut r = Recorder { rec, r: RunResult::default(), open: BTreeMap::new(), next_trade: 0 };
-    let mut stats = EquityStats::new(initial_equity);
-    // Latest price per symbol (main close, or a later sub-bar close); funding is booked at it.
-    let mut last_px = vec![0.0f64; tl.symbols.len()];
-    let mut bar_idx = vec![0usize; tl.symbols.len()];
-    // Skip bars a restored state has already seen (per symbol).
-    let seen: Vec<i64> = tl
-        .symbols
-        .iter()
-        .map(|s| {
-            kernel.snapshot(s).map_or(i64::MIN, |snap| if snap.bar_count > 0 { snap.t } else { i64::MIN })
-        })
-        .collect();
-    let any_seen = seen.iter().any(|&t| t != i64::MIN);
-    // Kernel symbol index of each timeline symbol: the per-bar calls below go by index.
-    let idx: Vec<usize> = tl.symbols.iter().map(|s| kernel.symbol_index(s)).collect();
-    if any_seen && !matches!(src, Source::Own) {
-        return Err(BtError::new("shared indicator snapshots cannot be used with --init-state"));
-    }
-    if tl.times.is_empty() {
-        return Err(BtError::new("no bars to replay in the selected range"));
-    }
-    r.r.first_close_ms = tl.times[0] + tl.interval_ms;
-    let sub = &tl.sub;
-    let mut sub_j = 0usize;
-    // Decision time of the last evaluated main step (sub-bar ticks run strictly after it).
-    let mut last_eval: Option<i64> = None;
-    let mut fcur = 0usize;
-    let mut prices: Vec<(usize, f64)> = Vec::new();
-    for (k, &t) in tl.times.iter().enumerate() {
-        let t_close = t + tl.interval_ms;
-        let fb = tl.fund_start[k + 1] as usize;
-        fcur = fcur.max(tl.fund_start[k] as usize);
-        // Sub-bar ticks of the forward window (last decision, t_close): the tick at t_close itself
-        // is this main step's own evaluate.
-        while sub_j < sub.times.len() && sub.times[sub_j] < t_close {
-            let tau = sub.times[sub_j];
-            if last_eval.is_some_and(|le| tau > le) {
-                let items = &sub.items[sub.start[sub_j] as usize..sub.start[sub_j + 1] as usize];
-                while fcur < fb && tl.fund_items[fcur].1 <= tau {
-                    let (s, ft, rate) = tl.fund_items[fcur];
-                    apply_funding(&mut kernel, &mut r, tl, &idx, s, ft, rate, last_px[s as usize])?;
-                    fcur += 1;
-                }
-                for it in items.iter().filter(|it| !it.exit_px.is_nan()) {
-                    let si = it.symbol as usize;
-                    last_px[si] = it.exit_px;
-                    if kernel.position_at(idx[si]).is_some() {
-                        let out = kernel.on_mid_at(idx[si], it.exit_px, tau).map_err(|e| ctx(e, tl))?;
-                        if !out.fills.is_empty() || !out.blocked.is_empty() {
-                            r.on_output(&out, &kernel);
-                        }
-                    }
-                }
-                prices.clear();
-                for it in items.iter().filter(|it| !it.entry_px.is_nan()) {
-                    last_px[it.symbol as usize] = it.entry_px;
-                    prices.push((idx[it.symbol as usize], it.entry_px));
-                }
-                if !prices.is_empty() {
-                    let out = kernel.evaluate_sub_bar_at(&prices, tau, None).map_err(|e| ctx(e, tl))?;
-                    if !out.fills.is_empty() || !out.blocked.is_empty() {
-                        r.on_output(&out, &kernel);
-                    }
-                }
-                r.r.sub_ticks += 1;
-            }
-            sub_j += 1;
+    let mut run = Replay::new(kernel, tl, rec, initial_equity, !matches!(src, Source::Own))?;
+    run.advance(tl.times.len(), &mut src)?;
+    Ok(run.finish())
+}
+
+/// One run in progress: the kernel and everything the replay loop carries from step to step, so
+/// a run can advance over the timeline a range of steps at a time ([`Replay::advance`]). The
+/// sweep advances a group of combos in lockstep over blocks of steps whose snapshots are
+/// assembled once for the group ([`run_group`]); a whole replay is one call.
+pub struct Replay<'a> {
+    kernel: Kernel,
+    tl: &'a Timeline,
+    r: Recorder,
+    stats: EquityStats,
+    /// Latest price per symbol (main close, or a later sub-bar close); funding is booked at it.
+    last_px: Vec<f64>,
+    /// Bars stepped per timeline symbol (the index of its next bar in shared series).
+    bar_idx: Vec<usize>,
+    /// Bars a restored state has already seen (per symbol).
+    seen: Vec<i64>,
+    any_seen: bool,
+    /// Kernel symbol index of each timeline symbol: the per-bar calls go by index.
+    idx: Vec<usize>,
+    sub_j: usize,
+    /// Decision time of the last evaluated main step (sub-bar ticks run strictly after it).
+    last_eval: Option<i64>,
+    fcur: usize,
+    prices: Vec<(usize, f64)>,
+    /// The next timeline step.
+    k: usize,
+}
+
+impl<'a> Replay<'a> {
+    /// `shared`: the run will step with snapshots computed elsewhere (not its own banks).
+    pub fn new(
+        mut kernel: Kernel,
+        tl: &'a Timeline,
+        rec: Record,
+        initial_equity: f64,
+        shared: bool,
+    ) -> Result<Self, BtError> {
+        let seen: Vec<i64> = tl
+            .symbols
+            .iter()
+            .map(|s| {
+                kernel.snapshot(s).map_or(i64::MIN, |snap| if snap.bar_count > 0 { snap.t } else { i64::MIN })
+            })
+            .collect();
+        let any_seen = seen.iter().any(|&t| t != i64::MIN);
+        let idx: Vec<usize> = tl.symbols.iter().map(|s| kernel.symbol_index(s)).collect();
+        if any_seen && shared {
+            return Err(BtError::new("shared indicator snapshots cannot be used with --init-state"));
         }
-        let (a, b) = (tl.step_start[k] as usize, tl.step_start[k + 1] as usize);
-        let mut stepped = 0;
-        for (s, c) in &tl.step_items[a..b] {
-            let si = *s as usize;
-            if any_seen && c.t <= seen[si] {
+        if tl.times.is_empty() {
+            return Err(BtError::new("no bars to replay in the selected range"));
+        }
+        let mut r = Recorder { rec, r: RunResult::default(), open: BTreeMap::new(), next_trade: 0 };
+        r.r.first_close_ms = tl.times[0] + tl.interval_ms;
+        Ok(Replay {
+            kernel,
+            tl,
+            r,
+            stats: EquityStats::new(initial_equity),
+            last_px: vec![0.0; tl.symbols.len()],
+            bar_idx: vec![0; tl.symbols.len()],
+            seen,
+            any_seen,
+            idx,
+            sub_j: 0,
+            last_eval: None,
+            fcur: 0,
+            prices: Vec::new(),
+            k: 0,
+        })
+    }
+
+    /// Run the timeline's steps up to (not including) `k_end`, with snapshots from `src`.
+    fn advance(&mut self, k_end: usize, src: &mut Source<'_>) -> Result<(), BtError> {
+        let tl = self.tl;
+        let sub = &tl.sub;
+        let rec = self.r.rec;
+        while self.k < k_end {
+            let k = self.k;
+            self.k += 1;
+            let t = tl.times[k];
+            let t_close = t + tl.interval_ms;
+            let fb = tl.fund_start[k + 1] as usize;
+            self.fcur = self.fcur.max(tl.fund_start[k] as usize);
+            // Sub-bar ticks of the forward window (last decision, t_close): the tick at t_close
+            // itself is this main step's own evaluate.
+            while self.sub_j < sub.times.len() && sub.times[self.sub_j] < t_close {
+                let tau = sub.times[self.sub_j];
+                if self.last_eval.is_some_and(|le| tau > le) {
+                    self.sub_tick(tau, fb)?;
+                }
+                self.sub_j += 1;
+            }
+            let (a, b) = (tl.step_start[k] as usize, tl.step_start[k + 1] as usize);
+            let mut stepped = 0;
+            for (s, c) in &tl.step_items[a..b] {
+                let si = *s as usize;
+                if self.any_seen && c.t <= self.seen[si] {
+                    continue;
+                }
+                let ki = self.idx[si];
+                let i = self.bar_idx[si];
+                self.bar_idx[si] += 1;
+                let kernel = &mut self.kernel;
+                let out = match src {
+                    Source::Own => kernel.step_candle_at(ki, *c),
+                    Source::Shared { srcs, blocks, starts } => {
+                        let (block, start) = (&mut blocks[si], &mut starts[si]);
+                        if i < *start || i >= *start + block.len() {
+                            let end = (i + SHARED_BLOCK).min(srcs[si].base.len());
+                            block.clear();
+                            block.extend((i..end).map(|j| srcs[si].snapshot(j)));
+                            *start = i;
+                        }
+                        kernel.step_snapshot_ref_at(ki, *c, &block[i - *start])
+                    }
+                    Source::Group(g) => kernel.step_snapshot_ref_at(ki, *c, g.get(si, i)),
+                    Source::Stream { rx, buf, pos } => {
+                        if *pos == buf.len() {
+                            *buf = rx.recv().map_err(|_| BtError::new("indicator thread stopped"))?;
+                            *pos = 0;
+                        }
+                        *pos += 1;
+                        kernel.step_snapshot_ref_at(ki, *c, &buf[*pos - 1])
+                    }
+                }
+                .map_err(|e| ctx(e, tl))?;
+                self.last_px[si] = c.c;
+                stepped += 1;
+                if !out.fills.is_empty() || !out.blocked.is_empty() {
+                    self.r.on_output(&out, &self.kernel);
+                }
+            }
+            if stepped == 0 {
                 continue;
             }
-            let ki = idx[si];
-            let out = match &mut src {
-                Source::Own => kernel.step_candle_at(ki, *c),
-                Source::Shared { srcs, blocks, starts } => {
-                    let i = bar_idx[si];
-                    bar_idx[si] += 1;
-                    let (block, start) = (&mut blocks[si], &mut starts[si]);
-                    if i < *start || i >= *start + block.len() {
-                        let end = (i + SHARED_BLOCK).min(srcs[si].base.len());
-                        block.clear();
-                        block.extend((i..end).map(|j| srcs[si].snapshot(j)));
-                        *start = i;
-                    }
-                    kernel.step_snapshot_at(ki, *c, block[i - *start])
-                }
-                Source::Stream { rx, buf, pos } => {
-                    if *pos == buf.len() {
-                        *buf = rx.recv().map_err(|_| BtError::new("indicator thread stopped"))?;
-                        *pos = 0;
-                    }
-                    *pos += 1;
-                    kernel.step_snapshot_at(ki, *c, buf[*pos - 1])
-                }
+            self.r.r.bars += stepped;
+            while self.fcur < fb {
+                let (s, ft, rate) = tl.fund_items[self.fcur];
+                let px = self.last_px[s as usize];
+                apply_funding(&mut self.kernel, &mut self.r, tl, &self.idx, s, ft, rate, px)?;
+                self.fcur += 1;
             }
-            .map_err(|e| ctx(e, tl))?;
-            last_px[si] = c.c;
-            stepped += 1;
+            let out = self.kernel.evaluate(t_close, None);
+            self.last_eval = Some(t_close);
             if !out.fills.is_empty() || !out.blocked.is_empty() {
-                r.on_output(&out, &kernel);
+                self.r.on_output(&out, &self.kernel);
             }
+            if rec.fills {
+                for (s, _) in &tl.step_items[a..b] {
+                    match self
+                        .kernel
+                        .symbol_at(self.idx[*s as usize])
+                        .and_then(|st| st.last_decision.as_ref())
+                        .map(|d| d.signal)
+                    {
+                        Some(aiq_kernel::Signal::Buy) => self.r.r.signals.0 += 1,
+                        Some(aiq_kernel::Signal::Sell) => self.r.r.signals.1 += 1,
+                        _ => {}
+                    }
+                }
+            }
+            self.r.r.steps += 1;
+            if !self.kernel.state.positions.is_empty() {
+                self.r.r.exposure_steps += 1;
+            }
+            let eq = self.kernel.equity();
+            self.stats.push(eq);
+            if rec.equity_curve {
+                self.r.r.equity_curve.push((t_close, eq));
+            }
+            self.r.r.last_close_ms = t_close;
         }
-        if stepped == 0 {
-            continue;
+        Ok(())
+    }
+
+    /// One sub-bar tick at `tau`: funding due by then, exits at exit sub-bar closes, entries at
+    /// entry sub-bar closes.
+    fn sub_tick(&mut self, tau: i64, fb: usize) -> Result<(), BtError> {
+        let tl = self.tl;
+        let sub = &tl.sub;
+        let j = self.sub_j;
+        let items = &sub.items[sub.start[j] as usize..sub.start[j + 1] as usize];
+        while self.fcur < fb && tl.fund_items[self.fcur].1 <= tau {
+            let (s, ft, rate) = tl.fund_items[self.fcur];
+            let px = self.last_px[s as usize];
+            apply_funding(&mut self.kernel, &mut self.r, tl, &self.idx, s, ft, rate, px)?;
+            self.fcur += 1;
         }
-        r.r.bars += stepped;
-        while fcur < fb {
-            let (s, ft, rate) = tl.fund_items[fcur];
-            apply_funding(&mut kernel, &mut r, tl, &idx, s, ft, rate, last_px[s as usize])?;
-            fcur += 1;
-        }
-        let out = kernel.evaluate(t_close, None);
-        last_eval = Some(t_close);
-        if !out.fills.is_empty() || !out.blocked.is_empty() {
-            r.on_output(&out, &kernel);
-        }
-        if rec.fills {
-            for (s, _) in &tl.step_items[a..b] {
-                match kernel
-                    .symbol_at(idx[*s as usize])
-                    .and_then(|st| st.last_decision.as_ref())
-                    .map(|d| d.signal)
-                {
-                    Some(aiq_kernel::Signal::Buy) => r.r.signals.0 += 1,
-                    Some(aiq_kernel::Signal::Sell) => r.r.signals.1 += 1,
-                    _ => {}
+        for it in items.iter().filter(|it| !it.exit_px.is_nan()) {
+            let si = it.symbol as usize;
+            self.last_px[si] = it.exit_px;
+            if self.kernel.position_at(self.idx[si]).is_some() {
+                let out = self.kernel.on_mid_at(self.idx[si], it.exit_px, tau).map_err(|e| ctx(e, tl))?;
+                if !out.fills.is_empty() || !out.blocked.is_empty() {
+                    self.r.on_output(&out, &self.kernel);
                 }
             }
         }
-        r.r.steps += 1;
-        if !kernel.state.positions.is_empty() {
-            r.r.exposure_steps += 1;
+        self.prices.clear();
+        for it in items.iter().filter(|it| !it.entry_px.is_nan()) {
+            self.last_px[it.symbol as usize] = it.entry_px;
+            self.prices.push((self.idx[it.symbol as usize], it.entry_px));
         }
-        let eq = kernel.equity();
-        stats.push(eq);
-        if rec.equity_curve {
-            r.r.equity_curve.push((t_close, eq));
+        if !self.prices.is_empty() {
+            let out = self.kernel.evaluate_sub_bar_at(&self.prices, tau, None).map_err(|e| ctx(e, tl))?;
+            if !out.fills.is_empty() || !out.blocked.is_empty() {
+                self.r.on_output(&out, &self.kernel);
+            }
         }
-        r.r.last_close_ms = t_close;
+        self.r.r.sub_ticks += 1;
+        Ok(())
     }
-    // Positions still open at the end stay open: their trips are reported as open.
-    let mut res = r.r;
-    res.stats = stats;
-    res.cash = kernel.state.cash_usd;
-    res.equity = kernel.equity();
-    res.fees = kernel.state.fees_usd;
-    res.funding = kernel.state.funding_usd;
-    res.realized = kernel.state.realized_pnl_usd;
-    res.open_positions = kernel.state.positions.len();
-    if rec.fills {
-        res.final_state = Some(kernel.state);
+
+    /// The run's result (positions still open at the end stay open: their trips are reported
+    /// as open).
+    pub fn finish(self) -> RunResult {
+        let kernel = self.kernel;
+        let mut res = self.r.r;
+        res.stats = self.stats;
+        res.cash = kernel.state.cash_usd;
+        res.equity = kernel.equity();
+        res.fees = kernel.state.fees_usd;
+        res.funding = kernel.state.funding_usd;
+        res.realized = kernel.state.realized_pnl_usd;
+        res.open_positions = kernel.state.positions.len();
+        if self.r.rec.fills {
+            res.final_state = Some(kernel.state);
+        }
+        res
     }
-    Ok(res)
+}
+
+/// Snapshots of a block of timeline steps, for every symbol, assembled once and read by every
+/// run of a group ([`run_group`]).
+pub struct GroupBlock {
+    /// Per timeline symbol: its snapshots in the block, the first one being its bar `start[s]`.
+    snaps: Vec<Vec<IndicatorSnapshot>>,
+    start: Vec<usize>,
+}
+
+impl GroupBlock {
+    #[inline]
+    fn get(&self, s: usize, bar: usize) -> &IndicatorSnapshot {
+        &self.snaps[s][bar - self.start[s]]
+    }
+}
+
+/// Timeline steps per lockstep block: the block's snapshots (steps x symbols x ~400 bytes) stay
+/// in L2 while every run of the group reads them.
+const GROUP_STEPS: usize = 24;
+
+/// Run `kernels` over the whole timeline on the same shared series (`snaps`), in lockstep: each
+/// block of steps has its snapshots assembled once for the group, then every run advances over
+/// it. Each run computes exactly what [`run_with`] computes for it (results in `kernels` order).
+pub fn run_group(
+    kernels: Vec<Kernel>,
+    tl: &Timeline,
+    rec: Record,
+    initial_equity: f64,
+    snaps: &SharedSnapshots,
+) -> Result<Vec<RunResult>, BtError> {
+    let srcs: Vec<aiq_indicators::SnapshotSource<'_>> = snaps.iter().map(SymbolSeries::source).collect();
+    let mut runs: Vec<Replay<'_>> = kernels
+        .into_iter()
+        .map(|k| Replay::new(k, tl, rec, initial_equity, true))
+        .collect::<Result<_, _>>()?;
+    let nsym = tl.symbols.len();
+    let mut block = GroupBlock { snaps: vec![Vec::new(); nsym], start: vec![0; nsym] };
+    let mut next_bar = vec![0usize; nsym];
+    let mut k0 = 0;
+    while k0 < tl.times.len() {
+        let k1 = (k0 + GROUP_STEPS).min(tl.times.len());
+        for (s, v) in block.snaps.iter_mut().enumerate() {
+            v.clear();
+            block.start[s] = next_bar[s];
+        }
+        let (a, b) = (tl.step_start[k0] as usize, tl.step_start[k1] as usize);
+        for (s, _) in &tl.step_items[a..b] {
+            let s = *s as usize;
+            block.snaps[s].push(srcs[s].snapshot(next_bar[s]));
+            next_bar[s] += 1;
+        }
+        let mut src = Source::Group(&block);
+        for run in &mut runs {
+            run.advance(k1, &mut src)?;
+        }
+        k0 = k1;
+    }
+    Ok(runs.into_iter().map(Replay::finish).collect())
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::config::{apply_override, canonical_json, config_id, ResolvedConfig};
 use crate::metrics::{periods_per_year, EquityStats};
 use crate::prepare::Prepared;
-use crate::sim::{make_kernel, run_with, Record, RunResult, SharedSnapshots, SymbolSeries};
+use crate::sim::{make_kernel, run_group, run_with, Record, RunResult, SharedSnapshots, SymbolSeries};
 use crate::BtError;
 use aiq_indicators::{BaseSeries, IndicatorBank, SeriesKey, SeriesSet};
 use std::sync::Arc;
@@ -633,6 +633,51 @@ pub fn run_config(
     run_config_with(p, spec, cc, sweep_id, snaps, Record::default()).map(|(row, _)| row)
 }
 
+/// Indices of `shared` split into lockstep groups: combos with the same series (the same
+/// `Arc`s) in one group, cut so there are at least `threads` groups when there are enough
+/// combos. A combo without shared series is a group of its own.
+pub fn lockstep_groups(shared: &[ComboSeries], threads: usize) -> Vec<Vec<usize>> {
+    let same = |a: &[SymbolSeries], b: &[SymbolSeries]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.ready_index == y.ready_index
+                    && Arc::ptr_eq(&x.base, &y.base)
+                    && x.series.iter().zip(&y.series).all(|(u, v)| Arc::ptr_eq(u, v))
+            })
+    };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (ci, sn) in shared.iter().enumerate() {
+        let home = sn
+            .as_ref()
+            .and_then(|sn| groups.iter().position(|g| shared[g[0]].as_ref().is_some_and(|h| same(h, sn))));
+        match home {
+            Some(g) => groups[g].push(ci),
+            None => groups.push(vec![ci]),
+        }
+    }
+    // Cut large groups so the threads share the work.
+    let size = shared.len().div_ceil(threads).max(1);
+    groups.into_iter().flat_map(|g| g.chunks(size).map(<[usize]>::to_vec).collect::<Vec<_>>()).collect()
+}
+
+/// [`run_config`] for a group of combos on the same shared series, in lockstep
+/// ([`crate::sim::run_group`]): the same rows as running each alone.
+pub fn run_configs_grouped(
+    p: &Prepared,
+    spec: &SweepSpec,
+    ccs: &[&ComboConfig],
+    sweep_id: &str,
+    snaps: &SharedSnapshots,
+) -> Result<Vec<SweepRow>, BtError> {
+    let initial = spec.initial_balance.unwrap_or(p.initial_balance);
+    let kernels = ccs
+        .iter()
+        .map(|cc| make_kernel(&cc.base.cfg, &cc.per_symbol, initial, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = run_group(kernels, &p.timeline, Record::default(), initial, snaps)?;
+    Ok(ccs.iter().zip(&runs).map(|(cc, r)| row_of(p, spec, cc, sweep_id, r)).collect())
+}
+
 /// [`run_config`] that also returns the run (with what `rec` asks to keep).
 pub fn run_config_with(
     p: &Prepared,
@@ -645,6 +690,12 @@ pub fn run_config_with(
     let initial = spec.initial_balance.unwrap_or(p.initial_balance);
     let kernel = make_kernel(&cc.base.cfg, &cc.per_symbol, initial, None)?;
     let r = run_with(kernel, &p.timeline, rec, initial, snaps)?;
+    let row = row_of(p, spec, cc, sweep_id, &r);
+    Ok((row, r))
+}
+
+/// A combo's sweep row from its run.
+fn row_of(p: &Prepared, spec: &SweepSpec, cc: &ComboConfig, sweep_id: &str, r: &RunResult) -> SweepRow {
     let (mut wins, mut gp, mut gl) = (0u64, 0.0, 0.0);
     for t in &r.trips {
         if t.net_pnl > 0.0 {
@@ -665,8 +716,7 @@ pub fn run_config_with(
         liquidations: r.liquidations,
         bars: r.bars,
     };
-    let row = SweepRow::of_combo(p, spec, cc, sweep_id, &totals, &r.stats);
-    Ok((row, r))
+    SweepRow::of_combo(p, spec, cc, sweep_id, &totals, &r.stats)
 }
 
 /// The series a config's indicator bank reads, for one symbol.
@@ -894,13 +944,29 @@ pub fn run_sweep(
         pool.install(|| {
             let shared =
                 if o.indicator_cache_mib > 0 { cache.prepare(p, cfgs) } else { vec![None; cfgs.len()] };
-            let rows: Vec<Result<SweepRow, BtError>> = cfgs
+            // Combos on the same series run as lockstep groups (their snapshots are assembled
+            // once per group); as many groups as threads at least, so every thread has work.
+            let groups = lockstep_groups(&shared, o.threads.max(1));
+            let rows: Vec<Result<Vec<SweepRow>, BtError>> = groups
                 .par_iter()
-                .zip(shared.par_iter())
-                .map(|(cc, sn)| run_config(p, spec, cc, &sid, sn.as_deref()))
+                .map(|g| match &shared[g[0]] {
+                    Some(sn) if g.len() > 1 => {
+                        let ccs: Vec<&ComboConfig> = g.iter().map(|&ci| &cfgs[ci]).collect();
+                        run_configs_grouped(p, spec, &ccs, &sid, sn)
+                    }
+                    sn => g.iter().map(|&ci| run_config(p, spec, &cfgs[ci], &sid, sn.as_deref())).collect(),
+                })
                 .collect();
-            // The first error in combo order.
-            rows.into_iter().collect()
+            // Back in combo order; the first error in combo order.
+            let mut by_combo: Vec<Option<Result<SweepRow, BtError>>> =
+                (0..cfgs.len()).map(|_| None).collect();
+            for (g, r) in groups.iter().zip(rows) {
+                match r {
+                    Ok(rs) => g.iter().zip(rs).for_each(|(&ci, row)| by_combo[ci] = Some(Ok(row))),
+                    Err(e) => by_combo[g[0]] = Some(Err(e)),
+                }
+            }
+            by_combo.into_iter().flatten().collect()
         })
     })?;
     if o.verbose && o.indicator_cache_mib > 0 {

@@ -11,12 +11,15 @@
 //! Data: `$AI_QUANT_SHARED_DATA` (else `../shared/data` beside the repository), converted to the
 //! backtester's SQLite tables by tests/backtest/bt_helpers.py with the project's venv.
 
+mod common;
+
+use common::{prepared, prepared_sub, Rng};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use aiq_backtest::config::{apply_override, ResolvedConfig};
 use aiq_backtest::core_sweep::{build_inputs, combo_series, core_rows, run_core_sweep, sweep_row};
-use aiq_backtest::prepare::{prepare, DataOpts, Prepared};
+use aiq_backtest::prepare::Prepared;
 use aiq_backtest::sim::Record;
 use aiq_backtest::sweep::{
     combo_config, run_config_with, run_sweep, sweep_id, ComboConfig, Grid, IndicatorCache, SweepOpts,
@@ -134,163 +137,6 @@ fn side_index(s: Side) -> u32 {
 }
 
 // ---- data -----------------------------------------------------------------------------------
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
-fn shared_data(root: &Path) -> PathBuf {
-    match std::env::var_os("AI_QUANT_SHARED_DATA") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => root.parent().expect("parent of the repository").join("shared").join("data"),
-    }
-}
-
-/// Candle and funding SQLite files for `COINS` (the first `BARS` 5m bars), made from the shared
-/// feather files by the Python test helpers.
-fn write_dbs(dir: &Path) -> (PathBuf, PathBuf) {
-    let root = repo_root();
-    let data = shared_data(&root);
-    assert!(
-        data.join("hyperliquid/futures/BTC_USDC_USDC-5m-futures.feather").is_file(),
-        "shared market data not found under {} (set AI_QUANT_SHARED_DATA)",
-        data.display()
-    );
-    let venv = root.join(".venv/bin/python");
-    let python = if venv.is_file() { venv } else { PathBuf::from("python3") };
-    let candles = dir.join("candles_5m.db");
-    let funding = dir.join("funding.db");
-    let script = r#"
-import sys
-sys.path.insert(0, "tests/backtest")
-from pathlib import Path
-from bt_helpers import hl_frames, hl_funding, write_candles_db, write_funding_db
-coins = sys.argv[3].split(",")
-write_candles_db(Path(sys.argv[1]), hl_frames(coins, "5m", int(sys.argv[4])), "5m")
-write_funding_db(Path(sys.argv[2]), hl_funding(coins))
-"#;
-    let out = std::process::Command::new(&python)
-        .current_dir(&root)
-        .env("AI_QUANT_SHARED_DATA", &data)
-        .args(["-c", script])
-        .arg(&candles)
-        .arg(&funding)
-        .arg(COINS)
-        .arg(BARS.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "converting the shared data failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (candles, funding)
-}
-
-/// 15m main bars with 5m sub-bars over the same span (the first `BARS` 5m bars).
-fn write_sub_dbs(dir: &Path) -> (PathBuf, PathBuf) {
-    let root = repo_root();
-    let data = shared_data(&root);
-    let venv = root.join(".venv/bin/python");
-    let python = if venv.is_file() { venv } else { PathBuf::from("python3") };
-    let candles = dir.join("candles_sub.db");
-    let funding = dir.join("funding.db");
-    let script = r#"
-import sys
-sys.path.insert(0, "tests/backtest")
-from pathlib import Path
-from bt_helpers import hl_frames, hl_funding, write_candles_db, write_funding_db
-coins = sys.argv[3].split(",")
-f5 = hl_frames(coins, "5m", int(sys.argv[4]))
-t0 = max(int(df["t"].iloc[0]) for df in f5.values())
-t1 = min(int(df["t"].iloc[-1]) for df in f5.values())
-f15 = {c: df[(df["t"] >= t0) & (df["t"] <= t1)] for c, df in hl_frames(coins, "15m").items()}
-write_candles_db(Path(sys.argv[1]), f15, "15m")
-write_candles_db(Path(sys.argv[1]), f5, "5m")
-write_funding_db(Path(sys.argv[2]), hl_funding(coins))
-"#;
-    let out = std::process::Command::new(&python)
-        .current_dir(&root)
-        .env("AI_QUANT_SHARED_DATA", &data)
-        .args(["-c", script])
-        .arg(&candles)
-        .arg(&funding)
-        .arg(COINS)
-        .arg(BARS.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "converting the shared data failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (candles, funding)
-}
-
-/// Main 15m bars with 5m entry and/or exit sub-bars.
-fn prepared_sub(dir: &Path, entry: bool, exit: bool) -> Prepared {
-    let (candles, funding) = write_sub_dbs(dir);
-    let cfg = dir.join("config.yaml");
-    std::fs::write(&cfg, "global: {}\n").expect("config");
-    prepare(&DataOpts {
-        config: cfg,
-        candles_db: Some(candles.display().to_string()),
-        interval: Some("15m".into()),
-        funding_db: Some(funding),
-        initial_balance: 10_000.0,
-        quiet: true,
-        entry_interval: entry.then(|| "5m".to_string()),
-        exit_interval: exit.then(|| "5m".to_string()),
-        ..Default::default()
-    })
-    .expect("prepare")
-}
-
-fn prepared(dir: &Path) -> Prepared {
-    let (candles, funding) = write_dbs(dir);
-    let cfg = dir.join("config.yaml");
-    std::fs::write(&cfg, "global: {}\n").expect("config");
-    prepare(&DataOpts {
-        config: cfg,
-        candles_db: Some(candles.display().to_string()),
-        interval: Some("5m".into()),
-        funding_db: Some(funding),
-        initial_balance: 10_000.0,
-        quiet: true,
-        ..Default::default()
-    })
-    .expect("prepare")
-}
-
-// ---- random combos ----------------------------------------------------------------------------
-
-/// splitmix64: a small, seeded, dependency-free generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn pick(&mut self, xs: &[f64]) -> f64 {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-    fn flag(&mut self, p: f64) -> f64 {
-        f64::from(u8::from(self.chance(p)))
-    }
-}
 
 /// Random Mei Alpha v1 overrides: ranges chosen so every exit, gate and block fires.
 fn mei_overrides(r: &mut Rng) -> Vec<(&'static str, f64)> {
@@ -721,7 +567,7 @@ fn reason_codes_are_numbered_in_declaration_order() {
 #[test]
 fn core_matches_the_rust_sweep_on_random_combos() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = prepared(dir.path());
+    let p = prepared(dir.path(), COINS, BARS);
     assert_eq!(p.timeline.symbols.len(), 4, "{:?}", p.timeline.symbols);
     let mut rng = Rng(SEED);
     let mut combos = random_combos(&mut rng, MEI_COMBOS, 0, false);
@@ -774,7 +620,7 @@ fn core_matches_the_rust_sweep_on_random_combos() {
 #[test]
 fn core_sweep_writes_the_rows_the_cpu_sweep_writes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = prepared(dir.path());
+    let p = prepared(dir.path(), COINS, BARS);
     let spec: SweepSpec = serde_norway::from_str(
         r"
 axes:
@@ -826,7 +672,7 @@ fn core_matches_the_rust_sweep_with_sub_bars() {
     let mut hits = [0u64; 30];
     for (entry, exit, n) in [(true, true, 60), (true, false, 30), (false, true, 30)] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = prepared_sub(dir.path(), entry, exit);
+        let p = prepared_sub(dir.path(), COINS, BARS, entry, exit);
         assert!(!p.timeline.sub.times.is_empty(), "no sub-bar ticks");
         let mut combos = random_combos(&mut rng, n, 0, false);
         combos.extend(random_combos(&mut rng, 6, n as u64, true));

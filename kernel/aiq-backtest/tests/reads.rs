@@ -11,12 +11,14 @@
 //! Data: `$AI_QUANT_SHARED_DATA` (else `../shared/data` beside the repository), converted to the
 //! backtester's SQLite tables by tests/backtest/bt_helpers.py with the project's venv.
 
+mod common;
+
+use common::{decided, prepared, Rng};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use aiq_backtest::config::ResolvedConfig;
-use aiq_backtest::prepare::{prepare, DataOpts, Prepared};
-use aiq_backtest::sim::{make_kernel, run, run_pipelined, Record, RunResult};
+use aiq_backtest::sim::{make_kernel, run, run_pipelined, Record};
 use aiq_backtest::sweep::{run_config_with, ComboConfig, IndicatorCache, SweepSpec};
 use aiq_config::{MacdMode, StrategyConfig, StrategyName};
 use aiq_indicators::Outputs;
@@ -25,87 +27,6 @@ const COINS: &str = "BTC,ETH,SOL,DOGE,HYPE";
 const BARS: usize = 6000;
 const CONFIGS: usize = 48;
 const SEED: u64 = 0x5eed_0e4d_2026_0002;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
-}
-
-fn prepared(dir: &Path) -> Prepared {
-    let root = repo_root();
-    let data = match std::env::var_os("AI_QUANT_SHARED_DATA") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => root.parent().expect("parent of the repository").join("shared").join("data"),
-    };
-    assert!(
-        data.join("hyperliquid/futures/BTC_USDC_USDC-5m-futures.feather").is_file(),
-        "shared market data not found under {} (set AI_QUANT_SHARED_DATA)",
-        data.display()
-    );
-    let venv = root.join(".venv/bin/python");
-    let python = if venv.is_file() { venv } else { PathBuf::from("python3") };
-    let (candles, funding) = (dir.join("candles_5m.db"), dir.join("funding.db"));
-    let script = r#"
-import sys
-sys.path.insert(0, "tests/backtest")
-from pathlib import Path
-from bt_helpers import hl_frames, hl_funding, write_candles_db, write_funding_db
-coins = sys.argv[3].split(",")
-write_candles_db(Path(sys.argv[1]), hl_frames(coins, "5m", int(sys.argv[4])), "5m")
-write_funding_db(Path(sys.argv[2]), hl_funding(coins))
-"#;
-    let out = std::process::Command::new(&python)
-        .current_dir(&root)
-        .env("AI_QUANT_SHARED_DATA", &data)
-        .args(["-c", script])
-        .arg(&candles)
-        .arg(&funding)
-        .arg(COINS)
-        .arg(BARS.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "converting the shared data failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg = dir.join("config.yaml");
-    std::fs::write(&cfg, "global: {}\n").expect("config");
-    prepare(&DataOpts {
-        config: cfg,
-        candles_db: Some(candles.display().to_string()),
-        interval: Some("5m".into()),
-        funding_db: Some(funding),
-        initial_balance: 10_000.0,
-        quiet: true,
-        ..Default::default()
-    })
-    .expect("prepare")
-}
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
 
 /// A random Mei Alpha v1 config: every switch that changes what is read, on or off, with
 /// loose entries so that positions open, add, trail and exit.
@@ -177,18 +98,10 @@ fn combo(n: u64, base: StrategyConfig, per_symbol: BTreeMap<String, StrategyConf
     }
 }
 
-/// Everything a run decided, as text (Debug prints every f64 exactly).
-fn decided(r: &RunResult) -> String {
-    format!(
-        "fills {:?}\ntrips {:?}\nblocked {:?}\nsignals {:?} entries {} adds {} liquidations {}\nequity {:?} cash {:?}",
-        r.fills, r.trips, r.blocked_by_symbol, r.signals, r.entries, r.adds, r.liquidations, r.equity, r.cash
-    )
-}
-
 #[test]
 fn reads_only_banks_decide_fill_for_fill_like_full_banks() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let p = prepared(tmp.path());
+    let p = prepared(tmp.path(), COINS, BARS);
     let symbols = p.timeline.symbols.clone();
     assert!(symbols.len() >= 4 && symbols.iter().any(|s| s == "BTC"));
     let spec = SweepSpec { axes: Vec::new(), initial_balance: Some(10_000.0), lookback: None, points: None };

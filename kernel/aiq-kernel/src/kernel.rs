@@ -39,11 +39,16 @@ pub enum FillMode {
 }
 
 /// Everything the kernel remembers about one symbol besides its position.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// The latest and the previous indicator snapshot live in two slots and a new bar overwrites
+/// the older one: one copy of a few hundred bytes per bar instead of two (the per-bar cost of a
+/// sweep). The saved state keeps its fields `snap` and `prev` (see the serde impls below).
+#[derive(Debug, Clone)]
 pub struct SymbolState {
     pub bank: IndicatorBank,
-    pub snap: Option<IndicatorSnapshot>,
-    pub prev: Option<IndicatorSnapshot>,
+    slots: [Option<IndicatorSnapshot>; 2],
+    /// The slot of the latest snapshot.
+    cur: usize,
     pub last_price: f64,
     pub last_entry_ms: Option<i64>,
     pub last_exit_ms: Option<i64>,
@@ -51,6 +56,115 @@ pub struct SymbolState {
     /// A candle arrived since the last `evaluate`.
     pub dirty: bool,
     pub last_decision: Option<SignalDecision>,
+}
+
+impl SymbolState {
+    pub fn new(bank: IndicatorBank) -> Self {
+        SymbolState {
+            bank,
+            slots: [None, None],
+            cur: 0,
+            last_price: 0.0,
+            last_entry_ms: None,
+            last_exit_ms: None,
+            last_close: None,
+            dirty: false,
+            last_decision: None,
+        }
+    }
+
+    /// The latest snapshot.
+    #[inline]
+    pub fn snap(&self) -> Option<&IndicatorSnapshot> {
+        self.slots[self.cur].as_ref()
+    }
+
+    /// The snapshot before the latest.
+    #[inline]
+    pub fn prev(&self) -> Option<&IndicatorSnapshot> {
+        self.slots[self.cur ^ 1].as_ref()
+    }
+
+    #[inline]
+    pub fn snap_mut(&mut self) -> Option<&mut IndicatorSnapshot> {
+        self.slots[self.cur].as_mut()
+    }
+
+    pub fn set_snap(&mut self, snap: Option<IndicatorSnapshot>) {
+        self.slots[self.cur] = snap;
+    }
+
+    pub fn set_prev(&mut self, prev: Option<IndicatorSnapshot>) {
+        self.slots[self.cur ^ 1] = prev;
+    }
+
+    /// A new bar: the latest snapshot becomes the previous one; returns the slot of the new one.
+    #[inline]
+    fn next_slot(&mut self) -> &mut Option<IndicatorSnapshot> {
+        self.cur ^= 1;
+        &mut self.slots[self.cur]
+    }
+}
+
+/// The saved form of [`SymbolState`] (field names and order of the state schema).
+#[derive(Serialize)]
+struct SymbolStateOut<'a> {
+    bank: &'a IndicatorBank,
+    snap: Option<&'a IndicatorSnapshot>,
+    prev: Option<&'a IndicatorSnapshot>,
+    last_price: f64,
+    last_entry_ms: Option<i64>,
+    last_exit_ms: Option<i64>,
+    last_close: &'a Option<CloseInfo>,
+    dirty: bool,
+    last_decision: &'a Option<SignalDecision>,
+}
+
+#[derive(Deserialize)]
+struct SymbolStateIn {
+    bank: IndicatorBank,
+    snap: Option<IndicatorSnapshot>,
+    prev: Option<IndicatorSnapshot>,
+    last_price: f64,
+    last_entry_ms: Option<i64>,
+    last_exit_ms: Option<i64>,
+    last_close: Option<CloseInfo>,
+    dirty: bool,
+    last_decision: Option<SignalDecision>,
+}
+
+impl Serialize for SymbolState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SymbolStateOut {
+            bank: &self.bank,
+            snap: self.snap(),
+            prev: self.prev(),
+            last_price: self.last_price,
+            last_entry_ms: self.last_entry_ms,
+            last_exit_ms: self.last_exit_ms,
+            last_close: &self.last_close,
+            dirty: self.dirty,
+            last_decision: &self.last_decision,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SymbolState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = SymbolStateIn::deserialize(d)?;
+        Ok(SymbolState {
+            bank: v.bank,
+            slots: [v.snap, v.prev],
+            cur: 0,
+            last_price: v.last_price,
+            last_entry_ms: v.last_entry_ms,
+            last_exit_ms: v.last_exit_ms,
+            last_close: v.last_close,
+            dirty: v.dirty,
+            last_decision: v.last_decision,
+        })
+    }
 }
 
 /// The kernel's complete state: the single source of truth for simulated accounting.
@@ -320,27 +434,14 @@ impl Kernel {
     fn symbol_state(&mut self, i: usize) -> &mut SymbolState {
         if self.state.symbols.at(i).is_none() {
             let bank = IndicatorBank::from_config_reading(self.cfg(i), self.bank_outputs(&self.names[i]));
-            self.state.symbols.put_at(
-                i,
-                SymbolState {
-                    bank,
-                    snap: None,
-                    prev: None,
-                    last_price: 0.0,
-                    last_entry_ms: None,
-                    last_exit_ms: None,
-                    last_close: None,
-                    dirty: false,
-                    last_decision: None,
-                },
-            );
+            self.state.symbols.put_at(i, SymbolState::new(bank));
         }
         self.state.symbols.at_mut(i).expect("inserted above")
     }
 
     /// Latest indicator snapshot of a symbol.
     pub fn snapshot(&self, symbol: &str) -> Option<&IndicatorSnapshot> {
-        self.state.symbols.get(symbol).and_then(|s| s.snap.as_ref())
+        self.state.symbols.get(symbol).and_then(|s| s.snap())
     }
 
     /// Equity: cash plus unrealised PnL at the last known prices.
@@ -407,7 +508,7 @@ impl Kernel {
         snap: IndicatorSnapshot,
     ) -> Result<StepOutput, KernelError> {
         let i = self.symbol_index(symbol);
-        self.step_snapshot_inner(i, candle, snap)
+        self.step_snapshot_inner(i, candle, &snap)
     }
 
     /// [`Kernel::step_snapshot`] by symbol index ([`Kernel::symbol_index`]).
@@ -419,6 +520,19 @@ impl Kernel {
     ) -> Result<StepOutput, KernelError> {
         self.sync();
         self.check_index(i)?;
+        self.step_snapshot_inner(i, candle, &snap)
+    }
+
+    /// [`Kernel::step_snapshot_at`] with the snapshot borrowed: it is copied once, into the
+    /// symbol's state (the sweep's per-bar path; a snapshot is a few hundred bytes).
+    pub fn step_snapshot_ref_at(
+        &mut self,
+        i: usize,
+        candle: Candle,
+        snap: &IndicatorSnapshot,
+    ) -> Result<StepOutput, KernelError> {
+        self.sync();
+        self.check_index(i)?;
         self.step_snapshot_inner(i, candle, snap)
     }
 
@@ -426,7 +540,7 @@ impl Kernel {
         &mut self,
         i: usize,
         candle: Candle,
-        snap: IndicatorSnapshot,
+        snap: &IndicatorSnapshot,
     ) -> Result<StepOutput, KernelError> {
         if snap.t != candle.t {
             return Err(KernelError::Invalid(format!(
@@ -441,22 +555,23 @@ impl Kernel {
         &mut self,
         i: usize,
         candle: Candle,
-        given: Option<IndicatorSnapshot>,
+        given: Option<&IndicatorSnapshot>,
     ) -> Result<StepOutput, KernelError> {
         validate_candle(&self.names[i], &candle)?;
         self.symbol_state(i);
         let st = self.state.symbols.at_mut(i).expect("created above");
-        if let Some(last) = st.snap.as_ref().map(|s| s.t) {
+        if let Some(last) = st.snap().map(|s| s.t) {
             if candle.t <= last {
                 return Err(KernelError::OutOfOrder { symbol: self.names[i].clone(), t: candle.t, last });
             }
         }
-        let snap = match given {
-            Some(s) => s,
-            None => st.bank.update(candle.t, candle.o, candle.h, candle.l, candle.c, candle.v),
-        };
-        st.prev = st.snap.take();
-        st.snap = Some(snap);
+        match given {
+            Some(s) => *st.next_slot() = Some(*s),
+            None => {
+                let s = st.bank.update(candle.t, candle.o, candle.h, candle.l, candle.c, candle.v);
+                *st.next_slot() = Some(s);
+            }
+        }
         st.last_price = candle.c;
         st.dirty = true;
         self.state.step += 1;
@@ -594,7 +709,7 @@ impl Kernel {
         saved.clear();
         for &(i, px) in prices {
             let Some(st) = self.state.symbols.at_mut(i) else { continue };
-            let Some(snap) = st.snap.as_mut() else { continue };
+            let Some(snap) = st.snap_mut() else { continue };
             saved.push((i, snap.close));
             snap.close = px;
             st.last_price = px;
@@ -603,7 +718,7 @@ impl Kernel {
         self.state.timestamp_ms = self.state.timestamp_ms.max(now_ms);
         let out = self.evaluate_inner(now_ms, equity_override, false);
         for &(i, close) in &saved {
-            if let Some(snap) = self.state.symbols.at_mut(i).and_then(|s| s.snap.as_mut()) {
+            if let Some(snap) = self.state.symbols.at_mut(i).and_then(|s| s.snap_mut()) {
                 snap.close = close;
             }
         }
@@ -612,7 +727,7 @@ impl Kernel {
     }
 
     fn btc_snap(&self) -> Option<&IndicatorSnapshot> {
-        self.btc.and_then(|b| self.state.symbols.at(b)).and_then(|s| s.snap.as_ref())
+        self.btc.and_then(|b| self.state.symbols.at(b)).and_then(|s| s.snap())
     }
 
     fn evaluate_inner(&mut self, now_ms: i64, equity_override: Option<f64>, exits: bool) -> StepOutput {
@@ -634,11 +749,10 @@ impl Kernel {
             };
             let Some(st) = self.state.symbols.at_mut(i) else { continue };
             st.dirty = false;
-            let (Some(px), Some(adx)) = (st.snap.as_ref().map(|s| s.close), st.snap.as_ref().map(|s| s.adx))
-            else {
+            let (Some(px), Some(adx)) = (st.snap().map(|s| s.close), st.snap().map(|s| s.adx)) else {
                 continue;
             };
-            if st.prev.is_none() {
+            if st.prev().is_none() {
                 continue;
             }
             if exits {
@@ -648,7 +762,7 @@ impl Kernel {
             // The config, the name and the state are disjoint fields.
             let cfg: &StrategyConfig = self.per_symbol[i].as_deref().unwrap_or(&self.base);
             let Some(st) = self.state.symbols.at_mut(i) else { continue };
-            let (Some(s), Some(p)) = (st.snap.as_ref(), st.prev.as_ref()) else { continue };
+            let (Some(s), Some(p)) = (st.snap(), st.prev()) else { continue };
             let decision = match strategy {
                 StrategyName::MeiAlphaV1 => analyze_for(s, p, cfg, self.btc == Some(i), btc_bullish),
                 StrategyName::EmaCross => crate::ema_cross::analyze(s, p),
@@ -725,7 +839,7 @@ impl Kernel {
         if !self.any_regime {
             return None;
         }
-        regime::breadth_pct(self.state.symbols.values().filter_map(|s| s.snap.as_ref()))
+        regime::breadth_pct(self.state.symbols.values().filter_map(|s| s.snap()))
     }
 
     fn ema_cross_step(
@@ -768,7 +882,7 @@ impl Kernel {
         }
         let exit_cooldown_ms = (cfg.trade.exit_cooldown_s * 1000.0) as i64;
         let Some(pos) = self.state.positions.at(i) else { return StepOutput::default() };
-        let Some(s) = self.state.symbols.at(i).and_then(|s| s.snap.as_ref()) else {
+        let Some(s) = self.state.symbols.at(i).and_then(|s| s.snap()) else {
             return StepOutput::default();
         };
         if now_ms - pos.last_add_ms.max(pos.opened_at_ms) < exit_cooldown_ms {
@@ -932,7 +1046,7 @@ impl Kernel {
             }
             None => {
                 let cfg = self.cfg(i);
-                let snap = self.state.symbols.at(i).and_then(|s| s.snap);
+                let snap = self.state.symbols.at(i).and_then(|s| s.snap().copied());
                 let (atr, adx, min_adx) = snap.map_or((0.0, 0.0, cfg.thresholds.entry.min_adx), |s| {
                     (s.atr.max(s.close * cfg.trade.min_atr_pct), s.adx, cfg.thresholds.entry.min_adx)
                 });
@@ -1040,7 +1154,7 @@ impl Kernel {
         let cfg = self.cfg_arc(i);
         let t = &cfg.trade;
         let st = self.state.symbols.at(i).ok_or(ReasonCode::NotReady)?;
-        let s = st.snap.ok_or(ReasonCode::NotReady)?;
+        let s = *st.snap().ok_or(ReasonCode::NotReady)?;
         if confidence < t.entry_min_confidence {
             return Err(ReasonCode::LowConfidence);
         }
@@ -1123,7 +1237,7 @@ impl Kernel {
         let cfg = self.cfg_arc(i);
         let t = &cfg.trade;
         let (Some(pos), Some(s)) =
-            (self.state.positions.at(i), self.state.symbols.at(i).and_then(|s| s.snap))
+            (self.state.positions.at(i), self.state.symbols.at(i).and_then(|s| s.snap().copied()))
         else {
             return StepOutput::default();
         };

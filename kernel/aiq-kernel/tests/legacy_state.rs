@@ -158,7 +158,7 @@ fn state_replaced_from_outside_continues_identically() {
     let sol = extra.symbols.get("SOL").unwrap().clone();
     k.state.symbols.insert("AAA".to_string(), sol);
     k.state.symbols.get_mut("AAA").unwrap().dirty = false;
-    k.state.symbols.get_mut("AAA").unwrap().snap = None;
+    k.state.symbols.get_mut("AAA").unwrap().set_snap(None);
     let rest = run(&mut k, SAVE_AT, END);
     assert_eq!(rest, read("continued.log"));
     k.state.symbols.remove("AAA");

@@ -89,8 +89,8 @@ pub fn kernel_with(symbols: &[(&str, IndicatorSnapshot)], cfg: StrategyConfig) -
     for (sym, snap) in symbols {
         k.step_candle(sym, Candle { t: 0, o: 100.0, h: 100.0, l: 100.0, c: 100.0, v: 1.0 }).unwrap();
         let st = k.state.symbols.get_mut(*sym).unwrap();
-        st.prev = Some(prev_of(snap));
-        st.snap = Some(*snap);
+        st.set_snap(Some(*snap));
+        st.set_prev(Some(prev_of(snap)));
         st.last_price = snap.close;
         st.dirty = true;
     }
