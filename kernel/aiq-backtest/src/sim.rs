@@ -449,6 +449,8 @@ pub struct Replay<'a> {
     last_eval: Option<i64>,
     fcur: usize,
     prices: Vec<(usize, f64)>,
+    /// The per-bar step's output, reused (empty between bars).
+    out: StepOutput,
     /// The next timeline step.
     k: usize,
 }
@@ -493,6 +495,7 @@ impl<'a> Replay<'a> {
             last_eval: None,
             fcur: 0,
             prices: Vec::new(),
+            out: StepOutput::default(),
             k: 0,
         })
     }
@@ -529,8 +532,9 @@ impl<'a> Replay<'a> {
                 let i = self.bar_idx[si];
                 self.bar_idx[si] += 1;
                 let kernel = &mut self.kernel;
-                let out = match src {
-                    Source::Own => kernel.step_candle_at(ki, *c),
+                let out = &mut self.out;
+                match src {
+                    Source::Own => kernel.step_candle_at(ki, *c).map(|o| *out = o),
                     Source::Shared { srcs, blocks, starts } => {
                         let (block, start) = (&mut blocks[si], &mut starts[si]);
                         if i < *start || i >= *start + block.len() {
@@ -539,23 +543,29 @@ impl<'a> Replay<'a> {
                             block.extend((i..end).map(|j| srcs[si].snapshot(j)));
                             *start = i;
                         }
-                        kernel.step_snapshot_ref_at(ki, *c, &block[i - *start])
+                        kernel.step_snapshot_into(ki, *c, &block[i - *start], out)
                     }
-                    Source::Group(g) => kernel.step_snapshot_ref_at(ki, *c, g.get(si, i)),
+                    Source::Group(g) => kernel.step_snapshot_into(ki, *c, g.get(si, i), out),
                     Source::Stream { rx, buf, pos } => {
                         if *pos == buf.len() {
                             *buf = rx.recv().map_err(|_| BtError::new("indicator thread stopped"))?;
                             *pos = 0;
                         }
                         *pos += 1;
-                        kernel.step_snapshot_ref_at(ki, *c, &buf[*pos - 1])
+                        kernel.step_snapshot_into(ki, *c, &buf[*pos - 1], out)
                     }
                 }
                 .map_err(|e| ctx(e, tl))?;
                 self.last_px[si] = c.c;
                 stepped += 1;
-                if !out.fills.is_empty() || !out.blocked.is_empty() {
-                    self.r.on_output(&out, &self.kernel);
+                if !self.out.fills.is_empty() || !self.out.blocked.is_empty() {
+                    self.r.on_output(&self.out, &self.kernel);
+                }
+                if !self.out.fills.is_empty() || !self.out.blocked.is_empty() || !self.out.intents.is_empty()
+                {
+                    self.out.fills.clear();
+                    self.out.blocked.clear();
+                    self.out.intents.clear();
                 }
             }
             if stepped == 0 {

@@ -247,12 +247,15 @@ pub struct Kernel {
     /// `names`: a map whose tag differs was replaced or given a new name from outside.
     layouts: (u64, u64),
     scratch: Vec<usize>,
+    /// Entry candidates of one `evaluate` (a reused buffer).
+    candidates: Vec<Candidate>,
     sub_saved: Vec<(usize, f64)>,
     /// New symbols get banks computing only what the decisions read ([`crate::reads`]).
     reads_only: bool,
     pub state: KernelState,
 }
 
+#[derive(Debug, Clone)]
 struct Candidate {
     idx: usize,
     side: Side,
@@ -284,6 +287,7 @@ impl Kernel {
             btc: None,
             layouts: (state.symbols.layout(), state.positions.layout()),
             scratch: Vec::new(),
+            candidates: Vec::new(),
             sub_saved: Vec::new(),
             reads_only: false,
             state,
@@ -523,17 +527,20 @@ impl Kernel {
         self.step_snapshot_inner(i, candle, &snap)
     }
 
-    /// [`Kernel::step_snapshot_at`] with the snapshot borrowed: it is copied once, into the
-    /// symbol's state (the sweep's per-bar path; a snapshot is a few hundred bytes).
-    pub fn step_snapshot_ref_at(
+    /// [`Kernel::step_snapshot_at`] with the snapshot borrowed (it is copied once, into the
+    /// symbol's state; a snapshot is a few hundred bytes) and the output appended to `out` (the
+    /// caller reuses one buffer): the sweep's per-bar path.
+    pub fn step_snapshot_into(
         &mut self,
         i: usize,
         candle: Candle,
         snap: &IndicatorSnapshot,
-    ) -> Result<StepOutput, KernelError> {
+        out: &mut StepOutput,
+    ) -> Result<(), KernelError> {
         self.sync();
         self.check_index(i)?;
-        self.step_snapshot_inner(i, candle, snap)
+        self.check_snapshot(i, &candle, snap)?;
+        self.step_into(i, candle, Some(snap), out)
     }
 
     fn step_snapshot_inner(
@@ -542,13 +549,18 @@ impl Kernel {
         candle: Candle,
         snap: &IndicatorSnapshot,
     ) -> Result<StepOutput, KernelError> {
+        self.check_snapshot(i, &candle, snap)?;
+        self.step_with(i, candle, Some(snap))
+    }
+
+    fn check_snapshot(&self, i: usize, candle: &Candle, snap: &IndicatorSnapshot) -> Result<(), KernelError> {
         if snap.t != candle.t {
             return Err(KernelError::Invalid(format!(
                 "snapshot for {} is for t={}, not the candle's t={}",
                 self.names[i], snap.t, candle.t
             )));
         }
-        self.step_with(i, candle, Some(snap))
+        Ok(())
     }
 
     fn step_with(
@@ -557,6 +569,18 @@ impl Kernel {
         candle: Candle,
         given: Option<&IndicatorSnapshot>,
     ) -> Result<StepOutput, KernelError> {
+        let mut out = StepOutput::default();
+        self.step_into(i, candle, given, &mut out)?;
+        Ok(out)
+    }
+
+    fn step_into(
+        &mut self,
+        i: usize,
+        candle: Candle,
+        given: Option<&IndicatorSnapshot>,
+        out: &mut StepOutput,
+    ) -> Result<(), KernelError> {
         validate_candle(&self.names[i], &candle)?;
         self.symbol_state(i);
         let st = self.state.symbols.at_mut(i).expect("created above");
@@ -577,7 +601,6 @@ impl Kernel {
         self.state.step += 1;
         self.state.timestamp_ms = self.state.timestamp_ms.max(candle.t);
 
-        let mut out = StepOutput::default();
         if let Some(pos) = self.state.positions.at_mut(i) {
             let (worst, best) = match pos.side {
                 Side::Long => (candle.l, candle.h),
@@ -587,7 +610,7 @@ impl Kernel {
             pos.mfe_usd = pos.mfe_usd.max(pos.unrealized_pnl(best));
             out.extend(self.check_liquidation(i, worst, candle.t));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Apply a funding payment for `symbol` at `rate` (per funding period) and mark price `px`.
@@ -739,7 +762,8 @@ impl Kernel {
         let btc_bullish = self.btc_snap().filter(|s| s.ready).map(|s| s.ema_fast > s.ema_slow);
 
         // Pushed in name order, at most one per symbol.
-        let mut candidates = Vec::new();
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
         for &i in &dirty {
             // Plain copies of what this loop reads of the config (an `Arc` clone per symbol per
             // bar was an atomic increment and decrement on the hot path); `analyze` borrows it.
@@ -794,7 +818,7 @@ impl Kernel {
         let max_orders = self.base.trade.max_entry_orders_per_loop as usize;
         let mut executed = 0usize;
         let breadth = self.regime_breadth();
-        for mut c in candidates {
+        for mut c in candidates.drain(..) {
             let regime_cfg = &self.cfg(c.idx).market_regime;
             if regime::any_enabled(regime_cfg) {
                 match regime::regime_action(c.side, breadth, regime_cfg, self.btc_snap()) {
@@ -830,6 +854,7 @@ impl Kernel {
             }
         }
         self.scratch = dirty;
+        self.candidates = candidates;
         out
     }
 
