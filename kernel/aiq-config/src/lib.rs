@@ -7,7 +7,15 @@
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
+pub mod canonical;
+mod difflib;
+pub mod layered;
+pub mod raw;
+pub mod schema;
 mod validate;
+pub use canonical::{canonical_json, config_id};
+pub use layered::{check_document, Document, Problem, Resolved};
+pub use raw::Raw;
 pub use validate::{validate, ConfigError};
 
 /// Confidence tier of an entry signal. Ordered: `Low < Medium < High`.
