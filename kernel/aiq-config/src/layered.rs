@@ -150,14 +150,17 @@ pub struct Resolved {
     pub config_id: String,
     /// Names of the layers applied, in order (`defaults`, `global`, `symbols.BTC`, ...).
     pub layers: Vec<String>,
+    /// The merged values as the file wrote them (`3` stays an integer where the key is a float):
+    /// what the backtester's sweep id hashes, so ids of earlier runs stay valid.
+    pub merged: serde_json::Value,
 }
 
 impl Resolved {
-    pub fn from_cfg(cfg: StrategyConfig, layers: Vec<String>) -> Self {
+    fn new(cfg: StrategyConfig, layers: Vec<String>, merged: serde_json::Value) -> Self {
         let json = serde_json::to_value(&cfg).expect("config serialises");
         let canonical_json = crate::canonical::canonical_json(&json);
         let config_id = crate::canonical::sha256_hex(&canonical_json);
-        Self { cfg, json, canonical_json, config_id, layers }
+        Self { cfg, json, canonical_json, config_id, layers, merged }
     }
 }
 
@@ -560,16 +563,18 @@ impl Document {
         if !checks.problems.is_empty() {
             return Err(checks.problems);
         }
-        typed(&merged.value).map(|cfg| Resolved::from_cfg(cfg, merged.layers))
+        let (cfg, json) = typed(&merged.value)?;
+        Ok(Resolved::new(cfg, merged.layers, json))
     }
 }
 
 /// The checked merged value as the typed config.
-fn typed(value: &Raw) -> Result<StrategyConfig, Vec<Problem>> {
+fn typed(value: &Raw) -> Result<(StrategyConfig, serde_json::Value), Vec<Problem>> {
     let json =
         value.to_json().ok_or_else(|| vec![Problem::new("", "rejected by the kernel: not plain JSON")])?;
-    crate::from_json_value(json)
-        .map_err(|e| vec![Problem::new(e.path, format!("rejected by the kernel: {}", e.message))])
+    let cfg = crate::from_json_value(json.clone())
+        .map_err(|e| vec![Problem::new(e.path, format!("rejected by the kernel: {}", e.message))])?;
+    Ok((cfg, json))
 }
 
 // ---------------------------------------------------------------------------------------------
