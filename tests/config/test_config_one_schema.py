@@ -1,0 +1,136 @@
+"""One schema, one merge, one hash: the Rust crate aiq-config. Fails if a second copy comes back
+(the pydantic schema and engine.config.merge were one; aiq-backtest's YAML merge another), and
+holds the two Rust entry points (the loader and the kernel's own check) to the same answers."""
+
+import ast
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import bt_runtime
+import pytest
+
+from engine.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_typed_view_is_generated_from_the_rust_schema() -> None:
+    res = subprocess.run(
+        [sys.executable, "tools/gen_config_view.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_no_second_schema_or_merge_in_python() -> None:
+    """engine.config reads files and builds views; rules, merge and hash stay in Rust."""
+    package = ROOT / "engine" / "config"
+    assert sorted(p.name for p in package.glob("*.py")) == [
+        "__init__.py",
+        "errors.py",
+        "layout.py",
+        "loader.py",
+        "modes.py",
+        "view.py",
+        "watcher.py",
+        "yaml_file.py",
+    ]
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        # pydantic carried the second schema; hashlib the second config_id.
+        assert not imported & {"pydantic", "pydantic_core", "annotated_types", "hashlib"}, path
+
+
+def test_no_second_merge_or_hash_in_the_backtester() -> None:
+    text = (ROOT / "kernel" / "aiq-backtest" / "src" / "config.rs").read_text()
+    for copy in ("fn py_float_repr", "fn write_canonical", "fn split_overlay", "envelope::merge", "Sha256"):
+        assert copy not in text, copy
+
+
+def _candidates(py_type: str) -> list[Any]:
+    if py_type == "bool":
+        return [True, False, 1, "true"]
+    if py_type == "int":
+        return [0, 1, 2, 3, 4, -1, 49, 50, 51, 5000, 5001, 9999, 10_000, 10_001, 2**32 - 1, 2**32, 2.0]
+    if py_type == "float":
+        return [
+            0,
+            0.0,
+            -1e-9,
+            1e-9,
+            0.5,
+            1.0,
+            1.0000001,
+            50.0,
+            50.0001,
+            100.0,
+            100.1,
+            -5.0,
+            1e9,
+            3,
+            "1.0",
+            True,
+        ]
+    if py_type == "list[str]":
+        return [[], ["BTC"], [1], "BTC"]
+    return ["", "x", "low", "HIGH", "accel", "ema_cross", "1h", "7m", "1M", " 1h", 1]
+
+
+def _nested(path: str, value: Any) -> dict[str, Any]:
+    out: Any = value
+    for key in reversed(path.split(".")):
+        out = {key: out}
+    return out
+
+
+def _set(cfg: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    node = cfg
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    return cfg
+
+
+FIELDS = bt_runtime.config_fields()
+
+
+@pytest.mark.parametrize(("path", "py_type"), FIELDS, ids=[p for p, _ in FIELDS])
+def test_loader_and_kernel_check_agree(path: str, py_type: str) -> None:
+    """The layered loader (file problems) and the kernel's check of a bare merged config
+    (`validate_config_json`) accept and refuse the same values, at the same key."""
+    for value in _candidates(py_type):
+        problems, _, _, _ = bt_runtime.resolve_config({"global": _nested(path, value)})
+        try:
+            bt_runtime.validate_config_json(json.dumps(_set(bt_runtime.defaults(), path, value)))
+            kernel = None
+        except ValueError as exc:
+            kernel = str(exc)
+        assert (not problems) == (kernel is None), (path, value, problems, kernel)
+        if problems and "invalid config" not in kernel:  # serde type errors name the key differently
+            assert problems[0][0] == f"global.{path}", (path, value, problems, kernel)
+
+
+def test_config_id_stays_the_hash_python_computed(tmp_path: Path) -> None:
+    """config_id is stored (factory registry `engine_config_id`): it stays sha256 of Python's
+    `json.dumps(merged, sort_keys=True, separators=(",", ":"))`, float repr and escapes included."""
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "global:\n  trade: {min_atr_pct: 0.00001, min_notional_usd: 12345678901234567.0, slippage_bps: 0.1}\n"
+        "  market_regime: {regime_gate_btc_atr_pct_min: 1.5e-7}\n"
+        '  watchlist_exclude: ["\u00e9\\"\\t", "kPEPE", "\U0001f600"]\n'
+    )
+    loaded = load_config(p)
+    text = json.dumps(loaded.merged, sort_keys=True, separators=(",", ":"))
+    assert loaded.to_json() == text
+    assert loaded.config_id == hashlib.sha256(text.encode()).hexdigest()
+    assert loaded.merged["trade"]["min_atr_pct"] == 1e-05
