@@ -109,10 +109,26 @@ fn strategy_modes() -> (Vec<&'static str>, Vec<(&'static str, &'static str)>, u3
     (STRATEGY_MODES.to_vec(), STRATEGY_MODE_ALIASES.to_vec(), DEFAULT_LIVE_MAX_OPEN_POSITIONS)
 }
 
+/// The canonical strategy mode for `name` (a canonical name or an alias, any case); raises
+/// ValueError naming the choices.
+#[pyfunction]
+fn canonical_strategy_mode(name: &str) -> PyResult<&'static str> {
+    aiq_config::layered::canonical_strategy_mode(name).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+/// Sorted symbols with overrides anywhere in a parsed config file (`symbols`, `live.symbols`,
+/// `modes.<name>.symbols`); case-sensitive.
+#[pyfunction]
+fn config_symbols(raw: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    Ok(aiq_config::layered::list_symbols(&to_raw(raw)?))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_config_document, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_config, m)?)?;
     m.add_function(wrap_pyfunction!(config_fields, m)?)?;
     m.add_function(wrap_pyfunction!(strategy_modes, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical_strategy_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(config_symbols, m)?)?;
     Ok(())
 }
