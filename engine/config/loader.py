@@ -5,7 +5,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, get_type_hints
 
 import bt_runtime
 
@@ -33,18 +33,15 @@ def kernel_defaults() -> dict[str, Any]:
     return loaded
 
 
-_View = TypeVar("_View")
-
-
-def _view(cls: type[_View], values: Mapping[str, Any]) -> _View:
+def _view(cls: type[Any], values: Mapping[str, Any]) -> Any:
     """The typed view of a checked merged config (a key the view lacks, or the other way round,
     is a TypeError: engine/config/view.py is stale)."""
     hints = get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]  # every view class is a dataclass
+    for f in fields(cls):
         hint = hints[f.name]
         value = values[f.name]
-        kwargs[f.name] = _view(hint, value) if is_dataclass(hint) else value
+        kwargs[f.name] = _view(hint, value) if isinstance(hint, type) and is_dataclass(hint) else value
     if len(kwargs) != len(values):
         extra = sorted(set(values) - set(kwargs))
         raise TypeError(f"{cls.__name__} has no field for {extra}; run tools/gen_config_view.py")
@@ -104,8 +101,9 @@ def resolve(
     if problems or canonical is None or cid is None:
         raise ConfigError(doc.source, [Problem(key, message) for key, message in problems])
     merged: dict[str, Any] = json.loads(canonical)
+    model: StrategyConfig = _view(StrategyConfig, merged)
     return LoadedConfig(
-        model=_view(StrategyConfig, merged),
+        model=model,
         merged=merged,
         config_id=cid,
         source=doc.source,
