@@ -33,19 +33,33 @@ def kernel_defaults() -> dict[str, Any]:
     return loaded
 
 
+_VIEW_FIELDS: dict[type[Any], tuple[tuple[str, type[Any] | None], ...]] = {}
+
+
+def _view_fields(cls: type[Any]) -> tuple[tuple[str, type[Any] | None], ...]:
+    """(field name, its view class or None for a leaf) of a view class, computed once."""
+    found = _VIEW_FIELDS.get(cls)
+    if found is None:
+        hints = get_type_hints(cls)
+        found = tuple(
+            (
+                f.name,
+                hints[f.name] if isinstance(hints[f.name], type) and is_dataclass(hints[f.name]) else None,
+            )
+            for f in fields(cls)
+        )
+        _VIEW_FIELDS[cls] = found
+    return found
+
+
 def _view(cls: type[Any], values: Mapping[str, Any]) -> Any:
     """The typed view of a checked merged config (a key the view lacks, or the other way round,
     is a TypeError: engine/config/view.py is stale)."""
-    hints = get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        hint = hints[f.name]
-        value = values[f.name]
-        kwargs[f.name] = _view(hint, value) if isinstance(hint, type) and is_dataclass(hint) else value
-    if len(kwargs) != len(values):
-        extra = sorted(set(values) - set(kwargs))
-        raise TypeError(f"{cls.__name__} has no field for {extra}; run tools/gen_config_view.py")
-    return cls(**kwargs)
+    spec = _view_fields(cls)
+    if len(spec) != len(values):
+        extra = sorted(set(values) - {name for name, _ in spec})
+        raise TypeError(f"{cls.__name__} does not match the config ({extra}); run tools/gen_config_view.py")
+    return cls(**{name: values[name] if sub is None else _view(sub, values[name]) for name, sub in spec})
 
 
 @dataclass(frozen=True)

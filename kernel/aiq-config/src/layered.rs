@@ -10,6 +10,7 @@
 //! where the offending value was set.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use crate::difflib::close_match;
 use crate::raw::Raw;
@@ -170,7 +171,7 @@ impl Resolved {
 struct Checker {
     problems: Vec<Problem>,
     /// Every key name of the schema -> the dotted paths where it lives (preorder).
-    index: Vec<(&'static str, String)>,
+    index: &'static [(&'static str, String)],
 }
 
 fn suggest(word: &str, choices: &[&str]) -> String {
@@ -197,9 +198,12 @@ impl Checker {
                 }
             }
         }
-        let mut index = Vec::new();
-        walk(tree(), "", &mut index);
-        Self { problems: Vec::new(), index }
+        static INDEX: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
+            let mut index = Vec::new();
+            walk(tree(), "", &mut index);
+            index
+        });
+        Self { problems: Vec::new(), index: &INDEX }
     }
 
     fn add(&mut self, location: &[String], message: String) {
@@ -454,6 +458,9 @@ pub fn check_document(raw: &Raw) -> Result<Document, Vec<Problem>> {
 // ---------------------------------------------------------------------------------------------
 // Merge with origins.
 
+/// The defaults as a document value (built once).
+static DEFAULTS: LazyLock<Raw> = LazyLock::new(|| Raw::from_json(&crate::defaults_json()));
+
 struct Merged {
     value: Raw,
     origins: Origins,
@@ -521,11 +528,8 @@ impl Document {
         mode: Option<&str>,
         live_max_open_positions: Option<u32>,
     ) -> Merged {
-        let mut m = Merged {
-            value: Raw::from_json(&crate::defaults_json()),
-            origins: Origins::new(),
-            layers: vec!["defaults".into()],
-        };
+        let mut m =
+            Merged { value: DEFAULTS.clone(), origins: Origins::new(), layers: vec!["defaults".into()] };
         if live {
             let limit = live_max_open_positions.unwrap_or(DEFAULT_LIVE_MAX_OPEN_POSITIONS);
             let trade = Raw::Map(vec![(Raw::Str("max_open_positions".into()), Raw::Int(i128::from(limit)))]);
