@@ -606,6 +606,7 @@ fn type_hint(value: &Raw) -> &'static str {
 fn number_of(value: &Raw) -> Option<f64> {
     match value {
         Raw::Int(i) => Some(*i as f64),
+        Raw::BigInt(digits) => digits.parse().ok(),
         Raw::Float(f) => Some(*f),
         _ => None,
     }
@@ -614,6 +615,7 @@ fn number_of(value: &Raw) -> Option<f64> {
 fn value_text(value: &Raw) -> String {
     match value {
         Raw::Int(i) => i.to_string(),
+        Raw::BigInt(digits) => digits.clone(),
         Raw::Float(f) => num_text(*f),
         other => other.describe(),
     }
@@ -727,9 +729,9 @@ impl Checks<'_> {
         let expected = |what: &str| format!("expected {what}, got {}{}", value.describe(), type_hint(value));
         let message = match kind {
             Kind::Float { lo, hi } => match value {
-                Raw::Int(_) | Raw::Float(_) => {
+                Raw::Int(_) | Raw::Float(_) | Raw::BigInt(_) => {
                     let x = number_of(value).unwrap_or(f64::NAN);
-                    if !x.is_finite() {
+                    if matches!(value, Raw::Float(f) if !f.is_finite()) {
                         Some(format!("must be a finite number, got {}", value.describe()))
                     } else if !in_range(x, lo, hi) {
                         Some(format!("must be {}, got {}", range_text(lo, hi), value_text(value)))
@@ -740,10 +742,10 @@ impl Checks<'_> {
                 _ => Some(expected("a number")),
             },
             Kind::Int { lo, hi } => match value {
-                Raw::Int(i) if !in_range(*i as f64, lo, hi) => {
+                Raw::Int(_) | Raw::BigInt(_) if !number_of(value).is_some_and(|x| in_range(x, lo, hi)) => {
                     Some(format!("must be {}, got {}", range_text(lo, hi), value_text(value)))
                 }
-                Raw::Int(_) => None,
+                Raw::Int(_) | Raw::BigInt(_) => None,
                 _ => Some(expected("a whole number")),
             },
             Kind::Bool => (!matches!(value, Raw::Bool(_))).then(|| expected("true or false")),

@@ -12,6 +12,8 @@ pub enum Raw {
     Null,
     Bool(bool),
     Int(i128),
+    /// An integer beyond `i128` (Python has them): its decimal digits.
+    BigInt(String),
     Float(f64),
     Str(String),
     List(Vec<Raw>),
@@ -77,6 +79,7 @@ impl Raw {
                 }
             }
             Raw::Float(f) => Value::Number(serde_json::Number::from_f64(*f)?),
+            Raw::BigInt(_) => return None,
             Raw::Str(s) => Value::String(s.clone()),
             Raw::List(a) => Value::Array(a.iter().map(Raw::to_json).collect::<Option<_>>()?),
             Raw::Map(m) => {
@@ -96,6 +99,7 @@ impl Raw {
             Raw::Null => "null (an empty value)".into(),
             Raw::Bool(b) => format!("boolean {b}"),
             Raw::Int(i) => format!("integer {i}"),
+            Raw::BigInt(digits) => format!("integer {digits}"),
             Raw::Float(f) => format!("number {}", py_float_str(*f)),
             Raw::Str(s) => format!("string {}", py_repr_str(s)),
             Raw::List(_) => "a list".into(),
@@ -111,6 +115,7 @@ impl Raw {
             Raw::Bool(true) => "True".into(),
             Raw::Bool(false) => "False".into(),
             Raw::Int(i) => i.to_string(),
+            Raw::BigInt(digits) => digits.clone(),
             Raw::Float(f) => py_float_str(*f),
             Raw::Str(s) => py_repr_str(s),
             Raw::List(_) => "[...]".into(),

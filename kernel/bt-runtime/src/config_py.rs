@@ -16,9 +16,10 @@ fn to_raw(obj: &Bound<'_, PyAny>) -> PyResult<Raw> {
         return Ok(Raw::Bool(b.is_true()));
     }
     if obj.is_instance_of::<PyInt>() {
-        if let Ok(i) = obj.extract::<i128>() {
-            return Ok(Raw::Int(i));
-        }
+        return Ok(match obj.extract::<i128>() {
+            Ok(i) => Raw::Int(i),
+            Err(_) => Raw::BigInt(obj.str()?.to_string()),
+        });
     } else if let Ok(f) = obj.downcast::<PyFloat>() {
         return Ok(Raw::Float(f.value()));
     } else if let Ok(s) = obj.downcast::<PyString>() {
