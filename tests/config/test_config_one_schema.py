@@ -13,7 +13,7 @@ from typing import Any
 import bt_runtime
 import pytest
 
-from engine.config import load_config
+from engine.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +134,21 @@ def test_config_id_stays_the_hash_python_computed(tmp_path: Path) -> None:
     assert loaded.to_json() == text
     assert loaded.config_id == hashlib.sha256(text.encode()).hexdigest()
     assert loaded.merged["trade"]["min_atr_pct"] == 1e-05
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2024-01-01", "expected a number, got date"),
+        ("!!binary aGVsbG8=", "expected a number, got bytes"),
+        (str(2**130), f"must be between 1 and 50, got {2**130}"),
+        (".nan", "must be a finite number, got number nan"),
+    ],
+)
+def test_values_json_cannot_hold_are_named(tmp_path: Path, value: str, problem: str) -> None:
+    """The parsed YAML reaches Rust as it is (dates, bytes, integers beyond 128 bits, NaN)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(f"global:\n  trade:\n    leverage: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert str(info.value) == f"{p}: global.trade.leverage: {problem}"
