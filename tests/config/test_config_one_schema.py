@@ -3,8 +3,10 @@
 holds the two Rust entry points (the loader and the kernel's own check) to the same answers."""
 
 import ast
+import difflib
 import hashlib
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +154,28 @@ def test_values_json_cannot_hold_are_named(tmp_path: Path, value: str, problem: 
     with pytest.raises(ConfigError) as info:
         load_config(p)
     assert str(info.value) == f"{p}: global.trade.leverage: {problem}"
+
+
+def test_did_you_mean_is_pythons_difflib() -> None:
+    """The layout check's suggestions (Rust) are what difflib.get_close_matches gives."""
+    rng = random.Random(7)
+    trade = [p.split(".", 1)[1] for p, _ in FIELDS if p.startswith("trade.")]
+    every_name = {part for p, _ in FIELDS for part in p.split(".")}
+    checked = 0
+    for _ in range(400):
+        letters = list(rng.choice(trade))
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(letters) + 1)
+            if rng.random() < 0.5 and len(letters) > 1:
+                letters.pop(min(i, len(letters) - 1))
+            else:
+                letters.insert(i, rng.choice("aeilmnrst_x"))
+        word = "".join(letters)
+        if word in every_name:
+            continue
+        problems, _, _ = bt_runtime.check_config_document({"global": {"trade": {word: 1}}})
+        close = difflib.get_close_matches(word, trade, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        assert problems == [(f"global.trade.{word}", f"unknown key {word!r}{hint}")]
+        checked += 1
+    assert checked > 300

@@ -1,7 +1,9 @@
 //! Strategy configuration for ai-quant.
 //!
-//! This crate is the **single source of default values** for every strategy key. Python reads
-//! them through `bt_runtime.defaults()`; nothing else in the repository restates a default.
+//! This crate is the **single source of default values** for every strategy key (the structs
+//! below), of their types and ranges (`schema`), and of the layered YAML merge, its checks and
+//! `config_id` (`layered`, `canonical`): the daemon reaches them through `bt_runtime`, the
+//! backtester directly. Nothing else in the repository restates a default or a rule.
 //! Field names match the YAML keys in `config/strategy_overrides.example.yaml` one to one.
 
 use serde::{Deserialize, Serialize};
