@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import ConfigError, ConfigWatcher, LoadedConfig, ReloadEvent
+from engine.config import ConfigError, ConfigWatcher, LoadedConfig, ReloadEvent, StrategyConfig
 from engine.config.errors import Problem
 
 log = logging.getLogger("engine.strategy_manager")
@@ -39,10 +39,9 @@ def refuse_unsupported(source: Path, configs: Iterable[LoadedConfig]) -> None:
 
     problems = []
     for cfg in configs:
-        eng = cfg.merged["engine"]
-        main = INTERVALS.get(str(eng["interval"]))
-        for key in ("entry_interval", "exit_interval"):
-            sub = str(eng.get(key) or "")
+        eng = cfg.model.engine
+        main = INTERVALS.get(eng.interval)
+        for key, sub in (("entry_interval", eng.entry_interval), ("exit_interval", eng.exit_interval)):
             if not sub or main is None or sub not in INTERVALS:
                 continue  # unset, or an unknown name the schema already reports
             if INTERVALS[sub] > main or main % INTERVALS[sub]:
@@ -50,7 +49,7 @@ def refuse_unsupported(source: Path, configs: Iterable[LoadedConfig]) -> None:
                 problems.append(
                     Problem(
                         f"engine.{key}",
-                        f"{sub}{where} must divide engine.interval {eng['interval']} (sub-bars close "
+                        f"{sub}{where} must divide engine.interval {eng.interval} (sub-bars close "
                         "inside each main bar)",
                     )
                 )
@@ -69,7 +68,7 @@ class StrategyManager:
     ) -> None:
         self.watcher = ConfigWatcher(path, mode=mode, strategy_mode=strategy_mode, check=refuse_unsupported)
         self.alert = alert or (lambda kind, msg: log.warning("%s: %s", kind, msg))
-        self.interval: str = str(self.base.merged["engine"]["interval"])
+        self.interval: str = self.base.model.engine.interval
         self.reloads = 0
         self.rejected = 0
 
@@ -93,7 +92,12 @@ class StrategyManager:
         return self.watcher.get(symbol)
 
     def merged(self, symbol: str | None = None) -> dict[str, Any]:
+        """The merged config as plain JSON types (what the kernel is fed)."""
         return self.watcher.get(symbol).merged
+
+    def model(self, symbol: str | None = None) -> StrategyConfig:
+        """The merged config as a typed view (what Python code reads)."""
+        return self.watcher.get(symbol).model
 
     def poll(self, watchlist: Iterable[str]) -> ReloadOutcome:
         """Check the file (each loop). Never raises on a bad file."""

@@ -92,7 +92,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, Any], int]:
     elif env.symbols:
         watchlist = list(env.symbols)
     else:
-        exclude = strategy.merged().get("watchlist_exclude", [])
+        exclude = strategy.model().watchlist_exclude
         watchlist = MarketDataHub(HyperliquidMarketData(ex.info), strategy.interval, 0).top_by_volume(
             env.top_n, exclude
         )

@@ -106,10 +106,10 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
         raise OpsError(f"config {config}: {exc}") from None
     interval = strategy.interval
     step = int(bt_runtime.intervals()[interval])
-    eng = strategy.merged()["engine"]
-    subs = {k: str(eng.get(f"{k}_interval") or "") for k in ("entry", "exit")}
+    eng = strategy.model().engine
+    subs = {"entry": eng.entry_interval, "exit": eng.exit_interval}
     sub_ivs = sorted({iv for iv in subs.values() if iv})
-    warmup = a.warmup_bars or int(strategy.merged()["engine"]["lookback_bars"])
+    warmup = a.warmup_bars or eng.lookback_bars
     first = {s: run_.last_bar_t[s] - (run_.bars_fed[s] - 1) * step for s in run_.symbols}
     start, end = min(first.values()), max(run_.last_bar_t.values())
     live_from = start + warmup * step

@@ -1,17 +1,16 @@
 """Strategy configuration: YAML layers merged over the kernel's defaults and validated.
 
-The defaults live once, in the Rust crate `kernel/aiq-config` (`bt_runtime.defaults()`); this
-package declares the type and range of every key and merges
-defaults <- global <- symbols.<SYM> <- live (live/dry_live only) <- modes.<mode>.
-See docs/configuration.md.
+The defaults, the schema (type and range of every key), the merge
+defaults <- global <- symbols.<SYM> <- live (live/dry_live only) <- modes.<mode> and the
+config_id live once, in the Rust crate `kernel/aiq-config` (through `bt_runtime`). This package
+reads the file (YAML, file safety, size limits), raises `ConfigError` and hands out typed views
+(`engine.config.view`, generated from the Rust schema). See docs/configuration.md.
 """
 
 from engine.config.errors import ConfigError, Problem
 from engine.config.layout import ConfigDocument, list_symbols
 from engine.config.loader import (
     LoadedConfig,
-    canonical_json,
-    config_id,
     kernel_defaults,
     load_config,
     read_config,
@@ -26,7 +25,7 @@ from engine.config.modes import (
     StrategyMode,
     canonical_strategy_mode,
 )
-from engine.config.schema import StrategyConfig
+from engine.config.view import StrategyConfig
 from engine.config.watcher import ConfigWatcher, ReloadEvent
 
 __all__ = [
@@ -42,9 +41,7 @@ __all__ = [
     "RunMode",
     "StrategyConfig",
     "StrategyMode",
-    "canonical_json",
     "canonical_strategy_mode",
-    "config_id",
     "kernel_defaults",
     "list_symbols",
     "load_config",

@@ -1,29 +1,24 @@
-"""`load_config`: read, merge and validate the config for one symbol, run mode and strategy mode."""
+"""`load_config`: read a config file, then merge, validate and hash it in Rust (aiq-config)."""
 
 import functools
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import bt_runtime
-from pydantic import ValidationError
 
 from engine.config.errors import ConfigError, Problem
 from engine.config.layout import ConfigDocument, check_document
-from engine.config.merge import MergeResult, apply_layer
-from engine.config.messages import problems_from
 from engine.config.modes import (
-    DEFAULT_LIVE_MAX_OPEN_POSITIONS,
     LIVE_RUN_MODES,
     RunMode,
     StrategyMode,
     canonical_strategy_mode,
     parse_run_mode,
 )
-from engine.config.schema import StrategyConfig
+from engine.config.view import StrategyConfig
 from engine.config.yaml_file import read_yaml_file
 
 
@@ -38,19 +33,41 @@ def kernel_defaults() -> dict[str, Any]:
     return loaded
 
 
-def canonical_json(merged: Mapping[str, Any]) -> str:
-    return json.dumps(merged, sort_keys=True, separators=(",", ":"), allow_nan=False)
+_VIEW_FIELDS: dict[type[Any], tuple[tuple[str, type[Any] | None], ...]] = {}
 
 
-def config_id(merged: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of a merged config."""
-    return hashlib.sha256(canonical_json(merged).encode("utf-8")).hexdigest()
+def _view_fields(cls: type[Any]) -> tuple[tuple[str, type[Any] | None], ...]:
+    """(field name, its view class or None for a leaf) of a view class, computed once."""
+    found = _VIEW_FIELDS.get(cls)
+    if found is None:
+        hints = get_type_hints(cls)
+        found = tuple(
+            (
+                f.name,
+                hints[f.name] if isinstance(hints[f.name], type) and is_dataclass(hints[f.name]) else None,
+            )
+            for f in fields(cls)
+        )
+        _VIEW_FIELDS[cls] = found
+    return found
+
+
+def _view(cls: type[Any], values: Mapping[str, Any]) -> Any:
+    """The typed view of a checked merged config (a key the view lacks, or the other way round,
+    is a TypeError: engine/config/view.py is stale)."""
+    spec = _view_fields(cls)
+    if len(spec) != len(values):
+        extra = sorted(set(values) - {name for name, _ in spec})
+        raise TypeError(f"{cls.__name__} does not match the config ({extra}); run tools/gen_config_view.py")
+    return cls(**{name: values[name] if sub is None else _view(sub, values[name]) for name, sub in spec})
 
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A validated merged config. `merged` is the model dumped to plain JSON types (floats
-    normalised, so `3` and `3.0` give one config_id); treat it as read-only."""
+    """A validated merged config. `model` is its typed view; `merged` the same values as plain
+    JSON types (floats normalised, so `3` and `3.0` give one config_id), read-only by contract;
+    `config_id` the sha256 of its canonical JSON (computed in Rust, stable across versions: the
+    factory registry stores it)."""
 
     model: StrategyConfig
     merged: dict[str, Any]
@@ -60,9 +77,10 @@ class LoadedConfig:
     mode: RunMode
     strategy_mode: StrategyMode | None
     layers: tuple[str, ...]
+    canonical_json: str
 
     def to_json(self) -> str:
-        return canonical_json(self.merged)
+        return self.canonical_json
 
 
 def read_config(path: Path | str, mode: RunMode | str = "paper") -> ConfigDocument:
@@ -74,45 +92,6 @@ def read_config(path: Path | str, mode: RunMode | str = "paper") -> ConfigDocume
     return check_document(source, raw, file_stamp)
 
 
-def _merge(
-    doc: ConfigDocument,
-    symbol: str | None,
-    mode: RunMode,
-    strategy_mode: StrategyMode | None,
-    live_max_open_positions: int | None,
-) -> MergeResult:
-    result = MergeResult(kernel_defaults())
-    result.layers.append("defaults")
-    if mode in LIVE_RUN_MODES:
-        limit = (
-            DEFAULT_LIVE_MAX_OPEN_POSITIONS if live_max_open_positions is None else live_max_open_positions
-        )
-        apply_layer(result, {"trade": {"max_open_positions": limit}}, "live safety limit", None)
-    layers = [doc.base]
-    if mode in LIVE_RUN_MODES and doc.live is not None:
-        layers.append(doc.live)
-    if strategy_mode is not None and strategy_mode in doc.modes:
-        layers.append(doc.modes[strategy_mode])
-    for layer in layers:
-        for overlay in layer.overlays_for(symbol):
-            apply_layer(result, overlay.values, ".".join(overlay.location), overlay.location)
-    return result
-
-
-def _kernel_check(doc: ConfigDocument, merged: dict[str, Any], result: MergeResult) -> None:
-    """The kernel must accept what pydantic accepted; a disagreement is reported, not hidden."""
-    try:
-        bt_runtime.validate_config_json(canonical_json(merged))
-    except ValueError as exc:
-        text = str(exc)
-        key, _, message = text.partition(": ")
-        origin = result.origin_of(tuple(key.split("."))) if key else None
-        where = origin.describe() if origin is not None and origin.location is not None else key
-        raise ConfigError(
-            doc.source, [Problem(where, f"rejected by the kernel: {message or text}")]
-        ) from None
-
-
 def resolve(
     doc: ConfigDocument,
     symbol: str | None = None,
@@ -122,7 +101,7 @@ def resolve(
     live_max_open_positions: int | None = None,
 ) -> LoadedConfig:
     """Merge defaults <- global <- symbols.<SYM> <- live (live/dry_live only) <- modes.<mode>
-    (each as `global` then `symbols.<SYM>`) and validate the result."""
+    (each as `global` then `symbols.<SYM>`) and validate the result (aiq-config)."""
     run_mode = parse_run_mode(mode)
     try:
         smode = None if strategy_mode is None else canonical_strategy_mode(strategy_mode)
@@ -130,22 +109,23 @@ def resolve(
         raise ConfigError.single(doc.source, "", str(exc)) from None
     if live_max_open_positions is not None and live_max_open_positions < 1:
         raise ValueError(f"live_max_open_positions must be >= 1, got {live_max_open_positions}")
-    result = _merge(doc, symbol, run_mode, smode, live_max_open_positions)
-    try:
-        model = StrategyConfig.model_validate(result.merged)
-    except ValidationError as exc:
-        raise ConfigError(doc.source, problems_from(exc, result)) from None
-    merged = model.model_dump(mode="json")
-    _kernel_check(doc, merged, result)
+    problems, canonical, cid, layers = bt_runtime.resolve_config(
+        doc.raw, symbol, run_mode in LIVE_RUN_MODES, smode, live_max_open_positions
+    )
+    if problems or canonical is None or cid is None:
+        raise ConfigError(doc.source, [Problem(key, message) for key, message in problems])
+    merged: dict[str, Any] = json.loads(canonical)
+    model: StrategyConfig = _view(StrategyConfig, merged)
     return LoadedConfig(
         model=model,
         merged=merged,
-        config_id=config_id(merged),
+        config_id=cid,
         source=doc.source,
         symbol=symbol,
         mode=run_mode,
         strategy_mode=smode,
-        layers=tuple(result.layers),
+        layers=tuple(layers),
+        canonical_json=canonical,
     )
 
 

@@ -1,6 +1,11 @@
-"""Run modes (`AI_QUANT_MODE`) and strategy modes (`AI_QUANT_STRATEGY_MODE`) with their aliases."""
+"""Run modes (`AI_QUANT_MODE`) and strategy modes (`AI_QUANT_STRATEGY_MODE`) with their aliases.
+
+The strategy modes, their aliases and the live safety limit come from the Rust crate aiq-config
+(`bt_runtime.strategy_modes()`), which merges `modes.<name>`; the Literal below only types them."""
 
 from typing import Final, Literal, get_args
+
+import bt_runtime
 
 RunMode = Literal["paper", "dry_live", "live"]
 RUN_MODES: Final[tuple[RunMode, ...]] = get_args(RunMode)
@@ -9,13 +14,11 @@ LIVE_RUN_MODES: Final[frozenset[str]] = frozenset({"live", "dry_live"})
 
 StrategyMode = Literal["primary", "fallback", "conservative", "flat"]
 STRATEGY_MODES: Final[tuple[StrategyMode, ...]] = get_args(StrategyMode)
+_modes, _aliases, _live_limit = bt_runtime.strategy_modes()
+if tuple(_modes) != STRATEGY_MODES:  # the Literal is for type checkers; Rust owns the list
+    raise ImportError(f"engine.config.modes.StrategyMode {STRATEGY_MODES} != aiq-config {tuple(_modes)}")
 STRATEGY_MODE_ALIASES: Final[dict[str, StrategyMode]] = {
-    "m1": "primary",
-    "m2": "fallback",
-    "m3": "conservative",
-    "safe": "conservative",
-    "halt": "flat",
-    "pause": "flat",
+    alias: next(m for m in STRATEGY_MODES if m == target) for alias, target in _aliases
 }
 
 
@@ -28,18 +31,12 @@ def parse_run_mode(value: str) -> RunMode:
 
 
 def canonical_strategy_mode(value: str) -> StrategyMode:
-    """The canonical strategy mode for `value` (a canonical name or an alias, any case)."""
-    key = value.strip().lower()
-    for mode in STRATEGY_MODES:
-        if key == mode:
-            return mode
-    if key in STRATEGY_MODE_ALIASES:
-        return STRATEGY_MODE_ALIASES[key]
-    choices = ", ".join(STRATEGY_MODES)
-    aliases = ", ".join(f"{a}->{m}" for a, m in STRATEGY_MODE_ALIASES.items())
-    raise ValueError(f"unknown strategy mode {value!r} (expected one of {choices}; aliases {aliases})")
+    """The canonical strategy mode for `value` (a canonical name or an alias, any case); raises
+    ValueError naming the choices and aliases."""
+    canonical = bt_runtime.canonical_strategy_mode(value)
+    return next(m for m in STRATEGY_MODES if m == canonical)
 
 
 #: `trade.max_open_positions` in live and dry_live when no layer of the file sets it
 #: (overridable with AI_QUANT_LIVE_MAX_OPEN_POSITIONS). A live-safety limit, not a strategy default.
-DEFAULT_LIVE_MAX_OPEN_POSITIONS: Final = 1
+DEFAULT_LIVE_MAX_OPEN_POSITIONS: Final[int] = _live_limit

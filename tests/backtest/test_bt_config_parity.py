@@ -1,4 +1,6 @@
-"""The backtester's Rust YAML merge gives the same config (config_id) as engine.config."""
+"""The backtester's `config` command and engine.config give the same config and config_id: both
+call the one loader in aiq-config (tests/config/test_config_one_schema.py fails if a second merge
+comes back); this checks the CLI wiring end to end."""
 
 from __future__ import annotations
 

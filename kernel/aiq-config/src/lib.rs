@@ -1,13 +1,23 @@
 //! Strategy configuration for ai-quant.
 //!
-//! This crate is the **single source of default values** for every strategy key. Python reads
-//! them through `bt_runtime.defaults()`; nothing else in the repository restates a default.
+//! This crate is the **single source of default values** for every strategy key (the structs
+//! below), of their types and ranges (`schema`), and of the layered YAML merge, its checks and
+//! `config_id` (`layered`, `canonical`): the daemon reaches them through `bt_runtime`, the
+//! backtester directly. Nothing else in the repository restates a default or a rule.
 //! Field names match the YAML keys in `config/strategy_overrides.example.yaml` one to one.
 
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
+pub mod canonical;
+mod difflib;
+pub mod layered;
+pub mod raw;
+pub mod schema;
 mod validate;
+pub use canonical::{canonical_json, config_id};
+pub use layered::{check_document, Document, Problem, Resolved};
+pub use raw::Raw;
 pub use validate::{validate, ConfigError};
 
 /// Confidence tier of an entry signal. Ordered: `Low < Medium < High`.

@@ -1,6 +1,7 @@
 //! `bt_runtime`: the decision kernel exposed to Python.
 use pyo3::prelude::*;
 
+mod config_py;
 mod indicators_py;
 mod kernel_py;
 
@@ -34,6 +35,7 @@ fn bt_runtime(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(defaults, m)?)?;
     m.add_function(wrap_pyfunction!(validate_config_json, m)?)?;
     m.add_function(wrap_pyfunction!(intervals, m)?)?;
+    config_py::register(m)?;
     indicators_py::register(m)?;
     kernel_py::register(m)?;
     Ok(())

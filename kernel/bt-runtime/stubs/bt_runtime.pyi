@@ -12,6 +12,32 @@ def defaults() -> dict[str, Any]:
 def validate_config_json(text: str) -> None:
     """Validate a fully merged config; raises ValueError naming the key path."""
 
+def check_config_document(raw: Any) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Check a parsed config file's layout and keys: (problems as (key_path, message), strategy
+    modes with a section, sorted symbols with overrides)."""
+
+def resolve_config(
+    raw: Any,
+    symbol: str | None = None,
+    live: bool = False,
+    strategy_mode: str | None = None,
+    live_max_open_positions: int | None = None,
+) -> tuple[list[tuple[str, str]], str | None, str | None, list[str]]:
+    """Merge, check and hash a parsed config file: (problems, canonical_json, config_id, layers);
+    on problems the JSON and id are None."""
+
+def config_fields() -> list[tuple[str, str]]:
+    """Every leaf key of a merged config (dotted path) with its Python type, in declaration order."""
+
+def strategy_modes() -> tuple[list[str], list[tuple[str, str]], int]:
+    """Canonical strategy modes, their aliases and the live safety limit on max_open_positions."""
+
+def canonical_strategy_mode(name: str) -> str:
+    """The canonical strategy mode for a name or alias (any case); raises ValueError."""
+
+def config_symbols(raw: Any) -> list[str]:
+    """Sorted symbols with overrides anywhere in a parsed config file."""
+
 def analyze_series(
     t: Sequence[int],
     o: Sequence[float],
