@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.data.intervals import interval_ms
-from engine.data.schema import open_candle_db, utc_now_iso
+from engine.data.schema import open_candle_db, utc_now_iso, write_transaction
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -275,15 +275,8 @@ class CandleStore:
         batch = batch.take(order)
         if np.any(np.diff(batch.t) == 0):
             raise ValueError(f"duplicate bar times in batch for {batch.symbol} {batch.interval}")
-        conn = self.conn(batch.interval)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = self._upsert_locked(conn, batch, source, kind)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
+        with write_transaction(self.conn(batch.interval)) as conn:
+            return self._upsert_locked(conn, batch, source, kind)
 
     def _upsert_locked(
         self, conn: sqlite3.Connection, batch: CandleBatch, source: str, kind: CandleKind
@@ -369,9 +362,7 @@ class CandleStore:
 
     def delete_range(self, symbol: str, interval: str, start: int, end: int) -> int:
         """Delete bars with ``start <= t <= end`` and refresh the metadata; returns the count deleted."""
-        conn = self.conn(interval)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.conn(interval)) as conn:
             cur = conn.execute(
                 "DELETE FROM candles WHERE symbol = ? AND interval = ? AND t >= ? AND t <= ?",
                 (symbol, interval, start, end),
@@ -379,8 +370,4 @@ class CandleStore:
             meta = self.meta(symbol, interval)
             if meta is not None:
                 self._refresh_meta(conn, symbol, interval, meta.source, CandleKind.TRADE, utc_now_iso())
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return int(cur.rowcount)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from engine.data.candle_store import UpsertResult
 from engine.data.intervals import HOUR_MS
-from engine.data.schema import open_funding_db, utc_now_iso
+from engine.data.schema import open_funding_db, utc_now_iso, write_transaction
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -145,15 +145,8 @@ class FundingStore:
             raise ValueError(f"duplicate funding times in batch for {batch.symbol}")
         if np.any(batch.time % HOUR_MS != 0):
             raise ValueError(f"funding times for {batch.symbol} are not floored to the hour")
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = self._upsert_locked(conn, batch, source, period_hours)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
+        with write_transaction(self.conn) as conn:
+            return self._upsert_locked(conn, batch, source, period_hours)
 
     def _upsert_locked(
         self, conn: sqlite3.Connection, batch: FundingBatch, source: str, period_hours: int
