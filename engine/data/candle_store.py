@@ -145,7 +145,8 @@ class SourceConflictError(ValueError):
     """A write whose source differs from the source already recorded for that symbol and interval."""
 
 
-def _same(a: F64, b: F64) -> npt.NDArray[np.bool_]:
+def equal_or_both_nan(a: F64, b: F64) -> npt.NDArray[np.bool_]:
+    """Element-wise "unchanged" for an upsert: a stored NaN rewritten as NaN is no change."""
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
@@ -299,7 +300,7 @@ class CandleStore:
         same = found.copy()
         if len(existing):
             for name in COLUMNS:
-                same &= _same(getattr(batch, name), getattr(existing, name)[pos_clipped])
+                same &= equal_or_both_nan(getattr(batch, name), getattr(existing, name)[pos_clipped])
         new_rows = ~found
         changed_rows = found & ~same
         now = utc_now_iso()

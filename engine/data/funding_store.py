@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.data.candle_store import UpsertResult
+from engine.data.candle_store import UpsertResult, equal_or_both_nan
 from engine.data.intervals import HOUR_MS
 from engine.data.schema import open_funding_db, utc_now_iso, write_transaction
 
@@ -74,10 +74,6 @@ class FundingMeta:
 
 class FundingConflictError(ValueError):
     """A write whose source or period differs from what ``funding_meta`` records for the symbol."""
-
-
-def _same(a: F64, b: F64) -> npt.NDArray[np.bool_]:
-    return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
 def _nullable(value: float) -> float | None:
@@ -164,7 +160,11 @@ class FundingStore:
         if len(existing):
             pos = np.minimum(np.searchsorted(existing.time, batch.time), len(existing) - 1)
             found = existing.time[pos] == batch.time
-            same = found & _same(existing.rate[pos], batch.rate) & _same(existing.premium[pos], batch.premium)
+            same = (
+                found
+                & equal_or_both_nan(existing.rate[pos], batch.rate)
+                & equal_or_both_nan(existing.premium[pos], batch.premium)
+            )
         else:
             found = np.zeros(len(batch), dtype=np.bool_)
             same = found.copy()

@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -85,34 +85,33 @@ class ParseOptions:
     funding_period_hours: int | None = None
 
 
+Batch = TypeVar("Batch", CandleBatch, FundingBatch)
+
+
 @dataclass(frozen=True)
-class ParsedCandles:
+class ParsedFile(Generic[Batch]):
+    """One file read and validated: its rows, the findings and the mask of the corrupt ones."""
+
     path: Path
-    batch: CandleBatch
-    kind: CandleKind
+    batch: Batch
     source: str
     findings: list[Finding] = field(default_factory=list)
     bad: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     origin: str = ""
 
     @property
-    def clean(self) -> CandleBatch:
+    def clean(self) -> Batch:
         return self.batch.take(~self.bad)
 
 
 @dataclass(frozen=True)
-class ParsedFunding:
-    path: Path
-    batch: FundingBatch
-    source: str
-    period_hours: int
-    findings: list[Finding] = field(default_factory=list)
-    bad: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
-    origin: str = ""
+class ParsedCandles(ParsedFile[CandleBatch]):
+    kind: CandleKind = field(kw_only=True)
 
-    @property
-    def clean(self) -> FundingBatch:
-        return self.batch.take(~self.bad)
+
+@dataclass(frozen=True)
+class ParsedFunding(ParsedFile[FundingBatch]):
+    period_hours: int = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def validate_candles(
         findings += more
         bad = bad | bad2
     findings.sort(key=lambda f: (f.t, f.check))
-    return ParsedCandles(path, batch, kind, source, findings, bad, origin)
+    return ParsedCandles(path, batch, source, findings, bad, origin, kind=kind)
 
 
 def validate_funding(
@@ -210,7 +209,7 @@ def validate_funding(
             )
         )
         bad |= time == t_dup
-    return ParsedFunding(path, batch, source, period_hours, findings, bad, origin)
+    return ParsedFunding(path, batch, source, findings, bad, origin, period_hours=period_hours)
 
 
 def _funding_period(venue: str | None, options: ParseOptions, time: npt.NDArray[np.int64]) -> int:
