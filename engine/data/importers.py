@@ -42,7 +42,7 @@ import yaml
 from engine.data.candle_store import CandleBatch, CandleKind
 from engine.data.funding_store import PERIOD_HOURS_BY_VENUE, FundingBatch, floor_to_hour
 from engine.data.intervals import HOUR_MS, INTERVALS, interval_ms
-from engine.data.verify import Finding, close_time_findings, row_findings
+from engine.data.verify import Finding, close_time_findings, duplicate_findings, row_findings
 
 KLINE_COLUMNS = (
     "open_time",
@@ -194,21 +194,14 @@ def validate_funding(
                 table="funding_rates",
             )
         )
-    uniq, counts = np.unique(time, return_counts=True)
-    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
-        raw = ", ".join(str(int(x)) for x in raw_time[time == t_dup])
-        findings.append(
-            Finding(
-                "duplicate",
-                symbol,
-                "funding",
-                int(t_dup),
-                f"{int(cnt)} rows fall in this hour (source times {raw})",
-                count=int(cnt),
-                table="funding_rates",
-            )
-        )
-        bad |= time == t_dup
+
+    def in_one_hour(t: int, count: int) -> str:
+        raw = ", ".join(str(int(x)) for x in raw_time[time == t])
+        return f"{count} rows fall in this hour (source times {raw})"
+
+    dups, dup_rows = duplicate_findings(time, symbol, "funding", "funding_rates", in_one_hour)
+    findings += dups
+    bad |= dup_rows
     return ParsedFunding(path, batch, source, findings, bad, origin, period_hours=period_hours)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,6 +158,24 @@ class Report:
 # ---- row checks ------------------------------------------------------------------------------------
 
 
+def duplicate_findings(
+    times: npt.NDArray[np.int64],
+    symbol: str,
+    interval: str,
+    table: str,
+    detail: Callable[[int, int], str] = lambda _t, count: f"{count} rows with this key",
+) -> tuple[list[Finding], npt.NDArray[np.bool_]]:
+    """One ``duplicate`` finding per time that more than one row holds (``detail(time, count)``), and
+    the mask of every row at such a time."""
+    uniq, counts = np.unique(times, return_counts=True)
+    dup = counts > 1
+    findings = [
+        Finding("duplicate", symbol, interval, int(t), detail(int(t), int(n)), count=int(n), table=table)
+        for t, n in zip(uniq[dup], counts[dup], strict=True)
+    ]
+    return findings, np.isin(times, uniq[dup])
+
+
 def row_findings(
     batch: CandleBatch, kind: CandleKind = CandleKind.TRADE
 ) -> tuple[list[Finding], npt.NDArray[np.bool_]]:
@@ -206,22 +224,9 @@ def row_findings(
             add("negative_volume", f"negative volume (v={_num(v)})")
         if t % ms:
             add("misaligned", f"t is not a multiple of {ms} ms ({itv})")
-    bad |= suspicious
-    uniq, counts = np.unique(batch.t, return_counts=True)
-    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
-        findings.append(
-            Finding(
-                "duplicate",
-                sym,
-                itv,
-                int(t_dup),
-                f"{int(cnt)} rows with this key",
-                count=int(cnt),
-                table=table,
-            )
-        )
-        bad |= batch.t == t_dup
-    return findings, bad
+    dups, dup_rows = duplicate_findings(batch.t, sym, itv, table)
+    findings += dups
+    return findings, bad | suspicious | dup_rows
 
 
 def close_time_findings(
@@ -383,19 +388,7 @@ def verify_funding_batch(batch: FundingBatch, period_hours: int) -> list[Finding
                 table="funding_rates",
             )
         )
-    uniq, counts = np.unique(batch.time, return_counts=True)
-    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
-        out.append(
-            Finding(
-                "duplicate",
-                sym,
-                "funding",
-                int(t_dup),
-                f"{int(cnt)} rows with this key",
-                count=int(cnt),
-                table="funding_rates",
-            )
-        )
+    out += duplicate_findings(batch.time, sym, "funding", "funding_rates")[0]
     step = period_hours * HOUR_MS
     ts = np.unique(batch.time)
     for i in np.flatnonzero(np.diff(ts) > step):
