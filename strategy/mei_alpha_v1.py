@@ -500,6 +500,14 @@ class GateAudit:
     discrete: bool = False
 
 
+def gate_named(gates: tuple[GateAudit, ...], name: str) -> GateAudit:
+    """The audit of gate ``name``; KeyError when the decision has no such gate."""
+    for g in gates:
+        if g.name == name:
+            return g
+    raise KeyError(name)
+
+
 @dataclass(frozen=True)
 class Decision:
     signal: Signal
@@ -507,10 +515,7 @@ class Decision:
     gates: tuple[GateAudit, ...]
 
     def gate(self, name: str) -> GateAudit:
-        for g in self.gates:
-            if g.name == name:
-                return g
-        raise KeyError(name)
+        return gate_named(self.gates, name)
 
 
 @dataclass(frozen=True)
@@ -528,10 +533,7 @@ class Latest:
         return self.snapshot.as_dict()
 
     def gate(self, name: str) -> GateAudit:
-        for g in self.gates:
-            if g.name == name:
-                return g
-        raise KeyError(name)
+        return gate_named(self.gates, name)
 
 
 @dataclass(frozen=True)
