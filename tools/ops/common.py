@@ -30,6 +30,18 @@ class OpsError(Exception):
         self.code = code
 
 
+def doc_parser(prog: str, doc: str | None, *, usage_paragraph: int = 1) -> argparse.ArgumentParser:
+    """An operator tool's parser from its module docstring: the first line is the description, the
+    paragraphs from ``usage_paragraph`` on (0 is the first) are the epilog, printed as written."""
+    text = doc or ""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=text.split("\n")[0],
+        epilog=text.split("\n\n", usage_paragraph)[usage_paragraph],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def fail(prog: str, exc: OpsError) -> int:
     print(f"{prog}: {exc}", file=sys.stderr)
     return exc.code
