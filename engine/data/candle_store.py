@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -145,6 +145,22 @@ class SourceConflictError(ValueError):
     """A write whose source differs from the source already recorded for that symbol and interval."""
 
 
+class _Rows(Protocol):
+    def take(self, index: npt.NDArray[Any], /) -> Self: ...
+
+
+Batch = TypeVar("Batch", bound=_Rows)
+
+
+def in_time_order(batch: Batch, times: npt.NDArray[np.int64], what: str) -> Batch:
+    """``batch`` sorted by ``times`` (stable); ValueError ``duplicate <what>`` when two rows share a
+    time, since an upsert keys on it."""
+    order = np.argsort(times, kind="stable")
+    if np.any(np.diff(times[order]) == 0):
+        raise ValueError(f"duplicate {what}")
+    return batch.take(order)
+
+
 def equal_or_both_nan(a: F64, b: F64) -> npt.NDArray[np.bool_]:
     """Element-wise "unchanged" for an upsert: a stored NaN rewritten as NaN is no change."""
     return (a == b) | (np.isnan(a) & np.isnan(b))
@@ -272,10 +288,7 @@ class CandleStore:
         """
         if len(batch) == 0:
             return UpsertResult()
-        order = np.argsort(batch.t, kind="stable")
-        batch = batch.take(order)
-        if np.any(np.diff(batch.t) == 0):
-            raise ValueError(f"duplicate bar times in batch for {batch.symbol} {batch.interval}")
+        batch = in_time_order(batch, batch.t, f"bar times in batch for {batch.symbol} {batch.interval}")
         with write_transaction(self.conn(batch.interval)) as conn:
             return self._upsert_locked(conn, batch, source, kind)
 

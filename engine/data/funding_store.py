@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.data.candle_store import UpsertResult, equal_or_both_nan
+from engine.data.candle_store import UpsertResult, equal_or_both_nan, in_time_order
 from engine.data.intervals import HOUR_MS
 from engine.data.schema import open_funding_db, utc_now_iso, write_transaction
 
@@ -135,10 +135,7 @@ class FundingStore:
         """Idempotent write; rows whose rate and premium are unchanged are not touched."""
         if len(batch) == 0:
             return UpsertResult()
-        order = np.argsort(batch.time, kind="stable")
-        batch = batch.take(order)
-        if np.any(np.diff(batch.time) == 0):
-            raise ValueError(f"duplicate funding times in batch for {batch.symbol}")
+        batch = in_time_order(batch, batch.time, f"funding times in batch for {batch.symbol}")
         if np.any(batch.time % HOUR_MS != 0):
             raise ValueError(f"funding times for {batch.symbol} are not floored to the hour")
         with write_transaction(self.conn) as conn:
