@@ -257,21 +257,25 @@ def gap_findings(
 ) -> list[Finding]:
     """Missing bar times between consecutive aligned bars, one finding per contiguous range."""
     ms = interval_ms(interval)
-    ts = np.unique(t[t % ms == 0])
-    if len(ts) < 2:
-        return []
-    steps = np.diff(ts)
+    return _missing_runs(np.unique(t[t % ms == 0]), ms, "gap", symbol, interval, "bar(s)", table)
+
+
+def _missing_runs(
+    ts: npt.NDArray[np.int64], step: int, check: str, symbol: str, interval: str, noun: str, table: str
+) -> list[Finding]:
+    """One ``check`` finding per run of times missing between consecutive ``ts`` (unique, sorted)
+    that should be ``step`` apart."""
     out = []
-    for i in np.flatnonzero(steps > ms):
-        start, end = int(ts[i]) + ms, int(ts[i + 1]) - ms
-        missing = (end - start) // ms + 1
+    for i in np.flatnonzero(np.diff(ts) > step):
+        start, end = int(ts[i]) + step, int(ts[i + 1]) - step
+        missing = (end - start) // step + 1
         out.append(
             Finding(
-                "gap",
+                check,
                 symbol,
                 interval,
                 start,
-                f"{missing} missing bar(s)",
+                f"{missing} missing {noun}",
                 t_end=end,
                 count=missing,
                 table=table,
@@ -390,22 +394,10 @@ def verify_funding_batch(batch: FundingBatch, period_hours: int) -> list[Finding
         )
     out += duplicate_findings(batch.time, sym, "funding", "funding_rates")[0]
     step = period_hours * HOUR_MS
-    ts = np.unique(batch.time)
-    for i in np.flatnonzero(np.diff(ts) > step):
-        start, end = int(ts[i]) + step, int(ts[i + 1]) - step
-        missing = (end - start) // step + 1
-        out.append(
-            Finding(
-                "funding_gap",
-                sym,
-                f"{period_hours}h",
-                start,
-                f"{missing} missing funding time(s)",
-                t_end=end,
-                count=missing,
-                table="funding_rates",
-            )
-        )
+    times = np.unique(batch.time)
+    out += _missing_runs(
+        times, step, "funding_gap", sym, f"{period_hours}h", "funding time(s)", "funding_rates"
+    )
     return out
 
 
