@@ -208,16 +208,6 @@ class CandleStore:
         """Bars with ``start <= t <= end`` (either bound optional), ordered by ``t``."""
         return self._read(self.conn(interval), symbol, interval, start, end, kind)
 
-    def read_frame(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        kind: CandleKind = CandleKind.TRADE,
-    ) -> pd.DataFrame:
-        return self.read(symbol, interval, start, end, kind).to_frame()
-
     @staticmethod
     def _read(
         conn: sqlite3.Connection,

@@ -131,7 +131,7 @@ def test_hyperliquid_candle_snapshot_json(shared_data: Path, tmp_path: Path) -> 
     ]
     first = json.loads(body)[0]
     with CandleStore(tmp_path / "db") as store:
-        frame = store.read_frame("kPEPE", "1h")
+        frame = store.read("kPEPE", "1h").to_frame()
     assert int(frame.t.iloc[0]) == first["t"] and int(frame.t_close.iloc[0]) == first["T"]
     assert float(frame.o.iloc[0]) == float(first["o"]) and int(frame.n.iloc[0]) == first["n"]
 
