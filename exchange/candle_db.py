@@ -5,7 +5,8 @@ the data tools (``engine/data``), read by the daemon, the monitor, the local exc
 and the tools. The columns are fixed: the Rust crates read and write the same table.
 
 It sits in the ``exchange`` layer (the lowest) so that the sidecar client and the local exchange can
-use it; ``engine/data/schema.py`` builds its migrations from the SQL here.
+use it; ``engine/data/schema.py`` builds its migrations from the SQL here. The candle table's SQL is
+``kernel/aiq-candles/candles.sql``, read at import: the Rust crates compile in the same file.
 """
 
 from __future__ import annotations
@@ -18,24 +19,20 @@ from typing import Any
 
 from exchange.intervals import interval_ms
 
-#: A candle table (``candles``, or ``mark_candles`` for mark prices): ``t`` is the open time in ms
-#: UTC, ``t_close`` the bar's last millisecond (Hyperliquid's ``T``), ``n`` the trade count.
-CANDLE_TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    symbol TEXT NOT NULL,
-    interval TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    t_close INTEGER NOT NULL,
-    o REAL,
-    h REAL,
-    l REAL,
-    c REAL,
-    v REAL,
-    n INTEGER,
-    updated_at TEXT,
-    PRIMARY KEY (symbol, interval, t)
-)
-"""
+#: The one copy of the candle table, which the Rust crates compile in (``aiq_candles::CANDLES_SQL``).
+CANDLES_SQL_FILE = Path(__file__).resolve().parent.parent / "kernel" / "aiq-candles" / "candles.sql"
+_CREATE_CANDLES = "CREATE TABLE IF NOT EXISTS candles ("
+
+
+def _candle_table_sql() -> str:
+    sql = CANDLES_SQL_FILE.read_text()
+    if _CREATE_CANDLES not in sql or "{" in sql:
+        raise RuntimeError(f"{CANDLES_SQL_FILE}: expected one {_CREATE_CANDLES!r} and no braces")
+    return sql.replace(_CREATE_CANDLES, "CREATE TABLE IF NOT EXISTS {table} (", 1)
+
+
+#: A candle table (``candles``, or ``mark_candles`` for mark prices), as ``.format(table=...)``.
+CANDLE_TABLE_SQL = _candle_table_sql()
 
 #: Per symbol and interval: first/last bar, row count and source (``candle_meta``).
 META_TABLE_SQL = """

@@ -20,10 +20,10 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from exchange.candle_db import CandleReader
 
@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MAX_LINE = 1 << 20
 #: Extra read time a long-poll gets on top of its own ``timeout_ms``.
@@ -495,6 +496,18 @@ class SidecarClient:
 # ---- asyncio client ----------------------------------------------------------------------------
 
 
+def _on_worker(
+    fn: Callable[Concatenate[SidecarClient, P], T],
+) -> Callable[Concatenate[AsyncSidecarClient, P], Coroutine[Any, Any, T]]:
+    """``fn`` as a coroutine method of :class:`AsyncSidecarClient`, run by its ``_run``."""
+
+    @functools.wraps(fn)
+    async def method(self: AsyncSidecarClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(fn, self.client, *args, **kwargs)
+
+    return method
+
+
 class AsyncSidecarClient:
     """The asyncio face of :class:`SidecarClient`: the same methods as coroutines, each run on a
     worker thread. Calls on one client are serialised by a lock (use separate clients for
@@ -539,9 +552,6 @@ class AsyncSidecarClient:
                 self.client.resume()
                 raise
 
-    async def connect(self) -> None:
-        await self._run(self.client.connect)
-
     async def close(self) -> None:
         self.client.abort()  # a call in progress ends now; then the lock is free
         async with self._lock:
@@ -554,76 +564,21 @@ class AsyncSidecarClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def call(
-        self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
-    ) -> Any:
-        return await self._run(self.client.call, method, params, timeout=timeout)
-
-    async def ensure_started(
-        self,
-        symbols: list[str],
-        interval: str = "1h",
-        *,
-        candle_limit: int | None = None,
-        user: str | None = None,
-        client_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Register (or refresh) this client's symbols at one interval. The sidecar keeps one
-        interval per client id: a second interval needs its own ``client_id``."""
-        return await self._run(
-            self.client.ensure_started,
-            symbols,
-            interval,
-            candle_limit=candle_limit,
-            user=user,
-            client_id=client_id,
-        )
-
-    async def health(self, symbols: list[str] | None = None, interval: str = "1h") -> Health:
-        return await self._run(self.client.health, symbols, interval)
-
-    async def ws_stats(self) -> dict[str, Any]:
-        return await self._run(self.client.ws_stats)
-
-    async def get_mids(self, symbols: list[str] | None = None, max_age_s: float | None = None) -> Mids:
-        return await self._run(self.client.get_mids, symbols, max_age_s)
-
-    async def wait_mids(
-        self,
-        after_seq: int,
-        *,
-        symbols: list[str] | None = None,
-        after_bbo_seq: int | None = None,
-        max_age_s: float | None = None,
-        timeout_ms: int = 25_000,
-    ) -> Mids:
-        return await self._run(
-            self.client.wait_mids, after_seq, symbols=symbols, after_bbo_seq=after_bbo_seq,
-            max_age_s=max_age_s, timeout_ms=timeout_ms,
-        )  # fmt: skip
-
-    async def get_bbo(self, symbol: str, max_age_s: float | None = None) -> Bbo | None:
-        return await self._run(self.client.get_bbo, symbol, max_age_s)
-
-    async def candles_ready(self, symbols: list[str], interval: str = "1h") -> CandlesReady:
-        return await self._run(self.client.candles_ready, symbols, interval)
-
-    async def get_latest_candle_times(self, symbol: str, interval: str = "1h") -> CandleTimes:
-        return await self._run(self.client.get_latest_candle_times, symbol, interval)
-
-    async def get_last_closed_candle_times(
-        self, symbol: str, interval: str = "1h", grace_ms: int = 0
-    ) -> CandleTimes:
-        return await self._run(self.client.get_last_closed_candle_times, symbol, interval, grace_ms)
-
-    async def drain_user_fills(self, max_items: int = 500) -> Drained:
-        return await self._run(self.client.drain_user_fills, max_items)
-
-    async def drain_order_updates(self, max_items: int = 500) -> Drained:
-        return await self._run(self.client.drain_order_updates, max_items)
-
-    async def drain_user_fundings(self, max_items: int = 500) -> Drained:
-        return await self._run(self.client.drain_user_fundings, max_items)
+    # Each a coroutine with the signature and docstring of the SidecarClient method it runs.
+    connect = _on_worker(SidecarClient.connect)
+    call = _on_worker(SidecarClient.call)
+    ensure_started = _on_worker(SidecarClient.ensure_started)
+    health = _on_worker(SidecarClient.health)
+    ws_stats = _on_worker(SidecarClient.ws_stats)
+    get_mids = _on_worker(SidecarClient.get_mids)
+    wait_mids = _on_worker(SidecarClient.wait_mids)
+    get_bbo = _on_worker(SidecarClient.get_bbo)
+    candles_ready = _on_worker(SidecarClient.candles_ready)
+    get_latest_candle_times = _on_worker(SidecarClient.get_latest_candle_times)
+    get_last_closed_candle_times = _on_worker(SidecarClient.get_last_closed_candle_times)
+    drain_user_fills = _on_worker(SidecarClient.drain_user_fills)
+    drain_order_updates = _on_worker(SidecarClient.drain_order_updates)
+    drain_user_fundings = _on_worker(SidecarClient.drain_user_fundings)
 
 
 # ---- candle DB (read-only) ---------------------------------------------------------------------

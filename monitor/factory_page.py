@@ -111,13 +111,7 @@ BODY = """<header><h1>Strategy factory run</h1><div class="meta" id="meta"></div
 </main>"""
 
 APP = r"""
-"use strict";
-(function () {
-  const t0 = performance.now();
-  const D = JSON.parse(document.getElementById("report-data").textContent);
   const R = D.report, run = R.run, C = R.candidates, TH = D.thresholds;
-  const $ = (id) => document.getElementById(id);
-  const CFG = { displaylogo: false, responsive: true };
   const f = (v) => (v === null || v === undefined ? "-" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toFixed(4)) : String(v));
   function table(el, cols, rows, rowClass) {
     const t = typeof el === "string" ? $(el) : el;
@@ -149,8 +143,6 @@ APP = r"""
   [...ct.tBodies[0].rows].forEach((tr, i) => { tr.dataset.configId = C[i].config_id; tr.cells[11].className = "l " + (C[i].verdict === "validated" ? "pass" : "fail"); });
 
   const labels = C.map((c, i) => `${i + 1} ${c.lane} ${c.config_id.slice(0, 8)}`);
-  const drawn = [];
-  const done = (id) => () => { $(id).dataset.drawn = "1"; };
   drawn.push(Plotly.newPlot("chart-dsr-pbo", [
     { x: labels, y: C.map((c) => c.metrics.dsr), type: "bar", name: "DSR (higher is better)", marker: { color: "#2c6fbb" } },
     { x: labels, y: C.map((c) => c.metrics.pbo), type: "bar", name: "PBO (lower is better)", marker: { color: "#b9770e" } },
@@ -203,8 +195,6 @@ APP = r"""
       table(t, [[(r) => new Date(r.timestamp * 1000).toISOString().slice(0, 16).replace("T", " "), "time (UTC)", 1], ["from", "from", 1], ["to", "to", 1], ["reason", "reason", 1]], x.transitions); }
     $("lifecycle").appendChild(box);
   }
-  Promise.all(drawn).then(() => { window.__reportStartMs = t0; window.__reportDrawMs = performance.now() - t0; document.body.dataset.ready = "1"; });
-})();
 """
 
 

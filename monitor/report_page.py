@@ -62,8 +62,28 @@ def script_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+# Around every page's app: the data as ``D``, ``$``, the Plotly config ``CFG``; the app pushes each
+# chart's promise to ``drawn`` (``done(id)`` marks a chart drawn), and when all are drawn the page
+# sets ``body[data-ready]`` and the draw time the browser tests and bench_reports read.
+APP_PROLOGUE = r"""
+"use strict";
+(function () {
+  const t0 = performance.now();
+  const D = JSON.parse(document.getElementById("report-data").textContent);
+  const $ = (id) => document.getElementById(id);
+  const CFG = { displaylogo: false, responsive: true };
+  const drawn = [];
+  const done = (id) => () => { $(id).dataset.drawn = "1"; };
+"""
+APP_EPILOGUE = r"""
+  Promise.all(drawn).then(() => { window.__reportStartMs = t0; window.__reportDrawMs = performance.now() - t0; document.body.dataset.ready = "1"; });
+})();
+"""
+
+
 def page(generator: str, title: str, body: str, data: Any, app_js: str) -> str:
-    """The whole page. `generator` is the marker the monitor lists it by (monitor/reports.py)."""
+    """The whole page. `generator` is the marker the monitor lists it by (monitor/reports.py);
+    ``app_js`` is the body of the page's script, between APP_PROLOGUE and APP_EPILOGUE."""
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="generator" content="{generator}">\n'
@@ -72,7 +92,7 @@ def page(generator: str, title: str, body: str, data: Any, app_js: str) -> str:
         f"<title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n"
         f"<script>{PLOTLY.read_text()}</script>\n"
         f'<script type="application/json" id="report-data">{script_json(data)}</script>\n'
-        f"<script>{app_js}</script>\n</body>\n</html>\n"
+        f"<script>{APP_PROLOGUE}{app_js}{APP_EPILOGUE}</script>\n</body>\n</html>\n"
     )
 
 

@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,34 +167,39 @@ def list_runs(data_dir: Path) -> list[ReportFile]:
 def render_run(data_dir: Path, kind: str, name: str, paper_db: Path | None) -> bytes | None:
     """A factory run's report or sweep page, rendered from its artifacts (read-only)."""
     from monitor import factory_page, sweep_page
+    from monitor.report_page import ReportError
 
-    if kind == "factory-run":
-        path = _artifact(data_dir, name, "report.json")
-        if path is None:
-            return None
-        try:
-            report = factory_page.load_report(path)
-            registry = data_dir / "artifacts" / "registry" / "registry.sqlite"
-            life = None
-            if registry.is_file():
-                cids = [c["config_id"] for c in report["candidates"]]
-                pdb = paper_db if paper_db is not None and paper_db.is_file() else None
-                life = factory_page.lifecycle(registry, cids, pdb, time.time())
-            return factory_page.render(report, life).encode()
-        except (factory_page.ReportError, KeyError, TypeError) as exc:
-            return _problem(f"{name}: {exc}")
-    if kind == "factory-sweep":
-        path = _artifact(data_dir, name, "sweep.jsonl")
-        if path is None:
-            return None
-        try:
-            rows = sweep_page.load_rows(path)
-            chosen = sweep_page.choose(rows, "total_pnl", None)
-            cmd = f"python tools/sweep_report.py {path} --html reports/sweep.html --replay {{id}} --config CONFIG -- ..."
-            return sweep_page.render(rows, "total_pnl", chosen, 50, path.parent, cmd).encode()
-        except (sweep_page.ReportError, KeyError, TypeError) as exc:
-            return _problem(f"{name}: {exc}")
-    return None
+    def factory_run(path: Path) -> str:
+        report = factory_page.load_report(path)
+        registry = data_dir / "artifacts" / "registry" / "registry.sqlite"
+        life = None
+        if registry.is_file():
+            cids = [c["config_id"] for c in report["candidates"]]
+            pdb = paper_db if paper_db is not None and paper_db.is_file() else None
+            life = factory_page.lifecycle(registry, cids, pdb, time.time())
+        return factory_page.render(report, life)
+
+    def factory_sweep(path: Path) -> str:
+        rows = sweep_page.load_rows(path)
+        chosen = sweep_page.choose(rows, "total_pnl", None)
+        cmd = f"python tools/sweep_report.py {path} --html reports/sweep.html --replay {{id}} --config CONFIG -- ..."
+        return sweep_page.render(rows, "total_pnl", chosen, 50, path.parent, cmd)
+
+    # kind -> (the run's artifact, its page)
+    pages: dict[str, tuple[str, Callable[[Path], str]]] = {
+        "factory-run": ("report.json", factory_run),
+        "factory-sweep": ("sweep.jsonl", factory_sweep),
+    }
+    if kind not in pages:
+        return None
+    artifact, render = pages[kind]
+    path = _artifact(data_dir, name, artifact)
+    if path is None:
+        return None
+    try:
+        return render(path).encode()
+    except (ReportError, KeyError, TypeError) as exc:
+        return _problem(f"{name}: {exc}")
 
 
 def _problem(msg: str) -> bytes:

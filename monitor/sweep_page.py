@@ -107,12 +107,6 @@ BODY = """<header><h1>Sweep report</h1><div class="meta" id="meta"></div></heade
 </main>"""
 
 APP = r"""
-"use strict";
-(function () {
-  const t0 = performance.now();
-  const D = JSON.parse(document.getElementById("report-data").textContent);
-  const $ = (id) => document.getElementById(id);
-  const CFG = { displaylogo: false, responsive: true };
   const G = D.grid, best = D.higher_is_better ? Math.max : Math.min;
   const ci = G.id.indexOf(D.chosen);
   $("meta").textContent = `sweep_id ${D.sweep_id} | ${D.combos} combos | objective ${D.objective} ` +
@@ -121,8 +115,6 @@ APP = r"""
   if (D.axes.length > 1) $("axis-y").value = D.axes[1];
   const col = (a) => G.axes[D.axes.indexOf(a)];
   const vals = (a) => [...new Set(col(a))].sort((x, y) => x - y);
-  const drawn = [];
-  function done(id) { return () => { $(id).dataset.drawn = "1"; }; }
   function axisChart() {
     const a = $("axis1").value, c = col(a), xs = vals(a);
     const groups = xs.map((v) => G.objective.filter((o, i) => c[i] === v && o !== null));
@@ -175,8 +167,6 @@ APP = r"""
   hr.addEventListener("click", (e) => { const c = e.target.dataset.col; if (!c) return; dir = c === sortCol ? -dir : 1; sortCol = c; table(); });
   $("top-note").textContent = `${D.top.length} of ${D.combos} combos by ${D.objective}; the chosen combo is highlighted.`;
   table();
-  Promise.all(drawn).then(() => { window.__reportStartMs = t0; window.__reportDrawMs = performance.now() - t0; document.body.dataset.ready = "1"; });
-})();
 """
 
 

@@ -21,7 +21,7 @@ import copy
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypeAlias
 
@@ -507,6 +507,7 @@ class Decision:
     gates: tuple[GateAudit, ...]
 
     def gate(self, name: str) -> GateAudit:
+        """The audit of gate ``name``; KeyError when the decision has no such gate."""
         for g in self.gates:
             if g.name == name:
                 return g
@@ -514,24 +515,15 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class Latest:
-    """The last bar's indicator values and the audit of every gate of its decision."""
+class Latest(Decision):
+    """The decision on the last bar, with its symbol and the indicator values it read."""
 
-    symbol: str
-    signal: Signal
-    confidence: Confidence
-    snapshot: Snapshot
-    gates: tuple[GateAudit, ...]
+    symbol: str = field(kw_only=True)
+    snapshot: Snapshot = field(kw_only=True)
 
     @property
     def values(self) -> dict[str, Any]:
         return self.snapshot.as_dict()
-
-    def gate(self, name: str) -> GateAudit:
-        for g in self.gates:
-            if g.name == name:
-                return g
-        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -847,11 +839,15 @@ def analyze(
     config = merged_config(cfg)
     ind = compute_indicators(df, config)
     if len(ind) == 0:
-        return Signal.NEUTRAL, Confidence.LOW, Latest(symbol, Signal.NEUTRAL, Confidence.LOW, Snapshot(), ())
+        return (
+            Signal.NEUTRAL,
+            Confidence.LOW,
+            Latest(Signal.NEUTRAL, Confidence.LOW, (), symbol=symbol, snapshot=Snapshot()),
+        )
     s = Snapshot.from_mapping(ind.iloc[-1])
     p = Snapshot.from_mapping(ind.iloc[-2]) if len(ind) > 1 else Snapshot()
     d = decide(s, p, config, symbol, btc_bullish)
-    return d.signal, d.confidence, Latest(symbol, d.signal, d.confidence, s, d.gates)
+    return d.signal, d.confidence, Latest(d.signal, d.confidence, d.gates, symbol=symbol, snapshot=s)
 
 
 # ---- exits (section 3 of the spec) -----------------------------------------------------------

@@ -84,12 +84,11 @@ def _trader_life(
     from exchange.executor import HyperliquidExecutor, MonotonicNonce
     from strategy.broker_adapter import BrokerAdapter, OrderIntent
 
-    crash = CrashPoints(target, countdown)
-    oms = LiveOms(Path(db), crash=crash, alert=lambda k, m: None)
-    ex = HyperliquidExecutor(Account.from_key(key), base_url, MonotonicNonce(oms), crash_hook=crash)
-    ad = BrokerAdapter(
-        oms, ex, live=True, min_gap_s=0, retry_delay_s=0.01, crash=crash, alert=lambda k, m: None
-    )
+    # As in the daemon: the OMS holds the crash hook and the adapter calls the OMS's; the executor
+    # (exchange/, below the OMS) is handed the OMS's hook.
+    oms = LiveOms(Path(db), crash=CrashPoints(target, countdown), alert=lambda k, m: None)
+    ex = HyperliquidExecutor(Account.from_key(key), base_url, MonotonicNonce(oms), crash_hook=oms.crash)
+    ad = BrokerAdapter(oms, ex, live=True, min_gap_s=0, retry_delay_s=0.01, alert=lambda k, m: None)
     rec = OmsReconciler(oms, ex, ad, dry_run=False, alert=lambda k, m: None)
     rec.reconcile()
     for ts in decisions:

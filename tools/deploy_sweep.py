@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from strategy.factory.operations import (
-    DEFAULT_REGISTRY,
+    add_paper_deploy_args,
     default_paper_target,
     load_report,
     paper_deploy_config,
@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, required=True, help="a factory run's report.json")
     ap.add_argument("--lane", default=None, choices=("efficient", "growth", "conservative", "balanced"))
     ap.add_argument("--config-id", default=None, help="a candidate of the report (prefix)")
-    ap.add_argument("--target", type=Path, default=None, help="paper YAML (default AI_QUANT_STRATEGY_YAML)")
-    ap.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
-    ap.add_argument("--dry-run", action="store_true", help="validate and show the YAML; write nothing")
+    add_paper_deploy_args(ap)
     a = ap.parse_args(argv)
 
     def body() -> int:

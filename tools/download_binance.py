@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,16 +25,7 @@ from engine.data.binance_download import download_funding, download_klines, make
 from engine.data.candle_store import CandleStore
 from engine.data.funding_store import FundingStore
 from engine.data.verify import iso
-
-
-def parse_time(text: str) -> int:
-    """Milliseconds since the epoch, or an ISO date/time (UTC when no zone is given)."""
-    if text.isdigit():
-        return int(text)
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+from exchange.timestamps import parse_time
 
 
 def main(argv: list[str] | None = None) -> int:

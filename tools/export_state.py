@@ -28,14 +28,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_OK, OpsError, fail, write_atomic
+from ops.common import EXIT_OK, OpsError, doc_parser, fail, write_atomic
 
 PROG = "export_state.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__)
     p.add_argument("--mode", choices=("paper", "live"), required=True)
     p.add_argument("--output", type=Path, help="JSON file to write ('-' for stdout)")
     p.add_argument(

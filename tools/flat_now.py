@@ -46,6 +46,7 @@ from ops.common import (
     EXIT_OK,
     OpsError,
     check_kill,
+    doc_parser,
     engage_kill_file,
     kill_status,
     kill_word_after,
@@ -56,8 +57,7 @@ PROG = "flat_now.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__)
     p.add_argument("--mode", choices=("paper", "live"), required=True)
     p.add_argument("--kill-file", type=Path, help="kill file (default AI_QUANT_KILL_SWITCH_FILE)")
     p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")

@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_FAILED, EXIT_OK, OpsError, check_kill, kill_status, report_main
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, check_kill, doc_parser, kill_status, report_main
 
 PROG = "manual_trade.py"
 
@@ -56,8 +56,7 @@ def _decimal(text: str) -> Decimal:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__)
     p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
     p.add_argument(
         "--db", type=Path, help="live OMS DB (default oms_live.db next to the trading DB, as the daemon)"

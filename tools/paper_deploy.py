@@ -20,16 +20,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategy.factory.operations import DEFAULT_REGISTRY, default_paper_target, paper_deploy_config, run_cli
+from strategy.factory.operations import (
+    add_paper_deploy_args,
+    default_paper_target,
+    paper_deploy_config,
+    run_cli,
+)
 from strategy.factory.registry import Registry
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config-id", required=True, help="registry config hash (a unique prefix of 8+ chars)")
-    ap.add_argument("--target", type=Path, default=None, help="paper YAML (default AI_QUANT_STRATEGY_YAML)")
-    ap.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
-    ap.add_argument("--dry-run", action="store_true", help="validate and show the YAML; write nothing")
+    add_paper_deploy_args(ap)
     a = ap.parse_args(argv)
 
     def body() -> int:

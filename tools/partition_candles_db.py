@@ -15,7 +15,6 @@ Exit status: 0 done (or dry run), 1 a partition's row count did not match the so
 
 from __future__ import annotations
 
-import argparse
 import re
 import sqlite3
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_FAILED, EXIT_OK, OpsError, fail
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, doc_parser, fail
 
 PROG = "partition_candles_db.py"
 DATA_TABLES = ("candles", "mark_candles")  # (symbol, interval, t, ...) rows, split by month
@@ -142,8 +141,7 @@ def write_partition(src: Path, dst: Path, interval: str, mo: Month) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__, usage_paragraph=2)
     p.add_argument("--db", type=Path, required=True, help="source candle DB (candles_<interval>.db)")
     p.add_argument("--out-dir", type=Path, required=True, help="directory for the monthly files")
     p.add_argument(

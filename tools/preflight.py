@@ -29,14 +29,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_FAILED, EXIT_OK, OpsError, fail
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, doc_parser, fail
 
 PROG = "preflight.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__)
     p.add_argument(
         "--mode", choices=("dry_live", "live"), help="whose OMS file (default: AI_QUANT_MODE, else live)"
     )

@@ -23,7 +23,6 @@ Exit status: 0 done, 2 bad input (a named DB does not exist or is not a trading 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_OK, OpsError, fail
+from ops.common import EXIT_OK, OpsError, doc_parser, fail
 
 PROG = "prune_runtime.py"
 DAY_MS = 86_400_000
@@ -106,8 +105,7 @@ def old_log_files(log_dir: Path, cutoff_s: float) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     from engine.env import EnvError, read_env
 
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__, usage_paragraph=2)
     p.add_argument("--days", type=float, default=30.0, help="keep runtime_logs rows and log files this long")
     p.add_argument("--audit-days", type=float, default=180.0, help="keep audit_events rows this long")
     p.add_argument("--db", type=Path, action="append", default=[], help="trading DB (repeatable)")

@@ -42,15 +42,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ops.common import EXIT_FAILED, EXIT_OK, OpsError, bt_binary, fail, write_atomic
+from ops.common import EXIT_FAILED, EXIT_OK, OpsError, bt_binary, doc_parser, fail, write_atomic
 
 PROG = "reality_check.py"
 HOUR_MS = 3_600_000
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = doc_parser(PROG, __doc__)
     p.add_argument("--symbol", required=True)
     p.add_argument("--hours", type=float, required=True, help="window ending at the daemon's last bar")
     p.add_argument(

@@ -9,9 +9,10 @@ yet (``close_time >= now``) are never written. Funding comes from ``Client.futur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from engine.data.verify import Finding
 SOURCE = "binance-futures"
 KLINE_LIMIT = 1500
 FUNDING_LIMIT = 1000
+
+Row = TypeVar("Row")
 
 
 class FuturesClient(Protocol):
@@ -49,16 +52,58 @@ def make_client(futures_url: str | None = None, timeout_s: float = 10.0) -> Any:
 
 
 @dataclass
-class DownloadResult:
+class FetchResult:
+    """What one download fetched (pages, rows) and wrote; ``truncated`` when ``max_pages`` cut it."""
+
     symbol: str
-    interval: str
-    ranges: list[tuple[int, int]] = field(default_factory=list)
     pages: int = 0
     fetched: int = 0
-    skipped_open: int = 0
     result: UpsertResult = field(default_factory=UpsertResult)
     findings: list[Finding] = field(default_factory=list)
     truncated: bool = False
+
+
+@dataclass
+class FundingDownloadResult(FetchResult):
+    """A funding download."""
+
+
+@dataclass
+class DownloadResult(FetchResult):
+    """A candle download: also the missing ranges it asked for and the bars left out as still open."""
+
+    interval: str = ""
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    skipped_open: int = 0
+
+
+def _fetch_pages(
+    out: FetchResult,
+    cursor: int,
+    last: int,
+    max_pages: int,
+    fetch: Callable[[int], list[Row]],
+    page_limit: int,
+    row_time: Callable[[Row], int],
+    step: int,
+) -> list[Row]:
+    """Page ``fetch(cursor)`` forward from ``cursor`` to ``last``: a short or empty page, or one that
+    does not move forward, ends it; ``out.pages`` counts across calls and ``max_pages`` bounds them."""
+    rows: list[Row] = []
+    while cursor <= last:
+        if out.pages >= max_pages:
+            out.truncated = True
+            break
+        page = fetch(cursor)
+        out.pages += 1
+        if not page:
+            break
+        rows.extend(page)
+        newest = row_time(page[-1])
+        if newest < cursor or len(page) < page_limit:
+            break
+        cursor = newest + step
+    return rows
 
 
 def missing_ranges(
@@ -98,25 +143,18 @@ def download_klines(
             raise ValueError(f"no {symbol} {interval} bars stored yet; give a start time")
         start = meta.first_t
     end = min(end, now_ms)
-    out = DownloadResult(symbol, interval, missing_ranges(store, symbol, interval, start, end))
+    out = DownloadResult(
+        symbol, interval=interval, ranges=missing_ranges(store, symbol, interval, start, end)
+    )
     rows: list[list[Any]] = []
     for lo, hi in out.ranges:
-        cursor = lo
-        while cursor <= hi:
-            if out.pages >= max_pages:
-                out.truncated = True
-                break
-            page = client.futures_klines(
+
+        def klines(cursor: int, hi: int = hi) -> list[list[Any]]:
+            return client.futures_klines(
                 symbol=f"{symbol}{quote}", interval=interval, startTime=cursor, endTime=hi, limit=KLINE_LIMIT
             )
-            out.pages += 1
-            if not page:
-                break
-            rows.extend(page)
-            last_open = int(page[-1][0])
-            if last_open < cursor or len(page) < KLINE_LIMIT:
-                break
-            cursor = last_open + ms
+
+        rows += _fetch_pages(out, lo, hi, max_pages, klines, KLINE_LIMIT, lambda r: int(r[0]), ms)
     out.fetched = len(rows)
     if not rows:
         return out
@@ -143,16 +181,6 @@ def validate_candles_from_api(
     )
 
 
-@dataclass
-class FundingDownloadResult:
-    symbol: str
-    pages: int = 0
-    fetched: int = 0
-    result: UpsertResult = field(default_factory=UpsertResult)
-    findings: list[Finding] = field(default_factory=list)
-    truncated: bool = False
-
-
 def download_funding(
     client: FuturesClient,
     store: FundingStore,
@@ -165,23 +193,15 @@ def download_funding(
 ) -> FundingDownloadResult:
     """Fetch funding rows in ``[start, end]`` and upsert them (existing identical rows stay untouched)."""
     out = FundingDownloadResult(symbol)
-    rows: list[dict[str, Any]] = []
-    cursor = start
-    while cursor <= end:
-        if out.pages >= max_pages:
-            out.truncated = True
-            break
-        page = client.futures_funding_rate(
+
+    def funding(cursor: int) -> list[dict[str, Any]]:
+        return client.futures_funding_rate(
             symbol=f"{symbol}{quote}", startTime=cursor, endTime=end, limit=FUNDING_LIMIT
         )
-        out.pages += 1
-        if not page:
-            break
-        rows.extend(page)
-        last = int(page[-1]["fundingTime"])
-        if last < cursor or len(page) < FUNDING_LIMIT:
-            break
-        cursor = last + 1
+
+    rows = _fetch_pages(
+        out, start, end, max_pages, funding, FUNDING_LIMIT, lambda r: int(r["fundingTime"]), 1
+    )
     out.fetched = len(rows)
     if not rows:
         return out

@@ -15,14 +15,14 @@ import sqlite3
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from engine.data.intervals import interval_ms
-from engine.data.schema import open_candle_db, utc_now_iso
+from engine.data.schema import open_candle_db, utc_now_iso, write_transaction
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -145,7 +145,24 @@ class SourceConflictError(ValueError):
     """A write whose source differs from the source already recorded for that symbol and interval."""
 
 
-def _same(a: F64, b: F64) -> npt.NDArray[np.bool_]:
+class _Rows(Protocol):
+    def take(self, index: npt.NDArray[Any], /) -> Self: ...
+
+
+Batch = TypeVar("Batch", bound=_Rows)
+
+
+def in_time_order(batch: Batch, times: npt.NDArray[np.int64], what: str) -> Batch:
+    """``batch`` sorted by ``times`` (stable); ValueError ``duplicate <what>`` when two rows share a
+    time, since an upsert keys on it."""
+    order = np.argsort(times, kind="stable")
+    if np.any(np.diff(times[order]) == 0):
+        raise ValueError(f"duplicate {what}")
+    return batch.take(order)
+
+
+def equal_or_both_nan(a: F64, b: F64) -> npt.NDArray[np.bool_]:
+    """Element-wise "unchanged" for an upsert: a stored NaN rewritten as NaN is no change."""
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
@@ -190,16 +207,6 @@ class CandleStore:
     ) -> CandleBatch:
         """Bars with ``start <= t <= end`` (either bound optional), ordered by ``t``."""
         return self._read(self.conn(interval), symbol, interval, start, end, kind)
-
-    def read_frame(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        kind: CandleKind = CandleKind.TRADE,
-    ) -> pd.DataFrame:
-        return self.read(symbol, interval, start, end, kind).to_frame()
 
     @staticmethod
     def _read(
@@ -271,19 +278,9 @@ class CandleStore:
         """
         if len(batch) == 0:
             return UpsertResult()
-        order = np.argsort(batch.t, kind="stable")
-        batch = batch.take(order)
-        if np.any(np.diff(batch.t) == 0):
-            raise ValueError(f"duplicate bar times in batch for {batch.symbol} {batch.interval}")
-        conn = self.conn(batch.interval)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = self._upsert_locked(conn, batch, source, kind)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
+        batch = in_time_order(batch, batch.t, f"bar times in batch for {batch.symbol} {batch.interval}")
+        with write_transaction(self.conn(batch.interval)) as conn:
+            return self._upsert_locked(conn, batch, source, kind)
 
     def _upsert_locked(
         self, conn: sqlite3.Connection, batch: CandleBatch, source: str, kind: CandleKind
@@ -306,7 +303,7 @@ class CandleStore:
         same = found.copy()
         if len(existing):
             for name in COLUMNS:
-                same &= _same(getattr(batch, name), getattr(existing, name)[pos_clipped])
+                same &= equal_or_both_nan(getattr(batch, name), getattr(existing, name)[pos_clipped])
         new_rows = ~found
         changed_rows = found & ~same
         now = utc_now_iso()
@@ -369,9 +366,7 @@ class CandleStore:
 
     def delete_range(self, symbol: str, interval: str, start: int, end: int) -> int:
         """Delete bars with ``start <= t <= end`` and refresh the metadata; returns the count deleted."""
-        conn = self.conn(interval)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.conn(interval)) as conn:
             cur = conn.execute(
                 "DELETE FROM candles WHERE symbol = ? AND interval = ? AND t >= ? AND t <= ?",
                 (symbol, interval, start, end),
@@ -379,8 +374,4 @@ class CandleStore:
             meta = self.meta(symbol, interval)
             if meta is not None:
                 self._refresh_meta(conn, symbol, interval, meta.source, CandleKind.TRADE, utc_now_iso())
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return int(cur.rowcount)

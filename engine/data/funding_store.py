@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.data.candle_store import UpsertResult
+from engine.data.candle_store import UpsertResult, equal_or_both_nan, in_time_order
 from engine.data.intervals import HOUR_MS
-from engine.data.schema import open_funding_db, utc_now_iso
+from engine.data.schema import open_funding_db, utc_now_iso, write_transaction
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -74,10 +74,6 @@ class FundingMeta:
 
 class FundingConflictError(ValueError):
     """A write whose source or period differs from what ``funding_meta`` records for the symbol."""
-
-
-def _same(a: F64, b: F64) -> npt.NDArray[np.bool_]:
-    return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
 def _nullable(value: float) -> float | None:
@@ -139,21 +135,11 @@ class FundingStore:
         """Idempotent write; rows whose rate and premium are unchanged are not touched."""
         if len(batch) == 0:
             return UpsertResult()
-        order = np.argsort(batch.time, kind="stable")
-        batch = batch.take(order)
-        if np.any(np.diff(batch.time) == 0):
-            raise ValueError(f"duplicate funding times in batch for {batch.symbol}")
+        batch = in_time_order(batch, batch.time, f"funding times in batch for {batch.symbol}")
         if np.any(batch.time % HOUR_MS != 0):
             raise ValueError(f"funding times for {batch.symbol} are not floored to the hour")
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = self._upsert_locked(conn, batch, source, period_hours)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
+        with write_transaction(self.conn) as conn:
+            return self._upsert_locked(conn, batch, source, period_hours)
 
     def _upsert_locked(
         self, conn: sqlite3.Connection, batch: FundingBatch, source: str, period_hours: int
@@ -171,7 +157,11 @@ class FundingStore:
         if len(existing):
             pos = np.minimum(np.searchsorted(existing.time, batch.time), len(existing) - 1)
             found = existing.time[pos] == batch.time
-            same = found & _same(existing.rate[pos], batch.rate) & _same(existing.premium[pos], batch.premium)
+            same = (
+                found
+                & equal_or_both_nan(existing.rate[pos], batch.rate)
+                & equal_or_both_nan(existing.premium[pos], batch.premium)
+            )
         else:
             found = np.zeros(len(batch), dtype=np.bool_)
             same = found.copy()

@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +42,7 @@ import yaml
 from engine.data.candle_store import CandleBatch, CandleKind
 from engine.data.funding_store import PERIOD_HOURS_BY_VENUE, FundingBatch, floor_to_hour
 from engine.data.intervals import HOUR_MS, INTERVALS, interval_ms
-from engine.data.verify import Finding, close_time_findings, row_findings
+from engine.data.verify import Finding, close_time_findings, duplicate_findings, row_findings
 
 KLINE_COLUMNS = (
     "open_time",
@@ -85,34 +85,33 @@ class ParseOptions:
     funding_period_hours: int | None = None
 
 
+Batch = TypeVar("Batch", CandleBatch, FundingBatch)
+
+
 @dataclass(frozen=True)
-class ParsedCandles:
+class ParsedFile(Generic[Batch]):
+    """One file read and validated: its rows, the findings and the mask of the corrupt ones."""
+
     path: Path
-    batch: CandleBatch
-    kind: CandleKind
+    batch: Batch
     source: str
     findings: list[Finding] = field(default_factory=list)
     bad: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     origin: str = ""
 
     @property
-    def clean(self) -> CandleBatch:
+    def clean(self) -> Batch:
         return self.batch.take(~self.bad)
 
 
 @dataclass(frozen=True)
-class ParsedFunding:
-    path: Path
-    batch: FundingBatch
-    source: str
-    period_hours: int
-    findings: list[Finding] = field(default_factory=list)
-    bad: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
-    origin: str = ""
+class ParsedCandles(ParsedFile[CandleBatch]):
+    kind: CandleKind = field(kw_only=True)
 
-    @property
-    def clean(self) -> FundingBatch:
-        return self.batch.take(~self.bad)
+
+@dataclass(frozen=True)
+class ParsedFunding(ParsedFile[FundingBatch]):
+    period_hours: int = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def validate_candles(
         findings += more
         bad = bad | bad2
     findings.sort(key=lambda f: (f.t, f.check))
-    return ParsedCandles(path, batch, kind, source, findings, bad, origin)
+    return ParsedCandles(path, batch, source, findings, bad, origin, kind=kind)
 
 
 def validate_funding(
@@ -195,22 +194,15 @@ def validate_funding(
                 table="funding_rates",
             )
         )
-    uniq, counts = np.unique(time, return_counts=True)
-    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
-        raw = ", ".join(str(int(x)) for x in raw_time[time == t_dup])
-        findings.append(
-            Finding(
-                "duplicate",
-                symbol,
-                "funding",
-                int(t_dup),
-                f"{int(cnt)} rows fall in this hour (source times {raw})",
-                count=int(cnt),
-                table="funding_rates",
-            )
-        )
-        bad |= time == t_dup
-    return ParsedFunding(path, batch, source, period_hours, findings, bad, origin)
+
+    def in_one_hour(t: int, count: int) -> str:
+        raw = ", ".join(str(int(x)) for x in raw_time[time == t])
+        return f"{count} rows fall in this hour (source times {raw})"
+
+    dups, dup_rows = duplicate_findings(time, symbol, "funding", "funding_rates", in_one_hour)
+    findings += dups
+    bad |= dup_rows
+    return ParsedFunding(path, batch, source, findings, bad, origin, period_hours=period_hours)
 
 
 def _funding_period(venue: str | None, options: ParseOptions, time: npt.NDArray[np.int64]) -> int:

@@ -7,16 +7,18 @@ Writes are idempotent upserts, so re-importing is a no-op and a newer file only 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.data.aggregate import AggregationError, StoreAggregation, aggregate_in_store
-from engine.data.candle_store import CandleKind, CandleStore, SourceConflictError, UpsertResult
+from engine.data.candle_store import CandleBatch, CandleKind, CandleStore, SourceConflictError, UpsertResult
 from engine.data.funding_store import FundingConflictError, FundingStore
 from engine.data.importers import (
+    Batch,
     ImportFormatError,
     ParsedCandles,
+    ParsedFile,
     ParsedFunding,
     ParseOptions,
     Skipped,
@@ -159,49 +161,63 @@ def _import_candles(
     symbol = options.symbols.apply(item.batch.symbol, item.source)
     label = "candles" if item.kind is CandleKind.TRADE else "mark candles"
     what = f"{label} {symbol} {item.batch.interval} [{item.source}]"
-    if item.findings and not options.skip_corrupt:
-        return FileResult(
-            item.path,
-            "refused",
-            what,
-            findings=item.findings,
-            message=f"{int(item.bad.sum())} corrupt row(s), nothing written",
-        )
-    clean = item.clean.renamed(symbol)
-    try:
+
+    def write(clean: CandleBatch) -> UpsertResult:
         result = store.upsert(clean, item.source, item.kind)
-    except (SourceConflictError, ValueError) as exc:
-        return FileResult(item.path, "error", what, message=str(exc))
-    if item.kind is CandleKind.TRADE and len(clean):
-        key = (symbol, clean.interval)
-        lo, hi = int(clean.t.min()), int(clean.t.max())
-        if key in touched:
-            _, plo, phi = touched[key]
-            lo, hi = min(lo, plo), max(hi, phi)
-        touched[key] = (item.source, lo, hi)
-    status = "partial" if item.findings else "ok"
-    msg = f"({int(item.bad.sum())} corrupt row(s) not written)" if item.findings else ""
-    return FileResult(item.path, status, what, result, len(clean), item.findings, msg)
+        if item.kind is CandleKind.TRADE and len(clean):
+            key = (symbol, clean.interval)
+            lo, hi = int(clean.t.min()), int(clean.t.max())
+            if key in touched:
+                _, plo, phi = touched[key]
+                lo, hi = min(lo, plo), max(hi, phi)
+            touched[key] = (item.source, lo, hi)
+        return result
+
+    return _write_file(item, symbol, what, options, write, note_skipped_rows=True)
 
 
 def _import_funding(item: ParsedFunding, store: FundingStore, options: ImportOptions) -> FileResult:
     symbol = options.symbols.apply(item.batch.symbol, item.source)
     what = f"funding {symbol} [{item.source}, rate per {item.period_hours}h]"
+    return _write_file(
+        item,
+        symbol,
+        what,
+        options,
+        lambda clean: store.upsert(clean, item.source, item.period_hours),
+        note_skipped_rows=False,
+    )
+
+
+def _write_file(
+    item: ParsedFile[Batch],
+    symbol: str,
+    what: str,
+    options: ImportOptions,
+    write: Callable[[Batch], UpsertResult],
+    *,
+    note_skipped_rows: bool,
+) -> FileResult:
+    """The import policy for one parsed file: refused whole when it has corrupt rows (unless
+    ``skip_corrupt``), else its clean rows, renamed to ``symbol``, go to ``write``; a source
+    conflict or a bad batch is the file's error, not the run's."""
+    n_bad = int(item.bad.sum())
     if item.findings and not options.skip_corrupt:
         return FileResult(
             item.path,
             "refused",
             what,
             findings=item.findings,
-            message=f"{int(item.bad.sum())} corrupt row(s), nothing written",
+            message=f"{n_bad} corrupt row(s), nothing written",
         )
     clean = item.clean.renamed(symbol)
     try:
-        result = store.upsert(clean, item.source, item.period_hours)
-    except (FundingConflictError, ValueError) as exc:
+        result = write(clean)
+    except (SourceConflictError, FundingConflictError, ValueError) as exc:
         return FileResult(item.path, "error", what, message=str(exc))
     status = "partial" if item.findings else "ok"
-    return FileResult(item.path, status, what, result, len(clean), item.findings)
+    msg = f"({n_bad} corrupt row(s) not written)" if item.findings and note_skipped_rows else ""
+    return FileResult(item.path, status, what, result, len(clean), item.findings, msg)
 
 
 def _aggregate_touched(

@@ -20,7 +20,8 @@ backtester and the local exchange: their columns are fixed. Every database carri
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +89,19 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (the write lock up front, so a busy writer waits rather than fails later),
+    ``COMMIT`` when the block ends, ``ROLLBACK`` on any exception (KeyboardInterrupt too), re-raised."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
     return int(row[0])
@@ -98,8 +112,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[int, Sequence[s
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         current = schema_version(conn)
         for version, statements in migrations:
             if version <= current:
@@ -110,10 +123,6 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[int, Sequence[s
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, utc_now_iso())
             )
             current = version
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return current
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,6 +158,24 @@ class Report:
 # ---- row checks ------------------------------------------------------------------------------------
 
 
+def duplicate_findings(
+    times: npt.NDArray[np.int64],
+    symbol: str,
+    interval: str,
+    table: str,
+    detail: Callable[[int, int], str] = lambda _t, count: f"{count} rows with this key",
+) -> tuple[list[Finding], npt.NDArray[np.bool_]]:
+    """One ``duplicate`` finding per time that more than one row holds (``detail(time, count)``), and
+    the mask of every row at such a time."""
+    uniq, counts = np.unique(times, return_counts=True)
+    dup = counts > 1
+    findings = [
+        Finding("duplicate", symbol, interval, int(t), detail(int(t), int(n)), count=int(n), table=table)
+        for t, n in zip(uniq[dup], counts[dup], strict=True)
+    ]
+    return findings, np.isin(times, uniq[dup])
+
+
 def row_findings(
     batch: CandleBatch, kind: CandleKind = CandleKind.TRADE
 ) -> tuple[list[Finding], npt.NDArray[np.bool_]]:
@@ -206,22 +224,9 @@ def row_findings(
             add("negative_volume", f"negative volume (v={_num(v)})")
         if t % ms:
             add("misaligned", f"t is not a multiple of {ms} ms ({itv})")
-    bad |= suspicious
-    uniq, counts = np.unique(batch.t, return_counts=True)
-    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
-        findings.append(
-            Finding(
-                "duplicate",
-                sym,
-                itv,
-                int(t_dup),
-                f"{int(cnt)} rows with this key",
-                count=int(cnt),
-                table=table,
-            )
-        )
-        bad |= batch.t == t_dup
-    return findings, bad
+    dups, dup_rows = duplicate_findings(batch.t, sym, itv, table)
+    findings += dups
+    return findings, bad | suspicious | dup_rows
 
 
 def close_time_findings(
@@ -252,21 +257,25 @@ def gap_findings(
 ) -> list[Finding]:
     """Missing bar times between consecutive aligned bars, one finding per contiguous range."""
     ms = interval_ms(interval)
-    ts = np.unique(t[t % ms == 0])
-    if len(ts) < 2:
-        return []
-    steps = np.diff(ts)
+    return _missing_runs(np.unique(t[t % ms == 0]), ms, "gap", symbol, interval, "bar(s)", table)
+
+
+def _missing_runs(
+    ts: npt.NDArray[np.int64], step: int, check: str, symbol: str, interval: str, noun: str, table: str
+) -> list[Finding]:
+    """One ``check`` finding per run of times missing between consecutive ``ts`` (unique, sorted)
+    that should be ``step`` apart."""
     out = []
-    for i in np.flatnonzero(steps > ms):
-        start, end = int(ts[i]) + ms, int(ts[i + 1]) - ms
-        missing = (end - start) // ms + 1
+    for i in np.flatnonzero(np.diff(ts) > step):
+        start, end = int(ts[i]) + step, int(ts[i + 1]) - step
+        missing = (end - start) // step + 1
         out.append(
             Finding(
-                "gap",
+                check,
                 symbol,
                 interval,
                 start,
-                f"{missing} missing bar(s)",
+                f"{missing} missing {noun}",
                 t_end=end,
                 count=missing,
                 table=table,
@@ -383,36 +392,12 @@ def verify_funding_batch(batch: FundingBatch, period_hours: int) -> list[Finding
                 table="funding_rates",
             )
         )
-    uniq, counts = np.unique(batch.time, return_counts=True)
-    for t_dup, cnt in zip(uniq[counts > 1], counts[counts > 1], strict=True):
-        out.append(
-            Finding(
-                "duplicate",
-                sym,
-                "funding",
-                int(t_dup),
-                f"{int(cnt)} rows with this key",
-                count=int(cnt),
-                table="funding_rates",
-            )
-        )
+    out += duplicate_findings(batch.time, sym, "funding", "funding_rates")[0]
     step = period_hours * HOUR_MS
-    ts = np.unique(batch.time)
-    for i in np.flatnonzero(np.diff(ts) > step):
-        start, end = int(ts[i]) + step, int(ts[i + 1]) - step
-        missing = (end - start) // step + 1
-        out.append(
-            Finding(
-                "funding_gap",
-                sym,
-                f"{period_hours}h",
-                start,
-                f"{missing} missing funding time(s)",
-                t_end=end,
-                count=missing,
-                table="funding_rates",
-            )
-        )
+    times = np.unique(batch.time)
+    out += _missing_runs(
+        times, step, "funding_gap", sym, f"{period_hours}h", "funding time(s)", "funding_rates"
+    )
     return out
 
 

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from aiohttp import web
 
+from exchange.timestamps import parse_time
+
 from .data import INTERVAL_MS
 from .faults import FaultConfig
 from .server import DEFAULT_DATA_DIR, SimConfig, Venue
-
-
-def _parse_time(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 def _parse_deposit(text: str) -> tuple[str, Decimal]:
@@ -56,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="sim ms per wall ms (x N replay)")
     p.add_argument("--stepped", action="store_true", help="clock moves only through POST /admin/advance")
     p.add_argument(
-        "--start", type=_parse_time, default=None, help="replay position (ISO date or ms) in data time"
+        "--start", type=parse_time, default=None, help="replay position (ISO date or ms) in data time"
     )
     p.add_argument("--no-time-shift", action="store_true", help="keep the data's original timestamps")
     p.add_argument("--seed", type=int, default=0, help="seed for book jitter, hashes and faults")

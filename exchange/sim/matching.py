@@ -7,6 +7,7 @@ clock with :meth:`Engine.advance_to` before acting.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -55,6 +56,12 @@ def _batch(items: Any, what: str) -> list[Any]:
     if len(items) > MAX_BATCH:
         raise ActionError(f"Too many {what} in one action: {len(items)} > {MAX_BATCH}.")
     return items
+
+
+def _statuses(items: Any, what: str, not_an_object: str, each: Callable[[dict[str, Any]], Any]) -> list[Any]:
+    """The per-item statuses of a batch action (``cancel``, ``modify``), in order: ``each(item)``, or
+    ``{"error": not_an_object}`` for an item that is not a JSON object."""
+    return [each(x) if isinstance(x, dict) else {"error": not_an_object} for x in _batch(items, what)]
 
 
 class ActionError(Exception):
@@ -609,20 +616,15 @@ class Engine:
                 self._set_status(c, status)
 
     def cancel(self, user: str, cancels: Any, by_cloid: bool) -> list[Any]:
-        cancels = _batch(cancels, "cancels")
-        out: list[Any] = []
-        for c in cancels:
-            if not isinstance(c, dict):
-                out.append({"error": ERR_CANCEL})
-                continue
+        def one(c: dict[str, Any]) -> Any:
             asset = c.get("asset") if by_cloid else c.get("a")
             o = self.lookup(user, c.get("cloid") if by_cloid else c.get("o"))
             if o is None or o.asset != asset or not self._is_live(o):
-                out.append({"error": ERR_CANCEL})
-                continue
+                return {"error": ERR_CANCEL}
             self._cancel(o)
-            out.append("success")
-        return out
+            return "success"
+
+        return _statuses(cancels, "cancels", ERR_CANCEL, one)
 
     def lookup(self, user: str, ref: Any) -> Order | None:
         if isinstance(ref, bool):
@@ -639,28 +641,21 @@ class Engine:
         return o
 
     def modify(self, user: str, modifies: Any) -> list[Any]:
-        modifies = _batch(modifies, "modifies")
-        out: list[Any] = []
-        for m in modifies:
-            if not isinstance(m, dict):
-                out.append({"error": ERR_MODIFY})
-                continue
+        def one(m: dict[str, Any]) -> Any:
             o = self.lookup(user, m.get("oid"))
             if o is None or not self._is_live(o):
-                out.append({"error": ERR_MODIFY})
-                continue
+                return {"error": ERR_MODIFY}
             new = self._parse_order(user, m.get("order"))
             if isinstance(new, str):
-                out.append({"error": new})
-                continue
+                return {"error": new}
             if new.asset != o.asset:
-                out.append({"error": ERR_MODIFY})
-                continue
+                return {"error": ERR_MODIFY}
             self._cancel(o)
             if new.cloid is None and o.cloid is not None:
                 new.cloid = o.cloid
-            out.append(self._submit(new))
-        return out
+            return self._submit(new)
+
+        return _statuses(modifies, "modifies", ERR_MODIFY, one)
 
     def update_leverage(self, user: str, asset: Any, is_cross: Any, leverage: Any) -> None:
         a = self.asset(asset) if isinstance(asset, int) else None

@@ -115,15 +115,22 @@ def fires_above(o: Order) -> bool:
     return (o.tpsl == "tp") != o.is_buy
 
 
-def basic_wire(o: Order) -> dict[str, Any]:
-    """``openOrders`` entry and the ``order`` of an ``orderUpdates`` push."""
-    out: dict[str, Any] = {
+def _resting_wire(o: Order) -> dict[str, Any]:
+    """The fields that open with both wire forms of a resting order, in the venue's key order."""
+    return {
         "coin": o.coin,
         "side": o.side,
         "limitPx": fmt(o.limit_px),
         "sz": fmt(o.sz),
         "oid": o.oid,
         "timestamp": o.timestamp,
+    }
+
+
+def basic_wire(o: Order) -> dict[str, Any]:
+    """``openOrders`` entry and the ``order`` of an ``orderUpdates`` push."""
+    out: dict[str, Any] = {
+        **_resting_wire(o),
         "origSz": fmt(o.orig_sz),
     }
     if o.cloid is not None:
@@ -135,12 +142,7 @@ def basic_wire(o: Order) -> dict[str, Any]:
 
 def frontend_wire(o: Order) -> dict[str, Any]:
     return {
-        "coin": o.coin,
-        "side": o.side,
-        "limitPx": fmt(o.limit_px),
-        "sz": fmt(o.sz),
-        "oid": o.oid,
-        "timestamp": o.timestamp,
+        **_resting_wire(o),
         "triggerCondition": o.trigger_condition(),
         "isTrigger": o.is_trigger and not o.triggered,
         "triggerPx": fmt(o.trigger_px) if o.trigger_px is not None else "0.0",

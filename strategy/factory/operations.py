@@ -7,6 +7,7 @@ reason; nothing is written then.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -43,6 +44,13 @@ def default_paper_target() -> Path:
 
     env = os.environ.get("AI_QUANT_STRATEGY_YAML")
     return Path(env) if env else REPO / DEFAULT_STRATEGY_YAML
+
+
+def add_paper_deploy_args(ap: argparse.ArgumentParser) -> None:
+    """The options every tool that writes a registry config to the paper YAML takes."""
+    ap.add_argument("--target", type=Path, default=None, help="paper YAML (default AI_QUANT_STRATEGY_YAML)")
+    ap.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
+    ap.add_argument("--dry-run", action="store_true", help="validate and show the YAML; write nothing")
 
 
 def _defaults() -> dict[str, Any]:

@@ -26,11 +26,13 @@ from typing import IO, Any, Literal, Protocol
 
 import yaml
 
+from exchange.timestamps import iso_ms
+
 from . import stats
 from .backtester import DataScope, _run, find_binary
 from .stats import RunningVariance
 from .sweep_stream import SweepRow
-from .window import INTERVAL_MS, iso_ms
+from .window import INTERVAL_MS
 
 Metric = Literal["pnl", "sharpe", "dsr"]
 

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from exchange.candle_db import CandleReader
+from exchange.timestamps import iso_ms, ms_iso
 
 from . import report as rpt
 from .backtester import REPO, DataScope, ReplayResult, replay, sweep
@@ -54,7 +55,7 @@ from .validation import (
     walk_forward,
     walk_forward_checks,
 )
-from .window import INTERVAL_MS, iso_ms, ms_iso
+from .window import INTERVAL_MS
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from exchange.timestamps import iso_ms, ms_iso
+
 from .backtester import DataScope, replay
 from .deploy import overrides_to_doc, write_yaml_atomic
 from .optimize import Backend, Objective, Param, run_tpe, steps_in
 from .thresholds import Thresholds
 from .validation import DAY_MS, Check, WalkForward, WFWindow, walk_forward_checks
-from .window import INTERVAL_MS, iso_ms, ms_iso
+from .window import INTERVAL_MS
 
 
 @dataclass(frozen=True)

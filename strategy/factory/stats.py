@@ -293,22 +293,28 @@ def _sharpe(x: FloatArray) -> float:
     return float(x.mean()) / sd if sd > 0 else 0.0
 
 
+def _columns(returns: FloatArray) -> FloatArray:
+    """A (T x N) return matrix; one series is one column."""
+    m = np.asarray(returns, dtype=np.float64)
+    return m[:, None] if m.ndim == 1 else m
+
+
+def _selected(m: FloatArray, sp: Split, select: int | None) -> int:
+    """The column a split evaluates: ``select``, or the best in-sample (train) Sharpe."""
+    if select is not None:
+        return select
+    tr = m[list(sp.train)]
+    return int(np.argmax([_sharpe(tr[:, j]) for j in range(m.shape[1])]))
+
+
 def cv_selection_oos(returns: FloatArray, splits: Sequence[Split], select: int | None = None) -> CVResult:
     """Out-of-sample Sharpe per split of a selection procedure on a (T x N) return matrix.
 
     With ``select=None`` the column with the best in-sample (train) Sharpe is chosen on every
     split (the sweep's selection rule); with an index, that column is evaluated (a fixed config).
     """
-    m = np.asarray(returns, dtype=np.float64)
-    if m.ndim == 1:
-        m = m[:, None]
-    sh = []
-    for sp in splits:
-        col = select
-        if col is None:
-            tr = m[list(sp.train)]
-            col = int(np.argmax([_sharpe(tr[:, j]) for j in range(m.shape[1])]))
-        sh.append(_sharpe(m[list(sp.test), col]))
+    m = _columns(returns)
+    sh = [_sharpe(m[list(sp.test), _selected(m, sp, select)]) for sp in splits]
     arr = np.asarray(sh)
     return CVResult(tuple(sh), float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0, ())
 
@@ -322,21 +328,12 @@ def cpcv_selection_paths(
     select: int | None = None,
 ) -> CVResult:
     """CPCV: OOS returns of the selected column stitched into C(N-1, k-1) full backtest paths."""
-    m = np.asarray(returns, dtype=np.float64)
-    if m.ndim == 1:
-        m = m[:, None]
+    m = _columns(returns)
     t = m.shape[0]
     splits = cpcv_splits(t, n_groups, k_test, label_end, embargo)
     bounds = _group_bounds(t, n_groups)
-    chosen: list[int] = []
-    fold = []
-    for sp in splits:
-        col = select
-        if col is None:
-            tr = m[list(sp.train)]
-            col = int(np.argmax([_sharpe(tr[:, j]) for j in range(m.shape[1])]))
-        chosen.append(col)
-        fold.append(_sharpe(m[list(sp.test), col]))
+    chosen = [_selected(m, sp, select) for sp in splits]
+    fold = [_sharpe(m[list(sp.test), col]) for sp, col in zip(splits, chosen, strict=True)]
     path_sh = []
     for path in cpcv_paths(n_groups, k_test):
         seg = [m[bounds[g][0] : bounds[g][1], chosen[s]] for g, s in enumerate(path)]

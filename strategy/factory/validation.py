@@ -150,18 +150,20 @@ def concentration(by_symbol_pnl: Mapping[str, float], by_symbol_trades: Mapping[
 
 
 def concentration_checks(c: Concentration, th: Thresholds) -> list[Check]:
+    # The breadth check reads the same whether or not any symbol made money.
+    traded = Check(
+        "min_symbols_traded",
+        c.symbols_traded >= th.min_symbols_traded,
+        float(c.symbols_traded),
+        float(th.min_symbols_traded),
+        f"{c.symbols_traded} symbols traded (min {th.min_symbols_traded})",
+    )
     if c.positive_pnl <= 0:
         none = "no symbol has positive PnL (counted as 100%)"
         return [
             Check("top1_symbol_share", th.top1_symbol_share_max >= 1.0, 1.0, th.top1_symbol_share_max, none),
             Check("top5_symbol_share", th.top5_symbol_share_max >= 1.0, 1.0, th.top5_symbol_share_max, none),
-            Check(
-                "min_symbols_traded",
-                c.symbols_traded >= th.min_symbols_traded,
-                float(c.symbols_traded),
-                float(th.min_symbols_traded),
-                f"{c.symbols_traded} symbols traded (min {th.min_symbols_traded})",
-            ),
+            traded,
         ]
     return [
         Check(
@@ -178,13 +180,7 @@ def concentration_checks(c: Concentration, th: Thresholds) -> list[Check]:
             th.top5_symbol_share_max,
             f"top 5 symbols {c.top5_share:.0%} of positive PnL (max {th.top5_symbol_share_max:.0%})",
         ),
-        Check(
-            "min_symbols_traded",
-            c.symbols_traded >= th.min_symbols_traded,
-            float(c.symbols_traded),
-            float(th.min_symbols_traded),
-            f"{c.symbols_traded} symbols traded (min {th.min_symbols_traded})",
-        ),
+        traded,
     ]
 
 

@@ -207,3 +207,20 @@ def test_funding_pages_through_the_whole_history(tmp_path: Path, fake: tuple[Fak
         )
         assert fstore.meta("BTC") is not None
         assert (fstore.read("BTC").rate == f.rate).all()
+
+
+def test_max_pages_bounds_both_downloads(tmp_path: Path, fake: tuple[FakeBinance, str]) -> None:
+    """One pager for klines and funding: ``max_pages`` counts pages across the missing ranges, cuts
+    the download short and says so; the rows of the pages fetched are still written."""
+    state, url = fake
+    seed_db(tmp_path, state)
+    t, f = state.klines.t, state.funding
+    with CandleStore(tmp_path) as store:
+        res = download_klines(
+            make_client(url), store, "BTC", "5m", None, int(t[-1]), int(t[-1]) + 300_000, max_pages=2
+        )
+        assert len(res.ranges) == 2 and (res.pages, res.truncated) == (2, True)
+        assert res.fetched == res.result.inserted == 3000
+    with FundingStore(tmp_path) as fstore:
+        fres = download_funding(make_client(url), fstore, "BTC", int(f.time[0]), int(f.time[-1]), max_pages=1)
+        assert (fres.pages, fres.fetched, fres.truncated) == (1, 1000, True)

@@ -159,3 +159,27 @@ def test_cli_verify_db_allow_downgrades(tmp_path: Path) -> None:
     assert relaxed.stdout.splitlines()[-1] == "result: OK (0 error(s), 2 warning(s))"
     bad = run_tool("tools/verify_candles.py", "--db-dir", str(db), "--allow", "nonsense")
     assert bad.returncode == 2 and "unknown check class" in bad.stderr
+
+
+def test_gap_findings_for_bars_and_funding() -> None:
+    """One missing-run rule for candle gaps and funding gaps: a run of missing times is one finding
+    with its first and last missing time and its count."""
+    import numpy as np
+
+    from engine.data.funding_store import FundingBatch
+    from engine.data.verify import gap_findings, verify_funding_batch
+
+    M5, H = 300_000, 3_600_000
+    t = np.array([0, M5, 4 * M5, 5 * M5, 7 * M5, 7 * M5 + 1], dtype=np.int64)  # the last is misaligned
+    assert [(f.check, f.t, f.t_end, f.count, f.detail) for f in gap_findings("X", "5m", t)] == [
+        ("gap", 2 * M5, 3 * M5, 2, "2 missing bar(s)"),
+        ("gap", 6 * M5, 6 * M5, 1, "1 missing bar(s)"),
+    ]
+    times = np.array([0, 8 * H, 32 * H], dtype=np.int64)
+    rates = np.zeros(3)
+    gaps = [
+        f for f in verify_funding_batch(FundingBatch("X", times, rates, rates), 8) if f.check == "funding_gap"
+    ]
+    assert [(f.interval, f.t, f.t_end, f.count, f.detail, f.table) for f in gaps] == [
+        ("8h", 16 * H, 24 * H, 2, "2 missing funding time(s)", "funding_rates")
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.data.schema import open_candle_db
+from engine.data.schema import open_candle_db, write_transaction
 from exchange.candle_db import CandleReader, candle_db_path
 from exchange.intervals import UnknownIntervalError
 
@@ -59,3 +59,20 @@ def test_file_name_checks_the_interval(tmp_path: Path) -> None:
     assert candle_db_path(tmp_path, "1h").name == "candles_1h.db"
     with pytest.raises(UnknownIntervalError):
         candle_db_path(tmp_path, "1w")
+
+
+def test_write_transaction_commits_or_rolls_back(tmp_path: Path) -> None:
+    """The one BEGIN IMMEDIATE / COMMIT / ROLLBACK of the candle and funding stores and migrations."""
+    _db(tmp_path)
+    conn = open_candle_db(tmp_path, "5m")
+    with pytest.raises(RuntimeError), write_transaction(conn):
+        conn.execute("DELETE FROM candles")
+        raise RuntimeError("mid-write")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT COUNT(*) FROM candles").fetchone()[0] == 4
+    with write_transaction(conn):
+        conn.execute("DELETE FROM candles WHERE symbol = 'ETH'")
+    assert not conn.in_transaction
+    conn.close()
+    with CandleReader(candle_db_path(tmp_path, "5m")) as db:
+        assert db.symbols() == ["BTC"]

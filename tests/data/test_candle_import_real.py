@@ -107,7 +107,7 @@ def test_metadata_matches_manifest(imported: Imported) -> None:
             38_531,
             "hyperliquid",
         )
-        frame = store.read_frame("BTC", "5m")
+        frame = store.read("BTC", "5m").to_frame()
         assert (frame.t_close == frame.t + 300_000 - 1).all()
     with CandleStore(imported.dirs["binance-spot"]) as store:
         spot = store.meta("BTC", "1h")

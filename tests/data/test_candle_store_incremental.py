@@ -131,7 +131,7 @@ def test_hyperliquid_candle_snapshot_json(shared_data: Path, tmp_path: Path) -> 
     ]
     first = json.loads(body)[0]
     with CandleStore(tmp_path / "db") as store:
-        frame = store.read_frame("kPEPE", "1h")
+        frame = store.read("kPEPE", "1h").to_frame()
     assert int(frame.t.iloc[0]) == first["t"] and int(frame.t_close.iloc[0]) == first["T"]
     assert float(frame.o.iloc[0]) == float(first["o"]) and int(frame.n.iloc[0]) == first["n"]
 
@@ -187,3 +187,26 @@ def test_aggregate_exact_and_reports_incomplete() -> None:
     assert np.isnan(null_n.n[0])
     with pytest.raises(AggregationError):
         aggregate(batch_1m(ts[:5]), "1m")
+
+
+def test_upserts_sort_and_refuse_duplicate_times(tmp_path: Path) -> None:
+    """Both stores write a batch in time order whatever order it came in, and refuse one with two rows
+    at one time before writing anything (the one in_time_order step)."""
+    from engine.data.funding_store import FundingBatch, FundingStore
+
+    H = 3_600_000
+    with CandleStore(tmp_path) as store:
+        assert store.upsert(batch_1m([T0 + 2 * M1, T0, T0 + M1]), "test").inserted == 3
+        assert list(store.read("X", "1m").t) == [T0, T0 + M1, T0 + 2 * M1]
+        with pytest.raises(ValueError, match="duplicate bar times in batch for X 1m"):
+            store.upsert(batch_1m([T0 + 5 * M1, T0 + 4 * M1, T0 + 5 * M1]), "test")
+        assert len(store.read("X", "1m")) == 3
+    rates = np.array([1e-4, 2e-4, 3e-4])
+    with FundingStore(tmp_path) as fstore:
+        fstore.upsert(FundingBatch("X", np.array([2 * H, 0, H], dtype=np.int64), rates, rates), "test", 1)
+        assert list(fstore.read("X").time) == [0, H, 2 * H]
+        with pytest.raises(ValueError, match="duplicate funding times in batch for X"):
+            fstore.upsert(
+                FundingBatch("X", np.array([3 * H, 3 * H, 4 * H], dtype=np.int64), rates, rates), "test", 1
+            )
+        assert len(fstore.read("X").time) == 3

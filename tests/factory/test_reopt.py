@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from exchange.timestamps import iso_ms as _ms
+from exchange.timestamps import ms_iso as _iso
 from strategy.factory.deploy import write_yaml_atomic
 from strategy.factory.optimize import CpuBackend, Objective, Param
 from strategy.factory.pipeline import PROFILES, resolve_window
 from strategy.factory.reopt import reopt_checks, reoptimising_walk_forward, rolling_folds
 from strategy.factory.thresholds import THRESHOLDS
-from strategy.factory.window import iso_ms as _ms
-from strategy.factory.window import ms_iso as _iso
 
 from .conftest import scope_of
 
@@ -115,8 +115,9 @@ def test_relative_window_follows_the_data(hl_db: Path, tmp_path: Path) -> None:
 
 
 def test_one_window_arithmetic_for_pipeline_optimize_and_reopt() -> None:
-    """The three modules share strategy.factory.window (they used to import each other's private
-    copies, a runtime import circle): a naive, a Z and a +00:00 timestamp are the same instant."""
+    """The three modules share strategy.factory.window and exchange.timestamps (they used to import
+    each other's private copies, a runtime import circle): a naive, a Z and a +00:00 timestamp are
+    the same instant."""
     import strategy.factory.optimize as opt
     import strategy.factory.pipeline as pipe
     import strategy.factory.reopt as reopt
@@ -127,3 +128,17 @@ def test_one_window_arithmetic_for_pipeline_optimize_and_reopt() -> None:
     for text in ("2025-01-01", "2025-01-01T00:00:00", "2025-01-01T00:00:00Z", "2025-01-01T00:00:00+00:00"):
         assert _ms(text) == t, text
     assert _iso(t) == "2025-01-01T00:00:00Z" and _ms(_iso(t + 300_000)) == t + 300_000
+
+
+def test_one_parse_time_for_the_sim_and_the_download_tool() -> None:
+    """``--start``/``--end`` of ``python -m exchange.sim`` and tools/download_binance.py take epoch ms
+    or ISO (naive means UTC) through the one exchange.timestamps.parse_time."""
+    import tools.download_binance as dl
+    from exchange.sim.__main__ import build_parser
+    from exchange.timestamps import parse_time
+
+    t = 1_735_689_600_000
+    assert dl.parse_time is parse_time
+    for text in (str(t), "2025-01-01", "2025-01-01T00:00:00Z", "2025-01-01T01:00:00+01:00"):
+        assert parse_time(text) == t, text
+    assert build_parser().parse_args(["--start", "2025-01-01"]).start == t

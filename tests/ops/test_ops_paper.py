@@ -235,3 +235,25 @@ def test_flat_now_usage_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "live gates closed" in r.stderr and "AI_QUANT_LIVE_ENABLE" in r.stderr
     r = run_tool("flat_now.py", "--help", env=env)
     assert r.returncode == 0 and "close_only" in r.stdout
+
+
+def test_a_file_that_is_not_a_trading_db_is_one_line(tmp_path: Path) -> None:
+    """export_state, flat_now and reality_check read the trading DB through the one read-only opener:
+    a file that is not SQLite is the operator's one line naming it, exit 2, no traceback."""
+    env = base_env(tmp_path, "http://127.0.0.1:9")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database\n" * 200)
+    env["AI_QUANT_DB_PATH"] = str(junk)
+    runs = {
+        "export_state": run_tool(
+            "export_state.py", "--mode", "paper", "--db", str(junk), "--dry-run", env=env
+        ),
+        "flat_now": run_tool("flat_now.py", "--mode", "paper", "--dry-run", env=env),
+        "reality_check": run_tool(
+            "reality_check.py", "--db", str(junk), "--symbol", "BTC", "--hours", "1", env=env
+        ),
+    }
+    for name, r in runs.items():
+        assert r.returncode == 2, (name, r.stdout, r.stderr)
+        assert f"{junk}: not a trading DB (" in r.stderr and "Traceback" not in r.stderr, (name, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)

@@ -184,8 +184,14 @@ def test_the_runbook_has_a_quick_rehearsal() -> None:
 # ---- the run ------------------------------------------------------------------------------------
 
 SANDBOX_DIRS = ("engine", "strategy", "exchange", "live", "monitor", "tools", "config", "systemd")
-# kernel/aiq-config/intervals.txt: the one interval list, which the Python packages read at import.
-SANDBOX_FILES = ("pyproject.toml", "VERSION", "kernel/aiq-config/intervals.txt")
+# kernel/aiq-config/intervals.txt (the one interval list) and kernel/aiq-candles/candles.sql (the one
+# candle table): data files the Python packages read at import.
+SANDBOX_FILES = (
+    "pyproject.toml",
+    "VERSION",
+    "kernel/aiq-config/intervals.txt",
+    "kernel/aiq-candles/candles.sql",
+)
 
 
 def sandbox(root: Path) -> Path:

@@ -6,9 +6,11 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,31 @@ class OpsError(Exception):
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+def doc_parser(prog: str, doc: str | None, *, usage_paragraph: int = 1) -> argparse.ArgumentParser:
+    """An operator tool's parser from its module docstring: the first line is the description, the
+    paragraphs from ``usage_paragraph`` on (0 is the first) are the epilog, printed as written."""
+    text = doc or ""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=text.split("\n")[0],
+        epilog=text.split("\n\n", usage_paragraph)[usage_paragraph],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+@contextmanager
+def trading_db_read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """The daemon's trading DB opened read-only (safe while the daemon writes it); a database error
+    in the block is one operator line, ``<path>: not a trading DB (<error>)``."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise OpsError(f"{path}: not a trading DB ({exc})") from None
+    finally:
+        conn.close()
 
 
 def fail(prog: str, exc: OpsError) -> int:

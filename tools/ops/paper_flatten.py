@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ops.common import EXIT_LOCKED, OpsError
+from ops.common import EXIT_LOCKED, OpsError, trading_db_read_only
 
 log = logging.getLogger("flat_now")
 
@@ -102,17 +102,11 @@ def _venue_mids(url: str) -> dict[str, float]:
 
 def open_paper_positions(env: Any) -> dict[str, dict[str, Any]]:
     """Positions as committed in the trading DB (read-only, safe while the daemon runs)."""
-    import sqlite3
 
     if not env.db_path.is_file():
         return {}
-    conn = sqlite3.connect(f"file:{env.db_path}?mode=ro", uri=True, timeout=10)
-    try:
+    with trading_db_read_only(env.db_path) as conn:
         rows = conn.execute("SELECT symbol, side, size, entry_price, leverage FROM position_state").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise OpsError(f"{env.db_path}: not a trading DB ({exc})") from None
-    finally:
-        conn.close()
     return {str(s): {"side": sd, "size": float(sz), "entry_price": float(px), "leverage": float(lv)}
             for s, sd, sz, px, lv in rows}  # fmt: skip
 

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.common import EXIT_FAILED, OpsError
+from ops.common import EXIT_FAILED, OpsError, trading_db_read_only
 
 MANUAL_CODES = ("manual_flatten",)
 #: Kernel intent ids start at 1; a trade booked with 0 was not the kernel's decision.
@@ -109,9 +109,8 @@ def _fed(state: dict[str, Any], symbol: str) -> int:
 def read_daemon(db: Path) -> DaemonRun:
     if not db.is_file():
         raise OpsError(f"trading DB {db} does not exist (AI_QUANT_DB_PATH / --db)")
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
+    with trading_db_read_only(db) as conn:
+        conn.row_factory = sqlite3.Row
         kv = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM kv")}
         events = [(r["event"], json.loads(r["data_json"] or "{}")) for r in conn.execute(
             "SELECT event, data_json FROM audit_events WHERE event IN ('ENGINE_START','CONFIG_RELOADED') "
@@ -126,10 +125,6 @@ def read_daemon(db: Path) -> DaemonRun:
         decisions = [dict(r) for r in conn.execute(
             "SELECT timestamp_ms, symbol, event_type, status, decision_phase, rejection_reason, reason_code, "
             "context_json FROM decision_events WHERE status != 'executed' ORDER BY timestamp_ms")]  # fmt: skip
-    except sqlite3.DatabaseError as exc:
-        raise OpsError(f"{db}: not a trading DB ({exc})") from None
-    finally:
-        conn.close()
     if "kernel_state" not in kv or "last_bar_t" not in kv:
         raise OpsError(f"{db}: the daemon has not completed a loop yet")
     state = json.loads(kv["kernel_state"])

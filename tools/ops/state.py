@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ops.common import EXIT_FAILED, OpsError
+from ops.common import EXIT_FAILED, OpsError, trading_db_read_only
 
 FORMAT = "ai-quant-state"
 VERSION = 1
@@ -68,17 +68,12 @@ def export_paper(db_path: Path, state_file: Path | None) -> Export:
     against ``position_state`` (same transaction, so they must agree)."""
     if not db_path.is_file():
         raise OpsError(f"paper trading DB {db_path} does not exist (AI_QUANT_DB_PATH / --db)")
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
+    with trading_db_read_only(db_path) as conn:
         kv = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM kv")}
         rows = conn.execute(
             "SELECT symbol, side, size, entry_price, leverage FROM position_state ORDER BY symbol"
         ).fetchall()
         (schema,) = conn.execute("SELECT MAX(id) FROM schema_migrations").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise OpsError(f"{db_path}: not a trading DB ({exc})") from None
-    finally:
-        conn.close()
     if "kernel_state" not in kv:
         raise OpsError(f"{db_path}: no kernel state yet (the daemon has not completed a loop)")
     state = json.loads(kv["kernel_state"])

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aiq_cuda::{AiqParams, AiqResult, AiqSnap, CoreBackend, CoreInputs};
-use aiq_indicators::{BaseSeries, SeriesKey};
+use aiq_indicators::{BaseSeries, SeriesKey, SeriesSet};
 
 use crate::metrics::EquityStats;
 use crate::prepare::Prepared;
@@ -40,13 +40,15 @@ pub fn combo_series(
         .collect()
 }
 
+/// Each timeline symbol's index and the series set of its config in `cc`.
+fn symbol_sets<'a>(p: &'a Prepared, cc: &'a ComboConfig) -> impl Iterator<Item = (usize, SeriesSet)> + 'a {
+    let symbols = p.timeline.symbols.iter().enumerate();
+    symbols.map(move |(si, s)| (si, series_set(cc.per_symbol.get(s).unwrap_or(&cc.base.cfg))))
+}
+
 fn own_series(p: &Prepared, cc: &ComboConfig, bases: &mut [Option<Arc<BaseSeries>>]) -> Vec<SymbolSeries> {
-    p.timeline
-        .symbols
-        .iter()
-        .enumerate()
-        .map(|(si, s)| {
-            let set = series_set(cc.per_symbol.get(s).unwrap_or(&cc.base.cfg));
+    symbol_sets(p, cc)
+        .map(|(si, set)| {
             let base = bases[si]
                 .get_or_insert_with(|| {
                     let bars = p.candles.bars[si].iter().map(|c| (c.t, c.o, c.h, c.l, c.c, c.v));
@@ -64,15 +66,7 @@ type SnapKey = (usize, u64, [SeriesKey; 12]);
 
 /// The snapshot series each combo reads, one key per timeline symbol.
 fn snap_keys(p: &Prepared, cc: &ComboConfig) -> Vec<SnapKey> {
-    p.timeline
-        .symbols
-        .iter()
-        .enumerate()
-        .map(|(si, s)| {
-            let set = series_set(cc.per_symbol.get(s).unwrap_or(&cc.base.cfg));
-            (si, set.ready_index, set.keys())
-        })
-        .collect()
+    symbol_sets(p, cc).map(|(si, set)| (si, set.ready_index, set.keys())).collect()
 }
 
 /// Split `cfgs` into consecutive runs whose distinct snapshot series fit `budget_bytes` (at
@@ -277,6 +271,18 @@ pub fn run_core_sweep(
     o: &SweepOpts,
     backend: &mut dyn CoreBackend,
 ) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
+    run_core_sweep_chunked(p, spec, o, backend, CORE_CHUNK)
+}
+
+/// [`run_core_sweep`] with `chunk` combos per backend call (a GPU wants many at once to fill the
+/// device).
+pub fn run_core_sweep_chunked(
+    p: &Prepared,
+    spec: &SweepSpec,
+    o: &SweepOpts,
+    backend: &mut dyn CoreBackend,
+    chunk: u64,
+) -> Result<(u64, u64, Vec<SweepRow>), BtError> {
     if p.init_state.is_some() {
         return Err(BtError::new(format!("--backend {}: --init-state is not supported", backend.name())));
     }
@@ -286,7 +292,7 @@ pub fn run_core_sweep(
     let mut cache = IndicatorCache::new(mib);
     let budget = (mib as u64) << 20;
     // The backend owns its parallelism (threads or a GPU); indicator series use rayon's pool.
-    run_sweep_with(p, spec, o, CORE_CHUNK, &mut |cfgs, _pool| {
+    run_sweep_with(p, spec, o, chunk, &mut |cfgs, _pool| {
         core_rows(p, spec, cfgs, &sid, &mut cache, budget, backend)
     })
 }

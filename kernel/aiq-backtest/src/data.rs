@@ -69,6 +69,32 @@ pub struct DbFingerprint {
     pub bytes: u64,
 }
 
+/// The rows read from one database file and the span of their times: its [`DbFingerprint`].
+#[derive(Debug, Default)]
+struct RowSpan {
+    rows: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl RowSpan {
+    fn see(&mut self, t: i64) {
+        self.rows += 1;
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
+
+    fn fingerprint(self, path: &Path) -> DbFingerprint {
+        DbFingerprint {
+            path: path.display().to_string(),
+            rows: self.rows,
+            first_t: self.first,
+            last_t: self.last,
+            bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+}
+
 /// Every symbol's candles for one interval, sorted by time, no duplicates.
 #[derive(Debug, Clone, Default)]
 pub struct CandleSet {
@@ -149,7 +175,7 @@ impl CandleSet {
             let mut rows = stmt
                 .query([interval])
                 .map_err(|e| BtError::new(format!("{}: query failed: {e}", path.display())))?;
-            let (mut n, mut first, mut last) = (0u64, None::<i64>, None::<i64>);
+            let mut span = RowSpan::default();
             while let Some(row) =
                 rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))?
             {
@@ -186,9 +212,7 @@ impl CandleSet {
                         path.display()
                     )));
                 }
-                n += 1;
-                first = Some(first.map_or(t, |f: i64| f.min(t)));
-                last = Some(last.map_or(t, |l: i64| l.max(t)));
+                span.see(t);
                 if cur != sym {
                     cur.clear();
                     cur.push_str(sym);
@@ -200,15 +224,8 @@ impl CandleSet {
                     }
                 }
             }
-            rows_total += n;
-            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            fingerprints.push(DbFingerprint {
-                path: path.display().to_string(),
-                rows: n,
-                first_t: first,
-                last_t: last,
-                bytes,
-            });
+            rows_total += span.rows;
+            fingerprints.push(span.fingerprint(path));
         }
         if let Some(want) = symbols {
             let missing: Vec<&String> = want.iter().filter(|s| !by_sym.contains_key(*s)).collect();
@@ -315,7 +332,7 @@ impl FundingSet {
         let mut rows =
             stmt.query([]).map_err(|e| BtError::new(format!("{}: query failed: {e}", path.display())))?;
         let mut by_symbol: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
-        let (mut n, mut first, mut last) = (0u64, None::<i64>, None::<i64>);
+        let mut span = RowSpan::default();
         while let Some(row) =
             rows.next().map_err(|e| BtError::new(format!("{}: read failed: {e}", path.display())))?
         {
@@ -338,26 +355,14 @@ impl FundingSet {
                     path.display()
                 )));
             }
-            n += 1;
-            first = Some(first.map_or(t, |f: i64| f.min(t)));
-            last = Some(last.map_or(t, |l: i64| l.max(t)));
+            span.see(t);
             by_symbol.entry(sym).or_default().push((t, rate));
         }
         for v in by_symbol.values_mut() {
             v.sort_by_key(|x| x.0);
             v.dedup_by_key(|x| x.0);
         }
-        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        Ok(Self {
-            by_symbol,
-            fingerprint: Some(DbFingerprint {
-                path: path.display().to_string(),
-                rows: n,
-                first_t: first,
-                last_t: last,
-                bytes,
-            }),
-        })
+        Ok(Self { by_symbol, fingerprint: Some(span.fingerprint(path)) })
     }
 
     pub fn range(&self) -> Option<(i64, i64)> {
@@ -543,22 +548,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for a millisecond timestamp.
-pub fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
-}
+/// `YYYY-MM-DDTHH:MM:SSZ` for a millisecond timestamp (one formatter with the sidecar's).
+pub use aiq_candles::iso_seconds as iso;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aiq_backtest::config::{canonical_json, ConfigFile};
+use aiq_backtest::core_sweep::run_core_sweep_chunked;
 use aiq_backtest::prepare::{prepare, DataOpts};
 use aiq_backtest::report::{self, ReportMeta};
 use aiq_backtest::sim::{make_kernel, run, run_pipelined, Record};
@@ -384,29 +385,6 @@ fn open_backend(b: &BackendArgs) -> Result<Option<CoreEngine>, BtError> {
 
 /// Results and scratch of the host-cuda backend's launches (what "free memory" is on the host).
 const HOST_CORE_BUDGET: u64 = 1 << 30;
-
-/// [`aiq_backtest::core_sweep::run_core_sweep`] with `chunk` combos per backend call (a GPU wants
-/// many at once to fill the device).
-fn run_core_sweep_chunked(
-    p: &aiq_backtest::prepare::Prepared,
-    spec: &SweepSpec,
-    o: &SweepOpts,
-    backend: &mut dyn aiq_cuda::CoreBackend,
-    chunk: u64,
-) -> Result<(u64, u64, Vec<aiq_backtest::sweep::SweepRow>), BtError> {
-    use aiq_backtest::core_sweep::core_rows;
-    use aiq_backtest::sweep::{run_sweep_with, sweep_id, IndicatorCache};
-    if p.init_state.is_some() {
-        return Err(BtError::new(format!("--backend {}: --init-state is not supported", backend.name())));
-    }
-    let sid = sweep_id(spec, p);
-    let mib = o.indicator_cache_mib.max(64);
-    let mut cache = IndicatorCache::new(mib);
-    let budget = (mib as u64) << 20;
-    run_sweep_with(p, spec, o, chunk, &mut |cfgs, _pool| {
-        core_rows(p, spec, cfgs, &sid, &mut cache, budget, backend)
-    })
-}
 
 /// A sweep engine other than the CPU sweep: the C++ decision core on the host or on a GPU.
 enum CoreEngine {

@@ -1,27 +1,18 @@
 //! The candle store, once for Rust: `<dir>/candles_{interval}.db`, the `candles` table and every
 //! SQL statement on it. The sidecar writes through [`open_rw`] and the upserts; the backtester reads
-//! through [`open_ro`] and the select statements. Python's copy is `exchange/candle_db.py`; the
-//! columns are the same (the data layer creates them from there).
+//! through [`open_ro`] and the select statements. The table itself is `candles.sql`, which Python
+//! (`exchange/candle_db.py`) reads too; the ISO time stamps of `updated_at` and the logs are here.
+
+mod time;
+
+pub use time::{iso_millis, iso_seconds};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The shared table, column for column as `exchange/candle_db.py` creates it.
-pub const CANDLES_SQL: &str = "CREATE TABLE IF NOT EXISTS candles (
-    symbol TEXT NOT NULL,
-    interval TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    t_close INTEGER NOT NULL,
-    o REAL,
-    h REAL,
-    l REAL,
-    c REAL,
-    v REAL,
-    n INTEGER,
-    updated_at TEXT,
-    PRIMARY KEY (symbol, interval, t)
-)";
+/// The shared table: `candles.sql`, the file `exchange/candle_db.py` creates it from too.
+pub const CANDLES_SQL: &str = include_str!("../candles.sql");
 
 /// Insert or overwrite one bar: `?1..?11` = symbol, interval, t, t_close, o, h, l, c, v, n, updated_at.
 pub const UPSERT: &str = "INSERT INTO candles (symbol, interval, t, t_close, o, h, l, c, v, n, updated_at)

@@ -170,6 +170,17 @@ AIQ_HD inline double aiq_dynamic_tp_mult(double adx, const AiqParams* p) {
     return p->tp_atr_mult;
 }
 
+// A finished round trip with net PnL `net` (realized - fees + funding): the trade and win counts.
+AIQ_HD inline void aiq_close_trip(AiqResult* r, double net) {
+    r->trades += 1;
+    if (net > 0.0) {
+        r->wins += 1;
+        r->gross_profit += net;
+    } else {
+        r->gross_loss -= net;
+    }
+}
+
 // The replay loop's Recorder::on_fill (round trips) for one fill.
 AIQ_HD inline void aiq_record_fill(AiqCtx* c, uint32_t s, uint32_t kind, uint32_t reason, double fee, double pnl) {
     AiqSymState* y = &c->st[s];
@@ -182,26 +193,13 @@ AIQ_HD inline void aiq_record_fill(AiqCtx* c, uint32_t s, uint32_t kind, uint32_
             y->trip_fees += fee;
             if (full) {
                 y->trip_open = 0;
-                double net = y->trip_realized - y->trip_fees + y->trip_funding;
-                c->r->trades += 1;
-                if (net > 0.0) {
-                    c->r->wins += 1;
-                    c->r->gross_profit += net;
-                } else {
-                    c->r->gross_loss -= net;
-                }
+                aiq_close_trip(c->r, y->trip_realized - y->trip_fees + y->trip_funding);
             }
         } else {
             // A position restored from a state (not possible in a sweep): a trip of its own.
             double net = pnl - fee;
             if (full) {
-                c->r->trades += 1;
-                if (net > 0.0) {
-                    c->r->wins += 1;
-                    c->r->gross_profit += net;
-                } else {
-                    c->r->gross_loss -= net;
-                }
+                aiq_close_trip(c->r, net);
             } else {
                 y->trip_open = 1;
                 y->trip_realized = pnl;
@@ -873,6 +871,14 @@ AIQ_HD inline bool aiq_funding(AiqCtx* c, uint32_t s, double rate, double px) {
     return true;
 }
 
+// sim.rs apply_funding: funding event `f` on its symbol when that holds a position with a price.
+AIQ_HD inline bool aiq_book_funding(AiqCtx* c, uint32_t f) {
+    const AiqSweepArgs* a = c->a;
+    uint32_t s = a->fund_symbol[f];
+    if (c->st[s].last_px > 0.0 && c->st[s].has_pos) return aiq_funding(c, s, a->fund_rate[f], c->st[s].last_px);
+    return true;
+}
+
 // metrics.rs EquityStats::push
 AIQ_HD inline void aiq_stats_push(AiqResult* r, double eq) {
     double rr = r->eq_last != 0.0 ? eq / r->eq_last - 1.0 : 0.0;
@@ -932,12 +938,9 @@ AIQ_HD inline void aiq_run_combo(const AiqSweepArgs* a, uint32_t combo) {
             if (has_last_eval && tau > last_eval) {
                 uint32_t i0 = a->sub_start[sub_j], i1 = a->sub_start[sub_j + 1];
                 while (fcur < fb && a->fund_time[fcur] <= tau) {
-                    uint32_t s = a->fund_symbol[fcur];
-                    if (c.st[s].last_px > 0.0 && c.st[s].has_pos) {
-                        if (!aiq_funding(&c, s, a->fund_rate[fcur], c.st[s].last_px)) {
-                            r->status = AIQ_ERR_FUNDING;
-                            return;
-                        }
+                    if (!aiq_book_funding(&c, fcur)) {
+                        r->status = AIQ_ERR_FUNDING;
+                        return;
                     }
                     fcur += 1;
                 }
@@ -1005,12 +1008,9 @@ AIQ_HD inline void aiq_run_combo(const AiqSweepArgs* a, uint32_t combo) {
         if (stepped == 0) continue;
         r->bars += stepped;
         while (fcur < fb) {
-            uint32_t s = a->fund_symbol[fcur];
-            if (c.st[s].last_px > 0.0 && c.st[s].has_pos) {
-                if (!aiq_funding(&c, s, a->fund_rate[fcur], c.st[s].last_px)) {
-                    r->status = AIQ_ERR_FUNDING;
-                    return;
-                }
+            if (!aiq_book_funding(&c, fcur)) {
+                r->status = AIQ_ERR_FUNDING;
+                return;
             }
             fcur += 1;
         }

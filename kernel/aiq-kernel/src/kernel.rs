@@ -997,24 +997,31 @@ impl Kernel {
             reduce_only: true,
             leverage,
         };
+        self.emit(i, intent)
+    }
+
+    /// A step's output for `intent`: the intent, and under [`FillMode::Simulate`] its fill at the
+    /// slipped price with the taker fee, applied to positions and cash.
+    fn emit(&mut self, i: usize, intent: OrderIntent) -> StepOutput {
         let mut out = StepOutput::default();
         if self.state.fill_mode == FillMode::Simulate {
-            let fill_px = self.slipped(i, order_side, px);
+            let qty = intent.quantity;
+            let fill_px = self.slipped(i, intent.side, intent.price);
             let fee = qty * fill_px * self.cfg(i).trade.taker_fee_bps / 10_000.0;
             let fill = Fill {
                 intent_id: intent.intent_id,
-                symbol: self.names[i].clone(),
-                kind,
-                side: order_side,
+                symbol: intent.symbol.clone(),
+                kind: intent.kind,
+                side: intent.side,
                 quantity: qty,
                 price: fill_px,
                 notional_usd: qty * fill_px,
                 fee_usd: fee,
                 pnl_usd: 0.0,
-                reason_code: code,
-                timestamp_ms: now_ms,
-                confidence,
-                leverage,
+                reason_code: intent.reason_code,
+                timestamp_ms: intent.timestamp_ms,
+                confidence: intent.confidence,
+                leverage: intent.leverage,
             };
             out.fills.push(self.apply_fill_at(i, fill));
         }
@@ -1138,29 +1145,7 @@ impl Kernel {
             reduce_only: false,
             leverage,
         };
-        let mut out = StepOutput::default();
-        if self.state.fill_mode == FillMode::Simulate {
-            let fill_px = self.slipped(i, side, px);
-            let fee = qty * fill_px * self.cfg(i).trade.taker_fee_bps / 10_000.0;
-            let fill = Fill {
-                intent_id: intent.intent_id,
-                symbol: self.names[i].clone(),
-                kind,
-                side,
-                quantity: qty,
-                price: fill_px,
-                notional_usd: qty * fill_px,
-                fee_usd: fee,
-                pnl_usd: 0.0,
-                reason_code: intent.reason_code,
-                timestamp_ms: now_ms,
-                confidence,
-                leverage,
-            };
-            out.fills.push(self.apply_fill_at(i, fill));
-        }
-        out.intents.push(intent);
-        out
+        self.emit(i, intent)
     }
 
     fn headroom(&self, equity: f64, i: usize) -> f64 {
