@@ -239,9 +239,7 @@ def build_snapshot(state: MonitorState, mode: str) -> dict[str, Any]:
         "kill": {"state": "unknown", "reason": "", "events": []},
         "balances": {"cash": None, "equity": None, "unrealized_pnl": None, "margin_used": None},
         "open_positions": [],
-        "recent_trades": [],
-        "recent_audit": [],
-        "daily": {},
+        **{p.key: p.empty() for p in readers.PANELS},
         "drawdown": {"current_pct": None, "max_pct": None, "peak_equity": None},
         "config_id": "",
         "version": "",
@@ -323,9 +321,8 @@ def _fill_snapshot(
         "max_pct": curve.max_drawdown_pct if curve.peak is not None else None,
         "peak_equity": curve.peak,
     }
-    snap["daily"] = readers.daily(db, w)
-    snap["recent_trades"] = readers.trades(db, w, limit=25)
-    snap["recent_audit"] = readers.audit(db, w, limit=20)
+    for panel in readers.PANELS:
+        snap[panel.key] = panel.read(db, w)
 
 
 # ---- handlers ----------------------------------------------------------------------------------

@@ -296,6 +296,28 @@ def audit(db: ReadOnlyDB, w: Warnings, limit: int = 30) -> list[Row]:
     return convert(rows, conv, "audit_events", w)
 
 
+# ---- panels ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One key of ``/api/snapshot`` read straight from the trading DB (a panel of the page)."""
+
+    key: str
+    read: Callable[[ReadOnlyDB, Warnings], Any]
+    #: What the snapshot holds when the DB cannot be read.
+    empty: Callable[[], Any]
+
+
+#: The snapshot's panels, read in this order. A new panel is its reader and a row here, its markup
+#: in static/index.html and its rendering in static/app.js (the snapshot picks it up).
+PANELS: tuple[Panel, ...] = (
+    Panel("daily", daily, dict),
+    Panel("recent_trades", lambda db, w: trades(db, w, limit=25), list),
+    Panel("recent_audit", lambda db, w: audit(db, w, limit=20), list),
+)
+
+
 # ---- decisions ---------------------------------------------------------------------------------
 
 

@@ -287,6 +287,29 @@ async def test_missing_db_is_a_warning(paper_run: PaperRun, tmp_path: Path) -> N
         assert 'aiq_db_up{mode="paper"} 0' in m
 
 
+async def test_a_panel_listed_in_readers_reaches_the_snapshot(
+    paper_run: PaperRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "add a monitor panel" path of docs/architecture.md: a reader and a `Panel` row in
+    monitor/readers.py put new data into /api/snapshot, with its empty value when the DB is gone."""
+    from monitor import readers
+
+    def fills_today(db: Any, w: readers.Warnings) -> int:
+        return int(db.query("SELECT COUNT(*) AS n FROM trades")[0]["n"])
+
+    monkeypatch.setattr(readers, "PANELS", (*readers.PANELS, readers.Panel("trade_count", fills_today, int)))
+    async with client(settings_for(paper_run)) as c:
+        s = await (await c.get("/api/snapshot", params={"mode": "paper"})).json()
+    assert s["trade_count"] == q(paper_run.db, "SELECT COUNT(*) FROM trades")[0][0] > 0
+    assert [t["id"] for t in s["recent_trades"]][:1] == [q(paper_run.db, "SELECT MAX(id) FROM trades")[0][0]]
+    gone = replace(
+        settings_for(paper_run), dbs={"paper": tmp_path / "nope.db", "live": tmp_path / "nope_live.db"}
+    )
+    async with client(gone) as c:
+        s = await (await c.get("/api/snapshot")).json()
+    assert not s["db"]["ok"] and s["trade_count"] == 0 and s["recent_trades"] == [] and s["daily"] == {}
+
+
 async def test_locked_db_is_a_warning(paper_run: PaperRun, tmp_path: Path) -> None:
     path = db_copy(paper_run, tmp_path / "locked")
     w = sqlite3.connect(path, isolation_level=None)
