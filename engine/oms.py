@@ -37,7 +37,6 @@ from engine.oms_model import (
     CLOID_PREFIX,
     OPEN_STATUSES,
     TRANSITIONS,
-    Fill,
     IllegalTransition,
     IngestResult,
     Intent,
@@ -51,6 +50,7 @@ from engine.oms_model import (
     now_ms,
 )
 from engine.oms_store import SCHEMA, OmsStore, open_private_db
+from exchange.venue import Fill
 
 log = logging.getLogger(__name__)
 
@@ -323,9 +323,8 @@ class LiveOms(OmsStore):
             return best[1], "time"
         return None, None
 
-    def ingest_fill(self, raw: Mapping[str, Any], source: str = "poll") -> IngestResult:
+    def ingest_fill(self, f: Fill, source: str = "poll") -> IngestResult:
         """Record one venue fill exactly once (duplicates by (hash, tid) are ignored) and match it."""
-        f = Fill.from_venue(raw)
         with self.tx() as db:
             dup = db.execute(
                 "SELECT id FROM oms_fills WHERE fill_hash=? AND fill_tid=?", (f.fill_hash, f.fill_tid)
@@ -396,14 +395,9 @@ class LiveOms(OmsStore):
     ) -> tuple[int, int]:
         """Try to match fills that have no intent yet; alert once about old ones. (matched, alerted)."""
         matched = alerted = 0
-        rows = self.db.execute(
-            "SELECT id, raw_json, match_attempts, first_seen_ms, alerted FROM oms_fills "
-            "WHERE intent_id IS NULL ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall()
+        rows = self.unmatched_fill_rows(limit)
         now = self.clock()
-        for fid, raw, attempts, first_seen, was_alerted in rows:
-            f = Fill.from_venue(json.loads(raw))
+        for fid, f, attempts, first_seen, was_alerted in rows:
             to_alert = False
             with self.tx() as db:
                 intent_id, via = self.match_intent_for_fill(db, f)
@@ -445,7 +439,6 @@ __all__ = [
     "UNMATCHED_ALERT_AFTER_MS",
     "Alerter",
     "CrashPoints",
-    "Fill",
     "IllegalTransition",
     "IngestResult",
     "Intent",

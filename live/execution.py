@@ -23,10 +23,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from engine.execution import ExecResult, PendingFills
-from engine.oms import Fill, Intent, IntentStatus
+from engine.oms import Intent, IntentStatus
 from engine.operator_positions import operator_symbols
 from engine.paper_trader import PaperFill, PaperPosition, Quote
-from exchange.venue import AccountState
+from exchange.venue import AccountState, Fill
 from live.trader import LiveTrader
 from strategy.broker_adapter import OrderIntent
 
@@ -42,15 +42,11 @@ def _dec(x: float) -> Decimal:
 def daily_summary(trader: LiveTrader, day: int, equity: float) -> str:
     """One line for the UTC day number ``day`` (ms // DAY_MS): realised PnL, fees, fills."""
     lo, hi = day * DAY_MS, (day + 1) * DAY_MS
-    rows = trader.oms.db.execute(
-        "SELECT pnl_usd, fee_usd FROM oms_fills WHERE ts_ms >= ? AND ts_ms < ?", (lo, hi)
-    ).fetchall()
-    pnl = sum((Decimal(p or "0") for p, _ in rows), Decimal(0))
-    fees = sum((Decimal(f or "0") for _, f in rows), Decimal(0))
+    pnl, fees, n = trader.oms.fill_totals(lo, hi)
     date = datetime.fromtimestamp(lo / 1000, UTC).strftime("%Y-%m-%d")
     return (
         f"daily PnL {date} UTC: realised {pnl:+.2f} USD, fees {fees:.2f} USD, net {pnl - fees:+.2f} USD, "
-        f"{len(rows)} fills, equity {equity:.2f} USD"
+        f"{n} fills, equity {equity:.2f} USD"
     )
 
 
@@ -159,15 +155,11 @@ class LiveExecution:
     def _unbooked(
         self, intent_id: str, intent: Intent | None, ref: float
     ) -> tuple[list[int], list[PaperFill]]:
-        rows = self.trader.oms.db.execute(
-            "SELECT id, raw_json FROM oms_fills WHERE intent_id=? ORDER BY ts_ms, id", (intent_id,)
-        ).fetchall()
         ids, fills = [], []
-        for fid, raw in rows:
-            f = Fill.from_venue(json.loads(raw))
+        for fid, f, _applied in self.trader.oms.fills_of_intent(intent_id):
             if self.recorded(f.fill_hash, f.fill_tid):
                 continue
-            ids.append(int(fid))
+            ids.append(fid)
             fills.append(self._as_fill(f, intent, ref))
         return ids, fills
 
@@ -201,26 +193,17 @@ class LiveExecution:
         # In the venue's order: a close and the next entry both pending (a crash before the loop
         # that booked them committed) must reach the kernel close first, or it books the entry
         # against the open position and the close as a new one (kernel != venue).
-        rows = oms.db.execute(
-            "SELECT intent_id FROM oms_fills WHERE kernel_applied=0 AND intent_id IS NOT NULL "
-            "GROUP BY intent_id ORDER BY MIN(ts_ms), MIN(id)"
-        ).fetchall()
         out: list[PendingFills] = []
         stale: list[int] = []
-        for (iid,) in rows:
-            intent = oms.intent(str(iid))
-            ids, fills = self._unbooked(str(iid), intent, 0.0)
-            pending = {
-                int(r[0])
-                for r in oms.db.execute(
-                    "SELECT id FROM oms_fills WHERE intent_id=? AND kernel_applied=0", (iid,)
-                ).fetchall()
-            }
+        for iid in oms.intents_with_unapplied_fills():
+            intent = oms.intent(iid)
+            ids, fills = self._unbooked(iid, intent, 0.0)
+            pending = {fid for fid, _f, applied in oms.fills_of_intent(iid) if not applied}
             # Booked but not marked: a crash between the trades commit and the mark, or booked
             # earlier in this (uncommitted) loop. Marked only once the loop has committed.
             stale.extend(sorted(pending - set(ids)))
             if fills:
-                out.append(PendingFills(str(iid), tuple(fills), tuple(ids)))
+                out.append(PendingFills(iid, tuple(fills), tuple(ids)))
         self._stale.update(stale)
         return out
 

@@ -13,7 +13,9 @@ from eth_account.signers.local import LocalAccount
 from engine.oms import IntentStatus, LiveOms
 from engine.oms_reconciler import OmsReconciler
 from exchange.executor import HyperliquidExecutor, MonotonicNonce, NotSentError
+from exchange.hl_fills import parse_fill
 from exchange.sim.harness import SimServer
+from exchange.venue import Fill
 from exchange.ws import UserFillStream
 from strategy.broker_adapter import BrokerAdapter, OrderIntent
 
@@ -157,7 +159,7 @@ def test_duplicate_and_delayed_ws_fills_counted_once(
         sim.set_faults(duplicate_fill_rate=1.0, fill_delay_ms=200)
         ad, rec = make(oms, executor)
         out = ad.submit(oi(ts=50))
-        pushed: list[dict[str, Any]] = []
+        pushed: list[Fill] = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len(pushed) < 2:
             pushed += stream.drain()
@@ -223,7 +225,7 @@ def test_stale_bot_order_cancelled_foreign_flagged_mismatch_blocks(
     oms.db.execute("DELETE FROM oms_fills WHERE symbol='SOL'")
     oms.set_kv("fill_cursor_ms", str(10**15))
     fake = {"coin": "SOL", "px": "1", "sz": "0.5", "side": "B", "time": 0, "hash": "0xfake", "tid": 1}
-    oms.ingest_fill(fake)
+    oms.ingest_fill(parse_fill(fake))
     rep2 = rec.reconcile()
     assert rep2.mismatches == {"SOL": ("0.5", "1.0")} and rec.entries_blocked
     assert oms.events("MISMATCH")

@@ -167,7 +167,7 @@ def test_user_fills_come_through_the_sidecar_where_it_serves_the_account(
         assert venue_fills, "the order filled"
         seen: set[tuple[str, int]] = set()
         for _ in range(100):  # the push reaches the sidecar asynchronously
-            seen |= {(str(f["hash"]), int(f["tid"])) for f in trader.stream.drain()}
+            seen |= {(f.fill_hash, f.fill_tid) for f in trader.stream.drain()}
             if venue_fills <= seen:
                 break
             time.sleep(0.05)

@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 from engine.oms import IntentRequest, IntentStatus, LiveOms
+from exchange.hl_fills import parse_fill
+from exchange.venue import Fill
 
 D = Decimal
 S = IntentStatus
 
 
-def _fill(size: str, tid: int) -> dict[str, object]:
-    return {"coin": "ETH", "px": "2000", "sz": size, "side": "B", "time": 1000 + tid, "dir": "Open Long",
-            "closedPnl": "0", "hash": f"0x{tid:064x}", "tid": tid, "oid": 77, "fee": "0", "feeToken": "USDC"}  # fmt: skip
+def _fill(size: str, tid: int) -> Fill:
+    return parse_fill({"coin": "ETH", "px": "2000", "sz": size, "side": "B", "time": 1000 + tid, "dir": "Open Long",
+            "closedPnl": "0", "hash": f"0x{tid:064x}", "tid": tid, "oid": 77, "fee": "0", "feeToken": "USDC"})  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,8 @@ from engine.oms import (
     intent_id_for,
     is_bot_cloid,
 )
+from exchange.hl_fills import parse_fill
+from exchange.venue import Fill
 
 D = Decimal
 
@@ -29,7 +31,7 @@ def req(**kw: Any) -> IntentRequest:
     return IntentRequest(**base)
 
 
-def fill(**kw: Any) -> dict[str, Any]:
+def fill(**kw: Any) -> Fill:
     f: dict[str, Any] = {
         "coin": "ETH",
         "px": "2000.5",
@@ -46,7 +48,7 @@ def fill(**kw: Any) -> dict[str, Any]:
         "feeToken": "USDC",
     }
     f.update(kw)
-    return f
+    return parse_fill(f)
 
 
 def test_file_mode_wal_and_full_sync(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from engine.oms import IntentRequest, LiveOms
+from exchange.hl_fills import parse_fill
+from exchange.venue import Fill
 
 T = 1_700_000_000_000
 
@@ -32,21 +33,23 @@ def _sent(oms: LiveOms, clock: Clock, at_ms: int, decision: int, side: str = "BU
     return intent.intent_id
 
 
-def _fill(time_ms: int, tid: int, side: str = "B") -> dict[str, Any]:
-    return {
-        "coin": "ETH",
-        "px": "2000",
-        "sz": "0.1",
-        "side": side,
-        "time": time_ms,
-        "dir": "Open Long" if side == "B" else "Open Short",
-        "closedPnl": "0",
-        "hash": f"0x{tid:064x}",
-        "tid": tid,
-        "oid": 900_000 + tid,  # unknown to the OMS
-        "fee": "0.01",
-        "feeToken": "USDC",
-    }
+def _fill(time_ms: int, tid: int, side: str = "B") -> Fill:
+    return parse_fill(
+        {
+            "coin": "ETH",
+            "px": "2000",
+            "sz": "0.1",
+            "side": side,
+            "time": time_ms,
+            "dir": "Open Long" if side == "B" else "Open Short",
+            "closedPnl": "0",
+            "hash": f"0x{tid:064x}",
+            "tid": tid,
+            "oid": 900_000 + tid,  # unknown to the OMS
+            "fee": "0.01",
+            "feeToken": "USDC",
+        }
+    )
 
 
 def test_nearest_open_candidate_wins_among_several(tmp_path: Path) -> None:
