@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.paper_trader import FillRejected, OrderSpec, PaperFill, PaperPosition, PaperTrader, Quote
+from engine.paper_trader import FillRejected, PaperFill, PaperPosition, PaperTrader, Quote
+from exchange.model import Order
 
 
 @dataclass
@@ -60,9 +61,7 @@ class Execution(Protocol):
     def cash(self) -> float: ...
     def begin_loop(self, now_ms: int) -> None: ...
     def operator_symbols(self) -> frozenset[str]: ...
-    def submit(
-        self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]
-    ) -> ExecResult: ...
+    def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult: ...
     def pending_fills(self, recorded: Any) -> list[PendingFills]: ...
     def committed(self, kernel_state: Callable[[], str], fill_ids: Sequence[int]) -> None: ...
     def apply_funding(self, symbol: str, rate: float, mark: float, ts_ms: int) -> float: ...
@@ -111,13 +110,8 @@ class PaperExecution:
     def operator_symbols(self) -> frozenset[str]:
         return frozenset()  # operator-owned positions are a live-OMS notion (manual_trade.py)
 
-    def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
-        spec = OrderSpec(
-            it.symbol, side == "long", it.quantity, bool(it.reduce_only), leverage=it.leverage,
-            confidence=it.confidence, intent_id=it.intent_id, reason_code=it.reason_code, kind=it.kind,
-            ref_price=it.price,
-        )  # fmt: skip
-        out = self.trader.execute(spec, quote, now_ms, dict(mids))
+    def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
+        out = self.trader.execute(order, quote, now_ms, dict(mids))
         if isinstance(out, FillRejected):
             return ExecResult("rejected", reason=out.reason)
         return ExecResult("filled", [out])

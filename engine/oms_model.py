@@ -1,7 +1,7 @@
-"""The OMS vocabulary: the intent statuses and the transitions allowed between them, what the broker
-adapter asks the OMS to record (:class:`IntentRequest`), the recorded :class:`Intent`, and the
+"""The OMS vocabulary: the intent statuses and the transitions allowed between them, the recorded
+:class:`Intent` (an :class:`exchange.model.Order` with its status, cloid and fills), and the
 deterministic ids (dedupe key, intent id, cloid). Fills are the venue seam's typed
-:class:`exchange.venue.Fill` (parsed from the venue's wire format under exchange/). Pure: no SQL,
+:class:`exchange.venue.VenueFill` (parsed from the venue's wire format under exchange/). Pure: no SQL,
 no I/O.
 """
 
@@ -72,25 +72,6 @@ def cloid_for(intent_id: str, prefix: bytes = CLOID_PREFIX) -> str:
 
 def is_bot_cloid(cloid: str | None, prefix: bytes = CLOID_PREFIX) -> bool:
     return bool(cloid) and str(cloid).lower().startswith("0x" + prefix.hex())
-
-
-@dataclass(frozen=True, slots=True)
-class IntentRequest:
-    """What the broker adapter asks the OMS to record (sizes already rounded)."""
-
-    symbol: str
-    action: str  # OPEN | ADD | REDUCE | CLOSE | REVERSE
-    side: str  # BUY | SELL (the order side)
-    size: Decimal
-    decision_ts_ms: int
-    reduce_only: bool = False
-    limit_px: Decimal | None = None
-    notional: Decimal | None = None
-    leverage: Decimal | None = None
-    kernel_intent_id: int | None = None
-    reason: str = ""
-    reason_code: str = ""
-    confidence: str = "medium"
 
 
 @dataclass(frozen=True, slots=True)

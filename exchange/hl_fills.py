@@ -1,5 +1,5 @@
 """Hyperliquid's fill record (``userFills`` pushes, ``userFillsByTime`` pages) read into the venue
-seam's typed :class:`~exchange.venue.Fill`, field by field, money as exact decimals.
+seam's typed :class:`~exchange.venue.VenueFill`, field by field, money as exact decimals.
 
 The one place that knows the wire keys (protocol doc: userFills): the executor's ``fills_by_time``
 and the user fill streams (exchange/ws.py) hand on only the typed value.
@@ -12,15 +12,15 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from exchange.venue import Fill
+from exchange.venue import VenueFill
 
 log = logging.getLogger(__name__)
 
 
-def parse_fill(f: Mapping[str, Any]) -> Fill:
+def parse_fill(f: Mapping[str, Any]) -> VenueFill:
     """One wire fill; raises KeyError/ValueError when a required field (coin, px, sz, side, time)
     is missing or malformed."""
-    return Fill(
+    return VenueFill(
         symbol=str(f["coin"]),
         side="BUY" if f["side"] == "B" else "SELL",
         price=Decimal(str(f["px"])),
@@ -38,10 +38,10 @@ def parse_fill(f: Mapping[str, Any]) -> Fill:
     )
 
 
-def parse_pushed(fills: Iterable[Mapping[str, Any]]) -> list[Fill]:
+def parse_pushed(fills: Iterable[Mapping[str, Any]]) -> list[VenueFill]:
     """A stream's batch: a malformed push is logged and skipped (one line), not allowed to cost
     the rest of the batch; the reconciler's ``userFillsByTime`` pass still adopts every real fill."""
-    out: list[Fill] = []
+    out: list[VenueFill] = []
     for f in fills:
         try:
             out.append(parse_fill(f))

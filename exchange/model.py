@@ -1,12 +1,18 @@
 """The trading vocabulary every layer shares (the bottom of the package graph, docs/architecture.md).
 
 Types here import nothing of ours, so the venue adapters, the engine, the strategy code, the tools
-and the tests can all use them without an import cycle. Today: the closed bar.
+and the tests can all use them without an import cycle: the closed bar and the order (one kernel
+decision, as paper and live fill it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+Kind = Literal["open", "add", "reduce", "close", "reverse"]
+CLOSING_KINDS = frozenset({"reduce", "close"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +26,54 @@ class Bar:
     l: float  # noqa: E741 - OHLC naming
     c: float
     v: float
+
+
+def _exact(x: Any) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One kernel decision as an order, the same in paper and live: what the risk manager passed,
+    the paper trader fills, and the OMS records (with ``quantity`` rounded to the venue's lot) and
+    sends. ``side`` is the order side: long = buy, short = sell. ``price`` is the decision's
+    reference price, not a limit."""
+
+    symbol: str
+    kind: Kind
+    side: Literal["long", "short"]
+    quantity: Decimal
+    decision_ts_ms: int
+    price: Decimal | None = None
+    notional_usd: Decimal | None = None
+    leverage: Decimal | None = None
+    reduce_only: bool = False
+    confidence: str = "medium"
+    reason_code: str = ""
+    kernel_intent_id: int | None = None
+
+    @property
+    def is_buy(self) -> bool:
+        return self.side == "long"
+
+    @property
+    def closing(self) -> bool:
+        return self.reduce_only or self.kind in CLOSING_KINDS
+
+    @staticmethod
+    def from_kernel(intent: Any) -> Order:
+        """From a ``bt_runtime.Intent`` (its floats become exact decimals of their shortest repr)."""
+        return Order(
+            symbol=str(intent.symbol),
+            kind=intent.kind,
+            side="long" if intent.side == "long" else "short",
+            quantity=_exact(intent.quantity),
+            decision_ts_ms=int(intent.timestamp_ms),
+            price=_exact(intent.price),
+            notional_usd=_exact(intent.notional_usd),
+            leverage=_exact(intent.leverage),
+            reduce_only=bool(intent.reduce_only),
+            confidence=str(intent.confidence),
+            reason_code=str(intent.reason_code),
+            kernel_intent_id=int(intent.intent_id),
+        )

@@ -6,7 +6,7 @@
   order queries, fills by time and the user fill stream. The broker adapter, the reconciler, the
   live trader and the pre-flight check call it.
 * The typed values and errors both sides speak (:class:`OrderSpec`, :class:`OrderAck`,
-  :class:`Fill`, :class:`AccountState`, :class:`ExecutorError` and its kinds).
+  :class:`VenueFill`, :class:`AccountState`, :class:`ExecutorError` and its kinds).
 
 Hyperliquid implements them in exchange/hl_market_data.py and exchange/executor.py (its fills are
 parsed in exchange/hl_fills.py); only the daemon's wiring (engine/daemon.py) and tools construct
@@ -80,7 +80,7 @@ class OrderSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class VenueFill:
     """One fill of the account at the venue (Decimal money). ``side`` is the order side, BUY or
     SELL; ``direction`` the venue's words for it (e.g. ``Open Long``, ``Close Short``); ``raw`` the
     venue's own record, kept as it came for the audit trail (``oms_fills.raw_json``)."""
@@ -145,7 +145,7 @@ class FillStream(Protocol):
 
     def start(self) -> None: ...
     def ensure(self) -> bool: ...
-    def drain(self, limit: int = 10_000) -> list[Fill]: ...
+    def drain(self, limit: int = 10_000) -> list[VenueFill]: ...
     def stop(self) -> None: ...
 
 
@@ -203,7 +203,9 @@ class Execution(Protocol):
     def open_orders(self) -> list[dict[str, Any]]: ...
     def order_status_by_cloid(self, cloid: str) -> VenueOrderStatus: ...
     def order_status_by_oid(self, oid: int) -> VenueOrderStatus: ...
-    def fills_by_time(self, start_ms: int, end_ms: int | None = None, max_pages: int = 20) -> list[Fill]: ...
+    def fills_by_time(
+        self, start_ms: int, end_ms: int | None = None, max_pages: int = 20
+    ) -> list[VenueFill]: ...
     def open_fill_stream(self, sidecar_sock: Path | None) -> FillStream | None:
         """The account's live fills: the sidecar's where it serves this account, else the venue's
         own stream; None when neither starts (fills_by_time still adopts every fill)."""
@@ -215,7 +217,6 @@ __all__ = [
     "AccountState",
     "Execution",
     "ExecutorError",
-    "Fill",
     "FillStream",
     "MarketData",
     "NotSentError",
@@ -224,6 +225,7 @@ __all__ = [
     "QueryError",
     "SendUnknownError",
     "Tif",
+    "VenueFill",
     "VenueOrderStatus",
     "VenuePosition",
     "VenueRejectedError",

@@ -25,7 +25,7 @@ from typing import Any
 from hyperliquid.info import Info
 
 from exchange.hl_fills import parse_pushed
-from exchange.venue import Fill, FillStream
+from exchange.venue import FillStream, VenueFill
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class UserFillStream:
         self.start()
         return True
 
-    def drain(self, limit: int = 10_000) -> list[Fill]:
+    def drain(self, limit: int = 10_000) -> list[VenueFill]:
         out: list[dict[str, Any]] = []
         for _ in range(limit):
             try:
@@ -143,7 +143,7 @@ class SidecarUserFills:
             return False
         return True
 
-    def drain(self, limit: int = 10_000) -> list[Fill]:
+    def drain(self, limit: int = 10_000) -> list[VenueFill]:
         if self._client is None:
             return []
         out: list[dict[str, Any]] = []

@@ -19,24 +19,19 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from engine.execution import ExecResult, PendingFills
 from engine.oms import Intent, IntentStatus
 from engine.operator_positions import operator_symbols
 from engine.paper_trader import PaperFill, PaperPosition, Quote
-from exchange.venue import AccountState, Fill
+from exchange.model import Order
+from exchange.venue import AccountState, VenueFill
 from live.trader import LiveTrader
-from strategy.broker_adapter import OrderIntent
 
 log = logging.getLogger("live.execution")
 DAY_MS = 86_400_000
 SUMMARY_KEY = "daily_summary_day"
-
-
-def _dec(x: float) -> Decimal:
-    return Decimal(repr(float(x)))
 
 
 def daily_summary(trader: LiveTrader, day: int, equity: float) -> str:
@@ -126,14 +121,8 @@ class LiveExecution:
         so a mark written by the tool counts from the daemon's next order on."""
         return frozenset(operator_symbols(self.trader.oms))
 
-    def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
-        oi = OrderIntent(
-            symbol=str(it.symbol), kind=it.kind, side="long" if side == "long" else "short",
-            quantity=_dec(it.quantity), decision_ts_ms=int(it.timestamp_ms), price=_dec(it.price),
-            notional_usd=_dec(it.notional_usd), leverage=_dec(it.leverage), reduce_only=bool(it.reduce_only),
-            confidence=str(it.confidence), reason_code=str(it.reason_code), kernel_intent_id=int(it.intent_id),
-        )  # fmt: skip
-        out = self.trader.execute([oi])[0]
+    def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
+        out = self.trader.execute([order])[0]
         if out.intent_id is None:
             blocked = out.detail == "entries blocked"
             reason = "oms_entries_blocked" if blocked else f"order_error: {out.detail}"[:200]
@@ -163,7 +152,7 @@ class LiveExecution:
             fills.append(self._as_fill(f, intent, ref))
         return ids, fills
 
-    def _as_fill(self, f: Fill, intent: Intent | None, ref: float) -> PaperFill:
+    def _as_fill(self, f: VenueFill, intent: Intent | None, ref: float) -> PaperFill:
         px, sz = float(f.price), float(f.size)
         is_buy = f.side == "BUY"
         d = f.direction.lower()

@@ -9,9 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from engine.oms import IntentRequest, LiveOms
+from engine.oms import LiveOms
 from exchange.hl_fills import parse_fill
-from exchange.venue import Fill
+from exchange.model import Order
+from exchange.venue import VenueFill
 
 T = 1_700_000_000_000
 
@@ -27,13 +28,13 @@ class Clock:
 def _sent(oms: LiveOms, clock: Clock, at_ms: int, decision: int, side: str = "BUY") -> str:
     clock.ms = at_ms
     intent, _ = oms.create_intent(
-        IntentRequest(symbol="ETH", action="OPEN", side=side, size=Decimal("0.5"), decision_ts_ms=decision)
+        Order("ETH", "open", "long" if side == "BUY" else "short", Decimal("0.5"), decision)
     )
     oms.note_send_attempt(intent.intent_id)
     return intent.intent_id
 
 
-def _fill(time_ms: int, tid: int, side: str = "B") -> Fill:
+def _fill(time_ms: int, tid: int, side: str = "B") -> VenueFill:
     return parse_fill(
         {
             "coin": "ETH",

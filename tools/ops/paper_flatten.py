@@ -156,7 +156,7 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
                 )
                 extra: dict[str, Any] = {"manual": "flat_now", "kill": eng.risk.status.label()}
                 side, size = pos.side, pos.size
-                eng._fill(it, it.side, now, rep, extra, "manual")
+                eng._fill(it, now, rep, extra, "manual")
                 fill = extra.get("fill")
                 if fill is None:
                     out.append(Closed(sym, side, size, 0.0, 0.0, 0.0, "rejected"))
