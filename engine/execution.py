@@ -7,7 +7,7 @@
 * ``live.execution.LiveExecution`` (dry_live, live): the durable OMS, the broker adapter and the
   official-SDK executor; the venue's account is the account, fills come back from the venue.
 
-Both return :class:`ExecResult` values holding :class:`~engine.paper_trader.PaperFill` records
+Both return :class:`ExecResult` values holding :class:`~exchange.model.Fill` records
 (the generic fill record the engine books: one per venue fill), and expose the account as the
 risk manager and the kernel's sizing see it.
 """
@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.paper_trader import FillRejected, PaperFill, PaperPosition, PaperTrader, Quote
-from exchange.model import Order
+from engine.paper_trader import FillRejected, PaperTrader, Quote
+from exchange.model import Fill, Order, Position
 
 
 @dataclass
@@ -29,7 +29,7 @@ class ExecResult:
     (sent, no fill yet) or ``duplicate`` (a decision already recorded: not sent again)."""
 
     status: str
-    fills: list[PaperFill] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
     reason: str = ""
     oms_intent_id: str | None = None
     fill_ids: list[int] = field(default_factory=list)  # live: the oms_fills rows behind ``fills``
@@ -41,7 +41,7 @@ class PendingFills:
     restart). ``kernel_intent_id``/``confidence``/``leverage`` come from the recorded intent."""
 
     oms_intent_id: str
-    fills: tuple[PaperFill, ...]
+    fills: tuple[Fill, ...]
     fill_ids: tuple[int, ...]
 
 
@@ -53,7 +53,7 @@ class Execution(Protocol):
     simulates_funding: bool
 
     @property
-    def positions(self) -> Mapping[str, PaperPosition]: ...
+    def positions(self) -> Mapping[str, Position]: ...
     def initial_cash(self) -> float: ...
     def equity(self, mids: Mapping[str, float]) -> float: ...
     def total_notional(self, mids: Mapping[str, float]) -> float: ...
@@ -86,7 +86,7 @@ class PaperExecution:
         self._start_balance = trader.balance
 
     @property
-    def positions(self) -> Mapping[str, PaperPosition]:
+    def positions(self) -> Mapping[str, Position]:
         return self.trader.positions
 
     def initial_cash(self) -> float:

@@ -1,7 +1,7 @@
 """PaperTrader: simulated fills and the paper account (cash, positions, margin, funding).
 
 Pure accounting, no I/O: the daemon passes an order, a quote and the time; the trader returns a
-:class:`PaperFill` (or a :class:`FillRejected`) and updates its account. Fills are market orders:
+:class:`~exchange.model.Fill` (or a :class:`FillRejected`) and updates its account. Fills are market orders:
 
 * price: the touch (ask for a buy, bid for a sell) when ``use_bbo`` and a book is known, else the
   mid moved against the taker by ``slippage_bps``; then rounded to a valid venue price, against
@@ -21,12 +21,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from exchange.meta import MIN_ORDER_NOTIONAL_USD, Meta
-from exchange.model import Order
-
-Side = Literal["long", "short"]
+from exchange.model import Fill, Order, Position, Side
 
 
 @dataclass(frozen=True)
@@ -35,55 +33,6 @@ class Quote:
     mid: float
     bid: float | None = None
     ask: float | None = None
-
-
-@dataclass
-class PaperPosition:
-    symbol: str
-    side: Side
-    size: float
-    entry_price: float
-    leverage: float
-    opened_ms: int
-    confidence: str = "medium"
-    adds: int = 0
-    last_add_ms: int = 0
-    last_funding_ms: int = 0
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "long" else -1
-
-    @property
-    def margin_used(self) -> float:
-        return self.size * self.entry_price / self.leverage
-
-    def unrealized(self, mark: float) -> float:
-        return self.sign * (mark - self.entry_price) * self.size
-
-
-@dataclass(frozen=True)
-class PaperFill:
-    symbol: str
-    is_buy: bool
-    action: str  # OPEN | ADD | REDUCE | CLOSE
-    position_side: Side
-    size: float
-    price: float
-    ref_price: float
-    notional: float
-    fee: float
-    pnl: float
-    slippage_bps: float
-    leverage: float
-    margin_used: float
-    ts_ms: int
-    intent_id: int
-    reason_code: str
-    confidence: str
-    balance_after: float
-    fill_hash: str
-    fill_tid: int
 
 
 @dataclass(frozen=True)
@@ -106,7 +55,7 @@ class PaperTrader:
     taker_fee_bps: float = 4.5
     slippage_bps: float = 10.0
     use_bbo: bool = True
-    positions: dict[str, PaperPosition] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
 
     # ---- account -----------------------------------------------------------------------------
     def equity(self, marks: dict[str, float]) -> float:
@@ -132,7 +81,7 @@ class PaperTrader:
 
     def execute(
         self, order: Order, quote: Quote, ts_ms: int, marks: dict[str, float] | None = None
-    ) -> PaperFill | FillRejected:
+    ) -> Fill | FillRejected:
         """Fill one order against the quote and update the account."""
         sym = order.symbol
         kernel_id = order.kernel_intent_id or 0
@@ -183,9 +132,7 @@ class PaperTrader:
         else:
             side = "long" if order.is_buy else "short"
             if pos is None:
-                pos = PaperPosition(
-                    sym, side, size, px, leverage, ts_ms, order.confidence, last_funding_ms=ts_ms
-                )
+                pos = Position(sym, side, size, px, leverage, ts_ms, order.confidence, last_funding_ms=ts_ms)
                 self.positions[sym] = pos
                 action = "OPEN"
             else:
@@ -198,7 +145,7 @@ class PaperTrader:
             lev = pos.leverage
             margin = pos.margin_used
         fhash, tid = fill_key(sym, kernel_id, ts_ms, order.is_buy)
-        return PaperFill(
+        return Fill(
             symbol=sym, is_buy=order.is_buy, action=action, position_side=side, size=size, price=px,
             ref_price=quote.mid, notional=notional, fee=fee, pnl=pnl, slippage_bps=slip, leverage=lev,
             margin_used=margin, ts_ms=ts_ms, intent_id=kernel_id, reason_code=order.reason_code,
@@ -227,7 +174,7 @@ class PaperTrader:
     def load_json(self, text: str) -> None:
         d: dict[str, Any] = json.loads(text)
         self.balance = float(d["balance"])
-        self.positions = {s: PaperPosition(**p) for s, p in d.get("positions", {}).items()}
+        self.positions = {s: Position(**p) for s, p in d.get("positions", {}).items()}
 
 
-__all__ = ["FillRejected", "PaperFill", "PaperPosition", "PaperTrader", "Quote", "fill_key"]
+__all__ = ["FillRejected", "PaperTrader", "Quote", "fill_key"]

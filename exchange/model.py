@@ -1,8 +1,8 @@
 """The trading vocabulary every layer shares (the bottom of the package graph, docs/architecture.md).
 
 Types here import nothing of ours, so the venue adapters, the engine, the strategy code, the tools
-and the tests can all use them without an import cycle: the closed bar and the order (one kernel
-decision, as paper and live fill it).
+and the tests can all use them without an import cycle: the closed bar, the order (one kernel
+decision, as paper and live fill it), the fill the engine books and the position it holds.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+Side = Literal["long", "short"]
 Kind = Literal["open", "add", "reduce", "close", "reverse"]
 CLOSING_KINDS = frozenset({"reduce", "close"})
 
@@ -77,3 +78,59 @@ class Order:
             reason_code=str(intent.reason_code),
             kernel_intent_id=int(intent.intent_id),
         )
+
+
+@dataclass
+class Position:
+    """One open position as the engine and its risk checks see it, in paper and live alike: the
+    paper account's own (the paper trader updates it) or the venue's, read each loop."""
+
+    symbol: str
+    side: Side
+    size: float
+    entry_price: float
+    leverage: float
+    opened_ms: int
+    confidence: str = "medium"
+    adds: int = 0
+    last_add_ms: int = 0
+    last_funding_ms: int = 0
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "long" else -1
+
+    @property
+    def margin_used(self) -> float:
+        return self.size * self.entry_price / self.leverage
+
+    def unrealized(self, mark: float) -> float:
+        return self.sign * (mark - self.entry_price) * self.size
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One fill as the engine books it (the kernel's ``apply_fill`` and a trades row), in paper and
+    live alike: the venue's fill with what it did to the account (action, position side, margin,
+    balance) and the decision behind it (kernel intent id, reason, confidence)."""
+
+    symbol: str
+    is_buy: bool
+    action: str  # OPEN | ADD | REDUCE | CLOSE
+    position_side: Side
+    size: float
+    price: float
+    ref_price: float
+    notional: float
+    fee: float
+    pnl: float
+    slippage_bps: float
+    leverage: float
+    margin_used: float
+    ts_ms: int
+    intent_id: int
+    reason_code: str
+    confidence: str
+    balance_after: float
+    fill_hash: str
+    fill_tid: int

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from engine.execution import ExecResult, PendingFills
 from engine.oms import Intent, IntentStatus
 from engine.operator_positions import operator_symbols
-from engine.paper_trader import PaperFill, PaperPosition, Quote
-from exchange.model import Order
+from engine.paper_trader import Quote
+from exchange.model import Fill, Order, Position
 from exchange.venue import AccountState, VenueFill
 from live.trader import LiveTrader
 
@@ -63,22 +63,22 @@ class LiveExecution:
         self.alert = alert
         self._acct: AccountState | None = None
         self._stale: set[int] = set()  # booked in a committed loop, not yet marked in the OMS
-        self._positions: dict[str, PaperPosition] = {}
+        self._positions: dict[str, Position] = {}
 
     # ---- account (the venue's) -------------------------------------------------------------
     def _sync(self) -> AccountState:
         acct = self.trader.account()
         self._acct = acct
-        out: dict[str, PaperPosition] = {}
+        out: dict[str, Position] = {}
         for s, p in sorted(acct.positions.items()):
             lev = float(max(1, p.leverage))
             side: Literal["long", "short"] = "long" if p.size > 0 else "short"
-            out[s] = PaperPosition(s, side, float(abs(p.size)), float(p.entry_px), lev, 0)
+            out[s] = Position(s, side, float(abs(p.size)), float(p.entry_px), lev, 0)
         self._positions = out
         return acct
 
     @property
-    def positions(self) -> Mapping[str, PaperPosition]:
+    def positions(self) -> Mapping[str, Position]:
         return self._positions
 
     def initial_cash(self) -> float:
@@ -141,9 +141,7 @@ class LiveExecution:
             return ExecResult("rejected", [], "no fill (IOC cancelled)", out.intent_id)
         return ExecResult("pending", [], f"no fill yet ({out.status})", out.intent_id)
 
-    def _unbooked(
-        self, intent_id: str, intent: Intent | None, ref: float
-    ) -> tuple[list[int], list[PaperFill]]:
+    def _unbooked(self, intent_id: str, intent: Intent | None, ref: float) -> tuple[list[int], list[Fill]]:
         ids, fills = [], []
         for fid, f, _applied in self.trader.oms.fills_of_intent(intent_id):
             if self.recorded(f.fill_hash, f.fill_tid):
@@ -152,7 +150,7 @@ class LiveExecution:
             fills.append(self._as_fill(f, intent, ref))
         return ids, fills
 
-    def _as_fill(self, f: VenueFill, intent: Intent | None, ref: float) -> PaperFill:
+    def _as_fill(self, f: VenueFill, intent: Intent | None, ref: float) -> Fill:
         px, sz = float(f.price), float(f.size)
         is_buy = f.side == "BUY"
         d = f.direction.lower()
@@ -163,7 +161,7 @@ class LiveExecution:
             pos_side = "long" if is_buy == opening else "short"
         lev = float(intent.leverage) if intent and intent.leverage and intent.leverage >= 1 else 1.0
         ref = ref if ref > 0 else px
-        return PaperFill(
+        return Fill(
             symbol=f.symbol, is_buy=is_buy, action=(intent.action if intent else "ADOPT"),
             position_side=pos_side,  # type: ignore[arg-type]
             size=sz, price=px, ref_price=ref, notional=px * sz, fee=float(f.fee), pnl=float(f.closed_pnl),

@@ -15,11 +15,11 @@ import pytest
 
 from engine.heartbeat import Heartbeat, parse_heartbeat
 from engine.lock import AlreadyRunning, DaemonLock
-from engine.paper_trader import FillRejected, PaperFill, PaperTrader, Quote
+from engine.paper_trader import FillRejected, PaperTrader, Quote
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import SCHEMA_VERSION, DecisionRow, PositionRow, TradeRow, TradingDB
 from exchange.meta import AssetMeta, Meta
-from exchange.model import Kind, Order
+from exchange.model import Fill, Kind, Order
 
 META = Meta([AssetMeta("BTC", 5, 40), AssetMeta("ETH", 4, 25), AssetMeta("DOGE", 0, 10)])
 
@@ -100,7 +100,7 @@ def test_paper_fill_at_bbo_with_rounding_fees_and_margin() -> None:
     pt = PaperTrader(META, 10_000.0, taker_fee_bps=4.5)
     q = Quote("BTC", mid=50_000.5, bid=50_000.0, ask=50_001.0)
     f = pt.execute(order("BTC", True, 0.0123456789, False, leverage=5, intent_id=7), q, 1000)
-    assert isinstance(f, PaperFill)
+    assert isinstance(f, Fill)
     assert (f.action, f.size, f.price) == ("OPEN", 0.01234, 50_001.0)
     assert f.fee == pytest.approx(0.01234 * 50_001 * 4.5e-4)
     assert f.margin_used == pytest.approx(0.01234 * 50_001 / 5)
@@ -109,7 +109,7 @@ def test_paper_fill_at_bbo_with_rounding_fees_and_margin() -> None:
     # close at the bid: realised PnL into cash
     q2 = Quote("BTC", mid=51_000.5, bid=51_000.0, ask=51_001.0)
     c = pt.execute(order("BTC", False, 0.0123456, True, kind="close", intent_id=8), q2, 2000)
-    assert isinstance(c, PaperFill) and c.action == "CLOSE" and c.size == 0.01234
+    assert isinstance(c, Fill) and c.action == "CLOSE" and c.size == 0.01234
     assert c.pnl == pytest.approx((51_000 - 50_001) * 0.01234)
     assert pt.positions == {}
 
@@ -117,7 +117,7 @@ def test_paper_fill_at_bbo_with_rounding_fees_and_margin() -> None:
 def test_paper_fill_mid_plus_slippage_without_book_and_rejections() -> None:
     pt = PaperTrader(META, 1_000.0, slippage_bps=10, use_bbo=False)
     f = pt.execute(order("DOGE", False, 120.7, False, leverage=2), Quote("DOGE", mid=0.2), 1)
-    assert isinstance(f, PaperFill)
+    assert isinstance(f, Fill)
     assert f.size == 120 and f.price == pytest.approx(0.1998) and f.position_side == "short"
     small = pt.execute(order("ETH", True, 0.001, False), Quote("ETH", mid=3000.0), 2)
     assert isinstance(small, FillRejected) and small.reason == "below_min_notional"
@@ -139,7 +139,7 @@ def test_paper_account_mirrors_the_kernel_through_apply_fill_and_funding() -> No
     ]
     for spec, q, t in seq:
         f = pt.execute(spec, q, t)
-        assert isinstance(f, PaperFill)
+        assert isinstance(f, Fill)
         kernel.apply_fill(
             "ETH", "buy" if f.is_buy else "sell", f.size, f.price, f.fee, t, "medium", f.leverage
         )
