@@ -42,7 +42,7 @@ class Order:
 
     symbol: str
     kind: Kind
-    side: Literal["long", "short"]
+    side: Side
     quantity: Decimal
     decision_ts_ms: int
     price: Decimal | None = None

@@ -80,3 +80,18 @@ def test_a_malformed_push_costs_only_itself() -> None:
     good2 = {**VENUE_FILL, "tid": 2}
     out = parse_pushed([VENUE_FILL, {"coin": "ETH", "px": "x"}, good2])
     assert [f.fill_tid for f in out] == [112233445566, 2]
+
+
+def test_a_stored_fill_reads_back_as_the_fill_that_was_written(tmp_path: Path) -> None:
+    """The OMS hands fills back from its columns (no wire parsing above exchange/): every field,
+    the venue's record included, comes back as it went in, matched or not."""
+    oms = LiveOms(tmp_path / "o.db")
+    sent = parse_fill(VENUE_FILL)
+    oms.ingest_fill(sent)
+    assert oms.unmatched_fills() == [sent]
+    ((_, back, intent_id),) = oms.fills_for_kernel()
+    assert back == sent and intent_id is None
+    bare = parse_fill({k: VENUE_FILL[k] for k in ("coin", "px", "sz", "side", "time")} | {"tid": 5})
+    oms.ingest_fill(bare)
+    assert oms.unmatched_fills() == [sent, bare]
+    oms.close()
