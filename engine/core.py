@@ -59,7 +59,7 @@ from engine.decision_log import DecisionLog, breadth_pct, gate_values
 from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
-from engine.paper_trader import PaperTrader, Quote
+from engine.paper_trader import PaperTrader
 from engine.persistence import state_digest
 from engine.risk import AccountView, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
@@ -67,7 +67,7 @@ from engine.systemd_watchdog import Notifier
 from engine.trading_db import TradingDB
 from engine.venue import iso_utc
 from exchange.meta import Meta
-from exchange.model import Order
+from exchange.model import Order, Quote
 from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.paper_trader import FillRejected, PaperTrader, Quote
-from exchange.model import Fill, Order, Position
+from engine.paper_trader import FillRejected, PaperTrader
+from exchange.model import Fill, Order, Position, Quote
 
 
 @dataclass

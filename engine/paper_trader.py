@@ -24,15 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.meta import MIN_ORDER_NOTIONAL_USD, Meta
-from exchange.model import Fill, Order, Position, Side
-
-
-@dataclass(frozen=True)
-class Quote:
-    symbol: str
-    mid: float
-    bid: float | None = None
-    ask: float | None = None
+from exchange.model import Fill, Order, Position, Quote, Side
 
 
 @dataclass(frozen=True)
@@ -177,4 +169,4 @@ class PaperTrader:
         self.positions = {s: Position(**p) for s, p in d.get("positions", {}).items()}
 
 
-__all__ = ["FillRejected", "PaperTrader", "Quote", "fill_key"]
+__all__ = ["FillRejected", "PaperTrader", "fill_key"]

@@ -1,8 +1,8 @@
 """The trading vocabulary every layer shares (the bottom of the package graph, docs/architecture.md).
 
 Types here import nothing of ours, so the venue adapters, the engine, the strategy code, the tools
-and the tests can all use them without an import cycle: the closed bar, the order (one kernel
-decision, as paper and live fill it), the fill the engine books and the position it holds.
+and the tests can all use them without an import cycle: the closed bar, the quote, the order (one
+kernel decision, as paper and live fill it), the fill the engine books and the position it holds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,16 @@ from typing import Any, Literal
 Side = Literal["long", "short"]
 Kind = Literal["open", "add", "reduce", "close", "reverse"]
 CLOSING_KINDS = frozenset({"reduce", "close"})
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price an order is filled or measured against: the mid, and the touch when known."""
+
+    symbol: str
+    mid: float
+    bid: float | None = None
+    ask: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,7 @@ from typing import Any, Literal
 from engine.execution import ExecResult, PendingFills
 from engine.oms import Intent, IntentStatus
 from engine.operator_positions import operator_symbols
-from engine.paper_trader import Quote
-from exchange.model import Fill, Order, Position
+from exchange.model import Fill, Order, Position, Quote
 from exchange.venue import AccountState, VenueFill
 from live.trader import LiveTrader
 

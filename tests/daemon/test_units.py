@@ -15,11 +15,11 @@ import pytest
 
 from engine.heartbeat import Heartbeat, parse_heartbeat
 from engine.lock import AlreadyRunning, DaemonLock
-from engine.paper_trader import FillRejected, PaperTrader, Quote
+from engine.paper_trader import FillRejected, PaperTrader
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import SCHEMA_VERSION, DecisionRow, PositionRow, TradeRow, TradingDB
 from exchange.meta import AssetMeta, Meta
-from exchange.model import Fill, Kind, Order
+from exchange.model import Fill, Kind, Order, Quote
 
 META = Meta([AssetMeta("BTC", 5, 40), AssetMeta("ETH", 4, 25), AssetMeta("DOGE", 0, 10)])
 

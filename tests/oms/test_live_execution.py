@@ -8,9 +8,8 @@ from types import SimpleNamespace
 
 from engine.live_gates import LIVE_CONFIRM_PHRASE
 from engine.oms import LiveOms, dedupe_key, intent_id_for
-from engine.paper_trader import Quote
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
-from exchange.model import Order
+from exchange.model import Order, Quote
 from exchange.sim.harness import SimServer
 from live.execution import DAY_MS, LiveExecution
 from live.trader import LiveTrader, TraderConfig
