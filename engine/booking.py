@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine.decision_log import CONF_RANK
 from engine.execution import Execution
-from engine.paper_trader import PaperFill, PaperTrader
+from engine.paper_trader import PaperTrader
 from engine.risk import RiskManager
 from engine.trading_db import TradeRow, TradingDB
+from exchange.model import Fill
 
 if TYPE_CHECKING:
     from engine.core import SubBarState
@@ -32,7 +33,7 @@ log = logging.getLogger("engine.core")
 HOUR_MS = 3_600_000
 
 
-def vwap(fills: Sequence[PaperFill]) -> float:
+def vwap(fills: Sequence[Fill]) -> float:
     size = sum(f.size for f in fills)
     return sum(f.price * f.size for f in fills) / size if size else fills[-1].price
 
@@ -48,7 +49,7 @@ class Booking:
     alert: Callable[[str, str], None]
 
     def book_fills(
-        self, orch: KernelOrchestrator, fills: Sequence[PaperFill], *, reason: str, kind: str, score: float
+        self, orch: KernelOrchestrator, fills: Sequence[Fill], *, reason: str, kind: str, score: float
     ) -> int | None:
         """Feed one order's fills to the kernel and store a trades row per fill. Returns the first
         new trade id."""

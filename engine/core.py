@@ -59,14 +59,15 @@ from engine.decision_log import DecisionLog, breadth_pct, gate_values
 from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
-from engine.paper_trader import PaperTrader, Quote
+from engine.paper_trader import PaperTrader
 from engine.persistence import state_digest
-from engine.risk import AccountView, OrderRequest, RiskLimits, RiskManager
+from engine.risk import AccountView, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import TradingDB
 from engine.venue import iso_utc
 from exchange.meta import Meta
+from exchange.model import Order, Quote
 from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
@@ -617,7 +618,6 @@ class UnifiedEngine:
         operator = self.exec.operator_symbols() if intents else frozenset()
         for it in intents:
             closing = bool(it.reduce_only)
-            side = it.side
             extra: dict[str, Any] = {"breadth_pct": breadth, "score": it.score, "kernel_reason": it.reason}
             if it.symbol in operator:  # the operator's coin (manual_trade.py): no entries, no exits
                 self.decisions.intent(it, now, self.loops, "blocked", "operator_position", extra, phase)
@@ -634,9 +634,8 @@ class UnifiedEngine:
                     )
                     rep.blocked += 1
                     continue
-            req = OrderRequest(it.symbol, "exit" if closing else "entry", it.notional_usd,
-                               it.notional_usd / max(1.0, it.leverage))  # fmt: skip
-            verdict = self.risk.check(req, self._account())
+            order = Order.from_kernel(it)
+            verdict = self.risk.check_order(order, self._account())
             extra["risk"] = {
                 "allowed": verdict.allowed,
                 "reason": verdict.reason,
@@ -646,7 +645,7 @@ class UnifiedEngine:
                 self.decisions.intent(it, now, self.loops, "blocked", verdict.reason, extra, phase)
                 rep.blocked += 1
                 continue
-            self._fill(it, side, now, rep, extra, phase)
+            self._fill(it, order, now, rep, extra, phase)
 
     def _quote(self, symbol: str, fallback: float) -> Quote:
         mid = self.mids.get(symbol) or fallback
@@ -654,14 +653,20 @@ class UnifiedEngine:
         return Quote(symbol, mid, bid, ask)
 
     def _fill(
-        self, it: bt_runtime.Intent, side: str, now: int, rep: LoopReport, extra: dict[str, Any], phase: str
+        self,
+        it: bt_runtime.Intent,
+        order: Order,
+        now: int,
+        rep: LoopReport,
+        extra: dict[str, Any],
+        phase: str,
     ) -> None:
         assert self.exec is not None and self.orch is not None
         if self.sub is not None and self.paper is not None:
             quote = Quote(it.symbol, it.price, None, None)  # the bar or sub-bar close, as the replay
         else:
             quote = self._quote(it.symbol, it.price)
-        out: ExecResult = self.exec.submit(it, side, quote, now, self.mids)
+        out: ExecResult = self.exec.submit(order, quote, now, self.mids)
         if out.oms_intent_id:
             extra["oms_intent_id"] = out.oms_intent_id
         if not out.fills:

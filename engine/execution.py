@@ -7,7 +7,7 @@
 * ``live.execution.LiveExecution`` (dry_live, live): the durable OMS, the broker adapter and the
   official-SDK executor; the venue's account is the account, fills come back from the venue.
 
-Both return :class:`ExecResult` values holding :class:`~engine.paper_trader.PaperFill` records
+Both return :class:`ExecResult` values holding :class:`~exchange.model.Fill` records
 (the generic fill record the engine books: one per venue fill), and expose the account as the
 risk manager and the kernel's sizing see it.
 """
@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.paper_trader import FillRejected, OrderSpec, PaperFill, PaperPosition, PaperTrader, Quote
+from engine.paper_trader import FillRejected, PaperTrader
+from exchange.model import Fill, Order, Position, Quote
 
 
 @dataclass
@@ -28,7 +29,7 @@ class ExecResult:
     (sent, no fill yet) or ``duplicate`` (a decision already recorded: not sent again)."""
 
     status: str
-    fills: list[PaperFill] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
     reason: str = ""
     oms_intent_id: str | None = None
     fill_ids: list[int] = field(default_factory=list)  # live: the oms_fills rows behind ``fills``
@@ -40,7 +41,7 @@ class PendingFills:
     restart). ``kernel_intent_id``/``confidence``/``leverage`` come from the recorded intent."""
 
     oms_intent_id: str
-    fills: tuple[PaperFill, ...]
+    fills: tuple[Fill, ...]
     fill_ids: tuple[int, ...]
 
 
@@ -52,7 +53,7 @@ class Execution(Protocol):
     simulates_funding: bool
 
     @property
-    def positions(self) -> Mapping[str, PaperPosition]: ...
+    def positions(self) -> Mapping[str, Position]: ...
     def initial_cash(self) -> float: ...
     def equity(self, mids: Mapping[str, float]) -> float: ...
     def total_notional(self, mids: Mapping[str, float]) -> float: ...
@@ -60,9 +61,7 @@ class Execution(Protocol):
     def cash(self) -> float: ...
     def begin_loop(self, now_ms: int) -> None: ...
     def operator_symbols(self) -> frozenset[str]: ...
-    def submit(
-        self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]
-    ) -> ExecResult: ...
+    def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult: ...
     def pending_fills(self, recorded: Any) -> list[PendingFills]: ...
     def committed(self, kernel_state: Callable[[], str], fill_ids: Sequence[int]) -> None: ...
     def apply_funding(self, symbol: str, rate: float, mark: float, ts_ms: int) -> float: ...
@@ -87,7 +86,7 @@ class PaperExecution:
         self._start_balance = trader.balance
 
     @property
-    def positions(self) -> Mapping[str, PaperPosition]:
+    def positions(self) -> Mapping[str, Position]:
         return self.trader.positions
 
     def initial_cash(self) -> float:
@@ -111,13 +110,8 @@ class PaperExecution:
     def operator_symbols(self) -> frozenset[str]:
         return frozenset()  # operator-owned positions are a live-OMS notion (manual_trade.py)
 
-    def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
-        spec = OrderSpec(
-            it.symbol, side == "long", it.quantity, bool(it.reduce_only), leverage=it.leverage,
-            confidence=it.confidence, intent_id=it.intent_id, reason_code=it.reason_code, kind=it.kind,
-            ref_price=it.price,
-        )  # fmt: skip
-        out = self.trader.execute(spec, quote, now_ms, dict(mids))
+    def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
+        out = self.trader.execute(order, quote, now_ms, dict(mids))
         if isinstance(out, FillRejected):
             return ExecResult("rejected", reason=out.reason)
         return ExecResult("filled", [out])

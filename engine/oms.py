@@ -37,11 +37,9 @@ from engine.oms_model import (
     CLOID_PREFIX,
     OPEN_STATUSES,
     TRANSITIONS,
-    Fill,
     IllegalTransition,
     IngestResult,
     Intent,
-    IntentRequest,
     IntentStatus,
     S,
     cloid_for,
@@ -51,6 +49,8 @@ from engine.oms_model import (
     now_ms,
 )
 from engine.oms_store import SCHEMA, OmsStore, open_private_db
+from exchange.model import Order
+from exchange.venue import VenueFill
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,11 @@ class LiveOms(OmsStore):
         self.match_ttl_ms = match_ttl_ms
 
     # ---- intents: the status machine -----------------------------------------------------
-    def create_intent(self, req: IntentRequest) -> tuple[Intent, bool]:
-        """Commit a NEW intent (durably) and return it, or return the existing one for this decision."""
-        key = dedupe_key(req.action, req.symbol, req.side, req.decision_ts_ms)
+    def create_intent(self, order: Order) -> tuple[Intent, bool]:
+        """Commit a NEW intent (durably) and return it, or return the existing one for this decision.
+        ``order`` is the order as it will be sent: its quantity rounded to the venue's lot."""
+        action, side = order.kind.upper(), "BUY" if order.is_buy else "SELL"
+        key = dedupe_key(action, order.symbol, side, order.decision_ts_ms)
         iid = intent_id_for(key)
         existing = self.intent(iid)
         if existing is not None:
@@ -127,19 +129,19 @@ class LiveOms(OmsStore):
                     iid,
                     t,
                     t,
-                    req.symbol,
-                    req.action.upper(),
-                    req.side.upper(),
-                    str(req.size),
-                    None if req.notional is None else str(req.notional),
-                    None if req.limit_px is None else str(req.limit_px),
-                    int(req.reduce_only),
-                    None if req.leverage is None else str(req.leverage),
-                    int(req.decision_ts_ms),
-                    req.kernel_intent_id,
-                    req.reason,
-                    req.reason_code,
-                    req.confidence,
+                    order.symbol,
+                    action,
+                    side,
+                    str(order.quantity),
+                    None if order.notional_usd is None else str(order.notional_usd),
+                    None if order.price is None else str(order.price),
+                    int(order.reduce_only),
+                    None if order.leverage is None else str(order.leverage),
+                    int(order.decision_ts_ms),
+                    order.kernel_intent_id,
+                    order.reason_code,
+                    order.reason_code,
+                    order.confidence,
                     S.NEW.value,
                     key,
                     cloid_for(iid, self.cloid_prefix),
@@ -282,7 +284,7 @@ class LiveOms(OmsStore):
             )
 
     # ---- fills -----------------------------------------------------------------------------
-    def match_intent_for_fill(self, db: sqlite3.Connection, f: Fill) -> tuple[str | None, str | None]:
+    def match_intent_for_fill(self, db: sqlite3.Connection, f: VenueFill) -> tuple[str | None, str | None]:
         """exchange order id, then a sibling fill's hash, then cloid, then time proximity."""
         if f.oid is not None:
             r = db.execute("SELECT intent_id FROM oms_intents WHERE exchange_order_id=?", (f.oid,)).fetchone()
@@ -323,9 +325,8 @@ class LiveOms(OmsStore):
             return best[1], "time"
         return None, None
 
-    def ingest_fill(self, raw: Mapping[str, Any], source: str = "poll") -> IngestResult:
+    def ingest_fill(self, f: VenueFill, source: str = "poll") -> IngestResult:
         """Record one venue fill exactly once (duplicates by (hash, tid) are ignored) and match it."""
-        f = Fill.from_venue(raw)
         with self.tx() as db:
             dup = db.execute(
                 "SELECT id FROM oms_fills WHERE fill_hash=? AND fill_tid=?", (f.fill_hash, f.fill_tid)
@@ -372,7 +373,7 @@ class LiveOms(OmsStore):
         self.crash("after_fill_commit")
         return IngestResult(True, fill_id, intent_id, via)
 
-    def _add_fill_to_intent(self, db: sqlite3.Connection, intent_id: str, f: Fill) -> None:
+    def _add_fill_to_intent(self, db: sqlite3.Connection, intent_id: str, f: VenueFill) -> None:
         r = db.execute(
             "SELECT filled_size, exchange_order_id FROM oms_intents WHERE intent_id=?", (intent_id,)
         ).fetchone()
@@ -396,14 +397,9 @@ class LiveOms(OmsStore):
     ) -> tuple[int, int]:
         """Try to match fills that have no intent yet; alert once about old ones. (matched, alerted)."""
         matched = alerted = 0
-        rows = self.db.execute(
-            "SELECT id, raw_json, match_attempts, first_seen_ms, alerted FROM oms_fills "
-            "WHERE intent_id IS NULL ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall()
+        rows = self.unmatched_fill_rows(limit)
         now = self.clock()
-        for fid, raw, attempts, first_seen, was_alerted in rows:
-            f = Fill.from_venue(json.loads(raw))
+        for fid, f, attempts, first_seen, was_alerted in rows:
             to_alert = False
             with self.tx() as db:
                 intent_id, via = self.match_intent_for_fill(db, f)
@@ -445,11 +441,9 @@ __all__ = [
     "UNMATCHED_ALERT_AFTER_MS",
     "Alerter",
     "CrashPoints",
-    "Fill",
     "IllegalTransition",
     "IngestResult",
     "Intent",
-    "IntentRequest",
     "IntentStatus",
     "LiveOms",
     "OmsStore",

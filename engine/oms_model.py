@@ -1,6 +1,8 @@
-"""The OMS vocabulary: the intent statuses and the transitions allowed between them, what the broker
-adapter asks the OMS to record (:class:`IntentRequest`), the recorded :class:`Intent`, a venue
-:class:`Fill`, and the deterministic ids (dedupe key, intent id, cloid). Pure: no SQL, no I/O.
+"""The OMS vocabulary: the intent statuses and the transitions allowed between them, the recorded
+:class:`Intent` (an :class:`exchange.model.Order` with its status, cloid and fills), and the
+deterministic ids (dedupe key, intent id, cloid). Fills are the venue seam's typed
+:class:`exchange.venue.VenueFill` (parsed from the venue's wire format under exchange/). Pure: no SQL,
+no I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 CLOID_PREFIX = b"aiq_"
 
@@ -74,25 +75,6 @@ def is_bot_cloid(cloid: str | None, prefix: bytes = CLOID_PREFIX) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class IntentRequest:
-    """What the broker adapter asks the OMS to record (sizes already rounded)."""
-
-    symbol: str
-    action: str  # OPEN | ADD | REDUCE | CLOSE | REVERSE
-    side: str  # BUY | SELL (the order side)
-    size: Decimal
-    decision_ts_ms: int
-    reduce_only: bool = False
-    limit_px: Decimal | None = None
-    notional: Decimal | None = None
-    leverage: Decimal | None = None
-    kernel_intent_id: int | None = None
-    reason: str = ""
-    reason_code: str = ""
-    confidence: str = "medium"
-
-
-@dataclass(frozen=True, slots=True)
 class Intent:
     intent_id: str
     symbol: str
@@ -118,49 +100,6 @@ class Intent:
     @property
     def is_buy(self) -> bool:
         return self.side == "BUY"
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One venue fill in our terms (Decimal money)."""
-
-    symbol: str
-    side: str  # BUY | SELL
-    price: Decimal
-    size: Decimal
-    ts_ms: int
-    fee: Decimal
-    fee_token: str
-    closed_pnl: Decimal
-    fill_hash: str
-    fill_tid: int
-    oid: int | None
-    cloid: str | None
-    direction: str
-    raw: Mapping[str, Any]
-
-    @staticmethod
-    def from_venue(f: Mapping[str, Any]) -> Fill:
-        return Fill(
-            symbol=str(f["coin"]),
-            side="BUY" if f["side"] == "B" else "SELL",
-            price=Decimal(str(f["px"])),
-            size=Decimal(str(f["sz"])),
-            ts_ms=int(f["time"]),
-            fee=Decimal(str(f.get("fee", "0"))),
-            fee_token=str(f.get("feeToken", "USDC")),
-            closed_pnl=Decimal(str(f.get("closedPnl", "0"))),
-            fill_hash=str(f.get("hash", "")),
-            fill_tid=int(f.get("tid", 0)),
-            oid=int(f["oid"]) if f.get("oid") is not None else None,
-            cloid=str(f["cloid"]).lower() if f.get("cloid") else None,
-            direction=str(f.get("dir", "")),
-            raw=dict(f),
-        )
-
-    @property
-    def signed_size(self) -> Decimal:
-        return self.size if self.side == "BUY" else -self.size
 
 
 @dataclass(frozen=True, slots=True)

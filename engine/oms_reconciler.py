@@ -108,11 +108,11 @@ class OmsReconciler:
         fills = self.ex.fills_by_time(start)
         new = dup = 0
         newest = int(cursor) if cursor is not None else 0
-        for f in sorted(fills, key=lambda x: (int(x["time"]), int(x.get("tid", 0)))):
+        for f in sorted(fills, key=lambda x: (x.ts_ms, x.fill_tid)):
             res = self.oms.ingest_fill(f, source="userFillsByTime")
             new += int(res.new)
             dup += int(not res.new)
-            newest = max(newest, int(f["time"]))
+            newest = max(newest, f.ts_ms)
         if fills and str(newest) != cursor:
             self.oms.set_kv(FILL_CURSOR_KEY, str(newest))
         return new, dup
@@ -151,18 +151,11 @@ class OmsReconciler:
             else (IntentStatus.NEW, IntentStatus.UNKNOWN)
         )
         for intent in self.oms.intents(statuses):
-            if only_open and self._venue_done(intent.intent_id):
+            if only_open and self.oms.venue_done(intent.intent_id):
                 continue
             before = intent.status
             after = self.adapter.resolve(intent)
             rep.intents_resolved += int(after.status != before)
-
-    def _venue_done(self, intent_id: str) -> bool:
-        r = self.oms.db.execute(
-            "SELECT COALESCE(json_extract(meta_json,'$.venue_done'),0) FROM oms_intents WHERE intent_id=?",
-            (intent_id,),
-        ).fetchone()
-        return bool(r and r[0])
 
     def _orders(self, rep: ReconcileReport) -> None:
         orders = self.ex.open_orders()
@@ -198,7 +191,7 @@ class OmsReconciler:
     def _positions(self, rep: ReconcileReport) -> None:
         venue = {s: p.size for s, p in self.ex.positions().items()}
         ours = self.oms.positions()
-        traded = {r[0] for r in self.oms.db.execute("SELECT DISTINCT symbol FROM oms_fills")}
+        traded = self.oms.traded_symbols()
         for sym in sorted(set(venue) | set(ours)):
             v, o = venue.get(sym, Decimal(0)), ours.get(sym, Decimal(0))
             if v == o:

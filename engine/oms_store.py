@@ -21,7 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.oms_model import Fill, Intent, IntentStatus, now_ms
+from engine.oms_model import Intent, IntentStatus, now_ms
+from exchange.venue import VenueFill
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS oms_intents (
@@ -165,6 +166,32 @@ def _row_to_intent(r: tuple[Any, ...]) -> Intent:
     )
 
 
+_FILL_COLS = (
+    "symbol, side, price, size, ts_ms, fee_usd, fee_token, pnl_usd, fill_hash, fill_tid, order_id, cloid, "
+    "pos_type, raw_json"
+)
+
+
+def _row_to_fill(r: Sequence[Any]) -> VenueFill:
+    """An ``oms_fills`` row (columns ``_FILL_COLS``) as the fill it was written from."""
+    return VenueFill(
+        symbol=str(r[0]),
+        side="BUY" if r[1] == "BUY" else "SELL",
+        price=Decimal(r[2]),
+        size=Decimal(r[3]),
+        ts_ms=int(r[4]),
+        fee=Decimal(r[5]),
+        fee_token=str(r[6] or "USDC"),
+        closed_pnl=Decimal(r[7] or "0"),
+        fill_hash=str(r[8]),
+        fill_tid=int(r[9]),
+        oid=None if r[10] is None else int(r[10]),
+        cloid=r[11],
+        direction=str(r[12] or ""),
+        raw=json.loads(r[13] or "{}"),
+    )
+
+
 def open_private_db(path: Path) -> sqlite3.Connection:
     """Create the file with mode 0600 (before SQLite touches it), then WAL + synchronous=FULL."""
     path = Path(path)
@@ -247,20 +274,67 @@ class OmsStore:
         return [_row_to_intent(r) for r in rows]
 
     # ---- fills (reads) and the kernel's share of them -------------------------------------
-    def unmatched_fills(self) -> list[Fill]:
+    def unmatched_fills(self) -> list[VenueFill]:
         rows = self.db.execute(
-            "SELECT raw_json FROM oms_fills WHERE intent_id IS NULL ORDER BY id"
+            f"SELECT {_FILL_COLS} FROM oms_fills WHERE intent_id IS NULL ORDER BY id"
         ).fetchall()
-        return [Fill.from_venue(json.loads(r[0])) for r in rows]
+        return [_row_to_fill(r) for r in rows]
+
+    def unmatched_fill_rows(self, limit: int) -> list[tuple[int, VenueFill, int, int, bool]]:
+        """Fills with no intent yet, oldest first: (row id, fill, match attempts, first seen ms, alerted)."""
+        rows = self.db.execute(
+            f"SELECT id, match_attempts, first_seen_ms, alerted, {_FILL_COLS} FROM oms_fills "
+            "WHERE intent_id IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(int(r[0]), _row_to_fill(r[4:]), int(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
     def fill_keys(self) -> set[tuple[str, int]]:
         return {(str(h), int(t)) for h, t in self.db.execute("SELECT fill_hash, fill_tid FROM oms_fills")}
 
-    def fills_for_kernel(self) -> list[tuple[int, Fill, str | None]]:
+    def fills_for_kernel(self) -> list[tuple[int, VenueFill, str | None]]:
         rows = self.db.execute(
-            "SELECT id, raw_json, intent_id FROM oms_fills WHERE kernel_applied=0 ORDER BY ts_ms, id"
+            f"SELECT id, intent_id, {_FILL_COLS} FROM oms_fills WHERE kernel_applied=0 ORDER BY ts_ms, id"
         ).fetchall()
-        return [(int(i), Fill.from_venue(json.loads(raw)), iid) for i, raw, iid in rows]
+        return [(int(r[0]), _row_to_fill(r[2:]), r[1]) for r in rows]
+
+    def fills_of_intent(self, intent_id: str) -> list[tuple[int, VenueFill, bool]]:
+        """An intent's fills in the venue's order: (row id, fill, kernel_applied)."""
+        rows = self.db.execute(
+            f"SELECT id, kernel_applied, {_FILL_COLS} FROM oms_fills WHERE intent_id=? ORDER BY ts_ms, id",
+            (intent_id,),
+        ).fetchall()
+        return [(int(r[0]), _row_to_fill(r[2:]), bool(r[1])) for r in rows]
+
+    def intents_with_unapplied_fills(self) -> list[str]:
+        """Intents with matched fills the kernel has not absorbed, in the venue's order (by their
+        first such fill): a close and the next entry must reach the kernel in that order."""
+        rows = self.db.execute(
+            "SELECT intent_id FROM oms_fills WHERE kernel_applied=0 AND intent_id IS NOT NULL "
+            "GROUP BY intent_id ORDER BY MIN(ts_ms), MIN(id)"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def fill_totals(self, lo_ms: int, hi_ms: int) -> tuple[Decimal, Decimal, int]:
+        """(realised PnL, fees, fill count) of the fills in ``[lo_ms, hi_ms)``."""
+        rows = self.db.execute(
+            "SELECT pnl_usd, fee_usd FROM oms_fills WHERE ts_ms >= ? AND ts_ms < ?", (lo_ms, hi_ms)
+        ).fetchall()
+        pnl = sum((Decimal(p or "0") for p, _ in rows), Decimal(0))
+        fees = sum((Decimal(f or "0") for _, f in rows), Decimal(0))
+        return pnl, fees, len(rows)
+
+    def traded_symbols(self) -> set[str]:
+        """Every symbol with a recorded fill."""
+        return {str(r[0]) for r in self.db.execute("SELECT DISTINCT symbol FROM oms_fills")}
+
+    def venue_done(self, intent_id: str) -> bool:
+        """Whether the venue has finished with the intent's order (filled, cancelled, expired)."""
+        r = self.db.execute(
+            "SELECT COALESCE(json_extract(meta_json,'$.venue_done'),0) FROM oms_intents WHERE intent_id=?",
+            (intent_id,),
+        ).fetchone()
+        return bool(r and r[0])
 
     def commit_kernel_state(self, state_json: str, applied_fill_ids: list[int]) -> None:
         """Kernel state and the fills it has absorbed, in one transaction (exactly-once apply)."""

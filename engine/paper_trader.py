@@ -1,7 +1,7 @@
 """PaperTrader: simulated fills and the paper account (cash, positions, margin, funding).
 
 Pure accounting, no I/O: the daemon passes an order, a quote and the time; the trader returns a
-:class:`PaperFill` (or a :class:`FillRejected`) and updates its account. Fills are market orders:
+:class:`~exchange.model.Fill` (or a :class:`FillRejected`) and updates its account. Fills are market orders:
 
 * price: the touch (ask for a buy, bid for a sell) when ``use_bbo`` and a book is known, else the
   mid moved against the taker by ``slippage_bps``; then rounded to a valid venue price, against
@@ -21,84 +21,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from exchange.meta import MIN_ORDER_NOTIONAL_USD, Meta
-
-Side = Literal["long", "short"]
-
-
-@dataclass(frozen=True)
-class Quote:
-    symbol: str
-    mid: float
-    bid: float | None = None
-    ask: float | None = None
-
-
-@dataclass(frozen=True)
-class OrderSpec:
-    """One kernel intent as an order: ``is_buy`` is the order direction."""
-
-    symbol: str
-    is_buy: bool
-    size: float
-    reduce_only: bool
-    leverage: float = 1.0
-    confidence: str = "medium"
-    intent_id: int = 0
-    reason_code: str = ""
-    kind: str = "open"
-    ref_price: float = 0.0
-
-
-@dataclass
-class PaperPosition:
-    symbol: str
-    side: Side
-    size: float
-    entry_price: float
-    leverage: float
-    opened_ms: int
-    confidence: str = "medium"
-    adds: int = 0
-    last_add_ms: int = 0
-    last_funding_ms: int = 0
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "long" else -1
-
-    @property
-    def margin_used(self) -> float:
-        return self.size * self.entry_price / self.leverage
-
-    def unrealized(self, mark: float) -> float:
-        return self.sign * (mark - self.entry_price) * self.size
-
-
-@dataclass(frozen=True)
-class PaperFill:
-    symbol: str
-    is_buy: bool
-    action: str  # OPEN | ADD | REDUCE | CLOSE
-    position_side: Side
-    size: float
-    price: float
-    ref_price: float
-    notional: float
-    fee: float
-    pnl: float
-    slippage_bps: float
-    leverage: float
-    margin_used: float
-    ts_ms: int
-    intent_id: int
-    reason_code: str
-    confidence: str
-    balance_after: float
-    fill_hash: str
-    fill_tid: int
+from exchange.model import Fill, Order, Position, Quote, Side
 
 
 @dataclass(frozen=True)
@@ -121,7 +47,7 @@ class PaperTrader:
     taker_fee_bps: float = 4.5
     slippage_bps: float = 10.0
     use_bbo: bool = True
-    positions: dict[str, PaperPosition] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
 
     # ---- account -----------------------------------------------------------------------------
     def equity(self, marks: dict[str, float]) -> float:
@@ -136,49 +62,50 @@ class PaperTrader:
         return sum(p.size * marks.get(s, p.entry_price) for s, p in self.positions.items())
 
     # ---- fills -------------------------------------------------------------------------------
-    def fill_price(self, spec: OrderSpec, quote: Quote) -> Decimal:
-        touch = quote.ask if spec.is_buy else quote.bid
+    def fill_price(self, order: Order, quote: Quote) -> Decimal:
+        touch = quote.ask if order.is_buy else quote.bid
         if self.use_bbo and touch is not None and touch > 0:
             raw = touch
         else:
             k = self.slippage_bps / 10_000.0
-            raw = quote.mid * (1 + k if spec.is_buy else 1 - k)
-        return self.meta[spec.symbol].round_price(raw, is_buy=spec.is_buy)
+            raw = quote.mid * (1 + k if order.is_buy else 1 - k)
+        return self.meta[order.symbol].round_price(raw, is_buy=order.is_buy)
 
     def execute(
-        self, spec: OrderSpec, quote: Quote, ts_ms: int, marks: dict[str, float] | None = None
-    ) -> PaperFill | FillRejected:
+        self, order: Order, quote: Quote, ts_ms: int, marks: dict[str, float] | None = None
+    ) -> Fill | FillRejected:
         """Fill one order against the quote and update the account."""
-        sym = spec.symbol
+        sym = order.symbol
+        kernel_id = order.kernel_intent_id or 0
         if sym not in self.meta:
-            return FillRejected(sym, spec.intent_id, "unknown_asset")
+            return FillRejected(sym, kernel_id, "unknown_asset")
         if not (quote.mid > 0):
-            return FillRejected(sym, spec.intent_id, "no_price")
+            return FillRejected(sym, kernel_id, "no_price")
         asset = self.meta[sym]
         pos = self.positions.get(sym)
-        closing = pos is not None and (pos.side == "long") != spec.is_buy
-        if spec.reduce_only and not closing:
-            return FillRejected(sym, spec.intent_id, "reduce_only_without_position")
-        px_d = self.fill_price(spec, quote)
-        size_d = asset.round_size(spec.size)
+        closing = pos is not None and (pos.side == "long") != order.is_buy
+        if order.reduce_only and not closing:
+            return FillRejected(sym, kernel_id, "reduce_only_without_position")
+        px_d = self.fill_price(order, quote)
+        size_d = asset.round_size(order.quantity)
         if closing:
             assert pos is not None
             pos_size = Decimal(repr(pos.size))
-            if spec.kind in ("close", "reverse") or size_d >= pos_size:
+            if order.kind in ("close", "reverse") or size_d >= pos_size:
                 size_d = pos_size
         if size_d <= 0:
-            return FillRejected(sym, spec.intent_id, "size_below_lot")
+            return FillRejected(sym, kernel_id, "size_below_lot")
         px, size = float(px_d), float(size_d)
         notional = float(px_d * size_d)
         if not closing and px_d * size_d < MIN_ORDER_NOTIONAL_USD:
-            return FillRejected(sym, spec.intent_id, "below_min_notional")
-        leverage = max(1.0, min(float(spec.leverage or 1.0), float(asset.max_leverage)))
+            return FillRejected(sym, kernel_id, "below_min_notional")
+        leverage = max(1.0, min(float(order.leverage or 1.0), float(asset.max_leverage)))
         if not closing:
             equity = self.equity(marks or {})
             if self.total_margin() + notional / leverage > equity:
-                return FillRejected(sym, spec.intent_id, "insufficient_margin")
+                return FillRejected(sym, kernel_id, "insufficient_margin")
         fee = notional * self.taker_fee_bps / 10_000.0
-        slip = (px - quote.mid) / quote.mid * 10_000.0 * (1 if spec.is_buy else -1)
+        slip = (px - quote.mid) / quote.mid * 10_000.0 * (1 if order.is_buy else -1)
         self.balance -= fee
         pnl = 0.0
         if closing:
@@ -195,11 +122,9 @@ class PaperTrader:
                 pos.size = remaining
                 action, margin = "REDUCE", pos.margin_used
         else:
-            side = "long" if spec.is_buy else "short"
+            side = "long" if order.is_buy else "short"
             if pos is None:
-                pos = PaperPosition(
-                    sym, side, size, px, leverage, ts_ms, spec.confidence, last_funding_ms=ts_ms
-                )
+                pos = Position(sym, side, size, px, leverage, ts_ms, order.confidence, last_funding_ms=ts_ms)
                 self.positions[sym] = pos
                 action = "OPEN"
             else:
@@ -211,12 +136,12 @@ class PaperTrader:
                 action = "ADD"
             lev = pos.leverage
             margin = pos.margin_used
-        fhash, tid = fill_key(sym, spec.intent_id, ts_ms, spec.is_buy)
-        return PaperFill(
-            symbol=sym, is_buy=spec.is_buy, action=action, position_side=side, size=size, price=px,
+        fhash, tid = fill_key(sym, kernel_id, ts_ms, order.is_buy)
+        return Fill(
+            symbol=sym, is_buy=order.is_buy, action=action, position_side=side, size=size, price=px,
             ref_price=quote.mid, notional=notional, fee=fee, pnl=pnl, slippage_bps=slip, leverage=lev,
-            margin_used=margin, ts_ms=ts_ms, intent_id=spec.intent_id, reason_code=spec.reason_code,
-            confidence=spec.confidence, balance_after=self.balance, fill_hash=fhash, fill_tid=tid,
+            margin_used=margin, ts_ms=ts_ms, intent_id=kernel_id, reason_code=order.reason_code,
+            confidence=order.confidence, balance_after=self.balance, fill_hash=fhash, fill_tid=tid,
         )  # fmt: skip
 
     # ---- funding -----------------------------------------------------------------------------
@@ -241,7 +166,7 @@ class PaperTrader:
     def load_json(self, text: str) -> None:
         d: dict[str, Any] = json.loads(text)
         self.balance = float(d["balance"])
-        self.positions = {s: PaperPosition(**p) for s, p in d.get("positions", {}).items()}
+        self.positions = {s: Position(**p) for s, p in d.get("positions", {}).items()}
 
 
-__all__ = ["FillRejected", "OrderSpec", "PaperFill", "PaperPosition", "PaperTrader", "Quote", "fill_key"]
+__all__ = ["FillRejected", "PaperTrader", "fill_key"]

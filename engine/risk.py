@@ -36,6 +36,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from exchange.model import Order
+
 log = logging.getLogger("engine.risk")
 
 DAY_MS = 86_400_000
@@ -386,6 +388,15 @@ class RiskManager:
                 self.blocked_counts.get(decision.reason.split(":")[0], 0) + 1
             )
         return decision
+
+    def check_order(self, order: Order, account: AccountView) -> RiskDecision:
+        """The check for one order of the loop: an exit when it is reduce-only, else an entry of its
+        notional, with margin = notional / leverage (leverage at least 1)."""
+        notional = float(order.notional_usd or 0)
+        margin = notional / max(1.0, float(order.leverage or 0))
+        return self.check(
+            OrderRequest(order.symbol, "exit" if order.reduce_only else "entry", notional, margin), account
+        )
 
     def _check(self, order: OrderRequest, account: AccountView) -> RiskDecision:
         if order.kind not in ("entry", "exit", "cancel"):

@@ -42,6 +42,7 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
+from exchange.hl_fills import parse_fill
 from exchange.meta import (
     PERP_MAX_DECIMALS,
     PRICE_SIG_FIGS,
@@ -64,6 +65,7 @@ from exchange.venue import (
     QueryError,
     SendUnknownError,
     Tif,
+    VenueFill,
     VenueOrderStatus,
     VenuePosition,
     VenueRejectedError,
@@ -423,9 +425,7 @@ class HyperliquidExecutor:
     def _fills_page(self, start: int, end_ms: int | None) -> list[dict[str, Any]]:
         return list(self._retry_query(lambda: self.info.user_fills_by_time(self.address, start, end_ms)))
 
-    def fills_by_time(
-        self, start_ms: int, end_ms: int | None = None, max_pages: int = 20
-    ) -> list[dict[str, Any]]:
+    def fills_by_time(self, start_ms: int, end_ms: int | None = None, max_pages: int = 20) -> list[VenueFill]:
         """Every fill from ``start_ms`` on, paginated by the last timestamp (bounded pages)."""
         out: list[dict[str, Any]] = []
         seen: set[tuple[str, int]] = set()
@@ -439,7 +439,7 @@ class HyperliquidExecutor:
             if len(page) < 2000 or not fresh:
                 break
             start = int(page[-1]["time"])
-        return out
+        return [parse_fill(f) for f in out]
 
 
 __all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for the executor's callers

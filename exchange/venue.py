@@ -6,12 +6,11 @@
   order queries, fills by time and the user fill stream. The broker adapter, the reconciler, the
   live trader and the pre-flight check call it.
 * The typed values and errors both sides speak (:class:`OrderSpec`, :class:`OrderAck`,
-  :class:`AccountState`, :class:`ExecutorError` and its kinds).
+  :class:`VenueFill`, :class:`AccountState`, :class:`ExecutorError` and its kinds).
 
-Hyperliquid implements them in exchange/hl_market_data.py and exchange/executor.py; only the
-daemon's wiring (engine/daemon.py) and tools construct those. A second venue is a new module
-behind these Protocols. Fills still travel as the venue's wire dicts (``fills_by_time``, the
-stream's ``drain``): the OMS parses them (engine/oms.py).
+Hyperliquid implements them in exchange/hl_market_data.py and exchange/executor.py (its fills are
+parsed in exchange/hl_fills.py); only the daemon's wiring (engine/daemon.py) and tools construct
+those. A second venue is a new module behind these Protocols.
 """
 
 from __future__ import annotations
@@ -81,6 +80,32 @@ class OrderSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueFill:
+    """One fill of the account at the venue (Decimal money). ``side`` is the order side, BUY or
+    SELL; ``direction`` the venue's words for it (e.g. ``Open Long``, ``Close Short``); ``raw`` the
+    venue's own record, kept as it came for the audit trail (``oms_fills.raw_json``)."""
+
+    symbol: str
+    side: Literal["BUY", "SELL"]
+    price: Decimal
+    size: Decimal
+    ts_ms: int
+    fee: Decimal
+    fee_token: str
+    closed_pnl: Decimal
+    fill_hash: str
+    fill_tid: int
+    oid: int | None
+    cloid: str | None  # lower-case
+    direction: str
+    raw: Mapping[str, Any]
+
+    @property
+    def signed_size(self) -> Decimal:
+        return self.size if self.side == "BUY" else -self.size
+
+
+@dataclass(frozen=True, slots=True)
 class VenuePosition:
     symbol: str
     size: Decimal  # signed: > 0 long, < 0 short
@@ -120,7 +145,7 @@ class FillStream(Protocol):
 
     def start(self) -> None: ...
     def ensure(self) -> bool: ...
-    def drain(self, limit: int = 10_000) -> list[dict[str, Any]]: ...
+    def drain(self, limit: int = 10_000) -> list[VenueFill]: ...
     def stop(self) -> None: ...
 
 
@@ -180,7 +205,7 @@ class Execution(Protocol):
     def order_status_by_oid(self, oid: int) -> VenueOrderStatus: ...
     def fills_by_time(
         self, start_ms: int, end_ms: int | None = None, max_pages: int = 20
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[VenueFill]: ...
     def open_fill_stream(self, sidecar_sock: Path | None) -> FillStream | None:
         """The account's live fills: the sidecar's where it serves this account, else the venue's
         own stream; None when neither starts (fills_by_time still adopts every fill)."""
@@ -200,6 +225,7 @@ __all__ = [
     "QueryError",
     "SendUnknownError",
     "Tif",
+    "VenueFill",
     "VenueOrderStatus",
     "VenuePosition",
     "VenueRejectedError",

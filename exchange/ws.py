@@ -24,7 +24,8 @@ from typing import Any
 
 from hyperliquid.info import Info
 
-from exchange.venue import FillStream
+from exchange.hl_fills import parse_pushed
+from exchange.venue import FillStream, VenueFill
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,14 @@ class UserFillStream:
         self.start()
         return True
 
-    def drain(self, limit: int = 10_000) -> list[dict[str, Any]]:
+    def drain(self, limit: int = 10_000) -> list[VenueFill]:
         out: list[dict[str, Any]] = []
         for _ in range(limit):
             try:
                 out.append(self.fills.get_nowait())
             except queue.Empty:
                 break
-        return out
+        return parse_pushed(out)
 
     def stop(self) -> None:
         if self._info is not None and self._info.ws_manager is not None:
@@ -142,7 +143,7 @@ class SidecarUserFills:
             return False
         return True
 
-    def drain(self, limit: int = 10_000) -> list[dict[str, Any]]:
+    def drain(self, limit: int = 10_000) -> list[VenueFill]:
         if self._client is None:
             return []
         out: list[dict[str, Any]] = []
@@ -160,7 +161,7 @@ class SidecarUserFills:
         except Exception as exc:  # keep what was drained; the next tick reconnects
             log.warning("sidecar user fill drain failed: %s", exc)
             self.stop()
-        return out
+        return parse_pushed(out)
 
     def stop(self) -> None:
         if self._client is not None:

@@ -19,38 +19,28 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from engine.execution import ExecResult, PendingFills
-from engine.oms import Fill, Intent, IntentStatus
+from engine.oms import Intent, IntentStatus
 from engine.operator_positions import operator_symbols
-from engine.paper_trader import PaperFill, PaperPosition, Quote
-from exchange.venue import AccountState
+from exchange.model import Fill, Order, Position, Quote
+from exchange.venue import AccountState, VenueFill
 from live.trader import LiveTrader
-from strategy.broker_adapter import OrderIntent
 
 log = logging.getLogger("live.execution")
 DAY_MS = 86_400_000
 SUMMARY_KEY = "daily_summary_day"
 
 
-def _dec(x: float) -> Decimal:
-    return Decimal(repr(float(x)))
-
-
 def daily_summary(trader: LiveTrader, day: int, equity: float) -> str:
     """One line for the UTC day number ``day`` (ms // DAY_MS): realised PnL, fees, fills."""
     lo, hi = day * DAY_MS, (day + 1) * DAY_MS
-    rows = trader.oms.db.execute(
-        "SELECT pnl_usd, fee_usd FROM oms_fills WHERE ts_ms >= ? AND ts_ms < ?", (lo, hi)
-    ).fetchall()
-    pnl = sum((Decimal(p or "0") for p, _ in rows), Decimal(0))
-    fees = sum((Decimal(f or "0") for _, f in rows), Decimal(0))
+    pnl, fees, n = trader.oms.fill_totals(lo, hi)
     date = datetime.fromtimestamp(lo / 1000, UTC).strftime("%Y-%m-%d")
     return (
         f"daily PnL {date} UTC: realised {pnl:+.2f} USD, fees {fees:.2f} USD, net {pnl - fees:+.2f} USD, "
-        f"{len(rows)} fills, equity {equity:.2f} USD"
+        f"{n} fills, equity {equity:.2f} USD"
     )
 
 
@@ -72,22 +62,22 @@ class LiveExecution:
         self.alert = alert
         self._acct: AccountState | None = None
         self._stale: set[int] = set()  # booked in a committed loop, not yet marked in the OMS
-        self._positions: dict[str, PaperPosition] = {}
+        self._positions: dict[str, Position] = {}
 
     # ---- account (the venue's) -------------------------------------------------------------
     def _sync(self) -> AccountState:
         acct = self.trader.account()
         self._acct = acct
-        out: dict[str, PaperPosition] = {}
+        out: dict[str, Position] = {}
         for s, p in sorted(acct.positions.items()):
             lev = float(max(1, p.leverage))
             side: Literal["long", "short"] = "long" if p.size > 0 else "short"
-            out[s] = PaperPosition(s, side, float(abs(p.size)), float(p.entry_px), lev, 0)
+            out[s] = Position(s, side, float(abs(p.size)), float(p.entry_px), lev, 0)
         self._positions = out
         return acct
 
     @property
-    def positions(self) -> Mapping[str, PaperPosition]:
+    def positions(self) -> Mapping[str, Position]:
         return self._positions
 
     def initial_cash(self) -> float:
@@ -130,14 +120,8 @@ class LiveExecution:
         so a mark written by the tool counts from the daemon's next order on."""
         return frozenset(operator_symbols(self.trader.oms))
 
-    def submit(self, it: Any, side: str, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
-        oi = OrderIntent(
-            symbol=str(it.symbol), kind=it.kind, side="long" if side == "long" else "short",
-            quantity=_dec(it.quantity), decision_ts_ms=int(it.timestamp_ms), price=_dec(it.price),
-            notional_usd=_dec(it.notional_usd), leverage=_dec(it.leverage), reduce_only=bool(it.reduce_only),
-            confidence=str(it.confidence), reason_code=str(it.reason_code), kernel_intent_id=int(it.intent_id),
-        )  # fmt: skip
-        out = self.trader.execute([oi])[0]
+    def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
+        out = self.trader.execute([order])[0]
         if out.intent_id is None:
             blocked = out.detail == "entries blocked"
             reason = "oms_entries_blocked" if blocked else f"order_error: {out.detail}"[:200]
@@ -156,22 +140,16 @@ class LiveExecution:
             return ExecResult("rejected", [], "no fill (IOC cancelled)", out.intent_id)
         return ExecResult("pending", [], f"no fill yet ({out.status})", out.intent_id)
 
-    def _unbooked(
-        self, intent_id: str, intent: Intent | None, ref: float
-    ) -> tuple[list[int], list[PaperFill]]:
-        rows = self.trader.oms.db.execute(
-            "SELECT id, raw_json FROM oms_fills WHERE intent_id=? ORDER BY ts_ms, id", (intent_id,)
-        ).fetchall()
+    def _unbooked(self, intent_id: str, intent: Intent | None, ref: float) -> tuple[list[int], list[Fill]]:
         ids, fills = [], []
-        for fid, raw in rows:
-            f = Fill.from_venue(json.loads(raw))
+        for fid, f, _applied in self.trader.oms.fills_of_intent(intent_id):
             if self.recorded(f.fill_hash, f.fill_tid):
                 continue
-            ids.append(int(fid))
+            ids.append(fid)
             fills.append(self._as_fill(f, intent, ref))
         return ids, fills
 
-    def _as_fill(self, f: Fill, intent: Intent | None, ref: float) -> PaperFill:
+    def _as_fill(self, f: VenueFill, intent: Intent | None, ref: float) -> Fill:
         px, sz = float(f.price), float(f.size)
         is_buy = f.side == "BUY"
         d = f.direction.lower()
@@ -182,7 +160,7 @@ class LiveExecution:
             pos_side = "long" if is_buy == opening else "short"
         lev = float(intent.leverage) if intent and intent.leverage and intent.leverage >= 1 else 1.0
         ref = ref if ref > 0 else px
-        return PaperFill(
+        return Fill(
             symbol=f.symbol, is_buy=is_buy, action=(intent.action if intent else "ADOPT"),
             position_side=pos_side,  # type: ignore[arg-type]
             size=sz, price=px, ref_price=ref, notional=px * sz, fee=float(f.fee), pnl=float(f.closed_pnl),
@@ -201,26 +179,17 @@ class LiveExecution:
         # In the venue's order: a close and the next entry both pending (a crash before the loop
         # that booked them committed) must reach the kernel close first, or it books the entry
         # against the open position and the close as a new one (kernel != venue).
-        rows = oms.db.execute(
-            "SELECT intent_id FROM oms_fills WHERE kernel_applied=0 AND intent_id IS NOT NULL "
-            "GROUP BY intent_id ORDER BY MIN(ts_ms), MIN(id)"
-        ).fetchall()
         out: list[PendingFills] = []
         stale: list[int] = []
-        for (iid,) in rows:
-            intent = oms.intent(str(iid))
-            ids, fills = self._unbooked(str(iid), intent, 0.0)
-            pending = {
-                int(r[0])
-                for r in oms.db.execute(
-                    "SELECT id FROM oms_fills WHERE intent_id=? AND kernel_applied=0", (iid,)
-                ).fetchall()
-            }
+        for iid in oms.intents_with_unapplied_fills():
+            intent = oms.intent(iid)
+            ids, fills = self._unbooked(iid, intent, 0.0)
+            pending = {fid for fid, _f, applied in oms.fills_of_intent(iid) if not applied}
             # Booked but not marked: a crash between the trades commit and the mark, or booked
             # earlier in this (uncommitted) loop. Marked only once the loop has committed.
             stale.extend(sorted(pending - set(ids)))
             if fills:
-                out.append(PendingFills(str(iid), tuple(fills), tuple(ids)))
+                out.append(PendingFills(iid, tuple(fills), tuple(ids)))
         self._stale.update(stale)
         return out
 

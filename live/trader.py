@@ -6,7 +6,7 @@ Interface for the daemon (``engine/core.py`` through ``live/execution.py``), kep
   and record ``restart_to_reconciled_ms``.
 * ``LiveTrader.tick()`` every loop: gates, dead man's switch (``scheduleCancel`` refreshed, live
   only), user-fill stream drain, periodic reconcile, fill sync.
-* ``LiveTrader.execute(intents)`` with kernel intents (``OrderIntent``): each is recorded, then sent
+* ``LiveTrader.execute(intents)`` with kernel intents (``Order``): each is recorded, then sent
   (live) or marked WOULD (dry_live). Entries are refused while the reconciler reports an
   unexplained mismatch.
 * ``LiveTrader.account()``: equity and positions from the venue (what sizing must use).
@@ -28,8 +28,9 @@ from typing import Protocol
 from engine.live_gates import GateDecision, evaluate_gates
 from engine.oms import LiveOms, log_alert
 from engine.oms_reconciler import OmsReconciler, ReconcileReport
+from exchange.model import Order
 from exchange.venue import DEFAULT_SLIPPAGE, AccountState, Execution, ExecutorError, FillStream
-from strategy.broker_adapter import BrokerAdapter, OrderIntent, SubmitOutcome
+from strategy.broker_adapter import BrokerAdapter, SubmitOutcome
 
 log = logging.getLogger("live.trader")
 
@@ -157,7 +158,7 @@ class LiveTrader:
     def account(self) -> AccountState:
         return self.ex.account()
 
-    def execute(self, intents: Sequence[OrderIntent]) -> list[SubmitOutcome]:
+    def execute(self, intents: Sequence[Order]) -> list[SubmitOutcome]:
         out: list[SubmitOutcome] = []
         blocked_syms = self.reconciler.blocked_symbols()
         for oi in intents:

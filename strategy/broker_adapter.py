@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal
 
-from engine.oms import Intent, IntentRequest, IntentStatus, LiveOms, log_alert
+from engine.oms import Intent, IntentStatus, LiveOms, log_alert
 from exchange.meta import round_size
+from exchange.model import Order
 from exchange.venue import (
     DEFAULT_SLIPPAGE,
     Execution,
@@ -37,53 +37,7 @@ from exchange.venue import (
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["open", "add", "reduce", "close", "reverse"]
-CLOSING_KINDS = frozenset({"reduce", "close"})
 DONE_VENUE_STATUSES = frozenset({"filled", "canceled", "triggered", "scheduledCancel"})
-
-
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
-    """A kernel intent in broker terms. ``side`` is the order side: long = buy, short = sell."""
-
-    symbol: str
-    kind: Kind
-    side: Literal["long", "short"]
-    quantity: Decimal
-    decision_ts_ms: int
-    price: Decimal | None = None
-    notional_usd: Decimal | None = None
-    leverage: Decimal | None = None
-    reduce_only: bool = False
-    confidence: str = "medium"
-    reason_code: str = ""
-    kernel_intent_id: int | None = None
-
-    @property
-    def is_buy(self) -> bool:
-        return self.side == "long"
-
-    @property
-    def closing(self) -> bool:
-        return self.reduce_only or self.kind in CLOSING_KINDS
-
-    @staticmethod
-    def from_kernel(intent: Any) -> OrderIntent:
-        """From a ``bt_runtime.Intent`` (floats become exact decimals of their shortest repr)."""
-        return OrderIntent(
-            symbol=str(intent.symbol),
-            kind=intent.kind,
-            side=intent.side,
-            quantity=Decimal(repr(float(intent.quantity))),
-            decision_ts_ms=int(intent.timestamp_ms),
-            price=Decimal(repr(float(intent.price))),
-            notional_usd=Decimal(repr(float(intent.notional_usd))),
-            leverage=Decimal(repr(float(intent.leverage))),
-            reduce_only=bool(intent.reduce_only),
-            confidence=str(intent.confidence),
-            reason_code=str(intent.reason_code),
-            kernel_intent_id=int(intent.intent_id),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,29 +93,14 @@ class BrokerAdapter:
         self._last_send = 0.0
 
     # ---- submit ----------------------------------------------------------------------------
-    def submit(self, oi: OrderIntent) -> SubmitOutcome:
+    def submit(self, oi: Order) -> SubmitOutcome:
         meta = self.ex.asset(oi.symbol)
         size = (
             close_size(oi.quantity, meta.sz_decimals)
             if oi.closing
             else round_size(oi.quantity, meta.sz_decimals)
         )
-        req = IntentRequest(
-            symbol=oi.symbol,
-            action=oi.kind.upper(),
-            side="BUY" if oi.is_buy else "SELL",
-            size=size,
-            decision_ts_ms=oi.decision_ts_ms,
-            reduce_only=oi.closing,
-            limit_px=oi.price,
-            notional=oi.notional_usd,
-            leverage=oi.leverage,
-            kernel_intent_id=oi.kernel_intent_id,
-            reason=oi.reason_code,
-            reason_code=oi.reason_code,
-            confidence=oi.confidence,
-        )
-        intent, created = self.oms.create_intent(req)
+        intent, created = self.oms.create_intent(replace(oi, quantity=size, reduce_only=oi.closing))
         if not created:
             if intent.status in (IntentStatus.NEW, IntentStatus.UNKNOWN):
                 intent = self.resolve(intent)
@@ -178,7 +117,7 @@ class BrokerAdapter:
             return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, detail="size rounds to zero")
         return self._send(intent, oi)
 
-    def _send(self, intent: Intent, oi: OrderIntent) -> SubmitOutcome:
+    def _send(self, intent: Intent, oi: Order) -> SubmitOutcome:
         last_err = ""
         for attempt in range(self.retries + 1):
             gap = self.min_gap_s - (time.monotonic() - self._last_send)

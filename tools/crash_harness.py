@@ -82,7 +82,8 @@ def _trader_life(
     from engine.oms import CrashPoints, LiveOms
     from engine.oms_reconciler import OmsReconciler
     from exchange.executor import HyperliquidExecutor, MonotonicNonce
-    from strategy.broker_adapter import BrokerAdapter, OrderIntent
+    from exchange.model import Order
+    from strategy.broker_adapter import BrokerAdapter
 
     # As in the daemon: the OMS holds the crash hook and the adapter calls the OMS's; the executor
     # (exchange/, below the OMS) is handed the OMS's hook.
@@ -95,9 +96,9 @@ def _trader_life(
         sym = SYMBOLS[ts % len(SYMBOLS)]
         pos = oms.positions().get(sym, Decimal(0))
         if pos == 0:
-            oi = OrderIntent(sym, "open", "long", QTY[sym], ts)
+            oi = Order(sym, "open", "long", QTY[sym], ts)
         else:
-            oi = OrderIntent(sym, "close", "short" if pos > 0 else "long", abs(pos), ts)
+            oi = Order(sym, "close", "short" if pos > 0 else "long", abs(pos), ts)
         ad.submit(oi)
         rec.sync_fills()
     rec.reconcile()

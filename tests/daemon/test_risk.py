@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from engine.risk import (
     TokenBucket,
     parse_kill_word,
 )
+from exchange.model import Order
 
 DAY = 86_400_000
 
@@ -111,6 +113,25 @@ def test_position_and_notional_caps() -> None:
     heavy = AccountView(10_000.0, frozenset(), 0.0, 4_990.0)
     assert rm.check(entry("X", 100, 20), heavy).reason == "max_total_margin"
     assert not rm.check(entry("X"), AccountView(0.0))
+
+
+def test_an_order_is_checked_as_an_exit_or_an_entry_of_its_notional_and_margin() -> None:
+    """The loop asks about the Order itself: reduce-only is an exit (allowed under close_only),
+    anything else an entry whose margin is notional / leverage, a leverage under 1 counting as 1."""
+    rm, _, _ = make(RiskLimits(max_total_margin_pct=0.5))
+    acc = AccountView(1_000.0, frozenset(), 0.0, 450.0)  # 50 USD of margin left
+
+    def order(notional: str, leverage: str, reduce_only: bool = False) -> Order:
+        return Order("BTC", "open", "long", Decimal("0.01"), 1, notional_usd=Decimal(notional),
+                     leverage=Decimal(leverage), reduce_only=reduce_only)  # fmt: skip
+
+    assert rm.check_order(order("200", "5"), acc)  # 40 USD of margin
+    assert rm.check_order(order("200", "3"), acc).reason == "max_total_margin"  # 66.7 USD
+    assert rm.check_order(order("40", "0.5"), acc)  # leverage 0.5 counts as 1: 40 USD
+    assert rm.check_order(order("60", "0.5"), acc).reason == "max_total_margin"
+    rm.set_env_kill(KillState.CLOSE_ONLY)
+    assert rm.check_order(order("10", "5"), acc).reason == "close_only"
+    assert rm.check_order(order("60", "0.5", reduce_only=True), acc)  # an exit
 
 
 def test_slippage_guard_pauses_entries_not_exits() -> None:

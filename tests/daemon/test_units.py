@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import bt_runtime
@@ -14,10 +15,11 @@ import pytest
 
 from engine.heartbeat import Heartbeat, parse_heartbeat
 from engine.lock import AlreadyRunning, DaemonLock
-from engine.paper_trader import FillRejected, OrderSpec, PaperFill, PaperTrader, Quote
+from engine.paper_trader import FillRejected, PaperTrader
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import SCHEMA_VERSION, DecisionRow, PositionRow, TradeRow, TradingDB
 from exchange.meta import AssetMeta, Meta
+from exchange.model import Fill, Kind, Order, Quote
 
 META = Meta([AssetMeta("BTC", 5, 40), AssetMeta("ETH", 4, 25), AssetMeta("DOGE", 0, 10)])
 
@@ -77,11 +79,28 @@ def test_db_transaction_is_all_or_nothing(tmp_path: Path) -> None:
 # ---- PaperTrader -----------------------------------------------------------------------------
 
 
+def order(
+    sym: str,
+    is_buy: bool,
+    qty: float,
+    reduce_only: bool,
+    *,
+    kind: Kind = "open",
+    leverage: float = 1.0,
+    intent_id: int = 0,
+) -> Order:
+    """A kernel decision as the daemon hands it on (its floats as exact decimals)."""
+    return Order(
+        sym, kind, "long" if is_buy else "short", Decimal(repr(float(qty))), 0,
+        leverage=Decimal(repr(float(leverage))), reduce_only=reduce_only, kernel_intent_id=intent_id,
+    )  # fmt: skip
+
+
 def test_paper_fill_at_bbo_with_rounding_fees_and_margin() -> None:
     pt = PaperTrader(META, 10_000.0, taker_fee_bps=4.5)
     q = Quote("BTC", mid=50_000.5, bid=50_000.0, ask=50_001.0)
-    f = pt.execute(OrderSpec("BTC", True, 0.0123456789, False, leverage=5, intent_id=7), q, 1000)
-    assert isinstance(f, PaperFill)
+    f = pt.execute(order("BTC", True, 0.0123456789, False, leverage=5, intent_id=7), q, 1000)
+    assert isinstance(f, Fill)
     assert (f.action, f.size, f.price) == ("OPEN", 0.01234, 50_001.0)
     assert f.fee == pytest.approx(0.01234 * 50_001 * 4.5e-4)
     assert f.margin_used == pytest.approx(0.01234 * 50_001 / 5)
@@ -89,24 +108,24 @@ def test_paper_fill_at_bbo_with_rounding_fees_and_margin() -> None:
     assert pt.balance == pytest.approx(10_000 - f.fee)
     # close at the bid: realised PnL into cash
     q2 = Quote("BTC", mid=51_000.5, bid=51_000.0, ask=51_001.0)
-    c = pt.execute(OrderSpec("BTC", False, 0.0123456, True, kind="close", intent_id=8), q2, 2000)
-    assert isinstance(c, PaperFill) and c.action == "CLOSE" and c.size == 0.01234
+    c = pt.execute(order("BTC", False, 0.0123456, True, kind="close", intent_id=8), q2, 2000)
+    assert isinstance(c, Fill) and c.action == "CLOSE" and c.size == 0.01234
     assert c.pnl == pytest.approx((51_000 - 50_001) * 0.01234)
     assert pt.positions == {}
 
 
 def test_paper_fill_mid_plus_slippage_without_book_and_rejections() -> None:
     pt = PaperTrader(META, 1_000.0, slippage_bps=10, use_bbo=False)
-    f = pt.execute(OrderSpec("DOGE", False, 120.7, False, leverage=2), Quote("DOGE", mid=0.2), 1)
-    assert isinstance(f, PaperFill)
+    f = pt.execute(order("DOGE", False, 120.7, False, leverage=2), Quote("DOGE", mid=0.2), 1)
+    assert isinstance(f, Fill)
     assert f.size == 120 and f.price == pytest.approx(0.1998) and f.position_side == "short"
-    small = pt.execute(OrderSpec("ETH", True, 0.001, False), Quote("ETH", mid=3000.0), 2)
+    small = pt.execute(order("ETH", True, 0.001, False), Quote("ETH", mid=3000.0), 2)
     assert isinstance(small, FillRejected) and small.reason == "below_min_notional"
-    dust = pt.execute(OrderSpec("ETH", True, 0.00001, False), Quote("ETH", mid=3000.0), 2)
+    dust = pt.execute(order("ETH", True, 0.00001, False), Quote("ETH", mid=3000.0), 2)
     assert isinstance(dust, FillRejected) and dust.reason == "size_below_lot"
-    big = pt.execute(OrderSpec("ETH", True, 10, False, leverage=1), Quote("ETH", mid=3000.0), 3)
+    big = pt.execute(order("ETH", True, 10, False, leverage=1), Quote("ETH", mid=3000.0), 3)
     assert isinstance(big, FillRejected) and big.reason == "insufficient_margin"
-    ro = pt.execute(OrderSpec("ETH", False, 1, True), Quote("ETH", mid=3000.0), 3)
+    ro = pt.execute(order("ETH", False, 1, True), Quote("ETH", mid=3000.0), 3)
     assert isinstance(ro, FillRejected) and ro.reason == "reduce_only_without_position"
 
 
@@ -114,13 +133,13 @@ def test_paper_account_mirrors_the_kernel_through_apply_fill_and_funding() -> No
     kernel = bt_runtime.Kernel(None, 10_000.0, "external")
     pt = PaperTrader(META, 10_000.0, taker_fee_bps=4.5)
     seq = [
-        (OrderSpec("ETH", True, 1.2345, False, leverage=3), Quote("ETH", 3000.0, 2999.5, 3000.5), 1000),
-        (OrderSpec("ETH", True, 0.5, False, leverage=3), Quote("ETH", 3100.0, 3099.5, 3100.5), 2000),
-        (OrderSpec("ETH", False, 0.7, True, kind="reduce"), Quote("ETH", 3200.0, 3199.5, 3200.5), 3000),
+        (order("ETH", True, 1.2345, False, leverage=3), Quote("ETH", 3000.0, 2999.5, 3000.5), 1000),
+        (order("ETH", True, 0.5, False, leverage=3), Quote("ETH", 3100.0, 3099.5, 3100.5), 2000),
+        (order("ETH", False, 0.7, True, kind="reduce"), Quote("ETH", 3200.0, 3199.5, 3200.5), 3000),
     ]
     for spec, q, t in seq:
         f = pt.execute(spec, q, t)
-        assert isinstance(f, PaperFill)
+        assert isinstance(f, Fill)
         kernel.apply_fill(
             "ETH", "buy" if f.is_buy else "sell", f.size, f.price, f.fee, t, "medium", f.leverage
         )

@@ -19,8 +19,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.env import HostPort, Secret, read_env
 from engine.heartbeat import Heartbeat
-from engine.oms import IntentRequest, LiveOms
+from engine.oms import LiveOms
 from engine.trading_db import TradingDB
+from exchange.model import Order
 from monitor.app import ROUTES, make_app
 from monitor.settings import BindRefused, Settings, from_env
 from tests.monitor.conftest import ROOT, TOKEN, PaperRun, db_copy, free_port
@@ -211,7 +212,7 @@ async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> N
     assert settings.oms_db == tmp_path / "oms_live.db"  # where engine.daemon keeps it
     oms = LiveOms(settings.oms_db)
     intent, _ = oms.create_intent(
-        IntentRequest("BTC", "OPEN", "BUY", Decimal("0.01"), 1_700_000_000_000, reason="t")
+        Order("BTC", "open", "long", Decimal("0.01"), 1_700_000_000_000, reason_code="t")
     )
     oms.close()
     async with client(settings) as c:
@@ -245,7 +246,7 @@ async def test_oms_is_only_read_from_the_oms_db(paper_run: PaperRun, tmp_path: P
     env = read_env({"AI_QUANT_MODE": "live", "AI_QUANT_DB_PATH": str(live)})
     settings = from_env(env, paper_db=paper_run.db)
     oms = LiveOms(live)  # OMS tables in the trading DB itself, no oms_live.db beside it
-    oms.create_intent(IntentRequest("BTC", "OPEN", "BUY", Decimal("0.01"), 1_700_000_000_000, reason="t"))
+    oms.create_intent(Order("BTC", "open", "long", Decimal("0.01"), 1_700_000_000_000, reason_code="t"))
     oms.close()
     assert not settings.oms_db.exists()
     async with client(settings) as c:

@@ -13,17 +13,18 @@ from eth_account.signers.local import LocalAccount
 from engine.oms import IntentStatus, LiveOms
 from engine.oms_reconciler import OmsReconciler
 from exchange.executor import HyperliquidExecutor, MonotonicNonce, NotSentError
+from exchange.hl_fills import parse_fill
+from exchange.model import Order
 from exchange.sim.harness import SimServer
+from exchange.venue import VenueFill
 from exchange.ws import UserFillStream
-from strategy.broker_adapter import BrokerAdapter, OrderIntent
+from strategy.broker_adapter import BrokerAdapter
 
 D = Decimal
 
 
-def oi(
-    kind: str = "open", side: str = "long", qty: str = "0.1", ts: int = 1, sym: str = "ETH"
-) -> OrderIntent:
-    return OrderIntent(symbol=sym, kind=kind, side=side, quantity=D(qty), decision_ts_ms=ts)  # type: ignore[arg-type]
+def oi(kind: str = "open", side: str = "long", qty: str = "0.1", ts: int = 1, sym: str = "ETH") -> Order:
+    return Order(symbol=sym, kind=kind, side=side, quantity=D(qty), decision_ts_ms=ts)  # type: ignore[arg-type]
 
 
 def make(oms: LiveOms, ex: HyperliquidExecutor, **kw: Any) -> tuple[BrokerAdapter, OmsReconciler]:
@@ -157,7 +158,7 @@ def test_duplicate_and_delayed_ws_fills_counted_once(
         sim.set_faults(duplicate_fill_rate=1.0, fill_delay_ms=200)
         ad, rec = make(oms, executor)
         out = ad.submit(oi(ts=50))
-        pushed: list[dict[str, Any]] = []
+        pushed: list[VenueFill] = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len(pushed) < 2:
             pushed += stream.drain()
@@ -201,9 +202,7 @@ def test_stale_bot_order_cancelled_foreign_flagged_mismatch_blocks(
     ex = HyperliquidExecutor(wallet, sim.base_url, MonotonicNonce(oms))
     ad = BrokerAdapter(oms, ex, live=True, min_gap_s=0)
     rec = OmsReconciler(oms, ex, ad, dry_run=False, stale_order_ms=0)
-    from engine.oms import IntentRequest
-
-    intent, _ = oms.create_intent(IntentRequest("BTC", "OPEN", "BUY", D("0.001"), 70))
+    intent, _ = oms.create_intent(Order("BTC", "open", "long", D("0.001"), 70))
     mid = ex.mid("BTC")
     ack = ex.limit("BTC", True, D("0.001"), mid * D("0.8"), cloid=intent.cloid)
     oms.record_ack(
@@ -223,7 +222,7 @@ def test_stale_bot_order_cancelled_foreign_flagged_mismatch_blocks(
     oms.db.execute("DELETE FROM oms_fills WHERE symbol='SOL'")
     oms.set_kv("fill_cursor_ms", str(10**15))
     fake = {"coin": "SOL", "px": "1", "sz": "0.5", "side": "B", "time": 0, "hash": "0xfake", "tid": 1}
-    oms.ingest_fill(fake)
+    oms.ingest_fill(parse_fill(fake))
     rep2 = rec.reconcile()
     assert rep2.mismatches == {"SOL": ("0.5", "1.0")} and rec.entries_blocked
     assert oms.events("MISMATCH")

@@ -103,7 +103,7 @@ def test_market_open_close_limit_cancel_leverage(sim: SimServer, executor: Hyper
     acct = ex.account()
     assert acct.account_value > 0
     fills = ex.fills_by_time(0)
-    assert len(fills) >= 2 and all("tid" in f for f in fills)
+    assert len(fills) >= 2 and all(f.fill_tid > 0 and f.fill_hash for f in fills)
 
 
 def test_reject_is_an_error_ack(sim: SimServer, executor: HyperliquidExecutor) -> None:

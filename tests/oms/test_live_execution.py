@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
 
 from engine.live_gates import LIVE_CONFIRM_PHRASE
 from engine.oms import LiveOms, dedupe_key, intent_id_for
-from engine.paper_trader import Quote
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
+from exchange.model import Order, Quote
 from exchange.sim.harness import SimServer
 from live.execution import DAY_MS, LiveExecution
 from live.trader import LiveTrader, TraderConfig
@@ -20,12 +19,12 @@ from .conftest import new_wallet
 LIVE_ENV = {"AI_QUANT_LIVE_ENABLE": "1", "AI_QUANT_LIVE_CONFIRM": LIVE_CONFIRM_PHRASE}
 
 
-def kernel_intent(kind: str, side: str, qty: float, ts: int, iid: int, reduce_only: bool = False) -> Any:
-    """The fields of a ``bt_runtime.Intent`` that the execution backends read."""
-    return SimpleNamespace(
+def kernel_intent(kind: str, side: str, qty: float, ts: int, iid: int, reduce_only: bool = False) -> Order:
+    """A ``bt_runtime.Intent`` (the fields the daemon reads) as the order the loop hands on."""
+    return Order.from_kernel(SimpleNamespace(
         symbol="ETH", kind=kind, side=side, quantity=qty, timestamp_ms=ts, price=1900.0, notional_usd=qty * 1900,
         leverage=3.0, reduce_only=reduce_only, confidence="high", reason_code=f"{kind}_signal", intent_id=iid,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def build(
@@ -57,7 +56,7 @@ def test_submit_fills_then_pending_after_a_lost_loop_and_daily_pnl(sim: SimServe
     assert le.equity({}) == 50_000 and le.positions == {}
     assert sim.call(lambda v: v.engine.accounts[le.trader.ex.address].schedule_cancel_at) is not None
     q = Quote("ETH", 1900.0)
-    out = le.submit(kernel_intent("open", "long", 0.2, now, 7), "long", q, now, {})
+    out = le.submit(kernel_intent("open", "long", 0.2, now, 7), q, now, {})
     assert out.status == "filled" and out.fills and len(out.fills) == len(out.fill_ids)
     f = out.fills[0]
     assert (f.action, f.position_side, f.intent_id, f.confidence) == ("OPEN", "long", 7, "high")
@@ -75,11 +74,11 @@ def test_submit_fills_then_pending_after_a_lost_loop_and_daily_pnl(sim: SimServe
     assert oms.db.execute("SELECT COUNT(*) FROM oms_fills WHERE kernel_applied=0").fetchone()[0] == 0
     # Closing: the same decision seen again is not sent twice.
     close = kernel_intent("close", "short", 0.2, now + 1, 8, reduce_only=True)
-    out2 = le.submit(close, "short", q, now, {})
+    out2 = le.submit(close, q, now, {})
     assert out2.status == "filled" and out2.fills[0].action == "CLOSE"
     for x in out2.fills:
         le.booked.add((x.fill_hash, x.fill_tid))  # type: ignore[attr-defined]
-    again = le.submit(close, "short", q, now, {})
+    again = le.submit(close, q, now, {})
     assert again.status == "duplicate" and again.fills == []
     assert (
         len(sim.call(lambda v: [o for o in v.engine.orders.values() if o.user == le.trader.ex.address])) == 2
@@ -107,7 +106,7 @@ def test_dry_live_submit_is_would_and_sends_nothing(sim: SimServer, oms: LiveOms
     le, _ = build(sim, oms, dict(LIVE_ENV), want_live=False)
     now = sim.now()
     le.begin_loop(now)
-    out = le.submit(kernel_intent("open", "long", 0.2, now, 1), "long", Quote("ETH", 1900.0), now, {})
+    out = le.submit(kernel_intent("open", "long", 0.2, now, 1), Quote("ETH", 1900.0), now, {})
     assert out.status == "would" and out.fills == [] and out.oms_intent_id
     assert sim.call(lambda v: [o for o in v.engine.orders.values() if o.user == le.trader.ex.address]) == []
     assert sim.call(lambda v: v.engine.accounts[le.trader.ex.address].schedule_cancel_at) is None
@@ -127,11 +126,11 @@ def test_pending_fills_of_two_intents_come_in_the_venue_order(sim: SimServer, om
         now + k for k in range(1, 200) if intent_id_for(dedupe_key("CLOSE", "ETH", "SELL", now + k)) < opened
     )
     q = Quote("ETH", 1900.0)
-    out = le.submit(kernel_intent("open", "long", 0.2, now, 7), "long", q, now, {})
+    out = le.submit(kernel_intent("open", "long", 0.2, now, 7), q, now, {})
     assert out.status == "filled" and out.oms_intent_id == opened
     sim.advance(1000)
     close = kernel_intent("close", "short", 0.2, close_ts, 8, reduce_only=True)
-    out2 = le.submit(close, "short", q, now + 1000, {})
+    out2 = le.submit(close, q, now + 1000, {})
     assert out2.status == "filled" and out2.oms_intent_id is not None and out2.oms_intent_id < opened
     # Neither was booked (the loop that booked them never committed): both are pending, in order.
     pend = le.pending_fills()

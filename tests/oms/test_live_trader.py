@@ -14,9 +14,9 @@ from engine.live_gates import LIVE_CONFIRM_PHRASE
 from engine.oms import IntentStatus, LiveOms
 from engine.secrets import load_wallet_secrets, wallet_from
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
+from exchange.model import Order
 from exchange.sim.harness import SimServer
 from live.trader import LiveTrader, TraderConfig
-from strategy.broker_adapter import OrderIntent
 
 from .conftest import new_wallet
 
@@ -41,8 +41,8 @@ def build(sim: SimServer, tmp_path: Path, env: dict[str, str], want_live: bool) 
     return LiveTrader(cfg, ex, oms, environ=env), key
 
 
-def intent(kind: str, side: str, qty: str, ts: int) -> OrderIntent:
-    return OrderIntent("ETH", kind, side, D(qty), ts)  # type: ignore[arg-type]
+def intent(kind: str, side: str, qty: str, ts: int) -> Order:
+    return Order("ETH", kind, side, D(qty), ts)  # type: ignore[arg-type]
 
 
 def test_live_end_to_end_and_key_never_written(
@@ -167,7 +167,7 @@ def test_user_fills_come_through_the_sidecar_where_it_serves_the_account(
         assert venue_fills, "the order filled"
         seen: set[tuple[str, int]] = set()
         for _ in range(100):  # the push reaches the sidecar asynchronously
-            seen |= {(str(f["hash"]), int(f["tid"])) for f in trader.stream.drain()}
+            seen |= {(f.fill_hash, f.fill_tid) for f in trader.stream.drain()}
             if venue_fills <= seen:
                 break
             time.sleep(0.05)

@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from engine.oms import IntentRequest, IntentStatus, LiveOms
+from engine.oms import IntentStatus, LiveOms
+from exchange.hl_fills import parse_fill
+from exchange.model import Order
+from exchange.venue import VenueFill
 
 D = Decimal
 S = IntentStatus
 
 
-def _fill(size: str, tid: int) -> dict[str, object]:
-    return {"coin": "ETH", "px": "2000", "sz": size, "side": "B", "time": 1000 + tid, "dir": "Open Long",
-            "closedPnl": "0", "hash": f"0x{tid:064x}", "tid": tid, "oid": 77, "fee": "0", "feeToken": "USDC"}  # fmt: skip
+def _fill(size: str, tid: int) -> VenueFill:
+    return parse_fill({"coin": "ETH", "px": "2000", "sz": size, "side": "B", "time": 1000 + tid, "dir": "Open Long",
+            "closedPnl": "0", "hash": f"0x{tid:064x}", "tid": tid, "oid": 77, "fee": "0", "feeToken": "USDC"})  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -41,9 +44,7 @@ def test_status_from_fills_and_the_venue(
     tmp_path: Path, done: bool, total: str | None, fills: list[str], status: IntentStatus
 ) -> None:
     oms = LiveOms(tmp_path / "o.db")
-    intent, _ = oms.create_intent(
-        IntentRequest(symbol="ETH", action="OPEN", side="BUY", size=D("0.5"), decision_ts_ms=1)
-    )
+    intent, _ = oms.create_intent(Order("ETH", "open", "long", D("0.5"), 1))
     oms.note_send_attempt(intent.intent_id)
     oms.record_ack(
         intent.intent_id, oid=77, order_type="IOC", venue_status="filled" if done else "resting",

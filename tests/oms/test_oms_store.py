@@ -11,7 +11,6 @@ import pytest
 
 from engine.oms import (
     IllegalTransition,
-    IntentRequest,
     IntentStatus,
     LiveOms,
     cloid_for,
@@ -19,17 +18,22 @@ from engine.oms import (
     intent_id_for,
     is_bot_cloid,
 )
+from exchange.hl_fills import parse_fill
+from exchange.model import Order
+from exchange.venue import VenueFill
 
 D = Decimal
 
 
-def req(**kw: Any) -> IntentRequest:
-    base: dict[str, Any] = dict(symbol="ETH", action="OPEN", side="BUY", size=D("0.5"), decision_ts_ms=1000)
+def req(**kw: Any) -> Order:
+    base: dict[str, Any] = dict(
+        symbol="ETH", kind="open", side="long", quantity=D("0.5"), decision_ts_ms=1000
+    )
     base.update(kw)
-    return IntentRequest(**base)
+    return Order(**base)
 
 
-def fill(**kw: Any) -> dict[str, Any]:
+def fill(**kw: Any) -> VenueFill:
     f: dict[str, Any] = {
         "coin": "ETH",
         "px": "2000.5",
@@ -46,7 +50,7 @@ def fill(**kw: Any) -> dict[str, Any]:
         "feeToken": "USDC",
     }
     f.update(kw)
-    return f
+    return parse_fill(f)
 
 
 def test_file_mode_wal_and_full_sync(tmp_path: Path) -> None:
@@ -68,7 +72,7 @@ def test_intent_dedupe_per_decision(oms: LiveOms) -> None:
     a, created = oms.create_intent(req())
     assert created and a.status is IntentStatus.NEW
     assert a.intent_id == intent_id_for(dedupe_key("OPEN", "ETH", "BUY", 1000))
-    b, created2 = oms.create_intent(req(size=D("9")))
+    b, created2 = oms.create_intent(req(quantity=D("9")))
     assert not created2 and b.intent_id == a.intent_id and b.size == D("0.5")
     c, created3 = oms.create_intent(req(decision_ts_ms=2000))
     assert created3 and c.cloid != a.cloid

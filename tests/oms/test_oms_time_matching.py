@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from engine.oms import IntentRequest, LiveOms
+from engine.oms import LiveOms
+from exchange.hl_fills import parse_fill
+from exchange.model import Order
+from exchange.venue import VenueFill
 
 T = 1_700_000_000_000
 
@@ -26,27 +28,29 @@ class Clock:
 def _sent(oms: LiveOms, clock: Clock, at_ms: int, decision: int, side: str = "BUY") -> str:
     clock.ms = at_ms
     intent, _ = oms.create_intent(
-        IntentRequest(symbol="ETH", action="OPEN", side=side, size=Decimal("0.5"), decision_ts_ms=decision)
+        Order("ETH", "open", "long" if side == "BUY" else "short", Decimal("0.5"), decision)
     )
     oms.note_send_attempt(intent.intent_id)
     return intent.intent_id
 
 
-def _fill(time_ms: int, tid: int, side: str = "B") -> dict[str, Any]:
-    return {
-        "coin": "ETH",
-        "px": "2000",
-        "sz": "0.1",
-        "side": side,
-        "time": time_ms,
-        "dir": "Open Long" if side == "B" else "Open Short",
-        "closedPnl": "0",
-        "hash": f"0x{tid:064x}",
-        "tid": tid,
-        "oid": 900_000 + tid,  # unknown to the OMS
-        "fee": "0.01",
-        "feeToken": "USDC",
-    }
+def _fill(time_ms: int, tid: int, side: str = "B") -> VenueFill:
+    return parse_fill(
+        {
+            "coin": "ETH",
+            "px": "2000",
+            "sz": "0.1",
+            "side": side,
+            "time": time_ms,
+            "dir": "Open Long" if side == "B" else "Open Short",
+            "closedPnl": "0",
+            "hash": f"0x{tid:064x}",
+            "tid": tid,
+            "oid": 900_000 + tid,  # unknown to the OMS
+            "fee": "0.01",
+            "feeToken": "USDC",
+        }
+    )
 
 
 def test_nearest_open_candidate_wins_among_several(tmp_path: Path) -> None:

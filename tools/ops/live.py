@@ -112,7 +112,7 @@ def flatten_live(
 
     An IOC that fills part (thin book) leaves the rest: the next round sends a new intent for the
     remainder (a new decision key per round, so each round is recorded and sent once)."""
-    from strategy.broker_adapter import OrderIntent
+    from exchange.model import Order
 
     start = venue_positions(s)
     if symbols:
@@ -132,7 +132,7 @@ def flatten_live(
         for sym, sz in sorted(todo.items()):
             r = results[sym]
             r.attempts += 1
-            oi = OrderIntent(
+            oi = Order(
                 symbol=sym, kind="close", side="short" if sz > 0 else "long", quantity=abs(sz),
                 decision_ts_ms=base_ts + round_no, reduce_only=True, reason_code="manual_flatten",
                 kernel_intent_id=0,
@@ -175,7 +175,7 @@ def manual_order(
     An open first marks the coin as the operator's (engine.operator_positions), durably, before
     the order is sent: the daemon then sends nothing for it. Returns (outcome, newly marked)."""
     from engine.operator_positions import mark
-    from strategy.broker_adapter import OrderIntent
+    from exchange.model import Order
 
     s.ex.asset(symbol)  # unknown symbol -> ExecutorError
     ts = manual_ts(order_id)
@@ -191,7 +191,7 @@ def manual_order(
                 "`manual_trade.py close` flattens it or `manual_trade.py release --symbol %s`",
                 symbol, symbol, symbol,
             )  # fmt: skip
-        oi = OrderIntent(symbol=symbol, kind="open", side=side, quantity=size, decision_ts_ms=ts,  # type: ignore[arg-type]
+        oi = Order(symbol=symbol, kind="open", side=side, quantity=size, decision_ts_ms=ts,  # type: ignore[arg-type]
                          reason_code=f"manual:{order_id}", kernel_intent_id=0)  # fmt: skip
         return s.adapter.submit(oi), marked
     existing = s.adapter.oms.intents()
@@ -205,7 +205,7 @@ def manual_order(
     order_side = (
         ("short" if pos > 0 else "long") if pos != 0 else ("long" if key_ts[0].side == "BUY" else "short")
     )
-    oi = OrderIntent(symbol=symbol, kind="close", side=order_side, quantity=qty or key_ts[0].size, decision_ts_ms=ts,  # type: ignore[arg-type]
+    oi = Order(symbol=symbol, kind="close", side=order_side, quantity=qty or key_ts[0].size, decision_ts_ms=ts,  # type: ignore[arg-type]
                      reduce_only=True, reason_code=f"manual:{order_id}", kernel_intent_id=0)  # fmt: skip
     return s.adapter.submit(oi), False
 

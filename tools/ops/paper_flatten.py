@@ -114,6 +114,7 @@ def open_paper_positions(env: Any) -> dict[str, dict[str, Any]]:
 def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Closed]:
     from engine.core import LoopReport
     from engine.lock import AlreadyRunning, DaemonLock
+    from exchange.model import Order
 
     positions = open_paper_positions(env)
     if dry_run:
@@ -150,7 +151,7 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
                 )
                 extra: dict[str, Any] = {"manual": "flat_now", "kill": eng.risk.status.label()}
                 side, size = pos.side, pos.size
-                eng._fill(it, it.side, now, rep, extra, "manual")
+                eng._fill(it, Order.from_kernel(it), now, rep, extra, "manual")
                 fill = extra.get("fill")
                 if fill is None:
                     out.append(Closed(sym, side, size, 0.0, 0.0, 0.0, "rejected"))
