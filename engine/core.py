@@ -61,6 +61,7 @@ from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
 from engine.paper_trader import PaperTrader
 from engine.persistence import state_digest
+from engine.position_watch import DivergenceWatch, divergences
 from engine.risk import AccountView, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
@@ -177,6 +178,7 @@ class UnifiedEngine:
         self._entries_this_loop = 0
         self._stop = threading.Event()
         self._backoff_s = 0.0
+        self._kernel_watch = DivergenceWatch(loops=3)
         self._venue_down_alerted: int | None = None  # down_since_ms of the outage already alerted
         self._rate_limited = 0  # 429s in a row
         self._loop_weight = 60  # request weight of the last good loop (exchange/venue_limits.py)
@@ -475,6 +477,8 @@ class UnifiedEngine:
             if self.exec.simulates_funding:
                 self._funding(now)
         self._absorb_pending(now, rep)
+        if self.paper is None:
+            self._watch_kernel_positions(now)
         before = self.risk.status.label()
         self.risk.update_equity(self._equity(), now)
         if self.risk.status.label() != before:
@@ -712,6 +716,32 @@ class UnifiedEngine:
                 data={"oms_intent_id": p.oms_intent_id, "fills": len(p.fills),
                       "size": sum(f.size for f in p.fills)},
             )  # fmt: skip
+
+    def _watch_kernel_positions(self, now: int) -> None:
+        """Live modes: the kernel's positions against the venue's (engine/position_watch.py); a
+        divergence that lasts is an alert and an audit row, and so is its end."""
+        assert self.exec is not None and self.orch is not None
+        kernel = {
+            s: float(p["quantity"]) * (1.0 if str(p["side"]).lower() == "long" else -1.0)
+            for s, p in json.loads(self.orch.kernel.positions_json()).items()
+        }
+        venue = {s: p.size if p.side == "long" else -p.size for s, p in self.exec.positions.items()}
+        skip = self.exec.operator_symbols() | self.exec.flagged_symbols()
+        found = divergences(kernel, venue, skip)
+        confirmed, resolved = self._kernel_watch.observe(found)
+        for d in confirmed:
+            msg = (
+                f"{d.symbol}: kernel {d.kernel:+.10g}, venue {d.venue:+.10g} for {self._kernel_watch.loops} loops:"
+                " the kernel's exits act on a position the venue does not hold (see docs/live-trading.md)"
+            )
+            self.db.audit(
+                "KERNEL_VENUE_DIVERGENCE", level="ERROR", symbol=d.symbol, ts_ms=now,
+                data={"kernel": d.kernel, "venue": d.venue, "loops": self._kernel_watch.loops},
+            )  # fmt: skip
+            self.alert("kernel_divergence", msg)
+        for sym in resolved:
+            self.db.audit("KERNEL_VENUE_AGREE", symbol=sym, ts_ms=now, data={"loops": self.loops})
+            self.alert("kernel_divergence", f"{sym}: kernel and venue agree again")
 
     def _sub_bar_exits(self, now: int, rep: LoopReport) -> None:
         assert self.orch is not None and self.exec is not None

@@ -120,6 +120,11 @@ class LiveExecution:
         so a mark written by the tool counts from the daemon's next order on."""
         return frozenset(operator_symbols(self.trader.oms))
 
+    def flagged_symbols(self) -> frozenset[str]:
+        """Symbols the OMS reconciler already flags and alerts on (a foreign position, an OMS vs
+        venue mismatch, unmatched fills): they take no new entries until explained."""
+        return frozenset(self.trader.reconciler.blocked_symbols())
+
     def submit(self, order: Order, quote: Quote, now_ms: int, mids: Mapping[str, float]) -> ExecResult:
         out = self.trader.execute([order])[0]
         if out.intent_id is None:

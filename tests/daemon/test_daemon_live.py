@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 CONFIRM = "I_UNDERSTAND_THIS_CAN_LOSE_MONEY"
 KEYS = {
     name: "0x" + f"{0xA11CE000 + n:064x}"
-    for n, name in enumerate(("live", "dry", "gates", "nokey", "kill", "master", "preflight"))
+    for n, name in enumerate(("live", "dry", "gates", "nokey", "kill", "master", "preflight", "drift"))
 }
 ADDR = {name: Account.from_key(k).address.lower() for name, k in KEYS.items()}
 DEPOSIT_USD = 10_000
@@ -104,7 +104,9 @@ class LiveDaemon(Daemon):
 
     def kernel_positions(self) -> dict[str, Decimal]:
         kv = dict(self.q("SELECT key, value FROM kv"))
-        out = {}
+        out: dict[str, Decimal] = {}
+        if "kernel_state" not in kv:  # no loop has committed yet
+            return out
         for sym, p in json.loads(kv["kernel_state"])["positions"].items():
             size = Decimal(repr(float(p["quantity"])))
             out[sym] = size if str(p["side"]).lower() == "long" else -size
@@ -158,6 +160,8 @@ def _assert_books_agree(d: LiveDaemon) -> None:
     assert d.oms_positions() == venue
     kernel = d.kernel_positions()
     assert {s: abs(v) for s, v in kernel.items()} == {s: abs(v) for s, v in venue.items()}
+    # and the live loop's own kernel-vs-venue check never cried wolf on the way
+    assert d.n("SELECT COUNT(*) FROM audit_events WHERE event='KERNEL_VENUE_DIVERGENCE'") == 0
     # no intent has two venue orders (cloid is derived from the intent)
     cloids = [o["order"].get("cloid") for o in d.venue_orders()]
     cloids = [c for c in cloids if c]
@@ -367,3 +371,56 @@ def test_live_kill_switches_within_one_loop_and_a_foreign_position_is_flagged(
     assert events == ["close_only", "halt_all", "off"]
     log = d.log.read_text()
     assert "[ai-quant live] kill_switch" in log and "[ai-quant live] unmatched_fill: fill " + sym in log
+
+
+def _set_kernel_quantity(d: LiveDaemon, symbol: str, factor: float) -> None:
+    """Tamper with the stopped daemon's saved kernel state: ``symbol``'s position times ``factor``."""
+    conn = sqlite3.connect(d.db_path, timeout=10)
+    try:
+        (text,) = conn.execute("SELECT value FROM kv WHERE key='kernel_state'").fetchone()
+        state = json.loads(text)
+        state["positions"][symbol]["quantity"] *= factor
+        conn.execute("UPDATE kv SET value=? WHERE key='kernel_state'", (json.dumps(state),))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_a_kernel_that_diverged_from_the_venue_is_an_alert_and_an_audit_row(
+    venue: str, tmp_path: Path
+) -> None:
+    """The kernel's exits act on the positions it believes it holds; when they differ from the
+    venue's (here: a saved state tampered with while the daemon was stopped), the live loop
+    alerts and writes KERNEL_VENUE_DIVERGENCE once the difference has lasted three loops."""
+    d = LiveDaemon(venue, tmp_path, "drift", AI_QUANT_ALERT_DRY_RUN="1")
+    held: dict[str, Decimal] = {}
+    with d:
+        for _ in range(3):  # a position may close just before the stop: bounded retries
+            d.start("--reconcile-s", "2")
+            wait_for(lambda: bool(d.kernel_positions()), 180, "a kernel position")
+            assert d.stop() == 0
+            held = d.kernel_positions()
+            if held:
+                break
+        assert held, "no position was held at a stop"
+        sym = sorted(held)[0]
+        assert d.venue_positions()[sym] == held[sym]  # they agreed when it stopped
+        assert d.n("SELECT COUNT(*) FROM audit_events WHERE event='KERNEL_VENUE_DIVERGENCE'") == 0
+        _set_kernel_quantity(d, sym, 2.0)
+        d.start("--reconcile-s", "2", "--loop-s", "0.05")
+        wait_for(
+            lambda: d.n("SELECT COUNT(*) FROM audit_events WHERE event='KERNEL_VENUE_DIVERGENCE'") >= 1,
+            60,
+            "the divergence audit row",
+        )
+        d.alive()
+        assert d.stop() == 0
+    sym_row, data = d.q(
+        "SELECT symbol, data_json FROM audit_events WHERE event='KERNEL_VENUE_DIVERGENCE' ORDER BY id LIMIT 1"
+    )[0]
+    got = json.loads(data)
+    assert sym_row == sym and got["loops"] == 3
+    # Whatever the kernel did since (its exits act on the size it believes), each venue fill was
+    # booked once on both sides, so the two differ by exactly what the tamper added.
+    assert got["kernel"] - got["venue"] == pytest.approx(float(held[sym]))
+    assert f"ALERT (dry run) [ai-quant live] kernel_divergence: {sym}: kernel" in d.log.read_text()
