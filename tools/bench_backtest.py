@@ -202,6 +202,7 @@ def main() -> int:
     btc = bars(feather)
     n = len(btc)
     ncombos = len(FAST) * len(SLOW)
+    load_before = os.getloadavg()
     out: dict[str, object] = {"bars": n, "combos": ncombos, "threads": args.threads}
     res: dict[str, float | None] = {}
 
@@ -389,6 +390,12 @@ def main() -> int:
         f"  replay vs backtesting.py                {ratio('ours_replay_bars_s_1thread', 'btpy_single_bars_s')}"
     )
     print("  daemon loop at 200 symbols: tools/bench_daemon.py")
+    # The box is shared: say how busy it was (the 2-thread sweeps lose their second core first).
+    load_after = os.getloadavg()
+    out["load_average_1m"] = [round(load_before[0], 2), round(load_after[0], 2)]
+    print(
+        f"load average (1 min) at start / end: {load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} cores"
+    )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0
