@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.config.view import StrategyConfig
 from engine.decision_log import CONF_RANK
 from engine.execution import Execution
 from engine.paper_trader import PaperTrader
@@ -44,7 +45,7 @@ class Booking:
     risk: RiskManager
     exec: Execution
     paper: PaperTrader | None  # paper mode's trader (None in dry_live/live)
-    cfg: Callable[[str], Mapping[str, Any]]  # the merged config of a symbol
+    cfg: Callable[[str], StrategyConfig]  # the config of a symbol (typed view)
     funding_history: Callable[[str, int, int], list[tuple[int, float]]]
     alert: Callable[[str, str], None]
 
@@ -110,7 +111,7 @@ class Booking:
         """Funding hours since each position's last payment, marked at the loop's mid."""
         assert self.paper is not None
         for sym, pos in sorted(self.paper.positions.items()):
-            if not self.cfg(sym)["trade"]["enable_funding"]:
+            if not self.cfg(sym).trade.enable_funding:
                 continue
             if now // HOUR_MS <= pos.last_funding_ms // HOUR_MS:
                 continue
@@ -134,7 +135,7 @@ class Booking:
             return
         events: list[tuple[int, str, float]] = []
         for sym in sorted(self.paper.positions):
-            if self.cfg(sym)["trade"]["enable_funding"]:
+            if self.cfg(sym).trade.enable_funding:
                 events += [
                     (t, sym, r) for t, r in self.funding_history(sym, lo + 1, until) if lo < t <= until
                 ]

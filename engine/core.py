@@ -55,6 +55,7 @@ import bt_runtime
 
 from engine import persistence
 from engine.booking import Booking, vwap
+from engine.config import StrategyConfig
 from engine.decision_log import DecisionLog, breadth_pct, gate_values
 from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
@@ -165,7 +166,7 @@ class UnifiedEngine:
         self.last_loop_s = 0.0
         self.last_t: dict[str, int] = {}
         self.snaps: dict[str, dict[str, Any]] = {}
-        self.decisions = DecisionLog(db, self._cfg, self.snaps)  # shares ``snaps``
+        self.decisions = DecisionLog(db, self._model, self.snaps)  # shares ``snaps``
         self.book: Booking | None = None  # built at startup, with the execution backend
         self.watchlist: list[str] = []
         self.shadow = None
@@ -182,17 +183,22 @@ class UnifiedEngine:
         self._venue_down_alerted: int | None = None  # down_since_ms of the outage already alerted
         self._rate_limited = 0  # 429s in a row
         self._loop_weight = 60  # request weight of the last good loop (exchange/venue_limits.py)
-        eng = self._cfg()["engine"]
-        entry_iv, exit_iv = str(eng.get("entry_interval") or ""), str(eng.get("exit_interval") or "")
+        eng = self._model().engine
+        entry_iv, exit_iv = str(eng.entry_interval or ""), str(eng.exit_interval or "")
         # Sub-bar mode (engine.entry_interval / exit_interval): see the module docstring.
         self.sub: SubBarState | None = SubBarState(entry_iv, exit_iv) if (entry_iv or exit_iv) else None
 
     # ---- setup ----------------------------------------------------------------------------
     def _cfg(self, symbol: str | None = None) -> dict[str, Any]:
+        """The merged config as plain JSON values: what the kernel takes."""
         return self.strategy.merged(symbol)
 
+    def _model(self, symbol: str | None = None) -> StrategyConfig:
+        """The merged config as the typed view (engine/config/view.py): what Python code reads."""
+        return self.strategy.model(symbol)
+
     def resolve_watchlist(self) -> list[str]:
-        exclude = set(self._cfg().get("watchlist_exclude", []))
+        exclude = set(self._model().watchlist_exclude)
         wanted = list(self.s.symbols) if self.s.symbols else self.hub.top_by_volume(self.s.top_n, exclude)
         missing = [s for s in wanted if s not in self.meta]
         if missing:
@@ -240,21 +246,21 @@ class UnifiedEngine:
                 tracker.record(decision.symbol, decision.t, k, ShadowDecision(*ref), inputs)
 
         if self.exec is None:
-            trade = base["trade"]
+            trade = self._model().trade
             self.paper = PaperTrader(
-                self.meta, self.s.paper_balance, taker_fee_bps=float(trade["taker_fee_bps"]),
-                slippage_bps=float(trade["slippage_bps"]), use_bbo=bool(trade["use_bbo_for_fills"]),
+                self.meta, self.s.paper_balance, taker_fee_bps=float(trade.taker_fee_bps),
+                slippage_bps=float(trade.slippage_bps), use_bbo=bool(trade.use_bbo_for_fills),
             )  # fmt: skip
             self.exec = PaperExecution(self.paper)
         self.book = Booking(
-            self.db, self.risk, self.exec, self.paper, self._cfg,
+            self.db, self.risk, self.exec, self.paper, self._model,
             lambda sym, start, end: self.hub.funding_history(sym, start, end), self.alert,
         )  # fmt: skip
         self.orch = KernelOrchestrator(
             base, per, initial_cash=self.exec.initial_cash(), fill_mode="external", mode=mode,
             shadow_recorder=recorder,
         )  # fmt: skip
-        self.risk.set_limits(RiskLimits.from_config(base, **self.s.risk_overrides))
+        self.risk.set_limits(RiskLimits.from_config(self._model(), **self.s.risk_overrides))
         self._restore()
         self.db.config_id = self.strategy.config_id
         self.db.audit(
@@ -299,7 +305,7 @@ class UnifiedEngine:
         return self._stop.is_set()
 
     def loop_s(self) -> float:
-        return float(self.s.loop_s or self._cfg()["engine"]["loop_target_s"])
+        return float(self.s.loop_s or self._model().engine.loop_target_s)
 
     def run(self, max_loops: int = 0) -> None:
         """Loop until stopped, or for ``max_loops`` loops of this run (the restored count aside)."""
@@ -429,7 +435,7 @@ class UnifiedEngine:
             return
         for s in out.symbols:
             self.orch.kernel.set_symbol_config(s, json.dumps(self._cfg(s)))
-        self.risk.set_limits(RiskLimits.from_config(self._cfg(), **self.s.risk_overrides))
+        self.risk.set_limits(RiskLimits.from_config(self._model(), **self.s.risk_overrides))
         self.db.config_id = self.strategy.config_id
         self.db.audit(
             "CONFIG_RELOADED",
@@ -441,7 +447,7 @@ class UnifiedEngine:
         assert self.orch is not None and self.exec is not None
         warmup = not self.last_t
         self.exec.begin_loop(now)  # live: gates, dead man's switch, reconcile, venue account
-        lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
+        lookback = int(self.s.warmup_bars or self._model().engine.lookback_bars)
         if self.sub is None:
             self.hub.keep_subscribed(self.watchlist, lookback)
         else:
@@ -527,7 +533,7 @@ class UnifiedEngine:
         """Closed entry and exit sub-bars after the last consumed tick, as ticks."""
         assert self.sub is not None
         done = self.sub.done
-        lookback = int(self.s.warmup_bars or self._cfg()["engine"]["lookback_bars"])
+        lookback = int(self.s.warmup_bars or self._model().engine.lookback_bars)
         got: dict[str, list[SubBar]] = {}
         for iv in self.sub.intervals:
             iv_ms = int(bt_runtime.intervals()[iv])
@@ -617,7 +623,7 @@ class UnifiedEngine:
         self, intents: Sequence[bt_runtime.Intent], now: int, rep: LoopReport, *, phase: str, entries_ok: bool
     ) -> None:
         assert self.exec is not None
-        limit = int(self._cfg()["trade"]["max_entry_orders_per_loop"])
+        limit = int(self._model().trade.max_entry_orders_per_loop)
         breadth = breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps})
         operator = self.exec.operator_symbols() if intents else frozenset()
         for it in intents:
@@ -653,7 +659,7 @@ class UnifiedEngine:
 
     def _quote(self, symbol: str, fallback: float) -> Quote:
         mid = self.mids.get(symbol) or fallback
-        bid, ask = self.hub.bbo(symbol) if self._cfg(symbol)["trade"]["use_bbo_for_fills"] else (None, None)
+        bid, ask = self.hub.bbo(symbol) if self._model(symbol).trade.use_bbo_for_fills else (None, None)
         return Quote(symbol, mid, bid, ask)
 
     def _fill(

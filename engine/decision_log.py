@@ -15,6 +15,7 @@ from typing import Any
 
 import bt_runtime
 
+from engine.config.view import StrategyConfig
 from engine.trading_db import DecisionRow, TradingDB
 from strategy.kernel_orchestrator import CONFIDENCE_NAMES, SIGNAL_NAMES
 
@@ -30,30 +31,30 @@ def breadth_pct(snaps: Mapping[str, Mapping[str, Any]]) -> float | None:
 
 
 def gate_values(
-    snap: Mapping[str, Any] | None, cfg: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+    snap: Mapping[str, Any] | None, cfg: StrategyConfig, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The indicator values and thresholds behind a decision (recorded, not re-decided)."""
     if not snap:
         return dict(extra or {})
-    trade, entry = cfg["trade"], cfg["thresholds"]["entry"]
+    trade, entry = cfg.trade, cfg.thresholds.entry
     close = snap.get("close") or 0.0
     out: dict[str, Any] = {
-        "adx": {"value": snap.get("adx"), "threshold": entry["min_adx"], "op": ">="},
+        "adx": {"value": snap.get("adx"), "threshold": entry.min_adx, "op": ">="},
         "adx_slope": {"value": snap.get("adx_slope")},
         "ema_alignment": {"ema_fast": snap.get("ema_fast"), "ema_slow": snap.get("ema_slow"),
                           "bullish": bool(snap.get("ema_fast", 0) > snap.get("ema_slow", 0))},
         "ema_macro": {"value": snap.get("ema_macro"), "close": close},
         "rsi": {"value": snap.get("rsi")},
         "macd_hist": {"value": snap.get("macd_hist"), "prev": snap.get("prev_macd_hist"),
-                      "mode": entry["macd_hist_entry_mode"]},
+                      "mode": entry.macd_hist_entry_mode},
         "stoch_rsi_k": {"value": snap.get("stoch_rsi_k")},
         "extension": {"value": abs(close - snap["ema_fast"]) / snap["ema_fast"] if snap.get("ema_fast") else None,
-                      "threshold": entry["max_dist_ema_fast"], "op": "<="},
+                      "threshold": entry.max_dist_ema_fast, "op": "<="},
         "atr_pct": {"value": (snap.get("atr") or 0.0) / close if close else None,
-                    "threshold": trade["min_atr_pct"], "op": "floor"},
+                    "threshold": trade.min_atr_pct, "op": "floor"},
         "bb_width_ratio": {"value": snap.get("bb_width_ratio")},
         "volume": {"value": snap.get("volume"), "vol_sma": snap.get("vol_sma"), "trend": snap.get("vol_trend")},
-        "entry_min_confidence": trade["entry_min_confidence"],
+        "entry_min_confidence": trade.entry_min_confidence,
         "bar_t": snap.get("t"),
     }  # fmt: skip
     out.update(extra or {})
@@ -66,7 +67,7 @@ class DecisionLog:
     per symbol (shared, updated by the loop)."""
 
     db: TradingDB
-    cfg: Callable[[str], Mapping[str, Any]]  # the merged config of a symbol
+    cfg: Callable[[str], StrategyConfig]  # the config of a symbol (typed view)
     snaps: dict[str, dict[str, Any]] = field(default_factory=dict)
     seq: int = 0  # row ids are unique within a loop through this counter
 

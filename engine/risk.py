@@ -30,12 +30,13 @@ import math
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.config.view import StrategyConfig
 from exchange.model import Order
 
 log = logging.getLogger("engine.risk")
@@ -130,12 +131,11 @@ class RiskLimits:
     slippage_min_fills: int = 5
 
     @classmethod
-    def from_config(cls, merged: Mapping[str, Any], **overrides: Any) -> RiskLimits:
-        """Limits from a merged strategy config (trade.max_open_positions, max_total_margin_pct)."""
-        trade = merged.get("trade", {})
+    def from_config(cls, cfg: StrategyConfig, **overrides: Any) -> RiskLimits:
+        """Limits from a strategy config (trade.max_open_positions, max_total_margin_pct)."""
         base = cls(
-            max_open_positions=int(trade.get("max_open_positions", 0) or 0),
-            max_total_margin_pct=float(trade.get("max_total_margin_pct", 0.0) or 0.0),
+            max_open_positions=int(cfg.trade.max_open_positions or 0),
+            max_total_margin_pct=float(cfg.trade.max_total_margin_pct or 0.0),
         )
         return base.with_(**overrides) if overrides else base
 

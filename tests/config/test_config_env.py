@@ -347,9 +347,10 @@ def test_private_key_is_a_known_secret_variable() -> None:
     assert key not in repr(env)
 
 
-def test_risk_limits_map_onto_the_risk_manager_fields() -> None:
+def test_risk_limits_map_onto_the_risk_manager_fields(tmp_path: Path) -> None:
     from dataclasses import fields
 
+    from engine.config import load_config
     from engine.env import RISK_VARS
     from engine.risk import RiskLimits
 
@@ -360,7 +361,8 @@ def test_risk_limits_map_onto_the_risk_manager_fields() -> None:
     assert env.risk_limits == {"max_drawdown_pct": 15.0, "max_notional_per_order_usd": 2000.0}  # 0 is off
     names = {f.name for f in fields(RiskLimits)}
     assert {v.removeprefix("AI_QUANT_").lower() for v in RISK_VARS} <= names
-    lim = RiskLimits.from_config({"trade": {}}, **env.risk_limits)
+    (tmp_path / "s.yaml").write_text("global: {}\n")
+    lim = RiskLimits.from_config(load_config(tmp_path / "s.yaml").model, **env.risk_limits)
     assert (lim.max_drawdown_pct, lim.max_notional_per_order_usd, lim.slippage_guard_bps) == (
         15.0,
         2000.0,

@@ -139,7 +139,7 @@ def test_an_exception_inside_risk_blocks_the_order(tmp_path: Path) -> None:
 def test_drawdown_kill_engages_close_only(tmp_path: Path) -> None:
     eng, hub, db, _ = make(tmp_path)
     eng.s.risk_overrides = {"max_drawdown_pct": 0.0001}
-    eng.risk.set_limits(RiskLimits.from_config(eng.strategy.merged(), max_drawdown_pct=0.0001))
+    eng.risk.set_limits(RiskLimits.from_config(eng.strategy.model(), max_drawdown_pct=0.0001))
     run_until_trades(eng, hub, db, 1)
     for _ in range(40):
         hub.now += STEP

@@ -229,10 +229,11 @@ def test_daily_loss_limit_resets_at_utc_midnight() -> None:
     assert rm.status.state is KillState.OFF  # 450 lost today
 
 
-def test_limits_from_config() -> None:
-    lim = RiskLimits.from_config(
-        {"trade": {"max_open_positions": 4, "max_total_margin_pct": 0.6}}, max_drawdown_pct=5
-    )
+def test_limits_from_config(tmp_path: Path) -> None:
+    from engine.config import load_config
+
+    (tmp_path / "s.yaml").write_text("global:\n  trade: {max_open_positions: 4, max_total_margin_pct: 0.6}\n")
+    lim = RiskLimits.from_config(load_config(tmp_path / "s.yaml").model, max_drawdown_pct=5)
     assert (lim.max_open_positions, lim.max_total_margin_pct, lim.max_drawdown_pct) == (4, 0.6, 5)
 
 
