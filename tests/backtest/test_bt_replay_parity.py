@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from bt_helpers import BIN, HL, INTERVAL_MS, hl_frames, hl_funding, run_bt, write_candles_db, write_funding_db
+from kernel_rows import fill_row
 
 bt_runtime = pytest.importorskip("bt_runtime")
 
@@ -91,20 +92,7 @@ def _python_replay(inputs: dict[str, Path]) -> tuple[list[tuple], list[tuple[int
     equity: list[tuple[int, float]] = []
 
     def take(res: bt_runtime.StepResult) -> None:
-        fills.extend(
-            (
-                f.timestamp_ms,
-                f.symbol,
-                f.kind,
-                f.side,
-                f.quantity,
-                f.price,
-                f.fee_usd,
-                f.pnl_usd,
-                f.reason_code,
-            )
-            for f in res.fills
-        )
+        fills.extend(fill_row(f) for f in res.fills)
 
     i = 0
     while i < len(rows):
@@ -270,20 +258,7 @@ def _python_sub_replay(inp: dict[str, Path]) -> tuple[list[tuple], list[tuple[in
     funded_to = main[0][1]  # events at or before the first bar's open are not due
 
     def take(res: bt_runtime.StepResult) -> None:
-        fills.extend(
-            (
-                f.timestamp_ms,
-                f.symbol,
-                f.kind,
-                f.side,
-                f.quantity,
-                f.price,
-                f.fee_usd,
-                f.pnl_usd,
-                f.reason_code,
-            )
-            for f in res.fills
-        )
+        fills.extend(fill_row(f) for f in res.fills)
 
     def fund(until: int) -> None:
         nonlocal funded_to

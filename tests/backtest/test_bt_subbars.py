@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from bt_helpers import BIN, HL, INTERVAL_MS, hl_frames, hl_funding, run_bt, write_candles_db, write_funding_db
+from kernel_rows import fill_row
 
 pytestmark = [
     pytest.mark.skipif(not BIN.exists(), reason=f"build the binary first: {BIN} is missing"),
@@ -97,20 +98,7 @@ def _python_exit_replay(data: dict[str, Path], first_open: int, last_open: int) 
     last_px: dict[str, float] = {}
 
     def take(res: bt_runtime.StepResult) -> None:
-        fills.extend(
-            (
-                f.timestamp_ms,
-                f.symbol,
-                f.kind,
-                f.side,
-                f.quantity,
-                f.price,
-                f.fee_usd,
-                f.pnl_usd,
-                f.reason_code,
-            )
-            for f in res.fills
-        )
+        fills.extend(fill_row(f) for f in res.fills)
 
     def fund_until(limit: int) -> None:
         nonlocal j
