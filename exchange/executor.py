@@ -54,14 +54,13 @@ from exchange.meta import (
     round_size,
     slippage_price,
 )
+from exchange.model import Kind, Order
 from exchange.venue import (
     DEFAULT_SLIPPAGE,
     AccountState,
     ExecutorError,
     FillStream,
     NotSentError,
-    OrderAck,
-    OrderSpec,
     QueryError,
     SendUnknownError,
     Tif,
@@ -127,8 +126,10 @@ def _d(x: Any) -> Decimal:
     return Decimal(str(x))
 
 
-def parse_ack(resp: Any) -> OrderAck:
-    """The first order status of an ``order`` action answer."""
+def placed_status(resp: Any, symbol: str, size: Decimal, cloid: str | None = None) -> VenueOrderStatus:
+    """The first order status of an ``order`` action answer, as the order's status at the venue
+    (``filled`` with the total and average price, ``open`` when it rests, ``rejected`` with the
+    venue's reason); ``size`` is the size sent."""
     if not isinstance(resp, dict):
         raise VenueRejectedError(f"unexpected answer: {str(resp)[:200]}")
     if resp.get("status") != "ok":
@@ -140,13 +141,21 @@ def parse_ack(resp: Any) -> OrderAck:
     st = statuses[0] if statuses else {"error": "empty statuses"}
     if isinstance(st, dict) and "filled" in st:
         f = st["filled"]
-        return OrderAck("filled", int(f["oid"]), _d(f["totalSz"]), _d(f["avgPx"]), cloid=f.get("cloid"))
+        total = _d(f["totalSz"])
+        return VenueOrderStatus(
+            "filled", int(f["oid"]), f.get("cloid", cloid), symbol, size, size - total, _d(f["avgPx"])
+        )
     if isinstance(st, dict) and "resting" in st:
         r = st["resting"]
-        return OrderAck("resting", int(r["oid"]), cloid=r.get("cloid"))
-    if isinstance(st, dict) and "error" in st:
-        return OrderAck("error", error=str(st["error"]))
-    return OrderAck("error", error=f"unexpected status {st!r}"[:300])
+        return VenueOrderStatus("open", int(r["oid"]), r.get("cloid", cloid), symbol, size, size)
+    error = str(st["error"]) if isinstance(st, dict) and "error" in st else f"unexpected status {st!r}"[:300]
+    return VenueOrderStatus("rejected", cloid=cloid, symbol=symbol, orig_sz=size, error=error)
+
+
+def _order(symbol: str, is_buy: bool, size: Decimal, reduce_only: bool) -> Order:
+    """A hand-made order (the convenience calls below): no kernel decision behind it."""
+    kind: Kind = "close" if reduce_only else "open"
+    return Order(symbol, kind, "long" if is_buy else "short", size, 0, reduce_only=reduce_only)
 
 
 # ---- executor --------------------------------------------------------------------------------
@@ -241,27 +250,30 @@ class HyperliquidExecutor:
         return slippage_price(ref, is_buy, slippage, self.asset(symbol).sz_decimals)
 
     # ---- orders ----------------------------------------------------------------------------
-    def place(self, spec: OrderSpec) -> OrderAck:
+    def place(
+        self, order: Order, limit_px: Decimal, *, tif: Tif = "Ioc", cloid: str | None = None
+    ) -> VenueOrderStatus:
         """Round, sign and send one order. Raises NotSent/SendUnknown/VenueRejected errors."""
-        meta = self.asset(spec.symbol)
-        sz = round_size(spec.size, meta.sz_decimals)
-        px = round_price(spec.limit_px, meta.sz_decimals)
+        meta = self.asset(order.symbol)
+        sz = round_size(order.quantity, meta.sz_decimals)
+        px = round_price(limit_px, meta.sz_decimals)
         if sz <= 0:
-            return OrderAck("error", error=f"size rounds to zero at {meta.sz_decimals} decimals")
+            error = f"size rounds to zero at {meta.sz_decimals} decimals"
+            return VenueOrderStatus("rejected", cloid=cloid, symbol=order.symbol, error=error)
         req: dict[str, Any] = {
-            "coin": spec.symbol,
-            "is_buy": spec.is_buy,
+            "coin": order.symbol,
+            "is_buy": order.is_buy,
             "sz": wire_float(sz),
             "limit_px": wire_float(px),
-            "order_type": {"limit": {"tif": spec.tif}},
-            "reduce_only": spec.reduce_only,
+            "order_type": {"limit": {"tif": tif}},
+            "reduce_only": order.reduce_only,
         }
-        if spec.cloid is not None:
-            req["cloid"] = Cloid.from_str(spec.cloid)
+        if cloid is not None:
+            req["cloid"] = Cloid.from_str(cloid)
         action = order_wires_to_order_action([order_request_to_order_wire(req, meta.asset)])
         resp = self._post(action)
         self._crash("after_send")
-        return parse_ack(resp)
+        return placed_status(resp, order.symbol, sz, cloid)
 
     def market_open(
         self,
@@ -272,9 +284,9 @@ class HyperliquidExecutor:
         slippage: Decimal = DEFAULT_SLIPPAGE,
         ref_px: Decimal | None = None,
         cloid: str | None = None,
-    ) -> OrderAck:
+    ) -> VenueOrderStatus:
         px = self.slippage_price(symbol, is_buy, slippage, ref_px)
-        return self.place(OrderSpec(symbol, is_buy, size, px, "Ioc", False, cloid))
+        return self.place(_order(symbol, is_buy, size, False), px, cloid=cloid)
 
     def market_close(
         self,
@@ -284,7 +296,7 @@ class HyperliquidExecutor:
         slippage: Decimal = DEFAULT_SLIPPAGE,
         ref_px: Decimal | None = None,
         cloid: str | None = None,
-    ) -> OrderAck | None:
+    ) -> VenueOrderStatus | None:
         """Reduce-only IOC against the current position; None when there is none."""
         pos = self.positions().get(symbol)
         if pos is None or pos.size == 0:
@@ -292,7 +304,7 @@ class HyperliquidExecutor:
         is_buy = pos.size < 0
         sz = abs(pos.size) if size is None else min(size, abs(pos.size))
         px = self.slippage_price(symbol, is_buy, slippage, ref_px)
-        return self.place(OrderSpec(symbol, is_buy, sz, px, "Ioc", True, cloid))
+        return self.place(_order(symbol, is_buy, sz, True), px, cloid=cloid)
 
     def limit(
         self,
@@ -304,8 +316,8 @@ class HyperliquidExecutor:
         tif: Tif = "Gtc",
         reduce_only: bool = False,
         cloid: str | None = None,
-    ) -> OrderAck:
-        return self.place(OrderSpec(symbol, is_buy, size, px, tif, reduce_only, cloid))
+    ) -> VenueOrderStatus:
+        return self.place(_order(symbol, is_buy, size, reduce_only), px, tif=tif, cloid=cloid)
 
     def cancel(self, symbol: str, oid: int) -> bool:
         action = {"type": "cancel", "cancels": [{"a": self.asset(symbol).asset, "o": int(oid)}]}
@@ -455,8 +467,6 @@ __all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for th
     "MonotonicNonce",
     "NonceStore",
     "NotSentError",
-    "OrderAck",
-    "OrderSpec",
     "QueryError",
     "SendUnknownError",
     "Tif",
@@ -464,7 +474,7 @@ __all__ = [  # the rounding helpers live in exchange/meta.py; re-exported for th
     "VenuePosition",
     "VenueRejectedError",
     "is_valid_price",
-    "parse_ack",
+    "placed_status",
     "price_decimals",
     "round_price",
     "round_size",

@@ -5,8 +5,11 @@
 * :class:`Execution`: orders and cancels (by cloid), leverage, the dead man's switch, account and
   order queries, fills by time and the user fill stream. The broker adapter, the reconciler, the
   live trader and the pre-flight check call it.
-* The typed values and errors both sides speak (:class:`OrderSpec`, :class:`OrderAck`,
-  :class:`VenueFill`, :class:`AccountState`, :class:`ExecutorError` and its kinds).
+* The typed values and errors both sides speak: an order goes out as the model's
+  :class:`~exchange.model.Order` (what the OMS committed) and its answer is the venue's
+  :class:`VenueOrderStatus`, the same value ``orderStatus`` gives; fills come back as the model's
+  :class:`~exchange.model.Fill`; the account is :class:`AccountState`; failures are
+  :class:`ExecutorError` and its kinds.
 
 Hyperliquid implements them in exchange/hl_market_data.py and exchange/executor.py (its fills are
 parsed in exchange/hl_fills.py); only the daemon's wiring (engine/daemon.py) and tools construct
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from exchange.meta import AssetMeta, Meta
-from exchange.model import Bar
+from exchange.model import Bar, Order
 from exchange.venue_errors import VenueProblem
 
 DEFAULT_SLIPPAGE = Decimal("0.001")  # 0.1 %, upstream broker default
@@ -54,29 +57,6 @@ class QueryError(ExecutorError):
         self.problem = problem
         self.status_code = problem.status
         super().__init__(problem.line())
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAck:
-    """One order's answer: ``resting``, ``filled`` or ``error``."""
-
-    kind: Literal["resting", "filled", "error"]
-    oid: int | None = None
-    total_sz: Decimal = Decimal(0)
-    avg_px: Decimal | None = None
-    error: str | None = None
-    cloid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
-    symbol: str
-    is_buy: bool
-    size: Decimal
-    limit_px: Decimal
-    tif: Tif = "Gtc"
-    reduce_only: bool = False
-    cloid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +104,13 @@ class AccountState:
 
 @dataclass(frozen=True, slots=True)
 class VenueOrderStatus:
-    """``orderStatus`` answer; ``status`` is None for ``unknownOid``."""
+    """One order's status at the venue: the answer to placing it (:meth:`Execution.place`) and to
+    asking for it later (``orderStatus`` by cloid or oid), so both end in the same OMS record.
+
+    ``status`` is the venue's word: ``open`` (resting), ``filled``, ``canceled``, ``rejected`` (or a
+    venue-specific ``...Rejected``) and so on; None when the venue does not know the order
+    (``unknownOid``). The venue's filled size is ``orig_sz - remaining_sz``; ``avg_px`` is given
+    only by a fill's immediate answer, ``error`` only by a rejection's."""
 
     status: str | None
     oid: int | None = None
@@ -132,10 +118,23 @@ class VenueOrderStatus:
     symbol: str | None = None
     orig_sz: Decimal | None = None
     remaining_sz: Decimal | None = None
+    avg_px: Decimal | None = None
+    error: str | None = None
 
     @property
     def known(self) -> bool:
         return self.status is not None
+
+    @property
+    def rejected(self) -> bool:
+        return self.status is not None and (self.status == "rejected" or self.status.endswith("Rejected"))
+
+    @property
+    def filled_sz(self) -> Decimal | None:
+        """What the venue filled of it, when it says (orig - remaining)."""
+        if self.orig_sz is None or self.remaining_sz is None:
+            return None
+        return self.orig_sz - self.remaining_sz
 
 
 class FillStream(Protocol):
@@ -190,7 +189,15 @@ class Execution(Protocol):
     def slippage_price(
         self, symbol: str, is_buy: bool, slippage: Decimal = ..., ref_px: Decimal | None = None
     ) -> Decimal: ...
-    def place(self, spec: OrderSpec) -> OrderAck: ...
+    def place(
+        self, order: Order, limit_px: Decimal, *, tif: Tif = "Ioc", cloid: str | None = None
+    ) -> VenueOrderStatus:
+        """Send ``order`` (its ``quantity``, side and ``reduce_only``; the OMS has committed it and
+        its ``cloid`` first) as a limit at ``limit_px``: its status at the venue, ``rejected``
+        with the venue's reason when refused. Raises :class:`NotSentError`,
+        :class:`SendUnknownError`, :class:`VenueRejectedError`."""
+        ...
+
     def cancel(self, symbol: str, oid: int) -> bool: ...
     def cancel_by_cloid(self, symbol: str, cloid: str) -> bool: ...
     def update_leverage(self, symbol: str, leverage: int, *, cross: bool = True) -> None: ...
@@ -220,8 +227,6 @@ __all__ = [
     "FillStream",
     "MarketData",
     "NotSentError",
-    "OrderAck",
-    "OrderSpec",
     "QueryError",
     "SendUnknownError",
     "Tif",

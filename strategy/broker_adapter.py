@@ -28,8 +28,6 @@ from exchange.venue import (
     Execution,
     ExecutorError,
     NotSentError,
-    OrderAck,
-    OrderSpec,
     SendUnknownError,
     VenueOrderStatus,
     VenueRejectedError,
@@ -42,17 +40,13 @@ DONE_VENUE_STATUSES = frozenset({"filled", "canceled", "triggered", "scheduledCa
 
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
+    """What became of one order: its OMS intent and status, and the venue's answer when it was sent."""
+
     intent_id: str | None
     status: IntentStatus | None
     deduped: bool = False
-    ack: OrderAck | None = None
+    venue: VenueOrderStatus | None = None
     detail: str = ""
-
-
-def venue_total(st: VenueOrderStatus) -> Decimal | None:
-    if st.orig_sz is None or st.remaining_sz is None:
-        return None
-    return st.orig_sz - st.remaining_sz
 
 
 def close_size(quantity: Decimal, sz_decimals: int) -> Decimal:
@@ -100,7 +94,8 @@ class BrokerAdapter:
             if oi.closing
             else round_size(oi.quantity, meta.sz_decimals)
         )
-        intent, created = self.oms.create_intent(replace(oi, quantity=size, reduce_only=oi.closing))
+        order = replace(oi, quantity=size, reduce_only=oi.closing)  # as committed, and as sent
+        intent, created = self.oms.create_intent(order)
         if not created:
             if intent.status in (IntentStatus.NEW, IntentStatus.UNKNOWN):
                 intent = self.resolve(intent)
@@ -115,26 +110,25 @@ class BrokerAdapter:
                 intent.intent_id, IntentStatus.REJECTED, f"size rounds to 0 at {meta.sz_decimals} dp"
             )
             return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, detail="size rounds to zero")
-        return self._send(intent, oi)
+        return self._send(intent, order)
 
-    def _send(self, intent: Intent, oi: Order) -> SubmitOutcome:
+    def _send(self, intent: Intent, order: Order) -> SubmitOutcome:
         last_err = ""
         for attempt in range(self.retries + 1):
             gap = self.min_gap_s - (time.monotonic() - self._last_send)
             if gap > 0:
                 self.sleep(gap)
             try:
-                px = self.ex.slippage_price(oi.symbol, oi.is_buy, self.slippage)
+                px = self.ex.slippage_price(order.symbol, order.is_buy, self.slippage)
             except ExecutorError as exc:
                 last_err = str(exc)
                 self.sleep(self.retry_delay_s * (2**attempt))
                 continue
-            spec = OrderSpec(oi.symbol, oi.is_buy, intent.size, px, "Ioc", intent.reduce_only, intent.cloid)
             self.oms.note_send_attempt(intent.intent_id)
             self.crash("before_send")
             self._last_send = time.monotonic()
             try:
-                ack = self.ex.place(spec)
+                st = self.ex.place(order, px, tif="Ioc", cloid=intent.cloid)
             except NotSentError as exc:
                 last_err = str(exc)
                 log.info("order for %s not processed (%s); retrying", intent.intent_id, exc)
@@ -146,11 +140,18 @@ class BrokerAdapter:
                 return SubmitOutcome(resolved.intent_id, resolved.status, detail=f"outcome unknown: {exc}")
             except VenueRejectedError as exc:
                 self.oms.set_status(intent.intent_id, IntentStatus.REJECTED, str(exc))
-                self.alert("reject", f"{oi.symbol} {oi.kind} rejected: {exc}")
+                self.alert("reject", f"{order.symbol} {order.kind} rejected: {exc}")
                 return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, detail=str(exc))
-            return self._apply_ack(intent, ack)
+            updated = self._record(intent, st)
+            if updated.status is IntentStatus.REJECTED:
+                why = st.error or str(st.status)
+                self.alert("reject", f"{intent.symbol} {intent.action} rejected: {why}")
+                return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, venue=st, detail=why)
+            return SubmitOutcome(intent.intent_id, updated.status, venue=st)
         self.oms.set_status(intent.intent_id, IntentStatus.REJECTED, f"not sent: {last_err}")
-        self.alert("reject", f"{oi.symbol} {oi.kind} not sent after {self.retries + 1} tries: {last_err}")
+        self.alert(
+            "reject", f"{order.symbol} {order.kind} not sent after {self.retries + 1} tries: {last_err}"
+        )
         return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, detail=last_err)
 
     def _fresh(self, intent: Intent) -> Intent:
@@ -158,22 +159,27 @@ class BrokerAdapter:
         assert out is not None
         return out
 
-    def _apply_ack(self, intent: Intent, ack: OrderAck) -> SubmitOutcome:
-        if ack.kind == "error":
-            self.oms.set_status(intent.intent_id, IntentStatus.REJECTED, ack.error)
-            self.alert("reject", f"{intent.symbol} {intent.action} rejected: {ack.error}")
-            return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, ack=ack, detail=str(ack.error))
-        done = ack.kind == "filled"
-        updated = self.oms.record_ack(
+    def _record(self, intent: Intent, st: VenueOrderStatus) -> Intent:
+        """The venue's status of the order (its answer to ``place`` or to ``orderStatus``) into the
+        OMS: a rejection of an order not yet acknowledged is REJECTED; anything else is recorded
+        with its oid, SENT, then settled (done unless it still rests)."""
+        status = st.status or ""
+        if st.rejected and intent.status in (IntentStatus.NEW, IntentStatus.UNKNOWN):
+            self.oms.set_status(intent.intent_id, IntentStatus.REJECTED, st.error or status)
+            return self._fresh(intent)
+        done = status != "open"
+        raw = {"status": status, "oid": st.oid}
+        if st.avg_px is not None:
+            raw |= {"totalSz": str(st.filled_sz), "avgPx": str(st.avg_px)}
+        return self.oms.record_ack(
             intent.intent_id,
-            oid=ack.oid,
+            oid=st.oid,
             order_type="IOC",
-            venue_status="filled" if done else "open",
-            total_sz=ack.total_sz if done else None,
+            venue_status=status,
+            total_sz=st.filled_sz if done else None,
             done=done,
-            raw={"kind": ack.kind, "oid": ack.oid, "totalSz": str(ack.total_sz), "avgPx": str(ack.avg_px)},
+            raw=raw,
         )
-        return SubmitOutcome(intent.intent_id, updated.status, ack=ack)
 
     # ---- resolution ------------------------------------------------------------------------
     def resolve(self, intent: Intent) -> Intent:
@@ -197,18 +203,4 @@ class BrokerAdapter:
             if intent.status in (IntentStatus.NEW, IntentStatus.UNKNOWN):
                 self.oms.expire(intent.intent_id, "venue does not know the cloid; not resent")
             return self._fresh(intent)
-        status = st.status or ""
-        rejected = status.endswith("Rejected") or status == "rejected"
-        if rejected and intent.status in (IntentStatus.NEW, IntentStatus.UNKNOWN):
-            self.oms.set_status(intent.intent_id, IntentStatus.REJECTED, status)
-            return self._fresh(intent)
-        done = status != "open"
-        return self.oms.record_ack(
-            intent.intent_id,
-            oid=st.oid,
-            order_type="IOC",
-            venue_status=status,
-            total_sz=venue_total(st) if done else None,
-            done=done,
-            raw={"status": status, "oid": st.oid},
-        )
+        return self._record(intent, st)

@@ -172,7 +172,7 @@ def run(a: argparse.Namespace) -> tuple[dict[str, object], int]:
             "action": a.action, "id": a.id, "symbol": a.symbol, "intent_id": out.intent_id,
             "status": status, "deduped": out.deduped, "detail": out.detail,
             "filled": str(intent.filled_size) if intent else "0",
-            "avg_px": str(out.ack.avg_px) if out.ack and out.ack.avg_px is not None else None,
+            "avg_px": str(out.venue.avg_px) if out.venue and out.venue.avg_px is not None else None,
             "position_after": str(after),
             "kill": kill.label(),
             "owner": "operator" if owned else "strategy",

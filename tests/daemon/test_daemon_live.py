@@ -348,7 +348,7 @@ def test_live_kill_switches_within_one_loop_and_a_foreign_position_is_flagged(
         held = d.venue_positions()
         sym = next(s for s in ("BTC", "ETH", "SOL") if s not in held)
         qty = {"BTC": Decimal("0.001"), "ETH": Decimal("0.02"), "SOL": Decimal("0.5")}[sym]
-        assert other.market_open(sym, True, qty).kind == "filled"
+        assert other.market_open(sym, True, qty).status == "filled"
         # Its fill is adopted (never dropped) but matches no intent: alerted, and that symbol takes no
         # new entries while it stays unexplained.
         wait_for(lambda: d.on("SELECT COUNT(*) FROM oms_fills WHERE intent_id IS NULL AND symbol=?", (sym,)), 30,

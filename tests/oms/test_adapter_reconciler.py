@@ -41,7 +41,7 @@ def test_submit_fill_dedupe_and_positions(
 ) -> None:
     ad, rec = make(oms, executor)
     out = ad.submit(oi())
-    assert out.status is IntentStatus.SENT and out.ack is not None and out.ack.kind == "filled"
+    assert out.status is IntentStatus.SENT and out.venue is not None and out.venue.status == "filled"
     again = ad.submit(oi())  # the same decision again (e.g. re-emitted after a restart)
     assert again.deduped and again.intent_id == out.intent_id
     assert len(venue_orders(sim, executor.address)) == 1

@@ -83,7 +83,7 @@ def test_market_open_close_limit_cancel_leverage(sim: SimServer, executor: Hyper
     ex.update_leverage("ETH", 5)
     cloid = cloid_for("exec-test-1")
     ack = ex.market_open("ETH", True, D("0.123456789"), slippage=D("0.01"), cloid=cloid)
-    assert ack.kind == "filled" and ack.total_sz == D("0.1234") and ack.cloid == cloid
+    assert ack.status == "filled" and ack.filled_sz == D("0.1234") and ack.cloid == cloid
     pos = ex.positions()["ETH"]
     assert pos.size == D("0.1234") and pos.leverage == 5
     st = ex.order_status_by_cloid(cloid)
@@ -92,12 +92,12 @@ def test_market_open_close_limit_cancel_leverage(sim: SimServer, executor: Hyper
     # A resting limit far below the market, then cancel it.
     mid = ex.mid("BTC")
     rest = ex.limit("BTC", True, D("0.001"), mid * D("0.8"), cloid=cloid_for("exec-rest"))
-    assert rest.kind == "resting" and rest.oid is not None
+    assert rest.status == "open" and rest.oid is not None
     assert [o["oid"] for o in ex.open_orders()] == [rest.oid]
     assert ex.cancel("BTC", rest.oid)
     assert ex.open_orders() == []
     close = ex.market_close("ETH", slippage=D("0.01"))
-    assert close is not None and close.kind == "filled" and close.total_sz == D("0.1234")
+    assert close is not None and close.status == "filled" and close.filled_sz == D("0.1234")
     assert "ETH" not in ex.positions()
     assert ex.market_close("ETH") is None
     acct = ex.account()
@@ -106,9 +106,9 @@ def test_market_open_close_limit_cancel_leverage(sim: SimServer, executor: Hyper
     assert len(fills) >= 2 and all(f.fill_tid > 0 and f.fill_hash for f in fills)
 
 
-def test_reject_is_an_error_ack(sim: SimServer, executor: HyperliquidExecutor) -> None:
+def test_reject_is_a_rejected_status(sim: SimServer, executor: HyperliquidExecutor) -> None:
     ack = executor.market_open("ETH", True, D("0.001"))  # about $2: under the $10 minimum
-    assert ack.kind == "error" and "minimum value" in (ack.error or "")
+    assert ack.status == "rejected" and ack.rejected and "minimum value" in (ack.error or "")
 
 
 def test_many_actions_in_one_millisecond_do_not_collide(
@@ -150,7 +150,7 @@ def test_executor_sizes_and_prices_through_meta(executor: HyperliquidExecutor) -
     # A price with too many digits and a size past szDecimals are rounded (size down) before sending.
     mid = executor.mid("ETH")
     ack = executor.limit("ETH", True, D("0.0123456789"), mid * D("0.5") + D("0.000001234"))
-    assert ack.kind == "resting", ack
+    assert ack.status == "open", ack
     rows = executor.open_orders()
     assert D(str(rows[0]["origSz"])) == round_size(D("0.0123456789"), a.sz_decimals)
     assert is_valid_price(D(str(rows[0]["limitPx"])), a.sz_decimals)

@@ -103,15 +103,16 @@ def test_manual_trade_open_close_cancel_idempotent(thin_venue: Venue, tmp_path: 
 
     # cancel: a resting order placed through the executor is cancelled by symbol.
     from engine.oms import LiveOms
-    from exchange.executor import HyperliquidExecutor, MonotonicNonce, OrderSpec
+    from exchange.executor import HyperliquidExecutor, MonotonicNonce
+    from exchange.model import Order
 
     oms = LiveOms(tmp_path / "other_oms.db")
     ex = HyperliquidExecutor(Account.from_key(WALLET_KEYS[w]), url, MonotonicNonce(oms))
     mid = ex.mid("BTC")
     px = ex.slippage_price("BTC", True, Decimal("-0.2"))  # 20 % under the mid: rests
-    ack = ex.place(OrderSpec("BTC", True, Decimal("0.001"), px, "Gtc"))
+    ack = ex.place(Order("BTC", "open", "long", Decimal("0.001"), 0), px, tif="Gtc")
     oms.close()
-    assert ack.kind == "resting" and mid > px
+    assert ack.status == "open" and mid > px
     out = tool_json("manual_trade.py", "cancel", "--symbol", "BTC", env=env)
     assert out["cancelled"] == [{"symbol": "BTC", "oid": ack.oid, "cancelled": True}]
     assert Info(url, skip_ws=True, timeout=10).open_orders(Account.from_key(WALLET_KEYS[w]).address) == []
