@@ -35,8 +35,8 @@ HOUR_MS = 3_600_000
 
 
 def vwap(fills: Sequence[Fill]) -> float:
-    size = sum(f.size for f in fills)
-    return sum(f.price * f.size for f in fills) / size if size else fills[-1].price
+    size = sum(float(f.size) for f in fills)
+    return sum(float(f.price) * float(f.size) for f in fills) / size if size else float(fills[-1].price)
 
 
 @dataclass
@@ -55,9 +55,9 @@ class Booking:
         """Feed one order's fills to the kernel and store a trades row per fill. Returns the first
         new trade id."""
         first = fills[0]
-        size = sum(f.size for f in fills)
+        size = sum(float(f.size) for f in fills)  # the kernel and the trades table are in floats
         orch.kernel.apply_fill(
-            first.symbol, "buy" if first.is_buy else "sell", size, vwap(fills), sum(f.fee for f in fills),
+            first.symbol, "buy" if first.is_buy else "sell", size, vwap(fills), sum(float(f.fee) for f in fills),
             fills[-1].ts_ms, first.confidence if first.confidence in CONF_RANK else "medium",
             max(1.0, first.leverage), first.intent_id,
         )  # fmt: skip
@@ -74,13 +74,14 @@ class Booking:
             fee_rate = (
                 self.paper.taker_fee_bps / 10_000
                 if self.paper is not None
-                else f.fee / max(f.notional, 1e-12)
+                else float(f.fee) / max(float(f.notional), 1e-12)
             )
             tid = self.db.insert_trade(
                 TradeRow(
-                    ts_ms=f.ts_ms, symbol=f.symbol, type=f.position_side.upper(), action=f.action, price=f.price,
-                    size=f.size, notional=f.notional, fill_hash=f.fill_hash, fill_tid=f.fill_tid, reason=reason,
-                    reason_code=f.reason_code, confidence=f.confidence, pnl=f.pnl, fee_usd=f.fee,
+                    ts_ms=f.ts_ms, symbol=f.symbol, type=f.position_side.upper(), action=f.action,
+                    price=float(f.price), size=float(f.size), notional=float(f.notional), fill_hash=f.fill_hash,
+                    fill_tid=f.fill_tid, reason=reason, reason_code=f.reason_code, confidence=f.confidence,
+                    pnl=float(f.pnl), fee_usd=float(f.fee),
                     fee_rate=fee_rate, balance=f.balance_after,
                     entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
                     meta={"intent_id": f.intent_id, "kind": kind, "ref_price": f.ref_price,
@@ -90,12 +91,14 @@ class Booking:
             trade_id = trade_id if trade_id is not None else tid
             log.info(
                 "fill %s %s %s %.6g @ %.6g fee %.4f pnl %+.4f (%s)",
-                f.action, f.position_side, f.symbol, f.size, f.price, f.fee, f.pnl, f.reason_code,
+                f.action, f.position_side, f.symbol, float(f.size), float(f.price), float(f.fee), float(f.pnl),
+                f.reason_code,
             )  # fmt: skip
             if self.paper is None:
                 self.alert(
                     "fill",
-                    f"{f.action} {f.position_side} {f.symbol} {f.size:g} @ {f.price:g} pnl {f.pnl:+.2f}",
+                    f"{f.action} {f.position_side} {f.symbol} {float(f.size):g} @ {float(f.price):g} "
+                    f"pnl {float(f.pnl):+.2f}",
                 )
         return trade_id
 

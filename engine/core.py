@@ -693,10 +693,10 @@ class UnifiedEngine:
         self._applied_fill_ids.extend(out.fill_ids)
         f = out.fills[-1]
         extra["fill"] = {
-            "price": f.price if len(out.fills) == 1 else vwap(out.fills),
-            "size": sum(x.size for x in out.fills),
-            "fee": sum(x.fee for x in out.fills),
-            "pnl": sum(x.pnl for x in out.fills),
+            "price": float(f.price) if len(out.fills) == 1 else vwap(out.fills),
+            "size": sum(float(x.size) for x in out.fills),
+            "fee": sum(float(x.fee) for x in out.fills),
+            "pnl": sum(float(x.pnl) for x in out.fills),
             "slippage_bps": f.slippage_bps,
             "fills": len(out.fills),
         }
@@ -720,7 +720,7 @@ class UnifiedEngine:
             self.db.audit(
                 "FILL_ADOPTED", symbol=p.fills[0].symbol, ts_ms=now,
                 data={"oms_intent_id": p.oms_intent_id, "fills": len(p.fills),
-                      "size": sum(f.size for f in p.fills)},
+                      "size": sum(float(f.size) for f in p.fills)},
             )  # fmt: skip
 
     def _watch_kernel_positions(self, now: int) -> None:

@@ -49,8 +49,7 @@ from engine.oms_model import (
     now_ms,
 )
 from engine.oms_store import SCHEMA, OmsStore, open_private_db
-from exchange.model import Order
-from exchange.venue import VenueFill
+from exchange.model import Fill, Order
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +283,7 @@ class LiveOms(OmsStore):
             )
 
     # ---- fills -----------------------------------------------------------------------------
-    def match_intent_for_fill(self, db: sqlite3.Connection, f: VenueFill) -> tuple[str | None, str | None]:
+    def match_intent_for_fill(self, db: sqlite3.Connection, f: Fill) -> tuple[str | None, str | None]:
         """exchange order id, then a sibling fill's hash, then cloid, then time proximity."""
         if f.oid is not None:
             r = db.execute("SELECT intent_id FROM oms_intents WHERE exchange_order_id=?", (f.oid,)).fetchone()
@@ -325,7 +324,7 @@ class LiveOms(OmsStore):
             return best[1], "time"
         return None, None
 
-    def ingest_fill(self, f: VenueFill, source: str = "poll") -> IngestResult:
+    def ingest_fill(self, f: Fill, source: str = "poll") -> IngestResult:
         """Record one venue fill exactly once (duplicates by (hash, tid) are ignored) and match it."""
         with self.tx() as db:
             dup = db.execute(
@@ -353,10 +352,10 @@ class LiveOms(OmsStore):
                     f.direction,
                     str(f.price),
                     str(f.size),
-                    str(f.price * f.size),
+                    str(f.notional),
                     str(f.fee),
                     f.fee_token,
-                    str(f.closed_pnl),
+                    str(f.pnl),
                     f.fill_hash,
                     f.fill_tid,
                     via,
@@ -373,7 +372,7 @@ class LiveOms(OmsStore):
         self.crash("after_fill_commit")
         return IngestResult(True, fill_id, intent_id, via)
 
-    def _add_fill_to_intent(self, db: sqlite3.Connection, intent_id: str, f: VenueFill) -> None:
+    def _add_fill_to_intent(self, db: sqlite3.Connection, intent_id: str, f: Fill) -> None:
         r = db.execute(
             "SELECT filled_size, exchange_order_id FROM oms_intents WHERE intent_id=?", (intent_id,)
         ).fetchone()

@@ -1,8 +1,7 @@
 """The OMS vocabulary: the intent statuses and the transitions allowed between them, the recorded
 :class:`Intent` (an :class:`exchange.model.Order` with its status, cloid and fills), and the
-deterministic ids (dedupe key, intent id, cloid). Fills are the venue seam's typed
-:class:`exchange.venue.VenueFill` (parsed from the venue's wire format under exchange/). Pure: no SQL,
-no I/O.
+deterministic ids (dedupe key, intent id, cloid). Fills are the model's :class:`exchange.model.Fill`
+(its venue facts, read from the venue's wire format under exchange/). Pure: no SQL, no I/O.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.oms_model import Intent, IntentStatus, now_ms
-from exchange.venue import VenueFill
+from exchange.model import Fill
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS oms_intents (
@@ -172,21 +172,21 @@ _FILL_COLS = (
 )
 
 
-def _row_to_fill(r: Sequence[Any]) -> VenueFill:
+def _row_to_fill(r: Sequence[Any]) -> Fill:
     """An ``oms_fills`` row (columns ``_FILL_COLS``) as the fill it was written from."""
-    return VenueFill(
+    return Fill(
         symbol=str(r[0]),
-        side="BUY" if r[1] == "BUY" else "SELL",
-        price=Decimal(r[2]),
+        is_buy=r[1] == "BUY",
         size=Decimal(r[3]),
+        price=Decimal(r[2]),
         ts_ms=int(r[4]),
         fee=Decimal(r[5]),
-        fee_token=str(r[6] or "USDC"),
-        closed_pnl=Decimal(r[7] or "0"),
+        pnl=Decimal(r[7] or "0"),
         fill_hash=str(r[8]),
         fill_tid=int(r[9]),
         oid=None if r[10] is None else int(r[10]),
         cloid=r[11],
+        fee_token=str(r[6] or "USDC"),
         direction=str(r[12] or ""),
         raw=json.loads(r[13] or "{}"),
     )
@@ -274,13 +274,13 @@ class OmsStore:
         return [_row_to_intent(r) for r in rows]
 
     # ---- fills (reads) and the kernel's share of them -------------------------------------
-    def unmatched_fills(self) -> list[VenueFill]:
+    def unmatched_fills(self) -> list[Fill]:
         rows = self.db.execute(
             f"SELECT {_FILL_COLS} FROM oms_fills WHERE intent_id IS NULL ORDER BY id"
         ).fetchall()
         return [_row_to_fill(r) for r in rows]
 
-    def unmatched_fill_rows(self, limit: int) -> list[tuple[int, VenueFill, int, int, bool]]:
+    def unmatched_fill_rows(self, limit: int) -> list[tuple[int, Fill, int, int, bool]]:
         """Fills with no intent yet, oldest first: (row id, fill, match attempts, first seen ms, alerted)."""
         rows = self.db.execute(
             f"SELECT id, match_attempts, first_seen_ms, alerted, {_FILL_COLS} FROM oms_fills "
@@ -292,13 +292,13 @@ class OmsStore:
     def fill_keys(self) -> set[tuple[str, int]]:
         return {(str(h), int(t)) for h, t in self.db.execute("SELECT fill_hash, fill_tid FROM oms_fills")}
 
-    def fills_for_kernel(self) -> list[tuple[int, VenueFill, str | None]]:
+    def fills_for_kernel(self) -> list[tuple[int, Fill, str | None]]:
         rows = self.db.execute(
             f"SELECT id, intent_id, {_FILL_COLS} FROM oms_fills WHERE kernel_applied=0 ORDER BY ts_ms, id"
         ).fetchall()
         return [(int(r[0]), _row_to_fill(r[2:]), r[1]) for r in rows]
 
-    def fills_of_intent(self, intent_id: str) -> list[tuple[int, VenueFill, bool]]:
+    def fills_of_intent(self, intent_id: str) -> list[tuple[int, Fill, bool]]:
         """An intent's fills in the venue's order: (row id, fill, kernel_applied)."""
         rows = self.db.execute(
             f"SELECT id, kernel_applied, {_FILL_COLS} FROM oms_fills WHERE intent_id=? ORDER BY ts_ms, id",

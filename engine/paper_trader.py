@@ -137,11 +137,12 @@ class PaperTrader:
             lev = pos.leverage
             margin = pos.margin_used
         fhash, tid = fill_key(sym, kernel_id, ts_ms, order.is_buy)
+        # A paper fill: no venue order ids or record; its float fee and PnL as exact decimals.
         return Fill(
-            symbol=sym, is_buy=order.is_buy, action=action, position_side=side, size=size, price=px,
-            ref_price=quote.mid, notional=notional, fee=fee, pnl=pnl, slippage_bps=slip, leverage=lev,
-            margin_used=margin, ts_ms=ts_ms, intent_id=kernel_id, reason_code=order.reason_code,
-            confidence=order.confidence, balance_after=self.balance, fill_hash=fhash, fill_tid=tid,
+            symbol=sym, is_buy=order.is_buy, size=size_d, price=px_d, ts_ms=ts_ms, fee=Decimal(repr(fee)),
+            pnl=Decimal(repr(pnl)), fill_hash=fhash, fill_tid=tid, action=action, position_side=side,
+            ref_price=quote.mid, slippage_bps=slip, leverage=lev, margin_used=margin, intent_id=kernel_id,
+            reason_code=order.reason_code, confidence=order.confidence, balance_after=self.balance,
         )  # fmt: skip
 
     # ---- funding -----------------------------------------------------------------------------

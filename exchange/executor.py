@@ -54,7 +54,7 @@ from exchange.meta import (
     round_size,
     slippage_price,
 )
-from exchange.model import Kind, Order
+from exchange.model import Fill, Kind, Order
 from exchange.venue import (
     DEFAULT_SLIPPAGE,
     AccountState,
@@ -64,7 +64,6 @@ from exchange.venue import (
     QueryError,
     SendUnknownError,
     Tif,
-    VenueFill,
     VenueOrderStatus,
     VenuePosition,
     VenueRejectedError,
@@ -437,7 +436,7 @@ class HyperliquidExecutor:
     def _fills_page(self, start: int, end_ms: int | None) -> list[dict[str, Any]]:
         return list(self._retry_query(lambda: self.info.user_fills_by_time(self.address, start, end_ms)))
 
-    def fills_by_time(self, start_ms: int, end_ms: int | None = None, max_pages: int = 20) -> list[VenueFill]:
+    def fills_by_time(self, start_ms: int, end_ms: int | None = None, max_pages: int = 20) -> list[Fill]:
         """Every fill from ``start_ms`` on, paginated by the last timestamp (bounded pages)."""
         out: list[dict[str, Any]] = []
         seen: set[tuple[str, int]] = set()

@@ -2,12 +2,14 @@
 
 Types here import nothing of ours, so the venue adapters, the engine, the strategy code, the tools
 and the tests can all use them without an import cycle: the closed bar, the quote, the order (one
-kernel decision, as paper and live fill it), the fill the engine books and the position it holds.
+kernel decision, as paper and live fill it), the fill (the venue's or the paper trader's, as the
+engine books it) and the position it holds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -120,27 +122,53 @@ class Position:
 
 @dataclass(frozen=True)
 class Fill:
-    """One fill as the engine books it (the kernel's ``apply_fill`` and a trades row), in paper and
-    live alike: the venue's fill with what it did to the account (action, position side, margin,
-    balance) and the decision behind it (kernel intent id, reason, confidence)."""
+    """One fill of one order, in paper and live alike: the same value from the venue (or the paper
+    trader) through the OMS to the booking (the kernel's ``apply_fill`` and a trades row).
+
+    First the venue's facts: what it filled, as exact decimals as it wrote them (``pnl`` is its
+    realised PnL), its ids of the fill (``fill_hash``, ``fill_tid``, unique together) and of the
+    order (``oid``, ``cloid`` lower-case), its words for it (``direction``, e.g. ``Close Long``) and
+    its own record (``raw``, kept for the audit trail). A paper fill has no oid, cloid, direction or
+    record. Then the booking facts, what the fill did to the account and the decision behind it
+    (``action`` on): the paper trader sets them as it fills; a venue adapter leaves them at their
+    defaults and the live backend sets them from the OMS intent before booking (live/execution.py).
+    """
 
     symbol: str
     is_buy: bool
-    action: str  # OPEN | ADD | REDUCE | CLOSE
-    position_side: Side
-    size: float
-    price: float
-    ref_price: float
-    notional: float
-    fee: float
-    pnl: float
-    slippage_bps: float
-    leverage: float
-    margin_used: float
+    size: Decimal
+    price: Decimal
     ts_ms: int
-    intent_id: int
-    reason_code: str
-    confidence: str
-    balance_after: float
+    fee: Decimal
+    pnl: Decimal
     fill_hash: str
     fill_tid: int
+    oid: int | None = None
+    cloid: str | None = None
+    fee_token: str = "USDC"
+    direction: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # booking
+    action: str = ""  # OPEN | ADD | REDUCE | CLOSE (ADOPT: a live fill with no intent)
+    position_side: Side = "long"
+    ref_price: float = 0.0
+    slippage_bps: float = 0.0
+    leverage: float = 1.0
+    margin_used: float = 0.0
+    intent_id: int = 0  # the kernel's intent id
+    reason_code: str = ""
+    confidence: str = "medium"
+    balance_after: float = 0.0
+
+    @property
+    def side(self) -> Literal["BUY", "SELL"]:
+        """The order side in the venue's words."""
+        return "BUY" if self.is_buy else "SELL"
+
+    @property
+    def signed_size(self) -> Decimal:
+        return self.size if self.is_buy else -self.size
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.size

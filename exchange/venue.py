@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from exchange.meta import AssetMeta, Meta
-from exchange.model import Bar, Order
+from exchange.model import Bar, Fill, Order
 from exchange.venue_errors import VenueProblem
 
 DEFAULT_SLIPPAGE = Decimal("0.001")  # 0.1 %, upstream broker default
@@ -57,32 +57,6 @@ class QueryError(ExecutorError):
         self.problem = problem
         self.status_code = problem.status
         super().__init__(problem.line())
-
-
-@dataclass(frozen=True, slots=True)
-class VenueFill:
-    """One fill of the account at the venue (Decimal money). ``side`` is the order side, BUY or
-    SELL; ``direction`` the venue's words for it (e.g. ``Open Long``, ``Close Short``); ``raw`` the
-    venue's own record, kept as it came for the audit trail (``oms_fills.raw_json``)."""
-
-    symbol: str
-    side: Literal["BUY", "SELL"]
-    price: Decimal
-    size: Decimal
-    ts_ms: int
-    fee: Decimal
-    fee_token: str
-    closed_pnl: Decimal
-    fill_hash: str
-    fill_tid: int
-    oid: int | None
-    cloid: str | None  # lower-case
-    direction: str
-    raw: Mapping[str, Any]
-
-    @property
-    def signed_size(self) -> Decimal:
-        return self.size if self.side == "BUY" else -self.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +118,7 @@ class FillStream(Protocol):
 
     def start(self) -> None: ...
     def ensure(self) -> bool: ...
-    def drain(self, limit: int = 10_000) -> list[VenueFill]: ...
+    def drain(self, limit: int = 10_000) -> list[Fill]: ...
     def stop(self) -> None: ...
 
 
@@ -210,9 +184,7 @@ class Execution(Protocol):
     def open_orders(self) -> list[dict[str, Any]]: ...
     def order_status_by_cloid(self, cloid: str) -> VenueOrderStatus: ...
     def order_status_by_oid(self, oid: int) -> VenueOrderStatus: ...
-    def fills_by_time(
-        self, start_ms: int, end_ms: int | None = None, max_pages: int = 20
-    ) -> list[VenueFill]: ...
+    def fills_by_time(self, start_ms: int, end_ms: int | None = None, max_pages: int = 20) -> list[Fill]: ...
     def open_fill_stream(self, sidecar_sock: Path | None) -> FillStream | None:
         """The account's live fills: the sidecar's where it serves this account, else the venue's
         own stream; None when neither starts (fills_by_time still adopts every fill)."""
@@ -230,7 +202,6 @@ __all__ = [
     "QueryError",
     "SendUnknownError",
     "Tif",
-    "VenueFill",
     "VenueOrderStatus",
     "VenuePosition",
     "VenueRejectedError",

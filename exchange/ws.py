@@ -25,7 +25,8 @@ from typing import Any
 from hyperliquid.info import Info
 
 from exchange.hl_fills import parse_pushed
-from exchange.venue import FillStream, VenueFill
+from exchange.model import Fill
+from exchange.venue import FillStream
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class UserFillStream:
         self.start()
         return True
 
-    def drain(self, limit: int = 10_000) -> list[VenueFill]:
+    def drain(self, limit: int = 10_000) -> list[Fill]:
         out: list[dict[str, Any]] = []
         for _ in range(limit):
             try:
@@ -143,7 +144,7 @@ class SidecarUserFills:
             return False
         return True
 
-    def drain(self, limit: int = 10_000) -> list[VenueFill]:
+    def drain(self, limit: int = 10_000) -> list[Fill]:
         if self._client is None:
             return []
         out: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from engine.execution import ExecResult, PendingFills
 from engine.oms import Intent, IntentStatus
 from engine.operator_positions import operator_symbols
 from exchange.model import Fill, Order, Position, Quote
-from exchange.venue import AccountState, VenueFill
+from exchange.venue import AccountState
 from live.trader import LiveTrader
 
 log = logging.getLogger("live.execution")
@@ -154,27 +155,24 @@ class LiveExecution:
             fills.append(self._as_fill(f, intent, ref))
         return ids, fills
 
-    def _as_fill(self, f: VenueFill, intent: Intent | None, ref: float) -> Fill:
+    def _as_fill(self, f: Fill, intent: Intent | None, ref: float) -> Fill:
+        """The venue's fill with its booking facts, from the OMS intent it matched (the same value,
+        completed: nothing of the venue's changes)."""
         px, sz = float(f.price), float(f.size)
-        is_buy = f.side == "BUY"
         d = f.direction.lower()
         if "long" in d or "short" in d:
-            pos_side = "long" if "long" in d else "short"
+            pos_side: Literal["long", "short"] = "long" if "long" in d else "short"
         else:
             opening = intent is None or not intent.reduce_only
-            pos_side = "long" if is_buy == opening else "short"
+            pos_side = "long" if f.is_buy == opening else "short"
         lev = float(intent.leverage) if intent and intent.leverage and intent.leverage >= 1 else 1.0
         ref = ref if ref > 0 else px
-        return Fill(
-            symbol=f.symbol, is_buy=is_buy, action=(intent.action if intent else "ADOPT"),
-            position_side=pos_side,  # type: ignore[arg-type]
-            size=sz, price=px, ref_price=ref, notional=px * sz, fee=float(f.fee), pnl=float(f.closed_pnl),
-            slippage_bps=(px - ref) / ref * 10_000.0 * (1 if is_buy else -1), leverage=lev,
-            margin_used=px * sz / lev, ts_ms=f.ts_ms,
-            intent_id=int(intent.kernel_intent_id or 0) if intent else 0,
+        return replace(
+            f, action=(intent.action if intent else "ADOPT"), position_side=pos_side, ref_price=ref,
+            slippage_bps=(px - ref) / ref * 10_000.0 * (1 if f.is_buy else -1), leverage=lev,
+            margin_used=px * sz / lev, intent_id=int(intent.kernel_intent_id or 0) if intent else 0,
             reason_code=(intent.action.lower() if intent else "adopted"),
             confidence=(intent.confidence if intent else "medium"), balance_after=self.equity({}),
-            fill_hash=f.fill_hash, fill_tid=f.fill_tid,
         )  # fmt: skip
 
     def pending_fills(self, recorded: Any = None) -> list[PendingFills]:

@@ -101,16 +101,18 @@ def test_paper_fill_at_bbo_with_rounding_fees_and_margin() -> None:
     q = Quote("BTC", mid=50_000.5, bid=50_000.0, ask=50_001.0)
     f = pt.execute(order("BTC", True, 0.0123456789, False, leverage=5, intent_id=7), q, 1000)
     assert isinstance(f, Fill)
-    assert (f.action, f.size, f.price) == ("OPEN", 0.01234, 50_001.0)
-    assert f.fee == pytest.approx(0.01234 * 50_001 * 4.5e-4)
+    # the money exact, as a venue's; a paper fill has no venue ids or record
+    assert (f.action, f.size, f.price) == ("OPEN", Decimal("0.01234"), Decimal("50001"))
+    assert f.notional == Decimal("0.01234") * Decimal("50001") and f.oid is None and f.raw == {}
+    assert float(f.fee) == pytest.approx(0.01234 * 50_001 * 4.5e-4)
     assert f.margin_used == pytest.approx(0.01234 * 50_001 / 5)
     assert f.slippage_bps == pytest.approx(0.5 / 50_000.5 * 1e4)
-    assert pt.balance == pytest.approx(10_000 - f.fee)
+    assert pt.balance == pytest.approx(10_000 - float(f.fee))
     # close at the bid: realised PnL into cash
     q2 = Quote("BTC", mid=51_000.5, bid=51_000.0, ask=51_001.0)
     c = pt.execute(order("BTC", False, 0.0123456, True, kind="close", intent_id=8), q2, 2000)
-    assert isinstance(c, Fill) and c.action == "CLOSE" and c.size == 0.01234
-    assert c.pnl == pytest.approx((51_000 - 50_001) * 0.01234)
+    assert isinstance(c, Fill) and c.action == "CLOSE" and c.size == Decimal("0.01234")
+    assert float(c.pnl) == pytest.approx((51_000 - 50_001) * 0.01234)
     assert pt.positions == {}
 
 
@@ -118,7 +120,7 @@ def test_paper_fill_mid_plus_slippage_without_book_and_rejections() -> None:
     pt = PaperTrader(META, 1_000.0, slippage_bps=10, use_bbo=False)
     f = pt.execute(order("DOGE", False, 120.7, False, leverage=2), Quote("DOGE", mid=0.2), 1)
     assert isinstance(f, Fill)
-    assert f.size == 120 and f.price == pytest.approx(0.1998) and f.position_side == "short"
+    assert f.size == 120 and float(f.price) == pytest.approx(0.1998) and f.position_side == "short"
     small = pt.execute(order("ETH", True, 0.001, False), Quote("ETH", mid=3000.0), 2)
     assert isinstance(small, FillRejected) and small.reason == "below_min_notional"
     dust = pt.execute(order("ETH", True, 0.00001, False), Quote("ETH", mid=3000.0), 2)
@@ -140,9 +142,8 @@ def test_paper_account_mirrors_the_kernel_through_apply_fill_and_funding() -> No
     for spec, q, t in seq:
         f = pt.execute(spec, q, t)
         assert isinstance(f, Fill)
-        kernel.apply_fill(
-            "ETH", "buy" if f.is_buy else "sell", f.size, f.price, f.fee, t, "medium", f.leverage
-        )
+        size, px, fee = float(f.size), float(f.price), float(f.fee)
+        kernel.apply_fill("ETH", "buy" if f.is_buy else "sell", size, px, fee, t, "medium", f.leverage)
     kernel.step_candle("ETH", 3_600_000, 3200, 3200, 3200, 3200, 1)
     paid_k = kernel.on_funding("ETH", 0.0001, 3200.0, 3_600_000)
     paid_p = pt.apply_funding("ETH", 0.0001, 3200.0, 3_600_000)

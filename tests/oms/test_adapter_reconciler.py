@@ -14,9 +14,8 @@ from engine.oms import IntentStatus, LiveOms
 from engine.oms_reconciler import OmsReconciler
 from exchange.executor import HyperliquidExecutor, MonotonicNonce, NotSentError
 from exchange.hl_fills import parse_fill
-from exchange.model import Order
+from exchange.model import Fill, Order
 from exchange.sim.harness import SimServer
-from exchange.venue import VenueFill
 from exchange.ws import UserFillStream
 from strategy.broker_adapter import BrokerAdapter
 
@@ -158,7 +157,7 @@ def test_duplicate_and_delayed_ws_fills_counted_once(
         sim.set_faults(duplicate_fill_rate=1.0, fill_delay_ms=200)
         ad, rec = make(oms, executor)
         out = ad.submit(oi(ts=50))
-        pushed: list[VenueFill] = []
+        pushed: list[Fill] = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len(pushed) < 2:
             pushed += stream.drain()

@@ -60,7 +60,11 @@ def test_submit_fills_then_pending_after_a_lost_loop_and_daily_pnl(sim: SimServe
     assert out.status == "filled" and out.fills and len(out.fills) == len(out.fill_ids)
     f = out.fills[0]
     assert (f.action, f.position_side, f.intent_id, f.confidence) == ("OPEN", "long", 7, "high")
-    assert sum(x.size for x in out.fills) == 0.2 and f.fee > 0
+    assert sum(x.size for x in out.fills) == Decimal("0.2") and f.fee > 0
+    # the venue's fill itself, completed with the intent's booking facts: its ids and words kept
+    intent = oms.intent(out.oms_intent_id or "")
+    assert intent is not None and f.cloid == intent.cloid and f.oid == intent.exchange_order_id
+    assert f.direction == "Open Long" and f.raw["tid"] == f.fill_tid
     # The loop that booked these fills is lost (crash before its commit): nothing was marked, so the
     # next loop books them as pending, once.
     le.begin_loop(now)

@@ -1,5 +1,5 @@
 """A venue fill (protocol doc: userFills) read field by field (exchange/hl_fills.py) into the venue
-seam's typed fill and on into the OMS, money as exact decimals.
+model's fill and on into the OMS, money as exact decimals.
 
 The mutation run found that a fill's fee, fee token, realised PnL and direction could be read from
 the wrong key (or not at all) without any OMS unit test noticing.
@@ -37,7 +37,7 @@ def test_every_field_is_read_exactly() -> None:
     f = parse_fill(VENUE_FILL)
     assert (f.symbol, f.side, f.direction) == ("ETH", "SELL", "Close Long")
     assert (f.price, f.size) == (Decimal("2415.7"), Decimal("0.0123"))
-    assert (f.fee, f.fee_token, f.closed_pnl) == (Decimal("0.013372"), "USDC", Decimal("-1.234567"))
+    assert (f.fee, f.fee_token, f.pnl) == (Decimal("0.013372"), "USDC", Decimal("-1.234567"))
     assert (f.fill_hash, f.fill_tid, f.oid, f.ts_ms) == (
         "0x" + "ab" * 32,
         112233445566,
@@ -53,7 +53,7 @@ def test_every_field_is_read_exactly() -> None:
 def test_missing_optional_fields_have_safe_defaults() -> None:
     bare = {k: VENUE_FILL[k] for k in ("coin", "px", "sz", "side", "time")}
     f = parse_fill(bare)
-    assert (f.fee, f.fee_token, f.closed_pnl, f.direction) == (Decimal(0), "USDC", Decimal(0), "")
+    assert (f.fee, f.fee_token, f.pnl, f.direction) == (Decimal(0), "USDC", Decimal(0), "")
     assert (f.fill_hash, f.fill_tid, f.oid, f.cloid) == ("", 0, None, None)
 
 

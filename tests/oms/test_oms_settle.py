@@ -13,14 +13,13 @@ import pytest
 
 from engine.oms import IntentStatus, LiveOms
 from exchange.hl_fills import parse_fill
-from exchange.model import Order
-from exchange.venue import VenueFill
+from exchange.model import Fill, Order
 
 D = Decimal
 S = IntentStatus
 
 
-def _fill(size: str, tid: int) -> VenueFill:
+def _fill(size: str, tid: int) -> Fill:
     return parse_fill({"coin": "ETH", "px": "2000", "sz": size, "side": "B", "time": 1000 + tid, "dir": "Open Long",
             "closedPnl": "0", "hash": f"0x{tid:064x}", "tid": tid, "oid": 77, "fee": "0", "feeToken": "USDC"})  # fmt: skip
 

@@ -19,8 +19,7 @@ from engine.oms import (
     is_bot_cloid,
 )
 from exchange.hl_fills import parse_fill
-from exchange.model import Order
-from exchange.venue import VenueFill
+from exchange.model import Fill, Order
 
 D = Decimal
 
@@ -33,7 +32,7 @@ def req(**kw: Any) -> Order:
     return Order(**base)
 
 
-def fill(**kw: Any) -> VenueFill:
+def fill(**kw: Any) -> Fill:
     f: dict[str, Any] = {
         "coin": "ETH",
         "px": "2000.5",

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from engine.oms import LiveOms
 from exchange.hl_fills import parse_fill
-from exchange.model import Order
-from exchange.venue import VenueFill
+from exchange.model import Fill, Order
 
 T = 1_700_000_000_000
 
@@ -34,7 +33,7 @@ def _sent(oms: LiveOms, clock: Clock, at_ms: int, decision: int, side: str = "BU
     return intent.intent_id
 
 
-def _fill(time_ms: int, tid: int, side: str = "B") -> VenueFill:
+def _fill(time_ms: int, tid: int, side: str = "B") -> Fill:
     return parse_fill(
         {
             "coin": "ETH",
