@@ -11,6 +11,7 @@ trades table; every value that crosses a boundary on the way is recorded by its 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +44,16 @@ def test_the_venue_seam_speaks_the_model_and_the_venue_status() -> None:
     assert (place["order"], place["return"]) == (Order, VenueOrderStatus)
     assert get_type_hints(venue.Execution.fills_by_time)["return"] == list[Fill]
     assert get_type_hints(venue.FillStream.drain)["return"] == list[Fill]
+
+
+def test_the_architecture_doc_names_these_types() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    section = doc.split("\n## Order path\n", 1)[1].split("\n## ", 1)[0]
+    paper = re.search(r"a\s+paper\s+order\s+is\s(.*?);", section, re.S)
+    live = re.search(r"a\s+live\s+one\s+is\s(.*?):\s+four\s+types", section, re.S)
+    assert paper and re.findall(r"`(\w+)`", paper.group(1)) == ["Order", "Fill"]
+    assert live and re.findall(r"`(\w+)`", live.group(1)) == ["Order", "Intent", "VenueOrderStatus", "Fill"]
+    assert not re.search(r"\b(OrderSpec|OrderAck|VenueFill)\b", doc)
 
 
 def _spy(obj: Any, name: str, seen: set[type], *, args: bool = True, result: bool = True) -> None:
