@@ -21,6 +21,7 @@ import bt_runtime
 
 import exchange.venue as venue
 from engine.booking import Booking
+from engine.config.view import StrategyConfig
 from engine.live_gates import LIVE_CONFIRM_PHRASE
 from engine.oms import Intent, LiveOms
 from engine.risk import RiskManager
@@ -80,6 +81,10 @@ def _spy(obj: Any, name: str, seen: set[type], *, args: bool = True, result: boo
     setattr(obj, name, wrapped)
 
 
+def _no_config(symbol: str) -> StrategyConfig:
+    raise AssertionError(f"booking a fill reads no config ({symbol})")
+
+
 def test_a_live_order_passes_four_types_from_the_kernel_intent_to_the_trades_row(
     sim: SimServer, oms: LiveOms, tmp_path: Path
 ) -> None:
@@ -100,15 +105,8 @@ def test_a_live_order_passes_four_types_from_the_kernel_intent_to_the_trades_row
         _spy(oms, name, seen)
     for name in ("place", "order_status_by_cloid", "fills_by_time"):
         _spy(ex, name, seen)
-    book = Booking(
-        db,
-        RiskManager(alert=lambda k, m: None),
-        le,
-        None,
-        lambda s: None,
-        lambda *a: [],
-        lambda k, m: alerts.append(k),
-    )  # type: ignore[arg-type]
+    risk = RiskManager(alert=lambda k, m: None)
+    book = Booking(db, risk, le, None, _no_config, lambda *a: [], lambda k, m: alerts.append(k))
     _spy(book, "book_fills", seen, result=False)
 
     now = sim.now()
