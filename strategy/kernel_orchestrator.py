@@ -19,7 +19,7 @@ from typing import Any
 
 import bt_runtime
 
-from exchange.model import Bar  # re-exported: engine/core.py and tools still import it from here
+from exchange.model import Bar  # re-exported: daemon/loop.py and tools still import it from here
 
 
 class KernelMode(StrEnum):

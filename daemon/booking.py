@@ -7,7 +7,7 @@
   rates, once per loop (a mark at the loop's mids) or, in sub-bar mode, per tick (at the latest
   bar or sub-bar close), each payment booked in the paper account, the kernel and the trades table.
 
-The loop (engine/core.py) owns the kernel; it hands the current one in, as a failed loop replaces it.
+The loop (daemon/loop.py) owns the kernel; it hands the current one in, as a failed loop replaces it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from daemon.decision_log import CONF_RANK
+from daemon.sub_bar_state import SubBarState
 from engine.config.view import StrategyConfig
-from engine.decision_log import CONF_RANK
 from engine.execution import Execution
 from engine.paper_trader import PaperTrader
 from engine.risk import RiskManager
@@ -27,10 +28,9 @@ from engine.trading_db import TradeRow, TradingDB
 from exchange.model import Fill
 
 if TYPE_CHECKING:
-    from engine.core import SubBarState
     from strategy.kernel_orchestrator import KernelOrchestrator
 
-log = logging.getLogger("engine.core")
+log = logging.getLogger("daemon.loop")
 HOUR_MS = 3_600_000
 
 

@@ -27,7 +27,7 @@ from engine.trading_db import PositionRow, TradingDB
 if TYPE_CHECKING:
     from strategy.kernel_orchestrator import KernelOrchestrator
 
-log = logging.getLogger("engine.core")
+log = logging.getLogger("daemon.loop")
 
 
 def state_digest(kernel_state: str, paper_state: str) -> str:

@@ -35,9 +35,9 @@ Each loop:
 Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
 exits only: a stale entry signal is not traded.
 
-This module is the loop; its parts each have a module: engine/booking.py (fills into the kernel
-and the trades table, paper funding), engine/decision_log.py (decision, gate-block and signal rows)
-and engine/persistence.py (the loop's commit, restore, state file and heartbeat line).
+This module is the loop; its parts each have a module: daemon/booking.py (fills into the kernel
+and the trades table, paper funding), daemon/decision_log.py (decision, gate-block and signal rows)
+and daemon/persistence.py (the loop's commit, restore, state file and heartbeat line).
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ from typing import Any
 
 import bt_runtime
 
-from engine import persistence
-from engine.booking import Booking, vwap
+from daemon import persistence
+from daemon.booking import Booking, vwap
+from daemon.decision_log import DecisionLog, breadth_pct
+from daemon.sub_bar_state import SubBarState
 from engine.config import StrategyConfig
-from engine.decision_log import DecisionLog, breadth_pct, gate_values
 from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
 from engine.paper_trader import PaperTrader
-from engine.persistence import state_digest
 from engine.position_watch import DivergenceWatch, divergences
 from engine.risk import AccountView, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
@@ -75,7 +75,7 @@ from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
 from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
 
-log = logging.getLogger("engine.core")
+log = logging.getLogger("daemon.loop")
 
 
 class WatchlistEmpty(ValueError):
@@ -96,31 +96,6 @@ class EngineSettings:
     risk_overrides: dict[str, Any] = field(default_factory=dict)
     stale_bars: int = 2
     mid_exits: bool = False  # sub-bar mode: also run the exits on the live mid each loop
-
-
-@dataclass
-class SubBarState:
-    """Where the sub-bar schedule stands (persisted with the kernel state, kv ``sub_bars``)."""
-
-    entry: str  # engine.entry_interval ("" = none)
-    exit: str  # engine.exit_interval ("" = none)
-    last_eval: int | None = None  # decision time of the last live main evaluate
-    done: int | None = None  # ticks up to here are run or skipped
-    funded_to: int | None = None  # funding events up to here are booked
-    last_px: dict[str, float] = field(default_factory=dict)  # latest bar or sub-bar close
-
-    @property
-    def intervals(self) -> list[str]:
-        return sorted({i for i in (self.entry, self.exit) if i})
-
-    def to_json(self) -> str:
-        return json.dumps({"last_eval": self.last_eval, "done": self.done, "funded_to": self.funded_to,
-                           "last_px": self.last_px}, sort_keys=True)  # fmt: skip
-
-    def load_json(self, text: str | None) -> None:
-        d = json.loads(text) if text else {}
-        self.last_eval, self.done, self.funded_to = d.get("last_eval"), d.get("done"), d.get("funded_to")
-        self.last_px = {str(k): float(v) for k, v in (d.get("last_px") or {}).items()}
 
 
 @dataclass
@@ -791,12 +766,4 @@ class UnifiedEngine:
         persistence.publish_heartbeat(self.heartbeat().line(), rep.error, self.db, self.notifier)
 
 
-__all__ = [  # breadth_pct, gate_values (engine/decision_log.py) and state_digest (engine/persistence.py): re-exported
-    "EngineSettings",
-    "LoopReport",
-    "UnifiedEngine",
-    "WatchlistEmpty",
-    "breadth_pct",
-    "gate_values",
-    "state_digest",
-]
+__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "WatchlistEmpty"]
