@@ -12,7 +12,6 @@ The loop (daemon/loop.py) owns the kernel; it hands the current one in, as a fai
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,7 +66,7 @@ class Booking:
                 log.warning(
                     "kernel cash %.6f differs from paper cash %.6f", orch.kernel.cash, self.paper.balance
                 )
-        pos = json.loads(orch.kernel.positions_json()).get(first.symbol, {})
+        kpos = orch.positions().get(first.symbol)
         trade_id: int | None = None
         for f in fills:
             self.risk.record_slippage(f.slippage_bps)
@@ -82,7 +81,7 @@ class Booking:
                     size=f.size, notional=f.notional, fill_hash=f.fill_hash, fill_tid=f.fill_tid, reason=reason,
                     reason_code=f.reason_code, confidence=f.confidence, pnl=f.pnl, fee_usd=f.fee,
                     fee_rate=fee_rate, balance=f.balance_after,
-                    entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
+                    entry_atr=kpos.entry_atr if kpos is not None else 0.0, leverage=f.leverage, margin_used=f.margin_used,
                     meta={"intent_id": f.intent_id, "kind": kind, "ref_price": f.ref_price,
                           "slippage_bps": round(f.slippage_bps, 4), "score": score},
                 )

@@ -69,10 +69,10 @@ from engine.systemd_watchdog import Notifier
 from engine.trading_db import TradingDB
 from engine.venue import iso_utc
 from exchange.meta import Meta
-from exchange.model import Order, Quote
+from exchange.model import Bar, Order, Quote
 from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
-from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
+from strategy.kernel_orchestrator import KernelMode, KernelOrchestrator
 from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
 
 log = logging.getLogger("daemon.loop")
@@ -553,14 +553,14 @@ class UnifiedEngine:
         tick, tau = st.tick, st.t
         self._funding_until(tau)
         operator = self.exec.operator_symbols() if self.exec.positions else frozenset()
-        held = set(json.loads(self.orch.kernel.positions_json()))
+        held = set(self.orch.positions())
         for sym, px in tick.exits:
             self.sub.last_px[sym] = px
             if sym in held and sym not in operator:
                 res = self.orch.on_mid(sym, px, tau)
                 if res.intents:
                     self._execute(res.intents, at, rep, phase="sub_exit", entries_ok=False)
-                    held = set(json.loads(self.orch.kernel.positions_json()))
+                    held = set(self.orch.positions())
         for sym, px in tick.entries:
             self.sub.last_px[sym] = px
         if tick.entries:
@@ -702,10 +702,7 @@ class UnifiedEngine:
         """Live modes: the kernel's positions against the venue's (engine/position_watch.py); a
         divergence that lasts is an alert and an audit row, and so is its end."""
         assert self.exec is not None and self.orch is not None
-        kernel = {
-            s: float(p["quantity"]) * (1.0 if str(p["side"]).lower() == "long" else -1.0)
-            for s, p in json.loads(self.orch.kernel.positions_json()).items()
-        }
+        kernel = {s: p.signed_quantity for s, p in self.orch.positions().items()}
         venue = {s: p.size if p.side == "long" else -p.size for s, p in self.exec.positions.items()}
         skip = self.exec.operator_symbols() | self.exec.flagged_symbols()
         found = divergences(kernel, venue, skip)

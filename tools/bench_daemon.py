@@ -36,7 +36,7 @@ from engine.risk import RiskManager  # noqa: E402
 from engine.strategy_manager import StrategyManager  # noqa: E402
 from engine.trading_db import TradingDB  # noqa: E402
 from exchange.meta import AssetMeta, Meta  # noqa: E402
-from strategy.kernel_orchestrator import Bar  # noqa: E402
+from exchange.model import Bar  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"
 STEP = 300_000

@@ -173,7 +173,7 @@ def test_the_runbook_has_a_quick_rehearsal() -> None:
     quick = []
     for b in BLOCKS:
         for c in b.commands():
-            m = re.search(r"-m engine\.daemon .*--max-loops (\d+)", c)
+            m = re.search(r"-m daemon .*--max-loops (\d+)", c)
             if m:
                 period = re.search(r"--loop-s (\S+)", c)
                 quick.append(int(m.group(1)) * (float(period.group(1)) if period else loop_s))
