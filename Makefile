@@ -12,7 +12,7 @@ STAMPS := .build
 CARGO  ?= cargo
 
 RUST_SRC := Cargo.toml $(shell find kernel ws_sidecar -name '*.rs' -o -name Cargo.toml 2>/dev/null)
-PY_SRC   := $(shell find engine strategy exchange live monitor tools tests -name '*.py' 2>/dev/null)
+PY_SRC   := $(shell find engine strategy exchange live daemon monitor tools tests -name '*.py' 2>/dev/null)
 
 .PHONY: help venv build ext bins test test-rust test-py run lint fmt bench clean
 
@@ -69,7 +69,7 @@ lint: build
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy engine strategy exchange live monitor tools
+	$(VENV)/bin/mypy engine strategy exchange live daemon monitor tools
 
 fmt:
 	$(CARGO) fmt --all

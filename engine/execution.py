@@ -1,6 +1,6 @@
 """The engine's execution seam: where a kernel intent that passed the risk manager becomes fills.
 
-``UnifiedEngine`` (engine/core.py) runs the same loop in every mode and talks to one of:
+``UnifiedEngine`` (daemon/loop.py) runs the same loop in every mode and talks to one of:
 
 * :class:`PaperExecution` (paper): fills at the BBO or mid +- slippage from the PaperTrader; the
   paper account is the account.

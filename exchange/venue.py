@@ -12,7 +12,7 @@
   :class:`ExecutorError` and its kinds.
 
 Hyperliquid implements them in exchange/hl_market_data.py and exchange/executor.py (its fills are
-parsed in exchange/hl_fills.py); only the daemon's wiring (engine/daemon.py) and tools construct
+parsed in exchange/hl_fills.py); only the daemon's wiring (daemon/main.py) and tools construct
 those. A second venue is a new module behind these Protocols.
 """
 

@@ -1,6 +1,6 @@
 """Live and dry_live trading: kernel intents -> OMS -> broker adapter -> executor (official SDK).
 
-Interface for the daemon (``engine/core.py`` through ``live/execution.py``), kept small on purpose:
+Interface for the daemon (``daemon/loop.py`` through ``live/execution.py``), kept small on purpose:
 
 * ``LiveTrader.startup()`` once: reconcile with the venue (adopt missed fills, resolve open intents)
   and record ``restart_to_reconciled_ms``.
@@ -11,7 +11,7 @@ Interface for the daemon (``engine/core.py`` through ``live/execution.py``), kep
   unexplained mismatch.
 * ``LiveTrader.account()``: equity and positions from the venue (what sizing must use).
 
-The daemon (``engine/daemon.py``) builds it and ``live/execution.py`` plugs it into the engine's
+The daemon (``daemon/main.py``) builds it and ``live/execution.py`` plugs it into the engine's
 loop; there is no second loop here.
 """
 

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--stale-s", type=float, default=90.0, help="heartbeat age that counts as stale (default 90)"
     )
     p.add_argument(
-        "--oms-db", type=Path, help="live OMS DB (default oms_live.db beside the live DB, as engine.daemon)"
+        "--oms-db",
+        type=Path,
+        help="live OMS DB (default oms_live.db beside the live DB, as python -m daemon)",
     )
     p.add_argument("--keepalive-s", type=float, default=15.0, help="SSE keepalive period (default 15)")
     p.add_argument(

@@ -84,7 +84,7 @@ def from_env(
         dbs["paper"] = paper_db
     if live_db is not None:
         dbs["live"] = live_db
-    # The live daemon keeps its OMS in oms_<mode>.db beside its trading DB (engine.daemon --oms-db).
+    # The live daemon keeps its OMS in oms_<mode>.db beside its trading DB (python -m daemon --oms-db).
     oms_name = f"oms_{env.mode}.db" if env.mode in ("live", "dry_live") else "oms_live.db"
     return Settings(
         bind=bind or env.monitor_bind,

@@ -19,7 +19,7 @@ from typing import Any
 
 import bt_runtime
 
-from exchange.model import Bar  # re-exported: engine/core.py and tools still import it from here
+from exchange.model import Bar
 
 
 class KernelMode(StrEnum):
@@ -35,6 +35,32 @@ class Decision:
     t: int
     signal: int  # 1 buy, -1 sell, 0 neutral
     confidence: int  # 0 low, 1 medium, 2 high
+
+
+@dataclass(frozen=True, slots=True)
+class KernelPosition:
+    """One open position as the kernel holds it: the fields the daemon reads of ``positions_json``."""
+
+    symbol: str
+    side: str  # "long" | "short"
+    quantity: float
+    entry_atr: float
+    trailing_sl: float | None  # the trailing stop, once armed
+    tp1_taken: bool
+    entry_adx_threshold: float
+
+    @property
+    def signed_quantity(self) -> float:
+        return self.quantity if self.side == "long" else -self.quantity
+
+    @classmethod
+    def from_kernel(cls, p: Mapping[str, Any]) -> KernelPosition:
+        return cls(
+            symbol=str(p["symbol"]), side=str(p["side"]).lower(), quantity=float(p["quantity"]),
+            entry_atr=float(p["entry_atr"]),
+            trailing_sl=None if p.get("trailing_sl") is None else float(p["trailing_sl"]),
+            tp1_taken=bool(p["tp1_taken"]), entry_adx_threshold=float(p["entry_adx_threshold"]),
+        )  # fmt: skip
 
 
 SIGNAL_NAMES = {1: "buy", -1: "sell", 0: "neutral"}
@@ -77,6 +103,12 @@ class KernelOrchestrator:
     @property
     def kernel(self) -> bt_runtime.Kernel:
         return self._kernel
+
+    def positions(self) -> dict[str, KernelPosition]:
+        """The kernel's open positions by symbol (parsed once per call from its ``positions_json``)."""
+        return {
+            s: KernelPosition.from_kernel(p) for s, p in json.loads(self._kernel.positions_json()).items()
+        }
 
     def config_for(self, symbol: str) -> dict[str, Any]:
         return self._symbol_configs.get(symbol, self._base_config)

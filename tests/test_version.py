@@ -51,7 +51,7 @@ def test_extension_reports_version() -> None:
 
 def test_cli_prints_version() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--version"],
+        [sys.executable, "-m", "daemon.cli", "--version"],
         capture_output=True,
         text=True,
         check=True,

@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from engine.core import EngineSettings, UnifiedEngine  # noqa: E402
+from daemon.loop import EngineSettings, UnifiedEngine  # noqa: E402
 from engine.market_data import MarketDataHub  # noqa: E402
 from engine.risk import RiskManager  # noqa: E402
 from engine.strategy_manager import StrategyManager  # noqa: E402
 from engine.trading_db import TradingDB  # noqa: E402
 from exchange.meta import AssetMeta, Meta  # noqa: E402
-from strategy.kernel_orchestrator import Bar  # noqa: E402
+from exchange.model import Bar  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"
 STEP = 300_000
@@ -305,7 +305,7 @@ def daemon_rss(seconds: float) -> tuple[int, float, float, str]:
                 AI_QUANT_CANDLES_DIR=f"{tmp}/none", AI_QUANT_LOG_LEVEL="WARNING",
             )  # fmt: skip
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "engine.daemon", "--loop-s", "1"], cwd=ROOT, env=env,
+                [sys.executable, "-m", "daemon", "--loop-s", "1"], cwd=ROOT, env=env,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(seconds)

@@ -25,7 +25,7 @@ Two drivers:
 * scripted (default): trader processes that are stand-ins for the daemon's order path; decisions
   come from a small deterministic script (open when flat, close when not). Fast (~0.2 s an
   iteration), so 1,000 injections take minutes.
-* ``--daemon``: the real ``python -m engine.daemon`` in live mode, trading the Rust kernel's
+* ``--daemon``: the real ``python -m daemon`` in live mode, trading the Rust kernel's
   decisions on real candles replayed at x2000 by one local exchange that serves every life. Each
   life is one fresh daemon process started with ``--crash-at POINT:N`` (the N-th time POINT is
   reached the process SIGKILLs itself; the points of the order path plus
@@ -306,7 +306,7 @@ class DaemonRig:
         base = ["--no-sidecar", "--dead-man-s", "3600", "--no-user-stream", "--reconcile-s", "1"]
         with self.log.open("ab") as fh:
             return subprocess.Popen(
-                [sys.executable, "-m", "engine.daemon", *base, *args], cwd=ROOT, env=self.env, stdout=fh,
+                [sys.executable, "-m", "daemon", *base, *args], cwd=ROOT, env=self.env, stdout=fh,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
 

@@ -6,7 +6,7 @@
    report summary (the same kernel the daemon uses).
 3. Starts the bundled local exchange (`python -m exchange.sim`, 127.0.0.1:3001) replaying the same
    real candles at an accelerated clock, and the WS sidecar if it is built.
-4. Starts the trading daemon in paper mode (`python -m engine.daemon`) against that exchange, with
+4. Starts the trading daemon in paper mode (`python -m daemon`) against that exchange, with
    its own data folder `run/paper` (trading DB, lock, kernel state, kill-switch file), and the
    read-only monitor (`python -m monitor`, http://127.0.0.1:61010/). It prints the daemon's heartbeat and
    every new paper trade from the trading DB.
@@ -362,13 +362,11 @@ def main() -> int:
 
         loop_s = max(2.0, interval_ms(a.sub_interval or a.interval) / 1000.0 / a.speed / 2.0)
         cfg = paper_config(config, a.interval, loop_s, a.sub_interval)
-        say(
-            f"4/4 paper loop: the trading daemon (python -m engine.daemon, paper mode) on {url}, loop {loop_s:g} s"
-        )
+        say(f"4/4 paper loop: the trading daemon (python -m daemon, paper mode) on {url}, loop {loop_s:g} s")
         daemon_log = RUN / "logs" / "daemon.log"
         PAPER.mkdir(parents=True, exist_ok=True)
         daemon = start(
-            stack, "paper daemon", [PY, "-m", "engine.daemon"], daemon_log,
+            stack, "paper daemon", [PY, "-m", "daemon"], daemon_log,
             env=daemon_env(url, cfg, symbols, sock),
         )  # fmt: skip
         # The operator's bind and token pass through (daemon_env drops every other AI_QUANT_*).

@@ -372,7 +372,7 @@ def test_risk_limits_map_onto_the_risk_manager_fields(tmp_path: Path) -> None:
 
 
 def test_the_daemon_runs_the_env_limits_and_its_flags_win() -> None:
-    from engine.daemon import build_parser, risk_overrides
+    from daemon.main import build_parser, risk_overrides
 
     env = read_env({"AI_QUANT_MAX_DRAWDOWN_PCT": "15", "AI_QUANT_DAILY_LOSS_LIMIT_USD": "500"})
     assert risk_overrides(env.risk_limits, build_parser().parse_args([])) == {

@@ -125,7 +125,7 @@ def test_engine_interval_change_requires_restart(cfg: Path) -> None:
 
 
 def test_sub_bar_interval_change_needs_a_restart(cfg: Path) -> None:
-    """The daemon's sub-bar schedule (engine/core.py) is fixed at start, like engine.interval."""
+    """The daemon's sub-bar schedule (daemon/loop.py) is fixed at start, like engine.interval."""
     watcher = ConfigWatcher(cfg)
     _write(cfg, "global:\n  trade: {sl_atr_mult: 1.5}\n  engine: {exit_interval: 3m}\n", bump=1)
     event = watcher.poll()

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from engine.core import state_digest
+from daemon.persistence import state_digest
 from engine.heartbeat import parse_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,14 +132,14 @@ class Daemon:
     def start(self, *args: str) -> Daemon:
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.daemon", *args], cwd=ROOT, env=self.env, stdout=fh,
+                [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=self.env, stdout=fh,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
         return self
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "engine.daemon", *args], cwd=ROOT, env=self.env, capture_output=True,
+            [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=self.env, capture_output=True,
             text=True, timeout=timeout,
         )  # fmt: skip
 
@@ -413,9 +413,9 @@ def test_watchlist_top_n_by_volume_without_symbols(venue: str, tmp_path: Path) -
 
 
 def test_console_script_entry_starts_the_daemon() -> None:
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--help"], cwd=ROOT, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "daemon.cli", "run", "--help"], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)  # fmt: skip
-    assert r.returncode == 0 and "--max-loops" in r.stdout and "engine.daemon" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "--version"], cwd=ROOT, capture_output=True, text=True,
+    assert r.returncode == 0 and "--max-loops" in r.stdout and "python -m daemon" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "daemon.cli", "--version"], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)  # fmt: skip
     assert r.returncode == 0 and r.stdout.startswith("ai-quant ")

@@ -1,4 +1,4 @@
-"""End to end: the daemon in dry_live and live (``python -m engine.daemon``) against the local
+"""End to end: the daemon in dry_live and live (``python -m daemon``) against the local
 exchange process, through the official SDK path.
 
 The venue replays real Hyperliquid 5m candles at x300; the daemon runs the paper e2e config, so the

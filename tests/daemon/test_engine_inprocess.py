@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.core import EngineSettings, UnifiedEngine
+from daemon.loop import EngineSettings, UnifiedEngine
 from engine.market_data import MarketDataHub
 from engine.risk import RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager

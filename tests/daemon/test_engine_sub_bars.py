@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from engine.core import EngineSettings, UnifiedEngine
+from daemon.loop import EngineSettings, UnifiedEngine
 from engine.market_data import MarketDataHub
 from engine.risk import RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.trading_db import TradingDB
 from exchange.meta import AssetMeta, Meta
-from strategy.kernel_orchestrator import Bar
+from exchange.model import Bar
 
 SUB, MAIN = 300_000, 900_000  # 5m sub-bars, 15m bars
 T0 = 1_700_000_000_000 // MAIN * MAIN

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from engine.core import breadth_pct
+from daemon.decision_log import breadth_pct
 from engine.market_data import MarketDataHub
 from exchange.hl_market_data import HyperliquidMarketData
 from exchange.sidecar import CandleTimes

@@ -1,5 +1,5 @@
 """The operator's first minutes (issue #22 items 5, 6, 9): the daemon process (``python -m
-engine.daemon``) against the local exchange process, with the venue missing, on the wrong scheme,
+daemon``) against the local exchange process, with the venue missing, on the wrong scheme,
 rate limited at start and during the run, a watchlist that names nothing, a kill file with a
 typo, and a venue clock that runs 300 times faster than ours.
 
@@ -46,7 +46,7 @@ def _faults(url: str, **faults: float) -> None:
 
 
 def _loops_429(log: str) -> list[str]:
-    return [ln for ln in log.splitlines() if "WARNING engine.core: loop" in ln and "(429)" in ln]
+    return [ln for ln in log.splitlines() if "WARNING daemon.loop: loop" in ln and "(429)" in ln]
 
 
 def _one_line(stderr: str) -> str:
@@ -106,7 +106,7 @@ def test_429_at_start_is_waited_out_then_the_daemon_runs(admin_venue: str, tmp_p
     log = d.log.read_text()
     assert "Traceback" not in log and "ClientError" not in log
     first = f"{admin_venue} (start-up: meta): rate limited (429): retrying in {backoff_s(60, 0):.0f} s"
-    assert f"WARNING engine.daemon: venue {first}" in log
+    assert f"WARNING daemon.main: venue {first}" in log
 
 
 def test_429_during_the_run_backs_off_with_one_line_dry_live(admin_venue: str, tmp_path: Path) -> None:

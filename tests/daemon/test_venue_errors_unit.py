@@ -186,7 +186,7 @@ def test_local_exchange_logs_each_minutes_weight_and_refusals(caplog: Any) -> No
 
 
 def test_start_up_call_waits_out_429s_and_stops_on_anything_else(caplog: Any) -> None:
-    from engine.daemon import VenueDown, venue_call
+    from daemon.main import VenueDown, venue_call
 
     url = "http://127.0.0.1:3001"
     answers: list[BaseException | str] = [ClientError(429, None, "null", None, {})] * 2 + ["meta"]
@@ -198,7 +198,7 @@ def test_start_up_call_waits_out_429s_and_stops_on_anything_else(caplog: Any) ->
             raise a
         return a
 
-    with caplog.at_level(logging.WARNING, "engine.daemon"):
+    with caplog.at_level(logging.WARNING, "daemon.main"):
         assert venue_call(url, "start-up: reconcile", fn, sleep=slept.append) == "meta"
     assert slept == [3.0, 6.0]
     assert caplog.messages == [

@@ -2,7 +2,7 @@
 
 The local exchange (``python -m exchange.sim``) replays real Hyperliquid 5m candles at x300, the
 real WS sidecar streams its mids and candles, and the real paper daemon (``python -m
-engine.daemon``) trades against it until the DB holds trades and an open position; then it is
+daemon``) trades against it until the DB holds trades and an open position; then it is
 stopped. The venue and the sidecar keep running, so the monitor under test streams live mids while
 it serves the DB of that run. Every wait is bounded.
 """

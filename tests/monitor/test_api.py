@@ -209,7 +209,7 @@ async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> N
     live = tmp_path / "trading_engine_live.db"
     env = read_env({"AI_QUANT_MODE": "live", "AI_QUANT_DB_PATH": str(live)})
     settings = from_env(env, paper_db=paper_run.db)
-    assert settings.oms_db == tmp_path / "oms_live.db"  # where engine.daemon keeps it
+    assert settings.oms_db == tmp_path / "oms_live.db"  # where python -m daemon keeps it
     oms = LiveOms(settings.oms_db)
     intent, _ = oms.create_intent(
         Order("BTC", "open", "long", Decimal("0.01"), 1_700_000_000_000, reason_code="t")

@@ -17,10 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, get_type_hints
 
-import bt_runtime
-
 import exchange.venue as venue
-from engine.booking import Booking
+from daemon.booking import Booking
 from engine.config.view import StrategyConfig
 from engine.live_gates import LIVE_CONFIRM_PHRASE
 from engine.oms import Intent, LiveOms
@@ -32,6 +30,7 @@ from exchange.sim.harness import SimServer
 from exchange.venue import VenueOrderStatus
 from live.execution import LiveExecution
 from live.trader import LiveTrader, TraderConfig
+from strategy.kernel_orchestrator import KernelOrchestrator
 
 from .conftest import new_wallet
 
@@ -120,8 +119,8 @@ def test_a_live_order_passes_four_types_from_the_kernel_intent_to_the_trades_row
     )  # fmt: skip
     out = le.submit(order, Quote("ETH", 1900.0), now, {})
     assert out.status == "filled" and out.fills, (out, alerts)
-    kernel = bt_runtime.Kernel(None, 50_000.0, "external")
-    book.book_fills(SimpleNamespace(kernel=kernel), out.fills, reason="entry", kind="open", score=1.0)  # type: ignore[arg-type]
+    orch = KernelOrchestrator({}, initial_cash=50_000.0, fill_mode="external")
+    book.book_fills(orch, out.fills, reason="entry", kind="open", score=1.0)
 
     assert seen == {Order, Intent, VenueOrderStatus, Fill}, sorted(t.__name__ for t in seen)
     rows = db.conn.execute(
@@ -133,4 +132,4 @@ def test_a_live_order_passes_four_types_from_the_kernel_intent_to_the_trades_row
         f = venue_fills[(fill_hash, fill_tid)]  # the trades row is the venue's fill, booked once
         assert (action, size, price) == ("OPEN", float(f.size), float(f.price))
         assert json.loads(meta)["intent_id"] == 41
-    assert json.loads(kernel.positions_json())["ETH"]["quantity"] == float(sum(f.size for f in out.fills))
+    assert orch.positions()["ETH"].quantity == float(sum(f.size for f in out.fills))

@@ -160,7 +160,7 @@ def tool_json(tool: str, *args: str, env: dict[str, str], code: int = 0) -> dict
 
 
 class Daemon:
-    """``python -m engine.daemon`` in paper mode against a venue."""
+    """``python -m daemon`` in paper mode against a venue."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -172,7 +172,7 @@ class Daemon:
     def start(self, *args: str) -> Daemon:
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.daemon", *args], cwd=REPO, env=self.env, stdout=fh,
+                [sys.executable, "-m", "daemon", *args], cwd=REPO, env=self.env, stdout=fh,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
         return self

@@ -30,7 +30,7 @@ def exec_targets() -> dict[str, str]:
 
 def test_the_diagram_shows_what_every_unit_starts() -> None:
     targets = exec_targets()
-    assert set(targets.values()) >= {"engine.daemon", "monitor", "exchange.sim", "ai-quant-sidecar"}
+    assert set(targets.values()) >= {"daemon", "monitor", "exchange.sim", "ai-quant-sidecar"}
     for unit, target in targets.items():
         label = target.removeprefix("tools/")
         assert label in DIAGRAM or target in DIAGRAM or unit.removesuffix(".service") in DIAGRAM, (
@@ -49,7 +49,9 @@ def test_named_modules_files_and_tools_exist() -> None:
     for mod in set(re.findall(r"python -m ([a-z_][a-z_.]*)", DOC)):
         assert importlib.util.find_spec(mod) is not None, f"python -m {mod}: no such module"
     for path in set(
-        re.findall(r"`((?:engine|live|strategy|exchange|monitor|tools|ws_sidecar|kernel)/[\w/.{}-]*)`", DOC)
+        re.findall(
+            r"`((?:engine|live|daemon|strategy|exchange|monitor|tools|ws_sidecar|kernel)/[\w/.{}-]*)`", DOC
+        )
     ):
         base = path.split("{")[0].rstrip("/")
         assert (REPO / base).exists(), f"{path} named in architecture.md does not exist"
@@ -61,5 +63,5 @@ def test_nothing_that_exists_is_called_planned() -> None:
     assert rows == [], rows
     # The monitor and the daemon are processes in the diagram (they exist in the code).
     assert (REPO / "monitor" / "__main__.py").is_file() and "monitor<br/>" in DIAGRAM
-    assert (REPO / "engine" / "daemon.py").is_file() and 'D["engine.daemon' in DIAGRAM
+    assert (REPO / "daemon" / "main.py").is_file() and 'D["daemon<br/>' in DIAGRAM
     assert (REPO / "engine" / "systemd_watchdog.py").is_file() and "WATCHDOG" in DIAGRAM

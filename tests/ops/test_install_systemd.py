@@ -60,7 +60,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, install: Path, capsys: pytest.Ca
         assert not (tmp_path / d).exists()
     assert f"would write {tmp_path}/units/ai-quant-paper.service (mode 0644)" in out
     assert f"would write {tmp_path}/env/secrets.env (mode 0600)" in out
-    assert f"{install}/.venv/bin/python -m engine.daemon" in out  # --show prints the rendered text
+    assert f"{install}/.venv/bin/python -m daemon" in out  # --show prints the rendered text
 
 
 def test_install_writes_units_env_and_private_secrets(
@@ -102,7 +102,7 @@ def test_reinstall_keeps_env_and_secrets_and_rewrites_units(tmp_path: Path, inst
     assert paper_env.read_text() == "AI_QUANT_TOP_N=7\n"
     assert secrets.read_text() == "AI_QUANT_MONITOR_TOKEN=keep-me\n"
     assert _mode(secrets) == 0o600
-    assert "engine.daemon" in unit.read_text()
+    assert "-m daemon" in unit.read_text()
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])

@@ -13,7 +13,18 @@ import bt_runtime
 from exchange.intervals import INTERVALS, INTERVALS_FILE, VENUE_INTERVALS
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_DIRS = ("engine", "strategy", "exchange", "live", "monitor", "tools", "kernel", "ws_sidecar", "tests")
+SOURCE_DIRS = (
+    "engine",
+    "strategy",
+    "exchange",
+    "live",
+    "daemon",
+    "monitor",
+    "tools",
+    "kernel",
+    "ws_sidecar",
+    "tests",
+)
 
 # The one reader per language, and the few files that name intervals for another reason.
 ALLOWED: dict[str, str] = {

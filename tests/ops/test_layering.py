@@ -1,10 +1,9 @@
 """The package graph of docs/architecture.md ("Layers"), held against every import in the tree.
 
 Every ``import`` and ``from ... import`` (at the top of a module or inside a function) in engine/,
-strategy/, exchange/, live/, monitor/, tools/ and tests/ is parsed with ``ast`` and mapped to the
-layer of the module it names. The test fails on an import a layer may not make, on a cycle between
-layers or top-level packages, and on a cycle between modules. Known exceptions are listed below with
-the reason and the issue; one that is no longer needed fails the test too, so the lists only shrink.
+strategy/, exchange/, live/, daemon/, monitor/, tools/ and tests/ is parsed with ``ast`` and mapped
+to the layer of the module it names. The test fails on an import a layer may not make, on a cycle
+between layers or top-level packages, and on a cycle between modules. Nothing is excepted.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from tests.ops.ops_helpers import REPO
 
-PACKAGES = ("exchange", "engine", "strategy", "live", "monitor", "tools", "tests")
+PACKAGES = ("exchange", "engine", "strategy", "live", "daemon", "monitor", "tools", "tests")
 
 # The layers, bottom first, and what each may import besides itself (docs/architecture.md).
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -31,46 +30,14 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "tools": frozenset({"daemon", "monitor", "live", "strategy", "engine", "sim", "exchange"}),
     "tests": frozenset({"tools", "daemon", "monitor", "live", "strategy", "engine", "sim", "exchange"}),
 }
-# The process and its loop: the one place that composes kernel, risk and paper or live execution.
-# engine.core is the loop; booking, decision_log and persistence are its parts (issue #24).
-DAEMON_MODULES = (
-    "engine.daemon",
-    "engine.core",
-    "engine.cli",
-    "engine.booking",
-    "engine.decision_log",
-    "engine.persistence",
-)
-
-# (importing module, imported layer) -> why it is still there. Issue #24 removes them.
-LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {}
-
-# Cycles between top-level packages (folders) that the layers above do not have, because the daemon
-# layer sits in engine/: (importing module, imported package) -> why.
-PACKAGE_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("engine.core", "strategy"): "#24: the loop drives strategy.kernel_orchestrator and shadow_mode; "
-    "engine/core.py is being changed by another helper, so it cannot move out of engine/ today",
-    ("engine.booking", "strategy"): "#24: the loop's booking types against the KernelOrchestrator; it "
-    "moves with engine/core.py",
-    ("engine.decision_log", "strategy"): "#24: decision rows use the kernel's signal and confidence names "
-    "(strategy.kernel_orchestrator); it moves with engine/core.py",
-    (
-        "engine.persistence",
-        "strategy",
-    ): "#24: the loop's persistence types against the KernelOrchestrator; it moves with engine/core.py",
-    ("engine.daemon", "live"): "#24: `python -m engine.daemon` (systemd units, runbook, crash harness) "
-    "wires live execution in; the daemon layer gets a folder of its own when engine/core.py can move",
-}
-
 # The venue seam: only exchange/ (and tools, tests) may import the Hyperliquid SDK or ``requests``.
 VENUE_LIBRARIES = ("hyperliquid", "requests")
-VENUE_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 # Inside exchange/, the Hyperliquid adapters sit behind the venue seam (exchange/venue.py: the
 # MarketData and Execution Protocols and their typed values). Above exchange/, only the daemon's
 # wiring module constructs them (and tools, tests); everything else types against the seam.
 HYPERLIQUID_MODULES = ("exchange.executor", "exchange.hl_fills", "exchange.hl_market_data", "exchange.ws")
-ADAPTER_WIRING = frozenset({"engine.daemon"})
+ADAPTER_WIRING = frozenset({"daemon.main"})
 
 # Cycles between modules (type-only imports under TYPE_CHECKING do not count): frozenset -> why.
 MODULE_CYCLE_EXCEPTIONS: dict[frozenset[str], str] = {}
@@ -103,8 +70,6 @@ MODULES = all_modules()
 def layer_of(module: str) -> str:
     if module == "exchange.sim" or module.startswith("exchange.sim."):
         return "sim"
-    if any(module == m or module.startswith(m + ".") for m in DAEMON_MODULES):
-        return "daemon"
     return module.split(".", 1)[0]
 
 
@@ -194,33 +159,23 @@ def _cycles(graph: Mapping[str, set[str]]) -> list[frozenset[str]]:
 
 def test_the_parser_sees_the_tree() -> None:
     # A guard against a test that passes because it read nothing.
-    assert {"engine.daemon", "engine.oms", "exchange.executor", "live.execution", "monitor.app"} <= set(
-        MODULES
-    )
+    assert {"daemon.main", "engine.oms", "exchange.executor", "live.execution", "monitor.app"} <= set(MODULES)
     assert len(EDGES) > 500
-    assert any(e.src == "engine.daemon" and layer_of(e.dst) == "live" for e in EDGES)
-    assert layer_of("exchange.sim.server") == "sim" and layer_of("engine.core") == "daemon"
+    assert any(e.src == "daemon.main" and layer_of(e.dst) == "live" for e in EDGES)
+    assert layer_of("exchange.sim.server") == "sim" and layer_of("daemon.loop") == "daemon"
 
 
 def test_every_import_respects_the_layers() -> None:
-    bad: list[str] = []
-    used: set[tuple[str, str]] = set()
-    for e in EDGES:
-        src, dst = layer_of(e.src), layer_of(e.dst)
-        if src == dst or dst in MAY_IMPORT[src]:
-            continue
-        if (e.src, dst) in LAYER_EXCEPTIONS:
-            used.add((e.src, dst))
-            continue
-        bad.append(f"{e.where}: {e.src} ({src}) imports {e.dst} ({dst})")
+    bad = [
+        f"{e.where}: {e.src} ({layer_of(e.src)}) imports {e.dst} ({layer_of(e.dst)})"
+        for e in EDGES
+        if layer_of(e.src) != layer_of(e.dst) and layer_of(e.dst) not in MAY_IMPORT[layer_of(e.src)]
+    ]
     assert not bad, "imports that break the layering of docs/architecture.md:\n" + "\n".join(bad)
-    stale = sorted(set(LAYER_EXCEPTIONS) - used)
-    assert not stale, f"layering exceptions no longer needed (delete them): {stale}"
 
 
 def test_only_exchange_talks_to_the_venue_libraries() -> None:
     bad: list[str] = []
-    used: set[tuple[str, str]] = set()
     for module, path in MODULES.items():
         if layer_of(module) not in {"engine", "strategy", "live", "daemon", "monitor"}:
             continue
@@ -228,14 +183,9 @@ def test_only_exchange_talks_to_the_venue_libraries() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
-            for lib in {n.split(".", 1)[0] for n in names} & set(VENUE_LIBRARIES):
-                if (module, lib) in VENUE_EXCEPTIONS:
-                    used.add((module, lib))
-                else:
-                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {module} imports {lib}")
+            for lib in sorted({n.split(".", 1)[0] for n in names} & set(VENUE_LIBRARIES)):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {module} imports {lib}")
     assert not bad, "venue libraries outside exchange/:\n" + "\n".join(bad)
-    stale = sorted(set(VENUE_EXCEPTIONS) - used)
-    assert not stale, f"venue-seam exceptions no longer needed (delete them): {stale}"
 
 
 def test_only_the_wiring_constructs_the_hyperliquid_adapters() -> None:
@@ -258,28 +208,22 @@ def test_only_the_wiring_constructs_the_hyperliquid_adapters() -> None:
 def test_the_layers_form_no_cycle() -> None:
     graph: dict[str, set[str]] = defaultdict(set)
     for e in EDGES:
-        if layer_of(e.src) != layer_of(e.dst) and (e.src, layer_of(e.dst)) not in LAYER_EXCEPTIONS:
+        if layer_of(e.src) != layer_of(e.dst):
             graph[layer_of(e.src)].add(layer_of(e.dst))
     assert _cycles(graph) == []
     # The rules themselves are a DAG too (so an allowed import can never close a circle).
     assert _cycles({k: set(v) for k, v in MAY_IMPORT.items()}) == []
 
 
-def test_no_cycle_between_packages_but_the_listed_ones() -> None:
+def test_no_cycle_between_packages() -> None:
+    # Folders, not layers: the daemon has a folder of its own, so no folder imports one that imports it.
     graph: dict[str, set[str]] = defaultdict(set)
-    used: set[tuple[str, str]] = set()
     for e in EDGES:
         src, dst = e.src.split(".", 1)[0], e.dst.split(".", 1)[0]
-        if src == dst:
-            continue
-        if (e.src, dst) in PACKAGE_EXCEPTIONS:
-            used.add((e.src, dst))
-            continue
-        graph[src].add(dst)
+        if src != dst:
+            graph[src].add(dst)
     cycles = _cycles(graph)
     assert cycles == [], f"cycles between top-level packages: {[sorted(c) for c in cycles]}"
-    stale = sorted(set(PACKAGE_EXCEPTIONS) - used)
-    assert not stale, f"package-cycle exceptions no longer needed (delete them): {stale}"
 
 
 def test_no_cycle_between_modules_but_the_listed_ones() -> None:

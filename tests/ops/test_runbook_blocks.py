@@ -62,7 +62,7 @@ NOT_RUN = {
 }
 #: Commands that run until stopped (matched by substring), run briefly (``run_brief``), and why.
 BRIEF = {
-    "-m engine.daemon --max-loops 20": "20 loops of engine.loop_target_s (60 s in the example): 20 min",
+    "-m daemon --max-loops 20": "20 loops of engine.loop_target_s (60 s in the example): 20 min",
     "-m monitor": "serves until stopped",
     "-m exchange.sim": "serves until stopped",
 }
@@ -173,7 +173,7 @@ def test_the_runbook_has_a_quick_rehearsal() -> None:
     quick = []
     for b in BLOCKS:
         for c in b.commands():
-            m = re.search(r"-m engine\.daemon .*--max-loops (\d+)", c)
+            m = re.search(r"-m daemon .*--max-loops (\d+)", c)
             if m:
                 period = re.search(r"--loop-s (\S+)", c)
                 quick.append(int(m.group(1)) * (float(period.group(1)) if period else loop_s))
@@ -183,7 +183,7 @@ def test_the_runbook_has_a_quick_rehearsal() -> None:
 
 # ---- the run ------------------------------------------------------------------------------------
 
-SANDBOX_DIRS = ("engine", "strategy", "exchange", "live", "monitor", "tools", "config", "systemd")
+SANDBOX_DIRS = ("engine", "strategy", "exchange", "live", "daemon", "monitor", "tools", "config", "systemd")
 # kernel/aiq-config/intervals.txt (the one interval list) and kernel/aiq-candles/candles.sql (the one
 # candle table): data files the Python packages read at import.
 SANDBOX_FILES = (
@@ -281,7 +281,7 @@ def run_brief(cmd: str, env: dict[str, str], cwd: Path, state: Path) -> tuple[in
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=10)
         return None, "did not stop within 90 s of SIGTERM\n" + out
-    clean = (0,) if "engine.daemon" in cmd else (0, -signal.SIGTERM)
+    clean = (0,) if "-m daemon" in cmd else (0, -signal.SIGTERM)
     return (0 if proc.returncode in clean else proc.returncode), out
 
 

@@ -171,7 +171,7 @@ def test_runbook_covers_every_operation() -> None:
 
 def test_every_alert_kind_in_the_code_has_a_runbook_entry() -> None:
     kinds: set[str] = set()
-    for pkg in ("engine", "live", "strategy", "exchange"):
+    for pkg in ("engine", "live", "strategy", "exchange", "daemon"):
         for p in (REPO / pkg).rglob("*.py"):
             kinds |= set(ALERT.findall(p.read_text()))
     assert {"kill_switch", "loop_error", "config_rejected"} <= kinds  # the scan finds them

@@ -125,7 +125,7 @@ def test_no_placeholder_left_and_paths_filled(tmp_path: Path) -> None:
         text = p.read_text()
         assert not re.search(r"@[A-Z_]+@", text), p.name
     paper = (unit_dir / "ai-quant-paper.service").read_text()
-    assert f"{tmp_path}/install/.venv/bin/python -m engine.daemon" in paper
+    assert f"{tmp_path}/install/.venv/bin/python -m daemon" in paper
     assert f"ReadWritePaths={tmp_path}/data" in paper
     assert f"EnvironmentFile={tmp_path}/env/paper.env" in paper
 

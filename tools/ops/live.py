@@ -35,7 +35,7 @@ class LiveSession:
 
 
 def default_oms_db(env: Any) -> Path:
-    """The live daemon's OMS file: ``oms_live.db`` next to the trading DB (engine.daemon --oms-db default)."""
+    """The live daemon's OMS file: ``oms_live.db`` next to the trading DB (python -m daemon --oms-db default)."""
     return Path(env.db_path).parent / "oms_live.db"
 
 

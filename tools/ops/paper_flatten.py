@@ -62,7 +62,7 @@ class Closed:
 
 
 def _engine(env: Any, url: str, config: Any) -> Any:
-    from engine.core import EngineSettings, UnifiedEngine
+    from daemon.loop import EngineSettings, UnifiedEngine
     from engine.market_data import MarketDataHub
     from engine.risk import RiskManager
     from engine.strategy_manager import StrategyManager
@@ -112,7 +112,7 @@ def open_paper_positions(env: Any) -> dict[str, dict[str, Any]]:
 
 
 def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Closed]:
-    from engine.core import LoopReport
+    from daemon.loop import LoopReport
     from engine.lock import AlreadyRunning, DaemonLock
     from exchange.model import Order
 

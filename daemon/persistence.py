@@ -27,7 +27,7 @@ from engine.trading_db import PositionRow, TradingDB
 if TYPE_CHECKING:
     from strategy.kernel_orchestrator import KernelOrchestrator
 
-log = logging.getLogger("engine.core")
+log = logging.getLogger("daemon.loop")
 
 
 def state_digest(kernel_state: str, paper_state: str) -> str:
@@ -61,16 +61,16 @@ def save(
     db: TradingDB, orch: KernelOrchestrator, ex: Execution, last_t: Mapping[str, int], sub_bars: str | None,
     now: int,
 ) -> None:  # fmt: skip
-    kpos = json.loads(orch.kernel.positions_json())
+    kpos = orch.positions()
     rows = []
     for sym, p in sorted(ex.positions.items()):
-        k = kpos.get(sym, {})
+        k = kpos.get(sym)
         rows.append(
             PositionRow(
                 symbol=sym, side=p.side, size=p.size, entry_price=p.entry_price, leverage=p.leverage,
-                margin_used=p.margin_used, trailing_sl=k.get("trailing_sl"), last_funding_time=p.last_funding_ms,
-                adds_count=p.adds, tp1_taken=bool(k.get("tp1_taken")), last_add_time=p.last_add_ms or None,
-                entry_adx_threshold=k.get("entry_adx_threshold"),
+                margin_used=p.margin_used, trailing_sl=k.trailing_sl if k else None, last_funding_time=p.last_funding_ms,
+                adds_count=p.adds, tp1_taken=bool(k and k.tp1_taken), last_add_time=p.last_add_ms or None,
+                entry_adx_threshold=k.entry_adx_threshold if k else None,
             )
         )  # fmt: skip
     db.replace_positions(rows, now)

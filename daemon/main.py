@@ -1,6 +1,6 @@
-"""``python -m engine.daemon`` (also ``ai-quant run``): the unified trading daemon.
+"""``python -m daemon`` (also ``ai-quant run``): the unified trading daemon.
 
-The mode comes from ``AI_QUANT_MODE``; every mode runs the same loop (engine/core.py) and differs
+The mode comes from ``AI_QUANT_MODE``; every mode runs the same loop (daemon/loop.py) and differs
 only in its execution backend (engine/execution.py):
 
 * ``paper``: PaperTrader fills, the paper account;
@@ -34,7 +34,7 @@ from typing import Any
 
 from engine.version import __version__
 
-log = logging.getLogger("engine.daemon")
+log = logging.getLogger("daemon.main")
 
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
@@ -94,7 +94,7 @@ def process_age_s() -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m engine.daemon", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m daemon", description=__doc__.split("\n")[0])
     p.add_argument("--url", help="venue URL (default AI_QUANT_EXCHANGE_URL)")
     p.add_argument("--config", type=Path, help="strategy YAML (default AI_QUANT_STRATEGY_YAML)")
     p.add_argument("--symbols", help="comma list (default AI_QUANT_SYMBOLS, else top-N by volume)")
@@ -142,7 +142,7 @@ def _setup_logging(level: str, log_file: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from engine.core import WatchlistEmpty
+    from daemon.loop import WatchlistEmpty
     from engine.env import EnvError, read_env
 
     args = build_parser().parse_args(argv)
@@ -180,9 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(env: Any, args: argparse.Namespace) -> int:
     import bt_runtime
 
+    from daemon.loop import EngineSettings, UnifiedEngine
     from engine.alerting import Alerter
     from engine.config import ConfigError
-    from engine.core import EngineSettings, UnifiedEngine
     from engine.lock import AlreadyRunning, DaemonLock
     from engine.market_data import MarketDataHub, SidecarLink, connect_sidecar
     from engine.risk import KillState, RiskManager
@@ -456,7 +456,3 @@ def _install_signals(engine: Any, stop_timeout_s: float) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,9 +35,9 @@ Each loop:
 Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
 exits only: a stale entry signal is not traded.
 
-This module is the loop; its parts each have a module: engine/booking.py (fills into the kernel
-and the trades table, paper funding), engine/decision_log.py (decision, gate-block and signal rows)
-and engine/persistence.py (the loop's commit, restore, state file and heartbeat line).
+This module is the loop; its parts each have a module: daemon/booking.py (fills into the kernel
+and the trades table, paper funding), daemon/decision_log.py (decision, gate-block and signal rows)
+and daemon/persistence.py (the loop's commit, restore, state file and heartbeat line).
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ from typing import Any
 
 import bt_runtime
 
-from engine import persistence
-from engine.booking import Booking, vwap
+from daemon import persistence
+from daemon.booking import Booking, vwap
+from daemon.decision_log import DecisionLog, breadth_pct
+from daemon.sub_bar_state import SubBarState
 from engine.config import StrategyConfig
-from engine.decision_log import DecisionLog, breadth_pct, gate_values
 from engine.execution import ExecResult, Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
 from engine.paper_trader import PaperTrader
-from engine.persistence import state_digest
 from engine.position_watch import DivergenceWatch, divergences
 from engine.risk import AccountView, RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
@@ -69,13 +69,13 @@ from engine.systemd_watchdog import Notifier
 from engine.trading_db import TradingDB
 from engine.venue import iso_utc
 from exchange.meta import Meta
-from exchange.model import Order, Quote
+from exchange.model import Bar, Order, Quote
 from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
-from strategy.kernel_orchestrator import Bar, KernelMode, KernelOrchestrator
+from strategy.kernel_orchestrator import KernelMode, KernelOrchestrator
 from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
 
-log = logging.getLogger("engine.core")
+log = logging.getLogger("daemon.loop")
 
 
 class WatchlistEmpty(ValueError):
@@ -96,31 +96,6 @@ class EngineSettings:
     risk_overrides: dict[str, Any] = field(default_factory=dict)
     stale_bars: int = 2
     mid_exits: bool = False  # sub-bar mode: also run the exits on the live mid each loop
-
-
-@dataclass
-class SubBarState:
-    """Where the sub-bar schedule stands (persisted with the kernel state, kv ``sub_bars``)."""
-
-    entry: str  # engine.entry_interval ("" = none)
-    exit: str  # engine.exit_interval ("" = none)
-    last_eval: int | None = None  # decision time of the last live main evaluate
-    done: int | None = None  # ticks up to here are run or skipped
-    funded_to: int | None = None  # funding events up to here are booked
-    last_px: dict[str, float] = field(default_factory=dict)  # latest bar or sub-bar close
-
-    @property
-    def intervals(self) -> list[str]:
-        return sorted({i for i in (self.entry, self.exit) if i})
-
-    def to_json(self) -> str:
-        return json.dumps({"last_eval": self.last_eval, "done": self.done, "funded_to": self.funded_to,
-                           "last_px": self.last_px}, sort_keys=True)  # fmt: skip
-
-    def load_json(self, text: str | None) -> None:
-        d = json.loads(text) if text else {}
-        self.last_eval, self.done, self.funded_to = d.get("last_eval"), d.get("done"), d.get("funded_to")
-        self.last_px = {str(k): float(v) for k, v in (d.get("last_px") or {}).items()}
 
 
 @dataclass
@@ -578,14 +553,14 @@ class UnifiedEngine:
         tick, tau = st.tick, st.t
         self._funding_until(tau)
         operator = self.exec.operator_symbols() if self.exec.positions else frozenset()
-        held = set(json.loads(self.orch.kernel.positions_json()))
+        held = set(self.orch.positions())
         for sym, px in tick.exits:
             self.sub.last_px[sym] = px
             if sym in held and sym not in operator:
                 res = self.orch.on_mid(sym, px, tau)
                 if res.intents:
                     self._execute(res.intents, at, rep, phase="sub_exit", entries_ok=False)
-                    held = set(json.loads(self.orch.kernel.positions_json()))
+                    held = set(self.orch.positions())
         for sym, px in tick.entries:
             self.sub.last_px[sym] = px
         if tick.entries:
@@ -727,10 +702,7 @@ class UnifiedEngine:
         """Live modes: the kernel's positions against the venue's (engine/position_watch.py); a
         divergence that lasts is an alert and an audit row, and so is its end."""
         assert self.exec is not None and self.orch is not None
-        kernel = {
-            s: float(p["quantity"]) * (1.0 if str(p["side"]).lower() == "long" else -1.0)
-            for s, p in json.loads(self.orch.kernel.positions_json()).items()
-        }
+        kernel = {s: p.signed_quantity for s, p in self.orch.positions().items()}
         venue = {s: p.size if p.side == "long" else -p.size for s, p in self.exec.positions.items()}
         skip = self.exec.operator_symbols() | self.exec.flagged_symbols()
         found = divergences(kernel, venue, skip)
@@ -791,12 +763,4 @@ class UnifiedEngine:
         persistence.publish_heartbeat(self.heartbeat().line(), rep.error, self.db, self.notifier)
 
 
-__all__ = [  # breadth_pct, gate_values (engine/decision_log.py) and state_digest (engine/persistence.py): re-exported
-    "EngineSettings",
-    "LoopReport",
-    "UnifiedEngine",
-    "WatchlistEmpty",
-    "breadth_pct",
-    "gate_values",
-    "state_digest",
-]
+__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "WatchlistEmpty"]

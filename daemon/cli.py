@@ -9,7 +9,7 @@ from engine.version import __version__
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("run", "daemon"):
-        from engine.daemon import main as daemon_main
+        from daemon.main import main as daemon_main
 
         return daemon_main(args[1:])
     parser = argparse.ArgumentParser(

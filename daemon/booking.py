@@ -7,19 +7,19 @@
   rates, once per loop (a mark at the loop's mids) or, in sub-bar mode, per tick (at the latest
   bar or sub-bar close), each payment booked in the paper account, the kernel and the trades table.
 
-The loop (engine/core.py) owns the kernel; it hands the current one in, as a failed loop replaces it.
+The loop (daemon/loop.py) owns the kernel; it hands the current one in, as a failed loop replaces it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from daemon.decision_log import CONF_RANK
+from daemon.sub_bar_state import SubBarState
 from engine.config.view import StrategyConfig
-from engine.decision_log import CONF_RANK
 from engine.execution import Execution
 from engine.paper_trader import PaperTrader
 from engine.risk import RiskManager
@@ -27,10 +27,9 @@ from engine.trading_db import TradeRow, TradingDB
 from exchange.model import Fill
 
 if TYPE_CHECKING:
-    from engine.core import SubBarState
     from strategy.kernel_orchestrator import KernelOrchestrator
 
-log = logging.getLogger("engine.core")
+log = logging.getLogger("daemon.loop")
 HOUR_MS = 3_600_000
 
 
@@ -67,7 +66,7 @@ class Booking:
                 log.warning(
                     "kernel cash %.6f differs from paper cash %.6f", orch.kernel.cash, self.paper.balance
                 )
-        pos = json.loads(orch.kernel.positions_json()).get(first.symbol, {})
+        kpos = orch.positions().get(first.symbol)
         trade_id: int | None = None
         for f in fills:
             self.risk.record_slippage(f.slippage_bps)
@@ -83,7 +82,7 @@ class Booking:
                     fill_tid=f.fill_tid, reason=reason, reason_code=f.reason_code, confidence=f.confidence,
                     pnl=float(f.pnl), fee_usd=float(f.fee),
                     fee_rate=fee_rate, balance=f.balance_after,
-                    entry_atr=float(pos.get("entry_atr") or 0.0), leverage=f.leverage, margin_used=f.margin_used,
+                    entry_atr=kpos.entry_atr if kpos is not None else 0.0, leverage=f.leverage, margin_used=f.margin_used,
                     meta={"intent_id": f.intent_id, "kind": kind, "ref_price": f.ref_price,
                           "slippage_bps": round(f.slippage_bps, 4), "score": score},
                 )
