@@ -154,9 +154,9 @@ def _check(sim: Any, addr: str, db: Path) -> dict[str, Any]:
 def run(iterations: int, seed: int, deadline_s: float | None = None, verbose: bool = False) -> dict[str, Any]:
     from eth_account import Account
 
+    from exchange.sim.config import SimConfig
     from exchange.sim.data import DAY_MS
     from exchange.sim.harness import SimServer
-    from exchange.sim.server import SimConfig
 
     rng = random.Random(seed)
     today = int(time.time() * 1000) // DAY_MS * DAY_MS
@@ -436,9 +436,9 @@ def run_daemon(
 
     from eth_account import Account
 
+    from exchange.sim.config import SimConfig
     from exchange.sim.data import load_feather_bars
     from exchange.sim.harness import SimServer
-    from exchange.sim.server import SimConfig
 
     rng = random.Random(seed)
     data_dir = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"

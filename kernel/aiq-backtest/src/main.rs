@@ -492,7 +492,7 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
 
 fn gpu_compile(a: GpuCompileArgs) -> Result<(), BtError> {
     use aiq_cuda::nvrtc;
-    let gpu = |e: aiq_cuda::gpu::GpuError| BtError::new(e.to_string());
+    let gpu = |e: aiq_cuda::error::GpuError| BtError::new(e.to_string());
     let target = nvrtc::Target::parse(&a.arch).map_err(gpu)?;
     nvrtc::load_nvrtc(a.nvrtc_lib.as_deref()).map_err(gpu)?;
     let (major, minor) = nvrtc::nvrtc_version().map_err(gpu)?;

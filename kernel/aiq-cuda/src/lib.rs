@@ -8,6 +8,7 @@
 #![allow(unsafe_code)] // FFI to the host-compiled core and, later, the CUDA driver.
 
 pub mod abi;
+pub mod error;
 pub mod gpu;
 pub mod host;
 pub mod inputs;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use cudarc::nvrtc::{result, sys};
 
-use crate::gpu::GpuError;
+use crate::error::GpuError;
 
 /// The decision core's headers (include name, text), as compiled for the host and the GPU.
 pub const HEADERS: [(&str, &str); 2] =
