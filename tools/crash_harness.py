@@ -82,12 +82,18 @@ def _trader_life(
     from engine.oms import CrashPoints, LiveOms
     from engine.oms_reconciler import OmsReconciler
     from exchange.executor import HyperliquidExecutor, MonotonicNonce
+    from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
     from exchange.model import Order
     from strategy.broker_adapter import BrokerAdapter
 
     # As in the daemon: the OMS holds the crash hook and the adapter calls the OMS's; the executor
     # (exchange/, below the OMS) is handed the OMS's hook.
-    oms = LiveOms(Path(db), crash=CrashPoints(target, countdown), alert=lambda k, m: None)
+    oms = LiveOms(
+        Path(db),
+        client_ids=HYPERLIQUID_CLIENT_IDS,
+        crash=CrashPoints(target, countdown),
+        alert=lambda k, m: None,
+    )
     ex = HyperliquidExecutor(Account.from_key(key), base_url, MonotonicNonce(oms), crash_hook=oms.crash)
     ad = BrokerAdapter(oms, ex, live=True, min_gap_s=0, retry_delay_s=0.01, alert=lambda k, m: None)
     rec = OmsReconciler(oms, ex, ad, dry_run=False, alert=lambda k, m: None)

@@ -13,11 +13,10 @@ from engine.oms import (
     IllegalTransition,
     IntentStatus,
     LiveOms,
-    cloid_for,
     dedupe_key,
     intent_id_for,
-    is_bot_cloid,
 )
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.hl_fills import parse_fill
 from exchange.model import Order
 from exchange.venue import VenueFill
@@ -54,7 +53,7 @@ def fill(**kw: Any) -> VenueFill:
 
 
 def test_file_mode_wal_and_full_sync(tmp_path: Path) -> None:
-    oms = LiveOms(tmp_path / "x" / "live.db")
+    oms = LiveOms(tmp_path / "x" / "live.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     assert stat.S_IMODE((tmp_path / "x" / "live.db").stat().st_mode) == 0o600
     assert oms.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert oms.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -62,10 +61,11 @@ def test_file_mode_wal_and_full_sync(tmp_path: Path) -> None:
 
 
 def test_cloid_is_deterministic_prefixed_16_bytes() -> None:
-    c = cloid_for("abc")
-    assert c == cloid_for("abc") and c != cloid_for("abd")
+    ids = HYPERLIQUID_CLIENT_IDS
+    c = ids.for_intent("abc")
+    assert c == ids.for_intent("abc") and c != ids.for_intent("abd")
     assert len(c) == 34 and c.startswith("0x" + b"aiq_".hex())
-    assert is_bot_cloid(c) and not is_bot_cloid("0x" + "00" * 16)
+    assert ids.is_ours(c) and not ids.is_ours("0x" + "00" * 16)
 
 
 def test_intent_dedupe_per_decision(oms: LiveOms) -> None:
@@ -118,7 +118,9 @@ def test_match_by_cloid_then_time(oms: LiveOms) -> None:
 
 def test_unmatched_fill_is_kept_retried_and_alerted_once(tmp_path: Path) -> None:
     alerts: list[tuple[str, str]] = []
-    oms = LiveOms(tmp_path / "u.db", alert=lambda k, m: alerts.append((k, m)))
+    oms = LiveOms(
+        tmp_path / "u.db", client_ids=HYPERLIQUID_CLIENT_IDS, alert=lambda k, m: alerts.append((k, m))
+    )
     r = oms.ingest_fill(fill(coin="BTC", oid=4242, hash="0x9", tid=5))
     assert r.new and r.intent_id is None
     assert oms.retry_unmatched(alert_after_attempts=3) == (0, 0)

@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hyperliquid.exchange import Exchange
 
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.sim.harness import SimServer
 from live.preflight import (
     MIN_ORDER_USD,
@@ -141,7 +142,7 @@ def test_venue_read_failures_are_problems() -> None:
 def test_oms_facts_count_only_fills_of_its_intents(tmp_path: Path) -> None:
     from engine.oms import LiveOms
 
-    oms = LiveOms(tmp_path / "oms.db")
+    oms = LiveOms(tmp_path / "oms.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     try:
         assert oms_facts(oms.db) == OmsFacts()
         oms.db.execute(
