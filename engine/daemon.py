@@ -385,7 +385,7 @@ def _preflight(env: Any, execution: Any, strategy: Any, watchlist: list[str], db
 
     trader = execution.trader
     report = check(
-        gather_venue(trader.ex), oms_facts(trader.oms.db, str(trader.oms.path)), watchlist,
+        gather_venue(trader.ex), oms_facts(trader.oms), watchlist,
         trade_sections(strategy, watchlist),
     )  # fmt: skip
     for line in report.symbols:

@@ -90,6 +90,15 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownOrders:
+    """The ids of every order the OMS made: its intents' cloids (lower-case) and the venue's order
+    ids it was answered with. An order at the venue with neither is not the OMS's."""
+
+    cloids: frozenset[str]
+    oids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     new: bool
     fill_id: int | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from decimal import Decimal
 from pathlib import Path
@@ -13,9 +14,11 @@ from engine.oms import (
     IllegalTransition,
     IntentStatus,
     LiveOms,
+    OmsStore,
     dedupe_key,
     intent_id_for,
 )
+from engine.oms_model import KnownOrders
 from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.hl_fills import parse_fill
 from exchange.model import Order
@@ -146,3 +149,61 @@ def test_kernel_state_and_applied_fills_commit_together(oms: LiveOms) -> None:
     assert len(pending) == 1
     oms.commit_kernel_state('{"k":1}', [pending[0][0]])
     assert oms.fills_for_kernel() == [] and oms.get_kv("kernel_state") == '{"k":1}'
+
+
+def test_order_ids_and_positions_of_the_oms_own_orders(oms: LiveOms) -> None:
+    a, _ = oms.create_intent(req())
+    b, _ = oms.create_intent(req(symbol="BTC", decision_ts_ms=2000))
+    oms.record_ack(a.intent_id, oid=77, order_type="Ioc", venue_status="filled", total_sz=D("0.5"), done=True)
+    assert oms.known_orders() == KnownOrders(cloids=frozenset({a.cloid, b.cloid}), oids=frozenset({77}))
+    assert oms.ingest_fill(fill()).intent_id == a.intent_id
+    foreign = oms.ingest_fill(fill(coin="SOL", side="A", sz="3", oid=999, hash="0xf", tid=9))
+    assert foreign.intent_id is None
+    assert oms.intent_positions() == {"ETH": D("0.5")}
+    assert oms.positions() == {"ETH": D("0.5"), "SOL": D("-3")}
+    assert oms.fill_count() == 2 and oms.fill_keys() == {("0xabc", 1), ("0xf", 9)}
+
+
+def test_update_kv_reads_changes_and_writes_in_one_go(oms: LiveOms) -> None:
+    assert oms.update_kv("k", lambda old: None) is False and oms.get_kv("k") is None
+    assert oms.update_kv("k", lambda old: f"{old}+1") is True and oms.get_kv("k") == "None+1"
+    assert oms.update_kv("k", lambda old: old + "+1" if old else None) is True
+    assert oms.get_kv("k") == "None+1+1"
+
+    def boom(old: str | None) -> str | None:
+        raise ValueError("damaged")
+
+    with pytest.raises(ValueError, match="damaged"):
+        oms.update_kv("k", boom)
+    assert oms.get_kv("k") == "None+1+1"  # rolled back, the connection still usable
+    oms.set_kv("k", "x")
+    assert oms.get_kv("k") == "x"
+
+
+def test_read_only_store_beside_a_writer_creates_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "oms_live.db"
+    assert OmsStore.open_read_only(path) is None and not path.exists()
+    path.touch()
+    assert OmsStore.open_read_only(path) is None and path.read_bytes() == b""  # no tables: not an OMS
+    writer = LiveOms(path, client_ids=HYPERLIQUID_CLIENT_IDS)
+    try:
+        intent, _ = writer.create_intent(req())
+        writer.set_kv("kernel_state", "{}")
+        reader = OmsStore.open_read_only(path)
+        assert reader is not None
+        try:
+            assert reader.intent(intent.intent_id) == intent and reader.get_kv("kernel_state") == "{}"
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                reader.set_kv("kernel_state", "changed")
+            writer.set_kv("later", "1")  # the writer carries on; the reader sees it
+            assert reader.get_kv("later") == "1"
+        finally:
+            reader.close()
+    finally:
+        writer.close()
+    after = OmsStore.open_read_only(path)  # after the writer has gone too
+    assert after is not None and after.get_kv("later") == "1"
+    after.close()
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all, and long enough to be read as a header" * 4)
+    with pytest.raises(sqlite3.DatabaseError):
+        OmsStore.open_read_only(tmp_path / "junk.db")
