@@ -14,6 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from engine.oms import LiveOms
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.sim.config import SimConfig
 from exchange.sim.data import DAY_MS
 from exchange.sim.harness import SimServer
@@ -58,7 +59,7 @@ def wallet(sim: SimServer) -> LocalAccount:
 
 @pytest.fixture
 def oms(tmp_path: Path) -> Iterator[LiveOms]:
-    o = LiveOms(tmp_path / "live.db")
+    o = LiveOms(tmp_path / "live.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     yield o
     o.close()
 

@@ -36,7 +36,13 @@ VENUE_LIBRARIES = ("hyperliquid", "requests")
 # Inside exchange/, the Hyperliquid adapters sit behind the venue seam (exchange/venue.py: the
 # MarketData and Execution Protocols and their typed values). Above exchange/, only the daemon's
 # wiring module constructs them (and tools, tests); everything else types against the seam.
-HYPERLIQUID_MODULES = ("exchange.executor", "exchange.hl_fills", "exchange.hl_market_data", "exchange.ws")
+HYPERLIQUID_MODULES = (
+    "exchange.executor",
+    "exchange.hl_cloid",
+    "exchange.hl_fills",
+    "exchange.hl_market_data",
+    "exchange.ws",
+)
 ADAPTER_WIRING = frozenset({"daemon.main"})
 
 # Cycles between modules (type-only imports under TYPE_CHECKING do not count): frozenset -> why.
