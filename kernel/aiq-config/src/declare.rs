@@ -24,40 +24,40 @@ pub trait Section {
     /// Appends `(prefix + key, kind)` for every leaf key below this struct, in declaration order.
     fn rules(prefix: &str, out: &mut Vec<(String, Kind)>);
     /// Calls `f` with every leaf value below this struct, in the order of [`Section::rules`].
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>));
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F);
 }
 
 /// A field's value: a leaf, or a nested [`Section`].
 pub trait Field {
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>));
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F);
 }
 
 impl Field for f64 {
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>)) {
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F) {
         f(Value::Num(*self));
     }
 }
 
 impl Field for u32 {
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>)) {
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F) {
         f(Value::Int(*self));
     }
 }
 
 impl Field for bool {
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>)) {
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F) {
         f(Value::Bool(*self));
     }
 }
 
 impl Field for String {
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>)) {
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F) {
         f(Value::Text(self));
     }
 }
 
 impl Field for Vec<String> {
-    fn visit(&self, f: &mut dyn FnMut(Value<'_>)) {
+    fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F) {
         f(Value::List(self));
     }
 }
@@ -66,7 +66,7 @@ impl Field for Vec<String> {
 macro_rules! choice_field {
     ($($t:ty),*) => {$(
         impl Field for $t {
-            fn visit(&self, f: &mut dyn FnMut(Value<'_>)) {
+            fn visit<F: FnMut(Value<'_>)>(&self, f: &mut F) {
                 f(Value::Choice(*self as usize));
             }
         }
@@ -137,13 +137,13 @@ macro_rules! config_section {
                 )*
             }
 
-            fn visit(&self, f: &mut dyn FnMut($crate::declare::Value<'_>)) {
+            fn visit<F: FnMut($crate::declare::Value<'_>)>(&self, f: &mut F) {
                 $($crate::declare::Field::visit(&self.$field, f);)*
             }
         }
 
         impl $crate::declare::Field for $name {
-            fn visit(&self, f: &mut dyn FnMut($crate::declare::Value<'_>)) {
+            fn visit<F: FnMut($crate::declare::Value<'_>)>(&self, f: &mut F) {
                 $crate::declare::Section::visit(self, f);
             }
         }
