@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, Unpack
 
 from exchange.candle_db import CandleReader
 
@@ -274,6 +274,14 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 # ---- blocking client ---------------------------------------------------------------------------
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :class:`SidecarClient`, which :class:`AsyncSidecarClient` passes on."""
+
+    timeout: float
+    connect_timeout: float
+    client_id: str | None
+
+
 class SidecarClient:
     """Blocking client. Not thread-safe: give each thread its own (long-polls hold the connection).
 
@@ -515,20 +523,9 @@ class AsyncSidecarClient:
     worker's socket is shut down, so a long-poll does not hold the thread for its ``timeout_ms``.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        timeout: float = 5.0,
-        connect_timeout: float = 2.0,
-        client_id: str | None = None,
-    ) -> None:
-        self.client = SidecarClient(
-            path,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            client_id=client_id or f"py-async-{os.getpid()}-{id(self):x}",
-        )
+    def __init__(self, path: str | os.PathLike[str] | None = None, **options: Unpack[ClientOptions]) -> None:
+        options["client_id"] = options.get("client_id") or f"py-async-{os.getpid()}-{id(self):x}"
+        self.client = SidecarClient(path, **options)
         self._lock = asyncio.Lock()
 
     @property
