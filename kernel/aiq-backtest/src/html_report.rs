@@ -235,7 +235,7 @@ fn trips(p: &Prepared, r: &RunResult, bars: &[Vec<aiq_kernel::kernel::Candle>]) 
         for &(t_open, k) in w.iter() {
             while bi < bars[s].len() && bars[s][bi].t + tl.interval_ms <= t_open {
                 let b = bars[s][bi];
-                snap = Some(bank.update(b.t, b.o, b.h, b.l, b.c, b.v));
+                snap = Some(bank.update(b));
                 bi += 1;
             }
             if let Some(sn) = &snap {

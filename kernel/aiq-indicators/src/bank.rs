@@ -284,21 +284,26 @@ pub const SNAPSHOT_COLUMNS: [&str; 40] = [
     "ready",
 ];
 
+/// One OHLCV bar. `t` is the open time in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Candle {
+    pub t: i64,
+    pub o: f64,
+    pub h: f64,
+    pub l: f64,
+    pub c: f64,
+    pub v: f64,
+}
+
 /// Why the bank would reject a candle: a non-finite field, a price `<= 0` or a volume `< 0`.
-pub(crate) fn candle_error(
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
-) -> Option<IndicatorError> {
-    for (field, value) in [("open", open), ("high", high), ("low", low), ("close", close)] {
+pub(crate) fn candle_error(bar: &Candle) -> Option<IndicatorError> {
+    for (field, value) in [("open", bar.o), ("high", bar.h), ("low", bar.l), ("close", bar.c)] {
         if !(value.is_finite() && value > 0.0) {
             return Some(IndicatorError::InvalidInput { field, value });
         }
     }
-    if !(volume.is_finite() && volume >= 0.0) {
-        return Some(IndicatorError::InvalidInput { field: "volume", value: volume });
+    if !(bar.v.is_finite() && bar.v >= 0.0) {
+        return Some(IndicatorError::InvalidInput { field: "volume", value: bar.v });
     }
     None
 }
@@ -609,19 +614,11 @@ impl IndicatorBank {
 
     /// Validate and consume one closed candle. Rejects (without changing any state) a
     /// non-finite field, a price `<= 0` or a volume `< 0`.
-    pub fn try_update(
-        &mut self,
-        t: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> Result<IndicatorSnapshot, IndicatorError> {
-        if let Some(e) = candle_error(open, high, low, close, volume) {
+    pub fn try_update(&mut self, bar: Candle) -> Result<IndicatorSnapshot, IndicatorError> {
+        if let Some(e) = candle_error(&bar) {
             return Err(e);
         }
-        Ok(self.update_unchecked(t, open, high, low, close, volume))
+        Ok(self.update_unchecked(bar))
     }
 
     /// Consume one closed candle and return its snapshot.
@@ -630,31 +627,16 @@ impl IndicatorBank {
     /// the previous snapshot is returned. Callers that need to know should use `try_update`
     /// (the kernel validates candles before calling this).
     #[inline]
-    pub fn update(
-        &mut self,
-        t: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> IndicatorSnapshot {
-        match self.try_update(t, open, high, low, close, volume) {
+    pub fn update(&mut self, bar: Candle) -> IndicatorSnapshot {
+        match self.try_update(bar) {
             Ok(s) => s,
             Err(_) => self.last,
         }
     }
 
     #[inline]
-    fn update_unchecked(
-        &mut self,
-        t: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> IndicatorSnapshot {
+    fn update_unchecked(&mut self, bar: Candle) -> IndicatorSnapshot {
+        let Candle { t, o: open, h: high, l: low, c: close, v: volume } = bar;
         const NAN: f64 = f64::NAN;
         let last = &self.last;
         let mut s = IndicatorSnapshot::empty();
