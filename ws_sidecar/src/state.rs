@@ -57,6 +57,15 @@ pub struct UserState {
     pub ledger_seen: Dedupe<(i64, String)>,
 }
 
+/// Dedupe key of a user funding or ledger event: its `time` and one identifying text field
+/// (0 and "" where missing).
+fn timed_key(event: &Value, field: &str) -> (i64, String) {
+    (
+        event.get("time").and_then(Value::as_i64).unwrap_or(0),
+        event.get(field).and_then(Value::as_str).unwrap_or("").to_string(),
+    )
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct KeyState {
     pub live_t: Option<i64>,
@@ -428,11 +437,7 @@ impl Shared {
                 st.frames_user.fetch_add(1, Relaxed);
                 let mut u = lock(&self.user_state);
                 for f in fundings {
-                    let k = (
-                        f.get("time").and_then(Value::as_i64).unwrap_or(0),
-                        f.get("coin").and_then(Value::as_str).unwrap_or("").to_string(),
-                    );
-                    if u.funding_seen.insert(k) {
+                    if u.funding_seen.insert(timed_key(&f, "coin")) {
                         u.fundings.push(f);
                     }
                 }
@@ -441,11 +446,7 @@ impl Shared {
                 st.frames_user.fetch_add(1, Relaxed);
                 let mut u = lock(&self.user_state);
                 for x in updates {
-                    let k = (
-                        x.get("time").and_then(Value::as_i64).unwrap_or(0),
-                        x.get("hash").and_then(Value::as_str).unwrap_or("").to_string(),
-                    );
-                    if u.ledger_seen.insert(k) {
+                    if u.ledger_seen.insert(timed_key(&x, "hash")) {
                         u.ledger.push(x);
                     }
                 }
