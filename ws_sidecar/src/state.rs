@@ -57,6 +57,24 @@ pub struct UserState {
     pub ledger_seen: Dedupe<(i64, String)>,
 }
 
+/// Append the user events not seen before (an event without a key is always new).
+fn push_unseen<K: std::hash::Hash + Eq + Clone>(
+    seen: &mut Dedupe<K>,
+    out: &mut Bounded<Value>,
+    events: Vec<Value>,
+    key: impl Fn(&Value) -> Option<K>,
+) {
+    for e in events {
+        let fresh = match key(&e) {
+            Some(k) => seen.insert(k),
+            None => true,
+        };
+        if fresh {
+            out.push(e);
+        }
+    }
+}
+
 /// Dedupe key of a user funding or ledger event: its `time` and one identifying text field
 /// (0 and "" where missing).
 fn timed_key(event: &Value, field: &str) -> (i64, String) {
@@ -415,16 +433,8 @@ impl Shared {
             }
             Frame::UserFills { fills, .. } => {
                 st.frames_user.fetch_add(1, Relaxed);
-                let mut u = lock(&self.user_state);
-                for f in fills {
-                    let fresh = match fill_key(&f) {
-                        Some(k) => u.fill_seen.insert(k),
-                        None => true,
-                    };
-                    if fresh {
-                        u.fills.push(f);
-                    }
-                }
+                let u = &mut *lock(&self.user_state);
+                push_unseen(&mut u.fill_seen, &mut u.fills, fills, fill_key);
             }
             Frame::OrderUpdates(v) => {
                 st.frames_user.fetch_add(1, Relaxed);
@@ -435,21 +445,13 @@ impl Shared {
             }
             Frame::UserFundings { fundings, .. } => {
                 st.frames_user.fetch_add(1, Relaxed);
-                let mut u = lock(&self.user_state);
-                for f in fundings {
-                    if u.funding_seen.insert(timed_key(&f, "coin")) {
-                        u.fundings.push(f);
-                    }
-                }
+                let u = &mut *lock(&self.user_state);
+                push_unseen(&mut u.funding_seen, &mut u.fundings, fundings, |f| Some(timed_key(f, "coin")));
             }
             Frame::LedgerUpdates { updates, .. } => {
                 st.frames_user.fetch_add(1, Relaxed);
-                let mut u = lock(&self.user_state);
-                for x in updates {
-                    if u.ledger_seen.insert(timed_key(&x, "hash")) {
-                        u.ledger.push(x);
-                    }
-                }
+                let u = &mut *lock(&self.user_state);
+                push_unseen(&mut u.ledger_seen, &mut u.ledger, updates, |x| Some(timed_key(x, "hash")));
             }
             Frame::SubscriptionResponse { .. } => {
                 st.acks.fetch_add(1, Relaxed);
