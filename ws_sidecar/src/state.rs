@@ -570,3 +570,22 @@ fn write_bbo(
     }
     tx.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn push_unseen_keeps_new_and_keyless_events_once() {
+        let (mut seen, mut out) = (Dedupe::new(10), Bounded::new(10));
+        let a = json!({"time": 1, "coin": "BTC"});
+        let b = json!({"time": 1, "coin": "ETH"});
+        let keyless = json!({"coin": "BTC"});
+        let key = |e: &Value| e.get("time").map(|_| timed_key(e, "coin"));
+        push_unseen(&mut seen, &mut out, vec![a.clone(), b.clone(), a.clone()], key);
+        push_unseen(&mut seen, &mut out, vec![b.clone(), keyless.clone(), keyless.clone()], key);
+        assert_eq!(out.drain(10), vec![a, b, keyless.clone(), keyless]);
+        assert_eq!(timed_key(&json!({}), "hash"), (0, String::new()));
+    }
+}
