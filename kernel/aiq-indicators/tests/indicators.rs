@@ -299,3 +299,19 @@ fn bank_throughput() {
     let ns = t0.elapsed().as_nanos() as f64 / bars.len() as f64;
     println!("IndicatorBank::update: {ns:.1} ns/bar ({acc})");
 }
+
+/// The group bits are part of saved kernel state: group `i` is `1 << i`, `ALL` their union, and
+/// every snapshot column but the always-set ones belongs to a group.
+#[test]
+fn output_groups_keep_their_bits_and_columns() {
+    for (i, (_, g)) in Outputs::GROUPS.iter().enumerate() {
+        assert_eq!(serde_json::to_string(g).unwrap(), (1u16 << i).to_string());
+    }
+    assert_eq!(serde_json::to_string(&Outputs::ALL).unwrap(), "4095");
+    let always: Vec<&str> =
+        SNAPSHOT_COLUMNS.iter().copied().filter(|c| Outputs::of_column(c).is_none()).collect();
+    assert_eq!(always, ["t", "open", "high", "low", "close", "volume", "prev_close", "bar_count", "ready"]);
+    assert_eq!(Outputs::of_column("prev3_macd_hist"), Some(Outputs::MACD));
+    assert_eq!(Outputs::of_column("ema_slow_slope_pct"), Some(Outputs::EMA_SLOPE));
+    assert_eq!(Outputs::ALL.names().len(), 12);
+}
