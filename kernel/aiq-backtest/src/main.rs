@@ -336,9 +336,8 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
         live_overlay: o.live,
         inputs: p.inputs.clone(),
         initial_balance: initial_equity,
-        interval_ms: p.timeline.interval_ms,
     };
-    let rep = report::build(meta, &r);
+    let rep = report::build(meta, p.timeline.interval_ms, &r);
     let text = serde_json::to_string_pretty(&rep).map_err(|e| BtError::new(e.to_string()))?;
     write_out(&a.output, &text)?;
     if let Some(path) = &a.html {
