@@ -308,6 +308,7 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
     from engine.oms import CrashPoints, LiveOms, no_crash
     from engine.secrets import SecretError, load_wallet_secrets, wallet_from
     from exchange.executor import HyperliquidExecutor, MonotonicNonce
+    from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
     from exchange.venue import ExecutorError
     from exchange.venue_errors import classify
     from live.execution import LiveExecution
@@ -327,7 +328,7 @@ def _live_execution(env: Any, args: argparse.Namespace, url: str, alert: Any, db
         point, _, n = str(args.crash_at).partition(":")
         crash = CrashPoints(point, int(n or 1))
     oms_path = args.oms_db or env.db_path.parent / f"oms_{env.mode}.db"
-    oms = LiveOms(oms_path, alert=alert, crash=crash)
+    oms = LiveOms(oms_path, client_ids=HYPERLIQUID_CLIENT_IDS, alert=alert, crash=crash)
     try:
         ex = venue_call(
             url, "start-up: account",
@@ -384,7 +385,7 @@ def _preflight(env: Any, execution: Any, strategy: Any, watchlist: list[str], db
 
     trader = execution.trader
     report = check(
-        gather_venue(trader.ex), oms_facts(trader.oms.db, str(trader.oms.path)), watchlist,
+        gather_venue(trader.ex), oms_facts(trader.oms), watchlist,
         trade_sections(strategy, watchlist),
     )  # fmt: skip
     for line in report.symbols:

@@ -1,1 +1,2 @@
-"""ai-quant engine package."""
+"""The daemon's services, each usable alone: config, env, candle and funding data, market data,
+risk, paper trader, OMS and reconciler, trading DB, alerting (docs/architecture.md, "Layers")."""

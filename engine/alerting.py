@@ -32,10 +32,14 @@ from typing import TextIO
 
 import aiohttp
 
+from exchange.retry import Backoff
+
 log = logging.getLogger("engine.alerting")
 
 TELEGRAM_API_BASE = "https://api.telegram.org"
 DEFAULT_TIMEOUT_S = 6.0
+# A webhook that fails (no answer, 5xx, 429) gets one more try half a second later; then it is counted failed.
+DELIVERY_RETRY = Backoff(retries=1, first_s=0.5)
 #: Patterns that look like credentials even when not among the configured targets.
 _TOKEN_PATTERNS = (
     re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{20,}\b"),  # telegram bot token
@@ -249,7 +253,7 @@ class Alerter:
             payload: dict[str, str] = {"content": text[:1900]}
         else:
             payload = {"chat_id": target.chat_id, "text": text[:4000]}
-        for attempt in range(2):
+        for attempt in range(DELIVERY_RETRY.retries + 1):
             try:
                 async with session.post(target.url, json=payload) as resp:
                     if resp.status < 300:
@@ -261,8 +265,8 @@ class Alerter:
             if status and status < 500 and status != 429:
                 log.warning("alert to %s refused: HTTP %d", target.channel, status)
                 return False
-            if attempt == 0:
-                await asyncio.sleep(0.5)
+            if attempt < DELIVERY_RETRY.retries:
+                await asyncio.sleep(DELIVERY_RETRY.wait_s(attempt))
         log.warning("alert to %s failed after retry (HTTP %s)", target.channel, status or "-")
         return False
 

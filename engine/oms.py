@@ -17,7 +17,8 @@ Intent status machine::
 IOC that filled part of its size and cancelled the rest is FILLED with the smaller size);
 ``CANCELLED`` means finished with no fill.
 
-The intent row, with its deterministic cloid, is committed **before** the order is sent, so a
+The intent row, with its deterministic cloid (the venue's format: ``client_ids``, a
+:class:`exchange.venue.ClientOrderIds`), is committed **before** the order is sent, so a
 restart recognises an order that went out before the crash (by cloid at the venue).
 """
 
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.oms_model import (
-    CLOID_PREFIX,
     OPEN_STATUSES,
     TRANSITIONS,
     IllegalTransition,
@@ -42,14 +42,13 @@ from engine.oms_model import (
     Intent,
     IntentStatus,
     S,
-    cloid_for,
     dedupe_key,
     intent_id_for,
-    is_bot_cloid,
     now_ms,
 )
 from engine.oms_store import SCHEMA, OmsStore, open_private_db
 from exchange.model import Fill, Order
+from exchange.venue import ClientOrderIds
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +87,23 @@ def no_crash(_name: str) -> None:
 
 class LiveOms(OmsStore):
     """The OMS: the intent status machine and fill matching over :class:`OmsStore`. One instance
-    per process; methods are not re-entrant across threads."""
+    per process; methods are not re-entrant across threads. ``client_ids`` is the venue's cloid
+    format (Hyperliquid's: exchange/hl_cloid.py), given by whoever wires the venue in."""
 
     def __init__(
         self,
         path: Path,
         *,
+        client_ids: ClientOrderIds,
         alert: Alerter = log_alert,
         crash: Callable[[str], None] = no_crash,
-        cloid_prefix: bytes = CLOID_PREFIX,
         match_ttl_ms: int = DEFAULT_MATCH_TTL_MS,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         super().__init__(path, clock_ms=clock_ms)
         self.alert = alert
         self.crash = crash
-        self.cloid_prefix = cloid_prefix
+        self.client_ids = client_ids
         self.match_ttl_ms = match_ttl_ms
 
     # ---- intents: the status machine -----------------------------------------------------
@@ -143,7 +143,7 @@ class LiveOms(OmsStore):
                     order.confidence,
                     S.NEW.value,
                     key,
-                    cloid_for(iid, self.cloid_prefix),
+                    self.client_ids.for_intent(iid),
                 ),
             )
         self.crash("after_intent_commit")
@@ -431,7 +431,6 @@ class LiveOms(OmsStore):
 
 
 __all__ = [
-    "CLOID_PREFIX",
     "DEFAULT_MATCH_TTL_MS",
     "OPEN_STATUSES",
     "SCHEMA",
@@ -447,10 +446,8 @@ __all__ = [
     "LiveOms",
     "OmsStore",
     "S",
-    "cloid_for",
     "dedupe_key",
     "intent_id_for",
-    "is_bot_cloid",
     "log_alert",
     "no_crash",
     "now_ms",

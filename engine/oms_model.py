@@ -1,7 +1,8 @@
 """The OMS vocabulary: the intent statuses and the transitions allowed between them, the recorded
 :class:`Intent` (an :class:`exchange.model.Order` with its status, cloid and fills), and the
-deterministic ids (dedupe key, intent id, cloid). Fills are the model's :class:`exchange.model.Fill`
-(its venue facts, read from the venue's wire format under exchange/). Pure: no SQL, no I/O.
+deterministic ids (dedupe key, intent id; the cloid is the venue's, through the seam's
+:class:`exchange.venue.ClientOrderIds`). Fills are the model's :class:`exchange.model.Fill` (its
+venue facts, read from the venue's wire format under exchange/). Pure: no SQL, no I/O.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-
-CLOID_PREFIX = b"aiq_"
 
 
 class IntentStatus(StrEnum):
@@ -61,18 +60,6 @@ def intent_id_for(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def cloid_for(intent_id: str, prefix: bytes = CLOID_PREFIX) -> str:
-    """``0x`` + 16 bytes: the ASCII prefix, then the start of sha256(intent_id)."""
-    if len(prefix) >= 16:
-        raise ValueError("cloid prefix must be shorter than 16 bytes")
-    body = prefix + hashlib.sha256(intent_id.encode()).digest()[: 16 - len(prefix)]
-    return "0x" + body.hex()
-
-
-def is_bot_cloid(cloid: str | None, prefix: bytes = CLOID_PREFIX) -> bool:
-    return bool(cloid) and str(cloid).lower().startswith("0x" + prefix.hex())
-
-
 @dataclass(frozen=True, slots=True)
 class Intent:
     intent_id: str
@@ -99,6 +86,15 @@ class Intent:
     @property
     def is_buy(self) -> bool:
         return self.side == "BUY"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownOrders:
+    """The ids of every order the OMS made: its intents' cloids (lower-case) and the venue's order
+    ids it was answered with. An order at the venue with neither is not the OMS's."""
+
+    cloids: frozenset[str]
+    oids: frozenset[int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from engine.oms import Intent, IntentStatus, LiveOms, is_bot_cloid, log_alert
+from engine.oms import Intent, IntentStatus, LiveOms, log_alert
 from exchange.venue import Execution, ExecutorError
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class OmsReconciler:
         now = self.oms.clock()
         for row in self.oms.open_orders():
             oid, cloid, sym = int(row["exchange_order_id"]), row["cloid"], str(row["symbol"])
-            if is_bot_cloid(cloid, self.oms.cloid_prefix):
+            if self.oms.client_ids.is_ours(cloid):
                 if now - int(row["first_seen_ms"]) >= self.stale_order_ms and not self.dry_run:
                     try:
                         ok = self.ex.cancel(sym, oid)

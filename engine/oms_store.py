@@ -7,7 +7,8 @@ Tables: ``oms_intents`` (one row per kernel decision, unique ``dedupe_key``), ``
 
 :class:`OmsStore` holds the connection and everything that reads or plainly writes these tables
 (kv, intent and fill reads, the kernel's applied fills, open orders, events); the intent status
-machine and fill matching are :class:`engine.oms.LiveOms`'s.
+machine and fill matching are :class:`engine.oms.LiveOms`'s. :meth:`OmsStore.open_read_only` is
+for readers beside a running daemon (the pre-flight check, tools): it creates and writes nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.oms_model import Intent, IntentStatus, now_ms
+from engine.oms_model import Intent, IntentStatus, KnownOrders, now_ms
 from exchange.model import Fill
 
 SCHEMA = """
@@ -129,6 +131,7 @@ CREATE TABLE IF NOT EXISTS oms_reconcile_events (
 );
 CREATE TABLE IF NOT EXISTS oms_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
 
 _INTENT_COLS = (
     "intent_id, symbol, action, side, requested_size, reduce_only, limit_px, status, client_order_id, "
@@ -192,6 +195,14 @@ def _row_to_fill(r: Sequence[Any]) -> Fill:
     )
 
 
+def _net(rows: Iterable[tuple[str, str, str]]) -> dict[str, Decimal]:
+    """Signed sum of (symbol, side, size) fill rows per symbol, flat symbols left out."""
+    out: dict[str, Decimal] = {}
+    for sym, side, size in rows:
+        out[sym] = out.get(sym, Decimal(0)) + (Decimal(size) if side == "BUY" else -Decimal(size))
+    return {s: v for s, v in out.items() if v != 0}
+
+
 def open_private_db(path: Path) -> sqlite3.Connection:
     """Create the file with mode 0600 (before SQLite touches it), then WAL + synchronous=FULL."""
     path = Path(path)
@@ -213,11 +224,35 @@ def open_private_db(path: Path) -> sqlite3.Connection:
 class OmsStore:
     """The OMS's SQLite file. One instance per process; methods are not re-entrant across threads."""
 
-    def __init__(self, path: Path, *, clock_ms: Callable[[], int] = now_ms) -> None:
+    def __init__(self, path: Path, *, clock_ms: Callable[[], int] = now_ms, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.db = open_private_db(self.path)
-        self.db.executescript(SCHEMA)
+        if read_only:  # SQLite refuses every write on this connection; the file must exist
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            self.db = sqlite3.connect(
+                uri, uri=True, timeout=10, isolation_level=None, check_same_thread=False
+            )
+        else:
+            self.db = open_private_db(self.path)
+            self.db.executescript(SCHEMA)
         self.clock = clock_ms
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> OmsStore | None:
+        """The file read-only (a running daemon may keep writing it); None when no OMS has written
+        it yet (no file, or a file without the OMS's tables). A file that is not SQLite raises
+        ``sqlite3.DatabaseError``."""
+        if not Path(path).is_file():
+            return None
+        store = cls(path, read_only=True)
+        try:
+            names = {str(r[0]) for r in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except BaseException:
+            store.close()
+            raise
+        if TABLES - names:  # not (yet) an OMS file
+            store.close()
+            return None
+        return store
 
     def close(self) -> None:
         self.db.close()
@@ -241,6 +276,18 @@ class OmsStore:
         with self.tx() as db:
             db.execute("INSERT OR REPLACE INTO oms_kv(key, value) VALUES (?, ?)", (key, value))
 
+    def update_kv(self, key: str, change: Callable[[str | None], str | None]) -> bool:
+        """Read, change and write one value in one transaction (another process's write in between
+        is not lost): ``change`` gets the stored value (None when absent) and returns the new one,
+        or None to leave it as it is. True when it wrote."""
+        with self.tx() as db:
+            r = db.execute("SELECT value FROM oms_kv WHERE key=?", (key,)).fetchone()
+            new = change(None if r is None else str(r[0]))
+            if new is None:
+                return False
+            db.execute("INSERT OR REPLACE INTO oms_kv(key, value) VALUES (?, ?)", (key, new))
+        return True
+
     def load_nonce(self) -> int:
         return int(self.get_kv("last_nonce", "0") or 0)
 
@@ -259,6 +306,14 @@ class OmsStore:
             f"SELECT {_INTENT_COLS} FROM oms_intents WHERE client_order_id=?", (cloid.lower(),)
         ).fetchone()
         return None if r is None else _row_to_intent(r)
+
+    def known_orders(self) -> KnownOrders:
+        """The cloids and venue order ids of every intent."""
+        rows = self.db.execute("SELECT client_order_id, exchange_order_id FROM oms_intents").fetchall()
+        return KnownOrders(
+            cloids=frozenset(str(c).lower() for c, _ in rows if c),
+            oids=frozenset(int(o) for _, o in rows if o is not None),
+        )
 
     def intents(self, statuses: tuple[IntentStatus, ...] | None = None) -> list[Intent]:
         if statuses is None:
@@ -291,6 +346,10 @@ class OmsStore:
 
     def fill_keys(self) -> set[tuple[str, int]]:
         return {(str(h), int(t)) for h, t in self.db.execute("SELECT fill_hash, fill_tid FROM oms_fills")}
+
+    def fill_count(self) -> int:
+        """Recorded fills (each venue fill once: ``UNIQUE(fill_hash, fill_tid)``)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM oms_fills").fetchone()[0])
 
     def fills_for_kernel(self) -> list[tuple[int, Fill, str | None]]:
         rows = self.db.execute(
@@ -351,11 +410,12 @@ class OmsStore:
 
     def positions(self) -> dict[str, Decimal]:
         """Net position per symbol from every recorded fill (what the OMS believes)."""
-        out: dict[str, Decimal] = {}
-        for sym, side, size in self.db.execute("SELECT symbol, side, size FROM oms_fills"):
-            d = Decimal(size) if side == "BUY" else -Decimal(size)
-            out[sym] = out.get(sym, Decimal(0)) + d
-        return {s: v for s, v in out.items() if v != 0}
+        return _net(self.db.execute("SELECT symbol, side, size FROM oms_fills"))
+
+    def intent_positions(self) -> dict[str, Decimal]:
+        """Net position per symbol from the fills matched to an intent: what the OMS's own orders
+        hold (a fill no intent explains, e.g. of an order placed outside the OMS, is not counted)."""
+        return _net(self.db.execute("SELECT symbol, side, size FROM oms_fills WHERE intent_id IS NOT NULL"))
 
     def last_fill_ms(self) -> int | None:
         r = self.db.execute("SELECT MAX(ts_ms) FROM oms_fills").fetchone()

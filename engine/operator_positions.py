@@ -15,6 +15,8 @@ import json
 import logging
 from typing import Any
 
+from engine.oms_store import OmsStore
+
 log = logging.getLogger("engine.operator_positions")
 
 KEY = "operator_positions"
@@ -39,39 +41,39 @@ def _load(raw: str | None) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in doc.items()}
 
 
-def operator_symbols(oms: Any) -> dict[str, dict[str, Any]]:
-    """The marked coins (``oms``: an ``engine.oms.LiveOms``)."""
+def operator_symbols(oms: OmsStore) -> dict[str, dict[str, Any]]:
+    """The marked coins (``oms``: the live OMS, an ``engine.oms.LiveOms``)."""
     return _load(oms.get_kv(KEY))
 
 
-def mark(oms: Any, symbol: str, order_id: str, now_ms: int) -> bool:
+def mark(oms: OmsStore, symbol: str, order_id: str, now_ms: int) -> bool:
     """Mark ``symbol`` as the operator's (before the order is sent). True if it was not marked."""
-    with oms.tx() as db:
-        row = db.execute("SELECT value FROM oms_kv WHERE key=?", (KEY,)).fetchone()
-        marks = _load(row[0] if row else None)
+
+    def add(raw: str | None) -> str | None:
+        marks = _load(raw)
         if symbol in marks:
-            return False
+            return None
         marks[symbol] = {"id": order_id, "since_ms": int(now_ms)}
-        db.execute(
-            "INSERT OR REPLACE INTO oms_kv(key, value) VALUES (?, ?)",
-            (KEY, json.dumps(marks, sort_keys=True)),
-        )
+        return json.dumps(marks, sort_keys=True)
+
+    if not oms.update_kv(KEY, add):
+        return False
     log.info("%s marked as the operator's (%s)", symbol, order_id)
     return True
 
 
-def release(oms: Any, symbol: str) -> bool:
+def release(oms: OmsStore, symbol: str) -> bool:
     """Hand ``symbol`` back to the strategy. True if it was marked."""
-    with oms.tx() as db:
-        row = db.execute("SELECT value FROM oms_kv WHERE key=?", (KEY,)).fetchone()
-        marks = _load(row[0] if row else None)
+
+    def drop(raw: str | None) -> str | None:
+        marks = _load(raw)
         if symbol not in marks:
-            return False
+            return None
         del marks[symbol]
-        db.execute(
-            "INSERT OR REPLACE INTO oms_kv(key, value) VALUES (?, ?)",
-            (KEY, json.dumps(marks, sort_keys=True)),
-        )
+        return json.dumps(marks, sort_keys=True)
+
+    if not oms.update_kv(KEY, drop):
+        return False
     log.info("%s released to the strategy", symbol)
     return True
 

@@ -21,9 +21,9 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, Unpack
 
 from exchange.candle_db import CandleReader
 
@@ -87,6 +87,27 @@ def _opt_int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
+#: How a field of a typed result is read from the sidecar's JSON, by its annotation: a missing or
+#: null number is 0, a missing string "", an optional field stays None.
+_READ: dict[str, Callable[[Any], Any]] = {
+    "bool": bool,
+    "int": lambda v: int(v or 0),
+    "float": lambda v: float(v or 0.0),
+    "str": lambda v: str(v or ""),
+    "int | None": _opt_int,
+    "float | None": _opt_float,
+    "str | None": lambda v: v,
+}
+
+
+def _read_fields(cls: type, d: dict[str, Any], **given: Any) -> dict[str, Any]:
+    """The constructor arguments of dataclass ``cls`` from ``d``, each read by its annotation;
+    ``given`` supplies the fields read some other way."""
+    return {
+        f.name: given[f.name] if f.name in given else _READ[str(f.type)](d.get(f.name)) for f in fields(cls)
+    }
+
+
 @dataclass(frozen=True)
 class Bbo:
     symbol: str
@@ -99,15 +120,7 @@ class Bbo:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Bbo:
-        return cls(
-            symbol=str(d["symbol"]),
-            bid=_opt_float(d.get("bid")),
-            ask=_opt_float(d.get("ask")),
-            bid_sz=_opt_float(d.get("bid_sz")),
-            ask_sz=_opt_float(d.get("ask_sz")),
-            time=int(d.get("time") or 0),
-            age_s=float(d.get("age_s") or 0.0),
-        )
+        return cls(**_read_fields(cls, d, symbol=str(d["symbol"])))
 
     @property
     def mid(self) -> float | None:
@@ -131,17 +144,9 @@ class Mids:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Mids:
-        return cls(
-            mids={str(k): float(v) for k, v in (d.get("mids") or {}).items()},
-            mids_seq=int(d.get("mids_seq") or 0),
-            mids_age_s=_opt_float(d.get("mids_age_s")),
-            bbo={str(k): Bbo.from_json(v) for k, v in (d.get("bbo") or {}).items()},
-            bbo_seq=int(d.get("bbo_seq") or 0),
-            timed_out=bool(d.get("timed_out")),
-            mids_recv_ns=int(d.get("mids_recv_ns") or 0),
-            bbo_recv_ns=int(d.get("bbo_recv_ns") or 0),
-            now_ns=int(d.get("now_ns") or 0),
-        )
+        mids = {str(k): float(v) for k, v in (d.get("mids") or {}).items()}
+        bbo = {str(k): Bbo.from_json(v) for k, v in (d.get("bbo") or {}).items()}
+        return cls(**_read_fields(cls, d, mids=mids, bbo=bbo))
 
 
 @dataclass(frozen=True)
@@ -175,30 +180,7 @@ class Health:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Health:
-        return cls(
-            ok=bool(d.get("ok")),
-            connected=bool(d.get("connected")),
-            stale=bool(d.get("stale")),
-            ws_connect_attempt=int(d.get("ws_connect_attempt") or 0),
-            connects=int(d.get("connects") or 0),
-            disconnects=int(d.get("disconnects") or 0),
-            stale_reconnects=int(d.get("stale_reconnects") or 0),
-            last_error=d.get("last_error"),
-            last_close=d.get("last_close"),
-            mids_age_s=_opt_float(d.get("mids_age_s")),
-            bbo_age_s=_opt_float(d.get("bbo_age_s")),
-            candle_age_s=_opt_float(d.get("candle_age_s")),
-            last_data_age_s=_opt_float(d.get("last_data_age_s")),
-            incoming_drops=int(d.get("incoming_drops") or 0),
-            uptime_s=float(d.get("uptime_s") or 0.0),
-            version=str(d.get("version") or ""),
-            venue=d.get("venue"),
-            user=d.get("user"),
-            candles_dir=d.get("candles_dir"),
-            venue_time_ms=_opt_int(d.get("venue_time_ms")),
-            stale_after_s=_opt_float(d.get("stale_after_s")),
-            raw=d,
-        )
+        return cls(**_read_fields(cls, d, raw=d))
 
 
 @dataclass(frozen=True)
@@ -272,6 +254,14 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- blocking client ---------------------------------------------------------------------------
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :class:`SidecarClient`, which :class:`AsyncSidecarClient` passes on."""
+
+    timeout: float
+    connect_timeout: float
+    client_id: str | None
 
 
 class SidecarClient:
@@ -515,20 +505,9 @@ class AsyncSidecarClient:
     worker's socket is shut down, so a long-poll does not hold the thread for its ``timeout_ms``.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        timeout: float = 5.0,
-        connect_timeout: float = 2.0,
-        client_id: str | None = None,
-    ) -> None:
-        self.client = SidecarClient(
-            path,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            client_id=client_id or f"py-async-{os.getpid()}-{id(self):x}",
-        )
+    def __init__(self, path: str | os.PathLike[str] | None = None, **options: Unpack[ClientOptions]) -> None:
+        options["client_id"] = options.get("client_id") or f"py-async-{os.getpid()}-{id(self):x}"
+        self.client = SidecarClient(path, **options)
         self._lock = asyncio.Lock()
 
     @property

@@ -5,6 +5,7 @@
 * :class:`Execution`: orders and cancels (by cloid), leverage, the dead man's switch, account and
   order queries, fills by time and the user fill stream. The broker adapter, the reconciler, the
   live trader and the pre-flight check call it.
+* :class:`ClientOrderIds`: the venue's client order id (cloid) of an OMS intent, in its own format.
 * The typed values and errors both sides speak: an order goes out as the model's
   :class:`~exchange.model.Order` (what the OMS committed) and its answer is the venue's
   :class:`VenueOrderStatus`, the same value ``orderStatus`` gives; fills come back as the model's
@@ -12,7 +13,7 @@
   :class:`ExecutorError` and its kinds.
 
 Hyperliquid implements them in exchange/hl_market_data.py and exchange/executor.py (its fills are
-parsed in exchange/hl_fills.py); only the daemon's wiring (daemon/main.py) and tools construct
+parsed in exchange/hl_fills.py, its cloids made in exchange/hl_cloid.py); only the daemon's wiring (daemon/main.py) and tools construct
 those. A second venue is a new module behind these Protocols.
 """
 
@@ -122,6 +123,15 @@ class FillStream(Protocol):
     def stop(self) -> None: ...
 
 
+class ClientOrderIds(Protocol):
+    """The venue's client order id (cloid) for an OMS intent. Deterministic: the same intent id
+    always gives the same cloid, so a restart recognises an order sent before a crash and the cloids
+    stored in an OMS file keep matching. ``is_ours`` tells this system's orders from others'."""
+
+    def for_intent(self, intent_id: str) -> str: ...
+    def is_ours(self, cloid: str | None) -> bool: ...
+
+
 class MarketData(Protocol):
     """A venue's public market data. Every call may raise the venue's request errors
     (classify them with exchange.venue_errors.diagnose)."""
@@ -194,6 +204,7 @@ class Execution(Protocol):
 __all__ = [
     "DEFAULT_SLIPPAGE",
     "AccountState",
+    "ClientOrderIds",
     "Execution",
     "ExecutorError",
     "FillStream",

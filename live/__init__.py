@@ -1,1 +1,2 @@
-"""ai-quant live package."""
+"""The live order path above the broker adapter: the trader, the live execution backend and the
+pre-flight check (docs/live-trading.md)."""

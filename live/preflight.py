@@ -18,22 +18,23 @@ Checks:
 * **unknown orders and positions**: every open order carries a cloid or oid the OMS recorded, and
   every venue position equals the sum of the OMS fills that belong to its intents.
 
-:func:`check` is pure; :func:`gather_venue` and :func:`read_oms` do the reading.
+:func:`check` is pure; :func:`gather_venue` and :func:`read_oms` (or :func:`oms_facts` on an open
+OMS) do the reading, the OMS's through its store's methods.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from engine.config.view import StrategyConfig, TradeConfig
+from engine.oms_store import OmsStore
 from exchange.venue import Execution, ExecutorError
 
 MIN_ORDER_USD = Decimal(10)  # the venue's minimum order value (protocol reference section 5)
-LEVERAGE_KEYS = ("leverage", "leverage_low", "leverage_medium", "leverage_high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +85,24 @@ class Report:
         return not self.problems
 
 
-def configured_leverage(trade: Mapping[str, Any]) -> tuple[float, str]:
-    """The highest leverage the kernel may use for an entry, and the key that sets it."""
-    key = max(LEVERAGE_KEYS, key=lambda k: float(trade.get(k) or 0))
-    return float(trade.get(key) or 0), key
+def configured_leverage(trade: TradeConfig) -> tuple[float, str]:
+    """The highest leverage the kernel may use for an entry, and the key that sets it (the first
+    of equals)."""
+    levels = (
+        ("leverage", trade.leverage),
+        ("leverage_low", trade.leverage_low),
+        ("leverage_medium", trade.leverage_medium),
+        ("leverage_high", trade.leverage_high),
+    )
+    key, lev = max(levels, key=lambda kv: kv[1])
+    return float(lev), key
 
 
 def check(
     venue: VenueFacts,
     oms: OmsFacts,
     watchlist: Sequence[str],
-    trade_config: Mapping[str, Mapping[str, Any]],
+    trade_config: Mapping[str, TradeConfig],
 ) -> Report:
     """Every problem as one line. ``trade_config`` maps a symbol to its merged ``trade`` section."""
     problems: list[Problem] = [Problem("venue", e) for e in venue.errors]
@@ -131,7 +139,10 @@ def check(
             continue
         sz_dec, max_lev = listed
         symbols.append(f"{sym}: szDecimals {sz_dec}, max leverage {max_lev}")
-        lev, key = configured_leverage(trade_config.get(sym, {}))
+        trade = trade_config.get(sym)
+        if trade is None:
+            continue
+        lev, key = configured_leverage(trade)
         if lev > max_lev:
             problems.append(Problem(
                 "leverage",
@@ -191,45 +202,41 @@ def gather_venue(ex: Execution) -> VenueFacts:
 
 
 def read_oms(path: Path) -> OmsFacts:
-    """The OMS file read-only (a running daemon keeps writing it); a missing file knows nothing."""
-    if not path.exists():
+    """The OMS file read-only (a running daemon keeps writing it); a missing or empty file knows
+    nothing."""
+    store = OmsStore.open_read_only(path)
+    if store is None:
         return OmsFacts(path=str(path))
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        return oms_facts(conn, str(path))
+        return oms_facts(store)
     finally:
-        conn.close()
+        store.close()
 
 
-def oms_facts(conn: sqlite3.Connection, path: str = "") -> OmsFacts:
-    try:
-        intents = conn.execute("SELECT client_order_id, exchange_order_id FROM oms_intents").fetchall()
-        fills = conn.execute(
-            "SELECT symbol, side, size FROM oms_fills WHERE intent_id IS NOT NULL"
-        ).fetchall()
-    except sqlite3.OperationalError:  # an empty file: no tables yet
-        return OmsFacts(path=path)
-    pos: dict[str, Decimal] = {}
-    for sym, side, size in fills:
-        pos[sym] = pos.get(sym, Decimal(0)) + (Decimal(size) if side == "BUY" else -Decimal(size))
+def oms_facts(oms: OmsStore) -> OmsFacts:
+    """What an open OMS knows (the daemon's own, after its start-up reconcile)."""
+    known = oms.known_orders()
     return OmsFacts(
-        cloids=frozenset(str(c).lower() for c, _ in intents if c),
-        oids=frozenset(int(o) for _, o in intents if o is not None),
-        positions={s: v for s, v in pos.items() if v != 0},
-        path=path,
+        cloids=known.cloids, oids=known.oids, positions=oms.intent_positions(), path=str(oms.path)
     )
 
 
-def trade_sections(strategy: Any, symbols: Iterable[str]) -> dict[str, Mapping[str, Any]]:
-    """The merged ``trade`` section per symbol from a StrategyManager."""
-    return {s: strategy.merged(s)["trade"] for s in symbols}
+class StrategyConfigs(Protocol):
+    """The merged config per symbol (engine.strategy_manager.StrategyManager)."""
+
+    def model(self, symbol: str | None = None) -> StrategyConfig: ...
+
+
+def trade_sections(strategy: StrategyConfigs, symbols: Iterable[str]) -> dict[str, TradeConfig]:
+    """The merged ``trade`` section per symbol, typed."""
+    return {s: strategy.model(s).trade for s in symbols}
 
 
 def run(
     ex: Execution,
     oms: OmsFacts,
     watchlist: Sequence[str],
-    trade_config: Mapping[str, Mapping[str, Any]],
+    trade_config: Mapping[str, TradeConfig],
 ) -> Report:
     return check(gather_venue(ex), oms, watchlist, trade_config)
 

@@ -1,1 +1,1 @@
-"""ai-quant monitor package."""
+"""The read-only monitor: a page and JSON API over the trading and candle DBs (docs/monitor.md)."""

@@ -27,6 +27,7 @@ from monitor.metrics import render_metrics
 from monitor.mids import MidsHub, Version
 from monitor.reports import add_routes as add_report_routes
 from monitor.settings import INTERVAL_RE, MODES, SYMBOL_RE, Settings
+from monitor.state import MonitorState
 
 log = logging.getLogger("monitor")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -41,18 +42,6 @@ SECURITY_HEADERS = {
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SETTINGS = web.AppKey("settings", Settings)
-
-
-class MonitorState:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.dbs: dict[str, ReadOnlyDB] = {m: ReadOnlyDB(settings.dbs[m], f"{m} trading") for m in MODES}
-        self.oms_db = ReadOnlyDB(settings.oms_db, "live OMS")
-        self.curves: dict[str, readers.EquityCurve] = {m: readers.EquityCurve() for m in MODES}
-        self.mids = MidsHub(settings.sidecar_sock)
-        self.closing = asyncio.Event()
-        self.started_ms = int(time.time() * 1000)
-        self.requests = 0
 
 
 STATE = web.AppKey("state", MonitorState)
@@ -609,4 +598,4 @@ ROUTES = (
     "/api/reports",
 )
 
-__all__ = ["ROUTES", "STATE", "MonitorState", "build_snapshot", "make_app"]
+__all__ = ["ROUTES", "STATE", "build_snapshot", "make_app"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from monitor.app import MonitorState
+from monitor.state import MonitorState
 
 KILL_STATES = ("off", "close_only", "halt_all", "hard", "unknown")
 

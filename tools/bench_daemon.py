@@ -52,21 +52,27 @@ global:
 """
 
 
+def coin_files(interval: str) -> list[tuple[str, Path]]:
+    """``(coin, feather file)`` of every coin with ``interval`` data; exits when there is none."""
+    files = sorted(DATA.glob(f"*_USDC_USDC-{interval}-futures.feather"))
+    if not files:
+        raise SystemExit(f"no {interval} data under {DATA}")
+    return [(f.name.split("_")[0], f) for f in files]
+
+
 def load_series(n_bars: int) -> list[tuple[str, pd.DataFrame]]:
-    out = []
-    for f in sorted(DATA.glob("*_USDC_USDC-5m-futures.feather")):
-        df = pd.read_feather(f).tail(n_bars + 5000).reset_index(drop=True)
-        out.append((f.name.split("_")[0], df))
-    if not out:
-        raise SystemExit(f"no 5m data under {DATA}")
-    return out
+    return [
+        (coin, pd.read_feather(f).tail(n_bars + 5000).reset_index(drop=True)) for coin, f in coin_files("5m")
+    ]
 
 
 class BenchHub(MarketDataHub):
     """Serves bar i of each symbol at loop i; no network."""
 
-    def __init__(self, series: dict[str, Any], t0: int) -> None:
-        super().__init__(info=None, interval="5m", interval_ms=STEP)
+    def __init__(
+        self, series: dict[str, Any], t0: int, interval: str = "5m", interval_ms: int = STEP
+    ) -> None:
+        super().__init__(info=None, interval=interval, interval_ms=interval_ms)
         self.series = series
         self.t0 = t0
         self.now = t0
@@ -114,7 +120,7 @@ def load_sub_series() -> list[tuple[str, dict[int, list[list[float]]]]]:
     import numpy as np
 
     out = []
-    for f in sorted(DATA.glob("*_USDC_USDC-1m-futures.feather")):
+    for coin, f in coin_files("1m"):
         df = pd.read_feather(f)
         t = (df["date"].astype("int64") // 1_000_000).to_numpy()
         start = int(np.argmax(t % M30 == 0))
@@ -130,9 +136,7 @@ def load_sub_series() -> list[tuple[str, dict[int, list[list[float]]]]]:
                 c[:, -1].tolist(),
                 v.sum(1).tolist(),
             ]
-        out.append((f.name.split("_")[0], cols))
-    if not out:
-        raise SystemExit(f"no 1m data under {DATA}")
+        out.append((coin, cols))
     return out
 
 
@@ -140,10 +144,7 @@ class SubBenchHub(BenchHub):
     """30m bars and 3m sub-bars: bar ``k`` of a symbol's series at loop ``k`` (3m per loop)."""
 
     def __init__(self, series: dict[str, Any], t0: int) -> None:
-        MarketDataHub.__init__(self, info=None, interval="30m", interval_ms=M30)
-        self.series = series
-        self.t0 = t0
-        self.now = t0
+        super().__init__(series, t0, interval="30m", interval_ms=M30)
 
     def _sub(self, sym: str, t: int, iv: int) -> Bar:
         cols, off = self.series[sym]

@@ -82,12 +82,18 @@ def _trader_life(
     from engine.oms import CrashPoints, LiveOms
     from engine.oms_reconciler import OmsReconciler
     from exchange.executor import HyperliquidExecutor, MonotonicNonce
+    from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
     from exchange.model import Order
     from strategy.broker_adapter import BrokerAdapter
 
     # As in the daemon: the OMS holds the crash hook and the adapter calls the OMS's; the executor
     # (exchange/, below the OMS) is handed the OMS's hook.
-    oms = LiveOms(Path(db), crash=CrashPoints(target, countdown), alert=lambda k, m: None)
+    oms = LiveOms(
+        Path(db),
+        client_ids=HYPERLIQUID_CLIENT_IDS,
+        crash=CrashPoints(target, countdown),
+        alert=lambda k, m: None,
+    )
     ex = HyperliquidExecutor(Account.from_key(key), base_url, MonotonicNonce(oms), crash_hook=oms.crash)
     ad = BrokerAdapter(oms, ex, live=True, min_gap_s=0, retry_delay_s=0.01, alert=lambda k, m: None)
     rec = OmsReconciler(oms, ex, ad, dry_run=False, alert=lambda k, m: None)
@@ -115,31 +121,29 @@ def _check(sim: Any, addr: str, db: Path) -> dict[str, Any]:
         if cloid:
             by_cloid[cloid] = by_cloid.get(cloid, 0) + 1
     dup_orders = sum(n - 1 for n in by_cloid.values() if n > 1)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    from engine.oms_store import OmsStore
+
+    store = OmsStore.open_read_only(db)  # read-only, through the OMS's own read methods
+    if store is None:
+        raise RuntimeError(f"{db} is not an OMS file: the first trader life creates it")
     try:
-        ours = {(h, int(t)) for h, t in conn.execute("SELECT fill_hash, fill_tid FROM oms_fills")}
-        n_rows = conn.execute("SELECT COUNT(*) FROM oms_fills").fetchone()[0]
-        per_intent = conn.execute(
-            "SELECT i.intent_id, i.filled_size, COALESCE((SELECT GROUP_CONCAT(size, ' ') FROM oms_fills f "
-            "WHERE f.intent_id=i.intent_id), '') FROM oms_intents i"
-        ).fetchall()
-        pos: dict[str, Decimal] = {}
-        for sym, side, size in conn.execute("SELECT symbol, side, size FROM oms_fills"):
-            pos[sym] = pos.get(sym, Decimal(0)) + (Decimal(size) if side == "BUY" else -Decimal(size))
-        intents = conn.execute("SELECT COUNT(*) FROM oms_intents").fetchone()[0]
+        ours = store.fill_keys()
+        n_rows = store.fill_count()
+        # an intent's filled size must equal the sum of its own fills (else one is counted twice)
+        per_intent = [
+            (i.filled_size, sum((f.size for _, f, _ in store.fills_of_intent(i.intent_id)), Decimal(0)))
+            for i in store.intents()
+        ]
+        ours_pos = store.positions()
     finally:
-        conn.close()
+        store.close()
+    intents = len(per_intent)
     venue_keys = {(str(f["hash"]), int(f["tid"])) for f in venue_fills}
     lost = len(venue_keys - ours)
-    double = n_rows - len(ours)
-    for _iid, filled, sizes in per_intent:
-        total = sum((Decimal(s) for s in sizes.split()), Decimal(0))
-        if total != Decimal(filled):
-            double += 1
+    double = n_rows - len(ours) + sum(1 for filled, total in per_intent if total != filled)
     venue_pos: dict[str, Decimal] = sim.call(
         lambda v: {c: Decimal(str(p.szi)) for c, p in v.engine.accounts[addr].positions.items() if p.szi != 0}
     )
-    ours_pos = {s: v for s, v in pos.items() if v != 0}
     return {
         "duplicates": dup_orders,
         "lost": lost,
@@ -154,9 +158,9 @@ def _check(sim: Any, addr: str, db: Path) -> dict[str, Any]:
 def run(iterations: int, seed: int, deadline_s: float | None = None, verbose: bool = False) -> dict[str, Any]:
     from eth_account import Account
 
+    from exchange.sim.config import SimConfig
     from exchange.sim.data import DAY_MS
     from exchange.sim.harness import SimServer
-    from exchange.sim.server import SimConfig
 
     rng = random.Random(seed)
     today = int(time.time() * 1000) // DAY_MS * DAY_MS
@@ -436,9 +440,9 @@ def run_daemon(
 
     from eth_account import Account
 
+    from exchange.sim.config import SimConfig
     from exchange.sim.data import load_feather_bars
     from exchange.sim.harness import SimServer
-    from exchange.sim.server import SimConfig
 
     rng = random.Random(seed)
     data_dir = ROOT.parent / "shared" / "data" / "hyperliquid" / "futures"

@@ -11,9 +11,10 @@ from aiohttp import web
 
 from exchange.timestamps import parse_time
 
+from .config import DEFAULT_DATA_DIR, SimConfig
 from .data import INTERVAL_MS
 from .faults import FaultConfig
-from .server import DEFAULT_DATA_DIR, SimConfig, Venue
+from .server import VenueApp
 
 
 def _parse_deposit(text: str) -> tuple[str, Decimal]:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(args)
-    venue = Venue(cfg)
+    app = VenueApp(cfg)
     log = logging.getLogger("exchange.sim")
     log.info(
         "local exchange on http://%s:%d (ws /ws), symbols %s, %s clock x%s, sim time %d",
@@ -138,9 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         ",".join(cfg.symbols),
         cfg.clock_mode,
         cfg.speed,
-        venue.engine.t,
+        app.venue.engine.t,
     )
-    web.run_app(venue.make_app(), host=cfg.host, port=cfg.port, print=None)
+    web.run_app(app.make_app(), host=cfg.host, port=cfg.port, print=None)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,14 @@ in user_actions.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import user_actions
-from .info_api import DESERIALIZE_ERROR, InfoError
 from .matching import ActionError
 from .signing import USER_SIGNED_TYPES, SignatureError, recover_l1_signer
+from .state import Venue
 from .user_actions import master_of
-
-if TYPE_CHECKING:
-    from .server import Venue
+from .validation import DESERIALIZE_ERROR, InfoError
 
 L1_ACTIONS = {
     "order",

@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .server import SimConfig, Venue
+from .config import SimConfig
+from .server import VenueApp
+from .state import Venue
 
 T = TypeVar("T")
 
@@ -35,6 +37,7 @@ class SimServer:
         if not self.cfg.port or self.cfg.port == 3001:
             self.cfg.port = free_port()
         self.loop = asyncio.new_event_loop()
+        self.app: VenueApp | None = None
         self.venue: Venue | None = None
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="exchange-sim", daemon=True)
@@ -53,8 +56,9 @@ class SimServer:
         return self
 
     async def _start(self) -> None:
-        self.venue = Venue(self.cfg)
-        self._runner = web.AppRunner(self.venue.make_app())
+        self.app = VenueApp(self.cfg)
+        self.venue = self.app.venue
+        self._runner = web.AppRunner(self.app.make_app())
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.cfg.port)
         await site.start()
@@ -112,6 +116,6 @@ class SimServer:
         self.call(go)
 
     def disconnect_all(self) -> int:
-        venue = self.venue
-        assert venue is not None
-        return asyncio.run_coroutine_threadsafe(venue.hub.disconnect_all(), self.loop).result(timeout=30)
+        app = self.app
+        assert app is not None
+        return asyncio.run_coroutine_threadsafe(app.hub.disconnect_all(), self.loop).result(timeout=30)

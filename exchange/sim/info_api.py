@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 from exchange.intervals import VENUE_INTERVALS
 
@@ -15,16 +14,8 @@ from .market import INTEREST_RATE_HOURLY
 from .numfmt import ZERO, fmt, fmt_rate, fmt_usd, to_decimal
 from .orders import frontend_wire
 from .rules import round_price
-
-if TYPE_CHECKING:
-    from .server import Venue
-
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-DESERIALIZE_ERROR = "Failed to deserialize the JSON body into the target type"
-
-
-class InfoError(Exception):
-    """Answered as HTTP 422 text/plain, like the venue does for a body it cannot parse."""
+from .state import Venue
+from .validation import ADDRESS_RE, DESERIALIZE_ERROR, InfoError, book_params_ok
 
 
 def _user(body: dict[str, Any]) -> str:
@@ -70,18 +61,6 @@ def meta(v: Venue) -> dict[str, Any]:
 
 def _levels_wire(levels: list[Level]) -> list[dict[str, Any]]:
     return [{"px": fmt(lv.px), "sz": fmt(lv.sz), "n": lv.n} for lv in levels]
-
-
-def book_params_ok(n_sig_figs: Any, mantissa: Any) -> bool:
-    """``nSigFigs`` 2|3|4|5|null; ``mantissa`` 1|2|5|null, and only with 5 (protocol section 2)."""
-    if isinstance(n_sig_figs, bool) or isinstance(mantissa, bool):
-        return False
-    if n_sig_figs is not None and n_sig_figs not in (2, 3, 4, 5):
-        return False
-    if mantissa is not None and (n_sig_figs != 5 or mantissa not in (1, 2, 5)):
-        return False
-    # ``in`` compares by value: 5.0 would pass, the venue's integer field would not.
-    return all(x is None or isinstance(x, int) for x in (n_sig_figs, mantissa))
 
 
 def _aggregate(levels: list[Level], sig: int, is_bid: bool, mantissa: int = 1) -> list[Level]:

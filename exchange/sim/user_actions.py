@@ -10,17 +10,15 @@ and listed in docs/local-exchange.md.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .accounts import Account, Agent
 from .data import DAY_MS
-from .info_api import ADDRESS_RE, DESERIALIZE_ERROR, InfoError
 from .matching import ActionError
 from .numfmt import parse_decimal
 from .signing import USER_SIGNED_TYPES, FieldError, SignatureError, recover_user_signer
-
-if TYPE_CHECKING:
-    from .server import Venue
+from .state import Venue
+from .validation import ADDRESS_RE, DESERIALIZE_ERROR, InfoError
 
 #: How long an approval lasts (local choice: the venue reports a ``validUntil`` per agent, and the
 #: values it returns lie months after the approval; an expired agent is refused like an unknown one).

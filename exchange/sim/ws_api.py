@@ -9,18 +9,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from . import jsonbody
 from .data import INTERVAL_MS
-from .info_api import ADDRESS_RE, all_mids, book_params_ok, l2_book
+from .info_api import all_mids, asset_ctx, l2_book
 from .matching import NULL_ADDRESS, ZERO_HASH, Event
 from .numfmt import fmt, to_decimal
-
-if TYPE_CHECKING:
-    from .server import Venue
+from .state import Venue
+from .validation import ADDRESS_RE, book_params_ok
 
 log = logging.getLogger("exchange.sim")
 
@@ -344,8 +343,6 @@ class WsHub:
                 },
             )
         elif t == "activeAssetCtx":
-            from .info_api import asset_ctx
-
             self.send(
                 conn,
                 {
@@ -391,8 +388,6 @@ class WsHub:
                 data = self._bbo(sub["coin"])
                 compare = _dumps(data["bbo"])
             elif t == "activeAssetCtx":
-                from .info_api import asset_ctx
-
                 data = {"coin": sub["coin"], "ctx": asset_ctx(self.venue, sub["coin"])}
                 compare = _dumps(data["ctx"])
             else:

@@ -28,6 +28,18 @@ class Check:
     detail: str
     enabled: bool = True
 
+    @classmethod
+    def at_least(cls, name: str, value: float, minimum: float, detail: str) -> Check:
+        return cls(name, value >= minimum, value, minimum, detail)
+
+    @classmethod
+    def above(cls, name: str, value: float, bound: float, detail: str) -> Check:
+        return cls(name, value > bound, value, bound, detail)
+
+    @classmethod
+    def at_most(cls, name: str, value: float, maximum: float, detail: str) -> Check:
+        return cls(name, value <= maximum, value, maximum, detail)
+
 
 def skipped(name: str, why: str) -> Check:
     return Check(name, True, None, None, f"skipped: {why}", enabled=False)
@@ -93,24 +105,21 @@ def walk_forward(
 
 def walk_forward_checks(wf: WalkForward, th: Thresholds) -> list[Check]:
     return [
-        Check(
+        Check.at_least(
             "wf_efficiency",
-            wf.efficiency >= th.wf_efficiency_min,
             wf.efficiency,
             th.wf_efficiency_min,
             f"OOS/IS daily return {wf.efficiency:.3f} (min {th.wf_efficiency_min})",
         ),
-        Check(
+        Check.at_least(
             "wf_profitable_share",
-            wf.profitable_share >= th.wf_profitable_share_min,
             wf.profitable_share,
             th.wf_profitable_share_min,
             f"{wf.profitable_share:.0%} of {len(wf.windows)} OOS windows profitable "
             f"(min {th.wf_profitable_share_min:.0%})",
         ),
-        Check(
+        Check.above(
             "wf_median_oos_daily_return",
-            wf.median_oos_daily_return > th.wf_median_oos_daily_return_min,
             wf.median_oos_daily_return,
             th.wf_median_oos_daily_return_min,
             f"median OOS daily return {wf.median_oos_daily_return:.5f} (must be > "
@@ -129,7 +138,7 @@ def slippage_check(base_pnl: float, pnl_by_bps: Mapping[float, float], th: Thres
     curve = ", ".join(f"{b:g} bps: {p:.2f}" for b, p in sorted(pnl_by_bps.items()))
     flipped = base_pnl > 0 and at <= 0
     detail = ("PnL flips sign" if flipped else "PnL") + f" at {th.slippage_reject_bps:g} bps ({curve})"
-    return Check("slippage_stress", at > 0, at, 0.0, detail)
+    return Check.above("slippage_stress", at, 0.0, detail)
 
 
 @dataclass(frozen=True)
@@ -151,9 +160,8 @@ def concentration(by_symbol_pnl: Mapping[str, float], by_symbol_trades: Mapping[
 
 def concentration_checks(c: Concentration, th: Thresholds) -> list[Check]:
     # The breadth check reads the same whether or not any symbol made money.
-    traded = Check(
+    traded = Check.at_least(
         "min_symbols_traded",
-        c.symbols_traded >= th.min_symbols_traded,
         float(c.symbols_traded),
         float(th.min_symbols_traded),
         f"{c.symbols_traded} symbols traded (min {th.min_symbols_traded})",
@@ -161,21 +169,19 @@ def concentration_checks(c: Concentration, th: Thresholds) -> list[Check]:
     if c.positive_pnl <= 0:
         none = "no symbol has positive PnL (counted as 100%)"
         return [
-            Check("top1_symbol_share", th.top1_symbol_share_max >= 1.0, 1.0, th.top1_symbol_share_max, none),
-            Check("top5_symbol_share", th.top5_symbol_share_max >= 1.0, 1.0, th.top5_symbol_share_max, none),
+            Check.at_most("top1_symbol_share", 1.0, th.top1_symbol_share_max, none),
+            Check.at_most("top5_symbol_share", 1.0, th.top5_symbol_share_max, none),
             traded,
         ]
     return [
-        Check(
+        Check.at_most(
             "top1_symbol_share",
-            c.top1_share <= th.top1_symbol_share_max,
             c.top1_share,
             th.top1_symbol_share_max,
             f"top symbol {c.top1_share:.0%} of positive PnL (max {th.top1_symbol_share_max:.0%})",
         ),
-        Check(
+        Check.at_most(
             "top5_symbol_share",
-            c.top5_share <= th.top5_symbol_share_max,
             c.top5_share,
             th.top5_symbol_share_max,
             f"top 5 symbols {c.top5_share:.0%} of positive PnL (max {th.top5_symbol_share_max:.0%})",
@@ -222,16 +228,14 @@ def statistics_checks(
         "trial_sr_variance": trials.sr_variance,
     }
     checks = [
-        Check(
+        Check.at_least(
             "psr",
-            dsr.psr0 >= th.psr_min,
             dsr.psr0,
             th.psr_min,
             f"PSR(0) {dsr.psr0:.4f} (T={mo.n}, skew {mo.skew:.2f}, kurt {mo.kurtosis:.1f})",
         ),
-        Check(
+        Check.at_least(
             "dsr",
-            dsr.dsr >= th.dsr_min,
             dsr.dsr,
             th.dsr_min,
             f"DSR {dsr.dsr:.4f}: SR {mo.sharpe:.5f}/step vs expected max {dsr.sr0:.5f} of "
@@ -246,9 +250,8 @@ def statistics_checks(
     m["cv_mean_oos_sr"] = cv.mean
     m["cv_std_oos_sr"] = cv.std
     checks.append(
-        Check(
+        Check.above(
             "purged_kfold",
-            cv.mean > th.cv_mean_oos_sharpe_min,
             cv.mean,
             th.cv_mean_oos_sharpe_min,
             f"purged {th.cv_folds}-fold (horizon {label_horizon}, embargo {emb}): mean OOS SR "
@@ -260,9 +263,8 @@ def statistics_checks(
         pbo = stats.pbo_cscv(pool, th.pbo_blocks)
         m["pbo"] = pbo.pbo
         checks.append(
-            Check(
+            Check.at_most(
                 "pbo",
-                pbo.pbo <= th.pbo_max,
                 pbo.pbo,
                 th.pbo_max,
                 f"PBO {pbo.pbo:.3f} over {pbo.n_strategies} replayed trials, "
@@ -274,9 +276,8 @@ def statistics_checks(
         m["cpcv_path_share_positive"] = share
         m["cpcv_mean_path_sr"] = float(np.mean(cp.path_sharpes))
         checks.append(
-            Check(
+            Check.at_least(
                 "cpcv",
-                share >= th.cpcv_min_path_share_positive,
                 share,
                 th.cpcv_min_path_share_positive,
                 f"CPCV N={th.cpcv_groups} k={th.cpcv_test_groups}: {share:.0%} of "
@@ -291,9 +292,8 @@ def statistics_checks(
     m["mc_pnl_p05"] = mc.pnl_p05
     m["mc_max_dd_p95"] = mc.max_dd_p95
     checks.append(
-        Check(
+        Check.at_most(
             "monte_carlo",
-            mc.prob_loss <= th.mc_prob_loss_max,
             mc.prob_loss,
             th.mc_prob_loss_max,
             f"{mc.iterations} bootstraps (seed {mc.seed}): P(loss) {mc.prob_loss:.2f}, PnL p5 "
@@ -304,9 +304,8 @@ def statistics_checks(
 
 
 def trades_check(trades: int, th: Thresholds) -> Check:
-    return Check(
+    return Check.at_least(
         "min_trades",
-        trades >= th.min_trades_backtest,
         float(trades),
         float(th.min_trades_backtest),
         f"{trades} trades (min {th.min_trades_backtest})",

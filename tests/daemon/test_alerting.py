@@ -23,6 +23,7 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.status = 200
+        self.statuses: list[int] = []  # answered first, one a request, before ``status``
         self.delay = 0.0
         self.loop = asyncio.new_event_loop()
         self.runner: web.AppRunner | None = None
@@ -32,7 +33,8 @@ class Recorder:
         self.requests.append((request.path, await request.json()))
         if self.delay:
             await asyncio.sleep(self.delay)
-        return web.json_response({"ok": self.status == 200}, status=self.status)
+        status = self.statuses.pop(0) if self.statuses else self.status
+        return web.json_response({"ok": status == 200}, status=status)
 
     async def _start(self) -> None:
         app = web.Application()
@@ -95,6 +97,24 @@ def test_rate_limited_per_kind(server: Recorder) -> None:
     a.close()
     assert [b["content"].split(": ", 1)[1] for _, b in server.requests] == ["one", "other kind", "three"]
     assert a.stats.rate_limited == 1
+
+
+@pytest.mark.parametrize(
+    ("answers", "requests", "sent"),
+    [([503, 200], 2, 1), ([429, 200], 2, 1), ([502, 503], 2, 0), ([400], 1, 0)],
+)
+def test_a_failed_delivery_is_tried_once_more_unless_refused(
+    server: Recorder, answers: list[int], requests: int, sent: int
+) -> None:
+    # engine/alerting.py DELIVERY_RETRY (exchange/retry.py): one more try after 5xx or 429, none after 4xx.
+    server.statuses = list(answers)
+    server.status = 599  # anything beyond the scripted answers is a failure the test would count
+    a = Alerter(targets(server)[:1]).start()
+    assert a.send("kill_switch", "close_only engaged")
+    assert a.flush(10)
+    a.close()
+    assert len(server.requests) == requests
+    assert (a.stats.sent, a.stats.failed) == (sent, 1 - sent)
 
 
 def test_send_never_blocks_on_a_slow_server(server: Recorder) -> None:

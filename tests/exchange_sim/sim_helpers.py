@@ -10,9 +10,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hyperliquid.utils.signing import sign_l1_action
 
+from exchange.sim.config import SimConfig
 from exchange.sim.data import DAY_MS
 from exchange.sim.harness import SimServer
-from exchange.sim.server import SimConfig
 from tests.shared_data import HL_FUTURES, SHARED_DATA
 
 REPLAY_START = 1_743_508_800_000  # 2025-04-01T12:00:00Z, inside the shipped 5m data

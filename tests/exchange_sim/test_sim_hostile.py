@@ -25,7 +25,7 @@ from hyperliquid.utils.signing import get_timestamp_ms
 from sim_helpers import DATA_DIR, REPLAY_START, post_signed
 
 from exchange.sim.harness import SimServer, free_port
-from exchange.sim.info_api import DESERIALIZE_ERROR
+from exchange.sim.validation import DESERIALIZE_ERROR
 from exchange.sim.ws_api import (
     ERR_TOO_MANY_MSGS,
     ERR_TOO_MANY_SUBS,
@@ -500,7 +500,6 @@ def test_unread_frames_drop_the_connection(sim: SimServer) -> None:
     The queue fills only when the kernel's socket buffers (megabytes on loopback) are full, so this
     drives the hub directly with a connection whose writer never drains.
     """
-    from exchange.sim.server import Venue
     from exchange.sim.ws_api import MAX_QUEUED_FRAMES, Conn, sub_key
 
     class Transport:
@@ -512,18 +511,21 @@ def test_unread_frames_drop_the_connection(sim: SimServer) -> None:
     sub = {"type": "trades", "coin": "BTC"}
     key = sub_key(sub)
 
-    def go(v: Venue) -> tuple[Conn, bool, bool, bool]:
-        conn = Conn(ws=None, transport=Transport())  # type: ignore[arg-type]
-        v.hub.conns.add(conn)
-        v.hub._index(conn, key, sub)
-        for _ in range(MAX_QUEUED_FRAMES - 1):
-            v.hub._send_now(conn, {"channel": "pong"})
-        before = conn.dropped
-        v.hub._send_now(conn, {"channel": "pong"})
-        v.hub._send_now(conn, {"channel": "pong"})
-        return conn, before, conn in v.hub.conns, key in v.hub.subscribers
+    assert sim.app is not None
+    hub = sim.app.hub
 
-    conn, dropped_before, still_listed, still_indexed = sim.call(go)
+    def go() -> tuple[Conn, bool, bool, bool]:
+        conn = Conn(ws=None, transport=Transport())  # type: ignore[arg-type]
+        hub.conns.add(conn)
+        hub._index(conn, key, sub)
+        for _ in range(MAX_QUEUED_FRAMES - 1):
+            hub._send_now(conn, {"channel": "pong"})
+        before = conn.dropped
+        hub._send_now(conn, {"channel": "pong"})
+        hub._send_now(conn, {"channel": "pong"})
+        return conn, before, conn in hub.conns, key in hub.subscribers
+
+    conn, dropped_before, still_listed, still_indexed = sim.run(go)
     assert not dropped_before
     assert conn.dropped and conn.transport is not None and conn.transport.aborted  # type: ignore[attr-defined]
     assert not still_listed and not still_indexed and conn.subs == {}

@@ -16,7 +16,7 @@ from hyperliquid.utils.types import Cloid
 from sim_helpers import new_wallet, post_signed
 
 from exchange.sim.harness import SimServer
-from exchange.sim.server import Venue
+from exchange.sim.state import Venue
 
 
 def statuses(resp: dict[str, Any]) -> list[Any]:

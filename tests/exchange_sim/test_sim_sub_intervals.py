@@ -13,10 +13,10 @@ from hyperliquid.info import Info
 
 from engine.data.aggregate import aggregate
 from engine.data.candle_store import CandleBatch
+from exchange.sim.config import SimConfig
 from exchange.sim.harness import SimServer
 from exchange.sim.numfmt import fmt, to_decimal
 from exchange.sim.rules import round_price
-from exchange.sim.server import SimConfig
 from tests.shared_data import HL_FUTURES
 
 COINS = ["BTC", "kPEPE"]  # a 5-figure price and a sub-cent one

@@ -21,6 +21,7 @@ from engine.env import HostPort, Secret, read_env
 from engine.heartbeat import Heartbeat
 from engine.oms import LiveOms
 from engine.trading_db import TradingDB
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.model import Order
 from monitor.app import ROUTES, make_app
 from monitor.settings import BindRefused, Settings, from_env
@@ -210,7 +211,7 @@ async def test_oms_tables_of_a_live_db(paper_run: PaperRun, tmp_path: Path) -> N
     env = read_env({"AI_QUANT_MODE": "live", "AI_QUANT_DB_PATH": str(live)})
     settings = from_env(env, paper_db=paper_run.db)
     assert settings.oms_db == tmp_path / "oms_live.db"  # where python -m daemon keeps it
-    oms = LiveOms(settings.oms_db)
+    oms = LiveOms(settings.oms_db, client_ids=HYPERLIQUID_CLIENT_IDS)
     intent, _ = oms.create_intent(
         Order("BTC", "open", "long", Decimal("0.01"), 1_700_000_000_000, reason_code="t")
     )
@@ -245,7 +246,8 @@ async def test_oms_is_only_read_from_the_oms_db(paper_run: PaperRun, tmp_path: P
     live = tmp_path / "trading_engine_live.db"
     env = read_env({"AI_QUANT_MODE": "live", "AI_QUANT_DB_PATH": str(live)})
     settings = from_env(env, paper_db=paper_run.db)
-    oms = LiveOms(live)  # OMS tables in the trading DB itself, no oms_live.db beside it
+    # OMS tables in the trading DB itself, no oms_live.db beside it
+    oms = LiveOms(live, client_ids=HYPERLIQUID_CLIENT_IDS)
     oms.create_intent(Order("BTC", "open", "long", Decimal("0.01"), 1_700_000_000_000, reason_code="t"))
     oms.close()
     assert not settings.oms_db.exists()

@@ -14,9 +14,10 @@ from eth_account.signers.local import LocalAccount
 
 from engine.oms import LiveOms
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
+from exchange.sim.config import SimConfig
 from exchange.sim.data import DAY_MS
 from exchange.sim.harness import SimServer
-from exchange.sim.server import SimConfig
 from tests.shared_data import HL_FUTURES
 
 REPLAY_START = 1_743_508_800_000  # 2025-04-01T12:00:00Z, inside the shipped 5m data
@@ -58,7 +59,7 @@ def wallet(sim: SimServer) -> LocalAccount:
 
 @pytest.fixture
 def oms(tmp_path: Path) -> Iterator[LiveOms]:
-    o = LiveOms(tmp_path / "live.db")
+    o = LiveOms(tmp_path / "live.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     yield o
     o.close()
 

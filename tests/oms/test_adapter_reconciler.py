@@ -13,6 +13,7 @@ from eth_account.signers.local import LocalAccount
 from engine.oms import IntentStatus, LiveOms
 from engine.oms_reconciler import OmsReconciler
 from exchange.executor import HyperliquidExecutor, MonotonicNonce, NotSentError
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.hl_fills import parse_fill
 from exchange.model import Fill, Order
 from exchange.sim.harness import SimServer
@@ -176,13 +177,13 @@ def test_restart_adopts_missed_fills_and_measures_time(
     sim: SimServer, wallet: LocalAccount, tmp_path: Path
 ) -> None:
     db = tmp_path / "r.db"
-    oms = LiveOms(db)
+    oms = LiveOms(db, client_ids=HYPERLIQUID_CLIENT_IDS)
     ex = HyperliquidExecutor(wallet, sim.base_url, MonotonicNonce(oms))
     ad, _ = make(oms, ex)
     ids = [ad.submit(oi(ts=60 + i, qty="0.05")).intent_id for i in range(3)]
     oms.close()  # "crash": fills were never polled
     t0 = time.perf_counter()
-    oms2 = LiveOms(db)
+    oms2 = LiveOms(db, client_ids=HYPERLIQUID_CLIENT_IDS)
     ex2 = HyperliquidExecutor(wallet, sim.base_url, MonotonicNonce(oms2))
     _ad2, rec2 = make(oms2, ex2)
     rep = rec2.reconcile()
@@ -197,7 +198,7 @@ def test_restart_adopts_missed_fills_and_measures_time(
 def test_stale_bot_order_cancelled_foreign_flagged_mismatch_blocks(
     sim: SimServer, wallet: LocalAccount, tmp_path: Path
 ) -> None:
-    oms = LiveOms(tmp_path / "s.db")
+    oms = LiveOms(tmp_path / "s.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     ex = HyperliquidExecutor(wallet, sim.base_url, MonotonicNonce(oms))
     ad = BrokerAdapter(oms, ex, live=True, min_gap_s=0)
     rec = OmsReconciler(oms, ex, ad, dry_run=False, stale_order_ms=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.oms import LiveOms, cloid_for
+from engine.oms import LiveOms
 from exchange.executor import (
     HyperliquidExecutor,
     MemoryNonceStore,
@@ -17,6 +17,7 @@ from exchange.executor import (
     round_size,
     slippage_price,
 )
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.sim.harness import SimServer
 
 D = Decimal
@@ -63,14 +64,14 @@ def test_slippage_price_rounds_inward(mid: str, szd: int, buy: str, sell: str) -
 
 def test_nonce_monotonic_within_and_across_restart(tmp_path: Path) -> None:
     frozen = [1_700_000_000_000]
-    oms = LiveOms(tmp_path / "n.db")
+    oms = LiveOms(tmp_path / "n.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     n = MonotonicNonce(oms, clock_ms=lambda: frozen[0])
     seen = [n.next() for _ in range(50)]
     assert seen == sorted(set(seen)) and len(seen) == 50
     oms.close()
     # Restart with a clock that went backwards: still above every nonce used before.
     frozen[0] -= 10_000
-    oms2 = LiveOms(tmp_path / "n.db")
+    oms2 = LiveOms(tmp_path / "n.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     n2 = MonotonicNonce(oms2, clock_ms=lambda: frozen[0])
     assert n2.next() == seen[-1] + 1
     oms2.close()
@@ -81,17 +82,19 @@ def test_nonce_monotonic_within_and_across_restart(tmp_path: Path) -> None:
 def test_market_open_close_limit_cancel_leverage(sim: SimServer, executor: HyperliquidExecutor) -> None:
     ex = executor
     ex.update_leverage("ETH", 5)
-    cloid = cloid_for("exec-test-1")
+    cloid = HYPERLIQUID_CLIENT_IDS.for_intent("exec-test-1")
     ack = ex.market_open("ETH", True, D("0.123456789"), slippage=D("0.01"), cloid=cloid)
     assert ack.status == "filled" and ack.filled_sz == D("0.1234") and ack.cloid == cloid
     pos = ex.positions()["ETH"]
     assert pos.size == D("0.1234") and pos.leverage == 5
     st = ex.order_status_by_cloid(cloid)
     assert st.known and st.status == "filled" and st.oid == ack.oid
-    assert not ex.order_status_by_cloid(cloid_for("never-sent")).known
+    assert not ex.order_status_by_cloid(HYPERLIQUID_CLIENT_IDS.for_intent("never-sent")).known
     # A resting limit far below the market, then cancel it.
     mid = ex.mid("BTC")
-    rest = ex.limit("BTC", True, D("0.001"), mid * D("0.8"), cloid=cloid_for("exec-rest"))
+    rest = ex.limit(
+        "BTC", True, D("0.001"), mid * D("0.8"), cloid=HYPERLIQUID_CLIENT_IDS.for_intent("exec-rest")
+    )
     assert rest.status == "open" and rest.oid is not None
     assert [o["oid"] for o in ex.open_orders()] == [rest.oid]
     assert ex.cancel("BTC", rest.oid)

@@ -14,6 +14,7 @@ from engine.live_gates import LIVE_CONFIRM_PHRASE
 from engine.oms import IntentStatus, LiveOms
 from engine.secrets import load_wallet_secrets, wallet_from
 from exchange.executor import HyperliquidExecutor, MonotonicNonce
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.model import Order
 from exchange.sim.harness import SimServer
 from live.trader import LiveTrader, TraderConfig
@@ -32,7 +33,7 @@ def build(sim: SimServer, tmp_path: Path, env: dict[str, str], want_live: bool) 
     secrets.write_text(json.dumps({"secret_key": key}))
     secrets.chmod(0o600)
     loaded = load_wallet_secrets({"AI_QUANT_SECRETS_PATH": str(secrets)})
-    oms = LiveOms(tmp_path / "db" / "trading_engine_live.db")
+    oms = LiveOms(tmp_path / "db" / "trading_engine_live.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     ex = HyperliquidExecutor(wallet_from(loaded.key), sim.base_url, MonotonicNonce(oms))
     cfg = TraderConfig(
         base_url=sim.base_url, db_path=oms.path, want_live=want_live, min_gap_s=0, reconcile_every_s=0
@@ -116,7 +117,7 @@ def test_restart_to_reconciled_time(sim: SimServer, tmp_path: Path) -> None:
     import time
 
     t0 = time.perf_counter()
-    oms = LiveOms(trader.cfg.db_path)
+    oms = LiveOms(trader.cfg.db_path, client_ids=HYPERLIQUID_CLIENT_IDS)
     ex = HyperliquidExecutor(wallet, sim.base_url, MonotonicNonce(oms))
     t2 = LiveTrader(trader.cfg, ex, oms, environ=dict(LIVE_ENV))
     rep = t2.startup(t_process_start=t0)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.oms import LiveOms
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.hl_fills import parse_fill, parse_pushed
 
 VENUE_FILL = {
@@ -58,7 +59,7 @@ def test_missing_optional_fields_have_safe_defaults() -> None:
 
 
 def test_ingest_keeps_the_money_as_the_venue_wrote_it(tmp_path: Path) -> None:
-    oms = LiveOms(tmp_path / "o.db")
+    oms = LiveOms(tmp_path / "o.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     r = oms.ingest_fill(parse_fill(VENUE_FILL))
     assert r.new and r.intent_id is None
     row = oms.db.execute(
@@ -85,7 +86,7 @@ def test_a_malformed_push_costs_only_itself() -> None:
 def test_a_stored_fill_reads_back_as_the_fill_that_was_written(tmp_path: Path) -> None:
     """The OMS hands fills back from its columns (no wire parsing above exchange/): every field,
     the venue's record included, comes back as it went in, matched or not."""
-    oms = LiveOms(tmp_path / "o.db")
+    oms = LiveOms(tmp_path / "o.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     sent = parse_fill(VENUE_FILL)
     oms.ingest_fill(sent)
     assert oms.unmatched_fills() == [sent]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.oms import IntentStatus, LiveOms
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.hl_fills import parse_fill
 from exchange.model import Fill, Order
 
@@ -42,7 +43,7 @@ def _fill(size: str, tid: int) -> Fill:
 def test_status_from_fills_and_the_venue(
     tmp_path: Path, done: bool, total: str | None, fills: list[str], status: IntentStatus
 ) -> None:
-    oms = LiveOms(tmp_path / "o.db")
+    oms = LiveOms(tmp_path / "o.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     intent, _ = oms.create_intent(Order("ETH", "open", "long", D("0.5"), 1))
     oms.note_send_attempt(intent.intent_id)
     oms.record_ack(

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.oms import LiveOms
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from exchange.hl_fills import parse_fill
 from exchange.model import Fill, Order
 
@@ -54,7 +55,7 @@ def _fill(time_ms: int, tid: int, side: str = "B") -> Fill:
 
 def test_nearest_open_candidate_wins_among_several(tmp_path: Path) -> None:
     clock = Clock()
-    oms = LiveOms(tmp_path / "o.db", match_ttl_ms=60_000, clock_ms=clock)
+    oms = LiveOms(tmp_path / "o.db", client_ids=HYPERLIQUID_CLIENT_IDS, match_ttl_ms=60_000, clock_ms=clock)
     far_before = _sent(oms, clock, T - 20_000, 1)
     near_after = _sent(oms, clock, T + 3_000, 2)
     nearest_but_full = _sent(oms, clock, T - 500, 3)
@@ -85,7 +86,7 @@ def test_nearest_open_candidate_wins_among_several(tmp_path: Path) -> None:
 
 def test_no_candidate_within_ttl_leaves_the_fill_unmatched(tmp_path: Path) -> None:
     clock = Clock()
-    oms = LiveOms(tmp_path / "o.db", match_ttl_ms=60_000, clock_ms=clock)
+    oms = LiveOms(tmp_path / "o.db", client_ids=HYPERLIQUID_CLIENT_IDS, match_ttl_ms=60_000, clock_ms=clock)
     _sent(oms, clock, T - 61_000, 1)
     r = oms.ingest_fill(_fill(T, 1))
     assert r.new and r.intent_id is None

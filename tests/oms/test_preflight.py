@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hyperliquid.exchange import Exchange
 
+from engine.config import kernel_defaults
+from engine.config.view import TradeConfig
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
+from exchange.hl_fills import parse_fill
+from exchange.model import Order
 from exchange.sim.harness import SimServer
 from live.preflight import (
     MIN_ORDER_USD,
@@ -29,6 +36,7 @@ from live.preflight import (
     check,
     configured_leverage,
     oms_facts,
+    read_oms,
 )
 
 from .conftest import new_wallet
@@ -37,7 +45,10 @@ REPO = Path(__file__).resolve().parents[2]
 MASTER = "0x" + "11" * 20
 AGENT = "0x" + "22" * 20
 ASSETS = {"BTC": (5, 40), "ETH": (4, 25), "SOL": (2, 20)}
-TRADE = {"leverage": 3.0, "leverage_low": 1.0, "leverage_medium": 3.0, "leverage_high": 5.0}
+TRADE = replace(
+    TradeConfig(**kernel_defaults()["trade"]),
+    leverage=3.0, leverage_low=1.0, leverage_medium=3.0, leverage_high=5.0,
+)  # fmt: skip
 
 
 def facts(**over: Any) -> VenueFacts:
@@ -50,7 +61,7 @@ def facts(**over: Any) -> VenueFacts:
 
 
 def run_check(venue: VenueFacts, oms: OmsFacts | None = None, watchlist: tuple[str, ...] = ("BTC", "ETH"),
-              trade: dict[str, Any] | None = None) -> list[tuple[str, str]]:  # fmt: skip
+              trade: TradeConfig | None = None) -> list[tuple[str, str]]:  # fmt: skip
     rep = check(venue, oms or OmsFacts(), list(watchlist), {s: trade or TRADE for s in watchlist})
     for p in rep.problems:
         assert "\n" not in p.line
@@ -103,11 +114,13 @@ def test_unlisted_symbol_and_leverage_above_the_venue_max() -> None:
     assert run_check(facts(), watchlist=("BTC", "NOPE")) == [
         ("symbol", "watchlist symbol NOPE is not listed by the venue")
     ]
-    high = {**TRADE, "leverage_high": 30.0}
+    high = replace(TRADE, leverage_high=30.0)
     assert run_check(facts(), watchlist=("BTC", "ETH"), trade=high) == [
         ("leverage", "ETH: configured trade.leverage_high 30 exceeds the venue's max leverage 25")
     ]
-    assert configured_leverage({**TRADE, "leverage": 7.0}) == (7.0, "leverage")
+    assert configured_leverage(replace(TRADE, leverage=7.0)) == (7.0, "leverage")
+    # equal levels: the first key names it
+    assert configured_leverage(replace(TRADE, leverage_medium=5.0)) == (5.0, "leverage_medium")
 
 
 def test_open_orders_and_positions_the_oms_does_not_know() -> None:
@@ -141,25 +154,42 @@ def test_venue_read_failures_are_problems() -> None:
 def test_oms_facts_count_only_fills_of_its_intents(tmp_path: Path) -> None:
     from engine.oms import LiveOms
 
-    oms = LiveOms(tmp_path / "oms.db")
+    path = tmp_path / "oms.db"
+    assert read_oms(path) == OmsFacts(path=str(path))  # no file yet: the OMS knows nothing
+    oms = LiveOms(path, client_ids=HYPERLIQUID_CLIENT_IDS)
     try:
-        assert oms_facts(oms.db) == OmsFacts()
-        oms.db.execute(
-            "INSERT INTO oms_intents (intent_id, created_ts_ms, updated_ts_ms, symbol, action, side, "
-            "requested_size, decision_ts_ms, status, dedupe_key, client_order_id, exchange_order_id) "
-            "VALUES ('i1', 1, 1, 'BTC', 'OPEN', 'BUY', '0.1', 1, 'FILLED', 'k1', '0xAA', 77)"
-        )
-        for n, intent in ((1, "'i1'"), (2, "NULL")):
-            oms.db.execute(
-                "INSERT INTO oms_fills (ts_ms, symbol, intent_id, side, price, size, notional, fee_usd, "
-                f"fill_hash, fill_tid, first_seen_ms) VALUES (1, 'BTC', {intent}, 'BUY', '1', '0.1', '0.1', "
-                f"'0', 'h{n}', {n}, 1)"
-            )
-        got = oms_facts(oms.db)
+        assert oms_facts(oms) == OmsFacts(path=str(path))
+        intent, _ = oms.create_intent(Order("BTC", "open", "long", Decimal("0.1"), 1_700_000_000_000))
+        oms.record_ack(intent.intent_id, oid=77, order_type="Ioc", venue_status="filled",
+                       total_sz=Decimal("0.1"), done=True)  # fmt: skip
+        ours = {"coin": "BTC", "px": "100", "sz": "0.1", "side": "B", "time": 1_700_000_000_100, "hash": "0x1",
+                "tid": 1, "oid": 77}  # fmt: skip
+        assert oms.ingest_fill(parse_fill(ours)).intent_id == intent.intent_id
+        # a fill of an order placed outside the OMS (no intent explains it)
+        foreign = {**ours, "coin": "SOL", "sz": "2", "side": "A", "hash": "0x2", "tid": 2, "oid": 555}
+        assert oms.ingest_fill(parse_fill(foreign)).intent_id is None
+        got = oms_facts(oms)
+        assert read_oms(path) == got  # read-only, beside the writer
+        assert oms.positions() == {"BTC": Decimal("0.1"), "SOL": Decimal("-2")}
     finally:
         oms.close()
     # the foreign (unmatched) fill is not an OMS position: it is what the venue shows beyond it
-    assert got.cloids == {"0xaa"} and got.oids == {77} and got.positions == {"BTC": Decimal("0.1")}
+    assert got == OmsFacts(cloids=frozenset({intent.cloid}), oids=frozenset({77}),
+                           positions={"BTC": Decimal("0.1")}, path=str(path))  # fmt: skip
+    assert read_oms(path) == got  # and after the writer has gone
+
+
+def test_read_oms_on_files_no_oms_wrote(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE oms_intents (x)")  # not the OMS's tables
+    conn.close()
+    for path in (empty, other):
+        before = path.read_bytes()
+        assert read_oms(path) == OmsFacts(path=str(path))
+        assert path.read_bytes() == before  # read-only: nothing created
 
 
 # ---- tools/preflight.py, run alone, against the local exchange ---------------------------------

@@ -36,11 +36,14 @@ VENUE_LIBRARIES = ("hyperliquid", "requests")
 # Inside exchange/, the Hyperliquid adapters sit behind the venue seam (exchange/venue.py: the
 # MarketData and Execution Protocols and their typed values). Above exchange/, only the daemon's
 # wiring module constructs them (and tools, tests); everything else types against the seam.
-HYPERLIQUID_MODULES = ("exchange.executor", "exchange.hl_fills", "exchange.hl_market_data", "exchange.ws")
+HYPERLIQUID_MODULES = (
+    "exchange.executor",
+    "exchange.hl_cloid",
+    "exchange.hl_fills",
+    "exchange.hl_market_data",
+    "exchange.ws",
+)
 ADAPTER_WIRING = frozenset({"daemon.main"})
-
-# Cycles between modules (type-only imports under TYPE_CHECKING do not count): frozenset -> why.
-MODULE_CYCLE_EXCEPTIONS: dict[frozenset[str], str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,6 @@ class Edge:
     src: str  # importing module
     dst: str  # imported module (resolved to a module of ours)
     where: str  # path:line
-    type_only: bool
 
 
 def module_name(path: Path) -> str:
@@ -80,17 +82,8 @@ def _resolve(name: str) -> str | None:
     return name or None
 
 
-def _type_checking_nodes(tree: ast.Module) -> set[int]:
-    ids: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            ids.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    return ids
-
-
 def imports_of(module: str, path: Path) -> Iterator[Edge]:
     tree = ast.parse(path.read_text(), str(path))
-    type_only = _type_checking_nodes(tree)
     package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     for node in ast.walk(tree):
         names: list[str] = []
@@ -108,7 +101,7 @@ def imports_of(module: str, path: Path) -> Iterator[Edge]:
             dst = _resolve(name)
             if dst is not None and dst != module:
                 where = f"{path.relative_to(REPO)}:{node.lineno}"
-                yield Edge(module, dst, where, id(node) in type_only)
+                yield Edge(module, dst, where)
 
 
 EDGES = [e for m, p in MODULES.items() for e in imports_of(m, p)]
@@ -226,16 +219,14 @@ def test_no_cycle_between_packages() -> None:
     assert cycles == [], f"cycles between top-level packages: {[sorted(c) for c in cycles]}"
 
 
-def test_no_cycle_between_modules_but_the_listed_ones() -> None:
+def test_no_cycle_between_modules() -> None:
+    # Every import counts: lazy ones inside functions and type-only ones under TYPE_CHECKING too (a
+    # type-only circle is still two modules that cannot be understood one without the other).
     graph: dict[str, set[str]] = defaultdict(set)
     for e in EDGES:
-        if not e.type_only:
-            graph[e.src].add(e.dst)
-    cycles = set(_cycles(graph))
-    new = [sorted(c) for c in cycles - set(MODULE_CYCLE_EXCEPTIONS)]
-    assert not new, f"import cycles between modules (lazy imports count): {new}"
-    stale = [sorted(c) for c in set(MODULE_CYCLE_EXCEPTIONS) - cycles]
-    assert not stale, f"module-cycle exceptions no longer needed (delete them): {stale}"
+        graph[e.src].add(e.dst)
+    cycles = [sorted(c) for c in _cycles(graph)]
+    assert not cycles, f"import cycles between modules: {cycles}"
 
 
 def test_the_doc_lists_the_same_layers() -> None:

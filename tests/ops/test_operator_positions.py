@@ -110,8 +110,9 @@ def test_the_daemon_leaves_the_operators_position_alone_until_it_is_handed_back(
 
         # The monitor shows whose it is.
         from engine.env import read_env
-        from monitor.app import MonitorState, build_snapshot
+        from monitor.app import build_snapshot
         from monitor.settings import from_env
+        from monitor.state import MonitorState
 
         snap = build_snapshot(MonitorState(from_env(read_env(env))), "live")
         owners = {p["symbol"]: p["owner"] for p in snap["open_positions"]}

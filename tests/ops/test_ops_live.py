@@ -16,6 +16,7 @@ import pytest
 from eth_account import Account
 from hyperliquid.info import Info
 
+from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
 from tests.ops.conftest import LIVE_GATES, WALLET_KEYS, Venue, base_env, run_tool, tool_json
 
 pytestmark = pytest.mark.slow
@@ -106,7 +107,7 @@ def test_manual_trade_open_close_cancel_idempotent(thin_venue: Venue, tmp_path: 
     from exchange.executor import HyperliquidExecutor, MonotonicNonce
     from exchange.model import Order
 
-    oms = LiveOms(tmp_path / "other_oms.db")
+    oms = LiveOms(tmp_path / "other_oms.db", client_ids=HYPERLIQUID_CLIENT_IDS)
     ex = HyperliquidExecutor(Account.from_key(WALLET_KEYS[w]), url, MonotonicNonce(oms))
     mid = ex.mid("BTC")
     px = ex.slippage_price("BTC", True, Decimal("-0.2"))  # 20 % under the mid: rests

@@ -15,6 +15,8 @@ import pytest
 
 from exchange.sidecar import (
     AsyncSidecarClient,
+    Bbo,
+    Health,
     Mids,
     SidecarClient,
     SidecarError,
@@ -175,3 +177,23 @@ def test_read_candles_is_read_only_and_ordered(tmp_path: Path) -> None:
     assert (db.read_bytes(), db.stat().st_mtime_ns) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["candles_1m.db"]
     assert rows[0].n == 0 and rows[0].low == 0.5
+
+
+def test_typed_results_read_missing_and_null_fields_as_their_defaults() -> None:
+    d = {"ok": 1, "connects": None, "uptime_s": "2.5", "last_error": None, "venue_time_ms": "7", "extra": 1}
+    h = Health.from_json(d)
+    assert (h.ok, h.connected, h.connects, h.uptime_s, h.version, h.last_error) == (
+        True,
+        False,
+        0,
+        2.5,
+        "",
+        None,
+    )
+    assert (h.venue_time_ms, h.stale_after_s, h.mids_age_s) == (7, None, None)
+    assert h.raw is d
+    m = Mids.from_json({"mids": {"BTC": "1.5"}, "bbo": {"ETH": {"symbol": "ETH", "bid": 2}}, "mids_seq": 3})
+    assert (m.mids, m.mids_seq, m.bbo_seq, m.timed_out, m.mids_age_s) == ({"BTC": 1.5}, 3, 0, False, None)
+    assert m.bbo["ETH"] == Bbo("ETH", 2.0, None, None, None, 0, 0.0)
+    with pytest.raises(KeyError):
+        Bbo.from_json({"bid": 1.0})  # a BBO without its symbol is a broken answer

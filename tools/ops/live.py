@@ -50,6 +50,7 @@ def open_session(url: str, oms_db: Path, *, slippage: Decimal, retries: int, sen
     from engine.oms import LiveOms
     from engine.secrets import SecretError, load_wallet_secrets, wallet_from
     from exchange.executor import ExecutorError, HyperliquidExecutor, MonotonicNonce
+    from exchange.hl_cloid import HYPERLIQUID_CLIENT_IDS
     from strategy.broker_adapter import BrokerAdapter
 
     try:
@@ -57,7 +58,7 @@ def open_session(url: str, oms_db: Path, *, slippage: Decimal, retries: int, sen
         wallet = wallet_from(sec.key)
     except SecretError as exc:
         raise OpsError(str(exc)) from None
-    oms = LiveOms(oms_db)
+    oms = LiveOms(oms_db, client_ids=HYPERLIQUID_CLIENT_IDS)
     try:
         ex = HyperliquidExecutor(wallet, url, MonotonicNonce(oms), account_address=sec.account_address)
     except (ExecutorError, OSError, ValueError) as exc:

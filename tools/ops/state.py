@@ -153,16 +153,21 @@ def export_live(
     notes: list[str] = []
     source: dict[str, Any] = {"venue": url, "address": address, "account_value": str(value)}
     if oms_db is not None and oms_db.is_file():
-        conn = sqlite3.connect(f"file:{oms_db}?mode=ro", uri=True, timeout=10)
+        from engine.oms_store import OmsStore
+
+        raw = None
         try:
-            row = conn.execute("SELECT value FROM oms_kv WHERE key='kernel_state'").fetchone()
-        except sqlite3.DatabaseError:
-            row = None
-        finally:
-            conn.close()
+            store = OmsStore.open_read_only(oms_db)
+            if store is not None:
+                try:
+                    raw = store.get_kv("kernel_state")
+                finally:
+                    store.close()
+        except sqlite3.DatabaseError:  # not an SQLite file: no kernel state to use
+            raw = None
         source["oms_db"] = str(oms_db)
-        if row:
-            state = json.loads(row[0])
+        if raw:
+            state = json.loads(raw)
             want = {s: (p.side, p.size) for s, p in venue.items()}
             have = kernel_positions(state)
             if {s: v[0] for s, v in have.items()} == {s: v[0] for s, v in want.items()} and all(

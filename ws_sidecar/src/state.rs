@@ -57,6 +57,33 @@ pub struct UserState {
     pub ledger_seen: Dedupe<(i64, String)>,
 }
 
+/// Append the user events not seen before (an event without a key is always new).
+fn push_unseen<K: std::hash::Hash + Eq + Clone>(
+    seen: &mut Dedupe<K>,
+    out: &mut Bounded<Value>,
+    events: Vec<Value>,
+    key: impl Fn(&Value) -> Option<K>,
+) {
+    for e in events {
+        let fresh = match key(&e) {
+            Some(k) => seen.insert(k),
+            None => true,
+        };
+        if fresh {
+            out.push(e);
+        }
+    }
+}
+
+/// Dedupe key of a user funding or ledger event: its `time` and one identifying text field
+/// (0 and "" where missing).
+fn timed_key(event: &Value, field: &str) -> (i64, String) {
+    (
+        event.get("time").and_then(Value::as_i64).unwrap_or(0),
+        event.get(field).and_then(Value::as_str).unwrap_or("").to_string(),
+    )
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct KeyState {
     pub live_t: Option<i64>,
@@ -406,16 +433,8 @@ impl Shared {
             }
             Frame::UserFills { fills, .. } => {
                 st.frames_user.fetch_add(1, Relaxed);
-                let mut u = lock(&self.user_state);
-                for f in fills {
-                    let fresh = match fill_key(&f) {
-                        Some(k) => u.fill_seen.insert(k),
-                        None => true,
-                    };
-                    if fresh {
-                        u.fills.push(f);
-                    }
-                }
+                let u = &mut *lock(&self.user_state);
+                push_unseen(&mut u.fill_seen, &mut u.fills, fills, fill_key);
             }
             Frame::OrderUpdates(v) => {
                 st.frames_user.fetch_add(1, Relaxed);
@@ -426,29 +445,13 @@ impl Shared {
             }
             Frame::UserFundings { fundings, .. } => {
                 st.frames_user.fetch_add(1, Relaxed);
-                let mut u = lock(&self.user_state);
-                for f in fundings {
-                    let k = (
-                        f.get("time").and_then(Value::as_i64).unwrap_or(0),
-                        f.get("coin").and_then(Value::as_str).unwrap_or("").to_string(),
-                    );
-                    if u.funding_seen.insert(k) {
-                        u.fundings.push(f);
-                    }
-                }
+                let u = &mut *lock(&self.user_state);
+                push_unseen(&mut u.funding_seen, &mut u.fundings, fundings, |f| Some(timed_key(f, "coin")));
             }
             Frame::LedgerUpdates { updates, .. } => {
                 st.frames_user.fetch_add(1, Relaxed);
-                let mut u = lock(&self.user_state);
-                for x in updates {
-                    let k = (
-                        x.get("time").and_then(Value::as_i64).unwrap_or(0),
-                        x.get("hash").and_then(Value::as_str).unwrap_or("").to_string(),
-                    );
-                    if u.ledger_seen.insert(k) {
-                        u.ledger.push(x);
-                    }
-                }
+                let u = &mut *lock(&self.user_state);
+                push_unseen(&mut u.ledger_seen, &mut u.ledger, updates, |x| Some(timed_key(x, "hash")));
             }
             Frame::SubscriptionResponse { .. } => {
                 st.acks.fetch_add(1, Relaxed);
@@ -566,4 +569,23 @@ fn write_bbo(
         tx.execute("DELETE FROM bbo_snapshots WHERE ts_ms < ?1", [horizon])?;
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn push_unseen_keeps_new_and_keyless_events_once() {
+        let (mut seen, mut out) = (Dedupe::new(10), Bounded::new(10));
+        let a = json!({"time": 1, "coin": "BTC"});
+        let b = json!({"time": 1, "coin": "ETH"});
+        let keyless = json!({"coin": "BTC"});
+        let key = |e: &Value| e.get("time").map(|_| timed_key(e, "coin"));
+        push_unseen(&mut seen, &mut out, vec![a.clone(), b.clone(), a.clone()], key);
+        push_unseen(&mut seen, &mut out, vec![b.clone(), keyless.clone(), keyless.clone()], key);
+        assert_eq!(out.drain(10), vec![a, b, keyless.clone(), keyless]);
+        assert_eq!(timed_key(&json!({}), "hash"), (0, String::new()));
+    }
 }

@@ -22,7 +22,7 @@ pub fn dump(p: &Prepared, symbol: &str, out: &mut dyn Write) -> Result<u64, BtEr
     let mut n = 0u64;
     let mut line = String::with_capacity(1024);
     for c in &p.candles.bars[i] {
-        let snap = bank.update(c.t, c.o, c.h, c.l, c.c, c.v);
+        let snap = bank.update(*c);
         line.clear();
         for (j, (name, v)) in snap.columns().iter().enumerate() {
             if j > 0 {

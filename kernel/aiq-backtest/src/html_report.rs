@@ -235,7 +235,7 @@ fn trips(p: &Prepared, r: &RunResult, bars: &[Vec<aiq_kernel::kernel::Candle>]) 
         for &(t_open, k) in w.iter() {
             while bi < bars[s].len() && bars[s][bi].t + tl.interval_ms <= t_open {
                 let b = bars[s][bi];
-                snap = Some(bank.update(b.t, b.o, b.h, b.l, b.c, b.v));
+                snap = Some(bank.update(b));
                 bi += 1;
             }
             if let Some(sn) = &snap {
@@ -301,11 +301,11 @@ fn payload(p: &Prepared, r: &RunResult, rep: &Report) -> Result<Value, BtError> 
     Ok(json!({
         "report": report,
         "config": p.base.json,
-        "symbol_config_ids": rep.symbol_config_ids,
+        "symbol_config_ids": rep.meta.symbol_config_ids,
         "interval_ms": tl.interval_ms,
         "symbols": tl.symbols,
-        "equity": equity(&r.equity_curve, rep.initial_balance),
-        "monthly": monthly(&r.equity_curve, rep.initial_balance),
+        "equity": equity(&r.equity_curve, rep.meta.initial_balance),
+        "monthly": monthly(&r.equity_curve, rep.meta.initial_balance),
         "candles": candles,
         "candle_factor": f0,
         "trips": trips(p, r, &bars),
@@ -321,7 +321,7 @@ fn script_safe(v: &Value) -> Result<String, BtError> {
 /// Render the page.
 pub fn render(p: &Prepared, r: &RunResult, rep: &Report) -> Result<String, BtError> {
     let data = script_safe(&payload(p, r, rep)?)?;
-    let title = format!("ai-quant replay {}", rep.config_id.chars().take(12).collect::<String>());
+    let title = format!("ai-quant replay {}", rep.meta.config_id.chars().take(12).collect::<String>());
     // Single-pass substitution: the payload and scripts are never scanned for placeholders.
     let mut out = String::with_capacity(TEMPLATE.len() + PLOTLY.len() + APP_JS.len() + data.len());
     let mut rest = TEMPLATE;

@@ -336,9 +336,8 @@ fn replay(a: ReplayArgs) -> Result<(), BtError> {
         live_overlay: o.live,
         inputs: p.inputs.clone(),
         initial_balance: initial_equity,
-        interval_ms: p.timeline.interval_ms,
     };
-    let rep = report::build(meta, &r);
+    let rep = report::build(meta, p.timeline.interval_ms, &r);
     let text = serde_json::to_string_pretty(&rep).map_err(|e| BtError::new(e.to_string()))?;
     write_out(&a.output, &text)?;
     if let Some(path) = &a.html {
@@ -492,7 +491,7 @@ fn sweep(a: SweepArgs) -> Result<(), BtError> {
 
 fn gpu_compile(a: GpuCompileArgs) -> Result<(), BtError> {
     use aiq_cuda::nvrtc;
-    let gpu = |e: aiq_cuda::gpu::GpuError| BtError::new(e.to_string());
+    let gpu = |e: aiq_cuda::error::GpuError| BtError::new(e.to_string());
     let target = nvrtc::Target::parse(&a.arch).map_err(gpu)?;
     nvrtc::load_nvrtc(a.nvrtc_lib.as_deref()).map_err(gpu)?;
     let (major, minor) = nvrtc::nvrtc_version().map_err(gpu)?;

@@ -115,14 +115,8 @@ pub struct GateStats {
 pub struct Report {
     pub schema_version: u32,
     pub tool: String,
-    pub config_path: String,
-    pub config_id: String,
-    pub symbol_config_ids: BTreeMap<String, String>,
-    pub strategy: String,
-    pub strategy_mode: Option<String>,
-    pub live_overlay: bool,
-    pub inputs: Inputs,
-    pub initial_balance: f64,
+    #[serde(flatten)]
+    pub meta: ReportMeta,
     pub final_balance: f64,
     pub final_equity: f64,
     pub total_pnl: f64,
@@ -166,7 +160,8 @@ pub struct Report {
     pub gate_stats: GateStats,
 }
 
-/// Everything about the run that is not in [`RunResult`].
+/// Everything about the run that is not in [`RunResult`] (the report's fields after `tool`).
+#[derive(Debug, Clone, Serialize)]
 pub struct ReportMeta {
     pub config_path: String,
     pub config_id: String,
@@ -176,7 +171,6 @@ pub struct ReportMeta {
     pub live_overlay: bool,
     pub inputs: Inputs,
     pub initial_balance: f64,
-    pub interval_ms: i64,
 }
 
 fn name<T: Serialize>(x: &T) -> String {
@@ -187,8 +181,8 @@ fn name<T: Serialize>(x: &T) -> String {
     }
 }
 
-pub fn build(meta: ReportMeta, r: &RunResult) -> Report {
-    let p = periods_per_year(meta.interval_ms);
+pub fn build(meta: ReportMeta, interval_ms: i64, r: &RunResult) -> Report {
+    let p = periods_per_year(interval_ms);
     let mut all = Bucket::default();
     let mut by_symbol: BTreeMap<String, Bucket> = BTreeMap::new();
     let mut by_side: BTreeMap<String, Bucket> = BTreeMap::new();
@@ -205,25 +199,15 @@ pub fn build(meta: ReportMeta, r: &RunResult) -> Report {
     let all = all.finish();
     let (wins, losses) = (all.wins, all.losses);
     let s = &r.stats;
+    let initial = meta.initial_balance;
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         tool: format!("ai-quant-bt {}", env!("CARGO_PKG_VERSION")),
-        config_path: meta.config_path,
-        config_id: meta.config_id,
-        symbol_config_ids: meta.symbol_config_ids,
-        strategy: meta.strategy,
-        strategy_mode: meta.strategy_mode,
-        live_overlay: meta.live_overlay,
-        inputs: meta.inputs,
-        initial_balance: meta.initial_balance,
+        meta,
         final_balance: r.cash,
         final_equity: r.equity,
-        total_pnl: r.equity - meta.initial_balance,
-        total_return_pct: if meta.initial_balance > 0.0 {
-            (r.equity / meta.initial_balance - 1.0) * 100.0
-        } else {
-            0.0
-        },
+        total_pnl: r.equity - initial,
+        total_return_pct: if initial > 0.0 { (r.equity / initial - 1.0) * 100.0 } else { 0.0 },
         realized_pnl: r.realized,
         unrealized_pnl: r.equity - r.cash,
         total_fees: r.fees,

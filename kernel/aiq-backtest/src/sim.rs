@@ -386,7 +386,7 @@ pub fn run_pipelined(
                 cfgs.iter().map(|(c, o)| IndicatorBank::from_config_reading(c, *o)).collect();
             let mut buf = Vec::with_capacity(STREAM_CHUNK);
             for (s, c) in &tl.step_items {
-                buf.push(banks[*s as usize].update(c.t, c.o, c.h, c.l, c.c, c.v));
+                buf.push(banks[*s as usize].update(*c));
                 if buf.len() == STREAM_CHUNK {
                     let full = std::mem::replace(&mut buf, Vec::with_capacity(STREAM_CHUNK));
                     if tx.send(full).is_err() {

@@ -2,13 +2,19 @@
 // structs of fixed-width fields, no padding surprises (every struct is a multiple of 8 bytes and
 // its 8-byte fields come first). Rust mirrors each one with #[repr(C)]; a test compares sizes and
 // offsets with the ones this compiler reports (aiq_host_layout in host.cpp).
-// Change anything here: bump AIQ_CORE_ABI.
+// Change anything here: bump AIQ_CORE_VERSION. AiqParams is derived from the config keys
+// (aiq_params.h, written by build.rs into the build's OUT_DIR; kernel/aiq-cuda/src/params.rs).
 #pragma once
 #ifndef __CUDACC__
 #include <stdint.h>
 #endif
 
-#define AIQ_CORE_ABI 1
+#include "aiq_params.h"
+
+#define AIQ_CORE_VERSION 1u
+// What the host and the core check (AiqSweepArgs.abi): the version of the structs written here
+// and the id of the derived parameter list, so a kernel compiled for other keys refuses to run.
+#define AIQ_CORE_ABI (AIQ_CORE_VERSION ^ AIQ_PARAMS_ID)
 
 // ---- enums (values are the index of the Rust enum variant) --------------------------------------
 enum { AIQ_LONG = 0, AIQ_SHORT = 1 };
@@ -71,51 +77,8 @@ typedef struct AiqSnap {
 
 // ---- one strategy config (StrategyConfig, decision fields only) ---------------------------------
 // Every field is a double: booleans 0/1, enums by variant index, u32 counts exactly.
-// X-macro: the one list the struct, the layout export and the Rust test are checked against.
-#define AIQ_PARAM_FIELDS(X)                                                                            \
-    X(strategy)                                                                                        \
-    X(allocation_pct) X(leverage) X(leverage_low) X(leverage_medium) X(leverage_high)                  \
-    X(slippage_bps) X(min_notional_usd) X(bump_to_min_notional) X(max_total_margin_pct)                \
-    X(enable_dynamic_sizing) X(confidence_mult_high) X(confidence_mult_medium) X(confidence_mult_low)  \
-    X(adx_sizing_min_mult) X(adx_sizing_full_adx) X(vol_baseline_pct) X(vol_scalar_min)                \
-    X(vol_scalar_max) X(size_multiplier) X(taker_fee_bps) X(maintenance_margin_pct)                    \
-    X(enable_funding) X(entry_min_confidence) X(add_min_confidence) X(enable_pyramiding)               \
-    X(max_adds_per_symbol) X(add_fraction_of_base_margin) X(add_cooldown_minutes)                      \
-    X(add_min_profit_atr) X(allow_reverse) X(sl_atr_mult) X(tp_atr_mult) X(enable_partial_tp)          \
-    X(tp_partial_pct) X(tp_partial_atr_mult) X(tp_partial_min_notional_usd) X(trailing_start_atr)      \
-    X(trailing_distance_atr) X(trailing_start_atr_low_conf) X(trailing_distance_atr_low_conf)          \
-    X(enable_vol_buffered_trailing) X(enable_breakeven_stop) X(breakeven_start_atr)                    \
-    X(breakeven_buffer_atr) X(enable_rsi_overextension_exit) X(rsi_exit_profit_atr_switch)             \
-    X(rsi_exit_ub_lo_profit) X(rsi_exit_lb_lo_profit) X(rsi_exit_ub_hi_profit) X(rsi_exit_lb_hi_profit) \
-    X(rsi_exit_ub_lo_profit_low_conf) X(rsi_exit_lb_lo_profit_low_conf)                                \
-    X(rsi_exit_ub_hi_profit_low_conf) X(rsi_exit_lb_hi_profit_low_conf)                                \
-    X(smart_exit_adx_exhaustion_lt) X(smart_exit_adx_exhaustion_lt_low_conf) X(tsme_min_profit_atr)    \
-    X(tsme_require_adx_slope_negative) X(block_exits_on_extreme_dev) X(glitch_price_dev_pct)           \
-    X(glitch_atr_mult) X(enable_reef_filter) X(reef_long_rsi_block_gt) X(reef_short_rsi_block_lt)      \
-    X(reef_adx_threshold) X(reef_long_rsi_extreme_gt) X(reef_short_rsi_extreme_lt)                     \
-    X(enable_ssf_filter) X(reentry_cooldown_min_mins) X(reentry_cooldown_max_mins) X(min_atr_pct)      \
-    X(reverse_entry_signal) X(max_open_positions) X(entry_cooldown_s) X(exit_cooldown_s)               \
-    X(max_entry_orders_per_loop)                                                                       \
-    X(enable_ranging_filter) X(enable_anomaly_filter) X(enable_extension_filter)                       \
-    X(require_adx_rising) X(adx_rising_saturation) X(require_volume_confirmation)                      \
-    X(vol_confirm_include_prev) X(use_stoch_rsi_filter) X(require_btc_alignment)                       \
-    X(require_macro_alignment)                                                                         \
-    X(min_adx) X(high_conf_volume_mult) X(btc_adx_override) X(max_dist_ema_fast) X(ave_enabled)        \
-    X(ave_atr_ratio_gt) X(ave_adx_mult) X(macd_hist_entry_mode) X(enable_pullback_entries)             \
-    X(pullback_confidence) X(pullback_min_adx) X(pullback_rsi_long_min) X(pullback_rsi_short_max)      \
-    X(pullback_require_macd_sign) X(enable_slow_drift_entries) X(slow_drift_min_slope_pct)             \
-    X(slow_drift_min_adx) X(slow_drift_rsi_long_min) X(slow_drift_rsi_short_max)                       \
-    X(slow_drift_require_macd_sign)                                                                    \
-    X(ranging_min_signals) X(ranging_adx_below) X(ranging_bb_width_ratio_below) X(ranging_rsi_low)     \
-    X(ranging_rsi_high) X(anomaly_price_change_pct_gt) X(anomaly_ema_fast_dev_pct_gt)                  \
-    X(adx_strong_gt) X(adx_weak_lt) X(tp_mult_strong) X(tp_mult_weak) X(rsi_long_strong)               \
-    X(rsi_long_weak) X(rsi_short_strong) X(rsi_short_weak)                                             \
-    X(stoch_block_long_if_k_gt) X(stoch_block_short_if_k_lt)                                           \
-    X(enable_regime_filter) X(breadth_block_short_above) X(breadth_block_long_below)                   \
-    X(enable_auto_reverse) X(auto_reverse_breadth_low) X(auto_reverse_breadth_high)                    \
-    X(enable_regime_gate) X(regime_gate_breadth_low) X(regime_gate_breadth_high)                       \
-    X(regime_gate_btc_adx_min) X(regime_gate_btc_atr_pct_min) X(regime_gate_fail_open)
-
+// AIQ_PARAM_FIELDS(X) (aiq_params.h) is the one list the struct, the layout export and the Rust
+// mirror are built from; it is derived from the config keys at build time, never copied by hand.
 #define AIQ_PARAM_DECL(name) double name;
 typedef struct AiqParams {
     AIQ_PARAM_FIELDS(AIQ_PARAM_DECL)

@@ -8,10 +8,12 @@
 #![allow(unsafe_code)] // FFI to the host-compiled core and, later, the CUDA driver.
 
 pub mod abi;
+pub mod error;
 pub mod gpu;
 pub mod host;
 pub mod inputs;
 pub mod nvrtc;
+pub mod params;
 
 pub use abi::{AiqEvent, AiqParams, AiqResult, AiqSnap, AiqSweepArgs, CORE_ABI};
 pub use host::{host_core_abi, HostBackend};
@@ -35,7 +37,7 @@ pub trait CoreBackend {
 
 #[cfg(test)]
 mod tests {
-    use super::abi::PARAM_FIELDS;
+    use super::abi::PARAMS;
     use super::*;
     use std::mem::{offset_of, size_of};
 
@@ -95,7 +97,7 @@ mod tests {
         let (size, fields) = host::host_layout(0);
         assert_eq!(size as usize, size_of::<AiqParams>());
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, PARAM_FIELDS);
+        assert_eq!(names, PARAMS.iter().map(|(n, _)| *n).collect::<Vec<_>>());
         for (i, (_, off)) in fields.iter().enumerate() {
             assert_eq!(*off as usize, i * 8);
         }

@@ -2,21 +2,25 @@
 //! and precompiled PTX / cubin files for machines without NVRTC.
 //!
 //! The sources are `cuda/aiq_core.h` (the decision core the host build compiles too) and
-//! `cuda/sweep.cu` (the `__global__` wrapper); NVRTC gets the header as an in-memory include, so
-//! what it compiles is byte for byte the text in the repository. Every GPU build uses
-//! [`GPU_OPTIONS`]: `--fmad=false` keeps NVRTC from contracting `a*b+c` into an FMA, which would
-//! round differently from the host build (compiled with `-ffp-contract=off`).
+//! `cuda/sweep.cu` (the `__global__` wrapper); NVRTC gets the headers as in-memory includes, so
+//! what it compiles is byte for byte the text in the repository plus the parameter list the build
+//! derived from the config keys (`aiq_params.h`, see `crate::params`), as for the host build.
+//! Every GPU build uses [`GPU_OPTIONS`]: `--fmad=false` keeps NVRTC from contracting `a*b+c` into
+//! an FMA, which would round differently from the host build (compiled with `-ffp-contract=off`).
 
 use std::ffi::{c_char, CString};
 use std::path::{Path, PathBuf};
 
 use cudarc::nvrtc::{result, sys};
 
-use crate::gpu::GpuError;
+use crate::error::GpuError;
 
 /// The decision core's headers (include name, text), as compiled for the host and the GPU.
-pub const HEADERS: [(&str, &str); 2] =
-    [("aiq_abi.h", include_str!("../cuda/aiq_abi.h")), ("aiq_core.h", include_str!("../cuda/aiq_core.h"))];
+pub const HEADERS: [(&str, &str); 3] = [
+    ("aiq_abi.h", include_str!("../cuda/aiq_abi.h")),
+    ("aiq_core.h", include_str!("../cuda/aiq_core.h")),
+    ("aiq_params.h", include_str!(concat!(env!("OUT_DIR"), "/aiq_params.h"))),
+];
 /// The `__global__` wrapper.
 pub const SWEEP_CU: &str = include_str!("../cuda/sweep.cu");
 /// The kernel's entry point.
@@ -288,10 +292,14 @@ mod tests {
             .filter(|n| n.ends_with(".h"))
             .collect();
         on_disk.sort();
+        // ... and the generated parameter list, the text the host build includes.
+        on_disk.push("aiq_params.h".into());
         let embedded: Vec<String> = HEADERS.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(embedded, on_disk);
         for (name, text) in HEADERS {
-            assert_eq!(text, std::fs::read_to_string(dir.join(name)).unwrap(), "{name}");
+            let path =
+                if name == "aiq_params.h" { Path::new(env!("OUT_DIR")).join(name) } else { dir.join(name) };
+            assert_eq!(text, std::fs::read_to_string(path).unwrap(), "{name}");
         }
         assert_eq!(SWEEP_CU, std::fs::read_to_string(dir.join("sweep.cu")).unwrap());
         assert!(SWEEP_CU.contains("#include \"aiq_core.h\""));

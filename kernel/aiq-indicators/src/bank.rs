@@ -284,21 +284,26 @@ pub const SNAPSHOT_COLUMNS: [&str; 40] = [
     "ready",
 ];
 
+/// One OHLCV bar. `t` is the open time in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Candle {
+    pub t: i64,
+    pub o: f64,
+    pub h: f64,
+    pub l: f64,
+    pub c: f64,
+    pub v: f64,
+}
+
 /// Why the bank would reject a candle: a non-finite field, a price `<= 0` or a volume `< 0`.
-pub(crate) fn candle_error(
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
-) -> Option<IndicatorError> {
-    for (field, value) in [("open", open), ("high", high), ("low", low), ("close", close)] {
+pub(crate) fn candle_error(bar: &Candle) -> Option<IndicatorError> {
+    for (field, value) in [("open", bar.o), ("high", bar.h), ("low", bar.l), ("close", bar.c)] {
         if !(value.is_finite() && value > 0.0) {
             return Some(IndicatorError::InvalidInput { field, value });
         }
     }
-    if !(volume.is_finite() && volume >= 0.0) {
-        return Some(IndicatorError::InvalidInput { field: "volume", value: volume });
+    if !(bar.v.is_finite() && bar.v >= 0.0) {
+        return Some(IndicatorError::InvalidInput { field: "volume", value: bar.v });
     }
     None
 }
@@ -339,51 +344,52 @@ impl BankConfig {
 #[serde(transparent)]
 pub struct Outputs(u16);
 
+/// Declares every group once: its constant (`1 << bit`), its name in [`Outputs::GROUPS`] and
+/// the [`SNAPSHOT_COLUMNS`] it computes ([`Outputs::of_column`]); [`Outputs::ALL`] is their union.
+macro_rules! output_groups {
+    ($($(#[$doc:meta])* $konst:ident = $bit:literal, $name:literal: $($column:literal)|+;)+) => {
+        impl Outputs {
+            $(
+                #[doc = concat!($("`", $column, "` "),+)]
+                $(#[$doc])*
+                pub const $konst: Self = Self(1 << $bit);
+            )+
+            /// Every group.
+            pub const ALL: Self = Self(0 $(| (1 << $bit))+);
+            /// Every group with its name, in declaration order.
+            pub const GROUPS: [(&'static str, Self); [$($bit),+].len()] = [$(($name, Self::$konst)),+];
+
+            /// The group that computes a [`SNAPSHOT_COLUMNS`] column (`None`: always computed).
+            pub fn of_column(column: &str) -> Option<Self> {
+                Some(match column {
+                    $($($column)|+ => Self::$konst,)+
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+output_groups! {
+    EMA_FAST = 0, "ema_fast": "ema_fast" | "prev_ema_fast";
+    EMA_SLOW = 1, "ema_slow": "ema_slow" | "prev_ema_slow";
+    EMA_MACRO = 2, "ema_macro": "ema_macro";
+    /// (computes `ema_slow` too)
+    EMA_SLOPE = 3, "ema_slope": "ema_slow_slope_pct";
+    ADX = 4, "adx": "adx" | "adx_pos" | "adx_neg" | "adx_slope";
+    BB = 5, "bb": "bb_upper" | "bb_middle" | "bb_lower" | "bb_width" | "bb_width_avg" | "bb_width_ratio";
+    ATR = 6, "atr": "atr" | "atr_slope";
+    /// (computes `atr` too)
+    AVG_ATR = 7, "avg_atr": "avg_atr";
+    RSI = 8, "rsi": "rsi";
+    STOCH_RSI = 9, "stoch_rsi": "stoch_rsi_k" | "stoch_rsi_d";
+    MACD = 10, "macd": "macd" | "macd_signal" | "macd_hist" | "prev_macd_hist" | "prev2_macd_hist" | "prev3_macd_hist";
+    VOL = 11, "vol": "vol_sma" | "vol_trend_sma" | "vol_trend";
+}
+
 impl Outputs {
-    /// `ema_fast`, `prev_ema_fast`.
-    pub const EMA_FAST: Self = Self(1);
-    /// `ema_slow`, `prev_ema_slow`.
-    pub const EMA_SLOW: Self = Self(1 << 1);
-    /// `ema_macro`.
-    pub const EMA_MACRO: Self = Self(1 << 2);
-    /// `ema_slow_slope_pct` (computes `ema_slow` too).
-    pub const EMA_SLOPE: Self = Self(1 << 3);
-    /// `adx`, `adx_pos`, `adx_neg`, `adx_slope`.
-    pub const ADX: Self = Self(1 << 4);
-    /// `bb_upper`, `bb_middle`, `bb_lower`, `bb_width`, `bb_width_avg`, `bb_width_ratio`.
-    pub const BB: Self = Self(1 << 5);
-    /// `atr`, `atr_slope`.
-    pub const ATR: Self = Self(1 << 6);
-    /// `avg_atr` (computes `atr` too).
-    pub const AVG_ATR: Self = Self(1 << 7);
-    /// `rsi`.
-    pub const RSI: Self = Self(1 << 8);
-    /// `stoch_rsi_k`, `stoch_rsi_d`.
-    pub const STOCH_RSI: Self = Self(1 << 9);
-    /// `macd`, `macd_signal`, `macd_hist` and its three previous values.
-    pub const MACD: Self = Self(1 << 10);
-    /// `vol_sma`, `vol_trend_sma`, `vol_trend`.
-    pub const VOL: Self = Self(1 << 11);
-    /// Every group.
-    pub const ALL: Self = Self((1 << 12) - 1);
     /// No group (OHLCV, `prev_close`, `bar_count` and `ready` only).
     pub const NONE: Self = Self(0);
-
-    /// Every group with its name, in declaration order.
-    pub const GROUPS: [(&'static str, Self); 12] = [
-        ("ema_fast", Self::EMA_FAST),
-        ("ema_slow", Self::EMA_SLOW),
-        ("ema_macro", Self::EMA_MACRO),
-        ("ema_slope", Self::EMA_SLOPE),
-        ("adx", Self::ADX),
-        ("bb", Self::BB),
-        ("atr", Self::ATR),
-        ("avg_atr", Self::AVG_ATR),
-        ("rsi", Self::RSI),
-        ("stoch_rsi", Self::STOCH_RSI),
-        ("macd", Self::MACD),
-        ("vol", Self::VOL),
-    ];
 
     #[inline]
     pub const fn contains(self, other: Self) -> bool {
@@ -396,28 +402,6 @@ impl Outputs {
 
     pub fn is_all(&self) -> bool {
         *self == Self::ALL
-    }
-
-    /// The group that computes a [`SNAPSHOT_COLUMNS`] column (`None`: always computed).
-    pub fn of_column(column: &str) -> Option<Self> {
-        Some(match column {
-            "ema_fast" | "prev_ema_fast" => Self::EMA_FAST,
-            "ema_slow" | "prev_ema_slow" => Self::EMA_SLOW,
-            "ema_macro" => Self::EMA_MACRO,
-            "ema_slow_slope_pct" => Self::EMA_SLOPE,
-            "adx" | "adx_pos" | "adx_neg" | "adx_slope" => Self::ADX,
-            "bb_upper" | "bb_middle" | "bb_lower" | "bb_width" | "bb_width_avg" | "bb_width_ratio" => {
-                Self::BB
-            }
-            "atr" | "atr_slope" => Self::ATR,
-            "avg_atr" => Self::AVG_ATR,
-            "rsi" => Self::RSI,
-            "stoch_rsi_k" | "stoch_rsi_d" => Self::STOCH_RSI,
-            "macd" | "macd_signal" | "macd_hist" | "prev_macd_hist" | "prev2_macd_hist"
-            | "prev3_macd_hist" => Self::MACD,
-            "vol_sma" | "vol_trend_sma" | "vol_trend" => Self::VOL,
-            _ => return None,
-        })
     }
 
     /// Names of the groups in the selection.
@@ -609,19 +593,11 @@ impl IndicatorBank {
 
     /// Validate and consume one closed candle. Rejects (without changing any state) a
     /// non-finite field, a price `<= 0` or a volume `< 0`.
-    pub fn try_update(
-        &mut self,
-        t: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> Result<IndicatorSnapshot, IndicatorError> {
-        if let Some(e) = candle_error(open, high, low, close, volume) {
+    pub fn try_update(&mut self, bar: Candle) -> Result<IndicatorSnapshot, IndicatorError> {
+        if let Some(e) = candle_error(&bar) {
             return Err(e);
         }
-        Ok(self.update_unchecked(t, open, high, low, close, volume))
+        Ok(self.update_unchecked(bar))
     }
 
     /// Consume one closed candle and return its snapshot.
@@ -630,31 +606,16 @@ impl IndicatorBank {
     /// the previous snapshot is returned. Callers that need to know should use `try_update`
     /// (the kernel validates candles before calling this).
     #[inline]
-    pub fn update(
-        &mut self,
-        t: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> IndicatorSnapshot {
-        match self.try_update(t, open, high, low, close, volume) {
+    pub fn update(&mut self, bar: Candle) -> IndicatorSnapshot {
+        match self.try_update(bar) {
             Ok(s) => s,
             Err(_) => self.last,
         }
     }
 
     #[inline]
-    fn update_unchecked(
-        &mut self,
-        t: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> IndicatorSnapshot {
+    fn update_unchecked(&mut self, bar: Candle) -> IndicatorSnapshot {
+        let Candle { t, o: open, h: high, l: low, c: close, v: volume } = bar;
         const NAN: f64 = f64::NAN;
         let last = &self.last;
         let mut s = IndicatorSnapshot::empty();

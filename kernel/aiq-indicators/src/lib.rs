@@ -41,7 +41,7 @@ mod wilder;
 use std::fmt;
 
 pub use bands::{Bollinger, BollingerOutput};
-pub use bank::{BankConfig, IndicatorBank, IndicatorSnapshot, Outputs, SNAPSHOT_COLUMNS};
+pub use bank::{BankConfig, Candle, IndicatorBank, IndicatorSnapshot, Outputs, SNAPSHOT_COLUMNS};
 pub use ma::{Ema, Sma};
 pub use macd::{Macd, MacdOutput};
 pub use num::true_range;

@@ -13,7 +13,7 @@
 //! previous snapshot.
 
 use crate::bands::Bollinger;
-use crate::bank::{candle_error, BankConfig, IndicatorBank, IndicatorSnapshot, Outputs};
+use crate::bank::{candle_error, BankConfig, Candle, IndicatorBank, IndicatorSnapshot, Outputs};
 use crate::ma::{Ema, Ring, Sma};
 use crate::macd::Macd;
 use crate::stoch::StochRsiSmoothed;
@@ -37,7 +37,7 @@ impl BaseSeries {
     pub fn new(bars: impl IntoIterator<Item = (i64, f64, f64, f64, f64, f64)>) -> Self {
         let mut s = Self { t: Vec::new(), ohlcv: Vec::new(), at: Vec::new() };
         for (t, o, h, l, c, v) in bars {
-            if candle_error(o, h, l, c, v).is_none() {
+            if candle_error(&Candle { t, o, h, l, c, v }).is_none() {
                 s.t.push(t);
                 s.ohlcv.push([o, h, l, c, v]);
             }
@@ -407,7 +407,7 @@ mod tests {
             };
             let mut ready = 0;
             for (i, &(t, o, h, l, c, v)) in data.iter().enumerate() {
-                let want = bank.update(t, o, h, l, c, v);
+                let want = bank.update(Candle { t, o, h, l, c, v });
                 let got = src.snapshot(i);
                 assert!(same(&want, &got), "bar {i}: {want:?} != {got:?}");
                 ready += usize::from(got.ready);
@@ -454,8 +454,8 @@ mod tests {
                 series: std::array::from_fn(|i| computed[i].1.as_slice()),
             };
             for (i, &(t, o, h, l, c, v)) in data.iter().enumerate() {
-                let want = full.update(t, o, h, l, c, v);
-                let have = part.update(t, o, h, l, c, v);
+                let want = full.update(Candle { t, o, h, l, c, v });
+                let have = part.update(Candle { t, o, h, l, c, v });
                 let assembled = src.snapshot(i);
                 let cols = have.columns();
                 for (k, ((name, x), (_, y))) in cols.iter().zip(want.columns().iter()).enumerate() {

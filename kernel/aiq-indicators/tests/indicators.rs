@@ -4,7 +4,7 @@ use aiq_config::StrategyConfig;
 use aiq_indicators::*;
 
 /// Deterministic synthetic candles: a multiplicative random walk (xorshift), with a flat stretch.
-fn candles(n: usize) -> Vec<(i64, f64, f64, f64, f64, f64)> {
+fn candles(n: usize) -> Vec<Candle> {
     let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut rnd = move || {
         s ^= s << 13;
@@ -17,12 +17,13 @@ fn candles(n: usize) -> Vec<(i64, f64, f64, f64, f64, f64)> {
         .map(|i| {
             let o = px;
             if (500..540).contains(&i) {
-                return (i as i64 * 300_000, o, o, o, o, 0.0); // exchange pause: flat, no volume
+                return Candle { t: i as i64 * 300_000, o, h: o, l: o, c: o, v: 0.0 };
+                // exchange pause: flat, no volume
             }
             px *= 1.0 + (rnd() - 0.5) * 0.01;
             let h = o.max(px) * (1.0 + rnd() * 0.002);
             let l = o.min(px) * (1.0 - rnd() * 0.002);
-            (i as i64 * 300_000, o, h, l, px, rnd() * 100.0)
+            Candle { t: i as i64 * 300_000, o, h, l, c: px, v: rnd() * 100.0 }
         })
         .collect()
 }
@@ -75,34 +76,34 @@ fn warmup_indices_match_talib_lookbacks() {
     let bars = candles(400);
     for n in [2u32, 5, 14, 20] {
         let mut adx = Adx::new(n).unwrap();
-        let out: Vec<_> = bars.iter().map(|b| adx.update(b.2, b.3, b.4)).collect();
+        let out: Vec<_> = bars.iter().map(|b| adx.update(b.h, b.l, b.c)).collect();
         assert_eq!(first_some(&out), Some(n as usize), "DI warm-up");
         let adx_first = out.iter().position(|o| o.is_some_and(|o| o.adx.is_some()));
         assert_eq!(adx_first, Some(2 * n as usize - 1), "ADX warm-up");
         assert_eq!(adx.warmup(), 2 * n as u64 - 1);
 
         let mut bb = Bollinger::new(n, 2.0).unwrap();
-        let out: Vec<_> = bars.iter().map(|b| bb.update(b.4)).collect();
+        let out: Vec<_> = bars.iter().map(|b| bb.update(b.c)).collect();
         assert_eq!(first_some(&out), Some(n as usize - 1));
 
         let mut st = StochRsi::new(n, 5, 3).unwrap();
-        let out: Vec<_> = bars.iter().map(|b| st.update(b.4)).collect();
+        let out: Vec<_> = bars.iter().map(|b| st.update(b.c)).collect();
         assert_eq!(first_some(&out), Some(n as usize + 5 + 3 - 2));
         assert_eq!(st.warmup(), n as u64 + 6);
 
         let mut sm = StochRsiSmoothed::new(n, 3, 3).unwrap();
-        let out: Vec<_> = bars.iter().map(|b| sm.update(b.4)).collect();
+        let out: Vec<_> = bars.iter().map(|b| sm.update(b.c)).collect();
         assert_eq!(out.iter().position(|o| o.k.is_some()), Some(2 * n as usize + 1));
         assert_eq!(out.iter().position(|o| o.d.is_some()), Some(2 * n as usize + 3));
     }
     let mut m = Macd::new(12, 26, 9).unwrap();
-    let out: Vec<_> = bars.iter().map(|b| m.update(b.4)).collect();
+    let out: Vec<_> = bars.iter().map(|b| m.update(b.c)).collect();
     assert_eq!(first_some(&out), Some(33));
 }
 
 #[test]
 fn macd_fast_ema_is_seeded_on_the_slow_window_tail() {
-    let closes: Vec<f64> = candles(200).iter().map(|b| b.4).collect();
+    let closes: Vec<f64> = candles(200).iter().map(|b| b.c).collect();
     let (fast, slow, signal) = (3u32, 6u32, 2u32);
     let mut m = Macd::new(fast, slow, signal).unwrap();
     let out: Vec<_> = closes.iter().map(|&c| m.update(c)).collect();
@@ -150,7 +151,7 @@ fn bollinger_flat_and_by_hand() {
 
 #[test]
 fn bollinger_sigma_stays_accurate_over_long_runs() {
-    let closes: Vec<f64> = candles(50_000).iter().map(|b| b.4).collect();
+    let closes: Vec<f64> = candles(50_000).iter().map(|b| b.c).collect();
     let n = 20usize;
     let mut bb = Bollinger::new(n as u32, 1.0).unwrap();
     let mut worst: f64 = 0.0;
@@ -196,7 +197,7 @@ fn zero_windows_are_errors_not_panics() {
     sc.indicators.bb_std = f64::INFINITY;
     let mut bank = IndicatorBank::from_config(&sc);
     for b in candles(100) {
-        bank.update(b.0, b.1, b.2, b.3, b.4, b.5);
+        bank.update(b);
     }
 }
 
@@ -209,7 +210,7 @@ fn bank_ready_flag_and_nan_before_warmup() {
     let mut bank = IndicatorBank::from_config(&StrategyConfig::default());
     assert_eq!(bank.ready_index(), 199);
     for (i, b) in candles(400).into_iter().enumerate() {
-        let s = bank.update(b.0, b.1, b.2, b.3, b.4, b.5);
+        let s = bank.update(b);
         assert_eq!(s.bar_count, i as u64 + 1);
         let any_nan = s.columns().iter().any(|(_, v)| v.is_nan());
         assert_eq!(s.ready, i >= 199, "bar {i}");
@@ -221,7 +222,7 @@ fn bank_ready_flag_and_nan_before_warmup() {
     let mut bank = IndicatorBank::new(cfg).unwrap();
     let ready = bank.ready_index() as usize;
     for (i, b) in candles(200).into_iter().enumerate() {
-        let s = bank.update(b.0, b.1, b.2, b.3, b.4, b.5);
+        let s = bank.update(b);
         assert_eq!(s.columns().iter().any(|(_, v)| v.is_nan()), i < ready, "bar {i}");
     }
 }
@@ -230,7 +231,7 @@ fn bank_ready_flag_and_nan_before_warmup() {
 fn bank_rejects_bad_candles_without_changing_state() {
     let mut bank = IndicatorBank::from_config(&StrategyConfig::default());
     for b in candles(50) {
-        bank.update(b.0, b.1, b.2, b.3, b.4, b.5);
+        bank.update(b);
     }
     let before = bank.clone();
     let last = *bank.last();
@@ -242,9 +243,9 @@ fn bank_rejects_bad_candles_without_changing_state() {
         (1.0, 1.0, 1.0, 1.0, -1.0),
         (1.0, 1.0, 1.0, 1.0, f64::NAN),
     ] {
-        let r = bank.try_update(1, bad.0, bad.1, bad.2, bad.3, bad.4);
+        let r = bank.try_update(Candle { t: 1, o: bad.0, h: bad.1, l: bad.2, c: bad.3, v: bad.4 });
         assert!(matches!(r, Err(IndicatorError::InvalidInput { .. })), "{bad:?}");
-        let s = bank.update(1, bad.0, bad.1, bad.2, bad.3, bad.4);
+        let s = bank.update(Candle { t: 1, o: bad.0, h: bad.1, l: bad.2, c: bad.3, v: bad.4 });
         assert_eq!(bits(&s), bits(&last));
     }
     assert_eq!(format!("{before:?}"), format!("{bank:?}"));
@@ -255,19 +256,18 @@ fn save_restore_is_bit_identical() {
     let bars = candles(3000);
     let cfg = StrategyConfig::default();
     let mut straight = IndicatorBank::from_config(&cfg);
-    let expected: Vec<Vec<u64>> =
-        bars.iter().map(|b| bits(&straight.update(b.0, b.1, b.2, b.3, b.4, b.5))).collect();
+    let expected: Vec<Vec<u64>> = bars.iter().map(|b| bits(&straight.update(*b))).collect();
 
     for cut in [0usize, 1, 30, 199, 517, 1234, 2999] {
         let mut bank = IndicatorBank::from_config(&cfg);
         for b in &bars[..cut] {
-            bank.update(b.0, b.1, b.2, b.3, b.4, b.5);
+            bank.update(*b);
         }
         let json = serde_json::to_string(&bank).unwrap();
         let mut restored: IndicatorBank = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&restored).unwrap(), json, "cut {cut}: re-serialisation differs");
         for (i, b) in bars.iter().enumerate().skip(cut) {
-            let s = restored.update(b.0, b.1, b.2, b.3, b.4, b.5);
+            let s = restored.update(*b);
             assert_eq!(bits(&s), expected[i], "cut {cut}, bar {i}");
         }
     }
@@ -294,8 +294,24 @@ fn bank_throughput() {
     let t0 = std::time::Instant::now();
     let mut acc = 0.0;
     for b in &bars {
-        acc += bank.update(b.0, b.1, b.2, b.3, b.4, b.5).adx;
+        acc += bank.update(*b).adx;
     }
     let ns = t0.elapsed().as_nanos() as f64 / bars.len() as f64;
     println!("IndicatorBank::update: {ns:.1} ns/bar ({acc})");
+}
+
+/// The group bits are part of saved kernel state: group `i` is `1 << i`, `ALL` their union, and
+/// every snapshot column but the always-set ones belongs to a group.
+#[test]
+fn output_groups_keep_their_bits_and_columns() {
+    for (i, (_, g)) in Outputs::GROUPS.iter().enumerate() {
+        assert_eq!(serde_json::to_string(g).unwrap(), (1u16 << i).to_string());
+    }
+    assert_eq!(serde_json::to_string(&Outputs::ALL).unwrap(), "4095");
+    let always: Vec<&str> =
+        SNAPSHOT_COLUMNS.iter().copied().filter(|c| Outputs::of_column(c).is_none()).collect();
+    assert_eq!(always, ["t", "open", "high", "low", "close", "volume", "prev_close", "bar_count", "ready"]);
+    assert_eq!(Outputs::of_column("prev3_macd_hist"), Some(Outputs::MACD));
+    assert_eq!(Outputs::of_column("ema_slow_slope_pct"), Some(Outputs::EMA_SLOPE));
+    assert_eq!(Outputs::ALL.names().len(), 12);
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aiq_config::{Confidence, StrategyConfig, StrategyName};
+pub use aiq_indicators::Candle;
 use aiq_indicators::{IndicatorBank, IndicatorSnapshot};
 use serde::{Deserialize, Serialize};
 
@@ -18,17 +19,6 @@ use crate::symbol_map::SymbolMap;
 use crate::types::{
     CloseInfo, Fill, IntentKind, OrderIntent, Position, ReasonCode, Side, Signal, SCHEMA_VERSION,
 };
-
-/// One OHLCV bar. `t` is the open time in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Candle {
-    pub t: i64,
-    pub o: f64,
-    pub h: f64,
-    pub l: f64,
-    pub c: f64,
-    pub v: f64,
-}
 
 /// Whether the kernel fills its own intents (paper, replay, sweep) or waits for real fills (live).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -592,7 +582,7 @@ impl Kernel {
         match given {
             Some(s) => *st.next_slot() = Some(*s),
             None => {
-                let s = st.bank.update(candle.t, candle.o, candle.h, candle.l, candle.c, candle.v);
+                let s = st.bank.update(candle);
                 *st.next_slot() = Some(s);
             }
         }

@@ -107,15 +107,33 @@ mod tests {
         assert_eq!(breadth_pct([snap(false, 2.0, 1.0)].iter()), None);
     }
 
+    type Case<'a> = (Side, Option<f64>, Option<&'a IndicatorSnapshot>, RegimeAction);
+
+    /// `regime_action` gives each case's action under `r`.
+    fn check(r: &MarketRegimeConfig, cases: &[Case<'_>]) {
+        for (i, &(side, breadth, btc, want)) in cases.iter().enumerate() {
+            assert_eq!(
+                regime_action(side, breadth, r, btc),
+                want,
+                "case {i}: {side:?} at breadth {breadth:?}"
+            );
+        }
+    }
+
+    const fn enter(side: Side, reversed: bool) -> RegimeAction {
+        RegimeAction::Enter { side, reversed }
+    }
+
+    const fn block(code: ReasonCode) -> RegimeAction {
+        RegimeAction::Block(code)
+    }
+
     #[test]
     fn all_rules_off_pass_everything() {
         let r = MarketRegimeConfig::default();
         assert!(!any_enabled(&r));
         for b in [None, Some(0.0), Some(50.0), Some(100.0)] {
-            assert_eq!(
-                regime_action(Side::Long, b, &r, None),
-                RegimeAction::Enter { side: Side::Long, reversed: false }
-            );
+            check(&r, &[(Side::Long, b, None, enter(Side::Long, false))]);
         }
     }
 
@@ -129,40 +147,29 @@ mod tests {
             breadth_block_long_below: 20.0,
             ..Default::default()
         };
-        assert_eq!(
-            regime_action(Side::Long, Some(50.0), &r, None),
-            RegimeAction::Enter { side: Side::Short, reversed: true }
-        );
-        // Outside the band: no reverse; the long is then filtered at breadth 5 < 20.
-        assert_eq!(
-            regime_action(Side::Long, Some(5.0), &r, None),
-            RegimeAction::Block(ReasonCode::BreadthLong)
-        );
-        // A short reversed to long at breadth 15 (inside the band) is blocked as a long.
-        assert_eq!(
-            regime_action(Side::Short, Some(15.0), &r, None),
-            RegimeAction::Block(ReasonCode::BreadthLong)
+        check(
+            &r,
+            &[
+                (Side::Long, Some(50.0), None, enter(Side::Short, true)),
+                // Outside the band: no reverse; the long is then filtered at breadth 5 < 20.
+                (Side::Long, Some(5.0), None, block(ReasonCode::BreadthLong)),
+                // A short reversed to long at breadth 15 (inside the band) is blocked as a long.
+                (Side::Short, Some(15.0), None, block(ReasonCode::BreadthLong)),
+            ],
         );
     }
 
     #[test]
     fn breadth_filter_bounds_are_strict() {
         let r = MarketRegimeConfig { enable_regime_filter: true, ..Default::default() };
-        assert_eq!(
-            regime_action(Side::Short, Some(90.0), &r, None),
-            RegimeAction::Enter { side: Side::Short, reversed: false }
-        );
-        assert_eq!(
-            regime_action(Side::Short, Some(90.1), &r, None),
-            RegimeAction::Block(ReasonCode::BreadthShort)
-        );
-        assert_eq!(
-            regime_action(Side::Long, Some(10.0), &r, None),
-            RegimeAction::Enter { side: Side::Long, reversed: false }
-        );
-        assert_eq!(
-            regime_action(Side::Long, Some(9.9), &r, None),
-            RegimeAction::Block(ReasonCode::BreadthLong)
+        check(
+            &r,
+            &[
+                (Side::Short, Some(90.0), None, enter(Side::Short, false)),
+                (Side::Short, Some(90.1), None, block(ReasonCode::BreadthShort)),
+                (Side::Long, Some(10.0), None, enter(Side::Long, false)),
+                (Side::Long, Some(9.9), None, block(ReasonCode::BreadthLong)),
+            ],
         );
     }
 
@@ -178,27 +185,20 @@ mod tests {
         };
         let low_adx = IndicatorSnapshot { adx: 15.0, ..strong };
         let low_atr = IndicatorSnapshot { atr: 0.2, ..strong }; // 0.002 < 0.003
-        let enter = RegimeAction::Enter { side: Side::Long, reversed: false };
-        assert_eq!(regime_action(Side::Long, Some(50.0), &r, Some(&strong)), enter);
-        assert_eq!(
-            regime_action(Side::Long, Some(50.0), &r, Some(&low_adx)),
-            RegimeAction::Block(ReasonCode::RegimeGate)
-        );
-        assert_eq!(
-            regime_action(Side::Long, Some(50.0), &r, Some(&low_atr)),
-            RegimeAction::Block(ReasonCode::RegimeGate)
-        );
-        // Trending breadth (outside the chop band) is not gated even with a weak BTC.
-        assert_eq!(regime_action(Side::Long, Some(85.0), &r, Some(&low_adx)), enter);
-        assert_eq!(
-            regime_action(Side::Long, Some(50.0), &r, None),
-            RegimeAction::Block(ReasonCode::RegimeGateNoData)
-        );
-        assert_eq!(
-            regime_action(Side::Long, None, &r, Some(&strong)),
-            RegimeAction::Block(ReasonCode::RegimeGateNoData)
+        let long = enter(Side::Long, false);
+        check(
+            &r,
+            &[
+                (Side::Long, Some(50.0), Some(&strong), long),
+                (Side::Long, Some(50.0), Some(&low_adx), block(ReasonCode::RegimeGate)),
+                (Side::Long, Some(50.0), Some(&low_atr), block(ReasonCode::RegimeGate)),
+                // Trending breadth (outside the chop band) is not gated even with a weak BTC.
+                (Side::Long, Some(85.0), Some(&low_adx), long),
+                (Side::Long, Some(50.0), None, block(ReasonCode::RegimeGateNoData)),
+                (Side::Long, None, Some(&strong), block(ReasonCode::RegimeGateNoData)),
+            ],
         );
         let open = MarketRegimeConfig { regime_gate_fail_open: true, ..r };
-        assert_eq!(regime_action(Side::Long, None, &open, None), enter);
+        check(&open, &[(Side::Long, None, None, long)]);
     }
 }

@@ -44,7 +44,7 @@ fn step_snapshot_gives_the_same_decisions_as_step_candle() {
     let mut own = Kernel::new(cfg(), 10_000.0, FillMode::Simulate);
     let mut shared = Kernel::new(cfg(), 10_000.0, FillMode::Simulate);
     let mut bank = IndicatorBank::from_config(&cfg());
-    let series: Vec<_> = bars.iter().map(|c| bank.update(c.t, c.o, c.h, c.l, c.c, c.v)).collect();
+    let series: Vec<_> = bars.iter().map(|c| bank.update(*c)).collect();
     let (mut fa, mut fb) = (Vec::new(), Vec::new());
     for (c, s) in bars.iter().zip(&series) {
         fa.extend(own.step_candle("BTC", *c).unwrap().fills);

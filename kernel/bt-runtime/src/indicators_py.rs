@@ -6,7 +6,7 @@
 //! non-finite values, a window of 0, a malformed config) raises `ValueError`; nothing panics.
 
 use aiq_kernel::indicators::{
-    Adx, Atr, BankConfig, Bollinger, Ema, IndicatorBank, IndicatorError, Macd, Rsi, Sma, StochRsi,
+    Adx, Atr, BankConfig, Bollinger, Candle, Ema, IndicatorBank, IndicatorError, Macd, Rsi, Sma, StochRsi,
     StochRsiSmoothed, SNAPSHOT_COLUMNS,
 };
 use pyo3::exceptions::PyValueError;
@@ -71,10 +71,6 @@ fn same_len(names: &[&str], lens: &[usize]) -> PyResult<()> {
         return Err(value_err(format!("input lengths differ: {}", desc.join(", "))));
     }
     Ok(())
-}
-
-fn nan_vec(n: usize) -> Series {
-    vec![f64::NAN; n]
 }
 
 /// Parse the optional config JSON for `compute_indicators`.
@@ -143,7 +139,7 @@ fn compute_indicators<'py>(
     let mut cols: Vec<Series> = (0..SNAPSHOT_COLUMNS.len()).map(|_| Vec::with_capacity(n)).collect();
     for i in 0..n {
         let snap = bank
-            .try_update(t[i], o[i], h[i], l[i], c[i], v[i])
+            .try_update(Candle { t: t[i], o: o[i], h: h[i], l: l[i], c: c[i], v: v[i] })
             .map_err(|e| value_err(format!("bar {i}: {e}")))?;
         for (col, (_, x)) in cols.iter_mut().zip(snap.columns()) {
             col.push(x);
@@ -159,6 +155,18 @@ fn compute_indicators<'py>(
 /// Apply a one-input indicator to every value.
 fn map1(values: &[f64], mut f: impl FnMut(f64) -> Option<f64>) -> Series {
     values.iter().map(|&x| f(x).unwrap_or(f64::NAN)).collect()
+}
+
+/// The columns of an indicator with `N` outputs per input, `NaN` where it gives no value yet.
+fn columns<const N: usize>(outputs: impl ExactSizeIterator<Item = Option<[f64; N]>>) -> [Series; N] {
+    let len = outputs.len();
+    let mut cols: [Series; N] = std::array::from_fn(|_| Vec::with_capacity(len));
+    for o in outputs {
+        for (col, x) in cols.iter_mut().zip(o.unwrap_or([f64::NAN; N])) {
+            col.push(x);
+        }
+    }
+    cols
 }
 
 /// TA-Lib `EMA(values, n)`.
@@ -213,15 +221,9 @@ fn adx(
 ) -> PyResult<(Series, Series, Series)> {
     let (h, l, c) = hlc(h, l, c)?;
     let mut a = Adx::new(n).map_err(ind_err)?;
-    let len = h.len();
-    let (mut adx, mut pdi, mut mdi) = (nan_vec(len), nan_vec(len), nan_vec(len));
-    for i in 0..len {
-        if let Some(o) = a.update(h[i], l[i], c[i]) {
-            adx[i] = o.adx.unwrap_or(f64::NAN);
-            pdi[i] = o.plus_di;
-            mdi[i] = o.minus_di;
-        }
-    }
+    let outputs = (0..h.len()).map(|i| a.update(h[i], l[i], c[i]));
+    let [adx, pdi, mdi] =
+        columns(outputs.map(|o| o.map(|o| [o.adx.unwrap_or(f64::NAN), o.plus_di, o.minus_di])));
     Ok((adx, pdi, mdi))
 }
 
@@ -231,15 +233,7 @@ fn adx(
 fn bbands(values: &Bound<'_, PyAny>, n: u32, nbdev: f64) -> PyResult<(Series, Series, Series)> {
     let x = floats("values", values)?;
     let mut b = Bollinger::new(n, nbdev).map_err(ind_err)?;
-    let len = x.len();
-    let (mut up, mut mid, mut lo) = (nan_vec(len), nan_vec(len), nan_vec(len));
-    for (i, &v) in x.iter().enumerate() {
-        if let Some(o) = b.update(v) {
-            up[i] = o.upper;
-            mid[i] = o.middle;
-            lo[i] = o.lower;
-        }
-    }
+    let [up, mid, lo] = columns(x.iter().map(|&v| b.update(v).map(|o| [o.upper, o.middle, o.lower])));
     Ok((up, mid, lo))
 }
 
@@ -249,15 +243,7 @@ fn bbands(values: &Bound<'_, PyAny>, n: u32, nbdev: f64) -> PyResult<(Series, Se
 fn macd(values: &Bound<'_, PyAny>, fast: u32, slow: u32, signal: u32) -> PyResult<(Series, Series, Series)> {
     let x = floats("values", values)?;
     let mut m = Macd::new(fast, slow, signal).map_err(ind_err)?;
-    let len = x.len();
-    let (mut line, mut sig, mut hist) = (nan_vec(len), nan_vec(len), nan_vec(len));
-    for (i, &v) in x.iter().enumerate() {
-        if let Some(o) = m.update(v) {
-            line[i] = o.macd;
-            sig[i] = o.signal;
-            hist[i] = o.hist;
-        }
-    }
+    let [line, sig, hist] = columns(x.iter().map(|&v| m.update(v).map(|o| [o.macd, o.signal, o.hist])));
     Ok((line, sig, hist))
 }
 
@@ -273,14 +259,7 @@ fn stochrsi(
 ) -> PyResult<(Series, Series)> {
     let x = floats("values", values)?;
     let mut s = StochRsi::new(timeperiod, fastk_period, fastd_period).map_err(ind_err)?;
-    let len = x.len();
-    let (mut k, mut d) = (nan_vec(len), nan_vec(len));
-    for (i, &v) in x.iter().enumerate() {
-        if let Some(o) = s.update(v) {
-            k[i] = o.k;
-            d[i] = o.d;
-        }
-    }
+    let [k, d] = columns(x.iter().map(|&v| s.update(v).map(|o| [o.k, o.d])));
     Ok((k, d))
 }
 
@@ -296,13 +275,10 @@ fn stochrsi_smoothed(
 ) -> PyResult<(Series, Series)> {
     let x = floats("values", values)?;
     let mut s = StochRsiSmoothed::new(window, smooth1, smooth2).map_err(ind_err)?;
-    let len = x.len();
-    let (mut k, mut d) = (nan_vec(len), nan_vec(len));
-    for (i, &v) in x.iter().enumerate() {
+    let [k, d] = columns(x.iter().map(|&v| {
         let o = s.update(v);
-        k[i] = o.k.unwrap_or(f64::NAN);
-        d[i] = o.d.unwrap_or(f64::NAN);
-    }
+        Some([o.k.unwrap_or(f64::NAN), o.d.unwrap_or(f64::NAN)])
+    }));
     Ok((k, d))
 }
 

@@ -378,7 +378,7 @@ pub fn analyze_series(
     let mut prev = None;
     for i in 0..n {
         let s = bank
-            .try_update(t[i], o[i], h[i], l[i], c[i], v[i])
+            .try_update(Candle { t: t[i], o: o[i], h: h[i], l: l[i], c: c[i], v: v[i] })
             .map_err(|e| value_err(format!("bar {i} (t={}): {e}", t[i])))?;
         let btc = btc_bullish.as_ref().and_then(|b| if b[i] < 0 { None } else { Some(b[i] > 0) });
         let d = match &prev {

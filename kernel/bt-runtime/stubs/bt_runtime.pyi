@@ -1,7 +1,7 @@
 """Type stubs for the PyO3 module `bt_runtime` (the ai-quant decision kernel)."""
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 __version__: str
 SCHEMA_VERSION: int
@@ -66,6 +66,36 @@ def compute_indicators(
 ) -> dict[str, list[float]]:
     """Every indicator snapshot field as a column (NaN before warm-up)."""
 
+def ema(values: Sequence[float], n: int) -> list[float]: ...
+def sma(values: Sequence[float], n: int) -> list[float]: ...
+def rsi(values: Sequence[float], n: int) -> list[float]: ...
+def atr(h: Sequence[float], l: Sequence[float], c: Sequence[float], n: int) -> list[float]: ...
+def adx(
+    h: Sequence[float], l: Sequence[float], c: Sequence[float], n: int
+) -> tuple[list[float], list[float], list[float]]:
+    """(adx, plus_di, minus_di)."""
+
+def bbands(
+    values: Sequence[float], n: int, nbdev: float = 2.0
+) -> tuple[list[float], list[float], list[float]]:
+    """(upper, middle, lower)."""
+
+def macd(
+    values: Sequence[float], fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[list[float], list[float], list[float]]:
+    """(macd, signal, hist)."""
+
+def stochrsi(
+    values: Sequence[float], timeperiod: int = 14, fastk_period: int = 5, fastd_period: int = 3
+) -> tuple[list[float], list[float]]:
+    """TA-Lib STOCHRSI: (fastk, fastd) on 0..100."""
+
+def stochrsi_smoothed(
+    values: Sequence[float], window: int = 14, smooth1: int = 3, smooth2: int = 3
+) -> tuple[list[float], list[float]]:
+    """Mei Alpha's smoothed StochRSI on 0..1: (k, d)."""
+
+@final
 class Intent:
     intent_id: int
     symbol: str
@@ -82,6 +112,7 @@ class Intent:
     reduce_only: bool
     leverage: float
 
+@final
 class Fill:
     intent_id: int
     symbol: str
@@ -95,20 +126,22 @@ class Fill:
     reason_code: str
     timestamp_ms: int
 
+@final
 class StepResult:
     intents: list[Intent]
     fills: list[Fill]
     blocked: list[tuple[str, str]]
     def __len__(self) -> int: ...
 
+@final
 class Kernel:
     cash: float
-    def __init__(
-        self,
+    def __new__(
+        cls,
         config_json: str | None = None,
         initial_cash: float = 10000.0,
         fill_mode: Literal["simulate", "external"] = "simulate",
-    ) -> None: ...
+    ) -> Kernel: ...
     def set_symbol_config(self, symbol: str, config_json: str) -> None: ...
     def step_candle(
         self, symbol: str, t: int, o: float, h: float, l: float, c: float, v: float
