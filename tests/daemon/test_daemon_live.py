@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from test_daemon_e2e import DATA, Daemon, local_exchange, wait_for
+
+from tests.daemon_harness import DATA, Daemon, LocalExchange, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +40,8 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not DATA.exists():
         pytest.skip(f"real data not found under {DATA}")
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with local_exchange(tmp_path_factory.mktemp("venue"), *deposits) as url:
-        yield url
+    with LocalExchange(tmp_path_factory.mktemp("venue") / "venue.log", *deposits) as v:
+        yield v.url
 
 
 class LiveDaemon(Daemon):

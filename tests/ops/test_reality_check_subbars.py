@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -27,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import REPO, WALLETS, Daemon, base_env, bt_binary, free_port, tool_json, wait_for
+from tests.daemon_harness import LocalExchange
+from tests.ops.conftest import WALLETS, Daemon, base_env, bt_binary, tool_json, wait_for
 from tests.shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.slow
@@ -67,23 +66,17 @@ modes:
 """
 
 
-class SteppedVenue:
+class SteppedVenue(LocalExchange):
     """``python -m exchange.sim`` on the 1m candles, stepped clock, admin API on 127.0.0.1."""
 
     def __init__(self, root: Path, db: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / "venue.log"
         self.funding_db = db.parent / "funding_rates.db"
-        with self.log.open("wb") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--symbols", SYMS, "--candles-db", str(db), "--interval", "1m", "--stepped", "--enable-admin",
-                 "--rate-limit", "0", "--no-time-shift", "--start", START,
-                 *(x for w in WALLETS for x in ("--deposit", f"{w}=100000"))],
-                cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_for(self._up, 120, "the local exchange")
+        super().__init__(
+            root / "venue.log", "--no-time-shift", "--start", START,
+            *(x for w in WALLETS for x in ("--deposit", f"{w}=100000")),
+            symbols=SYMS, source=("--candles-db", str(db), "--interval", "1m", "--stepped", "--enable-admin"),
+            up_timeout=120,
+        )  # fmt: skip
 
     def admin(self, op: str, body: dict[str, object] | None = None) -> dict[str, object]:
         import urllib.request
@@ -104,15 +97,6 @@ class SteppedVenue:
 
     def now(self) -> int:
         return int(str(self.admin("time")["time"]))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
