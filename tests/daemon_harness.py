@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
+import pytest
+
 from engine.heartbeat import parse_heartbeat
 from tests.shared_data import HL_FUTURES
 from tools.daemon_proc import (
@@ -81,6 +83,16 @@ class LocalExchange:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def real_data_venue(folder: Path, *extra: str) -> Iterator[str]:
+    """A ``LocalExchange`` on the real 5m candles, logging to ``folder/venue.log``: its URL. The
+    test skips where the data is not there."""
+    if not DATA.exists():
+        pytest.skip(f"real data not found under {DATA}")
+    with LocalExchange(folder / "venue.log", *extra) as v:
+        yield v.url
 
 
 class DaemonProcess:

@@ -20,12 +20,11 @@ import pytest
 from daemon.persistence import state_digest
 from tests.daemon_harness import (
     CONFIG,
-    DATA,
     ROOT,
     SIDECAR,
     SYMBOLS,
     Daemon,
-    LocalExchange,
+    real_data_venue,
     sidecar,
     wait_for,
 )
@@ -35,10 +34,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
-    with LocalExchange(tmp_path_factory.mktemp("venue") / "venue.log") as v:
-        yield v.url
+    with real_data_venue(tmp_path_factory.mktemp("venue")) as url:
+        yield url
 
 
 def test_refuses_live_modes_unknown_mode_and_a_second_daemon(venue: str, tmp_path: Path) -> None:

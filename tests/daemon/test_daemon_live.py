@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from tests.daemon_harness import DATA, Daemon, LocalExchange, wait_for
+from tests.daemon_harness import Daemon, real_data_venue, wait_for
+from tools.daemon_proc import read_db
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +38,9 @@ DEPOSIT_USD = 10_000
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with LocalExchange(tmp_path_factory.mktemp("venue") / "venue.log", *deposits) as v:
-        yield v.url
+    with real_data_venue(tmp_path_factory.mktemp("venue"), *deposits) as url:
+        yield url
 
 
 class LiveDaemon(Daemon):
@@ -69,15 +68,7 @@ class LiveDaemon(Daemon):
         self.url = url
 
     def oq(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if not self.oms_path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.oms_path}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
+        return read_db(self.oms_path, sql, args)
 
     def on(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         rows = self.oq(sql, args)

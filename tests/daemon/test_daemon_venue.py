@@ -22,7 +22,7 @@ import pytest
 
 from engine.venue import unreachable_reason
 from exchange.venue_url import same_venue
-from tests.daemon_harness import DATA, SIDECAR, Daemon, LocalExchange, sidecar, wait_for
+from tests.daemon_harness import DATA, SIDECAR, Daemon, LocalExchange, real_data_venue, sidecar, wait_for
 
 pytestmark = pytest.mark.slow
 needs_sidecar = pytest.mark.skipif(
@@ -32,10 +32,8 @@ needs_sidecar = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
-    with LocalExchange(tmp_path_factory.mktemp("venue") / "venue.log") as v:
-        yield v.url
+    with real_data_venue(tmp_path_factory.mktemp("venue")) as url:
+        yield url
 
 
 def _run(d: Daemon, loops: int = 3) -> str:

@@ -19,18 +19,16 @@ import pytest
 from test_daemon_live import ADDR, DEPOSIT_USD, LiveDaemon
 
 from exchange.venue_limits import backoff_s
-from tests.daemon_harness import DATA, Daemon, LocalExchange, free_port, wait_for
+from tests.daemon_harness import Daemon, free_port, real_data_venue, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def admin_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with LocalExchange(tmp_path_factory.mktemp("venue") / "venue.log", "--enable-admin", *deposits) as v:
-        yield v.url
+    with real_data_venue(tmp_path_factory.mktemp("venue"), "--enable-admin", *deposits) as url:
+        yield url
 
 
 def _post(url: str, path: str, body: dict[str, object]) -> object:
