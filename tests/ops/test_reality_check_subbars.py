@@ -24,10 +24,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.daemon_harness import LocalExchange
 from tests.ops.conftest import WALLETS, Daemon, base_env, bt_binary, tool_json, wait_for
 from tests.shared_data import SHARED_DATA
+from tools.daemon_proc import trading_config
 
 pytestmark = pytest.mark.slow
 BINANCE_1M = SHARED_DATA / "binance" / "futures-1m"
@@ -36,34 +38,17 @@ LOT = {"BTC": 1e-5, "ETH": 1e-4, "SOL": 1e-2}  # exchange/sim/data.py KNOWN_META
 START = "2025-05-10T00:00:00Z"  # the 1m files begin 2025-05-04 15:33
 DAYS = 3
 HOUR = 3_600_000
-# Settings that trade real data often (tests/ops/conftest.py), no slippage so a fill is the close.
-CONFIG = """\
-global:
-  trade:
-    entry_min_confidence: low
-    max_open_positions: 3
-    enable_ssf_filter: false
-    enable_reef_filter: false
-    slippage_bps: 0.0
-    use_bbo_for_fills: false
-  indicators:
-    ema_fast_window: 8
-    ema_slow_window: 15
-  thresholds:
-    entry:
-      min_adx: 15.0
-  engine:
-    interval: 1h
-    loop_target_s: 0.05
-    lookback_bars: 220  # the warm-up the signals need (macro EMA 200); 4.6 days of 30m, 9.2 of 1h
-modes:
-  primary:
-    engine: {interval: 30m, entry_interval: 3m, exit_interval: 3m}
-  fallback:
-    engine: {interval: 1h, entry_interval: 3m, exit_interval: 3m}
-  conservative:
-    engine: {interval: 1h, entry_interval: 15m, exit_interval: 15m}
-"""
+# Settings that trade real data often (tools/daemon_proc.py), no slippage so a fill is the close;
+# 220 bars of warm-up are what the signals need (macro EMA 200): 4.6 days of 30m, 9.2 of 1h.
+_SETTINGS = yaml.safe_load(trading_config(loop_target_s=0.05))
+_SETTINGS["global"]["trade"].update(slippage_bps=0.0, use_bbo_for_fills=False)
+_SETTINGS["global"]["engine"].update(interval="1h", lookback_bars=220)
+_SETTINGS["modes"] = {
+    "primary": {"engine": {"interval": "30m", "entry_interval": "3m", "exit_interval": "3m"}},
+    "fallback": {"engine": {"interval": "1h", "entry_interval": "3m", "exit_interval": "3m"}},
+    "conservative": {"engine": {"interval": "1h", "entry_interval": "15m", "exit_interval": "15m"}},
+}
+CONFIG = yaml.safe_dump(_SETTINGS, sort_keys=False)
 
 
 class SteppedVenue(LocalExchange):
