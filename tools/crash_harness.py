@@ -55,10 +55,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "tools"):  # the repository's packages; tools/daemon_proc.py
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
-from tools.daemon_proc import (  # noqa: E402 (after the sys.path line)
+from daemon_proc import (  # noqa: E402 (after the sys.path lines)
     committed_loops,
     daemon_env,
     read_db,
