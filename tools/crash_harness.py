@@ -55,8 +55,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "tools"):  # the repository's packages; tools/daemon_proc.py
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from daemon_proc import (  # noqa: E402 (after the sys.path lines)
+    committed_loops,
+    daemon_env,
+    read_db,
+    spawn_daemon,
+    trading_config,
+)
 
 CRASH_POINTS = (
     "before_intent_commit",
@@ -255,24 +264,7 @@ def run(iterations: int, seed: int, deadline_s: float | None = None, verbose: bo
 # ---- the real daemon --------------------------------------------------------------------------
 
 DAEMON_POINTS = (*CRASH_POINTS, "before_loop_commit", "after_loop_commit")
-DAEMON_CONFIG = """\
-global:
-  trade:
-    entry_min_confidence: low
-    max_open_positions: 3
-    enable_ssf_filter: false
-    enable_reef_filter: false
-  indicators:
-    ema_fast_window: 8
-    ema_slow_window: 15
-  thresholds:
-    entry:
-      min_adx: 15.0
-  engine:
-    interval: 5m
-    loop_target_s: 0.05
-    lookback_bars: 300
-"""
+DAEMON_CONFIG = trading_config(loop_target_s=0.05)
 #: Replay speed of the venue for --daemon: a 5m bar every 0.15 s, so the kernel trades about once
 #: a second and a life reaches its crash point in a few seconds. The daemon's loop (10-150 ms on a
 #: loaded 2-core box) keeps up; the 38,000 bars after DAEMON_HISTORY_BARS last about 95 minutes.
@@ -284,8 +276,6 @@ class DaemonRig:
     """One live daemon setup (files, environment) against an in-process local exchange."""
 
     def __init__(self, root: Path, base_url: str, key: str, log: Path) -> None:
-        import os
-
         self.root = root
         self.data = root / "data"
         self.kill_file = root / "kill_switch"
@@ -296,23 +286,15 @@ class DaemonRig:
         secrets.write_text(json.dumps({"secret_key": key}))
         secrets.chmod(0o600)
         (root / "strategy.yaml").write_text(DAEMON_CONFIG)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
-        self.env.update(
-            AI_QUANT_MODE="live", AI_QUANT_LIVE_ENABLE="1", AI_QUANT_LIVE_CONFIRM="I_UNDERSTAND_THIS_CAN_LOSE_MONEY",
-            AI_QUANT_SECRETS_PATH=str(secrets), AI_QUANT_DATA_DIR=str(self.data),
-            AI_QUANT_CANDLES_DIR=str(root / "no_candles"), AI_QUANT_WS_SIDECAR_SOCK=str(root / "no.sock"),
-            AI_QUANT_STRATEGY_YAML=str(root / "strategy.yaml"), AI_QUANT_SYMBOLS=",".join(SYMBOLS),
-            AI_QUANT_EXCHANGE_URL=base_url, AI_QUANT_KILL_SWITCH_FILE=str(self.kill_file),
+        self.env = daemon_env(
+            root, base_url, ",".join(SYMBOLS), AI_QUANT_MODE="live", AI_QUANT_LIVE_ENABLE="1",
+            AI_QUANT_LIVE_CONFIRM="I_UNDERSTAND_THIS_CAN_LOSE_MONEY", AI_QUANT_SECRETS_PATH=str(secrets),
             AI_QUANT_LOG_LEVEL="WARNING",
         )  # fmt: skip
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
         base = ["--no-sidecar", "--dead-man-s", "3600", "--no-user-stream", "--reconcile-s", "1"]
-        with self.log.open("ab") as fh:
-            return subprocess.Popen(
-                [sys.executable, "-m", "daemon", *base, *args], cwd=ROOT, env=self.env, stdout=fh,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        return spawn_daemon(self.env, self.log, *base, *args)
 
     def set_kill(self, word: str) -> None:
         """Write the kill file whole (a reader never sees it half-written)."""
@@ -322,16 +304,7 @@ class DaemonRig:
 
     def loops(self) -> int:
         """Loops committed to the trading DB so far (0 before the first)."""
-        if not self.db.exists():
-            return 0
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute("SELECT value FROM kv WHERE key='loops'").fetchone()
-        except sqlite3.OperationalError:  # the daemon has not created its tables yet
-            return 0
-        finally:
-            conn.close()
-        return int(row[0]) if row else 0
+        return committed_loops(self.db)
 
     @staticmethod
     def replay_left_s(sim: Any) -> float:
@@ -354,15 +327,7 @@ class DaemonRig:
         return out
 
     def reconcile_times_ms(self) -> list[float]:
-        if not self.db.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = conn.execute("SELECT data_json FROM audit_events WHERE event='LIVE_RECONCILED'").fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
+        rows = read_db(self.db, "SELECT data_json FROM audit_events WHERE event='LIVE_RECONCILED'")
         return [float(json.loads(r[0])["restart_to_reconciled_ms"]) for r in rows]
 
 

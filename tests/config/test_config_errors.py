@@ -25,113 +25,203 @@ def _error(
     return str(info.value)
 
 
-def test_unknown_key_suggests_closest(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    alocation_pct: 0.1\n")
-    assert (
-        _error(p)
-        == f"{p}: global.trade.alocation_pct: unknown key 'alocation_pct' (did you mean 'allocation_pct'?)"
-    )
-
-
-def test_unknown_key_without_close_match(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  filters:\n    zzz: 1\n")
-    assert _error(p) == f"{p}: global.filters.zzz: unknown key 'zzz'"
-
-
-def test_key_in_wrong_section_names_its_home(tmp_path: Path) -> None:
-    p = _write(tmp_path, "symbols:\n  BTC:\n    trade:\n      min_adx: 20\n")
-    assert (
-        _error(p)
-        == f"{p}: symbols.BTC.trade.min_adx: unknown key 'min_adx' here (it belongs at thresholds.entry.min_adx)"
-    )
-
-
-def test_unknown_section_key_suggests(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  indicator:\n    adx_window: 10\n")
-    assert _error(p) == f"{p}: global.indicator: unknown key 'indicator' (did you mean 'indicators'?)"
-
-
-def test_wrong_type_number(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    leverage: high\n")
-    assert _error(p) == f"{p}: global.trade.leverage: expected a number, got string 'high'"
-
-
-def test_wrong_type_yaml11_exponent_hint(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    min_atr_pct: 1e-3\n")
-    assert _error(p) == (
-        f"{p}: global.trade.min_atr_pct: expected a number, got string '1e-3' "
-        "(YAML 1.1 reads 1e-3 as text; write 0.001 or 1.0e-3)"
-    )
-
-
-def test_wrong_type_bool_and_integer(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    enable_pyramiding: 1\n    max_adds_per_symbol: 2.5\n")
-    assert _error(p) == (
-        f"{p}: global.trade.enable_pyramiding: expected true or false, got integer 1\n"
-        f"{p}: global.trade.max_adds_per_symbol: expected a whole number, got number 2.5"
-    )
-
-
-def test_wrong_type_section_not_mapping(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade: 5\n")
-    assert _error(p) == f"{p}: global.trade: expected a mapping of trade settings, got integer 5"
-
-
-def test_enum_values(tmp_path: Path) -> None:
-    p = _write(
-        tmp_path,
+# (the file's text, the lines of the error after "<file>: "): the operator-facing wording, literally.
+MESSAGES = [
+    pytest.param(
+        "global:\n  trade:\n    alocation_pct: 0.1\n",
+        ["global.trade.alocation_pct: unknown key 'alocation_pct' (did you mean 'allocation_pct'?)"],
+        id="unknown_key_suggests_closest",
+    ),
+    pytest.param(
+        "global:\n  filters:\n    zzz: 1\n",
+        ["global.filters.zzz: unknown key 'zzz'"],
+        id="unknown_key_without_close_match",
+    ),
+    pytest.param(
+        "symbols:\n  BTC:\n    trade:\n      min_adx: 20\n",
+        ["symbols.BTC.trade.min_adx: unknown key 'min_adx' here (it belongs at thresholds.entry.min_adx)"],
+        id="key_in_wrong_section_names_its_home",
+    ),
+    pytest.param(
+        "global:\n  indicator:\n    adx_window: 10\n",
+        ["global.indicator: unknown key 'indicator' (did you mean 'indicators'?)"],
+        id="unknown_section_key_suggests",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    leverage: high\n",
+        ["global.trade.leverage: expected a number, got string 'high'"],
+        id="wrong_type_number",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    min_atr_pct: 1e-3\n",
+        [
+            "global.trade.min_atr_pct: expected a number, got string '1e-3' "
+            "(YAML 1.1 reads 1e-3 as text; write 0.001 or 1.0e-3)"
+        ],
+        id="wrong_type_yaml11_exponent_hint",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    enable_pyramiding: 1\n    max_adds_per_symbol: 2.5\n",
+        [
+            "global.trade.enable_pyramiding: expected true or false, got integer 1",
+            "global.trade.max_adds_per_symbol: expected a whole number, got number 2.5",
+        ],
+        id="wrong_type_bool_and_integer",
+    ),
+    pytest.param(
+        "global:\n  trade: 5\n",
+        ["global.trade: expected a mapping of trade settings, got integer 5"],
+        id="wrong_type_section_not_mapping",
+    ),
+    pytest.param(
         "global:\n  strategy: mei\n  trade:\n    entry_min_confidence: hgh\n"
         "  thresholds:\n    entry:\n      macd_hist_entry_mode: fast\n",
-    )
-    assert _error(p) == (
-        f"{p}: global.strategy: expected 'mei_alpha_v1' or 'ema_cross', got string 'mei'\n"
-        f"{p}: global.trade.entry_min_confidence: expected 'low', 'medium' or 'high', got string 'hgh'\n"
-        f"{p}: global.thresholds.entry.macd_hist_entry_mode: expected 'accel', 'sign' or 'none', got string 'fast'"
-    )
-
-
-def test_out_of_range_values(tmp_path: Path) -> None:
-    p = _write(
-        tmp_path,
+        [
+            "global.strategy: expected 'mei_alpha_v1' or 'ema_cross', got string 'mei'",
+            "global.trade.entry_min_confidence: expected 'low', 'medium' or 'high', got string 'hgh'",
+            "global.thresholds.entry.macd_hist_entry_mode: expected 'accel', 'sign' or 'none', got string 'fast'",
+        ],
+        id="enum_values",
+    ),
+    pytest.param(
         "global:\n  trade:\n    leverage: 60\n    allocation_pct: 0\n    sl_atr_mult: -1\n"
         "  indicators:\n    adx_window: 0\n  engine:\n    lookback_bars: 20\n",
-    )
-    assert _error(p) == (
-        f"{p}: global.trade.allocation_pct: must be > 0 and <= 1, got 0\n"
-        f"{p}: global.trade.leverage: must be between 1 and 50, got 60\n"
-        f"{p}: global.trade.sl_atr_mult: must be > 0, got -1\n"
-        f"{p}: global.indicators.adx_window: must be between 1 and 5000, got 0\n"
-        f"{p}: global.engine.lookback_bars: must be between 50 and 10000, got 20"
-    )
+        [
+            "global.trade.allocation_pct: must be > 0 and <= 1, got 0",
+            "global.trade.leverage: must be between 1 and 50, got 60",
+            "global.trade.sl_atr_mult: must be > 0, got -1",
+            "global.indicators.adx_window: must be between 1 and 5000, got 0",
+            "global.engine.lookback_bars: must be between 50 and 10000, got 20",
+        ],
+        id="out_of_range_values",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    slippage_bps: .inf\n",
+        ["global.trade.slippage_bps: must be a finite number, got number inf"],
+        id="not_finite",
+    ),
+    pytest.param(
+        "global:\n  indicators:\n    ema_fast_window: 50\n    ema_slow_window: 50\n",
+        [
+            "global.indicators.ema_fast_window: ema_fast_window (50) >= ema_slow_window (50); "
+            "ema_fast_window must be < ema_slow_window (ema_slow_window comes from global.indicators.ema_slow_window)"
+        ],
+        id="ema_fast_not_below_slow_in_one_block",
+    ),
+    pytest.param(
+        "global:\n  indicators:\n    ema_fast_window: 60\n",
+        [
+            "global.indicators.ema_fast_window: ema_fast_window (60) >= ema_slow_window (50); "
+            "ema_fast_window must be < ema_slow_window (ema_slow_window comes from the kernel default)"
+        ],
+        id="ema_fast_against_default_slow",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    vol_scalar_min: 0.9\n    vol_scalar_max: 0.8\n",
+        [
+            "global.trade.vol_scalar_min: vol_scalar_min (0.9) > vol_scalar_max (0.8); "
+            "vol_scalar_min must be <= vol_scalar_max (vol_scalar_max comes from global.trade.vol_scalar_max)"
+        ],
+        id="other_order_rules",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    leverage: 3\n   bad: 1\n",
+        [
+            "YAML syntax error at line 4, column 4: while parsing a block mapping; "
+            "expected <block end>, but found '<block mapping start>'"
+        ],
+        id="yaml_syntax_error_has_line_number",
+    ),
+    pytest.param(
+        "global:\n  trade:\n    leverage: 3\n    leverage: 4\n",
+        ["YAML error at line 4, column 5: duplicate key 'leverage' (first defined at line 3)"],
+        id="duplicate_yaml_key",
+    ),
+    pytest.param(
+        "- global\n- symbols\n",
+        ["the top level must be a mapping with sections global, symbols, live, modes; got a list"],
+        id="top_level_not_a_mapping",
+    ),
+    pytest.param(
+        "# nothing here\n",
+        [
+            "the file is empty; expected a mapping with sections global, symbols, live, modes (write {} for defaults)"
+        ],
+        id="empty_file_is_an_error",
+    ),
+    pytest.param(
+        "globals:\n  trade: {}\ntrade:\n  leverage: 3\n",
+        [
+            "globals: unknown top-level section 'globals' (did you mean 'global'?) "
+            "(expected global, symbols, live, modes)",
+            "trade: unknown top-level section 'trade'; strategy keys go under global: or symbols.<SYM>: "
+            "(expected global, symbols, live, modes)",
+        ],
+        id="unknown_top_level_section",
+    ),
+    pytest.param(
+        "symbols:\n  BTC:\n    engine: {interval: 1h}\n    watchlist_exclude: []\n",
+        [
+            "symbols.BTC.engine: 'engine' applies to the whole daemon; set it under global, not per symbol",
+            "symbols.BTC.watchlist_exclude: 'watchlist_exclude' applies to the whole daemon; "
+            "set it under global, not per symbol",
+        ],
+        id="global_only_keys_refused_per_symbol",
+    ),
+    pytest.param(
+        "symbols:\n  ON:\n    trade: {}\n",
+        ["symbols: symbol True is not a string (YAML reads yes/no/on/off/true/false as booleans; quote it)"],
+        id="non_string_symbol_key",
+    ),
+    pytest.param(
+        "modes:\n  m1: {}\n  primery: {}\n",
+        [
+            "modes.m1: 'm1' is an alias of 'primary'; name the section 'primary' "
+            "(aliases are for AI_QUANT_STRATEGY_MODE)",
+            "modes.primery: unknown strategy mode 'primery' (did you mean 'primary'?); "
+            "expected one of primary, fallback, conservative, flat",
+        ],
+        id="mode_section_alias_name_and_unknown_mode",
+    ),
+    pytest.param(
+        "live:\n  global: {trade: {leverage: 2}}\n  trade: {leverage: 3}\n",
+        ["live.trade: mixes the {global, symbols} form with shorthand keys; move this under live.global"],
+        id="mixed_layer_forms_refused",
+    ),
+]
 
 
-def test_not_finite(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    slippage_bps: .inf\n")
-    assert _error(p) == f"{p}: global.trade.slippage_bps: must be a finite number, got number inf"
+@pytest.mark.parametrize(("text", "lines"), MESSAGES)
+def test_bad_input_gets_one_line_per_problem_naming_file_and_key(
+    tmp_path: Path, text: str, lines: list[str]
+) -> None:
+    p = _write(tmp_path, text)
+    assert _error(p) == "\n".join(f"{p}: {line}" for line in lines)
 
 
-def test_unknown_interval(tmp_path: Path) -> None:
-    p = _write(tmp_path, "modes:\n  primary:\n    engine: {interval: 7m}\n")
-    assert _error(p, strategy_mode="primary") == (
-        f"{p}: modes.primary.engine.interval: expected '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', "
-        "'8h', '12h' or '1d', got string '7m'"
-    )
+# (the file's text, AI_QUANT_STRATEGY_MODE, the error after "<file>: ").
+STRATEGY_MODE_MESSAGES = [
+    pytest.param(
+        "modes:\n  primary:\n    engine: {interval: 7m}\n",
+        "primary",
+        "modes.primary.engine.interval: expected '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', "
+        "'8h', '12h' or '1d', got string '7m'",
+        id="unknown_interval",
+    ),
+    pytest.param(
+        "global: {}\n",
+        "turbo",
+        "unknown strategy mode 'turbo' (expected one of primary, fallback, conservative, flat; "
+        "aliases m1->primary, m2->fallback, m3->conservative, safe->conservative, halt->flat, pause->flat)",
+        id="unknown_strategy_mode_argument",
+    ),
+]
 
 
-def test_ema_fast_not_below_slow_in_one_block(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  indicators:\n    ema_fast_window: 50\n    ema_slow_window: 50\n")
-    assert _error(p) == (
-        f"{p}: global.indicators.ema_fast_window: ema_fast_window (50) >= ema_slow_window (50); "
-        "ema_fast_window must be < ema_slow_window (ema_slow_window comes from global.indicators.ema_slow_window)"
-    )
-
-
-def test_ema_fast_against_default_slow(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  indicators:\n    ema_fast_window: 60\n")
-    assert _error(p) == (
-        f"{p}: global.indicators.ema_fast_window: ema_fast_window (60) >= ema_slow_window (50); "
-        "ema_fast_window must be < ema_slow_window (ema_slow_window comes from the kernel default)"
-    )
+@pytest.mark.parametrize(("text", "strategy_mode", "line"), STRATEGY_MODE_MESSAGES)
+def test_bad_strategy_mode_input_is_named(tmp_path: Path, text: str, strategy_mode: str, line: str) -> None:
+    p = _write(tmp_path, text)
+    assert _error(p, strategy_mode=strategy_mode) == f"{p}: {line}"
 
 
 def test_ema_conflict_across_layers_is_reported_at_the_later_override(tmp_path: Path) -> None:
@@ -147,58 +237,9 @@ def test_ema_conflict_across_layers_is_reported_at_the_later_override(tmp_path: 
     )
 
 
-def test_other_order_rules(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    vol_scalar_min: 0.9\n    vol_scalar_max: 0.8\n")
-    assert _error(p) == (
-        f"{p}: global.trade.vol_scalar_min: vol_scalar_min (0.9) > vol_scalar_max (0.8); "
-        "vol_scalar_min must be <= vol_scalar_max (vol_scalar_max comes from global.trade.vol_scalar_max)"
-    )
-
-
-def test_yaml_syntax_error_has_line_number(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    leverage: 3\n   bad: 1\n")
-    assert _error(p) == (
-        f"{p}: YAML syntax error at line 4, column 4: while parsing a block mapping; "
-        "expected <block end>, but found '<block mapping start>'"
-    )
-
-
 def test_yaml_unclosed_flow_sequence(tmp_path: Path) -> None:
     p = _write(tmp_path, "global:\n  watchlist_exclude: [BTC, ETH\n")
     assert _error(p).startswith(f"{p}: YAML syntax error at line 3, column 1: ")
-
-
-def test_duplicate_yaml_key(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global:\n  trade:\n    leverage: 3\n    leverage: 4\n")
-    assert (
-        _error(p)
-        == f"{p}: YAML error at line 4, column 5: duplicate key 'leverage' (first defined at line 3)"
-    )
-
-
-def test_top_level_not_a_mapping(tmp_path: Path) -> None:
-    p = _write(tmp_path, "- global\n- symbols\n")
-    assert (
-        _error(p)
-        == f"{p}: the top level must be a mapping with sections global, symbols, live, modes; got a list"
-    )
-
-
-def test_empty_file_is_an_error(tmp_path: Path) -> None:
-    p = _write(tmp_path, "# nothing here\n")
-    assert _error(p) == (
-        f"{p}: the file is empty; expected a mapping with sections global, symbols, live, modes (write {{}} for defaults)"
-    )
-
-
-def test_unknown_top_level_section(tmp_path: Path) -> None:
-    p = _write(tmp_path, "globals:\n  trade: {}\ntrade:\n  leverage: 3\n")
-    assert _error(p) == (
-        f"{p}: globals: unknown top-level section 'globals' (did you mean 'global'?) "
-        "(expected global, symbols, live, modes)\n"
-        f"{p}: trade: unknown top-level section 'trade'; strategy keys go under global: or symbols.<SYM>: "
-        "(expected global, symbols, live, modes)"
-    )
 
 
 def test_missing_file_is_an_error_not_defaults(tmp_path: Path) -> None:
@@ -287,51 +328,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
         shutil.rmtree(d)
 
 
-def test_global_only_keys_refused_per_symbol(tmp_path: Path) -> None:
-    p = _write(tmp_path, "symbols:\n  BTC:\n    engine: {interval: 1h}\n    watchlist_exclude: []\n")
-    assert _error(p) == (
-        f"{p}: symbols.BTC.engine: 'engine' applies to the whole daemon; set it under global, not per symbol\n"
-        f"{p}: symbols.BTC.watchlist_exclude: 'watchlist_exclude' applies to the whole daemon; "
-        "set it under global, not per symbol"
-    )
-
-
-def test_non_string_symbol_key(tmp_path: Path) -> None:
-    p = _write(tmp_path, "symbols:\n  ON:\n    trade: {}\n")
-    assert _error(p) == (
-        f"{p}: symbols: symbol True is not a string (YAML reads yes/no/on/off/true/false as booleans; quote it)"
-    )
-
-
-def test_mode_section_alias_name_and_unknown_mode(tmp_path: Path) -> None:
-    p = _write(tmp_path, "modes:\n  m1: {}\n  primery: {}\n")
-    assert _error(p) == (
-        f"{p}: modes.m1: 'm1' is an alias of 'primary'; name the section 'primary' "
-        "(aliases are for AI_QUANT_STRATEGY_MODE)\n"
-        f"{p}: modes.primery: unknown strategy mode 'primery' (did you mean 'primary'?); "
-        "expected one of primary, fallback, conservative, flat"
-    )
-
-
-def test_mixed_layer_forms_refused(tmp_path: Path) -> None:
-    p = _write(tmp_path, "live:\n  global: {trade: {leverage: 2}}\n  trade: {leverage: 3}\n")
-    assert _error(p) == (
-        f"{p}: live.trade: mixes the {{global, symbols}} form with shorthand keys; move this under live.global"
-    )
-
-
 def test_list_item_type(tmp_path: Path) -> None:
     p = _write(tmp_path, "live:\n  watchlist_exclude: [DOGE, 3]\n")
     load_config(p, None, "paper")  # live is not applied in paper
     assert _error(p, mode="dry_live") == f"{p}: live.watchlist_exclude[1]: expected a string, got integer 3"
-
-
-def test_unknown_strategy_mode_argument(tmp_path: Path) -> None:
-    p = _write(tmp_path, "global: {}\n")
-    assert _error(p, strategy_mode="turbo") == (
-        f"{p}: unknown strategy mode 'turbo' (expected one of primary, fallback, conservative, flat; "
-        "aliases m1->primary, m2->fallback, m3->conservative, safe->conservative, halt->flat, pause->flat)"
-    )
 
 
 def test_resolve_all_reports_problems_of_every_symbol_and_mode_once(tmp_path: Path) -> None:

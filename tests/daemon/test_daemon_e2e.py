@@ -6,186 +6,36 @@ The venue replays real Hyperliquid 5m candles at x300 (one bar a second); the da
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from daemon.persistence import state_digest
-from engine.heartbeat import parse_heartbeat
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA = (
-    Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "hyperliquid" / "futures"
+from tests.daemon_harness import (
+    CONFIG,
+    ROOT,
+    SIDECAR,
+    SYMBOLS,
+    Daemon,
+    real_data_venue,
+    sidecar,
+    wait_for,
 )
-SYMBOLS = "BTC,ETH,SOL"
-CONFIG = """\
-global:
-  trade:
-    entry_min_confidence: low
-    max_open_positions: 3
-    enable_ssf_filter: false
-    enable_reef_filter: false
-  indicators:
-    ema_fast_window: 8
-    ema_slow_window: 15
-  thresholds:
-    entry:
-      min_adx: 15.0
-  engine:
-    interval: 5m
-    loop_target_s: 0.4
-    lookback_bars: 300
-"""
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-@contextlib.contextmanager
-def local_exchange(folder: Path, *extra: str) -> Iterator[str]:
-    """``python -m exchange.sim`` at x300 on real 5m candles in a subprocess; yields its URL once it
-    answers. ``extra``: more arguments (deposits, ``--enable-admin``)."""
-    port = _free_port()
-    log = folder / "venue.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
-             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0",
-             *extra],
-            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        from hyperliquid.info import Info
-
-        def up() -> bool:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                return bool(Info(url, skip_ws=True, timeout=2).all_mids())
-            except Exception:
-                return False
-
-        wait_for(up, 90, "the local exchange")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
-    with local_exchange(tmp_path_factory.mktemp("venue")) as url:
+    with real_data_venue(tmp_path_factory.mktemp("venue")) as url:
         yield url
-
-
-class Daemon:
-    def __init__(self, url: str, root: Path, **env: str) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.config = root / "strategy.yaml"
-        if not self.config.exists():
-            self.config.write_text(CONFIG)
-        self.kill_file = root / "kill_switch"
-        self.db_path = root / "data" / "trading_engine.db"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
-        self.env.update(
-            AI_QUANT_MODE="paper", AI_QUANT_DATA_DIR=str(root / "data"),
-            AI_QUANT_CANDLES_DIR=str(root / "no_candles"), AI_QUANT_WS_SIDECAR_SOCK=str(root / "no.sock"),
-            AI_QUANT_STRATEGY_YAML=str(self.config), AI_QUANT_SYMBOLS=SYMBOLS, AI_QUANT_EXCHANGE_URL=url,
-            AI_QUANT_KILL_SWITCH_FILE=str(self.kill_file),
-        )  # fmt: skip
-        self.env.update(env)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = root / "daemon.log"
-
-    def start(self, *args: str) -> Daemon:
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=self.env, stdout=fh,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        return self
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=self.env, capture_output=True,
-            text=True, timeout=timeout,
-        )  # fmt: skip
-
-    def q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if not self.db_path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
-
-    def n(self, sql: str, args: tuple[Any, ...] = ()) -> int:
-        rows = self.q(sql, args)
-        return int(rows[0][0] or 0) if rows else 0
-
-    def heartbeat(self) -> dict[str, str]:
-        rows = self.q("SELECT message FROM runtime_logs ORDER BY id DESC LIMIT 1")
-        return parse_heartbeat(rows[0][0]) if rows else {}
-
-    def loops(self) -> int:
-        return int(self.heartbeat().get("loops", 0))
-
-    def alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            raise
-
-    def __enter__(self) -> Daemon:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def test_refuses_live_modes_unknown_mode_and_a_second_daemon(venue: str, tmp_path: Path) -> None:
@@ -347,21 +197,9 @@ def test_bad_config_edit_is_rejected_and_the_daemon_keeps_running(venue: str, tm
         assert d.stop() == 0
 
 
-SIDECAR = ROOT / "target" / "release" / "ai-quant-sidecar"
-
-
 @pytest.mark.skipif(not SIDECAR.exists(), reason="target/release/ai-quant-sidecar is not built")
 def test_daemon_reads_candles_through_the_ws_sidecar(venue: str, tmp_path: Path) -> None:
-    sock = tmp_path / "ws.sock"
-    candles = tmp_path / "sidecar_candles"
-    with (tmp_path / "sidecar.log").open("wb") as fh:
-        side = subprocess.Popen(
-            [str(SIDECAR), "--sock", str(sock), "--exchange-url", venue, "--candles-dir", str(candles),
-             "--symbols", SYMBOLS, "--intervals", "5m"],
-            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for(sock.exists, 30, "the sidecar socket")
+    with sidecar(tmp_path, venue) as (sock, candles):
         d = Daemon(
             venue, tmp_path / "d", AI_QUANT_WS_SIDECAR_SOCK=str(sock), AI_QUANT_CANDLES_DIR=str(candles)
         )
@@ -372,12 +210,6 @@ def test_daemon_reads_candles_through_the_ws_sidecar(venue: str, tmp_path: Path)
             d.alive()
             assert "sidecar yes" in d.log.read_text()
             assert d.stop() == 0
-    finally:
-        side.terminate()
-        try:
-            side.wait(10)
-        except subprocess.TimeoutExpired:
-            side.kill()
 
 
 def test_sd_notify_ready_after_first_loop_watchdog_and_stopping(venue: str, tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from test_daemon_e2e import DATA, Daemon, local_exchange, wait_for
+
+from tests.daemon_harness import Daemon, real_data_venue, wait_for
+from tools.daemon_proc import read_db
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +38,8 @@ DEPOSIT_USD = 10_000
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with local_exchange(tmp_path_factory.mktemp("venue"), *deposits) as url:
+    with real_data_venue(tmp_path_factory.mktemp("venue"), *deposits) as url:
         yield url
 
 
@@ -68,15 +68,7 @@ class LiveDaemon(Daemon):
         self.url = url
 
     def oq(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if not self.oms_path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.oms_path}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
+        return read_db(self.oms_path, sql, args)
 
     def on(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         rows = self.oq(sql, args)

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +22,7 @@ import pytest
 
 from engine.venue import unreachable_reason
 from exchange.venue_url import same_venue
-from tests.daemon.test_daemon_e2e import DATA, ROOT, SYMBOLS, Daemon, _free_port, wait_for
-
-SIDECAR = ROOT / "target" / "release" / "ai-quant-sidecar"
+from tests.daemon_harness import DATA, SIDECAR, Daemon, LocalExchange, real_data_venue, sidecar, wait_for
 
 pytestmark = pytest.mark.slow
 needs_sidecar = pytest.mark.skipif(
@@ -35,68 +30,10 @@ needs_sidecar = pytest.mark.skipif(
 )
 
 
-def _start_sim(port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    """The local exchange replaying real 5m candles at x300, as in test_daemon_e2e."""
-    with log.open("ab") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
-             SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0", *extra],
-            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, log.read_text()[-2000:]
-        try:
-            req = urllib.request.Request(url + "/info", data=b'{"type":"allMids"}', method="POST")
-            req.add_header("Content-Type", "application/json")
-            with urllib.request.urlopen(req, timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    wait_for(up, 90, "the local exchange")
-    return proc
-
-
-def _stop(proc: subprocess.Popen[Any], kill: bool = False) -> None:
-    if proc.poll() is None:
-        proc.kill() if kill else proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
-    port = _free_port()
-    proc = _start_sim(port, tmp_path_factory.mktemp("venue") / "venue.log")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop(proc)
-
-
-@contextmanager
-def sidecar(root: Path, url: str, *extra: str) -> Iterator[tuple[Path, Path]]:
-    """The real sidecar binary streaming ``url``: yields (socket, candle dir)."""
-    root.mkdir(parents=True, exist_ok=True)
-    sock, candles = root / "ws.sock", root / "sidecar_candles"
-    with (root / "sidecar.log").open("ab") as fh:
-        proc = subprocess.Popen(
-            [str(SIDECAR), "--sock", str(sock), "--exchange-url", url, "--candles-dir", str(candles),
-             "--symbols", SYMBOLS, "--intervals", "5m", *extra],
-            cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for(sock.exists, 30, "the sidecar socket")
-        yield sock, candles
-    finally:
-        _stop(proc)
+    with real_data_venue(tmp_path_factory.mktemp("venue")) as url:
+        yield url
 
 
 def _run(d: Daemon, loops: int = 3) -> str:
@@ -145,15 +82,14 @@ def test_start_line_names_the_socket_it_looked_at(venue: str, tmp_path: Path) ->
 
 @needs_sidecar
 def test_a_sidecar_of_another_venue_is_refused_in_one_line(venue: str, tmp_path: Path) -> None:
-    port = _free_port()
-    other = _start_sim(port, tmp_path / "other_venue.log")
-    other_url = f"http://127.0.0.1:{port}"
+    other = LocalExchange(tmp_path / "other_venue.log")
+    other_url = other.url
     try:
         with sidecar(tmp_path / "side", other_url) as (sock, _candles):
             d = Daemon(venue, tmp_path / "d", AI_QUANT_WS_SIDECAR_SOCK=str(sock))
             log = _run(d)
     finally:
-        _stop(other)
+        other.stop()
     lines = [line for line in log.splitlines() if "serves venue" in line]
     assert len(lines) == 1, log[-3000:]
     assert f"WS sidecar at {sock} serves venue {other_url}, not this daemon's {venue}: refused" in lines[0]
@@ -203,9 +139,8 @@ def test_venue_outage_is_visible_alerted_once_and_recovered(tmp_path: Path) -> N
 
     if not DATA.exists():
         pytest.skip(f"real data not found under {DATA}")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    sim = _start_sim(port, tmp_path / "venue.log")
+    sim = LocalExchange(tmp_path / "venue.log")
+    url = sim.url
     notify_path = tmp_path / "notify.sock"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     srv.bind(str(notify_path))
@@ -237,7 +172,7 @@ def test_venue_outage_is_visible_alerted_once_and_recovered(tmp_path: Path) -> N
                 try:
                     snap = _snapshot(mon.url)
                     assert not any("venue unreachable" in w for w in snap["warnings"])
-                    _stop(sim, kill=True)  # the exchange goes away under the running daemon
+                    sim.stop(kill=True)  # the exchange goes away under the running daemon
                     msg = wait_for(
                         lambda: (m := _hb_message(d)).startswith("venue unreachable since ") and m, 30,
                         "the heartbeat to say the venue is unreachable",
@@ -259,7 +194,7 @@ def test_venue_outage_is_visible_alerted_once_and_recovered(tmp_path: Path) -> N
                     assert len(_alerts(d, "venue_unreachable")) == 1
                     assert _alerts(d, "venue_recovered") == []
 
-                    sim = _start_sim(port, tmp_path / "venue.log")  # the exchange comes back
+                    sim = LocalExchange(sim.log, port=sim.port)  # the exchange comes back
                     wait_for(lambda: _hb_message(d).startswith("engine ok."), 60, "the daemon to recover")
                     at = d.loops()
                     wait_for(lambda: d.loops() >= at + 3, 30, "loops after the recovery")
@@ -283,7 +218,7 @@ def test_venue_outage_is_visible_alerted_once_and_recovered(tmp_path: Path) -> N
         done.set()
         reader.join(5)
         srv.close()
-        _stop(sim)
+        sim.stop()
 
 
 def test_live_daemon_outage_one_alert_each_and_a_quiet_journal(tmp_path: Path) -> None:
@@ -296,10 +231,9 @@ def test_live_daemon_outage_one_alert_each_and_a_quiet_journal(tmp_path: Path) -
         pytest.skip(f"real data not found under {DATA}")
     key = "0x" + f"{0xA11CE0FF:064x}"
     addr = Account.from_key(key).address.lower()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     sim_args = ("--state-db", str(tmp_path / "sim_state.db"), "--deposit", f"{addr}=10000")
-    sim = _start_sim(port, tmp_path / "venue.log", *sim_args)
+    sim = LocalExchange(tmp_path / "venue.log", *sim_args)
+    url = sim.url
     root = tmp_path / "d"
     root.mkdir()
     secrets = root / "secrets.json"
@@ -313,7 +247,7 @@ def test_live_daemon_outage_one_alert_each_and_a_quiet_journal(tmp_path: Path) -
     try:
         with d.start("--no-user-stream"):
             wait_for(lambda: d.loops() >= 2 and _hb_message(d).startswith("engine ok."), 90, "live loops")
-            _stop(sim, kill=True)
+            sim.stop(kill=True)
             wait_for(
                 lambda: _hb_message(d).startswith("venue unreachable since "), 60, "the outage heartbeat"
             )
@@ -330,13 +264,13 @@ def test_live_daemon_outage_one_alert_each_and_a_quiet_journal(tmp_path: Path) -
             ]
             assert len(journal_dms) <= 1, journal_dms  # 8+ loops within one 60 s limit: at most one line
             assert "Traceback" not in log, log[-3000:]  # an outage is not a bug: no traceback per loop
-            sim = _start_sim(port, tmp_path / "venue.log", *sim_args)
+            sim = LocalExchange(sim.log, *sim_args, port=sim.port)
             wait_for(lambda: _hb_message(d).startswith("engine ok."), 90, "the live daemon to recover")
             wait_for(lambda: len(_alerts_live(d, "venue_recovered")) == 1, 10, "the recovery alert")
             assert len(_alerts_live(d, "venue_unreachable")) == 1
             assert d.stop() == 0
     finally:
-        _stop(sim)
+        sim.stop()
 
 
 def _alerts_live(d: Daemon, kind: str) -> list[str]:

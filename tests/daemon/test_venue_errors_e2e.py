@@ -16,20 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_daemon_e2e import DATA, Daemon, _free_port, local_exchange, wait_for
 from test_daemon_live import ADDR, DEPOSIT_USD, LiveDaemon
 
 from exchange.venue_limits import backoff_s
+from tests.daemon_harness import Daemon, free_port, real_data_venue, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def admin_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not DATA.exists():
-        pytest.skip(f"real data not found under {DATA}")
     deposits = [a for addr in ADDR.values() for a in ("--deposit", f"{addr}={DEPOSIT_USD}")]
-    with local_exchange(tmp_path_factory.mktemp("venue"), "--enable-admin", *deposits) as url:
+    with real_data_venue(tmp_path_factory.mktemp("venue"), "--enable-admin", *deposits) as url:
         yield url
 
 
@@ -57,7 +55,7 @@ def _one_line(stderr: str) -> str:
 
 @pytest.mark.parametrize("mode", ["paper", "dry_live"])
 def test_no_exchange_is_one_line_naming_the_url(tmp_path: Path, mode: str) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     d = LiveDaemon(url, tmp_path, "dry", mode="dry_live") if mode == "dry_live" else Daemon(url, tmp_path)
     r = d.run("--max-loops", "1")
     line = _one_line(r.stderr)

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import requests
 from hyperliquid.utils.error import ClientError, ServerError
-from test_daemon_e2e import _free_port
 from test_market_data_core import STEP, FakeInfo
 
 from engine.market_data import MarketDataHub
@@ -35,6 +34,7 @@ from exchange.venue_limits import (
     info_extra_weight,
     info_weight,
 )
+from tests.daemon_harness import free_port
 
 PROTOCOL = Path(__file__).resolve().parents[3] / "shared" / "docs" / "hyperliquid-protocol.md"
 
@@ -60,7 +60,7 @@ def _fail(url: str) -> BaseException:
 
 
 def test_refused_and_tls_mismatch_are_one_line_naming_the_url(plain_http: str) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     p = classify(_fail(url), url)
     assert (p.kind, p.config_error) == ("refused", False)
     assert p.line("start-up: meta") == (
@@ -231,7 +231,7 @@ def test_one_classifier_for_every_venue_failure(plain_http: str) -> None:
         (QueryError(classify(ClientError(429, None, "null", None, {}), url)), Failure.RATE_LIMITED, None),
         (ServerError(502, "Bad Gateway"), Failure.UNREACHABLE, "HTTP 502"),
         (requests.exceptions.ReadTimeout("slow"), Failure.UNREACHABLE, "ReadTimeout"),
-        (_fail(f"http://127.0.0.1:{_free_port()}"), Failure.UNREACHABLE, "ConnectionError"),
+        (_fail(f"http://127.0.0.1:{free_port()}"), Failure.UNREACHABLE, "ConnectionError"),
         (_fail(f"https://{plain_http}"), Failure.UNREACHABLE, "SSLError"),  # as the loop has it
         (ClientError(422, None, "Failed to deserialize the JSON body", None, {}), Failure.REJECTED, None),
         (requests.exceptions.InvalidURL("x"), Failure.CONFIG, None),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import requests
@@ -11,12 +11,14 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hyperliquid.exchange import Exchange
 from hyperliquid.info import Info
-from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
+from hyperliquid.utils.signing import OrderRequest, get_timestamp_ms, sign_l1_action
 from hyperliquid.utils.types import Cloid
 from sim_helpers import new_wallet, post_signed
 
 from exchange.sim.harness import SimServer
 from exchange.sim.state import Venue
+
+Tpsl = Literal["tp", "sl"]
 
 
 def statuses(resp: dict[str, Any]) -> list[Any]:
@@ -41,6 +43,22 @@ def future_range(sim: SimServer, coin: str, ms: int) -> tuple[float, float]:
 
 def px5(x: float) -> float:
     return float(f"{x:.5g}")
+
+
+def limit_req(coin: str, is_buy: bool, sz: float, px: float, tif: str = "Gtc") -> OrderRequest:
+    """One limit order of a bulk request, as the SDK takes it."""
+    return {
+        "coin": coin, "is_buy": is_buy, "sz": sz, "limit_px": px, "order_type": {"limit": {"tif": tif}},
+        "reduce_only": False,
+    }  # fmt: skip
+
+
+def trigger_req(coin: str, is_buy: bool, sz: float, px: float, trigger_px: float, tpsl: Tpsl) -> OrderRequest:
+    """One reduce-only market trigger (take-profit or stop-loss) of a bulk request."""
+    return {
+        "coin": coin, "is_buy": is_buy, "sz": sz, "limit_px": px,
+        "order_type": {"trigger": {"triggerPx": trigger_px, "isMarket": True, "tpsl": tpsl}}, "reduce_only": True,
+    }  # fmt: skip
 
 
 def test_place_rest_query_cancel(sim: SimServer, wallet: LocalAccount) -> None:
@@ -200,25 +218,19 @@ def test_rule_errors(sim: SimServer, wallet: LocalAccount) -> None:
     ex = Exchange(wallet, sim.base_url)
     info = Info(sim.base_url, skip_ws=True)
     m = mid(info, "BTC")
+
+    def gtc(coin: str, is_buy: bool, sz: float, px: float, reduce_only: bool = False) -> list[Any]:
+        return statuses(ex.order(coin, is_buy, sz, px, {"limit": {"tif": "Gtc"}}, reduce_only=reduce_only))
+
     # 6 significant figures with a fraction: bad tick.
-    assert statuses(ex.order("BTC", True, 0.001, 12345.6, {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Price must be divisible by tick size."}
-    ]
+    assert gtc("BTC", True, 0.001, 12345.6) == [{"error": "Price must be divisible by tick size."}]
     # More decimals than 6 - szDecimals.
-    assert statuses(ex.order("ETH", True, 0.01, 1800.123, {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Order has invalid price."}
-    ]
+    assert gtc("ETH", True, 0.01, 1800.123) == [{"error": "Order has invalid price."}]
     # Size with more decimals than szDecimals (BTC has 5).
-    assert statuses(ex.order("BTC", True, 0.000001, round(m * 0.9), {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Order has invalid size."}
-    ]
-    assert statuses(ex.order("BTC", True, 0.0001, round(m * 0.9), {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Order must have minimum value of $10."}
-    ]
-    assert statuses(ex.order("BTC", True, 30, round(m * 0.9), {"limit": {"tif": "Gtc"}})) == [
-        {"error": "Insufficient margin to place order."}
-    ]
-    assert statuses(ex.order("ETH", False, 0.01, 1800, {"limit": {"tif": "Gtc"}}, reduce_only=True)) == [
+    assert gtc("BTC", True, 0.000001, round(m * 0.9)) == [{"error": "Order has invalid size."}]
+    assert gtc("BTC", True, 0.0001, round(m * 0.9)) == [{"error": "Order must have minimum value of $10."}]
+    assert gtc("BTC", True, 30, round(m * 0.9)) == [{"error": "Insufficient margin to place order."}]
+    assert gtc("ETH", False, 0.01, 1800, reduce_only=True) == [
         {"error": "Reduce only order would increase position."}
     ]
 
@@ -226,31 +238,10 @@ def test_rule_errors(sim: SimServer, wallet: LocalAccount) -> None:
 def test_batch_mixes_statuses(sim: SimServer, wallet: LocalAccount) -> None:
     ex = Exchange(wallet, sim.base_url)
     m = mid(Info(sim.base_url, skip_ws=True), "SOL")
-    reqs: list[Any] = [
-        {
-            "coin": "SOL",
-            "is_buy": True,
-            "sz": 1,
-            "limit_px": px5(m * 0.9),
-            "order_type": {"limit": {"tif": "Gtc"}},
-            "reduce_only": False,
-        },
-        {
-            "coin": "SOL",
-            "is_buy": True,
-            "sz": 1.001,
-            "limit_px": px5(m * 0.9),
-            "order_type": {"limit": {"tif": "Gtc"}},
-            "reduce_only": False,
-        },
-        {
-            "coin": "SOL",
-            "is_buy": True,
-            "sz": 1,
-            "limit_px": px5(m * 1.01),
-            "order_type": {"limit": {"tif": "Ioc"}},
-            "reduce_only": False,
-        },
+    reqs = [
+        limit_req("SOL", True, 1, px5(m * 0.9)),
+        limit_req("SOL", True, 1.001, px5(m * 0.9)),
+        limit_req("SOL", True, 1, px5(m * 1.01), "Ioc"),
     ]
     st = statuses(ex.bulk_orders(reqs))
     assert "resting" in st[0] and st[1] == {"error": "Order has invalid size."} and "filled" in st[2]
@@ -383,22 +374,9 @@ def test_stop_loss_trigger_fires_on_mark(sim: SimServer, wallet: LocalAccount) -
 def test_normal_tpsl_grouping(sim: SimServer, wallet: LocalAccount) -> None:
     ex = Exchange(wallet, sim.base_url)
     m = mid(Info(sim.base_url, skip_ws=True), "ETH")
-    parent: Any = {
-        "coin": "ETH",
-        "is_buy": True,
-        "sz": 0.1,
-        "limit_px": px5(m * 1.01),
-        "order_type": {"limit": {"tif": "Gtc"}},
-        "reduce_only": False,
-    }
-    tp: Any = {
-        "coin": "ETH", "is_buy": False, "sz": 0.1, "limit_px": px5(m * 1.2),
-        "order_type": {"trigger": {"triggerPx": px5(m * 1.2), "isMarket": True, "tpsl": "tp"}}, "reduce_only": True,
-    }  # fmt: skip
-    sl: Any = {
-        "coin": "ETH", "is_buy": False, "sz": 0.1, "limit_px": px5(m * 0.7),
-        "order_type": {"trigger": {"triggerPx": px5(m * 0.8), "isMarket": True, "tpsl": "sl"}}, "reduce_only": True,
-    }  # fmt: skip
+    parent = limit_req("ETH", True, 0.1, px5(m * 1.01))
+    tp = trigger_req("ETH", False, 0.1, px5(m * 1.2), px5(m * 1.2), "tp")
+    sl = trigger_req("ETH", False, 0.1, px5(m * 0.7), px5(m * 0.8), "sl")
     st = statuses(ex.bulk_orders([parent, tp, sl], grouping="normalTpsl"))
     assert "filled" in st[0] and st[1:] == ["waitingForTrigger", "waitingForTrigger"]
     fe = Info(sim.base_url, skip_ws=True).frontend_open_orders(wallet.address)
@@ -497,10 +475,7 @@ def test_position_tpsl_grouping(sim: SimServer, wallet: LocalAccount) -> None:
     info = Info(sim.base_url, skip_ws=True)
     statuses(ex.market_open("SOL", True, 1))
     m = mid(info, "SOL")
-    tp: Any = {
-        "coin": "SOL", "is_buy": False, "sz": 1, "limit_px": px5(m * 1.3),
-        "order_type": {"trigger": {"triggerPx": px5(m * 1.3), "isMarket": True, "tpsl": "tp"}}, "reduce_only": True,
-    }  # fmt: skip
+    tp = trigger_req("SOL", False, 1, px5(m * 1.3), px5(m * 1.3), "tp")
     st = statuses(ex.bulk_orders([tp], grouping="positionTpsl"))
     oid = st[0]["resting"]["oid"]
     fe = info.frontend_open_orders(wallet.address)[0]
@@ -509,7 +484,7 @@ def test_position_tpsl_grouping(sim: SimServer, wallet: LocalAccount) -> None:
         and fe["isPositionTpsl"] is True
         and fe["triggerCondition"] == f"Price above {px5(m * 1.3)}"
     )
-    not_reduce = dict(tp, reduce_only=False)
+    not_reduce: OrderRequest = {**tp, "reduce_only": False}
     assert statuses(ex.bulk_orders([not_reduce], grouping="positionTpsl")) == [
         {"error": "Invalid TP/SL price."}
     ]

@@ -9,9 +9,8 @@ it serves the DB of that run. Every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,28 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.test_daemon_e2e import DATA, SYMBOLS, Daemon, wait_for
+from tests.daemon_harness import DATA, SIDECAR, Daemon, LocalExchange, sidecar, wait_for
+from tests.daemon_harness import free_port as free_port  # the monitor tests' ports
+from tools.daemon_proc import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-SIDECAR = ROOT / "target" / "release" / "ai-quant-sidecar"
 ARTIFACTS = ROOT / ".build" / "artifacts" / "monitor"
 TOKEN = "test-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @dataclass(frozen=True)
@@ -62,42 +46,13 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperRun]:
     if not DATA.exists():
         pytest.skip(f"real market data not found under {DATA}")
     root = tmp_path_factory.mktemp("paper_run")
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        with (root / "venue.log").open("wb") as fh:
-            venue = subprocess.Popen(
-                [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(port), "--symbols",
-                 SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300", "--rate-limit", "0"],
-                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        procs.append(venue)
-        url = f"http://127.0.0.1:{port}"
-
-        def venue_up() -> bool:
-            assert venue.poll() is None, (root / "venue.log").read_text()[-2000:]
-            try:
-                req = urllib.request.Request(url + "/info", data=b'{"type":"allMids"}', method="POST")
-                req.add_header("Content-Type", "application/json")
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for(venue_up, 90, "the local exchange")
+    with contextlib.ExitStack() as running:  # the venue and the sidecar outlive the daemon
+        url = running.enter_context(LocalExchange(root / "venue.log")).url
         sock: Path | None = None
         candles = root / "candles"
         extra: dict[str, str] = {}
         if SIDECAR.exists():
-            sock = root / "ws.sock"
-            with (root / "sidecar.log").open("wb") as fh:
-                side = subprocess.Popen(
-                    [str(SIDECAR), "--sock", str(sock), "--exchange-url", url, "--candles-dir", str(candles),
-                     "--symbols", SYMBOLS, "--intervals", "5m"],
-                    cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            procs.append(side)
-            wait_for(sock.exists, 30, "the sidecar socket")
+            sock, candles = running.enter_context(sidecar(root, url))
             extra = {"AI_QUANT_WS_SIDECAR_SOCK": str(sock), "AI_QUANT_CANDLES_DIR": str(candles)}
         d = Daemon(url, root / "daemon", **extra)
         with d.start("--max-loops", "5000"):
@@ -110,9 +65,6 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperRun]:
         if sock is None:  # no sidecar: the candle chart reads the candles the venue would give
             candles.mkdir()
         yield PaperRun(root, d.db_path, d.config, candles, sock, url)
-    finally:
-        for p in reversed(procs):
-            _stop(p)
 
 
 class Monitor:
@@ -148,8 +100,7 @@ class Monitor:
             return False
 
     def stop(self) -> int:
-        _stop(self.proc)
-        return int(self.proc.returncode)
+        return stop_process(self.proc, timeout=10, raise_if_killed=False)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from engine.heartbeat import Heartbeat
 from engine.trading_db import TradingDB
-from tests.daemon.test_daemon_e2e import wait_for
+from tests.daemon_harness import wait_for
 from tests.monitor.conftest import ARTIFACTS, TOKEN, Monitor, PaperRun, db_copy
 
 pytestmark = pytest.mark.slow

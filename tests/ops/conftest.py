@@ -10,108 +10,42 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
 
+from tests.daemon_harness import CONFIG, DATA, SYMBOLS, DaemonProcess, LocalExchange
+from tests.daemon_harness import free_port as free_port  # for the ops tests
+from tests.daemon_harness import wait_for as wait_for  # for the ops tests
+from tools.daemon_proc import committed_loops, daemon_env
+
 REPO = Path(__file__).resolve().parents[2]
-DATA = (
-    Path(os.environ.get("AI_QUANT_SHARED_DATA", REPO.parent / "shared" / "data")) / "hyperliquid" / "futures"
-)
-SYMBOLS = "BTC,ETH,SOL"
 REPLAY_START = "2025-04-01"
 # Throwaway keys, funded only on the local exchange; one per test that trades, so positions of
 # one test never leak into another.
 WALLET_KEYS = ["0x" + f"{0xA11CE + i:064x}" for i in range(6)]
 WALLET_KEY = WALLET_KEYS[0]
 WALLETS = [Account.from_key(k).address for k in WALLET_KEYS]
-CONFIG = """\
-global:
-  trade:
-    entry_min_confidence: low
-    max_open_positions: 3
-    enable_ssf_filter: false
-    enable_reef_filter: false
-  indicators:
-    ema_fast_window: 8
-    ema_slow_window: 15
-  thresholds:
-    entry:
-      min_adx: 15.0
-  engine:
-    interval: 5m
-    loop_target_s: 0.4
-    lookback_bars: 300
-"""
 LIVE_GATES = {"AI_QUANT_LIVE_ENABLE": "1", "AI_QUANT_LIVE_CONFIRM": "I_UNDERSTAND_THIS_CAN_LOSE_MONEY"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class Venue:
-    """``python -m exchange.sim`` as a process on a free loopback port."""
+class Venue(LocalExchange):
+    """The local exchange on the real 5m candles from REPLAY_START with their own timestamps, every
+    wallet of WALLETS funded."""
 
     def __init__(self, root: Path, *extra: str) -> None:
         if not DATA.exists():
             pytest.skip(f"real data not found under {DATA}")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / f"venue-{self.port}.log"
-        with self.log.open("wb") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--symbols", SYMBOLS, "--data-dir", str(DATA), "--interval", "5m", "--speed", "300",
-                 "--rate-limit", "0", "--no-time-shift", "--start", REPLAY_START,
-                 *(x for w in WALLETS for x in ("--deposit", f"{w}=100000")), *extra],
-                cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        from hyperliquid.info import Info
-
-        def up() -> bool:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                return bool(Info(self.url, skip_ws=True, timeout=2).all_mids())
-            except Exception:
-                return False
-
-        try:
-            wait_for(up, 90, "the local exchange")
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        port = free_port()
+        super().__init__(
+            root / f"venue-{port}.log", "--no-time-shift", "--start", REPLAY_START,
+            *(x for w in WALLETS for x in ("--deposit", f"{w}=100000")), *extra, port=port,
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +59,6 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
 
 def base_env(root: Path, url: str, wallet: int = 0, **extra: str) -> dict[str, str]:
     """The environment an env file would give: no AI_QUANT_* from the caller, all paths under root."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_QUANT_")}
     config = root / "strategy.yaml"
     if not config.exists():
         root.mkdir(parents=True, exist_ok=True)
@@ -134,14 +67,7 @@ def base_env(root: Path, url: str, wallet: int = 0, **extra: str) -> dict[str, s
     if not secrets.exists():
         secrets.write_text(json.dumps({"secret_key": WALLET_KEYS[wallet]}))
         secrets.chmod(0o600)
-    env.update(
-        AI_QUANT_MODE="paper", AI_QUANT_DATA_DIR=str(root / "data"), AI_QUANT_CANDLES_DIR=str(root / "no_candles"),
-        AI_QUANT_WS_SIDECAR_SOCK=str(root / "no.sock"), AI_QUANT_STRATEGY_YAML=str(config),
-        AI_QUANT_SYMBOLS=SYMBOLS, AI_QUANT_EXCHANGE_URL=url, AI_QUANT_KILL_SWITCH_FILE=str(root / "kill_switch"),
-        AI_QUANT_SECRETS_PATH=str(secrets),
-    )  # fmt: skip
-    env.update(extra)
-    return env
+    return daemon_env(root, url, SYMBOLS, **{"AI_QUANT_SECRETS_PATH": str(secrets), **extra})
 
 
 def run_tool(
@@ -159,61 +85,22 @@ def tool_json(tool: str, *args: str, env: dict[str, str], code: int = 0) -> dict
     return dict(json.loads(r.stdout))
 
 
-class Daemon:
-    """``python -m daemon`` in paper mode against a venue."""
+class Daemon(DaemonProcess):
+    """``python -m daemon`` with ``env`` (from ``base_env``), its log beside its data folder."""
+
+    stop_timeout = 30.0
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.root = Path(env["AI_QUANT_DATA_DIR"]).parent
-        self.db_path = Path(env["AI_QUANT_DATA_DIR"]) / "trading_engine.db"
-        self.log = self.root / "daemon.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, *args: str) -> Daemon:
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "daemon", *args], cwd=REPO, env=self.env, stdout=fh,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        return self
-
-    def q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if not self.db_path.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
-            return []
-        finally:
-            conn.close()
+        data = Path(env["AI_QUANT_DATA_DIR"])
+        super().__init__(env, data / "trading_engine.db", data.parent / "daemon.log")
+        self.root = data.parent
 
     def loops(self) -> int:
-        rows = self.q("SELECT value FROM kv WHERE key='loops'")
-        return int(rows[0][0]) if rows else 0
+        """Loops committed to the trading DB."""
+        return committed_loops(self.db_path)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 30) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            raise
-
-    def __enter__(self) -> Daemon:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(10)
+        return self.running()
 
 
 def bt_binary() -> Path:

@@ -96,8 +96,9 @@ def imports_of(module: str, path: Path) -> Iterator[Edge]:
                 base = ".".join([*up, base] if base else up)
             names = [f"{base}.{a.name}" for a in node.names]
         for name in names:
-            if module.startswith("tools.") and name.startswith("ops."):
-                name = "tools." + name  # tools put tools/ on sys.path and import ``ops.common``
+            if module.startswith("tools.") and f"tools.{name.partition('.')[0]}" in MODULES:
+                # tools put tools/ on sys.path and import their siblings (``ops.common``, ``daemon_proc``)
+                name = "tools." + name
             dst = _resolve(name)
             if dst is not None and dst != module:
                 where = f"{path.relative_to(REPO)}:{node.lineno}"

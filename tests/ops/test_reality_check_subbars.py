@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.ops.conftest import REPO, WALLETS, Daemon, base_env, bt_binary, free_port, tool_json, wait_for
+from tests.daemon_harness import LocalExchange
+from tests.ops.conftest import WALLETS, Daemon, base_env, bt_binary, tool_json, wait_for
 from tests.shared_data import SHARED_DATA
+from tools.daemon_proc import trading_config
 
 pytestmark = pytest.mark.slow
 BINANCE_1M = SHARED_DATA / "binance" / "futures-1m"
@@ -37,53 +38,30 @@ LOT = {"BTC": 1e-5, "ETH": 1e-4, "SOL": 1e-2}  # exchange/sim/data.py KNOWN_META
 START = "2025-05-10T00:00:00Z"  # the 1m files begin 2025-05-04 15:33
 DAYS = 3
 HOUR = 3_600_000
-# Settings that trade real data often (tests/ops/conftest.py), no slippage so a fill is the close.
-CONFIG = """\
-global:
-  trade:
-    entry_min_confidence: low
-    max_open_positions: 3
-    enable_ssf_filter: false
-    enable_reef_filter: false
-    slippage_bps: 0.0
-    use_bbo_for_fills: false
-  indicators:
-    ema_fast_window: 8
-    ema_slow_window: 15
-  thresholds:
-    entry:
-      min_adx: 15.0
-  engine:
-    interval: 1h
-    loop_target_s: 0.05
-    lookback_bars: 220  # the warm-up the signals need (macro EMA 200); 4.6 days of 30m, 9.2 of 1h
-modes:
-  primary:
-    engine: {interval: 30m, entry_interval: 3m, exit_interval: 3m}
-  fallback:
-    engine: {interval: 1h, entry_interval: 3m, exit_interval: 3m}
-  conservative:
-    engine: {interval: 1h, entry_interval: 15m, exit_interval: 15m}
-"""
+# Settings that trade real data often (tools/daemon_proc.py), no slippage so a fill is the close;
+# 220 bars of warm-up are what the signals need (macro EMA 200): 4.6 days of 30m, 9.2 of 1h.
+_SETTINGS = yaml.safe_load(trading_config(loop_target_s=0.05))
+_SETTINGS["global"]["trade"].update(slippage_bps=0.0, use_bbo_for_fills=False)
+_SETTINGS["global"]["engine"].update(interval="1h", lookback_bars=220)
+_SETTINGS["modes"] = {
+    "primary": {"engine": {"interval": "30m", "entry_interval": "3m", "exit_interval": "3m"}},
+    "fallback": {"engine": {"interval": "1h", "entry_interval": "3m", "exit_interval": "3m"}},
+    "conservative": {"engine": {"interval": "1h", "entry_interval": "15m", "exit_interval": "15m"}},
+}
+CONFIG = yaml.safe_dump(_SETTINGS, sort_keys=False)
 
 
-class SteppedVenue:
+class SteppedVenue(LocalExchange):
     """``python -m exchange.sim`` on the 1m candles, stepped clock, admin API on 127.0.0.1."""
 
     def __init__(self, root: Path, db: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / "venue.log"
         self.funding_db = db.parent / "funding_rates.db"
-        with self.log.open("wb") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "exchange.sim", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--symbols", SYMS, "--candles-db", str(db), "--interval", "1m", "--stepped", "--enable-admin",
-                 "--rate-limit", "0", "--no-time-shift", "--start", START,
-                 *(x for w in WALLETS for x in ("--deposit", f"{w}=100000"))],
-                cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_for(self._up, 120, "the local exchange")
+        super().__init__(
+            root / "venue.log", "--no-time-shift", "--start", START,
+            *(x for w in WALLETS for x in ("--deposit", f"{w}=100000")),
+            symbols=SYMS, source=("--candles-db", str(db), "--interval", "1m", "--stepped", "--enable-admin"),
+            up_timeout=120,
+        )  # fmt: skip
 
     def admin(self, op: str, body: dict[str, object] | None = None) -> dict[str, object]:
         import urllib.request
@@ -104,15 +82,6 @@ class SteppedVenue:
 
     def now(self) -> int:
         return int(str(self.admin("time")["time"]))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -8,29 +8,18 @@ daemon and a few tools still fit, and no request may be answered 429.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("AI_QUANT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from tests.daemon_harness import ROOT, free_port
+from tests.run.run_main_proc import DATA, run_main
+
 SPENT = re.compile(
     r"REST weight in the last minute: 127\.0\.0\.1 spent (\d+)/1200, (\d+) requests answered 429"
 )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -41,26 +30,14 @@ def test_make_run_spends_at_most_half_the_venues_budget(tmp_path: Path) -> None:
         pytest.skip("the sidecar is not built: the set-up to measure is incomplete")
     run = tmp_path / "run"
     log = run / "logs" / "exchange.log"
-    proc = subprocess.Popen(
-        [sys.executable, "tools/run_main.py", "--port", str(_free_port()), "--run-dir", str(run)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
     minutes: list[tuple[int, int]] = []
     deadline = time.monotonic() + 240
-    try:
+    with run_main("--port", str(free_port()), "--run-dir", str(run)) as proc:
         while time.monotonic() < deadline and proc.poll() is None and len(minutes) < 2:
             time.sleep(2)
             text = log.read_text() if log.exists() else ""
             minutes = [(int(w), int(n)) for w, n in SPENT.findall(text)]
         assert len(minutes) >= 2, (log.read_text() if log.exists() else "")[-3000:]
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
     print(f"make run, weight per minute (start-up minute first): {minutes}")
     assert all(refused == 0 for _, refused in minutes), minutes
     assert all(spent <= 600 for spent, _ in minutes), minutes
