@@ -55,6 +55,7 @@ from exchange.meta import (
     slippage_price,
 )
 from exchange.model import Fill, Kind, Order
+from exchange.retry import Backoff
 from exchange.venue import (
     DEFAULT_SLIPPAGE,
     AccountState,
@@ -157,6 +158,13 @@ def _order(symbol: str, is_buy: bool, size: Decimal, reduce_only: bool) -> Order
     return Order(symbol, kind, "long" if is_buy else "short", size, 0, reduce_only=reduce_only)
 
 
+def _transient(exc: BaseException) -> bool:
+    """Worth another try for a read: no answer, a 5xx, or a 429 (any other 4xx will not change)."""
+    if isinstance(exc, ClientError):
+        return getattr(exc, "status_code", None) == 429
+    return isinstance(exc, (ServerError, requests.RequestException))
+
+
 # ---- executor --------------------------------------------------------------------------------
 
 
@@ -180,7 +188,7 @@ class HyperliquidExecutor:
         self.signer = wallet.address.lower()  # the key that signs: the account's or an API wallet's
         self._nonce = nonce
         self._is_mainnet = base_url == MAINNET_API_URL
-        self._query_retries = query_retries
+        self._query_retry = Backoff(retries=query_retries, first_s=0.05, max_s=1.0)
         self._crash = crash_hook or (lambda _name: None)
         self.clock = VenueClock()  # learns the venue's clock rate from venue_time_ms()
         self._ex = self._retry_query(
@@ -201,19 +209,13 @@ class HyperliquidExecutor:
             raise ExecutorError(f"unknown symbol {symbol}") from None
 
     def _retry_query(self, fn: Callable[[], Any]) -> Any:
-        """Read-only calls are safe to repeat: 429, 5xx and timeouts get bounded retries. The
-        error raised after them says what failed (:class:`QueryError`, a 429 keeps its status)."""
-        delay = 0.05
-        for attempt in range(self._query_retries + 1):
-            try:
-                return fn()
-            except (ClientError, ServerError, requests.RequestException) as exc:
-                status = getattr(exc, "status_code", None)
-                if (isinstance(exc, ClientError) and status != 429) or attempt == self._query_retries:
-                    raise QueryError(classify(exc, self.base_url)) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")
+        """Read-only calls are safe to repeat: 429, 5xx and timeouts get the query retry policy's
+        tries (exchange/retry.py). The error raised after them says what failed
+        (:class:`QueryError`, a 429 keeps its status)."""
+        try:
+            return self._query_retry.call(fn, retryable=_transient)
+        except (ClientError, ServerError, requests.RequestException) as exc:
+            raise QueryError(classify(exc, self.base_url)) from None
 
     def _post(self, action: dict[str, Any]) -> Any:
         nonce = self._nonce.next()

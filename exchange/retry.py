@@ -39,7 +39,7 @@ class Backoff:
         fn: Callable[[], T],
         *,
         retryable: Callable[[BaseException], bool],
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> T:
         """``fn()``, tried again after an exception ``retryable`` accepts while retries remain; the
         last exception (or the first one not retryable) is raised as it is."""
@@ -51,7 +51,7 @@ class Backoff:
             stop=stop_after_attempt(self.retries + 1),
             wait=wait,
             retry=retry_if_exception(retryable),
-            sleep=sleep,
+            sleep=sleep or time.sleep,  # looked up now, so a patched time.sleep is the one used
             reraise=True,
         )
         return retrying(fn)

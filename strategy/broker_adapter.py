@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from engine.oms import Intent, IntentStatus, LiveOms, log_alert
 from exchange.meta import round_size
 from exchange.model import Order
+from exchange.retry import Backoff
 from exchange.venue import (
     DEFAULT_SLIPPAGE,
     Execution,
@@ -34,8 +35,6 @@ from exchange.venue import (
 )
 
 log = logging.getLogger(__name__)
-
-DONE_VENUE_STATUSES = frozenset({"filled", "canceled", "triggered", "scheduledCancel"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +77,7 @@ class BrokerAdapter:
         self.ex = executor
         self.live = live
         self.slippage = slippage
-        self.retries = retries
-        self.retry_delay_s = retry_delay_s
+        self.retry = Backoff(retries=retries, first_s=retry_delay_s)  # for orders the venue did not take
         self.min_gap_s = min_gap_s
         self.alert = alert
         self.crash = crash if crash is not None else oms.crash  # the OMS holds the process's hook
@@ -114,7 +112,7 @@ class BrokerAdapter:
 
     def _send(self, intent: Intent, order: Order) -> SubmitOutcome:
         last_err = ""
-        for attempt in range(self.retries + 1):
+        for attempt in range(self.retry.retries + 1):
             gap = self.min_gap_s - (time.monotonic() - self._last_send)
             if gap > 0:
                 self.sleep(gap)
@@ -122,7 +120,7 @@ class BrokerAdapter:
                 px = self.ex.slippage_price(order.symbol, order.is_buy, self.slippage)
             except ExecutorError as exc:
                 last_err = str(exc)
-                self.sleep(self.retry_delay_s * (2**attempt))
+                self.sleep(self.retry.wait_s(attempt))
                 continue
             self.oms.note_send_attempt(intent.intent_id)
             self.crash("before_send")
@@ -132,7 +130,7 @@ class BrokerAdapter:
             except NotSentError as exc:
                 last_err = str(exc)
                 log.info("order for %s not processed (%s); retrying", intent.intent_id, exc)
-                self.sleep(self.retry_delay_s * (2**attempt))
+                self.sleep(self.retry.wait_s(attempt))
                 continue
             except SendUnknownError as exc:
                 self.oms.set_status(intent.intent_id, IntentStatus.UNKNOWN, str(exc))
@@ -150,7 +148,7 @@ class BrokerAdapter:
             return SubmitOutcome(intent.intent_id, updated.status, venue=st)
         self.oms.set_status(intent.intent_id, IntentStatus.REJECTED, f"not sent: {last_err}")
         self.alert(
-            "reject", f"{order.symbol} {order.kind} not sent after {self.retries + 1} tries: {last_err}"
+            "reject", f"{order.symbol} {order.kind} not sent after {self.retry.retries + 1} tries: {last_err}"
         )
         return SubmitOutcome(intent.intent_id, IntentStatus.REJECTED, detail=last_err)
 

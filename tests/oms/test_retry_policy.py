@@ -1,10 +1,18 @@
-"""exchange/retry.py: the one retry policy (waits, bounded tries, what is raised)."""
+"""exchange/retry.py: the one retry policy (waits, bounded tries, what is raised), and the executor's
+reads under it against the local exchange."""
 
 from __future__ import annotations
 
-import pytest
+import time
+from decimal import Decimal
 
+import pytest
+import requests
+
+from exchange.executor import HyperliquidExecutor
 from exchange.retry import Backoff
+from exchange.sim.harness import SimServer
+from exchange.venue import QueryError
 
 
 class Transient(Exception):
@@ -70,3 +78,44 @@ def test_what_is_not_retryable_is_raised_at_once() -> None:
             fn, retryable=lambda e: isinstance(e, Transient), sleep=slept.append
         )
     assert calls == [1] and slept == []
+
+
+# ---- the executor's reads use it, against the local exchange ---------------------------------
+
+
+def _sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    return slept
+
+
+@pytest.mark.parametrize(("fault", "status"), [("http_5xx_rate", 500), ("http_429_rate", 429)])
+def test_an_executor_read_is_retried_by_the_query_policy_then_named(
+    sim: SimServer, executor: HyperliquidExecutor, monkeypatch: pytest.MonkeyPatch, fault: str, status: int
+) -> None:
+    slept = _sleeps(monkeypatch)
+    try:
+        sim.set_faults(seed=3, **{fault: 1.0})
+        with pytest.raises(QueryError) as err:
+            executor.mid("ETH")
+    finally:
+        sim.set_faults(**{fault: 0.0})
+    assert slept == [0.05, 0.1, 0.2]  # three retries, doubling (HyperliquidExecutor query_retries=3)
+    assert err.value.status_code == status
+    assert executor.mid("ETH") > 0  # the venue answers again: so does the executor
+
+
+def test_an_executor_read_that_fails_then_answers_returns_the_answer(
+    sim: SimServer, executor: HyperliquidExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers: list[object] = [requests.ConnectionError("reset"), {"ETH": "2000.5"}]
+
+    def all_mids() -> object:
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    slept = _sleeps(monkeypatch)
+    monkeypatch.setattr(executor.info, "all_mids", all_mids)
+    assert executor.mid("ETH") == Decimal("2000.5") and slept == [0.05]
