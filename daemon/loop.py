@@ -54,22 +54,24 @@ from typing import Any
 import bt_runtime
 
 from daemon import persistence
-from daemon.booking import Booking, vwap
+from daemon.booking import Booking
 from daemon.decision_log import DecisionLog, breadth_pct
+from daemon.dispatch import Dispatch, Turn
+from daemon.report import LoopReport
 from daemon.sub_bar_state import SubBarState
 from engine.config import StrategyConfig
-from engine.execution import ExecResult, Execution, PaperExecution
+from engine.execution import Execution, PaperExecution
 from engine.heartbeat import Heartbeat
 from engine.market_data import MarketDataHub
 from engine.paper_trader import PaperTrader
 from engine.position_watch import DivergenceWatch, divergences
-from engine.risk import AccountView, RiskLimits, RiskManager
+from engine.risk import RiskLimits, RiskManager
 from engine.strategy_manager import StrategyManager
 from engine.systemd_watchdog import Notifier
 from engine.trading_db import TradingDB
 from engine.venue import iso_utc
 from exchange.meta import Meta
-from exchange.model import Bar, Order, Quote
+from exchange.model import Bar
 from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import KernelMode, KernelOrchestrator
@@ -96,19 +98,6 @@ class EngineSettings:
     risk_overrides: dict[str, Any] = field(default_factory=dict)
     stale_bars: int = 2
     mid_exits: bool = False  # sub-bar mode: also run the exits on the live mid each loop
-
-
-@dataclass
-class LoopReport:
-    loop: int
-    now_ms: int
-    bars: int = 0
-    fills: int = 0
-    rejected: int = 0
-    blocked: int = 0
-    ticks: int = 0  # sub-bar ticks run
-    seconds: float = 0.0
-    error: str = ""
 
 
 # ---- the engine --------------------------------------------------------------------------------
@@ -143,15 +132,14 @@ class UnifiedEngine:
         self.snaps: dict[str, dict[str, Any]] = {}
         self.decisions = DecisionLog(db, self._model, self.snaps)  # shares ``snaps``
         self.book: Booking | None = None  # built at startup, with the execution backend
+        self.dispatch: Dispatch | None = None  # what happens to an intent (daemon/dispatch.py); startup
         self.watchlist: list[str] = []
         self.shadow = None
         self.orch: KernelOrchestrator | None = None
         self.paper: PaperTrader | None = None  # paper mode's trader (None in dry_live/live)
         self.exec: Execution | None = execution  # None: paper, built at startup
-        self._applied_fill_ids: list[int] = []
         self.mids: dict[str, float] = {}
         self.restored_digest: str | None = None
-        self._entries_this_loop = 0
         self._stop = threading.Event()
         self._backoff_s = 0.0
         self._kernel_watch = DivergenceWatch(loops=3)
@@ -230,6 +218,10 @@ class UnifiedEngine:
         self.book = Booking(
             self.db, self.risk, self.exec, self.paper, self._model,
             lambda sym, start, end: self.hub.funding_history(sym, start, end), self.alert,
+        )  # fmt: skip
+        self.dispatch = Dispatch(
+            self.db, self.risk, self.exec, self.book, self.decisions, self.strategy.model, self.hub.bbo,
+            self.watchlist, self.snaps, fill_at_close=self.sub is not None and self.paper is not None,
         )  # fmt: skip
         self.orch = KernelOrchestrator(
             base, per, initial_cash=self.exec.initial_cash(), fill_mode="external", mode=mode,
@@ -310,17 +302,17 @@ class UnifiedEngine:
         venue_failures = self.hub.venue.failures
         try:
             rep.now_ms = now = self.hub.now_ms()
-            self._applied_fill_ids = []
+            dispatch = self._dispatch()
+            dispatch.begin_loop()
             with self.db.tx():
-                self._entries_this_loop = 0
                 self._step(now, rep)
                 self.db.put("loops", str(self.loops))
-                if self._applied_fill_ids:
+                if dispatch.applied_fill_ids:
                     self.exec.crash("before_loop_commit")
-            if self._applied_fill_ids:
+            if dispatch.applied_fill_ids:
                 self.exec.crash("after_loop_commit")
             # after the commit: the OMS learns which fills the kernel holds (live; paper: no-op)
-            self.exec.committed(self.orch.kernel.save_state, self._applied_fill_ids)
+            self.exec.committed(self.orch.kernel.save_state, dispatch.applied_fill_ids)
         except Exception as exc:
             self.errors += 1
             found = diagnose(exc, self.hub.url or "?")
@@ -457,7 +449,7 @@ class UnifiedEngine:
             self._sub_bar_exits(now, rep)
             if self.exec.simulates_funding:
                 self._funding(now)
-        self._absorb_pending(now, rep)
+        self._dispatch().absorb_pending(self.orch, now, rep)
         if self.paper is None:
             self._watch_kernel_positions(now)
         before = self.risk.status.label()
@@ -532,7 +524,7 @@ class UnifiedEngine:
         paper = self.paper is not None
         for st in steps:
             at = st.t if paper else now  # paper fills at the decision's close, stamped with its time
-            self._entries_this_loop = 0  # the per-loop entry limit counts per decision, as the kernel's
+            self._dispatch().entries = 0  # the per-loop entry limit counts per decision, as the kernel's
             if st.tick is None:
                 self._main_step(st.t - step, groups[st.t - step], now, rep, warmup=False, at=at)
             else:
@@ -587,116 +579,17 @@ class UnifiedEngine:
         assert self.exec is not None
         return self.exec.equity(self.mids)
 
-    def _account(self) -> AccountView:
-        assert self.exec is not None
-        return AccountView(
-            equity=self._equity(), open_symbols=frozenset(self.exec.positions),
-            total_notional_usd=self.exec.total_notional(self.mids), total_margin_usd=self.exec.total_margin(),
-        )  # fmt: skip
+    def _dispatch(self) -> Dispatch:
+        assert self.dispatch is not None, "startup() builds the dispatcher"
+        return self.dispatch
 
     def _execute(
         self, intents: Sequence[bt_runtime.Intent], now: int, rep: LoopReport, *, phase: str, entries_ok: bool
     ) -> None:
-        assert self.exec is not None
-        limit = int(self._model().trade.max_entry_orders_per_loop)
-        breadth = breadth_pct({s: self.snaps[s] for s in self.watchlist if s in self.snaps})
-        operator = self.exec.operator_symbols() if intents else frozenset()
-        for it in intents:
-            closing = bool(it.reduce_only)
-            extra: dict[str, Any] = {"breadth_pct": breadth, "score": it.score, "kernel_reason": it.reason}
-            if it.symbol in operator:  # the operator's coin (manual_trade.py): no entries, no exits
-                self.decisions.intent(it, now, self.loops, "blocked", "operator_position", extra, phase)
-                rep.blocked += 1
-                continue
-            if not closing:
-                if not entries_ok:
-                    self.decisions.intent(it, now, self.loops, "rejected", "stale_bar", extra, phase)
-                    rep.blocked += 1
-                    continue
-                if limit and self._entries_this_loop >= limit:
-                    self.decisions.intent(
-                        it, now, self.loops, "blocked", "max_entry_orders_per_loop", extra, phase
-                    )
-                    rep.blocked += 1
-                    continue
-            order = Order.from_kernel(it)
-            verdict = self.risk.check_order(order, self._account())
-            extra["risk"] = {
-                "allowed": verdict.allowed,
-                "reason": verdict.reason,
-                "kill": self.risk.status.label(),
-            }
-            if not verdict.allowed:
-                self.decisions.intent(it, now, self.loops, "blocked", verdict.reason, extra, phase)
-                rep.blocked += 1
-                continue
-            self._fill(it, order, now, rep, extra, phase)
-
-    def _quote(self, symbol: str, fallback: float) -> Quote:
-        mid = self.mids.get(symbol) or fallback
-        bid, ask = self.hub.bbo(symbol) if self._model(symbol).trade.use_bbo_for_fills else (None, None)
-        return Quote(symbol, mid, bid, ask)
-
-    def _fill(
-        self,
-        it: bt_runtime.Intent,
-        order: Order,
-        now: int,
-        rep: LoopReport,
-        extra: dict[str, Any],
-        phase: str,
-    ) -> None:
-        assert self.exec is not None and self.orch is not None
-        if self.sub is not None and self.paper is not None:
-            quote = Quote(it.symbol, it.price, None, None)  # the bar or sub-bar close, as the replay
-        else:
-            quote = self._quote(it.symbol, it.price)
-        out: ExecResult = self.exec.submit(order, quote, now, self.mids)
-        if out.oms_intent_id:
-            extra["oms_intent_id"] = out.oms_intent_id
-        if not out.fills:
-            if out.status in ("rejected", "blocked"):
-                rep.rejected += out.status == "rejected"
-                rep.blocked += out.status == "blocked"
-            elif not it.reduce_only:  # a dry_live WOULD (or an order still working) uses the entry slot
-                self._entries_this_loop += 1
-            self.decisions.intent(it, now, self.loops, out.status, out.reason, extra, phase)
-            return
-        trade_id = self._booking().book_fills(
-            self.orch, out.fills, reason=it.reason, kind=it.kind, score=it.score
-        )
-        self._applied_fill_ids.extend(out.fill_ids)
-        f = out.fills[-1]
-        extra["fill"] = {
-            "price": float(f.price) if len(out.fills) == 1 else vwap(out.fills),
-            "size": sum(float(x.size) for x in out.fills),
-            "fee": sum(float(x.fee) for x in out.fills),
-            "pnl": sum(float(x.pnl) for x in out.fills),
-            "slippage_bps": f.slippage_bps,
-            "fills": len(out.fills),
-        }
-        self.decisions.intent(
-            it, f.ts_ms, self.loops, "executed", "", extra, phase, trade_id=trade_id, action=f.action
-        )
-        rep.fills += len(out.fills)
-        if not it.reduce_only:
-            self._entries_this_loop += 1
-
-    def _absorb_pending(self, now: int, rep: LoopReport) -> None:
-        """Venue fills the kernel has not seen (adopted by the reconciler, the user stream, or
-        after a restart): booked here, in the loop's transaction, each exactly once (a fill is
-        booked iff its trades row exists, and that row commits with the kernel state)."""
-        assert self.exec is not None and self.orch is not None
-        book = self._booking()
-        for p in self.exec.pending_fills(book.recorded):
-            book.book_fills(self.orch, p.fills, reason="adopted", kind=p.fills[0].action.lower(), score=0.0)
-            self._applied_fill_ids.extend(p.fill_ids)
-            rep.fills += len(p.fills)
-            self.db.audit(
-                "FILL_ADOPTED", symbol=p.fills[0].symbol, ts_ms=now,
-                data={"oms_intent_id": p.oms_intent_id, "fills": len(p.fills),
-                      "size": sum(float(f.size) for f in p.fills)},
-            )  # fmt: skip
+        """The kernel's intents to the dispatcher (daemon/dispatch.py), with the loop's state now."""
+        assert self.orch is not None
+        turn = Turn(self.orch, self.loops, self.mids)
+        self._dispatch().execute(turn, intents, now, rep, phase=phase, entries_ok=entries_ok)
 
     def _watch_kernel_positions(self, now: int) -> None:
         """Live modes: the kernel's positions against the venue's (engine/position_watch.py); a
@@ -763,4 +656,4 @@ class UnifiedEngine:
         persistence.publish_heartbeat(self.heartbeat().line(), rep.error, self.db, self.notifier)
 
 
-__all__ = ["EngineSettings", "LoopReport", "UnifiedEngine", "WatchlistEmpty"]
+__all__ = ["EngineSettings", "UnifiedEngine", "WatchlistEmpty"]

@@ -112,7 +112,8 @@ def open_paper_positions(env: Any) -> dict[str, dict[str, Any]]:
 
 
 def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Closed]:
-    from daemon.loop import LoopReport
+    from daemon.dispatch import Turn
+    from daemon.report import LoopReport
     from engine.lock import AlreadyRunning, DaemonLock
     from exchange.model import Order
 
@@ -143,6 +144,8 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
         eng.mids = eng.hub.mids(list(eng.paper.positions))
         out: list[Closed] = []
         rep = LoopReport(eng.loops, now)
+        assert eng.dispatch is not None and eng.orch is not None
+        turn = Turn(eng.orch, eng.loops, eng.mids)
         with eng.db.tx():
             for sym, pos in sorted(eng.paper.positions.items()):
                 mid = eng.mids.get(sym) or pos.entry_price
@@ -151,7 +154,7 @@ def flatten_paper(env: Any, url: str, config: Any, *, dry_run: bool) -> list[Clo
                 )
                 extra: dict[str, Any] = {"manual": "flat_now", "kill": eng.risk.status.label()}
                 side, size = pos.side, pos.size
-                eng._fill(it, Order.from_kernel(it), now, rep, extra, "manual")
+                eng.dispatch.fill(turn, it, Order.from_kernel(it), now, rep, extra, "manual")
                 fill = extra.get("fill")
                 if fill is None:
                     out.append(Closed(sym, side, size, 0.0, 0.0, 0.0, "rejected"))
