@@ -59,6 +59,7 @@ from daemon.decision_log import DecisionLog, breadth_pct
 from daemon.dispatch import Dispatch, Turn
 from daemon.report import LoopReport
 from daemon.sub_bar_state import SubBarState
+from daemon.watchlist import resolve_watchlist
 from engine.config import StrategyConfig
 from engine.execution import Execution, PaperExecution
 from engine.heartbeat import Heartbeat
@@ -78,10 +79,6 @@ from strategy.kernel_orchestrator import KernelMode, KernelOrchestrator
 from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
 
 log = logging.getLogger("daemon.loop")
-
-
-class WatchlistEmpty(ValueError):
-    """No symbol to trade: the message names the symbols asked for and why each was dropped."""
 
 
 @dataclass
@@ -160,38 +157,11 @@ class UnifiedEngine:
         """The merged config as the typed view (engine/config/view.py): what Python code reads."""
         return self.strategy.model(symbol)
 
-    def resolve_watchlist(self) -> list[str]:
-        exclude = set(self._model().watchlist_exclude)
-        wanted = list(self.s.symbols) if self.s.symbols else self.hub.top_by_volume(self.s.top_n, exclude)
-        missing = [s for s in wanted if s not in self.meta]
-        if missing:
-            log.warning("not listed by the venue, skipped: %s", ",".join(missing))
-        out = [s for s in wanted if s in self.meta and s not in exclude]
-        if not out:
-            raise WatchlistEmpty(self._why_empty(wanted, missing, exclude))
-        return out
-
-    def _why_empty(self, wanted: Sequence[str], missing: Sequence[str], exclude: set[str]) -> str:
-        listed = sorted(self.meta.assets)
-        if not wanted:
-            return "the watchlist is empty: the venue lists no symbol"
-        if not self.s.symbols:
-            return f"the watchlist is empty: the venue's top {self.s.top_n} by volume are all in watchlist_exclude"
-        why = []
-        if missing:
-            upper = {s.upper(): s for s in listed}
-            hint = [upper[m.upper()] for m in missing if m.upper() in upper]
-            sample = ",".join(hint) if hint else ",".join(listed[:8]) + (",..." if len(listed) > 8 else "")
-            why.append(
-                f"{','.join(missing)} not listed by the venue (names are case-sensitive; "
-                + (f"did you mean {sample}?)" if hint else f"it lists {sample})")
-            )
-        if set(wanted) & exclude:
-            why.append(f"{','.join(s for s in wanted if s in exclude)} excluded by watchlist_exclude")
-        return f"the watchlist is empty: AI_QUANT_SYMBOLS={','.join(wanted)}: " + "; ".join(why)
-
     def startup(self) -> None:
-        self.watchlist = self.resolve_watchlist()
+        self.watchlist = resolve_watchlist(
+            self.s.symbols, self.s.top_n, self.hub.top_by_volume, self.meta.assets,
+            set(self._model().watchlist_exclude),
+        )  # fmt: skip
         base = self._cfg()
         per = {s: self._cfg(s) for s in self.watchlist}
         mode = KernelMode.SHADOW if self.s.kernel_mode == "shadow" else KernelMode.KERNEL_ONLY
@@ -656,4 +626,4 @@ class UnifiedEngine:
         persistence.publish_heartbeat(self.heartbeat().line(), rep.error, self.db, self.notifier)
 
 
-__all__ = ["EngineSettings", "UnifiedEngine", "WatchlistEmpty"]
+__all__ = ["EngineSettings", "UnifiedEngine"]

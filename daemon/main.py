@@ -142,7 +142,7 @@ def _setup_logging(level: str, log_file: Path | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from daemon.loop import WatchlistEmpty
+    from daemon.watchlist import WatchlistEmpty
     from engine.env import EnvError, read_env
 
     args = build_parser().parse_args(argv)
