@@ -35,9 +35,11 @@ Each loop:
 Bars older than two intervals when they arrive (a restart after downtime) are replayed for their
 exits only: a stale entry signal is not traded.
 
-This module is the loop; its parts each have a module: daemon/booking.py (fills into the kernel
-and the trades table, paper funding), daemon/decision_log.py (decision, gate-block and signal rows)
-and daemon/persistence.py (the loop's commit, restore, state file and heartbeat line).
+This module is the loop: it decides when the kernel steps. Its parts each have a module:
+daemon/dispatch.py (what happens to one kernel intent: the daemon's gates, the RiskManager, the
+submit, the decision row), daemon/watchlist.py (which symbols), daemon/booking.py (fills into the
+kernel and the trades table, paper funding), daemon/decision_log.py (decision, gate-block and
+signal rows) and daemon/persistence.py (the loop's commit, restore, state file and heartbeat line).
 """
 
 from __future__ import annotations
