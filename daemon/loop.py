@@ -78,7 +78,7 @@ from exchange.model import Bar
 from exchange.venue_errors import Failure, diagnose
 from exchange.venue_limits import backoff_s
 from strategy.kernel_orchestrator import KernelMode, KernelOrchestrator
-from strategy.sub_bars import Step, SubBar, Tick, merge, schedule
+from strategy.sub_bars import Step, schedule
 
 log = logging.getLogger("daemon.loop")
 
@@ -468,22 +468,6 @@ class UnifiedEngine:
             self.decisions.signals(self.orch.kernel, {b.symbol for b in group}, ts)
 
     # ---- sub-bar mode ---------------------------------------------------------------------------
-    def _fetch_ticks(self, now: int) -> list[Tick]:
-        """Closed entry and exit sub-bars after the last consumed tick, as ticks."""
-        assert self.sub is not None
-        done = self.sub.done
-        lookback = int(self.s.warmup_bars or self._model().engine.lookback_bars)
-        got: dict[str, list[SubBar]] = {}
-        for iv in self.sub.intervals:
-            iv_ms = int(bt_runtime.intervals()[iv])
-            out: list[SubBar] = []
-            for s in self.watchlist:
-                last = None if done is None else done - iv_ms
-                for b in self.hub.closed_bars(s, last, now, lookback, interval=iv):
-                    out.append(SubBar(s, b.t + iv_ms, b.c))
-            got[iv] = out
-        return merge(got.get(self.sub.entry, []), got.get(self.sub.exit, []))
-
     def _step_sub_bars(self, now: int, rep: LoopReport, bars: Sequence[Bar]) -> None:
         """The replay's schedule (strategy/sub_bars.py) over this loop's main bars and sub-bar ticks."""
         assert self.sub is not None and self.orch is not None and self.exec is not None
@@ -491,7 +475,8 @@ class UnifiedEngine:
         groups: dict[int, list[Bar]] = {}
         for b in bars:
             groups.setdefault(b.t, []).append(b)
-        ticks = self._fetch_ticks(now)
+        lookback = int(self.s.warmup_bars or self._model().engine.lookback_bars)
+        ticks = self.sub.new_ticks(self.hub.closed_bars, self.watchlist, now, lookback)
         steps, last_eval, done = schedule([t + step for t in sorted(groups)], ticks, self.sub.last_eval, step)
         paper = self.paper is not None
         for st in steps:

@@ -1,13 +1,20 @@
 """Where the daemon's sub-bar schedule stands (strategy/sub_bars.py says what runs when).
 
-The loop keeps one; booking reads it to book funding up to a tick; persistence saves it with the
-kernel state (kv ``sub_bars``) so a restart resumes the schedule where it stood.
+The loop keeps one and asks it for the closed sub-bar ticks it has not run yet
+(:meth:`SubBarState.new_ticks`); booking reads it to book funding up to a tick; persistence saves
+it with the kernel state (kv ``sub_bars``) so a restart resumes the schedule where it stood.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import bt_runtime
+
+from exchange.model import Bar
+from strategy.sub_bars import SubBar, Tick, merge
 
 
 @dataclass
@@ -24,6 +31,22 @@ class SubBarState:
     @property
     def intervals(self) -> list[str]:
         return sorted({i for i in (self.entry, self.exit) if i})
+
+    def new_ticks(
+        self, closed_bars: Callable[..., Sequence[Bar]], symbols: Sequence[str], now: int, lookback: int
+    ) -> list[Tick]:
+        """Closed entry and exit sub-bars after the last consumed tick, as ticks (``closed_bars`` is
+        the market-data hub's)."""
+        got: dict[str, list[SubBar]] = {}
+        for iv in self.intervals:
+            iv_ms = int(bt_runtime.intervals()[iv])
+            out: list[SubBar] = []
+            for s in symbols:
+                last = None if self.done is None else self.done - iv_ms
+                for b in closed_bars(s, last, now, lookback, interval=iv):
+                    out.append(SubBar(s, b.t + iv_ms, b.c))
+            got[iv] = out
+        return merge(got.get(self.entry, []), got.get(self.exit, []))
 
     def to_json(self) -> str:
         return json.dumps({"last_eval": self.last_eval, "done": self.done, "funded_to": self.funded_to,
