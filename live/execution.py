@@ -137,7 +137,7 @@ class LiveExecution:
         if out.status is IntentStatus.REJECTED:
             return ExecResult("rejected", reason=f"venue: {out.detail}"[:200], oms_intent_id=out.intent_id)
         intent = self.trader.oms.intent(out.intent_id)
-        ids, fills = self._unbooked(out.intent_id, intent, quote.mid)
+        ids, fills = self._unbooked(self.trader.oms.fills_of_intent(out.intent_id), intent, quote.mid)
         if fills:
             return ExecResult("filled", fills, "", out.intent_id, ids)
         if out.deduped:  # a decision seen before (a replay after a restart): never sent twice
@@ -146,9 +146,12 @@ class LiveExecution:
             return ExecResult("rejected", [], "no fill (IOC cancelled)", out.intent_id)
         return ExecResult("pending", [], f"no fill yet ({out.status})", out.intent_id)
 
-    def _unbooked(self, intent_id: str, intent: Intent | None, ref: float) -> tuple[list[int], list[Fill]]:
+    def _unbooked(
+        self, rows: Sequence[tuple[int, Fill, bool]], intent: Intent | None, ref: float
+    ) -> tuple[list[int], list[Fill]]:
+        """Of an intent's OMS fills (``fills_of_intent``), those with no trades row yet, completed."""
         ids, fills = [], []
-        for fid, f, _applied in self.trader.oms.fills_of_intent(intent_id):
+        for fid, f, _applied in rows:
             if self.recorded(f.fill_hash, f.fill_tid):
                 continue
             ids.append(fid)
@@ -186,8 +189,9 @@ class LiveExecution:
         stale: list[int] = []
         for iid in oms.intents_with_unapplied_fills():
             intent = oms.intent(iid)
-            ids, fills = self._unbooked(iid, intent, 0.0)
-            pending = {fid for fid, _f, applied in oms.fills_of_intent(iid) if not applied}
+            rows = oms.fills_of_intent(iid)
+            ids, fills = self._unbooked(rows, intent, 0.0)
+            pending = {fid for fid, _f, applied in rows if not applied}
             # Booked but not marked: a crash between the trades commit and the mark, or booked
             # earlier in this (uncommitted) loop. Marked only once the loop has committed.
             stale.extend(sorted(pending - set(ids)))

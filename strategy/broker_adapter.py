@@ -120,7 +120,8 @@ class BrokerAdapter:
                 px = self.ex.slippage_price(order.symbol, order.is_buy, self.slippage)
             except ExecutorError as exc:
                 last_err = str(exc)
-                self.sleep(self.retry.wait_s(attempt))
+                if attempt < self.retry.retries:  # no wait before giving up
+                    self.sleep(self.retry.wait_s(attempt))
                 continue
             self.oms.note_send_attempt(intent.intent_id)
             self.crash("before_send")
@@ -130,7 +131,8 @@ class BrokerAdapter:
             except NotSentError as exc:
                 last_err = str(exc)
                 log.info("order for %s not processed (%s); retrying", intent.intent_id, exc)
-                self.sleep(self.retry.wait_s(attempt))
+                if attempt < self.retry.retries:  # no wait before giving up
+                    self.sleep(self.retry.wait_s(attempt))
                 continue
             except SendUnknownError as exc:
                 self.oms.set_status(intent.intent_id, IntentStatus.UNKNOWN, str(exc))

@@ -9,10 +9,13 @@ from decimal import Decimal
 import pytest
 import requests
 
+from engine.oms import IntentStatus, LiveOms
 from exchange.executor import HyperliquidExecutor
+from exchange.model import Order
 from exchange.retry import Backoff
 from exchange.sim.harness import SimServer
 from exchange.venue import QueryError
+from strategy.broker_adapter import BrokerAdapter
 
 
 class Transient(Exception):
@@ -119,3 +122,19 @@ def test_an_executor_read_that_fails_then_answers_returns_the_answer(
     slept = _sleeps(monkeypatch)
     monkeypatch.setattr(executor.info, "all_mids", all_mids)
     assert executor.mid("ETH") == Decimal("2000.5") and slept == [0.05]
+
+
+def test_the_broker_adapter_waits_between_tries_not_after_the_last(
+    sim: SimServer, executor: HyperliquidExecutor, oms: LiveOms
+) -> None:
+    slept: list[float] = []
+    ad = BrokerAdapter(
+        oms, executor, live=True, min_gap_s=0, retries=2, retry_delay_s=0.01, sleep=slept.append
+    )
+    try:
+        sim.set_faults(seed=1, http_5xx_rate=1.0)  # the price query fails every time: never sent
+        out = ad.submit(Order("ETH", "open", "long", Decimal("0.1"), 31))
+    finally:
+        sim.set_faults(http_5xx_rate=0.0)
+    assert out.status is IntentStatus.REJECTED and "not sent" in (oms.intent(out.intent_id).last_error or "")
+    assert slept == [0.01, 0.02]  # after tries 1 and 2; the third failure rejects at once

@@ -17,7 +17,7 @@ import re
 from engine.oms_store import TABLES
 from tests.ops.ops_helpers import REPO
 
-PACKAGES = ("engine", "strategy", "exchange", "live", "monitor", "tools")
+PACKAGES = ("engine", "strategy", "exchange", "live", "daemon", "monitor", "tools")
 OMS_MODULES = frozenset({"engine/oms_store.py", "engine/oms.py"})
 SQL_ON_OMS = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE(?: IF NOT EXISTS)?)\s+\"?(oms_\w+)")
 
