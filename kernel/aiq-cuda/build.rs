@@ -4,7 +4,6 @@
 //! GPU results are bit-identical.
 
 #[path = "src/params.rs"]
-#[allow(dead_code)] // the tests and `covers`' other users live in the library
 mod params;
 
 use std::path::PathBuf;

@@ -117,11 +117,6 @@ impl AiqParams {
         Self(out)
     }
 
-    /// The value of field `name` (tests and diagnostics).
-    pub fn get(&self, name: &str) -> Option<f64> {
-        PARAMS.iter().position(|(n, _)| *n == name).map(|i| self.0[i])
-    }
-
     /// The bit patterns of every field (a hashable identity for de-duplication).
     pub fn key(&self) -> Vec<u64> {
         self.0.iter().map(|x| x.to_bits()).collect()
