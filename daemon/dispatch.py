@@ -57,14 +57,15 @@ class Dispatch:
 
     def begin_loop(self) -> None:
         self.applied_fill_ids = []
-        self.entries = 0
+        self.begin_decision()
 
-    def equity(self, mids: Mapping[str, float]) -> float:
-        return self.exec.equity(mids)
+    def begin_decision(self) -> None:
+        """The entry limit counts per decision (a main bar or a sub-bar tick), as the kernel's."""
+        self.entries = 0
 
     def account(self, mids: Mapping[str, float]) -> AccountView:
         return AccountView(
-            equity=self.equity(mids), open_symbols=frozenset(self.exec.positions),
+            equity=self.exec.equity(mids), open_symbols=frozenset(self.exec.positions),
             total_notional_usd=self.exec.total_notional(mids), total_margin_usd=self.exec.total_margin(),
         )  # fmt: skip
 

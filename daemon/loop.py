@@ -481,7 +481,7 @@ class UnifiedEngine:
         paper = self.paper is not None
         for st in steps:
             at = st.t if paper else now  # paper fills at the decision's close, stamped with its time
-            self._dispatch().entries = 0  # the per-loop entry limit counts per decision, as the kernel's
+            self._dispatch().begin_decision()
             if st.tick is None:
                 self._main_step(st.t - step, groups[st.t - step], now, rep, warmup=False, at=at)
             else:

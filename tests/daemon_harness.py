@@ -131,10 +131,8 @@ class DaemonProcess:
 
     def __exit__(self, *exc: object) -> None:
         if self.running():
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
-            self.proc.kill()
-            self.proc.wait(10)
+            assert self.proc is not None  # resumed first, in case a test left it stopped
+            stop_process(self.proc, signal.SIGKILL, timeout=10, resume=True, raise_if_killed=False)
 
 
 class Daemon(DaemonProcess):

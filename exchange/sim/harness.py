@@ -38,9 +38,13 @@ class SimServer:
             self.cfg.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.app: VenueApp | None = None
-        self.venue: Venue | None = None
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="exchange-sim", daemon=True)
+
+    @property
+    def venue(self) -> Venue | None:
+        """The venue's state (the app's), once started."""
+        return self.app.venue if self.app is not None else None
 
     @property
     def base_url(self) -> str:
@@ -57,7 +61,6 @@ class SimServer:
 
     async def _start(self) -> None:
         self.app = VenueApp(self.cfg)
-        self.venue = self.app.venue
         self._runner = web.AppRunner(self.app.make_app())
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.cfg.port)

@@ -13,9 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tests.daemon_harness import ROOT
-from tests.shared_data import SHARED_DATA
-
-DATA = SHARED_DATA
 
 
 @contextmanager

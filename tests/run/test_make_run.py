@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_harness import ROOT, free_port
-from tests.run.run_main_proc import DATA, read_until, run_main
+from tests.run.run_main_proc import read_until, run_main
+from tests.shared_data import HL_FUTURES
 from tools.daemon_proc import read_db
 
 
@@ -25,8 +26,8 @@ def _children_alive(port: int) -> list[str]:
 
 @pytest.mark.slow
 def test_main_job_runs_and_stops_cleanly() -> None:
-    if not (DATA / "hyperliquid" / "futures").exists():
-        pytest.skip(f"real data not found under {DATA}")
+    if not HL_FUTURES.exists():
+        pytest.skip(f"real data not found under {HL_FUTURES}")
     port = free_port()
     with run_main("--port", str(port), "--speed", "120") as proc:
         text = read_until(proc, 240, line_done=lambda line: "warm-up:" in line)
@@ -49,8 +50,8 @@ def test_main_job_runs_the_primary_sub_bar_mode(tmp_path: Path) -> None:
     daemon run 3m entries and exits between the 30m bars."""
     import json
 
-    if not (DATA / "hyperliquid" / "futures").exists():
-        pytest.skip(f"real data not found under {DATA}")
+    if not HL_FUTURES.exists():
+        pytest.skip(f"real data not found under {HL_FUTURES}")
     port = free_port()
     env = {**os.environ, "AI_QUANT_MONITOR_BIND": f"127.0.0.1:{free_port()}"}
     db = tmp_path / "paper" / "trading_engine.db"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_harness import ROOT, free_port
-from tests.run.run_main_proc import DATA, run_main
+from tests.run.run_main_proc import run_main
+from tests.shared_data import HL_FUTURES
 
 SPENT = re.compile(
     r"REST weight in the last minute: 127\.0\.0\.1 spent (\d+)/1200, (\d+) requests answered 429"
@@ -24,8 +25,8 @@ SPENT = re.compile(
 
 @pytest.mark.slow
 def test_make_run_spends_at_most_half_the_venues_budget(tmp_path: Path) -> None:
-    if not (DATA / "hyperliquid" / "futures").exists():
-        pytest.skip(f"real data not found under {DATA}")
+    if not HL_FUTURES.exists():
+        pytest.skip(f"real data not found under {HL_FUTURES}")
     if not (ROOT / "target" / "release" / "ai-quant-sidecar").exists():
         pytest.skip("the sidecar is not built: the set-up to measure is incomplete")
     run = tmp_path / "run"
